@@ -1,0 +1,245 @@
+"""Depth-camera models: resolution, field of view and pixel ↔ millimetre conversion.
+
+The conversion follows moseq2-extract's ``convert_pxs_to_mm`` so that the ``*_mm`` scalars
+agree with existing MoSeq results: a pinhole camera whose focal length in pixels is
+``pixels / radians(field_of_view)`` (moseq2-extract writes it as
+``resolution / (2 * deg2rad(fov / 2))``), centred on pixel ``(cols // 2, rows // 2)``. This is
+the small-angle form of the pinhole model; it is kept on purpose for compatibility.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "CAMERA_PRESETS",
+    "CameraModel",
+    "detect_camera",
+    "get_camera",
+]
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """A depth camera: image geometry and depth unit.
+
+    Parameters
+    ----------
+    name : str
+        Preset name, e.g. ``"kinect_v2"``; ``"unknown"`` when the camera could not be identified.
+    family : str
+        ``"kinect"``, ``"azure"``, ``"realsense"`` or ``"unknown"``. Extraction defaults that
+        moseq2-extract chooses per camera (such as the arena-ranking weights) follow the family.
+    image_size : tuple of int
+        ``(rows, cols)`` of a depth frame, in pixels.
+    field_of_view : tuple of float or None
+        ``(horizontal, vertical)`` field of view in degrees; ``None`` when unknown, in which case
+        pixel ↔ millimetre conversion raises.
+    depth_unit_mm : float
+        Millimetres per raw depth count (1.0 for every supported camera after decoding).
+    """
+
+    name: str
+    family: str
+    image_size: tuple[int, int]
+    field_of_view: tuple[float, float] | None
+    depth_unit_mm: float = 1.0
+
+    @property
+    def rows(self) -> int:
+        """Image height in pixels."""
+        return self.image_size[0]
+
+    @property
+    def cols(self) -> int:
+        """Image width in pixels."""
+        return self.image_size[1]
+
+    @property
+    def principal_point(self) -> tuple[int, int]:
+        """``(x, y)`` pixel taken as the optical centre: ``(cols // 2, rows // 2)``."""
+        return self.cols // 2, self.rows // 2
+
+    def focal_length_px(self) -> tuple[float, float]:
+        """``(fx, fy)`` focal lengths in pixels, as moseq2-extract computes them.
+
+        Raises
+        ------
+        ValueError
+            If the field of view is unknown.
+        """
+        if self.field_of_view is None:
+            raise ValueError(
+                f"camera {self.name!r} has no field of view, so pixels cannot be converted to "
+                "millimetres; pass a camera preset (e.g. camera='kinect_v2') or a CameraModel "
+                "with field_of_view=(horizontal_deg, vertical_deg)."
+            )
+        fov_x, fov_y = self.field_of_view
+        return self.cols / math.radians(fov_x), self.rows / math.radians(fov_y)
+
+    def mm_per_pixel(self, depth_mm: float) -> tuple[float, float]:
+        """Size of one pixel ``(x, y)`` in millimetres on a plane ``depth_mm`` from the camera."""
+        fx, fy = self.focal_length_px()
+        return depth_mm / fx, depth_mm / fy
+
+    def pixels_to_mm(self, coords_px: np.ndarray, depth_mm: float) -> np.ndarray:
+        """Convert full-frame pixel coordinates to millimetres on a plane at ``depth_mm``.
+
+        Parameters
+        ----------
+        coords_px : array_like, shape (..., 2)
+            ``(x, y)`` pixel coordinates in the full frame (x = column, y = row).
+        depth_mm : float
+            Distance from the camera to the plane, in millimetres (moseq2's "true depth").
+
+        Returns
+        -------
+        numpy.ndarray, shape (..., 2)
+            ``(x, y)`` in millimetres relative to the optical centre, float64.
+        """
+        coords = np.asarray(coords_px, dtype=np.float64)
+        if coords.shape[-1:] != (2,):
+            raise ValueError(f"coords_px must have shape (..., 2) of (x, y); got {coords.shape}")
+        fx, fy = self.focal_length_px()
+        cx, cy = self.principal_point
+        out = np.empty_like(coords)
+        out[..., 0] = depth_mm * (coords[..., 0] - cx) / fx
+        out[..., 1] = depth_mm * (coords[..., 1] - cy) / fy
+        return out
+
+    def mm_to_pixels(self, coords_mm: np.ndarray, depth_mm: float) -> np.ndarray:
+        """Inverse of :meth:`pixels_to_mm`: millimetres at ``depth_mm`` to full-frame pixels."""
+        coords = np.asarray(coords_mm, dtype=np.float64)
+        if coords.shape[-1:] != (2,):
+            raise ValueError(f"coords_mm must have shape (..., 2) of (x, y); got {coords.shape}")
+        fx, fy = self.focal_length_px()
+        cx, cy = self.principal_point
+        out = np.empty_like(coords)
+        out[..., 0] = coords[..., 0] * fx / depth_mm + cx
+        out[..., 1] = coords[..., 1] * fy / depth_mm + cy
+        return out
+
+
+def _preset(name: str, family: str, rows: int, cols: int, fov: tuple[float, float]) -> CameraModel:
+    return CameraModel(name=name, family=family, image_size=(rows, cols), field_of_view=fov)
+
+
+# Fields of view are the manufacturers' nominal depth fields of view (Kinect v2: the value
+# moseq2-extract uses).
+CAMERA_PRESETS: dict[str, CameraModel] = {
+    camera.name: camera
+    for camera in (
+        _preset("kinect_v2", "kinect", 424, 512, (70.6, 60.0)),
+        _preset("azure_nfov_unbinned", "azure", 576, 640, (75.0, 65.0)),
+        _preset("azure_nfov_binned", "azure", 288, 320, (75.0, 65.0)),
+        _preset("azure_wfov_binned", "azure", 512, 512, (120.0, 120.0)),
+        _preset("azure_wfov_unbinned", "azure", 1024, 1024, (120.0, 120.0)),
+        _preset("realsense_d435_640x480", "realsense", 480, 640, (87.0, 58.0)),
+        _preset("realsense_d435_848x480", "realsense", 480, 848, (87.0, 58.0)),
+        _preset("realsense_d435_1280x720", "realsense", 720, 1280, (87.0, 58.0)),
+        _preset("realsense_d415_640x480", "realsense", 480, 640, (65.0, 40.0)),
+        _preset("realsense_d415_848x480", "realsense", 480, 848, (65.0, 40.0)),
+        _preset("realsense_d415_1280x720", "realsense", 720, 1280, (65.0, 40.0)),
+    )
+}
+
+# Short names users type (as moseq2-extract's --camera-type) and the preset each picks first.
+_FAMILY_ALIASES = {"kinect": "kinect_v2", "azure": "azure_nfov_unbinned", "realsense": None}
+
+# When only the frame size is known, the first preset of this order with that size is taken.
+# RealSense D435 is preferred over D415: both share resolutions and the D435 is the more common.
+_DETECTION_ORDER = [
+    "kinect_v2",
+    "azure_nfov_unbinned",
+    "azure_nfov_binned",
+    "azure_wfov_binned",
+    "azure_wfov_unbinned",
+    "realsense_d435_640x480",
+    "realsense_d435_848x480",
+    "realsense_d435_1280x720",
+]
+
+
+def detect_camera(image_size: tuple[int, int], family: str | None = None) -> CameraModel:
+    """Identify the camera from the frame size, as moseq2-extract does.
+
+    Parameters
+    ----------
+    image_size : tuple of int
+        ``(rows, cols)`` of a frame, in pixels.
+    family : str, optional
+        Restrict the search to ``"kinect"``, ``"azure"`` or ``"realsense"``.
+
+    Returns
+    -------
+    CameraModel
+        The matching preset, or a ``CameraModel`` named ``"unknown"`` (no field of view) when no
+        preset has that size.
+    """
+    rows, cols = (int(v) for v in image_size)
+    for name in _DETECTION_ORDER:
+        camera = CAMERA_PRESETS[name]
+        if camera.image_size == (rows, cols) and family in (None, camera.family):
+            return camera
+    return CameraModel(
+        name="unknown", family=family or "unknown", image_size=(rows, cols), field_of_view=None
+    )
+
+
+def get_camera(camera: str | CameraModel, image_size: tuple[int, int] | None = None) -> CameraModel:
+    """Resolve a camera argument into a :class:`CameraModel`.
+
+    Parameters
+    ----------
+    camera : str or CameraModel
+        ``"auto"`` (detect from ``image_size``), a family name (``"kinect"``, ``"azure"``,
+        ``"realsense"``; the preset of that family with ``image_size``), a preset name from
+        :data:`CAMERA_PRESETS`, or a ``CameraModel`` used as is.
+    image_size : tuple of int, optional
+        ``(rows, cols)`` of the frames. Required for ``"auto"`` and family names; when given with
+        a preset, a size mismatch raises.
+
+    Returns
+    -------
+    CameraModel
+    """
+    if isinstance(camera, CameraModel):
+        model = camera
+    elif not isinstance(camera, str):
+        raise TypeError(f"camera must be a string or a CameraModel, got {type(camera).__name__}")
+    elif camera == "auto" or camera in _FAMILY_ALIASES:
+        if image_size is None:
+            alias = _FAMILY_ALIASES.get(camera)
+            if alias is None:
+                raise ValueError(
+                    f"camera={camera!r} needs the frame size to choose a preset; "
+                    f"pass one of {sorted(CAMERA_PRESETS)}"
+                )
+            return CAMERA_PRESETS[alias]
+        model = detect_camera(image_size, None if camera == "auto" else camera)
+        if model.name == "unknown" and camera != "auto":
+            warnings.warn(
+                f"no {camera} preset has frames of {image_size[0]}x{image_size[1]} (rows x cols); "
+                "pixel-to-millimetre conversion will be unavailable unless a CameraModel with a "
+                "field of view is given",
+                stacklevel=2,
+            )
+        return model
+    elif camera in CAMERA_PRESETS:
+        model = CAMERA_PRESETS[camera]
+    else:
+        raise ValueError(
+            f"unknown camera {camera!r}; expected 'auto', 'kinect', 'azure', 'realsense', "
+            f"one of {sorted(CAMERA_PRESETS)}, or a CameraModel"
+        )
+    if image_size is not None and tuple(image_size) != model.image_size:
+        raise ValueError(
+            f"camera {model.name!r} has {model.rows}x{model.cols} (rows x cols) frames but the "
+            f"recording has {image_size[0]}x{image_size[1]}; use camera='auto' or the preset that "
+            "matches the recording"
+        )
+    return model
