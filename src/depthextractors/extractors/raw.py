@@ -136,6 +136,11 @@ class RawDepthExtractor(DepthVideoExtractor):
         frame_bytes = self._image_size[0] * self._image_size[1] * self._file_dtype.itemsize
         self._frame_bytes = frame_bytes
         self._num_frames, leftover = divmod(file_bytes, frame_bytes)
+        if self._num_frames == 0:
+            raise ValueError(
+                f"{self.file_path} has {file_bytes} bytes, less than one frame of {frame_bytes} "
+                f"bytes ({self._image_size[0]}x{self._image_size[1]} uint16)"
+            )
         if leftover:
             message = (
                 f"{self.file_path} has {file_bytes} bytes, which is {self._num_frames} whole "
@@ -148,10 +153,6 @@ class RawDepthExtractor(DepthVideoExtractor):
                     "to read the whole frames only"
                 )
             warnings.warn(message + "; the extra bytes are ignored", stacklevel=2)
-        if self._num_frames == 0:
-            raise ValueError(
-                f"{self.file_path} has {file_bytes} bytes, less than one frame of {frame_bytes}"
-            )
         self._timestamps = self._load_timestamps(timestamps_path)
         self._sampling_frequency = self._resolve_sampling_frequency(sampling_frequency)
 
@@ -218,7 +219,9 @@ class RawDepthExtractor(DepthVideoExtractor):
         ]
         candidates = list(dict.fromkeys(candidates))
         kinect = CAMERA_PRESETS["kinect_v2"].image_size
-        if kinect in candidates and family in (None, "kinect"):
+        # moseq2-extract assumes a Kinect v2 for raw files; so do we when it fits, or when
+        # nothing fits (the whole-frame check then names the byte counts).
+        if family in (None, "kinect") and (kinect in candidates or not candidates):
             return kinect
         if len(candidates) == 1:
             logger.info("%s: frame size %s inferred from the file size", self.file_path, candidates[0])
