@@ -4,7 +4,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .cameras import CAMERA_PRESETS, CameraModel, detect_camera, get_camera
 from .extractors import (
+    AzureDepthExtractor,
     DepthVideoExtractor,
+    FFV1DepthExtractor,
     FrameChunk,
     FrameSliceDepthExtractor,
     NumpyDepthExtractor,
@@ -22,8 +24,10 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "CAMERA_PRESETS",
+    "AzureDepthExtractor",
     "CameraModel",
     "DepthVideoExtractor",
+    "FFV1DepthExtractor",
     "FrameChunk",
     "FrameSliceDepthExtractor",
     "NumpyDepthExtractor",

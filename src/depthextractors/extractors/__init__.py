@@ -1,14 +1,21 @@
 """Readers for every depth-recording format behind one lazy interface."""
 
+from .azure import AzureDepthExtractor
 from .base import DepthVideoExtractor, FrameChunk, FrameSliceDepthExtractor
+from .ffv1 import FFV1DepthExtractor
 from .numpy_extractor import NumpyDepthExtractor
 from .raw import RawDepthExtractor, read_timestamp_file
 from .registry import find_depth_file, open_depth_video, register_extractor, registered_formats
 
 register_extractor(RawDepthExtractor, (".dat",), preference=0)
+# Both read .mkv; open_depth_video asks their sniff() which one the file's tracks belong to.
+register_extractor(AzureDepthExtractor, (".mkv",), preference=20)
+register_extractor(FFV1DepthExtractor, (".avi", ".mkv", ".nut"), preference=10)
 
 __all__ = [
+    "AzureDepthExtractor",
     "DepthVideoExtractor",
+    "FFV1DepthExtractor",
     "FrameChunk",
     "FrameSliceDepthExtractor",
     "NumpyDepthExtractor",

@@ -42,6 +42,12 @@ def register_extractor(
         When a session directory holds several depth files of different formats, the lowest
         preference wins (raw ``.dat`` is 0).
 
+    Notes
+    -----
+    Several classes may register the same suffix; :func:`open_depth_video` then asks each, in
+    registration order, through an optional classmethod ``sniff(path) -> bool`` that looks at
+    the file's contents, and falls back to the first registered.
+
     Returns
     -------
     type
@@ -62,15 +68,30 @@ def registered_formats() -> dict[str, type[DepthVideoExtractor]]:
     return {suffix: entry.extractor_class for entry in _REGISTRY for suffix in entry.suffixes}
 
 
-def _match(path: Path) -> _Registration | None:
+def _match(path: Path, sniff: bool = False) -> _Registration | None:
+    """The registration for ``path``'s suffix (the longest that matches, so ".tar.gz" wins
+    over ".gz").
+
+    Several classes may share a suffix (``.mkv`` holds Azure recordings and FFV1 videos): with
+    ``sniff``, the first of them whose classmethod ``sniff(path) -> bool`` accepts the file's
+    contents wins; otherwise, or if none accepts it, the first registered.
+    """
     name = path.name.lower()
-    # Longest suffix first, so ".tar.gz" wins over ".gz".
-    best = None
+    matches: list[tuple[int, _Registration]] = []
     for entry in _REGISTRY:
-        for suffix in entry.suffixes:
-            if name.endswith(suffix) and (best is None or len(suffix) > best[0]):
-                best = (len(suffix), entry)
-    return None if best is None else best[1]
+        length = max((len(s) for s in entry.suffixes if name.endswith(s)), default=0)
+        if length:
+            matches.append((length, entry))
+    if not matches:
+        return None
+    longest = max(length for length, _ in matches)
+    candidates = [entry for length, entry in matches if length == longest]
+    if sniff and len(candidates) > 1:
+        for entry in candidates:
+            sniffer = getattr(entry.extractor_class, "sniff", None)
+            if sniffer is not None and sniffer(path):
+                return entry
+    return candidates[0]
 
 
 def find_depth_file(directory: str | os.PathLike) -> Path:
@@ -133,7 +154,7 @@ def open_depth_video(path: str | os.PathLike, **kwargs: Any) -> DepthVideoExtrac
         raise FileNotFoundError(f"no file or directory at {path}")
     if path.is_dir():
         path = find_depth_file(path)
-    entry = _match(path)
+    entry = _match(path, sniff=True)
     if entry is None:
         raise ValueError(
             f"no extractor reads {path.name}: known file types are "

@@ -1,0 +1,527 @@
+"""Azure Kinect / Orbbec Femto recordings (Matroska ``.mkv`` written by the Azure Kinect recorder).
+
+The recorder writes one Matroska track per sensor, told apart by their titles (``COLOR``,
+``DEPTH``, ``IR``, ``IMU``), never by a fixed index: a recording without colour has its depth in
+the first track. Depth and IR are raw 16-bit big-endian grey frames (FourCC ``b16g``) in
+millimetres; block timestamps are microseconds (Matroska time base 1/1,000,000 s) counted from
+the recording's start offset (``K4A_START_OFFSET_NS``), so device time = pts + start offset.
+The device calibration is stored as a ``calibration.json`` attachment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
+from .base import DEPTH_DTYPE, DepthVideoExtractor
+from .ffv1 import open_video_container
+
+__all__ = ["AZURE_DEPTH_MODES", "AzureDepthExtractor", "find_titled_video_stream"]
+
+logger = logging.getLogger(__name__)
+
+#: Camera preset for each ``K4A_DEPTH_MODE`` tag value.
+AZURE_DEPTH_MODES: dict[str, str] = {
+    "NFOV_UNBINNED": "azure_nfov_unbinned",
+    "NFOV_2X2BINNED": "azure_nfov_binned",
+    "WFOV_2X2BINNED": "azure_wfov_binned",
+    "WFOV_UNBINNED": "azure_wfov_unbinned",
+}
+
+_SAMPLE_TYPES = {"gray16be": np.dtype(">u2"), "gray16le": np.dtype("<u2")}
+DEFAULT_SAMPLING_FREQUENCY = 30.0
+# An interval this many times the typical one means frames are missing between two timestamps.
+_GAP_FACTOR = 1.5
+
+
+def _read_vint(data: bytes, offset: int, keep_marker: bool) -> tuple[int | None, int]:
+    """An EBML variable-length integer at ``offset``: ``(value, next offset)``.
+
+    ``value`` is ``None`` for a size of all ones (EBML's "unknown size").
+    """
+    first = data[offset]
+    length = 9 - first.bit_length() if first else 9
+    if length > 8 or offset + length > len(data):
+        raise ValueError("not an EBML variable-length integer")
+    value = int.from_bytes(data[offset : offset + length], "big")
+    if keep_marker:
+        return value, offset + length
+    value &= (1 << (7 * length)) - 1
+    return (None if value == (1 << (7 * length)) - 1 else value), offset + length
+
+
+def matroska_declared_size(path: Path) -> int | None:
+    """Bytes a Matroska file says it holds (end of its Segment), or ``None`` if it does not say.
+
+    A recorder that stops before finishing leaves the Segment size it started with, or a
+    Segment shorter on disk than its declared size when the copy was cut; comparing this with
+    the file size is the cheap way to notice, as libavformat just stops at the end.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    try:
+        element_id, offset = _read_vint(head, 0, keep_marker=True)
+        if element_id != 0x1A45DFA3:
+            return None
+        size, offset = _read_vint(head, offset, keep_marker=False)
+        if size is None:
+            return None
+        element_id, offset = _read_vint(head, offset + size, keep_marker=True)
+        if element_id != 0x18538067:
+            return None
+        size, offset = _read_vint(head, offset, keep_marker=False)
+    except (ValueError, IndexError):
+        return None
+    return None if size is None else offset + size
+
+
+def find_titled_video_stream(
+    container: av.container.InputContainer, title: str
+) -> av.video.stream.VideoStream | None:
+    """The video stream whose ``title`` tag is ``title`` (case-insensitive), or ``None``."""
+    wanted = title.casefold()
+    for stream in container.streams.video:
+        if str(stream.metadata.get("title", "")).casefold() == wanted:
+            return stream
+    return None
+
+
+class AzureDepthExtractor(DepthVideoExtractor):
+    """Depth (or IR) frames of an Azure Kinect / Orbbec Femto ``.mkv`` recording.
+
+    Opening demuxes the chosen track once without decoding (its packets are the frames, so the
+    frame count and every frame's device timestamp come from the file itself, not from a
+    duration times a frame rate); frames are read by timestamp, so random access is
+    frame-exact, and consecutive reads continue where the last one stopped.
+
+    Parameters
+    ----------
+    file_path : path-like
+        The ``.mkv`` recording.
+    track : str, default "DEPTH"
+        Title of the track to read: ``"DEPTH"`` (millimetres) or ``"IR"`` (infrared intensity).
+    camera : str or CameraModel, default "auto"
+        ``"auto"`` uses the ``K4A_DEPTH_MODE`` tag (e.g. ``NFOV_UNBINNED`` →
+        ``azure_nfov_unbinned``), else the frame size; or a preset / family name or a
+        :class:`~depthextractors.cameras.CameraModel`.
+    allow_truncated : bool, default False
+        When the last frame of the track is cut off (a recording that did not finish), read the
+        whole frames before it with a warning instead of raising.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is empty or not a video, has no track titled ``track``, the track is not
+        16-bit grey, or a frame is cut off or of the wrong size.
+
+    Warns
+    -----
+    UserWarning
+        When the timestamps show gaps (frames dropped during the recording); frame times stay
+        the true device times, so later steps can account for the gaps.
+    """
+
+    extractor_name = "AzureDepthExtractor"
+
+    def __init__(
+        self,
+        file_path: str | os.PathLike,
+        track: str = "DEPTH",
+        camera: str | CameraModel = "auto",
+        allow_truncated: bool = False,
+    ) -> None:
+        super().__init__()
+        self.file_path = Path(file_path)
+        self.track = str(track)
+        container = open_video_container(self.file_path)
+        try:
+            self._read_header(container)
+            self._check_file_size(allow_truncated)
+            self._index_packets(container, allow_truncated)
+        finally:
+            container.close()
+        self._check_timestamps()
+        self._camera = self._resolve_camera(camera)
+        self._container: av.container.InputContainer | None = None
+        self._stream: av.video.stream.VideoStream | None = None
+        self._packets: Iterator[av.Packet] | None = None
+        self._next_frame: int | None = None
+
+    @classmethod
+    def sniff(cls, path: str | os.PathLike) -> bool:
+        """Whether ``path`` is a Matroska file with a video track titled ``DEPTH``."""
+        try:
+            with av.open(str(path), mode="r") as container:
+                return find_titled_video_stream(container, "DEPTH") is not None
+        except (av.error.FFmpegError, OSError):
+            return False
+
+    # ------------------------------------------------------------------ set-up
+    def _read_header(self, container: av.container.InputContainer) -> None:
+        stream = find_titled_video_stream(container, self.track)
+        if stream is None:
+            titles = [str(s.metadata.get("title", "(untitled)")) for s in container.streams.video]
+            raise ValueError(
+                f"{self.file_path} has no video track titled {self.track!r} (video tracks: "
+                f"{titles or 'none'}); expected an Azure Kinect recording with a {self.track} "
+                "track. Record with the depth camera on, or pass track='DEPTH' / 'IR'"
+            )
+        context = stream.codec_context
+        sample_type = _SAMPLE_TYPES.get(context.pix_fmt)
+        if context.name != "rawvideo" or sample_type is None:
+            raise ValueError(
+                f"{self.file_path}: track {self.track!r} is {context.name} {context.pix_fmt}, "
+                "expected raw 16-bit grey frames (rawvideo b16g, as the Azure Kinect recorder "
+                "writes); this recording cannot be read as depth"
+            )
+        self._stream_index = stream.index
+        self._sample_type = sample_type
+        self._image_size = (int(context.height), int(context.width))
+        self._frame_bytes = self._image_size[0] * self._image_size[1] * 2
+        self._time_base = stream.time_base or Fraction(1, 1_000_000)
+        self._rate = stream.average_rate or stream.guessed_rate
+        self._container_tags = dict(container.metadata)
+        self._track_tags = {
+            str(s.metadata.get("title", s.index)): dict(s.metadata)
+            for s in container.streams
+            if s.type in ("video", "subtitle", "data")
+        }
+        self._calibration = self._read_calibration(container)
+        offset_ns = self._container_tags.get("K4A_START_OFFSET_NS", "0")
+        try:
+            self._start_offset_s = int(offset_ns) / 1e9
+        except ValueError:
+            warnings.warn(
+                f"{self.file_path}: K4A_START_OFFSET_NS is {offset_ns!r}, not a number; device "
+                "times are taken as the container times",
+                stacklevel=3,
+            )
+            self._start_offset_s = 0.0
+
+    def _check_file_size(self, allow_truncated: bool) -> None:
+        declared = matroska_declared_size(self.file_path)
+        actual = self.file_path.stat().st_size
+        if declared is None or actual >= declared:
+            return
+        message = (
+            f"{self.file_path} holds {actual} bytes but its Matroska header says {declared}: "
+            "the file is truncated (a copy that did not finish, or a recording cut short)"
+        )
+        if not allow_truncated:
+            raise ValueError(
+                message + ". Re-copy the file, or pass allow_truncated=True to read the whole "
+                "frames that are there"
+            )
+        warnings.warn(message + "; reading the whole frames that are there", stacklevel=4)
+
+    def _read_calibration(self, container: av.container.InputContainer) -> Any:
+        for attachment in container.streams.attachments:
+            if attachment.name == "calibration.json":
+                try:
+                    return json.loads(bytes(attachment.data).decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                    warnings.warn(
+                        f"{self.file_path}: the calibration.json attachment is not valid JSON "
+                        f"({error}); no calibration in the metadata",
+                        stacklevel=4,
+                    )
+                    return None
+        return None
+
+    def _index_packets(self, container: av.container.InputContainer, allow_truncated: bool) -> None:
+        """Timestamps of every frame of the track, and the first timestamp of every video track."""
+        streams = list(container.streams.video)
+        first_pts: dict[int, int] = {}
+        frame_pts: list[int] = []
+        cut_off: str | None = None
+        try:
+            for packet in container.demux(streams):
+                if packet.size == 0 or packet.pts is None:
+                    continue
+                index = packet.stream.index
+                first_pts.setdefault(index, packet.pts)
+                if index != self._stream_index:
+                    continue
+                if cut_off is not None:
+                    raise ValueError(
+                        f"{self.file_path}: {self.track} frame {len(frame_pts)} is {cut_off}, "
+                        "but more frames follow it; the file is corrupt"
+                    )
+                if packet.size != self._frame_bytes or packet.is_corrupt:
+                    cut_off = (
+                        f"{packet.size} bytes instead of {self._frame_bytes} "
+                        f"({self._image_size[0]}x{self._image_size[1]} 16-bit)"
+                    )
+                    continue
+                frame_pts.append(packet.pts)
+        except av.error.FFmpegError as error:
+            cut_off = f"unreadable ({error})"
+        if cut_off is not None:
+            message = (
+                f"{self.file_path}: {self.track} frame {len(frame_pts)} is {cut_off}; the "
+                "recording is truncated (the recorder did not finish) or the copy is incomplete"
+            )
+            if not allow_truncated:
+                raise ValueError(
+                    message + f". Re-copy the file, or pass allow_truncated=True to read the "
+                    f"{len(frame_pts)} whole frames before it"
+                )
+            warnings.warn(
+                message + f"; reading the {len(frame_pts)} frames before it", stacklevel=3
+            )
+        if not frame_pts:
+            raise ValueError(
+                f"{self.file_path}: the {self.track} track holds no frames; expected at least one "
+                "capture with the depth camera on"
+            )
+        pts = np.asarray(frame_pts, dtype=np.int64)
+        if np.any(np.diff(pts) <= 0):
+            raise ValueError(
+                f"{self.file_path}: {self.track} timestamps do not increase from frame to frame "
+                f"(first repeat at frame {int(np.flatnonzero(np.diff(pts) <= 0)[0]) + 1}); the "
+                "file is damaged"
+            )
+        self._pts = pts
+        self._first_pts_by_track = first_pts
+
+    def _check_timestamps(self) -> None:
+        pts = self._pts
+        tick = float(self._time_base)
+        interval: float | None = None
+        if pts.size > 1:
+            interval = float(np.median(np.diff(pts))) * tick
+        elif self._rate:
+            interval = 1.0 / float(self._rate)
+        self._sampling_frequency = (
+            float(self._rate)
+            if self._rate
+            else (1.0 / interval if interval else DEFAULT_SAMPLING_FREQUENCY)
+        )
+        expected_interval = 1.0 / self._sampling_frequency
+        self._leading_dropped_frames = 0
+        earliest = min(self._first_pts_by_track.values())
+        if pts[0] > earliest:
+            lead_s = (int(pts[0]) - earliest) * tick
+            self._leading_dropped_frames = round(lead_s / expected_interval)
+            if self._leading_dropped_frames:
+                logger.info(
+                    "%s: the %s track starts %.3f s (about %d frames) after the first track; "
+                    "frame 0 is the first %s frame",
+                    self.file_path,
+                    self.track,
+                    lead_s,
+                    self._leading_dropped_frames,
+                    self.track,
+                )
+        self._missing_frames = 0
+        if pts.size > 1:
+            steps = np.diff(pts) * tick
+            gaps = np.flatnonzero(steps > _GAP_FACTOR * expected_interval)
+            if gaps.size:
+                self._missing_frames = int(np.sum(np.rint(steps[gaps] / expected_interval) - 1))
+                span_frames = round((int(pts[-1]) - int(pts[0])) * tick / expected_interval) + 1
+                warnings.warn(
+                    f"{self.file_path}: the {self.track} timestamps show {gaps.size} gaps "
+                    f"(about {self._missing_frames} dropped frames; the {pts.size} frames span "
+                    f"{span_frames} frame intervals at {self._sampling_frequency:g} Hz), the "
+                    f"first after frame {int(gaps[0])}. Frame times are the true device times",
+                    stacklevel=3,
+                )
+
+    def _resolve_camera(self, camera: str | CameraModel) -> CameraModel:
+        if isinstance(camera, str) and camera == "auto":
+            mode = self._depth_mode()
+            preset = CAMERA_PRESETS.get(AZURE_DEPTH_MODES.get(mode or "", ""))
+            if preset is not None:
+                if preset.image_size == self._image_size:
+                    return preset
+                warnings.warn(
+                    f"{self.file_path}: K4A_DEPTH_MODE {mode} means {preset.image_size} frames "
+                    f"but the {self.track} track has {self._image_size}; camera detected from "
+                    "the frame size",
+                    stacklevel=3,
+                )
+            return get_camera("auto", self._image_size)
+        return get_camera(camera, self._image_size)
+
+    def _depth_mode(self) -> str | None:
+        for tags in (*self._track_tags.values(), self._container_tags):
+            if "K4A_DEPTH_MODE" in tags:
+                return str(tags["K4A_DEPTH_MODE"])
+        return None
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        # An open container cannot cross processes; the copy reopens it on its first read.
+        state.update(_container=None, _stream=None, _packets=None, _next_frame=None)
+        return state
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def close(self) -> None:
+        """Close the open container (it is reopened on the next read)."""
+        container = self.__dict__.get("_container")
+        self._container = None
+        self._stream = None
+        self._packets = None
+        self._next_frame = None
+        if container is not None:
+            container.close()
+
+    # ------------------------------------------------------------------ the interface
+    def get_image_size(self) -> tuple[int, int]:
+        return self._image_size
+
+    def get_num_frames(self) -> int:
+        return int(self._pts.size)
+
+    def get_sampling_frequency(self) -> float:
+        return self._sampling_frequency
+
+    def get_native_timestamps(self) -> np.ndarray:
+        """Device time of each frame in seconds (container pts plus ``K4A_START_OFFSET_NS``)."""
+        return self._pts.astype(np.float64) * float(self._time_base) + self._start_offset_s
+
+    def get_stream_pts(self) -> np.ndarray:
+        """Container timestamp of each frame in the track's time base (int64, µs for Azure)."""
+        return self._pts.copy()
+
+    @property
+    def time_base(self) -> Fraction:
+        """Seconds per pts tick of the track (1/1,000,000 for the Azure Kinect recorder)."""
+        return self._time_base
+
+    @property
+    def missing_frames(self) -> int:
+        """Frames the timestamps show were dropped between recorded frames (0 if none)."""
+        return self._missing_frames
+
+    @property
+    def leading_dropped_frames(self) -> int:
+        """About how many frame intervals the track starts after the earliest video track."""
+        return self._leading_dropped_frames
+
+    def get_metadata(self) -> dict[str, Any]:
+        """Container tags (``K4A_*``), per-track tags, the parsed calibration and the depth mode.
+
+        Returns
+        -------
+        dict
+            The container tags at the top level, plus ``"tracks"`` (title → tags),
+            ``"calibration"`` (the parsed ``calibration.json`` attachment, or ``None``),
+            ``"depth_mode"``, ``"track"`` (the track read) and ``"start_offset_s"``.
+        """
+        return {
+            **self._container_tags,
+            "tracks": {title: dict(tags) for title, tags in self._track_tags.items()},
+            "calibration": json.loads(json.dumps(self._calibration)),
+            "depth_mode": self._depth_mode(),
+            "track": self.track,
+            "start_offset_s": self._start_offset_s,
+        }
+
+    def get_video(self, start_frame: int | None = None, end_frame: int | None = None) -> np.ndarray:
+        rows, cols = self._image_size
+        count = end_frame - start_frame
+        video = np.empty((count, rows, cols), dtype=DEPTH_DTYPE)
+        if count == 0:
+            return video
+        try:
+            self._read_into(video, start_frame)
+        except BaseException:
+            # After any failure the demuxer's position is unknown; start afresh next time.
+            self.close()
+            raise
+        return video
+
+    # ------------------------------------------------------------------ reading
+    def _open(self) -> None:
+        container = open_video_container(self.file_path)
+        matches = [s for s in container.streams.video if s.index == self._stream_index]
+        if not matches:
+            container.close()
+            raise OSError(
+                f"{self.file_path} changed since it was opened: its {self.track} track is gone"
+            )
+        self._container = container
+        self._stream = matches[0]
+
+    def _track_packets(self) -> Iterator[av.Packet]:
+        for packet in self._container.demux(self._stream):
+            if packet.size and packet.pts is not None:
+                yield packet
+
+    def _seek(self, frame: int, to_start: bool = False) -> None:
+        target = 0 if to_start else int(self._pts[frame])
+        self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+        self._packets = self._track_packets()
+        self._next_frame = None
+
+    def _read_into(self, video: np.ndarray, start: int) -> None:
+        if self._container is None:
+            self._open()
+        here = self._next_frame
+        if self._packets is None or here is None or here != start:
+            self._seek(start)
+        position = self._next_frame
+        retried = False
+        filled = 0
+        while filled < video.shape[0]:
+            packet = next(self._packets, None)
+            wanted = start + filled
+            if packet is None:
+                raise OSError(
+                    f"{self.file_path}: the {self.track} track ends before frame {wanted} "
+                    f"(expected {self.get_num_frames()} frames); the file was truncated after "
+                    "it was opened"
+                )
+            index = int(np.searchsorted(self._pts, packet.pts))
+            if index >= self._pts.size or self._pts[index] != packet.pts:
+                raise OSError(
+                    f"{self.file_path}: found a {self.track} frame at timestamp {packet.pts} "
+                    "that was not there when the file was opened; the file changed or is corrupt"
+                )
+            if position is None and index > start:
+                # The demuxer landed after the wanted frame: read from the stream start instead.
+                if retried:
+                    raise OSError(
+                        f"{self.file_path}: cannot seek to {self.track} frame {start}; reading "
+                        f"from the start begins at frame {index}. The file's index is damaged"
+                    )
+                retried = True
+                self._seek(start, to_start=True)
+                continue
+            if position is not None and index != position:
+                raise OSError(
+                    f"{self.file_path}: expected {self.track} frame {position} next but found "
+                    f"frame {index}; the file is corrupt"
+                )
+            position = index + 1
+            if index < start:
+                continue
+            if packet.size != self._frame_bytes:
+                raise OSError(
+                    f"{self.file_path}: {self.track} frame {index} has {packet.size} bytes instead "
+                    f"of {self._frame_bytes}; the file is corrupt"
+                )
+            pixels = np.frombuffer(packet, dtype=self._sample_type)
+            # Assigning big-endian samples into the native uint16 array swaps the bytes.
+            video[filled] = pixels.reshape(self._image_size)
+            filled += 1
+        self._next_frame = position

@@ -1,0 +1,603 @@
+"""Lossless 16-bit depth videos (FFV1 ``gray16le`` in ``.avi``, ``.mkv`` or ``.nut``) via PyAV.
+
+moseq2-extract's ``convert-raw-to-avi`` writes depth as FFV1 ``gray16le`` in an AVI container with
+a keyframe every ``g`` frames. This reader needs no ffmpeg binary: PyAV demuxes and decodes in
+process. Frames are found by their presentation timestamps (pts, in the stream's time base),
+never by ``frame / fps`` seconds, so random access is frame-exact whatever the container.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import warnings
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.logging
+import numpy as np
+
+from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
+from .base import DEPTH_DTYPE, DepthVideoExtractor
+from .raw import read_timestamp_file
+
+__all__ = ["FFV1DepthExtractor", "open_video_container"]
+
+DEFAULT_SAMPLING_FREQUENCY = 30.0
+GREY16_PIXEL_FORMATS = ("gray16le", "gray16be")
+
+
+def open_video_container(path: Path) -> av.container.InputContainer:
+    """Open ``path`` for reading with PyAV, turning libav errors into messages naming the file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is empty or is not a container libav can read.
+    """
+    if not path.exists():
+        raise FileNotFoundError(f"no video file at {path}")
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{path} is a directory; pass the video file inside it, or use "
+            "open_depth_video(directory) to find it"
+        )
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes): it holds no video; re-copy or re-record it")
+    try:
+        return av.open(str(path), mode="r")
+    except av.error.FFmpegError as error:
+        raise ValueError(
+            f"{path} is not a video file libav can read ({error}); expected a depth video "
+            "(FFV1 .avi/.mkv or an Azure Kinect .mkv). The file may be truncated at its start "
+            "or not a video at all"
+        ) from error
+
+
+@contextlib.contextmanager
+def capture_libav_errors() -> Iterator[list[tuple[int, str, str]]]:
+    """Collect libav messages logged while the block runs (at least those of level ERROR).
+
+    The yielded list fills as messages arrive; :func:`libav_errors_in` picks the errors.
+
+    Some decoders (FFV1 with slice CRCs among them) report damaged data only through the log
+    and still return a frame, so reading the log is the only way to refuse a corrupt frame.
+    Messages come from the decoder's worker threads too, hence a process-wide capture.
+    """
+    previous = av.logging.get_level()
+    if previous is None or previous < av.logging.ERROR:
+        av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture(local=False) as messages:
+            yield messages
+    finally:
+        av.logging.set_level(previous)
+
+
+def libav_errors_in(messages: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
+    """The messages of level ERROR or worse among ``(level, name, text)`` libav log messages."""
+    return [message for message in messages if message[0] <= av.logging.ERROR]
+
+
+@dataclass(frozen=True)
+class _FrameIndex:
+    """Presentation time (stream time base) and keyframe flag of every frame, in order."""
+
+    pts: np.ndarray
+    keyframe: np.ndarray
+
+
+def _index_from_entries(stream: av.video.stream.VideoStream, file_bytes: int) -> _FrameIndex | None:
+    """Frame index from the container's own index (AVI idx1), when it is complete and sane."""
+    entries = getattr(stream, "index_entries", None)
+    header_frames = stream.frames
+    if entries is None or header_frames <= 0 or len(entries) != header_frames:
+        return None
+    pts = np.fromiter((entry.timestamp for entry in entries), dtype=np.int64, count=len(entries))
+    keyframe = np.fromiter((entry.is_keyframe for entry in entries), dtype=bool, count=len(entries))
+    last = entries[len(entries) - 1]
+    if np.any(np.diff(pts) <= 0) or last.pos + last.size > file_bytes or not keyframe[0]:
+        return None
+    return _FrameIndex(pts, keyframe)
+
+
+class FFV1DepthExtractor(DepthVideoExtractor):
+    """A 16-bit grey depth video (FFV1 ``gray16le``, as moseq2's ``convert-raw-to-avi`` writes).
+
+    Opening reads the container's index (or, where it has none or it disagrees with the header,
+    counts the packets without decoding them); no frame is decoded until asked for. Consecutive
+    :meth:`get_video` calls continue decoding where the last one stopped; a jump seeks to the
+    nearest keyframe at or before the wanted frame and decodes forward to it.
+
+    Parameters
+    ----------
+    file_path : path-like
+        The video (``.avi``, ``.mkv``, ``.nut``).
+    camera : str or CameraModel, default "auto"
+        ``"auto"`` takes ``CameraType`` from ``metadata.json`` beside the file, else a
+        ``camera`` tag of the container, else detects the camera from the frame size; or a family
+        name, a preset name, or a :class:`~depthextractors.cameras.CameraModel`.
+    timestamps_path : path-like, "auto" or None, default "auto"
+        Timestamp file (first column, milliseconds), as moseq writes ``depth_ts.txt``. ``"auto"``
+        uses ``<stem>_ts.txt`` beside the video (``depth_ts.txt`` for ``depth.avi``) when present
+        and of the right length; otherwise times come from the stream's pts.
+    metadata_path : path-like, "auto" or None, default "auto"
+        Session metadata JSON; ``"auto"`` uses ``metadata.json`` beside the file when present.
+    threads : int, default 0
+        Decoder threads; 0 lets libav choose (one per core).
+    allow_truncated : bool, default False
+        When the header promises more frames than the file holds (a recording cut short), read
+        the frames that are there, with a warning, instead of raising.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is empty, not a video, has no video stream, is not 16-bit grey, or is
+        truncated (unless ``allow_truncated``).
+    """
+
+    extractor_name = "FFV1DepthExtractor"
+
+    def __init__(
+        self,
+        file_path: str | os.PathLike,
+        camera: str | CameraModel = "auto",
+        timestamps_path: str | os.PathLike | None = "auto",
+        metadata_path: str | os.PathLike | None = "auto",
+        threads: int = 0,
+        allow_truncated: bool = False,
+    ) -> None:
+        super().__init__()
+        self.file_path = Path(file_path)
+        self.threads = int(threads)
+        if self.threads < 0:
+            raise ValueError(f"threads must be 0 (automatic) or a positive count, got {threads}")
+        container = open_video_container(self.file_path)
+        try:
+            self._read_header(container, allow_truncated)
+        finally:
+            container.close()
+        self._metadata = self._load_metadata(metadata_path)
+        self._times_s = self._load_times(timestamps_path)
+        self._camera = self._resolve_camera(camera)
+        self._container: av.container.InputContainer | None = None
+        self._stream: av.video.stream.VideoStream | None = None
+        self._decoded: Iterator[tuple[int | None, np.ndarray]] | None = None
+        self._next_frame: int | None = None
+
+    @classmethod
+    def sniff(cls, path: str | os.PathLike) -> bool:
+        """Whether ``path`` holds a video stream and no Azure-style ``DEPTH`` track."""
+        try:
+            with av.open(str(path), mode="r") as container:
+                titles = {str(s.metadata.get("title", "")).casefold() for s in container.streams}
+                return bool(container.streams.video) and "depth" not in titles
+        except (av.error.FFmpegError, OSError):
+            return False
+
+    # ------------------------------------------------------------------ set-up
+    def _read_header(self, container: av.container.InputContainer, allow_truncated: bool) -> None:
+        if not container.streams.video:
+            kinds = sorted({stream.type for stream in container.streams}) or ["none"]
+            raise ValueError(
+                f"{self.file_path} has no video stream (streams found: {', '.join(kinds)}); "
+                "expected a 16-bit grey depth video"
+            )
+        stream = container.streams.video[0]
+        context = stream.codec_context
+        pixel_format = context.pix_fmt
+        if pixel_format not in GREY16_PIXEL_FORMATS:
+            raise ValueError(
+                f"{self.file_path}: the video stream is {context.name} {pixel_format}, expected "
+                f"16-bit grey ({' or '.join(GREY16_PIXEL_FORMATS)}) depth in millimetres. An "
+                "8-bit or colour video (e.g. a preview movie) cannot hold depth; convert the raw "
+                "depth.dat with convert_raw_to_avi instead"
+            )
+        self._stream_index = stream.index
+        self._codec_name = context.name
+        self._pixel_format = pixel_format
+        self._image_size = (int(context.height), int(context.width))
+        self._time_base = stream.time_base or Fraction(1, 1)
+        self._container_tags = dict(container.metadata)
+        self._stream_tags = dict(stream.metadata)
+
+        index = _index_from_entries(stream, self.file_path.stat().st_size)
+        header_frames = int(stream.frames)
+        if index is None:
+            index = self._count_packets(container, stream)
+            counted = index.pts.size
+            if header_frames > counted:
+                message = (
+                    f"{self.file_path}: the header promises {header_frames} frames but the file "
+                    f"holds {counted} whole frames (frames {counted}..{header_frames - 1} are "
+                    "missing); the recording was cut short or the copy is incomplete"
+                )
+                if not allow_truncated:
+                    raise ValueError(
+                        message + ". Re-copy the file, or pass allow_truncated=True to read the "
+                        f"{counted} frames that are there"
+                    )
+                warnings.warn(message + f"; reading the first {counted} frames", stacklevel=3)
+            elif 0 < header_frames < counted:
+                warnings.warn(
+                    f"{self.file_path}: the header says {header_frames} frames but {counted} "
+                    "were counted; using the counted frames",
+                    stacklevel=3,
+                )
+        if index.pts.size == 0:
+            raise ValueError(f"{self.file_path} has a video stream but no frames in it")
+        self._index = index
+        self._sampling_frequency = self._rate_of(stream)
+
+    def _count_packets(
+        self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    ) -> _FrameIndex:
+        """Frame index by demuxing every packet of the stream (no decoding)."""
+        pts: list[int | None] = []
+        keyframe: list[bool] = []
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                if packet.is_corrupt:
+                    # A packet cut off at the end of a truncated file; it is not a frame.
+                    break
+                pts.append(packet.pts if packet.pts is not None else packet.dts)
+                keyframe.append(bool(packet.is_keyframe))
+        except av.error.FFmpegError as error:
+            warnings.warn(
+                f"{self.file_path}: reading stopped after {len(pts)} frames ({error})",
+                stacklevel=4,
+            )
+        if any(value is None for value in pts):
+            # No timestamps at all in the container: frames are in file order at the nominal rate.
+            rate = stream.average_rate or stream.guessed_rate or DEFAULT_SAMPLING_FREQUENCY
+            self._time_base = Fraction(1, 1) / Fraction(rate)
+            values = np.arange(len(pts), dtype=np.int64)
+        else:
+            values = np.asarray(pts, dtype=np.int64)
+        flags = np.asarray(keyframe, dtype=bool)
+        if values.size and np.any(np.diff(values) <= 0):
+            order = np.argsort(values, kind="stable")
+            values, flags = values[order], flags[order]
+            if np.any(np.diff(values) == 0):
+                raise ValueError(
+                    f"{self.file_path}: several frames share a timestamp, so frames cannot be "
+                    "told apart; the file is damaged"
+                )
+        if flags.size:
+            flags[0] = True
+        return _FrameIndex(values, flags)
+
+    def _rate_of(self, stream: av.video.stream.VideoStream) -> float:
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if rate:
+            return float(rate)
+        if self._index.pts.size > 1:
+            step = float(np.median(np.diff(self._index.pts))) * float(self._time_base)
+            if step > 0:
+                return 1.0 / step
+        warnings.warn(
+            f"{self.file_path}: the stream has no frame rate; assuming "
+            f"{DEFAULT_SAMPLING_FREQUENCY:g} Hz",
+            stacklevel=4,
+        )
+        return DEFAULT_SAMPLING_FREQUENCY
+
+    def _beside(self, path: str | os.PathLike | None, default_name: str) -> Path | None:
+        if path is None:
+            return None
+        if isinstance(path, str) and path == "auto":
+            candidate = self.file_path.with_name(default_name)
+            return candidate if candidate.is_file() else None
+        return Path(path)
+
+    def _load_metadata(self, metadata_path) -> dict[str, Any]:
+        path = self._beside(metadata_path, "metadata.json")
+        if path is None:
+            return {}
+        try:
+            with open(path, encoding="utf-8") as handle:
+                metadata = json.load(handle)
+        except (OSError, json.JSONDecodeError) as error:
+            warnings.warn(f"could not read session metadata {path}: {error}", stacklevel=3)
+            return {}
+        if not isinstance(metadata, dict):
+            warnings.warn(f"session metadata {path} is not a JSON object; ignored", stacklevel=3)
+            return {}
+        return metadata
+
+    def _load_times(self, timestamps_path) -> np.ndarray:
+        stream_times = self._index.pts.astype(np.float64) * float(self._time_base)
+        path = self._beside(timestamps_path, f"{self.file_path.stem}_ts.txt")
+        if path is None:
+            return stream_times
+        try:
+            times_ms = read_timestamp_file(path)
+        except (OSError, ValueError) as error:
+            warnings.warn(
+                f"could not read timestamps ({error}); frame times come from the video stream",
+                stacklevel=3,
+            )
+            return stream_times
+        num_frames = self._index.pts.size
+        if times_ms.size != num_frames:
+            if times_ms.size > num_frames:
+                warnings.warn(
+                    f"{path} has {times_ms.size} timestamps but {self.file_path} has "
+                    f"{num_frames} frames; the first {num_frames} timestamps are used",
+                    stacklevel=3,
+                )
+                times_ms = times_ms[:num_frames]
+            else:
+                warnings.warn(
+                    f"{path} has {times_ms.size} timestamps but {self.file_path} has "
+                    f"{num_frames} frames; frame times come from the video stream",
+                    stacklevel=3,
+                )
+                return stream_times
+        if not np.all(np.isfinite(times_ms)) or np.any(np.diff(times_ms) < 0):
+            warnings.warn(
+                f"{path} has timestamps that go backwards or are not finite; frame times come "
+                "from the video stream",
+                stacklevel=3,
+            )
+            return stream_times
+        return times_ms / 1000.0
+
+    def _resolve_camera(self, camera: str | CameraModel) -> CameraModel:
+        if isinstance(camera, str) and camera == "auto":
+            for named in (self._metadata.get("CameraType"), self._container_tags.get("camera")):
+                preset = CAMERA_PRESETS.get(named) if isinstance(named, str) else None
+                if preset is not None and preset.image_size == self._image_size:
+                    return preset
+        return get_camera(camera, self._image_size)
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        # An open container cannot cross processes; the copy reopens it on its first read.
+        state["_container"] = None
+        state["_stream"] = None
+        state["_decoded"] = None
+        state["_next_frame"] = None
+        return state
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def close(self) -> None:
+        """Close the open container (it is reopened on the next read)."""
+        container = self.__dict__.get("_container")
+        self._container = None
+        self._stream = None
+        self._decoded = None
+        self._next_frame = None
+        if container is not None:
+            container.close()
+
+    # ------------------------------------------------------------------ the interface
+    def get_image_size(self) -> tuple[int, int]:
+        return self._image_size
+
+    def get_num_frames(self) -> int:
+        return int(self._index.pts.size)
+
+    def get_sampling_frequency(self) -> float:
+        return self._sampling_frequency
+
+    def get_native_timestamps(self) -> np.ndarray:
+        return self._times_s
+
+    def get_metadata(self) -> dict[str, Any]:
+        return dict(self._metadata)
+
+    def get_container_tags(self) -> dict[str, str]:
+        """Metadata tags of the container and of the video stream (stream tags win)."""
+        return {**self._container_tags, **self._stream_tags}
+
+    def get_stream_pts(self) -> np.ndarray:
+        """Presentation timestamp of each frame in the stream's time base (int64)."""
+        return self._index.pts.copy()
+
+    @property
+    def time_base(self) -> Fraction:
+        """Seconds per pts tick of the video stream."""
+        return self._time_base
+
+    @property
+    def keyframe_indices(self) -> np.ndarray:
+        """Indices of the frames a decoder can start from."""
+        return np.flatnonzero(self._index.keyframe)
+
+    def get_video(self, start_frame: int | None = None, end_frame: int | None = None) -> np.ndarray:
+        rows, cols = self._image_size
+        count = end_frame - start_frame
+        video = np.empty((count, rows, cols), dtype=DEPTH_DTYPE)
+        if count == 0:
+            return video
+        try:
+            with capture_libav_errors() as libav_messages:
+                self._decode_into(video, start_frame, libav_messages)
+                libav_errors = libav_errors_in(libav_messages)
+        except BaseException:
+            # After any failure the decoder's position is unknown; start afresh next time.
+            self.close()
+            raise
+        if libav_errors:
+            self.close()
+            raise OSError(self._corruption_message(libav_errors, start_frame, end_frame))
+        return video
+
+    # ------------------------------------------------------------------ decoding
+    def _open(self) -> None:
+        container = open_video_container(self.file_path)
+        stream = None
+        for candidate in container.streams.video:
+            if candidate.index == self._stream_index:
+                stream = candidate
+        if stream is None:
+            container.close()
+            raise OSError(f"{self.file_path} changed since it was opened: its video stream is gone")
+        # Frame and slice threads; FFV1 files written with slices decode several times faster.
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = self.threads
+        self._container = container
+        self._stream = stream
+
+    def _frame_of_pts(self, pts: int) -> int:
+        index = int(np.searchsorted(self._index.pts, pts))
+        if index >= self._index.pts.size or self._index.pts[index] != pts:
+            raise OSError(
+                f"{self.file_path}: decoded a frame with timestamp {pts} (x {self._time_base} s) "
+                "that is not in the file's index; the file changed or is corrupt"
+            )
+        return index
+
+    def _decoded_frames(self) -> Iterator[tuple[int | None, np.ndarray]]:
+        """Decoded frames from the container's current position, as ``(pts, pixels)``."""
+        waiting_pts: deque[int | None] = deque()
+        last_pts = int(self._index.pts[-1])
+        for packet in self._container.demux(self._stream):
+            packet_pts = packet.pts if packet.pts is not None else packet.dts
+            to_decode: av.Packet | None = packet
+            if packet.size:
+                if packet.is_corrupt or (packet_pts is not None and packet_pts > last_pts):
+                    # Past the indexed frames (a cut-off packet of a truncated file): never feed
+                    # it to the decoder, whose threads would report it early; flush instead.
+                    to_decode = None
+                else:
+                    waiting_pts.append(packet_pts)
+            try:
+                frames = self._stream.decode(to_decode)
+            except av.error.FFmpegError as error:
+                where = waiting_pts[-1] if waiting_pts else None
+                frame = "?" if where is None else self._frame_of_pts_or_none(where)
+                raise OSError(
+                    f"{self.file_path}: frame {frame} cannot be decoded ({error}); the file is "
+                    "truncated or corrupt from there on. Re-copy it from the source, or read only "
+                    "the frames before it with frame_slice()"
+                ) from error
+            for frame in frames:
+                oldest_pts = waiting_pts.popleft() if waiting_pts else None
+                # Frames keep packet order (FFV1 is intra-only), so the oldest waiting packet
+                # timestamp belongs to this frame when the decoder does not pass pts on.
+                yield (frame.pts if frame.pts is not None else oldest_pts), frame.to_ndarray()
+            if to_decode is None:
+                return
+
+    def _frame_of_pts_or_none(self, pts: int) -> int | str:
+        index = int(np.searchsorted(self._index.pts, pts))
+        if index < self._index.pts.size and self._index.pts[index] == pts:
+            return index
+        return f"at timestamp {pts}"
+
+    def _keyframe_rank(self, frame: int) -> int:
+        """Rank (in :attr:`keyframe_indices`) of the last keyframe at or before ``frame``."""
+        return int(np.searchsorted(self.keyframe_indices, frame, side="right")) - 1
+
+    def _seek_to_keyframe(self, rank: int) -> None:
+        """Position the demuxer at keyframe number ``rank`` (-1: the start of the stream)."""
+        if rank < 0:
+            self._container.seek(0, stream=self._stream, backward=True, any_frame=False)
+        else:
+            key = int(self.keyframe_indices[rank])
+            self._container.seek(
+                int(self._index.pts[key]), stream=self._stream, backward=True, any_frame=False
+            )
+        self._decoded = self._decoded_frames()
+        self._next_frame = None
+
+    def _decode_into(self, video: np.ndarray, start: int, libav_messages: list) -> None:
+        if self._container is None:
+            self._open()
+        rank = self._keyframe_rank(start)
+        key = int(self.keyframe_indices[rank])
+        # Decoding on from the current position is cheaper than a seek when no keyframe lies
+        # between here and the wanted frame.
+        here = self._next_frame
+        if self._decoded is None or here is None or not key <= here <= start:
+            self._seek_to_keyframe(rank)
+        position = self._next_frame
+        tried_stream_start = False
+        filled = 0
+        while filled < video.shape[0]:
+            item = next(self._decoded, None)
+            if item is None:
+                frame = start + filled
+                raise OSError(
+                    f"{self.file_path}: the video ends before frame {frame} (expected "
+                    f"{self.get_num_frames()} frames); the file is truncated. Re-copy it, or read "
+                    f"only frames before {frame}"
+                )
+            pts, pixels = item
+            if pts is not None:
+                index = self._frame_of_pts(int(pts))
+            elif position is not None:
+                index = position
+            else:
+                raise OSError(
+                    f"{self.file_path}: decoded frames carry no timestamps, so frame "
+                    f"{start + filled} cannot be located; remux the file"
+                )
+            if position is None and index > start:
+                # The demuxer landed after the wanted frame: start from an earlier keyframe.
+                if tried_stream_start:
+                    raise OSError(
+                        f"{self.file_path}: cannot seek to frame {start}: decoding from the start "
+                        f"of the stream begins at frame {index}; the file's index is damaged"
+                    )
+                rank -= 1
+                tried_stream_start = rank < 0
+                self._seek_to_keyframe(rank)
+                continue
+            if position is not None and index != position:
+                raise OSError(
+                    f"{self.file_path}: expected frame {position} next but decoded frame {index}; "
+                    "frames are missing or the file is corrupt"
+                )
+            position = index + 1
+            if libav_messages and libav_errors_in(libav_messages):
+                # The frame may be damaged; stop here and let get_video report it.
+                return
+            if index >= start:
+                if pixels.shape != video.shape[1:]:
+                    raise OSError(
+                        f"{self.file_path}: frame {index} is {pixels.shape} pixels instead of "
+                        f"{video.shape[1:]}; the file is corrupt"
+                    )
+                video[filled] = pixels
+                filled += 1
+        self._next_frame = position
+
+    def _corruption_message(self, libav_errors: list, start: int, end: int) -> str:
+        seconds = None
+        for _, _, message in libav_errors:
+            found = re.search(r"at (\d+(?:\.\d+)?) seconds", message)
+            if found:
+                seconds = float(found.group(1))
+                break
+        text = "; ".join(sorted({m.strip() for _, _, m in libav_errors if "seconds" not in m}))
+        if seconds is not None:
+            stream_times = self._index.pts.astype(np.float64) * float(self._time_base)
+            frame = int(np.argmin(np.abs(stream_times - seconds)))
+            where = f"frame {frame} ({seconds:g} s into the stream)"
+        else:
+            where = f"a frame among {start}..{end - 1}"
+        return (
+            f"{self.file_path}: {where} is corrupt: the decoder reported '{text}'. The file was "
+            "damaged after it was written; re-copy it from the source (or re-convert the raw "
+            "depth.dat)"
+        )
