@@ -1,0 +1,230 @@
+"""Background strategies: the depth of the empty arena, estimated from the recording.
+
+:class:`StridedMedianBackground` is moseq2-extract's ``get_bground_im_file``: the per-pixel
+median of every ``frame_stride``-th frame, each smoothed by a small median blur first. Unlike
+moseq2-extract, invalid pixels (depth 0) are left out of the median instead of pulling it
+towards zero. :class:`PlaneFitBackground` is moseq2-extract's ``use_plane_bground``: the arena's
+floor plane evaluated at every pixel, for animals that stand still so long that the median sees
+them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from ..extractors.base import DepthVideoExtractor
+
+if TYPE_CHECKING:
+    from .roi import PlaneROI
+
+__all__ = ["PlaneFitBackground", "StridedMedianBackground", "median_ignoring_zeros"]
+
+logger = logging.getLogger(__name__)
+
+# Rows of the frame stack sorted at a time: bounds the temporary copy of the median to a few
+# megabytes whatever the frame size and number of sampled frames.
+_MEDIAN_BLOCK_BYTES = 16 * 1024 * 1024
+
+
+def _check_positive_int(value: int, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return int(value)
+
+
+def _check_filter_size(value: int) -> int:
+    size = _check_positive_int(value, "median_filter_size")
+    if size % 2 == 0:
+        raise ValueError(
+            f"median_filter_size must be an odd number of pixels (1 for no blur), got {size}"
+        )
+    return size
+
+
+def median_ignoring_zeros(stack: np.ndarray) -> np.ndarray:
+    """Per-pixel median over the first axis, leaving out zeros (invalid depth).
+
+    Parameters
+    ----------
+    stack : numpy.ndarray, shape (frames, rows, cols)
+        Unsigned integer depth (zeros mark invalid pixels), e.g. uint16 millimetres.
+
+    Returns
+    -------
+    numpy.ndarray, shape (rows, cols), float32
+        The median of the non-zero values of each pixel (the mean of the two middle values when
+        their count is even); 0 where a pixel is never valid.
+
+    Notes
+    -----
+    Zeros sort first, so after sorting each pixel's values the median of its ``n`` valid values
+    sits at positions ``frames - n + (n - 1) // 2`` and ``frames - n + n // 2``. This is about
+    ten times faster than ``numpy.nanmedian`` on a float copy, and works in blocks of rows so
+    the sorted copy stays small.
+    """
+    stack = np.asarray(stack)
+    if stack.ndim != 3:
+        raise ValueError(f"stack must have shape (frames, rows, cols), got {stack.shape}")
+    if not np.issubdtype(stack.dtype, np.unsignedinteger):
+        raise TypeError(f"stack must hold unsigned integer depth, got dtype {stack.dtype}")
+    frames, rows, cols = stack.shape
+    out = np.zeros((rows, cols), dtype=np.float32)
+    if frames == 0:
+        return out
+    row_bytes = max(frames * cols * stack.dtype.itemsize, 1)
+    block = max(1, _MEDIAN_BLOCK_BYTES // row_bytes)
+    for start in range(0, rows, block):
+        part = stack[:, start : start + block]
+        ordered = np.sort(part, axis=0)
+        valid = np.count_nonzero(part, axis=0)
+        low = np.minimum(frames - valid + (valid - 1) // 2, frames - 1)
+        high = np.minimum(frames - valid + valid // 2, frames - 1)
+        lower = np.take_along_axis(ordered, low[None], axis=0)[0].astype(np.float32)
+        upper = np.take_along_axis(ordered, high[None], axis=0)[0].astype(np.float32)
+        median = (lower + upper) * np.float32(0.5)
+        median[valid == 0] = 0.0
+        out[start : start + block] = median
+    return out
+
+
+def _median_blur(frame: np.ndarray, size: int) -> np.ndarray:
+    """Median blur of one uint16 frame with a ``size`` x ``size`` window."""
+    if size == 1:
+        return frame
+    if size <= 5:
+        # OpenCV's fast path handles 16-bit images only up to a 5x5 window.
+        return cv2.medianBlur(frame, size)
+    # Beyond 5x5 OpenCV needs 8-bit input; scipy gives the same filter on 16 bits.
+    return ndimage.median_filter(frame, size=size, mode="nearest")
+
+
+class StridedMedianBackground:
+    """Median background of strided frames (moseq2-extract's ``get_bground_im_file``).
+
+    Parameters
+    ----------
+    frame_stride : int, default 500
+        Use frames ``0, frame_stride, 2 * frame_stride, ...`` (moseq2 ``bg_roi_frame_stride``
+        / ``frame_stride``). A 54,000-frame session at the default reads 108 frames.
+    median_filter_size : int, default 5
+        Side, in pixels, of the median blur applied to each sampled frame before the median
+        (moseq2 ``med_scale``); odd, 1 for no blur.
+
+    Notes
+    -----
+    Each sampled frame is read once, with a single :meth:`DepthVideoExtractor.get_frames` call.
+    Invalid pixels (depth 0) are left out of the per-pixel median; a pixel never valid stays 0.
+    The blur runs before zeros are dropped, as in moseq2-extract, so isolated invalid pixels
+    are filled in by their neighbours.
+    """
+
+    def __init__(self, frame_stride: int = 500, median_filter_size: int = 5) -> None:
+        self.frame_stride = _check_positive_int(frame_stride, "frame_stride")
+        self.median_filter_size = _check_filter_size(median_filter_size)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(frame_stride={self.frame_stride}, "
+            f"median_filter_size={self.median_filter_size})"
+        )
+
+    def frame_indices(self, num_frames: int) -> np.ndarray:
+        """Indices of the frames the background is computed from."""
+        return np.arange(0, num_frames, self.frame_stride, dtype=np.int64)
+
+    def compute(self, extractor: DepthVideoExtractor) -> np.ndarray:
+        """Compute the background of a recording.
+
+        Parameters
+        ----------
+        extractor : DepthVideoExtractor
+            The recording (or a slice of it).
+
+        Returns
+        -------
+        numpy.ndarray, shape (rows, cols), float32
+            Background depth in millimetres; 0 where a pixel was never valid.
+
+        Raises
+        ------
+        ValueError
+            If the recording has no frames.
+        """
+        num_frames = extractor.get_num_frames()
+        if num_frames < 1:
+            raise ValueError("cannot compute a background from a recording with no frames")
+        indices = self.frame_indices(num_frames)
+        frames = extractor.get_frames(indices)
+        if frames.dtype != np.uint16:
+            frames = frames.astype(np.uint16)
+        for i in range(frames.shape[0]):
+            frames[i] = _median_blur(frames[i], self.median_filter_size)
+        logger.debug("background: median of %d frames (stride %d)", indices.size, self.frame_stride)
+        return median_ignoring_zeros(frames)
+
+
+class PlaneFitBackground:
+    """The arena's floor plane as the background (moseq2-extract's ``use_plane_bground``).
+
+    The strided median background is computed first, the arena's floor plane is fitted to it by
+    ``roi`` (a :class:`~depthextractors.extraction.roi.PlaneROI`), and the plane is evaluated
+    at every pixel. Useful when the animal rests in one place for much of the session, so that
+    the median background would contain it.
+
+    Parameters
+    ----------
+    frame_stride : int, default 500
+        As in :class:`StridedMedianBackground`.
+    median_filter_size : int, default 5
+        As in :class:`StridedMedianBackground`.
+    roi : PlaneROI, optional
+        Finds the floor plane; ``PlaneROI()`` (automatic depth range) when not given.
+
+    Attributes
+    ----------
+    median_background : numpy.ndarray or None
+        The strided median background of the last :meth:`compute` (float32 mm).
+    arena : ArenaROI or None
+        The arena found during the last :meth:`compute`.
+    """
+
+    def __init__(
+        self,
+        frame_stride: int = 500,
+        median_filter_size: int = 5,
+        roi: PlaneROI | None = None,
+    ) -> None:
+        self.median = StridedMedianBackground(frame_stride, median_filter_size)
+        self.roi = roi
+        self.median_background: np.ndarray | None = None
+        self.arena = None
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(frame_stride={self.median.frame_stride}, "
+            f"median_filter_size={self.median.median_filter_size}, roi={self.roi!r})"
+        )
+
+    def compute(self, extractor: DepthVideoExtractor) -> np.ndarray:
+        """Compute the plane background of a recording.
+
+        Returns
+        -------
+        numpy.ndarray, shape (rows, cols), float32
+            Depth of the fitted floor plane at every pixel, millimetres.
+        """
+        from .roi import PlaneROI, plane_depth
+
+        background = self.median.compute(extractor)
+        finder = self.roi if self.roi is not None else PlaneROI()
+        arena = finder.find(background, extractor.camera)
+        self.median_background = background
+        self.arena = arena
+        return plane_depth(arena.plane, background.shape).astype(np.float32)

@@ -1,0 +1,706 @@
+"""Arena (ROI) strategies: where the floor of the arena is, its plane and its depth.
+
+:class:`PlaneROI` follows moseq2-extract's ``get_roi``: fit a plane to the background by RANSAC
+within a depth range, keep the pixels near that plane, rank their connected regions by area,
+extent and distance from the image centre, and grow the chosen one by dilation and hole
+filling. Unlike moseq2-extract it is seeded (the same background always gives the same ROI),
+vectorised, and finds the depth range by itself when none is given. :class:`ManualROI` takes a
+mask drawn by the user.
+
+Plane convention: ``(a, b, c, d)`` with ``a*x + b*y + c*depth + d = 0``, x = column and
+y = row in pixels, depth in millimetres; ``(a, b, c)`` is a unit vector with ``c < 0``, so
+``depth = -(a*x + b*y + d) / c``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage, stats
+
+from ..cameras import CameraModel
+
+__all__ = [
+    "CAMERA_ROI_WEIGHTS",
+    "ArenaROI",
+    "ManualROI",
+    "PlaneROI",
+    "estimate_floor_depth",
+    "fit_plane",
+    "plane_depth",
+]
+
+logger = logging.getLogger(__name__)
+
+#: moseq2-extract's ``bg_roi_weights`` per camera family (area, extent, distance from centre).
+CAMERA_ROI_WEIGHTS: dict[str, tuple[float, float, float]] = {
+    "kinect": (1.0, 0.1, 1.0),
+    "azure": (10.0, 0.1, 1.0),
+    "realsense": (10.0, 0.1, 1.0),
+}
+
+# Fewer points than this in the depth range cannot define a floor.
+_MIN_FLOOR_POINTS = 100
+# moseq2-extract accepts a RANSAC plane only if more than this fraction of the points agree.
+_MIN_INLIER_FRACTION = 0.1
+# Half-width (mm) of the automatic depth range around the floor depth (moseq2-extract's
+# automatic range is also +/- 50 mm).
+_AUTO_RANGE_HALF_WIDTH = 50.0
+# Candidate planes scored per batch: bounds the residual matrix to a few megabytes.
+_RANSAC_BATCH = 64
+
+
+# --------------------------------------------------------------------------------------------
+# Planes
+# --------------------------------------------------------------------------------------------
+def _plane_from_slopes(slope_x: float, slope_y: float, offset: float) -> np.ndarray:
+    """Plane ``depth = slope_x*x + slope_y*y + offset`` in the unit-normal convention."""
+    norm = np.sqrt(slope_x**2 + slope_y**2 + 1.0)
+    return np.array([slope_x, slope_y, -1.0, offset], dtype=np.float64) / norm
+
+
+def plane_depth(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Depth (mm) of a plane at every pixel of an image of ``shape`` ``(rows, cols)``.
+
+    Parameters
+    ----------
+    plane : array_like, shape (4,)
+        ``(a, b, c, d)`` with ``a*x + b*y + c*depth + d = 0``; ``c`` must not be 0.
+    shape : tuple of int
+        ``(rows, cols)``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (rows, cols), float64
+    """
+    a, b, c, d = (float(v) for v in np.asarray(plane, dtype=np.float64))
+    if abs(c) < 1e-12:
+        raise ValueError(f"the plane {plane} is parallel to the depth axis; it has no depth")
+    rows, cols = shape
+    x = np.arange(cols, dtype=np.float64)[None, :]
+    y = np.arange(rows, dtype=np.float64)[:, None]
+    return -(a * x + b * y + d) / c
+
+
+def fit_plane(x: np.ndarray, y: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Least-squares plane ``depth = p*x + q*y + r`` through points, in the unit-normal form.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Pixel coordinates (column, row).
+    depth : numpy.ndarray
+        Depth of each point, millimetres.
+
+    Returns
+    -------
+    numpy.ndarray, shape (4,)
+        ``(a, b, c, d)``, unit normal, ``c < 0``.
+
+    Raises
+    ------
+    ValueError
+        If fewer than three points are given or they are collinear.
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    z = np.asarray(depth, dtype=np.float64).ravel()
+    if x.size < 3:
+        raise ValueError(f"a plane needs at least 3 points, got {x.size}")
+    # Centring the coordinates keeps the normal equations well conditioned.
+    cx, cy, cz = x.mean(), y.mean(), z.mean()
+    design = np.column_stack([x - cx, y - cy])
+    gram = design.T @ design
+    if np.linalg.cond(gram) > 1e12:
+        raise ValueError("the points are collinear; they do not define a plane")
+    slope_x, slope_y = np.linalg.solve(gram, design.T @ (z - cz))
+    return _plane_from_slopes(slope_x, slope_y, cz - slope_x * cx - slope_y * cy)
+
+
+def _ransac_plane(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    noise_tolerance: float,
+    iterations: int,
+    sample_points: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, float]:
+    """Seeded, vectorised RANSAC plane fit; returns the plane and its inlier fraction.
+
+    Candidate planes through random triples are scored together on a random subsample of the
+    points: the plane with most points within ``noise_tolerance`` mm (along the depth axis)
+    wins, ties going to the smaller mean truncated residual. The winner is refined by least
+    squares on its inliers among all points, twice.
+    """
+    count = x.size
+    if count > sample_points:
+        pick = np.sort(rng.choice(count, size=sample_points, replace=False))
+        xs, ys, zs = x[pick], y[pick], z[pick]
+    else:
+        xs, ys, zs = x, y, z
+    triples = rng.integers(0, xs.size, size=(iterations, 3))
+    p0 = np.stack([xs[triples[:, 0]], ys[triples[:, 0]], zs[triples[:, 0]]], axis=1)
+    p1 = np.stack([xs[triples[:, 1]], ys[triples[:, 1]], zs[triples[:, 1]]], axis=1)
+    p2 = np.stack([xs[triples[:, 2]], ys[triples[:, 2]], zs[triples[:, 2]]], axis=1)
+    normal = np.cross(p1 - p0, p2 - p0)
+    # A normal with no depth component means collinear points (or a vertical plane): no floor.
+    usable = np.abs(normal[:, 2]) > 1e-9
+    normal, p0 = normal[usable], p0[usable]
+    if normal.shape[0] == 0:
+        raise ValueError(
+            "RANSAC found no usable plane: the points in the depth range are collinear"
+        )
+    slope_x = -normal[:, 0] / normal[:, 2]
+    slope_y = -normal[:, 1] / normal[:, 2]
+    offset = p0[:, 2] - slope_x * p0[:, 0] - slope_y * p0[:, 1]
+
+    xs32, ys32, zs32 = (v.astype(np.float32) for v in (xs, ys, zs))
+    tolerance = np.float32(noise_tolerance)
+    inliers = np.empty(slope_x.size, dtype=np.int64)
+    cost = np.empty(slope_x.size, dtype=np.float64)
+    for start in range(0, slope_x.size, _RANSAC_BATCH):
+        stop = start + _RANSAC_BATCH
+        predicted = (
+            slope_x[start:stop, None].astype(np.float32) * xs32
+            + slope_y[start:stop, None].astype(np.float32) * ys32
+            + offset[start:stop, None].astype(np.float32)
+        )
+        residual = np.abs(zs32 - predicted)
+        inliers[start:stop] = np.count_nonzero(residual < tolerance, axis=1)
+        cost[start:stop] = np.minimum(residual, tolerance).mean(axis=1, dtype=np.float64)
+    best = np.lexsort((cost, -inliers))[0]
+    fraction = inliers[best] / xs.size
+
+    plane = _plane_from_slopes(slope_x[best], slope_y[best], offset[best])
+    for _ in range(2):
+        residual = np.abs(z - _evaluate(plane, x, y))
+        keep = residual < noise_tolerance
+        if np.count_nonzero(keep) < 3:
+            break
+        try:
+            plane = fit_plane(x[keep], y[keep], z[keep])
+        except ValueError:
+            break
+    return plane, float(fraction)
+
+
+def _evaluate(plane: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    a, b, c, d = plane
+    return -(a * x + b * y + d) / c
+
+
+# --------------------------------------------------------------------------------------------
+# Automatic depth range
+# --------------------------------------------------------------------------------------------
+def estimate_floor_depth(background: np.ndarray, bin_mm: float = 2.0) -> float:
+    """Depth (mm) of the dominant flat surface near the image centre.
+
+    Parameters
+    ----------
+    background : numpy.ndarray, shape (rows, cols)
+        Background depth in millimetres (0 = invalid).
+    bin_mm : float, default 2
+        Histogram bin width, millimetres.
+
+    Returns
+    -------
+    float
+        The floor depth estimate, millimetres.
+
+    Notes
+    -----
+    A flat floor seen from above puts many pixels at nearly one depth, a sharp peak in the
+    histogram of background depths, while walls and slopes spread over many depths. Each valid
+    pixel votes with a Gaussian weight of its distance from the image centre (sigma a quarter
+    of the shorter image side), because the arena is what the camera is pointed at; the
+    histogram is smoothed over about 10 mm and its highest peak is taken.
+    """
+    image = np.asarray(background, dtype=np.float64)
+    rows, cols = image.shape
+    valid = image > 0
+    if not np.any(valid):
+        raise ValueError("the background has no valid (non-zero) pixel; no floor can be found")
+    yy, xx = np.nonzero(valid)
+    sigma = 0.25 * min(rows, cols)
+    weights = np.exp(-0.5 * (((yy - rows / 2.0) ** 2 + (xx - cols / 2.0) ** 2) / sigma**2))
+    depths = image[valid]
+    low, high = np.floor(depths.min()), np.ceil(depths.max()) + bin_mm
+    edges = np.arange(low, high + bin_mm, bin_mm)
+    histogram, edges = np.histogram(depths, bins=edges, weights=weights)
+    smooth = ndimage.gaussian_filter1d(histogram, sigma=max(5.0 / bin_mm, 1.0), mode="constant")
+    peak = int(np.argmax(smooth))
+    return float((edges[peak] + edges[peak + 1]) / 2.0)
+
+
+def _describe_depths(background: np.ndarray) -> str:
+    valid = background[background > 0]
+    if valid.size == 0:
+        return "the background has no valid (non-zero) pixel"
+    p5, p25, p50, p75, p95 = np.percentile(valid, [5, 25, 50, 75, 95])
+    return (
+        f"valid background depths: 5th/25th/50th/75th/95th percentiles "
+        f"{p5:.0f}/{p25:.0f}/{p50:.0f}/{p75:.0f}/{p95:.0f} mm"
+    )
+
+
+def _suggest_range(background: np.ndarray) -> str:
+    try:
+        floor = estimate_floor_depth(background)
+    except ValueError:
+        return "check that the recording shows the arena"
+    return (
+        f"the dominant flat surface near the image centre is at about {floor:.0f} mm; try "
+        f"depth_range=({floor - _AUTO_RANGE_HALF_WIDTH:.0f}, "
+        f"{floor + _AUTO_RANGE_HALF_WIDTH:.0f}) or depth_range=None to find it automatically"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The result
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ArenaROI:
+    """The arena found in a background image.
+
+    Attributes
+    ----------
+    mask : numpy.ndarray, shape (rows, cols), bool
+        The arena floor.
+    true_depth : float
+        Median background depth inside the mask (valid pixels only), millimetres: moseq2's
+        "true depth", the distance from the camera to the floor.
+    plane : numpy.ndarray or None
+        Floor plane ``(a, b, c, d)`` with ``a*x + b*y + c*depth + d = 0`` (x, y in pixels,
+        depth in mm, unit normal, ``c < 0``), or ``None`` when unknown.
+    depth_range : tuple of float or None
+        Depth range searched for the floor, millimetres (found automatically when not given).
+    """
+
+    mask: np.ndarray
+    true_depth: float
+    plane: np.ndarray | None
+    depth_range: tuple[float, float] | None
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        """Bounding box ``(row_start, row_stop, col_start, col_stop)``, stops exclusive."""
+        rows = np.flatnonzero(self.mask.any(axis=1))
+        cols = np.flatnonzero(self.mask.any(axis=0))
+        if rows.size == 0:
+            raise ValueError("the ROI mask is empty; it has no bounding box")
+        return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _check_background(background: np.ndarray) -> np.ndarray:
+    image = np.asarray(background)
+    if image.ndim != 2:
+        raise ValueError(f"the background must be a (rows, cols) image, got shape {image.shape}")
+    if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
+        raise TypeError(f"the background must hold depths in mm, got dtype {image.dtype}")
+    image = image.astype(np.float64)
+    # NaN marks missing data like 0 does.
+    return np.where(np.isfinite(image), image, 0.0)
+
+
+def _true_depth(background: np.ndarray, mask: np.ndarray) -> float:
+    inside = background[mask & (background > 0)]
+    if inside.size == 0:
+        raise ValueError("the ROI holds no valid (non-zero) background pixel; no floor depth")
+    return float(np.median(inside))
+
+
+def _pair(value: tuple[int, int], name: str) -> tuple[int, int]:
+    try:
+        first, second = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be a pair of integers (width, height), got {value!r}"
+        ) from None
+    if first < 0 or second < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return first, second
+
+
+# --------------------------------------------------------------------------------------------
+# Strategies
+# --------------------------------------------------------------------------------------------
+class PlaneROI:
+    """Arena floor by RANSAC plane fitting and region ranking (moseq2-extract's ``get_roi``).
+
+    Parameters map one to one onto moseq2-extract's options, with the same defaults:
+
+    Parameters
+    ----------
+    depth_range : (float, float), optional
+        ``bg_roi_depth_range``: only background pixels strictly between these depths (mm) are
+        candidates for the floor. ``None`` (default) finds it: the depth of the dominant flat
+        surface near the image centre (:func:`estimate_floor_depth`) +/- 50 mm.
+    weights : (float, float, float), optional
+        ``bg_roi_weights``: weights of the (area, extent, distance from centre) ranks. ``None``
+        takes moseq2-extract's value for the camera family: Kinect ``(1, 0.1, 1)``, Azure and
+        RealSense ``(10, 0.1, 1)`` (Kinect's for an unknown camera, as moseq2-extract).
+    dilate : (int, int), default (10, 10)
+        ``bg_roi_dilate``: size (width, height) in pixels of the structuring element that grows
+        the chosen region.
+    dilate_iterations : int, default 1
+        ``dilate_iterations`` (0 for no dilation).
+    erode : (int, int), default (0, 0)
+        ``bg_roi_erode``: size (width, height) of the structuring element that shrinks it.
+    erode_iterations : int, default 0
+        ``erode_iterations`` (0 for no erosion).
+    shape : {"ellipse", "rect"}, default "ellipse"
+        ``bg_roi_shape``: shape of both structuring elements.
+    index : int, default 0
+        ``bg_roi_index``: which region to take, 0 for the best ranked.
+    fill_holes : bool, default True
+        ``bg_roi_fill_holes``: fill holes in the region (after dilation and erosion).
+    gradient_filter : bool, default False
+        ``bg_roi_gradient_filter``: leave out pixels where the background's Sobel derivative
+        along x or y reaches ``gradient_threshold`` (walls and edges).
+    gradient_threshold : float, default 3000
+        ``bg_roi_gradient_threshold``, in the units of OpenCV's Sobel derivative of mm.
+    gradient_kernel : int, default 7
+        ``bg_roi_gradient_kernel``: Sobel aperture (1, 3, 5 or 7).
+    noise_tolerance : float, default 30
+        ``noise_tolerance``: pixels within this many mm of the floor plane (along the depth
+        axis) belong to the floor.
+    seed : int, default 0
+        Seed of the RANSAC random generator; the same background and parameters always give
+        the same ROI.
+    iterations : int, default 1000
+        Candidate planes tried by RANSAC (moseq2's ``iters``).
+    sample_points : int, default 20000
+        Points the candidate planes are scored on (a random subsample when there are more).
+
+    Notes
+    -----
+    The steps, as in moseq2-extract:
+
+    1. (optional) gradient filter; 2. RANSAC plane through the valid background pixels in the
+       depth range; 3. candidate floor = pixels in the depth range within ``noise_tolerance``
+       of the plane; 4. its 8-connected regions are ranked by area (largest first), extent
+       (area over bounding-box area, largest first) and largest distance of a pixel from the
+       image centre (smallest first); the region with the smallest weighted mean rank comes
+       first (ties keep label order); 5. region ``index`` is dilated, eroded and hole-filled.
+
+    Differences: the RANSAC is seeded and keeps the plane with most inliers instead of
+    moseq2's order-dependent update rule, and is refined by least squares; residuals are
+    measured along the depth axis; invalid pixels (0) never count as floor and are left out
+    of the true depth.
+    """
+
+    def __init__(
+        self,
+        depth_range: tuple[float, float] | None = None,
+        weights: tuple[float, float, float] | None = None,
+        dilate: tuple[int, int] = (10, 10),
+        dilate_iterations: int = 1,
+        erode: tuple[int, int] = (0, 0),
+        erode_iterations: int = 0,
+        shape: str = "ellipse",
+        index: int = 0,
+        fill_holes: bool = True,
+        gradient_filter: bool = False,
+        gradient_threshold: float = 3000,
+        gradient_kernel: int = 7,
+        noise_tolerance: float = 30,
+        seed: int = 0,
+        *,
+        iterations: int = 1000,
+        sample_points: int = 20000,
+    ) -> None:
+        if depth_range is not None:
+            low, high = (float(v) for v in depth_range)
+            if not (np.isfinite(low) and np.isfinite(high)) or low >= high or low < 0:
+                raise ValueError(
+                    f"depth_range must be (min_mm, max_mm) with 0 <= min < max, got {depth_range}"
+                )
+            depth_range = (low, high)
+        if weights is not None:
+            weights = tuple(float(v) for v in weights)
+            if len(weights) != 3:
+                raise ValueError(f"weights must be (area, extent, distance), got {weights}")
+        if shape.lower() in ("ellipse", "e"):
+            shape = "ellipse"
+        elif shape.lower() in ("rect", "rectangle", "r"):
+            shape = "rect"
+        else:
+            raise ValueError(f"shape must be 'ellipse' or 'rect', got {shape!r}")
+        if gradient_kernel not in (1, 3, 5, 7):
+            raise ValueError(f"gradient_kernel must be 1, 3, 5 or 7, got {gradient_kernel}")
+        if noise_tolerance <= 0:
+            raise ValueError(f"noise_tolerance must be positive (mm), got {noise_tolerance}")
+        if index < 0:
+            raise ValueError(f"index must be 0 or more, got {index}")
+        if dilate_iterations < 0 or erode_iterations < 0 or iterations < 1 or sample_points < 3:
+            raise ValueError(
+                "dilate_iterations and erode_iterations must be >= 0, iterations >= 1 and "
+                "sample_points >= 3"
+            )
+        self.depth_range = depth_range
+        self.weights = weights
+        self.dilate = _pair(dilate, "dilate")
+        self.dilate_iterations = int(dilate_iterations)
+        self.erode = _pair(erode, "erode")
+        self.erode_iterations = int(erode_iterations)
+        self.shape = shape
+        self.index = int(index)
+        self.fill_holes = bool(fill_holes)
+        self.gradient_filter = bool(gradient_filter)
+        self.gradient_threshold = float(gradient_threshold)
+        self.gradient_kernel = int(gradient_kernel)
+        self.noise_tolerance = float(noise_tolerance)
+        self.seed = int(seed)
+        self.iterations = int(iterations)
+        self.sample_points = int(sample_points)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(depth_range={self.depth_range}, weights={self.weights}, "
+            f"dilate={self.dilate}, dilate_iterations={self.dilate_iterations}, "
+            f"erode={self.erode}, erode_iterations={self.erode_iterations}, "
+            f"shape={self.shape!r}, index={self.index}, fill_holes={self.fill_holes}, "
+            f"gradient_filter={self.gradient_filter}, noise_tolerance={self.noise_tolerance}, "
+            f"seed={self.seed})"
+        )
+
+    # ---------------------------------------------------------------- pieces
+    def resolve_weights(self, camera: CameraModel | None) -> tuple[float, float, float]:
+        """The ranking weights used for ``camera`` (explicit weights win)."""
+        if self.weights is not None:
+            return self.weights
+        family = camera.family if camera is not None else "unknown"
+        return CAMERA_ROI_WEIGHTS.get(family, CAMERA_ROI_WEIGHTS["kinect"])
+
+    def resolve_depth_range(self, background: np.ndarray) -> tuple[float, float]:
+        """The depth range used on ``background`` (mm): the given one, or one found."""
+        if self.depth_range is not None:
+            return self.depth_range
+        floor = estimate_floor_depth(_check_background(background))
+        found = (floor - _AUTO_RANGE_HALF_WIDTH, floor + _AUTO_RANGE_HALF_WIDTH)
+        logger.info("arena floor found at about %.0f mm; depth range %.0f-%.0f mm", floor, *found)
+        return found
+
+    def _structuring_element(self, size: tuple[int, int]) -> np.ndarray:
+        kind = cv2.MORPH_ELLIPSE if self.shape == "ellipse" else cv2.MORPH_RECT
+        return cv2.getStructuringElement(kind, size)
+
+    def gradient_mask(self, background: np.ndarray) -> np.ndarray:
+        """Pixels whose Sobel derivatives along x and y both stay below the threshold."""
+        image = np.asarray(background, dtype=np.float32)
+        grad_x = np.abs(cv2.Sobel(image, cv2.CV_64F, 1, 0, ksize=self.gradient_kernel))
+        grad_y = np.abs(cv2.Sobel(image, cv2.CV_64F, 0, 1, ksize=self.gradient_kernel))
+        return (grad_x < self.gradient_threshold) & (grad_y < self.gradient_threshold)
+
+    def candidate_regions(
+        self, background: np.ndarray, camera: CameraModel | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]:
+        """Fit the floor plane and rank the connected regions of the floor candidates.
+
+        Returns
+        -------
+        labels : numpy.ndarray, shape (rows, cols), int32
+            Region label of each pixel (0 = not floor).
+        order : numpy.ndarray of int
+            Labels from the best ranked region to the worst.
+        plane : numpy.ndarray, shape (4,)
+            The floor plane.
+        depth_range : (float, float)
+            The depth range used, mm.
+        """
+        image = _check_background(background)
+        low, high = self.resolve_depth_range(image)
+        in_range = (image > low) & (image < high)
+        usable = in_range
+        if self.gradient_filter:
+            usable = usable & self.gradient_mask(image)
+        count = int(np.count_nonzero(usable))
+        if count < _MIN_FLOOR_POINTS:
+            filtered = " and pass the gradient filter" if self.gradient_filter else ""
+            raise ValueError(
+                f"no arena floor between {low:.0f} and {high:.0f} mm: only {count} background "
+                f"pixels lie in that depth range{filtered} "
+                f"(at least {_MIN_FLOOR_POINTS} needed); {_describe_depths(image)}; "
+                f"{_suggest_range(image)}"
+            )
+        yy, xx = np.nonzero(usable)
+        depths = image[yy, xx]
+        rng = np.random.default_rng(self.seed)
+        plane, fraction = _ransac_plane(
+            xx.astype(np.float64), yy.astype(np.float64), depths,
+            self.noise_tolerance, self.iterations, self.sample_points, rng,
+        )  # fmt: skip
+        if fraction <= _MIN_INLIER_FRACTION:
+            raise ValueError(
+                f"no flat arena floor between {low:.0f} and {high:.0f} mm: the best plane "
+                f"fits only {fraction:.0%} of the {count} pixels in that range within "
+                f"{self.noise_tolerance:g} mm; {_describe_depths(image)}; {_suggest_range(image)}"
+            )
+        distance = np.abs(image - plane_depth(plane, image.shape))
+        floor = usable & (distance < self.noise_tolerance)
+        labels, num_regions = ndimage.label(floor, structure=np.ones((3, 3), dtype=bool))
+        if num_regions == 0:
+            raise ValueError(
+                f"no pixel lies within {self.noise_tolerance:g} mm of the floor plane between "
+                f"{low:.0f} and {high:.0f} mm; {_describe_depths(image)}"
+            )
+        order = self._rank_regions(labels, num_regions, self.resolve_weights(camera))
+        return labels, order, plane, (low, high)
+
+    @staticmethod
+    def _rank_regions(
+        labels: np.ndarray, num_regions: int, weights: tuple[float, float, float]
+    ) -> np.ndarray:
+        index = np.arange(1, num_regions + 1)
+        areas = np.bincount(labels.ravel(), minlength=num_regions + 1)[1:].astype(np.float64)
+        boxes = ndimage.find_objects(labels)
+        box_areas = np.array(
+            [(box[0].stop - box[0].start) * (box[1].stop - box[1].start) for box in boxes],
+            dtype=np.float64,
+        )
+        extents = areas / box_areas
+        rows, cols = labels.shape
+        # Distances from the image centre as moseq2 measures them: (rows / 2, cols / 2).
+        distance = np.hypot(
+            np.arange(rows, dtype=np.float64)[:, None] - rows / 2.0,
+            np.arange(cols, dtype=np.float64)[None, :] - cols / 2.0,
+        )
+        far = np.asarray(ndimage.maximum(distance, labels, index), dtype=np.float64)
+        ranks = np.vstack(
+            [
+                stats.rankdata(-areas, method="max"),
+                stats.rankdata(-extents, method="max"),
+                stats.rankdata(far, method="max"),
+            ]
+        )
+        score = np.mean(ranks * np.asarray(weights, dtype=np.float64)[:, None], axis=0)
+        return index[np.argsort(score, kind="stable")]
+
+    def shape_region(self, region: np.ndarray) -> np.ndarray:
+        """Dilate, erode and fill holes in a region mask, as configured."""
+        mask = region.astype(np.uint8)
+        if self.dilate_iterations > 0 and min(self.dilate) > 0:
+            mask = cv2.dilate(
+                mask, self._structuring_element(self.dilate), iterations=self.dilate_iterations
+            )
+        if self.erode_iterations > 0 and min(self.erode) > 0:
+            mask = cv2.erode(
+                mask, self._structuring_element(self.erode), iterations=self.erode_iterations
+            )
+        out = mask.astype(bool)
+        if self.fill_holes:
+            out = ndimage.binary_fill_holes(out)
+        return out
+
+    # ---------------------------------------------------------------- the strategy
+    def find(self, background: np.ndarray, camera: CameraModel | None = None) -> ArenaROI:
+        """Find the arena in a background image.
+
+        Parameters
+        ----------
+        background : numpy.ndarray, shape (rows, cols)
+            Background depth in millimetres (0 or NaN = invalid).
+        camera : CameraModel, optional
+            The camera; its family chooses the ranking weights when ``weights`` is None.
+
+        Returns
+        -------
+        ArenaROI
+
+        Raises
+        ------
+        ValueError
+            If no floor lies in the depth range (the message gives the depths found and a
+            range to try), if ``index`` is past the last region, or if the ROI is empty after
+            erosion.
+        """
+        image = _check_background(background)
+        labels, order, plane, depth_range = self.candidate_regions(image, camera)
+        if self.index >= order.size:
+            raise ValueError(
+                f"index={self.index} asks for region {self.index + 1} but only {order.size} "
+                f"floor region(s) were found between {depth_range[0]:.0f} and "
+                f"{depth_range[1]:.0f} mm"
+            )
+        mask = self.shape_region(labels == order[self.index])
+        if not mask.any():
+            raise ValueError(
+                f"the arena ROI is empty after erosion with {self.erode} x "
+                f"{self.erode_iterations}; use a smaller erode or fewer erode_iterations"
+            )
+        return ArenaROI(
+            mask=mask,
+            true_depth=_true_depth(image, mask),
+            plane=plane,
+            depth_range=depth_range,
+        )
+
+
+class ManualROI:
+    """An arena mask given by the user (e.g. drawn by hand).
+
+    Parameters
+    ----------
+    mask : numpy.ndarray, shape (rows, cols)
+        Boolean mask of the arena floor (integer masks are accepted: non-zero = arena).
+
+    Notes
+    -----
+    :meth:`find` takes the true depth as the median valid background inside the mask and fits
+    the floor plane by least squares to the valid background inside the mask.
+    """
+
+    def __init__(self, mask: np.ndarray) -> None:
+        array = np.asarray(mask)
+        if array.ndim != 2:
+            raise ValueError(f"the ROI mask must be a (rows, cols) image, got shape {array.shape}")
+        if array.dtype != bool:
+            if not np.issubdtype(array.dtype, np.integer):
+                raise TypeError(
+                    f"the ROI mask must be boolean (or integer, non-zero = arena), got dtype "
+                    f"{array.dtype}"
+                )
+            array = array != 0
+        if not array.any():
+            raise ValueError("the ROI mask is empty: it selects no pixel")
+        self.mask = array.copy()
+
+    def __repr__(self) -> str:
+        rows, cols = self.mask.shape
+        return f"{type(self).__name__}({rows}x{cols} mask, {int(self.mask.sum())} pixels)"
+
+    def find(self, background: np.ndarray, camera: CameraModel | None = None) -> ArenaROI:
+        """Attach the true depth and floor plane of ``background`` to the mask.
+
+        Parameters
+        ----------
+        background : numpy.ndarray, shape (rows, cols)
+            Background depth in millimetres (0 or NaN = invalid).
+        camera : CameraModel, optional
+            Unused; accepted so every ROI strategy is called the same way.
+
+        Raises
+        ------
+        ValueError
+            If the mask and the background differ in shape, or no valid background pixel lies
+            inside the mask.
+        """
+        image = _check_background(background)
+        if image.shape != self.mask.shape:
+            raise ValueError(
+                f"the ROI mask is {self.mask.shape[0]}x{self.mask.shape[1]} (rows x cols) but "
+                f"the background is {image.shape[0]}x{image.shape[1]}; draw the mask on a "
+                "frame of this recording"
+            )
+        true_depth = _true_depth(image, self.mask)
+        yy, xx = np.nonzero(self.mask & (image > 0))
+        try:
+            plane = fit_plane(xx, yy, image[yy, xx])
+        except ValueError as error:
+            logger.warning("no floor plane fitted inside the manual ROI: %s", error)
+            plane = None
+        return ArenaROI(mask=self.mask.copy(), true_depth=true_depth, plane=plane, depth_range=None)
