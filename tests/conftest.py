@@ -13,7 +13,9 @@ REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 def real_data() -> Path:
     """``../shared/data/real`` beside the project; tests using it skip when it is absent."""
     if not REAL_DATA.is_dir():
-        pytest.skip(f"real recordings not found at {REAL_DATA} (they are not shipped with the project)")
+        pytest.skip(
+            f"real recordings not found at {REAL_DATA} (they are not shipped with the project)"
+        )
     return REAL_DATA
 
 

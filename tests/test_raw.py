@@ -14,7 +14,11 @@ from depthextractors.testing import check_depth_extractor
 def write_raw(path, video, dtype="<u2", timestamps_ms=None, metadata=None):
     video.astype(dtype).tofile(path)
     if timestamps_ms is not None:
-        np.savetxt(path.with_name("depth_ts.txt"), np.column_stack([timestamps_ms, np.zeros(len(timestamps_ms))]), fmt="%.3f %d")
+        np.savetxt(
+            path.with_name("depth_ts.txt"),
+            np.column_stack([timestamps_ms, np.zeros(len(timestamps_ms))]),
+            fmt="%.3f %d",
+        )
     if metadata is not None:
         path.with_name("metadata.json").write_text(json.dumps(metadata))
     return path
@@ -95,10 +99,15 @@ def test_explicit_frame_size_and_swapped_warning(tmp_path):
 def test_partial_frame_is_an_error_naming_byte_counts(tmp_path):
     path = tmp_path / "depth.dat"
     path.write_bytes(b"\1\0" * (424 * 512 * 2 + 10))
-    with pytest.raises(ValueError, match=r"868372 bytes, which is 2 whole frames of 434176 bytes .* plus 20 extra bytes"):
+    with pytest.raises(
+        ValueError,
+        match=r"868372 bytes, which is 2 whole frames of 434176 bytes .* plus 20 extra bytes",
+    ):
         RawDepthExtractor(path, camera="kinect", sampling_frequency=30)
     with pytest.warns(UserWarning, match="extra bytes are ignored"):
-        extractor = RawDepthExtractor(path, camera="kinect", sampling_frequency=30, allow_partial_frame=True)
+        extractor = RawDepthExtractor(
+            path, camera="kinect", sampling_frequency=30, allow_partial_frame=True
+        )
     assert extractor.get_num_frames() == 2
     assert extractor.get_video().shape == (2, 424, 512)
 
@@ -125,7 +134,9 @@ def test_timestamp_count_mismatch_warns_with_both_numbers(tmp_path):
         extractor = RawDepthExtractor(path)
     np.testing.assert_allclose(extractor.get_timestamps(), np.arange(5) * 0.0333)
     write_raw(path, video, timestamps_ms=np.arange(3) * 33.3)
-    with pytest.warns(UserWarning, match="has 3 timestamps but .* has 5 frames; frame times will be"):
+    with pytest.warns(
+        UserWarning, match="has 3 timestamps but .* has 5 frames; frame times will be"
+    ):
         extractor = RawDepthExtractor(path, sampling_frequency=30)
     assert not extractor.has_time_vector()
 
@@ -157,7 +168,9 @@ def test_sampling_frequency_from_timestamps_or_default(tmp_path):
     assert RawDepthExtractor(path, sampling_frequency=50).get_sampling_frequency() == 50.0
     with pytest.raises(ValueError, match="positive"):
         RawDepthExtractor(path, sampling_frequency=-1)
-    assert not RawDepthExtractor(path, timestamps_path=None, sampling_frequency=30).has_time_vector()
+    assert not RawDepthExtractor(
+        path, timestamps_path=None, sampling_frequency=30
+    ).has_time_vector()
 
 
 def test_read_timestamp_file_formats(tmp_path):

@@ -31,7 +31,7 @@ def test_directory_never_takes_ir(tmp_path):
 def test_directory_with_only_ir_is_an_error(tmp_path):
     make_dat(tmp_path / "ir.dat")
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(FileNotFoundError, match="ir.* and color files are never read"):
+    with pytest.raises(FileNotFoundError, match=r"ir\.\* and color files are never read"):
         open_depth_video(tmp_path)
 
 
@@ -50,7 +50,7 @@ def test_depth_named_file_preferred(tmp_path):
 
 def test_unknown_extension_and_missing_path(tmp_path):
     (tmp_path / "movie.xyz").write_bytes(b"1")
-    with pytest.raises(ValueError, match="no extractor reads movie.xyz"):
+    with pytest.raises(ValueError, match=r"no extractor reads movie\.xyz"):
         open_depth_video(tmp_path / "movie.xyz")
     with pytest.raises(FileNotFoundError):
         open_depth_video(tmp_path / "absent.dat")
@@ -73,7 +73,9 @@ def test_registering_a_new_format(tmp_path):
     finally:
         from depthextractors.extractors import registry
 
-        registry._REGISTRY[:] = [e for e in registry._REGISTRY if e.extractor_class is not NpyDepthExtractor]
+        registry._REGISTRY[:] = [
+            e for e in registry._REGISTRY if e.extractor_class is not NpyDepthExtractor
+        ]
 
 
 def test_register_validation():

@@ -41,7 +41,9 @@ def test_session_files_are_moseq_shaped(synthetic_kinect_session):
 def measured_body(height_image, threshold):
     mask = (height_image > threshold).astype(np.uint8)
     # The tail is thin: an opening removes it, as extraction does.
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
+    mask = cv2.morphologyEx(
+        mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+    )
     moments = cv2.moments(mask, binaryImage=True)
     centroid = np.array([moments["m10"], moments["m01"]]) / moments["m00"]
     orientation = -0.5 * np.arctan2(2 * moments["mu11"], moments["mu20"] - moments["mu02"])
@@ -50,7 +52,9 @@ def measured_body(height_image, threshold):
 
 @pytest.mark.parametrize("arena", ["round", "square"])
 def test_ground_truth_matches_noise_free_rendering(arena):
-    video, truth = synthesize_depth_video(60, arena=arena, noise_mm=0.0, dropout_fraction=0.0, seed=11)
+    video, truth = synthesize_depth_video(
+        60, arena=arena, noise_mm=0.0, dropout_fraction=0.0, seed=11
+    )
     heights = truth.floor_depth_mm[None] - video.astype(np.float32)
     centroid_errors, angle_errors = [], []
     for index in range(0, 60, 3):
@@ -78,7 +82,10 @@ def test_heading_points_where_the_mouse_walks():
 def test_the_rear_is_taller_and_wider_than_the_head():
     shape = MouseShape()
     along = np.linspace(-25, 25, 11)
-    assert shape.body_height(np.array([-15.0]), np.array([0.0]))[0] > shape.body_height(np.array([15.0]), np.array([0.0]))[0]
+    assert (
+        shape.body_height(np.array([-15.0]), np.array([0.0]))[0]
+        > shape.body_height(np.array([15.0]), np.array([0.0]))[0]
+    )
     rear_width = np.sum(shape.body_height(np.full(200, -10.0), np.linspace(-20, 20, 200)) > 0)
     head_width = np.sum(shape.body_height(np.full(200, 10.0), np.linspace(-20, 20, 200)) > 0)
     assert rear_width > head_width
@@ -104,14 +111,18 @@ def test_dropped_frames_show_as_timestamp_gaps(tmp_path):
 
 
 def test_noise_dropouts_and_tilt():
-    video, truth = synthesize_depth_video(20, noise_mm=2.0, dropout_fraction=0.01, floor_tilt_deg=(3.0, 0.0), seed=1)
+    video, truth = synthesize_depth_video(
+        20, noise_mm=2.0, dropout_fraction=0.01, floor_tilt_deg=(3.0, 0.0), seed=1
+    )
     floor = truth.arena_mask & (video[0] > 0)
     residual = video[0][floor].astype(float) - truth.floor_depth_mm[floor]
     assert 1.5 < np.std(residual[np.abs(residual) < 20]) < 2.6
     zero_fraction = np.mean(video[:, truth.arena_mask] == 0)
     assert 0.005 < zero_fraction < 0.02
     row = truth.floor_depth_mm[212]
-    assert row[400] - row[100] == pytest.approx(300 * np.tan(np.radians(3.0)) * truth.mm_per_px, rel=1e-3)
+    assert row[400] - row[100] == pytest.approx(
+        300 * np.tan(np.radians(3.0)) * truth.mm_per_px, rel=1e-3
+    )
 
 
 @pytest.mark.parametrize("camera", ["azure_nfov_unbinned", "realsense_d435_640x480"])

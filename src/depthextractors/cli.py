@@ -46,6 +46,10 @@ def demo(output_dir: Path, num_frames: int, seed: int) -> None:
     click.echo(f"  frames           {video.get_num_frames()}")
     click.echo(f"  frame rate       {video.get_sampling_frequency():.3f} Hz")
     click.echo(f"  duration         {times[-1] - times[0]:.2f} s")
-    click.echo(f"  timestamp gaps   {gaps} (dropped frames; {len(session.truth.dropped_after)} made)")
-    click.echo(f"  frame 0 depth    {valid.min()}..{valid.max()} mm, median {np.median(valid):.0f} mm")
+    click.echo(
+        f"  timestamp gaps   {gaps} (dropped frames; {len(session.truth.dropped_after)} made)"
+    )
+    click.echo(
+        f"  frame 0 depth    {valid.min()}..{valid.max()} mm, median {np.median(valid):.0f} mm"
+    )
     click.echo(f"  invalid pixels   {100 * np.mean(first == 0):.2f}% of frame 0")

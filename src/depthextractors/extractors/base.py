@@ -148,7 +148,7 @@ class DepthVideoExtractor(ABC):
         """
 
     def get_native_timestamps(self) -> np.ndarray | None:
-        """Per-frame times recorded by the device, in seconds, or ``None`` if the format has none."""
+        """Per-frame device times in seconds, or ``None`` if the format records none."""
         return None
 
     def get_metadata(self) -> dict[str, Any]:
@@ -255,9 +255,7 @@ class DepthVideoExtractor(ABC):
         position = 0
         for run in np.split(unique, breaks):
             block = self.get_video(int(run[0]), int(run[-1]) + 1)
-            positions = np.flatnonzero(
-                (inverse >= position) & (inverse < position + run.size)
-            )
+            positions = np.flatnonzero((inverse >= position) & (inverse < position + run.size))
             out[positions] = block[inverse[positions] - position]
             position += run.size
         return out
@@ -476,9 +474,7 @@ class FrameSliceDepthExtractor(DepthVideoExtractor):
         first, last = resolve_frame_range(start_frame, end_frame, self.get_num_frames())
         offset = self.start_frame
         # Delegating lets a sequential-decoding parent keep its position between chunks.
-        for chunk in self.parent.iter_chunks(
-            chunk_size, overlap, first + offset, last + offset
-        ):
+        for chunk in self.parent.iter_chunks(chunk_size, overlap, first + offset, last + offset):
             yield FrameChunk(
                 chunk.start - offset, chunk.end - offset, chunk.read_start - offset, chunk.frames
             )

@@ -61,7 +61,9 @@ class NumpyDepthExtractor(DepthVideoExtractor):
             video = video.astype(DEPTH_DTYPE)
         sampling_frequency = float(sampling_frequency)
         if not np.isfinite(sampling_frequency) or sampling_frequency <= 0:
-            raise ValueError(f"sampling_frequency must be a positive number of Hz, got {sampling_frequency}")
+            raise ValueError(
+                f"sampling_frequency must be a positive number of Hz, got {sampling_frequency}"
+            )
         self._video = video
         self._sampling_frequency = sampling_frequency
         self._metadata = dict(metadata or {})

@@ -185,7 +185,9 @@ class RawDepthExtractor(DepthVideoExtractor):
         if frame_size is not None:
             size = tuple(int(v) for v in frame_size)
             if len(size) != 2 or min(size) < 1:
-                raise ValueError(f"frame_size must be (rows, cols) of positive ints, got {frame_size}")
+                raise ValueError(
+                    f"frame_size must be (rows, cols) of positive ints, got {frame_size}"
+                )
             swapped = detect_camera(size[::-1])
             if swapped.name != "unknown" and detect_camera(size).name == "unknown":
                 warnings.warn(
@@ -224,7 +226,9 @@ class RawDepthExtractor(DepthVideoExtractor):
         if family in (None, "kinect") and (kinect in candidates or not candidates):
             return kinect
         if len(candidates) == 1:
-            logger.info("%s: frame size %s inferred from the file size", self.file_path, candidates[0])
+            logger.info(
+                "%s: frame size %s inferred from the file size", self.file_path, candidates[0]
+            )
             return candidates[0]
         raise ValueError(
             f"cannot tell the frame size of {self.file_path} ({file_bytes} bytes): "

@@ -1,0 +1,5 @@
+"""``python -m depthextractors`` runs the command line."""
+
+from .cli import main
+
+main()
