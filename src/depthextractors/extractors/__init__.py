@@ -1,16 +1,20 @@
 """Readers for every depth-recording format behind one lazy interface."""
 
+from .archive import TarSessionExtractor
 from .azure import AzureDepthExtractor
 from .base import DepthVideoExtractor, FrameChunk, FrameSliceDepthExtractor
 from .ffv1 import FFV1DepthExtractor
 from .numpy_extractor import NumpyDepthExtractor
 from .raw import RawDepthExtractor, read_timestamp_file
+from .realsense import RealSenseBagExtractor
 from .registry import find_depth_file, open_depth_video, register_extractor, registered_formats
 
 register_extractor(RawDepthExtractor, (".dat",), preference=0)
 # Both read .mkv; open_depth_video asks their sniff() which one the file's tracks belong to.
 register_extractor(AzureDepthExtractor, (".mkv",), preference=20)
 register_extractor(FFV1DepthExtractor, (".avi", ".mkv", ".nut"), preference=10)
+register_extractor(RealSenseBagExtractor, (".bag",), preference=30)
+register_extractor(TarSessionExtractor, (".tar.gz", ".tgz"), preference=40)
 
 __all__ = [
     "AzureDepthExtractor",
@@ -20,6 +24,8 @@ __all__ = [
     "FrameSliceDepthExtractor",
     "NumpyDepthExtractor",
     "RawDepthExtractor",
+    "RealSenseBagExtractor",
+    "TarSessionExtractor",
     "find_depth_file",
     "open_depth_video",
     "read_timestamp_file",
