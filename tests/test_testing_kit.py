@@ -139,3 +139,36 @@ def test_generator_argument_errors(tmp_path):
         synthesize_depth_video(8, dropped_frames=5)
     with pytest.raises(ValueError, match="num_frames"):
         synthesize_depth_video(0)
+
+
+def test_tether_runs_from_the_back_out_of_the_arena_and_sways():
+    from depthextractors.testing import Tether
+
+    video, truth = synthesize_depth_video(240, tether=Tether(), seed=3)
+    _, untethered = synthesize_depth_video(240, seed=3)
+    np.testing.assert_allclose(truth.centroid_px, untethered.centroid_px)
+    starts, anchors = truth.tether_segments[:, 0], truth.tether_segments[:, 1]
+    assert np.all(np.hypot(*(starts - truth.centroid_px).T) < 10)
+    rows, cols = np.round(anchors[:, 1]).astype(int), np.round(anchors[:, 0]).astype(int)
+    inside = (rows >= 0) & (rows < 424) & (cols >= 0) & (cols < 512)
+    assert not truth.arena_mask[rows[inside], cols[inside]].any()
+    swing = np.degrees(np.ptp(np.unwrap(np.arctan2(anchors[:, 1] - 211.5, anchors[:, 0] - 255.5))))
+    assert swing > 20
+    # The cable is raised above the floor along its whole length.
+    cable = truth.tether_mask(10) & truth.arena_mask & (video[10] > 0)
+    heights = truth.floor_depth_mm[cable] - video[10][cable]
+    assert cable.sum() > 100
+    assert np.median(heights) > 50
+
+
+def test_hand_hides_the_animal_for_a_few_frames():
+    video, truth = synthesize_depth_video(200, hand_frames=20, seed=8)
+    assert truth.hand_present.sum() == 20
+    hidden = ~truth.visible
+    assert 0 < hidden.sum() <= 20
+    assert np.all(truth.hand_present[hidden])
+    index = np.flatnonzero(hidden)[0]
+    x, y = np.round(truth.centroid_px[index]).astype(int)
+    assert truth.floor_depth_mm[y, x] - video[index, y, x] > 150  # the hand, far above the mouse
+    with pytest.raises(ValueError, match="hand_frames"):
+        synthesize_depth_video(20, hand_frames=15)

@@ -26,6 +26,7 @@ __all__ = [
     "MouseShape",
     "SyntheticGroundTruth",
     "SyntheticSession",
+    "Tether",
     "check_depth_extractor",
     "generate_synthetic_session",
     "synthesize_depth_video",
@@ -125,6 +126,39 @@ class MouseShape:
         }
 
 
+@dataclass(frozen=True)
+class Tether:
+    """A cable (optical fibre, miniscope or EEG lead) from the animal's back out of the arena.
+
+    Seen from above, the cable runs straight from its attachment on the back to an anchor
+    outside the arena wall, rising from just above the back to ``top_height_mm`` at the anchor;
+    the anchor sways around the arena so the cable swings.
+
+    Attributes
+    ----------
+    width_mm : float
+        Cable width (with its sleeve), mm.
+    attach_height_mm : float
+        Height of the cable above the floor where it leaves the back, mm.
+    top_height_mm : float
+        Height of the cable above the floor at the anchor, mm.
+    attach_offset : float
+        Attachment point along the body axis as a fraction of the half-length (negative is
+        towards the rear).
+    sway_deg : float
+        Amplitude of the anchor's swing around the arena centre, degrees.
+    sway_period_s : float
+        Period of the swing, seconds.
+    """
+
+    width_mm: float = 5.0
+    attach_height_mm: float = 44.0
+    top_height_mm: float = 350.0
+    attach_offset: float = -0.2
+    sway_deg: float = 25.0
+    sway_period_s: float = 6.0
+
+
 # --------------------------------------------------------------------------------------------
 # Ground truth and the session on disk
 # --------------------------------------------------------------------------------------------
@@ -166,6 +200,14 @@ class SyntheticGroundTruth:
         Floor depth at the arena centre.
     mm_per_px : float
         Size of a pixel on the floor at ``true_depth_mm``.
+    tether_segments : numpy.ndarray or None, shape (frames, 2, 2)
+        Per frame, the cable's ``(x, y)`` attachment point and anchor in full-frame pixels
+        (``None`` without a tether).
+    tether_width_px : float
+        Cable width in pixels (0 without a tether).
+    hand_present : numpy.ndarray of bool, shape (frames,)
+        Frames in which an experimenter's hand is in view (the animal is not ``visible`` when
+        the hand covers its centroid).
     """
 
     centroid_px: np.ndarray
@@ -184,6 +226,19 @@ class SyntheticGroundTruth:
     floor_plane: tuple[float, float, float, float]
     true_depth_mm: float
     mm_per_px: float
+    tether_segments: np.ndarray | None = None
+    tether_width_px: float = 0.0
+    hand_present: np.ndarray | None = None
+
+    def tether_mask(self, index: int) -> np.ndarray:
+        """``(rows, cols)`` bool: the pixels the cable covers in frame ``index``."""
+        mask = np.zeros(self.arena_mask.shape, dtype=bool)
+        if self.tether_segments is None:
+            return mask
+        start, end = self.tether_segments[index]
+        rows, cols = np.mgrid[0 : mask.shape[0], 0 : mask.shape[1]]
+        distance, _ = _distance_to_segment(cols, rows, start, end)
+        return distance <= self.tether_width_px / 2.0
 
 
 @dataclass
@@ -209,6 +264,19 @@ class SyntheticSession:
     metadata: dict = field(default_factory=dict)
 
 
+def _distance_to_segment(
+    x: np.ndarray, y: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (px) of points to a segment, and the fraction along it of their projection."""
+    direction = np.asarray(end, dtype=np.float64) - start
+    length2 = float(direction @ direction) or 1.0
+    along = np.clip(((x - start[0]) * direction[0] + (y - start[1]) * direction[1]) / length2, 0, 1)
+    distance = np.hypot(
+        x - (start[0] + along * direction[0]), y - (start[1] + along * direction[1])
+    )
+    return distance, along
+
+
 class _Scene:
     """Static scene (floor, arena, walls) and the animal's path, rendered chunk by chunk."""
 
@@ -225,6 +293,8 @@ class _Scene:
         sampling_frequency: float,
         mouse: MouseShape,
         seed: int,
+        tether: Tether | None = None,
+        hand_frames: int = 0,
     ) -> None:
         if arena not in ("round", "square"):
             raise ValueError(f"arena must be 'round' or 'square', got {arena!r}")
@@ -283,6 +353,8 @@ class _Scene:
             self.bank_dropouts[k] = dropout
 
         self._simulate_path(num_frames, dropped_frames, sampling_frequency)
+        # Occluders draw from their own generator so adding them leaves the animal's path as is.
+        self._place_occluders(tether, hand_frames, sampling_frequency, seed)
 
     # ---------------------------------------------------------------- the path
     def _simulate_path(self, num_frames: int, dropped_frames: int, fs: float) -> None:
@@ -358,6 +430,76 @@ class _Scene:
         speed_all = np.r_[0.0, np.hypot(*np.diff(positions, axis=0).T)]
         self.speeds = speed_all[kept]
 
+    # ---------------------------------------------------------------- occluders
+    def _place_occluders(
+        self, tether: Tether | None, hand_frames: int, fs: float, seed: int
+    ) -> None:
+        frames = self.positions.shape[0]
+        rng = np.random.default_rng([seed, 7919])
+        self.tether = tether
+        self.tether_segments = None
+        if tether is not None:
+            offset_px = tether.attach_offset * self.mouse.half_length_mm / self.mm_per_px
+            attach = self.positions + offset_px * np.column_stack(
+                [np.cos(self.directions), np.sin(self.directions)]
+            )
+            times = (self.timestamps_ms - self.timestamps_ms[0]) / 1000.0
+            swing = np.radians(tether.sway_deg) * np.sin(2 * np.pi * times / tether.sway_period_s)
+            angle = rng.uniform(-np.pi, np.pi) + swing
+            reach = self.arena_half + 0.06 * min(self.rows, self.cols)
+            cx, cy = self.arena_centre
+            anchor = np.column_stack([cx + reach * np.cos(angle), cy + reach * np.sin(angle)])
+            self.tether_segments = np.stack([attach, anchor], axis=1)
+        if not 0 <= hand_frames <= frames // 2:
+            raise ValueError(
+                f"hand_frames must be between 0 and half of num_frames ({frames // 2}), "
+                f"got {hand_frames}"
+            )
+        self.hand_present = np.zeros(frames, dtype=bool)
+        self.hand_centres = np.zeros((frames, 2))
+        if hand_frames:
+            first = int(rng.integers(frames // 4, frames - hand_frames))
+            span = np.arange(first, first + hand_frames)
+            self.hand_present[span] = True
+            # The hand reaches in over the animal and withdraws along the same line.
+            progress = np.abs(np.linspace(-1.0, 1.0, hand_frames))
+            direction = rng.uniform(-np.pi, np.pi)
+            offset = 60.0 * progress[:, None] * np.array([np.cos(direction), np.sin(direction)])
+            self.hand_centres[span] = self.positions[span] + offset
+        self.hand_radii_px = (45.0 / self.mm_per_px, 28.0 / self.mm_per_px)
+
+    def _draw_occluders(self, frame: np.ndarray, index: int, rng: np.random.Generator) -> None:
+        """Draw the cable and the hand over ``frame`` (nearer surfaces hide farther ones)."""
+        if self.tether_segments is not None:
+            start, end = self.tether_segments[index]
+            half_width = self.tether.width_mm / self.mm_per_px / 2.0
+            r0 = max(int(min(start[1], end[1]) - half_width) - 1, 0)
+            r1 = min(int(max(start[1], end[1]) + half_width) + 2, self.rows)
+            c0 = max(int(min(start[0], end[0]) - half_width) - 1, 0)
+            c1 = min(int(max(start[0], end[0]) + half_width) + 2, self.cols)
+            yy, xx = np.mgrid[r0:r1, c0:c1]
+            distance, along = _distance_to_segment(xx, yy, start, end)
+            height = self.tether.attach_height_mm + along * (
+                self.tether.top_height_mm - self.tether.attach_height_mm
+            )
+            self._paint(frame, (r0, r1, c0, c1), distance <= half_width, height, rng)
+        if self.hand_present[index]:
+            hx, hy = self.hand_centres[index]
+            ry, rx = self.hand_radii_px[1], self.hand_radii_px[0]
+            r0, r1 = max(int(hy - ry) - 1, 0), min(int(hy + ry) + 2, self.rows)
+            c0, c1 = max(int(hx - rx) - 1, 0), min(int(hx + rx) + 2, self.cols)
+            yy, xx = np.mgrid[r0:r1, c0:c1]
+            inside = ((xx - hx) / rx) ** 2 + ((yy - hy) / ry) ** 2 <= 1.0
+            self._paint(frame, (r0, r1, c0, c1), inside, np.full(inside.shape, 190.0), rng)
+
+    def _paint(self, frame, box, where, height, rng) -> None:
+        r0, r1, c0, c1 = box
+        patch = frame[r0:r1, c0:c1]
+        noise = rng.normal(0.0, self.noise_mm, size=where.shape)
+        depth = np.clip(np.rint(self.floor[r0:r1, c0:c1] - height + noise), 1, 65535)
+        nearer = where & (patch > 0) & (depth < patch)
+        patch[nearer] = depth[nearer]
+
     # ---------------------------------------------------------------- rendering
     def render(self, start: int, end: int) -> np.ndarray:
         """Frames ``[start, end)`` as uint16 millimetres."""
@@ -386,6 +528,7 @@ class _Scene:
             patch = frame[r0:r1, c0:c1]
             keep_invalid = patch == 0
             patch[on_animal & ~keep_invalid] = depth[on_animal & ~keep_invalid]
+            self._draw_occluders(frame, index, rng)
         return frames
 
     def truth(self) -> SyntheticGroundTruth:
@@ -397,6 +540,9 @@ class _Scene:
         heading = np.angle(np.exp(-1j * self.directions))
         heading[heading == -np.pi] = np.pi
         frames = self.positions.shape[0]
+        rx, ry = self.hand_radii_px
+        hand_offset = (centroid - self.hand_centres) / (rx, ry)
+        covered = self.hand_present & (np.sum(hand_offset**2, axis=1) <= 1.0)
         return SyntheticGroundTruth(
             centroid_px=centroid,
             heading=heading,
@@ -406,7 +552,7 @@ class _Scene:
             height_mean_mm=np.full(frames, moments["height_mean_mm"]),
             speed_px_per_frame=self.speeds,
             moving=self.moving.copy(),
-            visible=np.ones(frames, dtype=bool),
+            visible=~covered,
             timestamps_ms=self.timestamps_ms.copy(),
             dropped_after=self.dropped_after.copy(),
             arena_mask=self.arena_mask.copy(),
@@ -414,6 +560,9 @@ class _Scene:
             floor_plane=tuple(float(v) for v in self.floor_plane),
             true_depth_mm=self.true_depth,
             mm_per_px=float(self.mm_per_px),
+            tether_segments=None if self.tether_segments is None else self.tether_segments.copy(),
+            tether_width_px=0.0 if self.tether is None else self.tether.width_mm / self.mm_per_px,
+            hand_present=self.hand_present.copy(),
         )
 
 
@@ -429,6 +578,8 @@ def _build_scene(
     sampling_frequency: float,
     mouse: MouseShape | None,
     seed: int,
+    tether: Tether | None = None,
+    hand_frames: int = 0,
 ) -> _Scene:
     model = get_camera(camera)
     if model.field_of_view is None:
@@ -445,6 +596,8 @@ def _build_scene(
         sampling_frequency,
         mouse or MouseShape(),
         seed,
+        tether,
+        hand_frames,
     )
 
 
@@ -460,6 +613,8 @@ def synthesize_depth_video(
     dropped_frames: int = 0,
     sampling_frequency: float = 30.0,
     mouse: MouseShape | None = None,
+    tether: Tether | None = None,
+    hand_frames: int = 0,
     seed: int = 0,
 ) -> tuple[np.ndarray, SyntheticGroundTruth]:
     """Render a synthetic session in memory (see :func:`generate_synthetic_session`).
@@ -472,7 +627,7 @@ def synthesize_depth_video(
     """
     scene = _build_scene(
         num_frames, camera, arena, floor_depth_mm, floor_tilt_deg, noise_mm,
-        dropout_fraction, dropped_frames, sampling_frequency, mouse, seed,
+        dropout_fraction, dropped_frames, sampling_frequency, mouse, seed, tether, hand_frames,
     )  # fmt: skip
     return scene.render(0, num_frames), scene.truth()
 
@@ -490,6 +645,8 @@ def generate_synthetic_session(
     dropped_frames: int = 0,
     sampling_frequency: float = 30.0,
     mouse: MouseShape | None = None,
+    tether: Tether | None = None,
+    hand_frames: int = 0,
     seed: int = 0,
     chunk_size: int = 500,
 ) -> SyntheticSession:
@@ -520,6 +677,10 @@ def generate_synthetic_session(
         Frame rate, Hz.
     mouse : MouseShape, optional
         Body of the animal; the default is a C57-sized adult.
+    tether : Tether, optional
+        A cable from the animal's back out of the arena (for tethered-animal tests).
+    hand_frames : int, default 0
+        Frames during which an experimenter's hand reaches in over the animal.
     seed : int, default 0
         Everything random derives from it: the same arguments give the same bytes.
     chunk_size : int, default 500
@@ -531,7 +692,7 @@ def generate_synthetic_session(
     """
     scene = _build_scene(
         num_frames, camera, arena, floor_depth_mm, floor_tilt_deg, noise_mm,
-        dropout_fraction, dropped_frames, sampling_frequency, mouse, seed,
+        dropout_fraction, dropped_frames, sampling_frequency, mouse, seed, tether, hand_frames,
     )  # fmt: skip
     directory = Path(output_dir)
     directory.mkdir(parents=True, exist_ok=True)
