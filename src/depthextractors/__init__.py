@@ -3,6 +3,18 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from .cameras import CAMERA_PRESETS, CameraModel, detect_camera, get_camera
+from .extraction import (
+    ExtractionResults,
+    FlipCorrector,
+    FrameFilters,
+    HampelFilter,
+    ManualROI,
+    MomentsTracker,
+    PlaneFitBackground,
+    PlaneROI,
+    SessionExtraction,
+    StridedMedianBackground,
+)
 from .extractors import (
     AzureDepthExtractor,
     DepthVideoExtractor,
@@ -18,6 +30,7 @@ from .extractors import (
     register_extractor,
     registered_formats,
 )
+from .io import read_results
 
 try:
     __version__ = version("depthextractors")
@@ -29,18 +42,29 @@ __all__ = [
     "AzureDepthExtractor",
     "CameraModel",
     "DepthVideoExtractor",
+    "ExtractionResults",
     "FFV1DepthExtractor",
+    "FlipCorrector",
     "FrameChunk",
+    "FrameFilters",
     "FrameSliceDepthExtractor",
+    "HampelFilter",
+    "ManualROI",
+    "MomentsTracker",
     "NumpyDepthExtractor",
+    "PlaneFitBackground",
+    "PlaneROI",
     "RawDepthExtractor",
     "RealSenseBagExtractor",
+    "SessionExtraction",
+    "StridedMedianBackground",
     "TarSessionExtractor",
     "__version__",
     "detect_camera",
     "find_depth_file",
     "get_camera",
     "open_depth_video",
+    "read_results",
     "register_extractor",
     "registered_formats",
 ]

@@ -1,0 +1,332 @@
+"""Image and signal filters of the extraction: spatial, temporal, tail, cable and Hampel.
+
+The image filters work on 8-bit height images (millimetres above the floor, as moseq2-extract's
+``frame_dtype='uint8'``) and run in moseq2-extract's order: cable filter (erosion), spatial
+median, tail filter (morphological opening) on each frame, then the temporal median across
+frames. :class:`FrameFilters` groups their parameters under moseq2-extract's option names.
+
+:func:`hampel_filter` replaces outliers of a scalar series (centroid x and y, angle) by the
+rolling median. It is the textbook Hampel identifier: a value is an outlier when it lies more
+than ``sig`` robust standard deviations (``1.4826 * MAD``) from the median of its window.
+moseq2-extract applied it to the centroid's x only and compared against ``median + sig * MAD``;
+both are corrected here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+__all__ = [
+    "FrameFilters",
+    "HampelFilter",
+    "hampel_filter",
+    "structuring_element",
+    "temporal_median",
+]
+
+_SHAPES = {
+    "ellipse": cv2.MORPH_ELLIPSE,
+    "rect": cv2.MORPH_RECT,
+    "rectangle": cv2.MORPH_RECT,
+    "cross": cv2.MORPH_CROSS,
+}
+
+# Consistency constant of the median absolute deviation for Gaussian data.
+MAD_TO_SIGMA = 1.4826
+
+
+def structuring_element(shape: str, size: tuple[int, int]) -> np.ndarray:
+    """An OpenCV structuring element.
+
+    Parameters
+    ----------
+    shape : {"ellipse", "rectangle", "rect", "cross"}
+        Shape of the element (moseq2-extract's ``*_filter_shape`` values).
+    size : (int, int)
+        ``(width, height)`` in pixels, each at least 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 kernel of shape ``(height, width)``.
+    """
+    key = str(shape).lower()
+    if key not in _SHAPES:
+        raise ValueError(
+            f"unknown structuring element shape {shape!r}; expected one of {sorted(_SHAPES)}"
+        )
+    width, height = (int(v) for v in size)
+    if width < 1 or height < 1:
+        raise ValueError(f"structuring element size must be at least (1, 1) pixels, got {size}")
+    return cv2.getStructuringElement(_SHAPES[key], (width, height))
+
+
+def _odd_size(value: int, name: str, allow_zero: bool = True) -> int:
+    value = int(value)
+    if value == 0 and allow_zero:
+        return 0
+    if value < 1 or value % 2 == 0:
+        raise ValueError(
+            f"{name} must be an odd number of pixels/frames (or 0 to switch it off), got {value}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class FrameFilters:
+    """Denoising applied to height images before tracking (moseq2-extract's ``clean_frames``).
+
+    Parameters
+    ----------
+    spatial_size : int, default 3
+        Kernel of the spatial median filter, pixels (odd; 0 switches it off). moseq2-extract's
+        ``spatial_filter_size``.
+    temporal_size : int, default 0
+        Kernel of the temporal median filter, frames (odd; 0 switches it off). It spans chunk
+        boundaries: the session feeds it the neighbouring frames of the previous and next chunk.
+        moseq2-extract's ``temporal_filter_size``.
+    tail_size : (int, int), default (9, 9)
+        Size of the tail filter's structuring element, pixels (``tail_filter_size``).
+    tail_shape : str, default "ellipse"
+        Its shape (``tail_filter_shape``).
+    tail_iterations : int, default 1
+        Iterations of the morphological opening that removes the tail; 0 switches it off
+        (``tail_filter_iters``).
+    cable_size : (int, int), default (5, 5)
+        Size of the cable filter's structuring element, pixels (``cable_filter_size``).
+    cable_shape : str, default "rectangle"
+        Its shape (``cable_filter_shape``).
+    cable_iterations : int, default 0
+        Erosions applied first to thin out cables and fibres; 0 switches it off
+        (``cable_filter_iters``). moseq2-extract passed this number where OpenCV expects an
+        output array, so it always eroded once; here it is the number of iterations.
+    """
+
+    spatial_size: int = 3
+    temporal_size: int = 0
+    tail_size: tuple[int, int] = (9, 9)
+    tail_shape: str = "ellipse"
+    tail_iterations: int = 1
+    cable_size: tuple[int, int] = (5, 5)
+    cable_shape: str = "rectangle"
+    cable_iterations: int = 0
+
+    def __post_init__(self) -> None:
+        _odd_size(self.spatial_size, "spatial_size")
+        _odd_size(self.temporal_size, "temporal_size")
+        for name in ("tail_iterations", "cable_iterations"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        object.__setattr__(self, "tail_size", tuple(int(v) for v in self.tail_size))
+        object.__setattr__(self, "cable_size", tuple(int(v) for v in self.cable_size))
+        # Validate shapes and sizes now rather than on the first frame.
+        structuring_element(self.tail_shape, self.tail_size)
+        structuring_element(self.cable_shape, self.cable_size)
+
+    @property
+    def temporal_radius(self) -> int:
+        """Frames of context the temporal median needs on each side."""
+        return self.temporal_size // 2
+
+    def kernels(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(cable, tail)`` structuring elements, ``None`` where the filter is off."""
+        cable = (
+            structuring_element(self.cable_shape, self.cable_size)
+            if self.cable_iterations > 0
+            else None
+        )
+        tail = (
+            structuring_element(self.tail_shape, self.tail_size)
+            if self.tail_iterations > 0
+            else None
+        )
+        return cable, tail
+
+    def apply_spatial(
+        self,
+        frame: np.ndarray,
+        kernels: tuple[np.ndarray | None, np.ndarray | None] | None = None,
+    ) -> np.ndarray:
+        """Cable filter, spatial median and tail filter on one height image.
+
+        Parameters
+        ----------
+        frame : numpy.ndarray
+            ``(rows, cols)`` uint8 (or uint16) heights in millimetres.
+        kernels : tuple, optional
+            Precomputed :meth:`kernels` (saves rebuilding them per frame).
+
+        Returns
+        -------
+        numpy.ndarray
+            A new filtered image of the same shape and dtype.
+        """
+        cable, tail = self.kernels() if kernels is None else kernels
+        out = frame
+        if cable is not None:
+            out = cv2.erode(out, cable, iterations=int(self.cable_iterations))
+        if self.spatial_size > 0:
+            out = _median_blur(out, self.spatial_size)
+        if tail is not None:
+            out = cv2.morphologyEx(out, cv2.MORPH_OPEN, tail, iterations=int(self.tail_iterations))
+        return out.copy() if out is frame else out
+
+    def parameters(self) -> dict[str, object]:
+        """The filter settings under moseq2-extract's parameter names."""
+        return {
+            "spatial_filter_size": [int(self.spatial_size)],
+            "temporal_filter_size": [int(self.temporal_size)],
+            "tail_filter_size": list(self.tail_size),
+            "tail_filter_shape": str(self.tail_shape),
+            "tail_filter_iters": int(self.tail_iterations),
+            "cable_filter_size": list(self.cable_size),
+            "cable_filter_shape": str(self.cable_shape),
+            "cable_filter_iters": int(self.cable_iterations),
+        }
+
+
+def _median_blur(frame: np.ndarray, size: int) -> np.ndarray:
+    if frame.dtype != np.uint8 and size > 5:
+        # OpenCV's median blur takes 16-bit images only for kernels up to 5.
+        from scipy.ndimage import median_filter
+
+        return median_filter(frame, size=size, mode="nearest")
+    return cv2.medianBlur(frame, size)
+
+
+def temporal_median(
+    frames: np.ndarray, size: int, out: np.ndarray | None = None, block: int = 32
+) -> np.ndarray:
+    """Median of each pixel over ``size`` consecutive frames (windows shrink at the ends).
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        ``(frames, rows, cols)`` images.
+    size : int
+        Odd window length in frames; 0 or 1 returns a copy.
+    out : numpy.ndarray, optional
+        Where to write the result (must not be ``frames``).
+    block : int, default 32
+        Frames processed at a time (bounds the temporary memory to ``block * size`` images).
+
+    Returns
+    -------
+    numpy.ndarray
+        Filtered frames, same shape and dtype. At the ends of the array the window is clipped
+        to the frames that exist (``nearest`` edge handling): callers that filter a chunk of a
+        longer session pass the neighbouring frames along and keep only the interior.
+    """
+    size = _odd_size(size, "temporal size")
+    if out is None:
+        out = np.empty_like(frames)
+    elif out is frames:
+        raise ValueError("temporal_median cannot work in place; pass a different out array")
+    if size <= 1 or frames.shape[0] == 0:
+        out[...] = frames
+        return out
+    radius = size // 2
+    padded_index = np.clip(np.arange(-radius, frames.shape[0] + radius), 0, frames.shape[0] - 1)
+    for start in range(0, frames.shape[0], block):
+        stop = min(start + block, frames.shape[0])
+        window = frames[padded_index[start : stop + 2 * radius]]
+        stacked = sliding_window_view(window, size, axis=0)
+        out[start:stop] = np.median(stacked, axis=-1).astype(frames.dtype, copy=False)
+    return out
+
+
+def hampel_filter(values: np.ndarray, span: int, sig: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """Replace outliers of a series by the median of their window (Hampel identifier).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(n,)`` series; NaN marks missing values, which are ignored in the windows and left as
+        they are.
+    span : int
+        Window length in samples, centred on each value (odd; an even span is widened by one).
+        Windows are clipped at the ends of the series.
+    sig : float, default 3
+        Threshold in robust standard deviations: a value is an outlier when
+        ``|value - median| > sig * 1.4826 * MAD`` of its window.
+
+    Returns
+    -------
+    filtered : numpy.ndarray
+        A float64 copy with the outliers replaced.
+    outliers : numpy.ndarray of bool
+        Where values were replaced.
+    """
+    series = np.asarray(values, dtype=np.float64)
+    if series.ndim != 1:
+        raise ValueError(f"hampel_filter expects a 1-D series, got shape {series.shape}")
+    filtered = series.copy()
+    if span is None or span <= 1 or series.size == 0:
+        return filtered, np.zeros(series.shape, dtype=bool)
+    radius = int(span) // 2
+    padded = np.pad(series, radius, constant_values=np.nan)
+    windows = sliding_window_view(padded, 2 * radius + 1)
+    with np.errstate(invalid="ignore"), _quiet_nanmedian():
+        median = np.nanmedian(windows, axis=1)
+        mad = np.nanmedian(np.abs(windows - median[:, None]), axis=1)
+    with np.errstate(invalid="ignore"):
+        outliers = np.abs(series - median) > sig * MAD_TO_SIGMA * mad
+    outliers &= np.isfinite(series)
+    filtered[outliers] = median[outliers]
+    return filtered, outliers
+
+
+class _quiet_nanmedian:
+    """Silence numpy's "All-NaN slice" warning: an all-missing window is expected (no animal)."""
+
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        return self
+
+    def __exit__(self, *exc):
+        return self._catch.__exit__(*exc)
+
+
+@dataclass(frozen=True)
+class HampelFilter:
+    """Hampel outlier filter settings for one family of scalars.
+
+    Parameters
+    ----------
+    span : int, default 0
+        Window length in frames; 0 switches the filter off (moseq2-extract's
+        ``centroid_hampel_span`` / ``angle_hampel_span``).
+    sig : float, default 3
+        Threshold in robust standard deviations (``*_hampel_sig``).
+    """
+
+    span: int = 0
+    sig: float = 3.0
+
+    def __post_init__(self) -> None:
+        if int(self.span) < 0:
+            raise ValueError(f"Hampel span must be >= 0 frames, got {self.span}")
+        if not float(self.sig) > 0:
+            raise ValueError(f"Hampel sig must be > 0 robust standard deviations, got {self.sig}")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the filter does anything."""
+        return int(self.span) > 1
+
+    @property
+    def radius(self) -> int:
+        """Frames of context needed on each side of a value."""
+        return int(self.span) // 2 if self.enabled else 0
+
+    def apply(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Filter a series; see :func:`hampel_filter`."""
+        return hampel_filter(values, int(self.span), float(self.sig))

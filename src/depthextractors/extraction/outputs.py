@@ -1,0 +1,345 @@
+"""Where extraction results go: the writer protocol, the results object, the in-memory writer.
+
+:class:`~depthextractors.extraction.session.SessionExtraction` streams its results through a
+:class:`ResultsWriter`: ``begin(setup)`` once with everything known before the first frame
+(sizes, background, ROI, parameters), ``write(chunk)`` for each block of finished frames in
+order, then ``finish()``, which returns an :class:`ExtractionResults`, or ``abort(error)`` if
+anything failed.
+
+Import direction: ``extraction`` must not import ``io`` (``io`` writes what ``extraction``
+produces). So this module only defines the protocol and an in-memory writer; the HDF5 writer of
+``results_00.h5`` lives in :mod:`depthextractors.io.results_h5`, which registers itself here as
+the :class:`OutputBackend` for output directories when :mod:`depthextractors.io` is imported
+(``import depthextractors`` does that, so users never notice). Without a registered backend, an
+extraction to a directory raises and says what to import.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "ExtractionResults",
+    "ExtractionSetup",
+    "InMemoryResultsWriter",
+    "OutputBackend",
+    "ResultChunk",
+    "ResultsWriter",
+    "get_output_backend",
+    "set_output_backend",
+]
+
+
+@dataclass
+class ExtractionSetup:
+    """Everything about an extraction known before its first frame is processed.
+
+    Attributes
+    ----------
+    num_frames : int
+        Frames that will be written.
+    crop_size : (int, int)
+        ``(rows, cols)`` of each crop.
+    frame_dtype : numpy.dtype
+        dtype of the cropped height frames (uint8 as moseq2-extract, or uint16).
+    timestamps_s : numpy.ndarray
+        ``(num_frames,)`` frame times, seconds.
+    background : numpy.ndarray
+        ``(rows, cols)`` background depth, millimetres.
+    roi : numpy.ndarray
+        ``(rows, cols)`` bool arena mask.
+    first_frame : numpy.ndarray
+        ``(rows, cols)`` raw depth of the session's first frame, millimetres.
+    true_depth : float
+        Floor depth, millimetres.
+    first_frame_idx, last_frame_idx : int
+        Range ``[first, last)`` of source frames extracted.
+    parameters : dict
+        Every parameter under its moseq2-extract name (plus new ones).
+    acquisition : dict
+        Session metadata (``metadata.json``).
+    uuid : str
+        Identifier of this extraction.
+    version : str
+        depthextractors version that made it.
+    has_flips : bool
+        Whether a flip corrector runs (``flips`` are written).
+    scalar_names : tuple of str
+        Scalars each chunk carries.
+    scalar_descriptions : dict
+        Description of each scalar.
+    dropped_frame_count : int
+        Frames missing from the recording (from timestamp gaps).
+    dropped_after : numpy.ndarray
+        Indices (into the written frames) of frames followed by a gap.
+    roi_plane : tuple of float or None
+        ``(a, b, c, d)`` of the floor plane when the ROI strategy fitted one.
+    """
+
+    num_frames: int
+    crop_size: tuple[int, int]
+    frame_dtype: np.dtype
+    timestamps_s: np.ndarray
+    background: np.ndarray
+    roi: np.ndarray
+    first_frame: np.ndarray
+    true_depth: float
+    first_frame_idx: int
+    last_frame_idx: int
+    parameters: dict[str, Any]
+    acquisition: dict[str, Any]
+    uuid: str
+    version: str
+    has_flips: bool
+    scalar_names: tuple[str, ...]
+    scalar_descriptions: dict[str, str]
+    dropped_frame_count: int = 0
+    dropped_after: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    roi_plane: tuple[float, float, float, float] | None = None
+
+
+@dataclass
+class ResultChunk:
+    """A block of finished frames, in order.
+
+    Attributes
+    ----------
+    start : int
+        Index of the first frame in the written results (0 = ``first_frame_idx``).
+    frames : numpy.ndarray
+        ``(n, crop_rows, crop_cols)`` cropped, rotated heights (mm).
+    masks : numpy.ndarray
+        ``(n, crop_rows, crop_cols)`` bool animal masks.
+    scalars : dict of str to numpy.ndarray
+        ``(n,)`` per scalar.
+    flips : numpy.ndarray or None
+        ``(n,)`` bool, where the flip corrector turned the animal round.
+    """
+
+    start: int
+    frames: np.ndarray
+    masks: np.ndarray
+    scalars: dict[str, np.ndarray]
+    flips: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+
+@runtime_checkable
+class ResultsWriter(Protocol):
+    """Receives an extraction's results as they are produced."""
+
+    def begin(self, setup: ExtractionSetup) -> None:
+        """Prepare for ``setup.num_frames`` frames."""
+
+    def write(self, chunk: ResultChunk) -> None:
+        """Store one block of frames (blocks arrive in order and do not overlap)."""
+
+    def finish(self) -> ExtractionResults:
+        """Complete the output and return the results."""
+
+    def abort(self, error: BaseException) -> None:
+        """Give up after ``error``; must leave nothing that looks complete."""
+
+
+class ExtractionResults:
+    """The results of an extraction: crops, masks, scalars and metadata.
+
+    Arrays are numpy arrays (in-memory results) or lazy array-likes backed by
+    ``results_00.h5`` that read only what is sliced (``results.frames[0:100]``).
+
+    Parameters
+    ----------
+    frames : array-like
+        ``(frames, crop_rows, crop_cols)`` cropped, rotated heights, mm, nose east.
+    frames_mask : array-like
+        Same shape, bool: the animal's pixels.
+    scalars : mapping of str to array-like
+        Per-frame scalars (see :mod:`depthextractors.extraction.scalars`).
+    timestamps : numpy.ndarray
+        Frame times, **seconds** (``results_00.h5`` stores milliseconds, as moseq2-extract).
+    metadata : dict
+        ``uuid``, ``true_depth``, ``roi``, ``background``, ``first_frame``, ``parameters``,
+        ``acquisition``, ``first_frame_idx``, ``last_frame_idx``, ``dropped_frame_count``,
+        ``dropped_after``, ``version`` (missing keys are absent).
+    flips : array-like or None
+        bool per frame when a flip corrector ran.
+    path : pathlib.Path or None
+        ``results_00.h5`` when the results are on disk.
+    """
+
+    def __init__(
+        self,
+        frames: Any,
+        frames_mask: Any,
+        scalars: Mapping[str, Any],
+        timestamps: np.ndarray,
+        metadata: dict[str, Any],
+        flips: Any = None,
+        path: Path | None = None,
+    ) -> None:
+        self.frames = frames
+        self.frames_mask = frames_mask
+        self.scalars = scalars
+        self.timestamps = np.asarray(timestamps, dtype=np.float64)
+        self.metadata = metadata
+        self.flips = flips
+        self.path = path
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+    def __repr__(self) -> str:
+        where = f", path={str(self.path)!r}" if self.path is not None else " (in memory)"
+        return f"ExtractionResults({len(self)} frames{where})"
+
+    @property
+    def uuid(self) -> str | None:
+        """Identifier of the extraction."""
+        return self.metadata.get("uuid")
+
+    @property
+    def valid(self) -> np.ndarray:
+        """bool per frame: whether the animal was found."""
+        return np.asarray(self.scalars["valid"][:], dtype=bool)
+
+    @property
+    def true_depth(self) -> float:
+        """Floor depth, millimetres."""
+        return float(self.metadata["true_depth"])
+
+    @property
+    def roi(self) -> np.ndarray:
+        """Arena mask, ``(rows, cols)`` bool."""
+        return np.asarray(self.metadata["roi"], dtype=bool)
+
+    @property
+    def background(self) -> np.ndarray:
+        """Background depth, ``(rows, cols)`` millimetres."""
+        return np.asarray(self.metadata["background"])
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """Extraction parameters under their moseq2-extract names."""
+        return dict(self.metadata.get("parameters", {}))
+
+    @property
+    def dropped_frame_count(self) -> int:
+        """Frames missing from the recording, from gaps in the timestamps."""
+        return int(self.metadata.get("dropped_frame_count", 0))
+
+    @property
+    def dropped_after(self) -> np.ndarray:
+        """Indices of frames followed by a timestamp gap."""
+        return np.asarray(self.metadata.get("dropped_after", np.zeros(0, dtype=np.int64)))
+
+
+class InMemoryResultsWriter:
+    """Keeps the results in numpy arrays (for short clips; the whole session is held)."""
+
+    def __init__(self) -> None:
+        self._setup: ExtractionSetup | None = None
+
+    def begin(self, setup: ExtractionSetup) -> None:
+        self._setup = setup
+        n = setup.num_frames
+        rows, cols = setup.crop_size
+        self._frames = np.zeros((n, rows, cols), dtype=setup.frame_dtype)
+        self._masks = np.zeros((n, rows, cols), dtype=bool)
+        self._scalars: dict[str, np.ndarray] = {}
+        self._flips = np.zeros(n, dtype=bool) if setup.has_flips else None
+
+    def write(self, chunk: ResultChunk) -> None:
+        stop = chunk.start + len(chunk)
+        self._frames[chunk.start : stop] = chunk.frames
+        self._masks[chunk.start : stop] = chunk.masks
+        for name, values in chunk.scalars.items():
+            if name not in self._scalars:
+                self._scalars[name] = np.zeros(self._setup.num_frames, dtype=values.dtype)
+            self._scalars[name][chunk.start : stop] = values
+        if self._flips is not None and chunk.flips is not None:
+            self._flips[chunk.start : stop] = chunk.flips
+
+    def finish(self) -> ExtractionResults:
+        setup = self._setup
+        metadata = {
+            "uuid": setup.uuid,
+            "true_depth": setup.true_depth,
+            "roi": setup.roi,
+            "background": setup.background,
+            "first_frame": setup.first_frame,
+            "parameters": setup.parameters,
+            "acquisition": setup.acquisition,
+            "first_frame_idx": setup.first_frame_idx,
+            "last_frame_idx": setup.last_frame_idx,
+            "dropped_frame_count": setup.dropped_frame_count,
+            "dropped_after": setup.dropped_after,
+            "version": setup.version,
+        }
+        return ExtractionResults(
+            self._frames,
+            self._masks,
+            self._scalars,
+            setup.timestamps_s,
+            metadata,
+            flips=self._flips,
+        )
+
+    def abort(self, error: BaseException) -> None:
+        self._frames = self._masks = None
+        self._scalars = {}
+
+
+class OutputBackend(Protocol):
+    """Writes extraction outputs to a directory (registered by :mod:`depthextractors.io`)."""
+
+    def check_writable(self, output_dir: Path) -> None:
+        """Raise before any work if results cannot be written in ``output_dir``."""
+
+    def results_writer(self, output_dir: Path) -> ResultsWriter:
+        """A writer of ``results_00.h5`` / ``results_00.yaml`` in ``output_dir``."""
+
+    def write_arena_images(
+        self,
+        output_dir: Path,
+        background: np.ndarray,
+        roi: np.ndarray,
+        first_frame: np.ndarray,
+    ) -> None:
+        """Write ``bground.tiff``, ``roi.tiff`` and ``first_frame.tiff``."""
+
+
+_backend_lock = threading.Lock()
+_backend: OutputBackend | None = None
+
+
+def set_output_backend(backend: OutputBackend | None) -> OutputBackend | None:
+    """Register the backend used for output directories; returns the previous one."""
+    global _backend
+    with _backend_lock:
+        previous, _backend = _backend, backend
+    return previous
+
+
+def get_output_backend() -> OutputBackend:
+    """The registered output backend.
+
+    Raises
+    ------
+    RuntimeError
+        If none is registered (``depthextractors.io`` was never imported).
+    """
+    if _backend is None:
+        raise RuntimeError(
+            "no results writer is registered for output directories; `import depthextractors` "
+            "(or `import depthextractors.io`) registers the HDF5 writer, or pass "
+            "output_dir=None to keep the results in memory"
+        )
+    return _backend

@@ -1,0 +1,818 @@
+"""Extract the animal from a depth recording: :class:`SessionExtraction`.
+
+The session composes strategy objects (background, arena ROI, filters, tracker, Hampel filters,
+flip corrector) and streams the recording chunk by chunk:
+
+1. the background (:class:`~depthextractors.extraction.background.StridedMedianBackground` by
+   default) and the arena (:class:`~depthextractors.extraction.roi.PlaneROI`) are computed once;
+   the ROI's true depth is the floor depth;
+2. each chunk is read in small blocks; every frame is reduced at once to 8-bit heights inside the
+   ROI's bounding box — ``background - depth`` truncated to whole millimetres as moseq2-extract,
+   0 where the depth is invalid (0) or outside the ROI, and 0 where the height lies outside
+   ``[min_height, max_height]`` — so the chunk is held as ROI-box heights, never as full frames;
+3. each frame is filtered (:class:`~depthextractors.extraction.filters.FrameFilters`) and the
+   animal tracked (:class:`~depthextractors.extraction.tracking.MomentsTracker`), on ``n_jobs``
+   threads (OpenCV and numpy release the GIL) while the next block is read;
+4. the body angle is unwrapped (mod pi) over the session, the Hampel filters replace outliers of
+   the centroid (x and y) and angle, and each frame is cropped and rotated around its sub-pixel
+   centroid (one affine warp; nose east when the angle's head end is right);
+5. a flip corrector, when given, decides per chunk which frames to turn round (angle + pi, crop
+   rotated 180 degrees);
+6. scalars are computed and the chunk goes to the results writer (on its own thread, so HDF5
+   compression overlaps the next chunk's work).
+
+Temporal context crosses chunk boundaries: a chunk is read with the frames the temporal median
+and the Hampel windows need on each side (``temporal_size // 2 + hampel_span // 2``, plus
+``chunk_overlap``), and only its own frames are finished and written, so the results do not
+depend on the chunk size. Memory is bounded by the chunk size (about ``chunk_size`` ROI-box
+images of one byte per pixel, twice that with a temporal filter), not by the session length.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import uuid as uuid_module
+import warnings
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..cameras import CameraModel
+from ..extractors.base import DepthVideoExtractor
+from .background import PlaneFitBackground, StridedMedianBackground
+from .crop import crop_and_rotate
+from .filters import FrameFilters, HampelFilter
+from .outputs import (
+    ExtractionResults,
+    ExtractionSetup,
+    InMemoryResultsWriter,
+    ResultChunk,
+    ResultsWriter,
+    get_output_backend,
+)
+from .roi import ArenaROI, ManualROI, PlaneROI
+from .scalars import MOSEQ2_SCALARS, SCALAR_DESCRIPTIONS, ScalarComputer, detect_dropped_frames
+from .tracking import MomentsTracker, TrackedObject
+
+__all__ = ["ArenaResult", "FlipContext", "FlipCorrector", "SessionExtraction"]
+
+logger = logging.getLogger(__name__)
+
+_READ_BLOCK = 64
+
+
+@dataclass
+class FlipContext:
+    """What a flip corrector sees of one chunk of finished frames.
+
+    Attributes
+    ----------
+    start : int
+        Index of the first frame in the results.
+    frames : numpy.ndarray
+        ``(n, crop_rows, crop_cols)`` crops rotated by :attr:`angle` (the nose is east when the
+        angle points at the head, west when it points at the tail).
+    masks : numpy.ndarray
+        ``(n, crop_rows, crop_cols)`` bool animal masks, rotated the same way.
+    angle : numpy.ndarray
+        ``(n,)`` body angle, radians, y up (NaN where no animal).
+    centroid_px : numpy.ndarray
+        ``(n, 2)`` full-frame ``(x, y)`` centroid, pixels (NaN where no animal).
+    valid : numpy.ndarray
+        ``(n,)`` bool, where the animal was found.
+    timestamps_s : numpy.ndarray
+        ``(n,)`` frame times, seconds.
+    camera : CameraModel
+        The camera.
+    true_depth : float
+        Floor depth, millimetres.
+    """
+
+    start: int
+    frames: np.ndarray
+    masks: np.ndarray
+    angle: np.ndarray
+    centroid_px: np.ndarray
+    valid: np.ndarray
+    timestamps_s: np.ndarray
+    camera: CameraModel
+    true_depth: float
+
+
+@runtime_checkable
+class FlipCorrector(Protocol):
+    """Decides which frames show the animal the wrong way round.
+
+    ``correct`` is called once per chunk, in order, and returns a bool per frame; ``True`` turns
+    that frame round (its angle gains pi and its crop and mask rotate by 180 degrees). A
+    corrector may also define ``finalize()``, called once after the last chunk, and
+    ``parameters()``, a dict recorded with the extraction parameters.
+    """
+
+    def correct(self, context: FlipContext) -> np.ndarray:
+        """Frames of ``context`` to flip, ``(n,)`` bool."""
+
+
+@dataclass
+class ArenaResult:
+    """The arena step alone (:meth:`SessionExtraction.find_roi`).
+
+    Attributes
+    ----------
+    background : numpy.ndarray
+        ``(rows, cols)`` float32 background depth, millimetres.
+    roi : ArenaROI
+        The arena: mask, true depth, floor plane, depth range.
+    first_frame : numpy.ndarray
+        ``(rows, cols)`` raw depth of frame 0, millimetres.
+    """
+
+    background: np.ndarray
+    roi: ArenaROI
+    first_frame: np.ndarray
+
+
+@dataclass
+class _Window:
+    """One chunk being processed: frames ``[read_start, read_end)``, finishing ``[start, end)``."""
+
+    read_start: int
+    read_end: int
+    start: int
+    end: int
+
+
+class SessionExtraction:
+    """Extract the animal from a depth recording into moseq2-compatible results.
+
+    Parameters
+    ----------
+    extractor : DepthVideoExtractor
+        The recording (any format; a :meth:`~DepthVideoExtractor.frame_slice` for a part).
+    roi : PlaneROI or ManualROI or object with ``find(background, camera) -> ArenaROI``, optional
+        Arena strategy; ``PlaneROI()`` (automatic depth range, seeded) when not given.
+    background : object with ``compute(extractor) -> (rows, cols) mm``, optional
+        Background strategy; ``StridedMedianBackground()`` when not given.
+    tracker : MomentsTracker, optional
+        Finds the animal; ``MomentsTracker()`` (min_height 10, max_height 100) when not given.
+    flip_corrector : FlipCorrector, optional
+        Turns frames round so the nose points east; ``None`` keeps the body angle's own end.
+    crop_size : (int, int), default (80, 80)
+        ``(rows, cols)`` of the crops (``crop_size``).
+    chunk_size : int, default 1000
+        Frames finished per chunk (``chunk_size``); memory grows with it.
+    chunk_overlap : int, default 0
+        Extra frames of the previous chunk processed again at the start of each chunk
+        (``chunk_overlap``; the context the temporal and Hampel filters need is added anyway).
+    frame_trim : (int, int), default (0, 0)
+        Frames left out at the beginning and the end (``frame_trim``).
+    num_frames : int, optional
+        Extract only the first ``num_frames`` frames (before trimming), as ``--num-frames``.
+    n_jobs : int, default 2
+        Threads working on frames; -1 for one per CPU.
+    filters : FrameFilters, optional
+        Spatial, temporal, tail and cable filters; moseq2-extract's defaults when not given
+        (spatial median 3, no temporal median, tail opening with a 9x9 ellipse once, no cable
+        filter).
+    centroid_hampel : HampelFilter, optional
+        Outlier filter on the centroid's x and y (``centroid_hampel_span`` / ``_sig``); off by
+        default, as moseq2-extract.
+    angle_hampel : HampelFilter, optional
+        Outlier filter on the unwrapped angle (``angle_hampel_span`` / ``_sig``); off by default.
+    frame_dtype : {"uint8", "uint16"}, default "uint8"
+        dtype of the written crops (``frame_dtype``).
+    """
+
+    def __init__(
+        self,
+        extractor: DepthVideoExtractor,
+        roi: Any = None,
+        background: Any = None,
+        tracker: MomentsTracker | None = None,
+        flip_corrector: FlipCorrector | None = None,
+        crop_size: tuple[int, int] = (80, 80),
+        chunk_size: int = 1000,
+        chunk_overlap: int = 0,
+        frame_trim: tuple[int, int] = (0, 0),
+        num_frames: int | None = None,
+        n_jobs: int = 2,
+        filters: FrameFilters | None = None,
+        centroid_hampel: HampelFilter | None = None,
+        angle_hampel: HampelFilter | None = None,
+        frame_dtype: str = "uint8",
+    ) -> None:
+        if not isinstance(extractor, DepthVideoExtractor):
+            raise TypeError(
+                f"extractor must be a DepthVideoExtractor (e.g. open_depth_video(path)), got "
+                f"{type(extractor).__name__}"
+            )
+        self.extractor = extractor
+        self.roi = roi if roi is not None else PlaneROI()
+        self.background = background if background is not None else StridedMedianBackground()
+        self.tracker = tracker if tracker is not None else MomentsTracker()
+        self.flip_corrector = flip_corrector
+        if flip_corrector is not None and not callable(getattr(flip_corrector, "correct", None)):
+            raise TypeError(
+                "flip_corrector must have a correct(context) method returning a bool per frame; "
+                f"got {type(flip_corrector).__name__}"
+            )
+        try:
+            rows, cols = (int(v) for v in crop_size)
+        except (TypeError, ValueError):
+            raise TypeError(f"crop_size must be (rows, cols), got {crop_size!r}") from None
+        if rows < 2 or cols < 2:
+            raise ValueError(f"crop_size must be at least (2, 2) pixels, got {crop_size}")
+        self.crop_size = (rows, cols)
+        self.chunk_size = _positive_int(chunk_size, "chunk_size")
+        self.chunk_overlap = _non_negative_int(chunk_overlap, "chunk_overlap")
+        try:
+            trim = tuple(_non_negative_int(v, "frame_trim") for v in frame_trim)
+        except TypeError:
+            raise TypeError(
+                f"frame_trim must be (start, end) frame counts, got {frame_trim!r}"
+            ) from None
+        if len(trim) != 2:
+            raise ValueError(f"frame_trim must be (start, end) frame counts, got {frame_trim!r}")
+        self.frame_trim = trim
+        self.num_frames = None if num_frames is None else _positive_int(num_frames, "num_frames")
+        n_jobs = int(n_jobs)
+        if n_jobs == -1:
+            n_jobs = os.cpu_count() or 1
+        if n_jobs < 1:
+            raise ValueError(f"n_jobs must be a positive number of threads or -1, got {n_jobs}")
+        self.n_jobs = n_jobs
+        self.filters = filters if filters is not None else FrameFilters()
+        self.centroid_hampel = centroid_hampel if centroid_hampel is not None else HampelFilter()
+        self.angle_hampel = angle_hampel if angle_hampel is not None else HampelFilter()
+        if frame_dtype not in ("uint8", "uint16"):
+            raise ValueError(f"frame_dtype must be 'uint8' or 'uint16', got {frame_dtype!r}")
+        self.frame_dtype = np.dtype(frame_dtype)
+        if self.frame_dtype == np.uint8 and self.tracker.max_height > 255:
+            raise ValueError(
+                f"max_height={self.tracker.max_height:g} mm does not fit 8-bit frames; use "
+                "frame_dtype='uint16' or a max_height of at most 255 mm"
+            )
+        self.arena: ArenaResult | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"SessionExtraction({self.extractor!r}, roi={self.roi!r}, tracker={self.tracker!r}, "
+            f"crop_size={self.crop_size}, chunk_size={self.chunk_size})"
+        )
+
+    # ------------------------------------------------------------------ frame range
+    def frame_range(self) -> tuple[int, int]:
+        """``(first, last)`` source frames extracted, after ``num_frames`` and ``frame_trim``.
+
+        Follows moseq2-extract: a trim that would leave no frames is ignored.
+        """
+        total = self.extractor.get_num_frames()
+        if self.num_frames is not None:
+            if self.num_frames > total:
+                warnings.warn(
+                    f"num_frames={self.num_frames} but the recording has {total} frames; "
+                    "extracting all of them",
+                    stacklevel=3,
+                )
+            total = min(total, self.num_frames)
+        begin, finish = self.frame_trim
+        first = begin if 0 < begin < total else 0
+        last = total - finish if (finish > 0 and first < total - finish) else total
+        return first, last
+
+    # ------------------------------------------------------------------ arena
+    def find_roi(self, output_dir: str | os.PathLike | None = None) -> ArenaResult:
+        """Compute the background and the arena only, and write their images.
+
+        Parameters
+        ----------
+        output_dir : path-like, optional
+            Where ``bground.tiff``, ``roi.tiff`` and ``first_frame.tiff`` are written
+            (moseq2-extract's scaled TIFFs); nothing is written when ``None``.
+
+        Returns
+        -------
+        ArenaResult
+        """
+        backend = None
+        if output_dir is not None:
+            backend = get_output_backend()
+            backend.check_writable(Path(output_dir))
+        arena = self._compute_arena()
+        if backend is not None:
+            backend.write_arena_images(
+                Path(output_dir), arena.background, arena.roi.mask, arena.first_frame
+            )
+        return arena
+
+    def _compute_arena(self) -> ArenaResult:
+        if self.arena is not None:
+            return self.arena
+        if self.extractor.get_num_frames() < 1:
+            raise ValueError("the recording has no frames; there is nothing to extract")
+        background = np.asarray(self.background.compute(self.extractor), dtype=np.float32)
+        expected = self.extractor.get_image_size()
+        if background.shape != tuple(expected):
+            raise ValueError(
+                f"the background strategy returned a {background.shape} image but frames are "
+                f"{expected}; it must return one depth per pixel"
+            )
+        arena = self.roi.find(background, self.extractor.camera)
+        mask = np.asarray(arena.mask, dtype=bool)
+        if mask.shape != background.shape or not mask.any():
+            raise ValueError(
+                "the arena ROI is empty or does not match the frames "
+                f"(mask {mask.shape}, {int(mask.sum())} pixels; frames {background.shape}); "
+                "check the depth range of the ROI strategy or pass ManualROI(mask)"
+            )
+        if not np.isfinite(arena.true_depth) or arena.true_depth <= 0:
+            raise ValueError(
+                f"the arena's true depth is {arena.true_depth}; the background inside the ROI "
+                "has no valid depth"
+            )
+        first_frame = self.extractor.get_video(0, 1)[0]
+        self.arena = ArenaResult(background=background, roi=arena, first_frame=first_frame)
+        return self.arena
+
+    # ------------------------------------------------------------------ parameters
+    def parameters(self, output_dir: Path | None = None) -> dict[str, Any]:
+        """Every setting under its moseq2-extract name (plus the new ones)."""
+        params: dict[str, Any] = {
+            "crop_size": list(self.crop_size),
+            "chunk_size": self.chunk_size,
+            "chunk_overlap": self.chunk_overlap,
+            "frame_trim": list(self.frame_trim),
+            "num_frames": self.num_frames,
+            "fps": float(self.extractor.get_sampling_frequency()),
+            "frame_dtype": str(self.frame_dtype),
+            "n_jobs": self.n_jobs,
+            "centroid_hampel_span": int(self.centroid_hampel.span),
+            "centroid_hampel_sig": float(self.centroid_hampel.sig),
+            "angle_hampel_span": int(self.angle_hampel.span),
+            "angle_hampel_sig": float(self.angle_hampel.sig),
+            "camera_type": self.extractor.camera.name,
+            "output_dir": None if output_dir is None else str(output_dir),
+            "input_file": _input_file(self.extractor),
+        }
+        params.update(self.filters.parameters())
+        params.update(_strategy_parameters(self.tracker))
+        params.update(_background_parameters(self.background))
+        params.update(_roi_parameters(self.roi, self.arena.roi if self.arena else None))
+        corrector = self.flip_corrector
+        params["flip_corrector"] = None if corrector is None else type(corrector).__name__
+        params["flip_classifier"] = getattr(corrector, "path", None)
+        if corrector is not None and callable(getattr(corrector, "parameters", None)):
+            for key, value in corrector.parameters().items():
+                params[f"flip_{key}" if not key.startswith("flip") else key] = value
+        return params
+
+    # ------------------------------------------------------------------ run
+    def run(
+        self,
+        output_dir: str | os.PathLike | None = None,
+        progress: bool = True,
+        writer: ResultsWriter | None = None,
+    ) -> ExtractionResults:
+        """Extract the session.
+
+        Parameters
+        ----------
+        output_dir : path-like, optional
+            Directory for ``results_00.h5``, ``results_00.yaml`` and the TIFF images (created if
+            needed). ``None`` keeps the results in memory (short clips only: the crops of every
+            frame are held).
+        progress : bool, default True
+            Show a tqdm progress bar.
+        writer : ResultsWriter, optional
+            Send the results to this writer instead (``output_dir`` is then only recorded).
+
+        Returns
+        -------
+        ExtractionResults
+            Lazily backed by ``results_00.h5`` when written to a directory.
+
+        Raises
+        ------
+        OSError
+            If ``output_dir`` cannot be written (raised before any frame is read).
+        """
+        out_path = None if output_dir is None else Path(output_dir)
+        backend = None
+        if writer is None:
+            if out_path is None:
+                writer = InMemoryResultsWriter()
+            else:
+                backend = get_output_backend()
+                backend.check_writable(out_path)
+                writer = backend.results_writer(out_path)
+        arena = self._compute_arena()
+        if backend is not None:
+            backend.write_arena_images(
+                out_path, arena.background, arena.roi.mask, arena.first_frame
+            )
+        first, last = self.frame_range()
+        timestamps = self.extractor.get_timestamps(first, last)
+        dropped = detect_dropped_frames(timestamps)
+        if dropped.count:
+            logger.info(
+                "%d dropped frame(s) detected in %d gap(s) of the timestamps",
+                dropped.count,
+                dropped.after.size,
+            )
+        setup = ExtractionSetup(
+            num_frames=last - first,
+            crop_size=self.crop_size,
+            frame_dtype=self.frame_dtype,
+            timestamps_s=timestamps,
+            background=arena.background,
+            roi=np.asarray(arena.roi.mask, dtype=bool),
+            first_frame=arena.first_frame,
+            true_depth=float(arena.roi.true_depth),
+            first_frame_idx=first,
+            last_frame_idx=last,
+            parameters=self.parameters(out_path),
+            acquisition=dict(self.extractor.get_metadata()),
+            uuid=str(uuid_module.uuid4()),
+            version=_version(),
+            has_flips=self.flip_corrector is not None,
+            scalar_names=(*MOSEQ2_SCALARS, "velocity_2d_mm_per_s", "velocity_3d_mm_per_s", "valid"),
+            scalar_descriptions=dict(SCALAR_DESCRIPTIONS),
+            dropped_frame_count=dropped.count,
+            dropped_after=dropped.after,
+            roi_plane=None if arena.roi.plane is None else tuple(float(v) for v in arena.roi.plane),
+        )
+        writer.begin(setup)
+        try:
+            valid_count = self._stream(writer, setup, progress)
+            finalize = getattr(self.flip_corrector, "finalize", None)
+            if callable(finalize):
+                finalize()
+        except BaseException as error:
+            writer.abort(error)
+            raise
+        if setup.num_frames and valid_count == 0:
+            warnings.warn(
+                f"the animal was not found in any of the {setup.num_frames} frames: every frame "
+                f"is marked invalid. Check min_height={self.tracker.min_height:g} / "
+                f"max_height={self.tracker.max_height:g} mm and the arena ROI "
+                f"({int(setup.roi.sum())} pixels, true depth {setup.true_depth:.1f} mm)",
+                stacklevel=2,
+            )
+        return writer.finish()
+
+    # ------------------------------------------------------------------ the chunk loop
+    def _context(self) -> int:
+        return (
+            self.filters.temporal_radius
+            + max(self.centroid_hampel.radius, self.angle_hampel.radius)
+        )
+
+    def _windows(self, first: int, last: int) -> list[_Window]:
+        context = self._context()
+        windows = []
+        for start in range(first, last, self.chunk_size):
+            end = min(start + self.chunk_size, last)
+            windows.append(
+                _Window(
+                    read_start=max(first, start - context - self.chunk_overlap),
+                    read_end=min(last, end + context),
+                    start=start,
+                    end=end,
+                )
+            )
+        return windows
+
+    def _stream(self, writer: ResultsWriter, setup: ExtractionSetup, progress: bool) -> int:
+        arena = self.arena
+        row0, row1, col0, col1 = arena.roi.bbox
+        box_mask = np.asarray(arena.roi.mask, dtype=bool)[row0:row1, col0:col1]
+        background_box = np.where(box_mask, arena.background[row0:row1, col0:col1], 0.0)
+        converter = _HeightConverter(
+            background_box.astype(np.float32),
+            box_mask,
+            self.tracker.min_height,
+            self.tracker.max_height,
+            self.frame_dtype,
+        )
+        scalars = ScalarComputer(self.extractor.camera, setup.true_depth, (col0, row0))
+        angles = _AngleUnwrapper()
+        windows = self._windows(setup.first_frame_idx, setup.last_frame_idx)
+        valid_count = 0
+        bar = tqdm(total=setup.num_frames, disable=not progress, desc="Extracting", unit="frame")
+        pending: Future | None = None
+        with (
+            ThreadPoolExecutor(self.n_jobs, thread_name_prefix="depthextractors") as pool,
+            ThreadPoolExecutor(1, thread_name_prefix="depthextractors-writer") as write_pool,
+        ):
+            try:
+                for index, window in enumerate(windows):
+                    next_start = windows[index + 1].read_start if index + 1 < len(windows) else None
+                    chunk = self._process_window(
+                        window, (row0, row1, col0, col1), converter, pool, angles, next_start,
+                        scalars, setup,
+                    )  # fmt: skip
+                    valid_count += int(np.count_nonzero(chunk.scalars["valid"]))
+                    if pending is not None:
+                        pending.result()
+                    pending = write_pool.submit(writer.write, chunk)
+                    bar.update(len(chunk))
+                if pending is not None:
+                    pending.result()
+            finally:
+                bar.close()
+        return valid_count
+
+    def _process_window(
+        self,
+        window: _Window,
+        bbox: tuple[int, int, int, int],
+        converter: _HeightConverter,
+        pool: ThreadPoolExecutor,
+        angles: _AngleUnwrapper,
+        next_read_start: int | None,
+        scalars: ScalarComputer,
+        setup: ExtractionSetup,
+    ) -> ResultChunk:
+        row0, row1, col0, col1 = bbox
+        count = window.read_end - window.read_start
+        heights = np.empty((count, row1 - row0, col1 - col0), dtype=self.frame_dtype)
+        temporal = self.filters.temporal_size > 1
+        filtered = np.empty_like(heights) if temporal else None
+        objects: list[TrackedObject | None] = [None] * count
+        kernels = self.filters.kernels()
+        tracker = self.tracker
+        filters = self.filters
+
+        def reduce_block(block: np.ndarray, offset: int, lo: int, hi: int) -> None:
+            for i in range(lo, hi):
+                k = offset + i
+                converter.convert(block[i, row0:row1, col0:col1], heights[k])
+                image = filters.apply_spatial(heights[k], kernels)
+                if temporal:
+                    filtered[k] = image
+                else:
+                    objects[k] = tracker.track(image)
+
+        futures: list[Future] = []
+        offset = 0
+        for chunk in self.extractor.iter_chunks(_READ_BLOCK, 0, window.read_start, window.read_end):
+            block = chunk.frames
+            futures.extend(_split(pool, reduce_block, block.shape[0], self.n_jobs, block, offset))
+            offset += block.shape[0]
+            # Bound the raw blocks in flight: wait for all but the latest block's work.
+            _drain(futures, keep=self.n_jobs)
+        _drain(futures, keep=0)
+
+        if temporal:
+            from .filters import temporal_median
+
+            smoothed = temporal_median(filtered, self.filters.temporal_size)
+            del filtered
+
+            def track_range(lo: int, hi: int) -> None:
+                for k in range(lo, hi):
+                    objects[k] = tracker.track(smoothed[k])
+
+            _drain(_split(pool, track_range, count), keep=0)
+
+        # Per-frame features of the window, box coordinates.
+        x = np.full(count, np.nan)
+        y = np.full(count, np.nan)
+        orientation = np.full(count, np.nan)
+        for k, obj in enumerate(objects):
+            if obj is not None:
+                x[k], y[k], orientation[k] = obj.x, obj.y, obj.orientation
+        unwrapped = angles.unwrap(orientation, window.read_start, next_read_start)
+        x_f, _ = self.centroid_hampel.apply(x)
+        y_f, _ = self.centroid_hampel.apply(y)
+        angle_f, _ = self.angle_hampel.apply(unwrapped)
+
+        lo, hi = window.start - window.read_start, window.end - window.read_start
+        n = hi - lo
+        rows, cols = self.crop_size
+        crops = np.zeros((n, rows, cols), dtype=self.frame_dtype)
+        masks = np.zeros((n, rows, cols), dtype=bool)
+
+        def crop_range(a: int, b: int) -> None:
+            import cv2
+
+            for j in range(a, b):
+                k = lo + j
+                obj = objects[k]
+                if obj is None:
+                    continue
+                crops[j] = crop_and_rotate(heights[k], x_f[k], y_f[k], angle_f[k], self.crop_size)
+                masks[j] = crop_and_rotate(
+                    obj.mask, x_f[k], y_f[k], angle_f[k], self.crop_size,
+                    origin=obj.mask_origin, interpolation=cv2.INTER_NEAREST,
+                ).astype(bool)  # fmt: skip
+
+        _drain(_split(pool, crop_range, n), keep=0)
+
+        final_x, final_y, final_angle = x_f[lo:hi], y_f[lo:hi], angle_f[lo:hi]
+        kept = objects[lo:hi]
+        valid = np.array([obj is not None for obj in kept], dtype=bool)
+        times = setup.timestamps_s[
+            window.start - setup.first_frame_idx : window.end - setup.first_frame_idx
+        ]
+        flips = None
+        if self.flip_corrector is not None:
+            context = FlipContext(
+                start=window.start - setup.first_frame_idx,
+                frames=crops,
+                masks=masks,
+                angle=np.where(valid, final_angle, np.nan),
+                centroid_px=np.column_stack([final_x + col0, final_y + row0]),
+                valid=valid,
+                timestamps_s=times,
+                camera=self.extractor.camera,
+                true_depth=setup.true_depth,
+            )
+            flips = np.asarray(self.flip_corrector.correct(context), dtype=bool)
+            if flips.shape != (n,):
+                raise ValueError(
+                    f"{type(self.flip_corrector).__name__}.correct returned shape {flips.shape}; "
+                    f"expected one bool per frame ({n},)"
+                )
+            flips &= valid
+            if flips.any():
+                crops[flips] = crops[flips][:, ::-1, ::-1]
+                masks[flips] = masks[flips][:, ::-1, ::-1]
+                final_angle = final_angle + np.pi * flips
+
+        def feature(name: str) -> np.ndarray:
+            return np.array(
+                [getattr(obj, name) if obj is not None else np.nan for obj in kept], dtype=float
+            )
+
+        values = scalars.compute(
+            final_x, final_y, final_angle, feature("length"), feature("width"), feature("area"),
+            feature("height_mean"), times,
+        )  # fmt: skip
+        return ResultChunk(
+            start=window.start - setup.first_frame_idx,
+            frames=crops,
+            masks=masks,
+            scalars=values,
+            flips=flips,
+        )
+
+
+class _HeightConverter:
+    """Depth (uint16 mm) in the ROI box to heights above the floor, moseq2-extract's way."""
+
+    def __init__(
+        self,
+        background_box: np.ndarray,
+        box_mask: np.ndarray,
+        min_height: float,
+        max_height: float,
+        dtype: np.dtype,
+    ) -> None:
+        self.background = background_box
+        self.outside = ~box_mask
+        self.min_height = float(min_height)
+        self.max_height = float(max_height)
+        self.dtype = dtype
+
+    def convert(self, depth: np.ndarray, out: np.ndarray) -> None:
+        height = np.subtract(self.background, depth, dtype=np.float32)
+        # Invalid depth (0) is no object: a zero would read as a pixel as tall as the camera.
+        drop = depth == 0
+        drop |= height < self.min_height
+        drop |= height > self.max_height
+        drop |= self.outside
+        height[drop] = 0
+        # Truncation to whole millimetres, as moseq2-extract's cast to its frame dtype.
+        np.copyto(out, height, casting="unsafe")
+
+
+class _AngleUnwrapper:
+    """Unwraps body angles (known mod pi) continuously across overlapping chunks."""
+
+    def __init__(self) -> None:
+        self._reference: float | None = None  # unwrapped angle of the last valid frame kept
+        self._reference_frame = -1
+
+    def unwrap(self, orientation: np.ndarray, read_start: int, next_read_start: int | None):
+        out = np.full(orientation.shape, np.nan)
+        reference = self._reference
+        new_reference, new_frame = self._reference, self._reference_frame
+        limit = None if next_read_start is None else next_read_start - read_start
+        for k, value in enumerate(orientation):
+            if not math.isfinite(value):
+                continue
+            if reference is not None:
+                value = value + math.pi * round((reference - value) / math.pi)
+            out[k] = value
+            reference = value
+            if limit is not None and k < limit:
+                new_reference, new_frame = value, read_start + k
+        # The next chunk starts its chain from the last valid frame before its first frame.
+        if limit is not None:
+            self._reference, self._reference_frame = new_reference, new_frame
+        return out
+
+
+def _split(pool: ThreadPoolExecutor, function: Callable, count: int, parts: int = 0, *args):
+    """Submit ``function(*args, lo, hi)`` over contiguous ranges covering ``range(count)``."""
+    parts = max(1, min(parts or pool._max_workers, count))
+    bounds = np.linspace(0, count, parts + 1).astype(int)
+    return [
+        pool.submit(function, *args, int(lo), int(hi))
+        for lo, hi in itertools.pairwise(bounds)
+        if hi > lo
+    ]
+
+
+def _drain(futures: list[Future], keep: int) -> None:
+    """Wait until at most ``keep`` futures are left running (re-raising their errors)."""
+    while len(futures) > keep:
+        futures.pop(0).result()
+
+
+def _positive_int(value: Any, name: str) -> int:
+    number = _non_negative_int(value, name)
+    if number < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return number
+
+
+def _non_negative_int(value: Any, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer number of frames, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {value}")
+    return int(value)
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _input_file(extractor: DepthVideoExtractor) -> str | None:
+    source = extractor
+    while source is not None:
+        path = getattr(source, "file_path", None)
+        if path is not None:
+            return str(path)
+        source = getattr(source, "parent", None)
+    return None
+
+
+def _strategy_parameters(strategy: Any) -> dict[str, Any]:
+    getter = getattr(strategy, "parameters", None)
+    return dict(getter()) if callable(getter) else {}
+
+
+def _background_parameters(background: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "use_plane_bground": isinstance(background, PlaneFitBackground),
+        "background_strategy": type(background).__name__,
+    }
+    median = background.median if isinstance(background, PlaneFitBackground) else background
+    if isinstance(median, StridedMedianBackground):
+        params["bg_roi_frame_stride"] = median.frame_stride
+        params["med_scale"] = median.median_filter_size
+    return params
+
+
+def _roi_parameters(roi: Any, arena: ArenaROI | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"roi_strategy": type(roi).__name__}
+    if arena is not None and arena.depth_range is not None:
+        params["bg_roi_depth_range"] = [float(v) for v in arena.depth_range]
+    if isinstance(roi, PlaneROI):
+        params.update(
+            {
+                "bg_roi_weights": list(roi.weights) if roi.weights is not None else None,
+                "bg_roi_dilate": list(roi.dilate),
+                "dilate_iterations": roi.dilate_iterations,
+                "bg_roi_erode": list(roi.erode),
+                "erode_iterations": roi.erode_iterations,
+                "bg_roi_shape": roi.shape,
+                "bg_roi_index": roi.index,
+                "bg_roi_fill_holes": roi.fill_holes,
+                "bg_roi_gradient_filter": roi.gradient_filter,
+                "bg_roi_gradient_threshold": roi.gradient_threshold,
+                "bg_roi_gradient_kernel": roi.gradient_kernel,
+                "noise_tolerance": roi.noise_tolerance,
+                "bg_roi_seed": roi.seed,
+            }
+        )
+        if roi.depth_range is None:
+            params["manual_set_depth_range"] = False
+    elif isinstance(roi, ManualROI):
+        params["manual_roi"] = True
+    if arena is not None:
+        params["detected_true_depth"] = float(arena.true_depth)
+    return params

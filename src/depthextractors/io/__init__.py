@@ -1,0 +1,26 @@
+"""Writing and reading what the extraction produces: moseq2's results_00.h5 and TIFF images.
+
+Importing this package registers the HDF5 results writer as the output backend of
+:mod:`depthextractors.extraction.outputs`, so ``SessionExtraction(...).run(output_dir)`` writes
+``results_00.h5`` (``import depthextractors`` imports it).
+"""
+
+from .results_h5 import (
+    FRAME_COMPRESSION,
+    H5ResultsWriter,
+    HDF5OutputBackend,
+    LazyH5Array,
+    read_results,
+    read_scaled_tiff,
+    write_scaled_tiff,
+)
+
+__all__ = [
+    "FRAME_COMPRESSION",
+    "H5ResultsWriter",
+    "HDF5OutputBackend",
+    "LazyH5Array",
+    "read_results",
+    "read_scaled_tiff",
+    "write_scaled_tiff",
+]

@@ -1,0 +1,268 @@
+"""SessionExtraction end to end: chunking, trimming, flip hook, bad input, crash safety."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+import yaml
+
+from depthextractors import (
+    ManualROI,
+    MomentsTracker,
+    NumpyDepthExtractor,
+    SessionExtraction,
+    StridedMedianBackground,
+)
+from depthextractors.extraction import FrameFilters, HampelFilter
+from depthextractors.testing import synthesize_depth_video
+
+
+@pytest.fixture(scope="module")
+def clip():
+    video, truth = synthesize_depth_video(150, seed=7, dropped_frames=2)
+    times = truth.timestamps_ms / 1000.0
+    return NumpyDepthExtractor(video, 30.0, timestamps=times), truth
+
+
+def _extraction(extractor, truth, **kwargs):
+    kwargs.setdefault("roi", ManualROI(truth.arena_mask))
+    kwargs.setdefault("background", StridedMedianBackground(frame_stride=10))
+    return SessionExtraction(extractor, **kwargs)
+
+
+def _same_results(a, b):
+    np.testing.assert_array_equal(a.frames[:], b.frames[:])
+    np.testing.assert_array_equal(a.frames_mask[:], b.frames_mask[:])
+    for name in a.scalars:
+        np.testing.assert_array_equal(a.scalars[name][:], b.scalars[name][:], err_msg=name)
+
+
+def test_results_do_not_depend_on_chunk_size_or_threads(clip):
+    extractor, truth = clip
+    filters = FrameFilters(temporal_size=3)
+    hampel = HampelFilter(span=5, sig=3)
+    whole = _extraction(
+        extractor, truth, chunk_size=1000, filters=filters, centroid_hampel=hampel,
+        angle_hampel=hampel, n_jobs=1,
+    ).run(None, progress=False)  # fmt: skip
+    pieces = _extraction(
+        extractor, truth, chunk_size=17, chunk_overlap=3, filters=filters,
+        centroid_hampel=hampel, angle_hampel=hampel, n_jobs=2,
+    ).run(None, progress=False)  # fmt: skip
+    assert len(whole) == 150
+    _same_results(whole, pieces)
+
+
+def test_temporal_filter_changes_frames_but_keeps_tracking(clip):
+    extractor, truth = clip
+    plain = _extraction(extractor, truth).run(None, progress=False)
+    smoothed = _extraction(extractor, truth, filters=FrameFilters(temporal_size=5)).run(
+        None, progress=False
+    )
+    assert not np.array_equal(plain.scalars["centroid_x_px"], smoothed.scalars["centroid_x_px"])
+    diff = np.abs(plain.scalars["centroid_x_px"] - smoothed.scalars["centroid_x_px"])
+    assert np.median(diff) < 1.0
+
+
+def test_crops_point_the_body_axis_east(clip):
+    extractor, truth = clip
+    results = _extraction(extractor, truth).run(None, progress=False)
+    masks = results.frames_mask[:]
+    # Elongated along x: the animal lies east-west in every crop, centred on the crop centre.
+    for mask in masks[::10]:
+        yy, xx = np.nonzero(mask)
+        assert np.ptp(xx) > 1.5 * np.ptp(yy)
+        assert abs(xx.mean() - 40) < 2
+        assert abs(yy.mean() - 40) < 1.0
+    assert results.frames[:].dtype == np.uint8
+    assert results.frames[:].max() <= 100
+
+
+def test_frame_trim_and_num_frames(clip):
+    extractor, truth = clip
+    full = _extraction(extractor, truth).run(None, progress=False)
+    part = _extraction(extractor, truth, frame_trim=(10, 5), num_frames=100).run(
+        None, progress=False
+    )
+    assert len(part) == 85
+    assert part.metadata["first_frame_idx"] == 10
+    assert part.metadata["last_frame_idx"] == 95
+    np.testing.assert_allclose(part.timestamps, full.timestamps[10:95])
+    np.testing.assert_array_equal(part.frames[:], full.frames[10:95])
+    np.testing.assert_array_equal(
+        part.scalars["centroid_x_px"], full.scalars["centroid_x_px"][10:95]
+    )
+
+
+class _FlipOddFrames:
+    """A trivial corrector: flips every odd frame, remembers what it saw."""
+
+    def __init__(self):
+        self.calls = []
+        self.finalized = False
+
+    def correct(self, context):
+        self.calls.append((context.start, len(context.frames)))
+        index = context.start + np.arange(len(context.frames))
+        return index % 2 == 1
+
+    def finalize(self):
+        self.finalized = True
+
+
+def test_flip_corrector_hook(clip, tmp_path):
+    extractor, truth = clip
+    plain = _extraction(extractor, truth, chunk_size=40).run(None, progress=False)
+    corrector = _FlipOddFrames()
+    flipped = _extraction(extractor, truth, chunk_size=40, flip_corrector=corrector).run(
+        tmp_path, progress=False
+    )
+    assert corrector.calls == [(0, 40), (40, 40), (80, 40), (120, 30)]
+    assert corrector.finalized
+    flips = flipped.flips[:]
+    np.testing.assert_array_equal(flips, np.arange(150) % 2 == 1)
+    odd = np.arange(1, 150, 2)
+    even = np.arange(0, 150, 2)
+    np.testing.assert_allclose(
+        flipped.scalars["angle"][odd], plain.scalars["angle"][odd] + np.pi, atol=1e-5
+    )
+    np.testing.assert_array_equal(flipped.scalars["angle"][even], plain.scalars["angle"][even])
+    np.testing.assert_array_equal(flipped.frames[1], plain.frames[1][::-1, ::-1])
+    np.testing.assert_array_equal(flipped.frames[0], plain.frames[0])
+    assert flipped.parameters["flip_corrector"] == "_FlipOddFrames"
+
+
+def test_animal_never_found_completes_with_a_warning(tmp_path):
+    floor = np.full((20, 424, 512), 680, dtype=np.uint16)
+    extractor = NumpyDepthExtractor(floor, 30.0)
+    mask = np.zeros((424, 512), dtype=bool)
+    mask[100:300, 100:400] = True
+    with pytest.warns(UserWarning, match="not found in any"):
+        results = SessionExtraction(extractor, roi=ManualROI(mask)).run(tmp_path, progress=False)
+    assert len(results) == 20
+    assert not results.valid.any()
+    assert np.isnan(results.scalars["centroid_x_px"][:]).all()
+    assert not results.frames[:].any()
+    assert yaml.safe_load((tmp_path / "results_00.yaml").read_text())["complete"] is True
+
+
+def test_invalid_pixels_are_not_tall_objects(clip):
+    extractor, truth = clip
+    video = extractor.get_video()
+    holes = video.copy()
+    # A block of invalid (0) depth far from the animal must not become the tracked object.
+    holes[:, 60:90, 200:230] = 0
+    results = _extraction(NumpyDepthExtractor(holes, 30.0), truth).run(None, progress=False)
+    reference = _extraction(extractor, truth).run(None, progress=False)
+    np.testing.assert_allclose(
+        results.scalars["centroid_x_px"], reference.scalars["centroid_x_px"], atol=1e-4
+    )
+
+
+def test_unwritable_output_directory_fails_before_work(clip, tmp_path):
+    extractor, truth = clip
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    target = locked / "proc"
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and os.path.isdir("/proc/self"):
+        # Permissions do not stop root; nobody can create directories in /proc.
+        target = "/proc/depthextractors-no-such-dir/proc"
+    extraction = _extraction(extractor, truth)
+    try:
+        with pytest.raises(PermissionError, match="cannot write"):
+            extraction.run(target, progress=False)
+    finally:
+        locked.chmod(0o700)
+    assert extraction.arena is None  # failed before the background was computed
+
+
+def test_output_path_that_is_a_file_fails_before_work(clip, tmp_path):
+    extractor, truth = clip
+    blocker = tmp_path / "proc"
+    blocker.write_text("not a directory")
+    extraction = _extraction(extractor, truth)
+    with pytest.raises(NotADirectoryError, match="existing file"):
+        extraction.run(blocker, progress=False)
+    assert extraction.arena is None  # nothing was computed
+
+
+class _ExplodingTracker(MomentsTracker):
+    def __init__(self, fail_after):
+        super().__init__()
+        self.seen = 0
+        self.fail_after = fail_after
+
+    def track(self, filtered):
+        self.seen += 1
+        if self.seen > self.fail_after:
+            raise RuntimeError("simulated crash in the middle of the session")
+        return super().track(filtered)
+
+
+def test_crash_leaves_an_incomplete_status_and_no_results_file(clip, tmp_path):
+    extractor, truth = clip
+    # A complete earlier run in the same directory must not survive looking complete.
+    _extraction(extractor, truth).run(tmp_path, progress=False)
+    assert (tmp_path / "results_00.h5").exists()
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _extraction(extractor, truth, tracker=_ExplodingTracker(60), chunk_size=50).run(
+            tmp_path, progress=False
+        )
+    status = yaml.safe_load((tmp_path / "results_00.yaml").read_text())
+    assert status["complete"] is False
+    assert status["status"] == "failed"
+    assert "simulated crash" in status["error"]
+    assert not (tmp_path / "results_00.h5").exists()
+    assert not (tmp_path / "results_00.h5.partial").exists()
+
+
+def test_status_is_incomplete_while_running(clip, tmp_path):
+    extractor, truth = clip
+    seen = {}
+
+    from depthextractors.io.results_h5 import H5ResultsWriter
+
+    class SpyWriter(H5ResultsWriter):
+        def write(self, chunk):
+            seen.setdefault("status", yaml.safe_load(self.yaml_path.read_text()))
+            seen.setdefault("final_exists", self.h5_path.exists())
+            super().write(chunk)
+
+    results = _extraction(extractor, truth).run(
+        tmp_path, progress=False, writer=SpyWriter(tmp_path)
+    )
+    assert seen["status"]["complete"] is False
+    assert seen["status"]["status"] == "running"
+    assert seen["final_exists"] is False
+    assert results.path == tmp_path / "results_00.h5"
+
+
+def test_find_roi_alone_writes_images(clip, tmp_path):
+    extractor, truth = clip
+    extraction = _extraction(extractor, truth)
+    arena = extraction.find_roi(tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {"bground.tiff", "roi.tiff", "first_frame.tiff"}
+    np.testing.assert_array_equal(arena.roi.mask, truth.arena_mask)
+    assert arena.background.shape == (424, 512)
+
+
+def test_bad_arguments_are_explained(clip):
+    extractor, truth = clip
+    with pytest.raises(TypeError, match="DepthVideoExtractor"):
+        SessionExtraction(np.zeros((3, 4, 4)))
+    with pytest.raises(ValueError, match="chunk_size"):
+        _extraction(extractor, truth, chunk_size=0)
+    with pytest.raises(ValueError, match="frame_dtype"):
+        _extraction(extractor, truth, frame_dtype="float32")
+    with pytest.raises(ValueError, match="8-bit"):
+        _extraction(extractor, truth, tracker=MomentsTracker(max_height=300))
+    with pytest.raises(TypeError, match="correct"):
+        _extraction(extractor, truth, flip_corrector=object())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="num_frames"):
+            _extraction(extractor, truth, num_frames=10_000).frame_range()
