@@ -161,8 +161,9 @@ class GzipRandomAccessReader:
                 ) from error
             state.pending = state.decompressor.unconsumed_tail
             if state.decompressor.eof:
-                rest = state.decompressor.unused_data + state.pending
-                self._next_member(state, rest)
+                # At the end of a member all leftover input is in unused_data; unconsumed_tail
+                # may then repeat it (CPython keeps a stale copy), so it must not be added.
+                self._next_member(state, state.decompressor.unused_data)
             state.uncompressed_pos += len(output)
             self._maybe_checkpoint(state)
             if output:
