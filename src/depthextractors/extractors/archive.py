@@ -198,14 +198,28 @@ class GzipRandomAccessReader:
 
         Raises
         ------
+        EOFError, OSError
+            As :meth:`readinto_at`.
+        """
+        output = bytearray(size)
+        self.readinto_at(offset, output)
+        return output
+
+    def readinto_at(self, offset: int, buffer) -> None:
+        """Fill ``buffer`` (any writable bytes-like object) from ``offset`` of the stream.
+
+        Raises
+        ------
         EOFError
             If the stream ends before ``offset + size``; :class:`TruncatedGzipError` (a
             subclass) if the file is cut in the middle of its compressed data.
         OSError
             If the compressed data is corrupt.
         """
-        if offset < 0 or size < 0:
-            raise ValueError(f"offset and size must not be negative, got {offset}, {size}")
+        view = memoryview(buffer).cast("B")
+        size = len(view)
+        if offset < 0:
+            raise ValueError(f"offset must not be negative, got {offset}")
         state = self._state
         index = bisect.bisect_right(self._checkpoint_positions, offset) - 1
         # Restart from a checkpoint when going backwards, or when one lies between the live
@@ -225,8 +239,6 @@ class GzipRandomAccessReader:
                     f"{self.path}: the uncompressed stream ends at byte {state.uncompressed_pos}, "
                     f"before byte {offset}"
                 )
-        output = bytearray(size)
-        view = memoryview(output)
         done = 0
         while done < size:
             piece = self._produce(state, min(size - done, self._MAX_OUTPUT_BYTES))
@@ -237,7 +249,6 @@ class GzipRandomAccessReader:
                 )
             view[done : done + len(piece)] = piece
             done += len(piece)
-        return output
 
 
 class _StreamView(io.RawIOBase):
@@ -659,9 +670,10 @@ class TarSessionExtractor(DepthVideoExtractor):
         if count == 0:
             return np.empty((0, rows, cols), dtype=DEPTH_DTYPE)
         offset = self._depth.offset + start_frame * self._frame_bytes
+        video = np.empty((count, rows, cols), dtype="<u2")
         with self._lock:
             try:
-                data = self.reader.read_at(offset, count * self._frame_bytes)
+                self.reader.readinto_at(offset, video)
             except EOFError as error:
                 reached = max(0, self.reader.position - self._depth.offset)
                 raise OSError(
@@ -670,10 +682,7 @@ class TarSessionExtractor(DepthVideoExtractor):
                     f"ends after {reached} of them, inside frame {reached // self._frame_bytes} "
                     f"(reading frames {start_frame}..{end_frame}). Copy the archive again."
                 ) from error
-        # The buffer is fresh and owned by the array alone, so no copy is needed.
-        return np.frombuffer(data, dtype="<u2").reshape(count, rows, cols).astype(
-            DEPTH_DTYPE, copy=False
-        )
+        return video.astype(DEPTH_DTYPE, copy=False)
 
     def iter_chunks(
         self,

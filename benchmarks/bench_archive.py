@@ -1,0 +1,136 @@
+"""Reading a moseq .tar.gz session in place: chunked iteration against one plain decompression.
+
+Makes a synthetic Kinect v2 session, archives it as session/{metadata.json, depth_ts.txt,
+depth.dat}.tar.gz, then times (best of --repeats):
+- one plain decompression of the archive: gzip read to the end, and tarfile reading depth.dat;
+- TarSessionExtractor.iter_chunks over every frame, in chunks of --chunk-size frames;
+- 20 random frames, on a freshly opened extractor (cold) and after one pass (warm).
+
+Usage: python benchmarks/bench_archive.py [--frames 3000] [--chunk-size 100] [--level 1]
+"""
+
+import argparse
+import gzip
+import resource
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from depthextractors import TarSessionExtractor
+from depthextractors.testing import generate_synthetic_session
+
+READ_BLOCK = 16 * 1024 * 1024
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def best_of(repeats: int, function) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def gzip_to_end(path: Path) -> None:
+    with gzip.open(path, "rb") as handle:
+        while handle.read(READ_BLOCK):
+            pass
+
+
+def tarfile_to_end(path: Path) -> None:
+    with tarfile.open(path, "r:gz") as tar:
+        member = next(m for m in tar if m.name.endswith("depth.dat"))
+        handle = tar.extractfile(member)
+        while handle.read(READ_BLOCK):
+            pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=3000)
+    parser.add_argument("--chunk-size", type=int, default=100)
+    parser.add_argument("--level", type=int, default=1, help="gzip level of the archive")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as folder:
+        session = generate_synthetic_session(Path(folder) / "session", args.frames, seed=0)
+        archive = Path(folder) / "session.tar.gz"
+        started = time.perf_counter()
+        with tarfile.open(archive, "w:gz", compresslevel=args.level) as tar:
+            for name in ("metadata.json", "depth_ts.txt", "depth.dat"):
+                tar.add(session.directory / name, arcname=f"session/{name}")
+        archive_s = time.perf_counter() - started
+        raw_gb = session.depth_path.stat().st_size / 1e9
+        archive_mb = archive.stat().st_size / 1e6
+
+        gzip_s = best_of(args.repeats, lambda: gzip_to_end(archive))
+        tarfile_s = best_of(args.repeats, lambda: tarfile_to_end(archive))
+
+        started = time.perf_counter()
+        video = TarSessionExtractor(archive)
+        video.get_timestamps()
+        open_ms = (time.perf_counter() - started) * 1e3
+
+        passes = []
+
+        def iterate() -> None:
+            extractor = TarSessionExtractor(archive)
+            frames = sum(c.new_frames.shape[0] for c in extractor.iter_chunks(args.chunk_size))
+            assert frames == args.frames
+            passes.append(extractor.reader.compressed_bytes_read / archive.stat().st_size)
+
+        rss_before = peak_rss_mb()
+        iterate_s = best_of(args.repeats, iterate)
+        rss_growth = peak_rss_mb() - rss_before
+
+        indices = np.random.default_rng(0).integers(0, args.frames, 20)
+
+        def random_frames(extractor: TarSessionExtractor) -> None:
+            for index in indices:
+                extractor.get_frames(int(index))
+
+        cold = TarSessionExtractor(archive)
+        started = time.perf_counter()
+        random_frames(cold)
+        cold_s = time.perf_counter() - started
+        warm = TarSessionExtractor(archive)
+        for _ in warm.iter_chunks(500):
+            pass
+        started = time.perf_counter()
+        random_frames(warm)
+        warm_s = time.perf_counter() - started
+
+    baseline_s = min(gzip_s, tarfile_s)
+    rows = [
+        ("plain decompression: gzip read to the end", f"{gzip_s:.2f} s"),
+        ("plain decompression: tarfile reads depth.dat to the end", f"{tarfile_s:.2f} s"),
+        ("open + read timestamps and metadata", f"{open_ms:.1f} ms"),
+        (
+            f"iter_chunks({args.chunk_size}) over all frames",
+            f"{iterate_s:.2f} s ({args.frames / iterate_s:,.0f} frames/s)",
+        ),
+        ("ratio iteration / fastest plain decompression", f"{iterate_s / baseline_s:.2f}"),
+        ("compressed bytes read per iteration / archive size", f"{max(passes):.3f}"),
+        ("20 random frames, freshly opened (cold)", f"{cold_s:.2f} s"),
+        ("20 random frames after one pass (warm, checkpoints every 32 MB)", f"{warm_s:.2f} s"),
+        ("peak RSS growth while iterating", f"{rss_growth:.0f} MB"),
+    ]
+    print(
+        f"synthetic Kinect session: {args.frames} frames 424x512 ({raw_gb:.2f} GB raw), "
+        f"archive {archive_mb:.0f} MB at gzip level {args.level} (made in {archive_s:.0f} s)"
+    )
+    print("| measure | value |\n|---|---|")
+    for measure, value in rows:
+        print(f"| {measure} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
