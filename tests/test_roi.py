@@ -93,9 +93,7 @@ def test_same_roi_on_every_run(scene):
 
 def test_same_roi_in_a_fresh_process(tmp_path):
     video, _ = synthesize_depth_video(60, arena="square", dropout_fraction=0.03, seed=9)
-    background = StridedMedianBackground(frame_stride=3).compute(
-        NumpyDepthExtractor(video, 30.0)
-    )
+    background = StridedMedianBackground(frame_stride=3).compute(NumpyDepthExtractor(video, 30.0))
     path = tmp_path / "background.npy"
     np.save(path, background)
     script = textwrap.dedent(
@@ -175,6 +173,18 @@ def test_ranking_uses_area_and_distance_and_index_picks_the_next():
     assert large[100, 200]
     second = PlaneROI(depth_range=(650, 750), weights=(1, 0, 0), dilate_iterations=0, index=1)
     np.testing.assert_array_equal(second.find(image, camera).mask, small)
+
+
+def test_small_specks_are_not_ranked_unless_asked():
+    image = np.full((200, 240), 900.0)
+    image[20:180, 150:230] = 700.0  # the floor, off centre ...
+    image[20:60, 150:190] = 900.0  # ... and not a rectangle (extent < 1)
+    image[98:102, 118:122] = 700.0  # a 16-pixel speck at the centre
+    base = {"depth_range": (650, 750), "weights": (1, 0.1, 1), "dilate_iterations": 0}
+    floor = PlaneROI(**base).find(image).mask
+    assert floor.sum() == 160 * 80 - 40 * 40
+    speck = PlaneROI(min_region_fraction=0, **base).find(image).mask
+    assert speck.sum() == 16
 
 
 def test_dilation_erosion_and_hole_filling():

@@ -375,6 +375,12 @@ class PlaneROI:
         Candidate planes tried by RANSAC (moseq2's ``iters``).
     sample_points : int, default 20000
         Points the candidate planes are scored on (a random subsample when there are more).
+    min_region_fraction : float, default 0.002
+        Floor regions smaller than this fraction of the image (0.2%: 434 px on a Kinect v2)
+        are not ranked. moseq2-extract ranks every region, so a speck of a few pixels near
+        the image centre can win the distance rank and beat the arena floor (it does on the
+        real ``odorbox`` and ``chamber`` backgrounds with the gradient filter); 0 restores
+        moseq2-extract's behaviour. If no region is large enough the largest is kept.
 
     Notes
     -----
@@ -387,7 +393,14 @@ class PlaneROI:
        image centre (smallest first); the region with the smallest weighted mean rank comes
        first (ties keep label order); 5. region ``index`` is dilated, eroded and hole-filled.
 
-    Differences: the RANSAC is seeded and keeps the plane with most inliers instead of
+    Automatic depth range: the floor is the highest peak of a histogram of valid background
+    depths in which each pixel votes with a Gaussian weight of its distance from the image
+    centre (see :func:`estimate_floor_depth`): a flat floor puts many pixels at one depth,
+    walls and slopes spread out, and the camera points at the arena. The range is that depth
+    +/- 50 mm, the width moseq2-extract's own automatic range uses.
+
+    Differences: regions under ``min_region_fraction`` of the image are not ranked; the
+    RANSAC is seeded and keeps the plane with most inliers instead of
     moseq2's order-dependent update rule, and is refined by least squares; residuals are
     measured along the depth axis; invalid pixels (0) never count as floor and are left out
     of the true depth.
@@ -412,6 +425,7 @@ class PlaneROI:
         *,
         iterations: int = 1000,
         sample_points: int = 20000,
+        min_region_fraction: float = 0.002,
     ) -> None:
         if depth_range is not None:
             low, high = (float(v) for v in depth_range)
@@ -457,6 +471,9 @@ class PlaneROI:
         self.seed = int(seed)
         self.iterations = int(iterations)
         self.sample_points = int(sample_points)
+        if not 0.0 <= min_region_fraction < 1.0:
+            raise ValueError(f"min_region_fraction must be in [0, 1), got {min_region_fraction}")
+        self.min_region_fraction = float(min_region_fraction)
 
     def __repr__(self) -> str:
         return (
@@ -548,16 +565,28 @@ class PlaneROI:
                 f"no pixel lies within {self.noise_tolerance:g} mm of the floor plane between "
                 f"{low:.0f} and {high:.0f} mm; {_describe_depths(image)}"
             )
-        order = self._rank_regions(labels, num_regions, self.resolve_weights(camera))
+        order = self._rank_regions(
+            labels, num_regions, self.resolve_weights(camera), self.min_region_fraction
+        )
         return labels, order, plane, (low, high)
 
     @staticmethod
     def _rank_regions(
-        labels: np.ndarray, num_regions: int, weights: tuple[float, float, float]
+        labels: np.ndarray,
+        num_regions: int,
+        weights: tuple[float, float, float],
+        min_region_fraction: float,
     ) -> np.ndarray:
         index = np.arange(1, num_regions + 1)
         areas = np.bincount(labels.ravel(), minlength=num_regions + 1)[1:].astype(np.float64)
-        boxes = ndimage.find_objects(labels)
+        # Specks of floor-like pixels (a few px on a shelf or between wall dropouts) would
+        # otherwise win the distance-from-centre rank and beat the real floor.
+        keep = areas >= min_region_fraction * labels.size
+        if not keep.any():
+            keep = areas == areas.max()
+        index, areas = index[keep], areas[keep]
+        all_boxes = ndimage.find_objects(labels)
+        boxes = [all_boxes[i - 1] for i in index]
         box_areas = np.array(
             [(box[0].stop - box[0].start) * (box[1].stop - box[1].start) for box in boxes],
             dtype=np.float64,
