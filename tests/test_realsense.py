@@ -80,12 +80,14 @@ def write_bag(
     with_color: bool = True,
     device_name: str = "Intel RealSense D435",
     chunk_threshold: int = 700_000,
+    compression: str = "lz4",
 ) -> Path:
     """Write a bag laid out like the RealSense SDK's (device info, options, stream info,
     interleaved colour and depth images), with lz4 chunks of about ``chunk_threshold`` bytes."""
     store = _typestore()
     writer = Writer(path)
-    writer.set_compression(Writer.CompressionFormat.LZ4)
+    if compression != "none":
+        writer.set_compression(Writer.CompressionFormat[compression.upper()])
     writer.chunk_threshold = chunk_threshold
     with writer:
         info = writer.add_connection(
@@ -290,6 +292,18 @@ def test_missing_depth_units_warns_and_assumes_millimetres(tmp_path):
     ):
         extractor = RealSenseBagExtractor(path)
     assert np.array_equal(extractor.get_video(), frames)
+
+
+@pytest.mark.parametrize("compression", ["bz2", "none"])
+def test_bz2_and_uncompressed_chunks(tmp_path, compression):
+    frames = make_frames(4, rows=48, cols=64, seed=9)
+    path = write_bag(
+        tmp_path / f"{compression}.bag", frames, np.arange(4.0), compression=compression,
+        chunk_threshold=10_000,
+    )  # fmt: skip
+    extractor = RealSenseBagExtractor(path)
+    assert np.array_equal(extractor.get_frames([3, 0, 2]), frames[[3, 0, 2]])
+    assert extractor.camera.name == "unknown"  # no preset has 48x64 frames
 
 
 @pytest.mark.parametrize("encoding", ["16UC1", "mono16"])

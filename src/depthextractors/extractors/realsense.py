@@ -186,24 +186,28 @@ class _ChunkStream:
         self.consumed = 0
         self.buffer = bytearray()
 
+    def _feed(self, handle: BinaryIO, what: str) -> None:
+        """Decompress the next piece of the chunk's compressed data."""
+        handle.seek(self.chunk.data_pos + self.consumed)
+        piece = handle.read(min(self._PIECE_BYTES, self.chunk.data_size - self.consumed))
+        if not piece:
+            raise OSError(
+                f"{self.path} ends inside the chunk at byte {self.chunk_pos} while reading "
+                f"{what}; the bag is truncated"
+            )
+        self.consumed += len(piece)
+        try:
+            self.buffer += self._decompress(piece)
+        except (RuntimeError, OSError, EOFError, ValueError) as error:
+            raise OSError(
+                f"{self.path}: the chunk at byte {self.chunk_pos} cannot be decompressed "
+                f"({self.chunk.compression}: {error}) while reading {what}; the bag is corrupt"
+            ) from error
+
     def ensure(self, size: int, handle: BinaryIO, what: str) -> None:
         """Decompress until at least ``size`` bytes of the chunk are available."""
         while len(self.buffer) < size and self.consumed < self.chunk.data_size:
-            handle.seek(self.chunk.data_pos + self.consumed)
-            piece = handle.read(min(self._PIECE_BYTES, self.chunk.data_size - self.consumed))
-            if not piece:
-                raise OSError(
-                    f"{self.path} ends inside the chunk at byte {self.chunk_pos} while reading "
-                    f"{what}; the bag is truncated"
-                )
-            self.consumed += len(piece)
-            try:
-                self.buffer += self._decompress(piece)
-            except (RuntimeError, OSError, EOFError, ValueError) as error:
-                raise OSError(
-                    f"{self.path}: the chunk at byte {self.chunk_pos} cannot be decompressed "
-                    f"({self.chunk.compression}: {error}) while reading {what}; the bag is corrupt"
-                ) from error
+            self._feed(handle, what)
         if len(self.buffer) < size:
             raise OSError(
                 f"{self.path}: the chunk at byte {self.chunk_pos} holds {len(self.buffer)} bytes, "
@@ -232,7 +236,7 @@ class _ChunkStream:
     def records(self, handle: BinaryIO) -> list[tuple[int, _Record]]:
         """Every record in the chunk, as ``(offset, record)``."""
         while self.consumed < self.chunk.data_size:
-            self.ensure(len(self.buffer) + 1, handle, "the whole chunk")
+            self._feed(handle, "the whole chunk")
         found = []
         offset = 0
         where = f"{self.path}, chunk at byte {self.chunk_pos}"
