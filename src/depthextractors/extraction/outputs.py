@@ -16,11 +16,13 @@ extraction to a directory raises and says what to import.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -28,10 +30,13 @@ __all__ = [
     "ExtractionResults",
     "ExtractionSetup",
     "InMemoryResultsWriter",
+    "NWBBackend",
     "OutputBackend",
     "ResultChunk",
     "ResultsWriter",
+    "get_nwb_backend",
     "get_output_backend",
+    "set_nwb_backend",
     "set_output_backend",
 ]
 
@@ -240,6 +245,84 @@ class ExtractionResults:
         """Indices of frames followed by a timestamp gap."""
         return np.asarray(self.metadata.get("dropped_after", np.zeros(0, dtype=np.int64)))
 
+    def to_nwb(
+        self,
+        path_or_nwbfile: str | os.PathLike | Any,
+        *,
+        subject: Any = None,
+        session_description: str | None = None,
+        session_start_time: datetime | str | None = None,
+        identifier: str | None = None,
+        experimenter: str | list[str] | None = None,
+        lab: str | None = None,
+        institution: str | None = None,
+        include_raw_video: Literal["external", "embedded"] | None = None,
+        extractor: Any = None,
+        overwrite: bool = False,
+    ) -> Path | Any:
+        """Write the results as NWB (core types; see :mod:`depthextractors.io.nwb`).
+
+        Frames and masks are streamed a buffer at a time, never loaded whole. The file is
+        written as ``<name>.partial`` and renamed when complete.
+
+        Parameters
+        ----------
+        path_or_nwbfile : path-like or pynwb.NWBFile
+            ``.nwb`` file to write, or an in-memory ``NWBFile`` to add the results to.
+        subject : pynwb.file.Subject or dict, optional
+            The animal; a dict completes ``subject_id`` (``SubjectName`` of metadata.json) and
+            ``sex`` ("U"). Give ``species`` and ``age``: DANDI and NWB Inspector require them.
+        session_description : str, optional
+            Defaults to a sentence naming ``SessionName`` of metadata.json.
+        session_start_time : datetime or ISO 8601 str, optional
+            Defaults to ``StartTime`` of metadata.json.
+        identifier : str, optional
+            Defaults to the extraction's uuid.
+        experimenter, lab, institution : optional
+            NWB file fields.
+        include_raw_video : {None, "external", "embedded"}
+            Also store the raw depth video (millimetres): linked by a path relative to the NWB
+            file, or embedded (streamed, compressed). Needs ``extractor``.
+        extractor : DepthVideoExtractor, optional
+            The recording the results came from (for ``include_raw_video``).
+        overwrite : bool, default False
+            Replace an existing file.
+
+        Returns
+        -------
+        pathlib.Path or pynwb.NWBFile
+            The file written, or the ``NWBFile`` given.
+        """
+        return get_nwb_backend().write(
+            self,
+            path_or_nwbfile,
+            subject=subject,
+            session_description=session_description,
+            session_start_time=session_start_time,
+            identifier=identifier,
+            experimenter=experimenter,
+            lab=lab,
+            institution=institution,
+            include_raw_video=include_raw_video,
+            extractor=extractor,
+            overwrite=overwrite,
+        )
+
+    @classmethod
+    def from_nwb(cls, path: str | os.PathLike) -> ExtractionResults:
+        """Read results written by :meth:`to_nwb` (frames and masks stay on disk, lazily).
+
+        Parameters
+        ----------
+        path : path-like
+            The ``.nwb`` file.
+
+        Returns
+        -------
+        ExtractionResults
+        """
+        return get_nwb_backend().read(Path(path))
+
 
 class InMemoryResultsWriter:
     """Keeps the results in numpy arrays (for short clips; the whole session is held)."""
@@ -343,3 +426,40 @@ def get_output_backend() -> OutputBackend:
             "output_dir=None to keep the results in memory"
         )
     return _backend
+
+
+class NWBBackend(Protocol):
+    """Writes and reads NWB files (registered by :mod:`depthextractors.io.nwb`)."""
+
+    def write(self, results: ExtractionResults, path_or_nwbfile: Any, **options: Any) -> Any:
+        """Write ``results`` to an NWB path or add them to an ``NWBFile``."""
+
+    def read(self, path: Path) -> ExtractionResults:
+        """Read results from an NWB file."""
+
+
+_nwb_backend: NWBBackend | None = None
+
+
+def set_nwb_backend(backend: NWBBackend | None) -> NWBBackend | None:
+    """Register the NWB backend used by ``to_nwb`` / ``from_nwb``; returns the previous one."""
+    global _nwb_backend
+    with _backend_lock:
+        previous, _nwb_backend = _nwb_backend, backend
+    return previous
+
+
+def get_nwb_backend() -> NWBBackend:
+    """The registered NWB backend.
+
+    Raises
+    ------
+    RuntimeError
+        If none is registered (``depthextractors.io.nwb`` was never imported).
+    """
+    if _nwb_backend is None:
+        raise RuntimeError(
+            "no NWB writer is registered; `import depthextractors.io.nwb` registers it (install "
+            "pynwb with `pip install depthextractors[nwb]`)"
+        )
+    return _nwb_backend
