@@ -52,13 +52,23 @@ class _DecoderState:
     decompressor: Any  # zlib.Decompress
     compressed_pos: int  # file offset of the next compressed byte to feed
     uncompressed_pos: int  # stream offset of the next byte the decompressor will give
-    pending: bytes  # compressed bytes already read from the file but not yet consumed
+    # Compressed bytes read from the file but not yet consumed: always the last bytes before
+    # compressed_pos.
+    pending: bytes
     finished: bool = False  # the last gzip member has ended
 
     def copy(self) -> _DecoderState:
         return _DecoderState(
             self.decompressor.copy(), self.compressed_pos, self.uncompressed_pos, self.pending,
             self.finished,
+        )  # fmt: skip
+
+    def checkpoint(self) -> _DecoderState:
+        """A copy that re-reads its pending bytes from the file, so it holds only the
+        decompressor's ~40 kB."""
+        return _DecoderState(
+            self.decompressor.copy(), self.compressed_pos - len(self.pending),
+            self.uncompressed_pos, b"", self.finished,
         )  # fmt: skip
 
 
@@ -190,7 +200,7 @@ class GzipRandomAccessReader:
         if state.finished:
             return
         if state.uncompressed_pos >= self._checkpoint_positions[-1] + self.checkpoint_spacing:
-            self._checkpoints.append(state.copy())
+            self._checkpoints.append(state.checkpoint())
             self._checkpoint_positions.append(state.uncompressed_pos)
 
     def read_at(self, offset: int, size: int) -> bytearray:
