@@ -132,6 +132,15 @@ class FrameFilters:
         """Frames of context the temporal median needs on each side."""
         return self.temporal_size // 2
 
+    def reach(self) -> int:
+        """Pixels by which the spatial filters can move an edge (sum of their radii)."""
+        reach = self.spatial_size // 2
+        if self.cable_iterations > 0:
+            reach += max(self.cable_size) // 2 * int(self.cable_iterations)
+        if self.tail_iterations > 0:
+            reach += 2 * (max(self.tail_size) // 2) * int(self.tail_iterations)
+        return reach
+
     def kernels(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """``(cable, tail)`` structuring elements, ``None`` where the filter is off."""
         cable = (

@@ -1,0 +1,159 @@
+"""Crop-and-rotate (sub-pixel, nose east, moseq2's rotation) and the per-frame scalars."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from depthextractors.cameras import get_camera
+from depthextractors.extraction.crop import crop_and_rotate, place_crop
+from depthextractors.extraction.scalars import (
+    MOSEQ2_SCALARS,
+    SCALAR_DESCRIPTIONS,
+    ScalarComputer,
+    detect_dropped_frames,
+)
+
+
+def _animal(x, y, heading, shape=(240, 320)):
+    """Body ellipse plus a bright nose blob at ``heading`` (radians, y up)."""
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    dx, dy = cols - x, y - rows
+    along = dx * math.cos(heading) + dy * math.sin(heading)
+    across = -dx * math.sin(heading) + dy * math.cos(heading)
+    image = np.where((along / 20) ** 2 + (across / 8) ** 2 <= 1, 30.0, 0.0)
+    image[((along - 15) ** 2 + across**2) <= 9] = 60.0
+    return image.astype(np.float32)
+
+
+@pytest.mark.parametrize("heading", [0.0, 0.7, 2.5, -1.2, math.pi])
+def test_crop_puts_centroid_at_centre_and_nose_east(heading):
+    x, y = 150.37, 101.81
+    crop = crop_and_rotate(_animal(x, y, heading), x, y, heading, (80, 80))
+    body = crop > 0
+    rows, cols = np.nonzero(body)
+    nose_rows, nose_cols = np.nonzero(crop > 45)
+    assert nose_cols.mean() > 40 + 10  # nose east of centre
+    assert abs(nose_rows.mean() - 40) < 0.6
+    # The body's centre lands on pixel (40, 40) to within interpolation error.
+    weights = body.astype(float)
+    assert (cols * weights[rows, cols]).sum() / weights.sum() == pytest.approx(40, abs=0.6)
+    assert (rows * weights[rows, cols]).sum() / weights.sum() == pytest.approx(40, abs=0.3)
+
+
+def test_crop_uses_moseq2_rotation_sign():
+    image = _animal(100, 100, 0.6)
+    ours = crop_and_rotate(image, 100, 100, 0.6, (80, 80))
+    # moseq2-extract: window around the (integer) centroid, rotated by -degrees(angle).
+    window = image[60:140, 60:140]
+    matrix = cv2.getRotationMatrix2D((40, 40), -np.rad2deg(0.6), 1)
+    theirs = cv2.warpAffine(window, matrix, (80, 80))
+    np.testing.assert_allclose(ours, theirs, atol=1e-3)
+
+
+def test_sub_pixel_centroid_moves_the_crop():
+    image = _animal(100.5, 100, 0.0)
+    at_half = crop_and_rotate(image, 100.5, 100, 0.0)
+    rounded = crop_and_rotate(image, 100.0, 100, 0.0)
+    cols = np.nonzero(at_half[40] > 0)[0]
+    assert (cols.min() + cols.max()) / 2 == pytest.approx(40, abs=0.5)
+    assert not np.array_equal(at_half, rounded)
+
+
+def test_place_crop_inverts_crop_and_rotate():
+    image = _animal(120.3, 90.6, 1.1)
+    crop = crop_and_rotate(image, 120.3, 90.6, 1.1, (80, 80))
+    back = place_crop(np.zeros_like(image), crop, 120.3, 90.6, 1.1)
+    region = image > 0
+    assert np.abs(back[region] - image[region]).mean() < 3.0
+
+
+def test_crop_outside_the_frame_is_zero():
+    image = np.full((60, 60), 20, np.uint8)
+    crop = crop_and_rotate(image, 2.0, 2.0, 0.0, (80, 80))
+    assert crop[0, 0] == 0
+    assert crop[45, 45] == 20
+    # A sub-image holding all the non-zero pixels gives the same crop with its origin.
+    sparse = np.zeros((60, 60), np.uint8)
+    sparse[20:40, 25:45] = 20
+    whole = crop_and_rotate(sparse, 30.0, 31.0, 0.3, (80, 80))
+    part = crop_and_rotate(sparse[10:, 12:], 30.0, 31.0, 0.3, (80, 80), origin=(12, 10))
+    np.testing.assert_array_equal(part, whole)
+
+
+def _computer():
+    return ScalarComputer(get_camera("kinect_v2"), 673.5, (115, 99))
+
+
+def _inputs(n=6):
+    x = np.array([10.0, 11.0, 13.0, np.nan, 20.0, 21.0])[:n]
+    y = np.array([50.0, 50.0, 52.0, np.nan, 55.0, 55.0])[:n]
+    angle = np.linspace(0.1, 0.6, n)
+    length = np.full(n, 30.0)
+    width = np.full(n, 15.0)
+    area = np.full(n, 400.0)
+    height = np.array([20.0, 21.0, 21.0, np.nan, 22.0, 22.0])[:n]
+    times = np.array([0.0, 1 / 30, 2 / 30, 3 / 30, 5 / 30, 6 / 30])[:n]
+    return x, y, angle, length, width, area, height, times
+
+
+def test_scalar_names_and_units():
+    values = _computer().compute(*_inputs())
+    assert set(MOSEQ2_SCALARS) <= set(values)
+    assert set(values) == set(SCALAR_DESCRIPTIONS)
+    assert len(MOSEQ2_SCALARS) == 17
+    for name, series in values.items():
+        assert series.dtype == (bool if name == "valid" else np.float32), name
+    camera = get_camera("kinect_v2")
+    mm_x, mm_y = camera.mm_per_pixel(673.5)
+    expected = camera.pixels_to_mm(np.array([[10.0 + 115, 50.0 + 99]]), 673.5)[0]
+    assert values["centroid_x_mm"][0] == pytest.approx(expected[0], rel=1e-6)
+    assert values["centroid_y_mm"][0] == pytest.approx(expected[1], rel=1e-6)
+    assert values["length_mm"][0] == pytest.approx(30 * mm_x, rel=1e-6)
+    assert values["width_mm"][0] == pytest.approx(15 * mm_y, rel=1e-6)
+    assert values["area_mm"][0] == pytest.approx(400 * mm_x * mm_y, rel=1e-6)
+
+
+def test_velocities_per_frame_and_per_second():
+    values = _computer().compute(*_inputs())
+    assert values["velocity_2d_px"][0] == 0
+    assert values["velocity_2d_px"][2] == pytest.approx(math.hypot(2, 2))
+    assert values["velocity_3d_px"][1] == pytest.approx(math.sqrt(1 + 1))
+    mm_x, _ = get_camera("kinect_v2").mm_per_pixel(673.5)
+    assert values["velocity_2d_mm"][1] == pytest.approx(mm_x, rel=1e-5)
+    assert values["velocity_2d_mm_per_s"][1] == pytest.approx(mm_x * 30, rel=1e-4)
+    assert values["velocity_theta"][1] == pytest.approx(0.0, abs=1e-6)
+    # Frames around a missing animal are NaN, not a jump through zero.
+    assert np.isnan(values["velocity_2d_px"][3])
+    assert np.isnan(values["velocity_2d_px"][4])
+    assert values["velocity_2d_px"][5] == pytest.approx(1.0)
+    # A two-frame gap in time halves the per-second speed of an equal step.
+    assert values["velocity_2d_mm_per_s"][5] == pytest.approx(mm_x * 30, rel=1e-4)
+    assert not values["valid"][3]
+    assert np.isnan(values["angle"][3])
+    assert np.isnan(values["area_px"][3])
+
+
+def test_scalars_continue_across_chunks():
+    whole = _computer().compute(*_inputs())
+    computer = _computer()
+    first = computer.compute(*(v[:2] for v in _inputs()))
+    second = computer.compute(*(v[2:] for v in _inputs()))
+    for name in whole:
+        joined = np.concatenate([first[name], second[name]])
+        np.testing.assert_array_equal(joined, whole[name], err_msg=name)
+
+
+def test_dropped_frames_from_timestamp_gaps():
+    times = np.arange(100) / 30.0
+    times[40:] += 2 / 30.0  # two frames missing after index 39
+    times[70:] += 1 / 30.0  # one after 69
+    dropped = detect_dropped_frames(times)
+    assert dropped.count == 3
+    np.testing.assert_array_equal(dropped.after, [39, 69])
+    assert dropped.interval_s == pytest.approx(1 / 30)
+    assert detect_dropped_frames(np.arange(5) / 30.0).count == 0
+    assert detect_dropped_frames(np.array([0.0])).count == 0

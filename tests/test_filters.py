@@ -1,0 +1,166 @@
+"""Image filters (spatial, temporal, tail, cable) and the Hampel outlier filter."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from depthextractors.extraction.filters import (
+    FrameFilters,
+    HampelFilter,
+    hampel_filter,
+    structuring_element,
+    temporal_median,
+)
+
+
+def _body_with_tail():
+    image = np.zeros((80, 120), dtype=np.uint8)
+    cv2.ellipse(image, (50, 40), (18, 9), 0, 0, 360, 30, thickness=-1)
+    cv2.line(image, (68, 40), (110, 40), 12, thickness=2)  # a 2-pixel tail
+    return image
+
+
+def test_tail_filter_removes_the_tail_keeps_the_body():
+    image = _body_with_tail()
+    filtered = FrameFilters(spatial_size=0).apply_spatial(image)
+    assert not filtered[:, 80:].any()  # tail gone
+    assert filtered[40, 50] == 30  # body kept
+    kept = np.count_nonzero(filtered) / np.count_nonzero(image[:, :69])
+    assert kept > 0.9
+
+
+def test_filters_can_be_switched_off():
+    image = _body_with_tail()
+    np.testing.assert_array_equal(
+        FrameFilters(spatial_size=0, tail_iterations=0).apply_spatial(image), image
+    )
+
+
+def test_spatial_median_removes_speckle():
+    image = np.zeros((50, 50), dtype=np.uint8)
+    image[10, 10] = 90
+    image[30:40, 30:40] = 25
+    filtered = FrameFilters(spatial_size=3, tail_iterations=0).apply_spatial(image)
+    assert filtered[10, 10] == 0
+    assert filtered[35, 35] == 25
+
+
+def test_cable_filter_erodes_iterations_times():
+    image = np.zeros((60, 60), dtype=np.uint8)
+    image[10:50, 10:50] = 40
+    once = FrameFilters(spatial_size=0, tail_iterations=0, cable_iterations=1).apply_spatial(image)
+    twice = FrameFilters(spatial_size=0, tail_iterations=0, cable_iterations=2).apply_spatial(image)
+    assert np.count_nonzero(once) == 36 * 36
+    assert np.count_nonzero(twice) == 32 * 32
+
+
+def test_reach_bounds_how_far_filters_move_edges():
+    filters = FrameFilters(cable_iterations=1)
+    assert filters.reach() == 1 + 2 + 2 * 4
+    image = np.zeros((100, 100), dtype=np.uint8)
+    image[35:65, 30:70] = 50
+    grown = filters.apply_spatial(image)
+    rows, cols = np.nonzero(grown)
+    assert rows.min() >= 35 - filters.reach()
+    assert cols.max() < 70 + filters.reach()
+
+
+def test_parameters_use_moseq2_names():
+    params = FrameFilters().parameters()
+    assert params == {
+        "spatial_filter_size": [3],
+        "temporal_filter_size": [0],
+        "tail_filter_size": [9, 9],
+        "tail_filter_shape": "ellipse",
+        "tail_filter_iters": 1,
+        "cable_filter_size": [5, 5],
+        "cable_filter_shape": "rectangle",
+        "cable_filter_iters": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"spatial_size": 4}, "odd"),
+        ({"temporal_size": 2}, "odd"),
+        ({"tail_shape": "hexagon"}, "shape"),
+        ({"tail_iterations": -1}, ">= 0"),
+        ({"cable_size": (0, 3)}, "at least"),
+    ],
+)
+def test_bad_filter_settings_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FrameFilters(**kwargs)
+
+
+def test_structuring_element_shapes():
+    assert structuring_element("rectangle", (5, 3)).shape == (3, 5)
+    assert structuring_element("ellipse", (9, 9))[0, 0] == 0
+    assert structuring_element("rect", (3, 3)).all()
+
+
+def test_temporal_median_matches_scipy_in_the_interior():
+    from scipy.ndimage import median_filter
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 100, (20, 6, 7), dtype=np.uint8)
+    ours = temporal_median(frames, 5, block=3)
+    reference = median_filter(frames, size=(5, 1, 1), mode="nearest")
+    np.testing.assert_array_equal(ours, reference)
+
+
+def test_temporal_median_removes_a_one_frame_flash():
+    frames = np.full((9, 4, 4), 20, dtype=np.uint8)
+    frames[4] = 90
+    np.testing.assert_array_equal(temporal_median(frames, 3), np.full_like(frames, 20))
+    with pytest.raises(ValueError, match="in place"):
+        temporal_median(frames, 3, out=frames)
+
+
+def test_hampel_replaces_outliers_with_the_window_median():
+    rng = np.random.default_rng(1)
+    series = 100 + rng.normal(0, 1, 200)
+    series[[20, 120]] += [15, -12]
+    filtered, outliers = hampel_filter(series, span=7, sig=3)
+    assert set(np.flatnonzero(outliers)) >= {20, 120}
+    # Medians and MADs of 7 samples are noisy: a few Gaussian samples get flagged too.
+    assert outliers.sum() <= 20
+    assert abs(filtered[20] - 100) < 3
+    untouched = ~outliers
+    np.testing.assert_array_equal(filtered[untouched], series[untouched])
+
+
+def test_hampel_threshold_is_sig_robust_sigmas_not_median_plus_mad():
+    # Window 10, 11, 16, 12, 13: median 12, MAD 1 -> robust sigma 1.4826. The probe 16 lies
+    # 4 from the median: an outlier at sig=2 (4 > 2.97) but not at sig=3 (4 < 4.45).
+    # moseq2's rule (|x - med| > med + sig * MAD = 15) would call it an outlier at neither.
+    series = np.array([10.0, 11.0, 16.0, 12.0, 13.0])
+    _, outliers_2 = hampel_filter(series, span=5, sig=2)
+    _, outliers_3 = hampel_filter(series, span=5, sig=3)
+    assert outliers_2[2]
+    assert not outliers_3[2]
+
+
+def test_hampel_ignores_missing_values():
+    series = np.array([1.0, np.nan, 1.1, 0.9, 25.0, 1.0, np.nan, 1.05])
+    filtered, outliers = hampel_filter(series, span=5)
+    assert outliers[4]
+    assert np.isnan(filtered[1])
+    assert np.isnan(filtered[6])
+    filtered, outliers = hampel_filter(np.full(6, np.nan), span=3)
+    assert np.isnan(filtered).all()
+    assert not outliers.any()
+
+
+def test_hampel_filter_object():
+    assert not HampelFilter().enabled
+    assert HampelFilter(span=5).radius == 2
+    with pytest.raises(ValueError, match="span"):
+        HampelFilter(span=-1)
+    with pytest.raises(ValueError, match="sig"):
+        HampelFilter(span=5, sig=0)
+    series = np.arange(10.0)
+    np.testing.assert_array_equal(HampelFilter().apply(series)[0], series)
