@@ -199,9 +199,15 @@ def _iterator_class() -> type:
     return ArrayChunkIterator
 
 
-def _stream(array: Any, dtype: Any = None, buffer_frames: int = BUFFER_FRAMES) -> Any:
-    """An hdmf ``H5DataIO`` that streams ``array`` gzip-compressed, one HDF5 chunk per frame."""
+def _stream(array: Any, dtype: Any = None, buffer_frames: int | None = None) -> Any:
+    """An hdmf ``H5DataIO`` that streams ``array`` gzip-compressed, one HDF5 chunk per frame.
+
+    ``buffer_frames`` frames are read at a time (:data:`BUFFER_FRAMES` when ``None``).
+    """
     from hdmf.backends.hdf5.h5_utils import H5DataIO
+
+    if buffer_frames is None:
+        buffer_frames = BUFFER_FRAMES
 
     shape = tuple(int(v) for v in array.shape)
     chunk = (1, *shape[1:])

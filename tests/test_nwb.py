@@ -1,0 +1,556 @@
+"""NWB export and import of extraction results (issue 6).
+
+Results come from real extractions of small synthetic sessions (in memory and
+``results_00.h5``-backed, one with dropped frames, one with a perfectly regular clock) and from
+the real moseq2-extract ``results_00.h5`` when the shared data is present. Every exported file
+must pass NWB Inspector (nothing at BEST_PRACTICE_VIOLATION or above), pynwb's validation, and
+read back into equal results.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from nwbinspector import Importance, inspect_nwbfile
+from pynwb import NWBHDF5IO, NWBFile, validate
+from pynwb.file import Subject
+
+import depthextractors.io.nwb as nwb_module
+from depthextractors import NumpyDepthExtractor, RawDepthExtractor, SessionExtraction
+from depthextractors.extraction.outputs import (
+    ExtractionResults,
+    get_nwb_backend,
+    set_nwb_backend,
+)
+from depthextractors.io.results_h5 import LazyH5Array
+from depthextractors.testing import generate_synthetic_session, synthesize_depth_video
+
+REAL = Path(__file__).resolve().parents[2] / "shared/data/real"
+SUBJECT = {"species": "Mus musculus", "age": "P12W", "sex": "M"}
+NUM_FRAMES = 200  # > 80: NWB Inspector wants time to be the longest axis of (N, 80, 80)
+
+
+class EveryNthFlip:
+    """A flip corrector turning every 7th valid frame round (so flips are recorded)."""
+
+    def correct(self, context):
+        index = context.start + np.arange(context.valid.size)
+        return (index % 7 == 0) & context.valid
+
+
+# ------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    return generate_synthetic_session(tmp_path_factory.mktemp("nwb_session"), NUM_FRAMES, seed=3)
+
+
+@pytest.fixture(scope="module")
+def memory_results(session):
+    extraction = SessionExtraction(RawDepthExtractor(session.depth_path), chunk_size=64)
+    return extraction.run(None, progress=False)
+
+
+@pytest.fixture(scope="module")
+def h5_results(session, tmp_path_factory):
+    extraction = SessionExtraction(
+        RawDepthExtractor(session.depth_path), flip_corrector=EveryNthFlip(), chunk_size=64
+    )
+    return extraction.run(tmp_path_factory.mktemp("nwb_proc"), progress=False)
+
+
+@pytest.fixture(scope="module")
+def dropped_session(tmp_path_factory):
+    return generate_synthetic_session(
+        tmp_path_factory.mktemp("nwb_dropped"), NUM_FRAMES, dropped_frames=6, seed=4
+    )
+
+
+@pytest.fixture(scope="module")
+def dropped_results(dropped_session, tmp_path_factory):
+    extraction = SessionExtraction(RawDepthExtractor(dropped_session.depth_path))
+    return extraction.run(tmp_path_factory.mktemp("nwb_dropped_proc"), progress=False)
+
+
+@pytest.fixture(scope="module")
+def regular_results():
+    """An in-memory extraction of a numpy video without timestamps: a perfectly regular clock."""
+    video, _ = synthesize_depth_video(150, seed=5)
+    metadata = {"SubjectName": "numpy-mouse", "StartTime": "2026-02-03T04:05:06Z"}
+    extractor = NumpyDepthExtractor(video, 30.0, metadata=metadata, camera="kinect_v2")
+    return SessionExtraction(extractor).run(None, progress=False)
+
+
+@pytest.fixture(scope="module")
+def exported(h5_results, tmp_path_factory):
+    path = tmp_path_factory.mktemp("nwb_out") / "session.nwb"
+    returned = h5_results.to_nwb(path, subject=SUBJECT)
+    assert returned == path
+    return path
+
+
+# ------------------------------------------------------------------------------- helpers
+def inspect(path: Path) -> list:
+    """NWB Inspector messages; prints those below the bar so a reader sees them."""
+    messages = list(inspect_nwbfile(nwbfile_path=str(path)))
+    bar = Importance.BEST_PRACTICE_VIOLATION.value
+    serious = [m for m in messages if m.importance.value >= bar]
+    for message in messages:
+        if message not in serious:  # shown with pytest -s: what a curator would still add
+            text = f"{message.importance.name}: {message.check_function_name}: {message.message}"
+            print(text)  # noqa: T201
+    return serious
+
+
+def assert_same_results(original, back, exact_times: bool = True):
+    n = len(original)
+    assert len(back) == n
+    # Frames and masks exactly, read in slices (the backing arrays may be lazy).
+    for start in range(0, n, 64):
+        part = slice(start, min(start + 64, n))
+        np.testing.assert_array_equal(back.frames[part], np.asarray(original.frames[part]))
+        np.testing.assert_array_equal(
+            back.frames_mask[part], np.asarray(original.frames_mask[part])
+        )
+    assert back.frames.dtype == original.frames.dtype
+    assert back.frames_mask.dtype == original.frames_mask.dtype
+    assert set(back.scalars) == set(original.scalars)
+    for name in original.scalars:
+        expected = np.asarray(original.scalars[name][:])
+        got = np.asarray(back.scalars[name][:])
+        assert got.dtype == expected.dtype, name
+        np.testing.assert_array_equal(got, expected, err_msg=name)  # NaN == NaN here
+    if exact_times:
+        np.testing.assert_array_equal(back.timestamps, original.timestamps)
+    else:
+        np.testing.assert_allclose(back.timestamps, original.timestamps, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(back.roi, original.roi)
+    assert back.roi.dtype == np.bool_
+    np.testing.assert_array_equal(back.background, original.background)
+    assert back.background.dtype == original.background.dtype
+    np.testing.assert_array_equal(back.metadata["first_frame"], original.metadata["first_frame"])
+    if original.flips is None:
+        assert back.flips is None
+    else:
+        np.testing.assert_array_equal(back.flips, np.asarray(original.flips[:]))
+    assert back.true_depth == original.true_depth
+    assert back.uuid == original.uuid
+    assert back.parameters == original.parameters
+    assert back.metadata["acquisition"] == original.metadata["acquisition"]
+    assert back.dropped_frame_count == original.dropped_frame_count
+    np.testing.assert_array_equal(back.dropped_after, original.dropped_after)
+
+
+# ------------------------------------------------------------------------------- the bar
+def test_inspector_validation_and_plain_read(exported):
+    assert inspect(exported) == []
+    assert validate(path=str(exported)) == []
+    with NWBHDF5IO(exported, "r") as io:
+        nwbfile = io.read()
+        behavior = nwbfile.processing["behavior"]
+        for name in ("processed_depth_video", "frames_mask", "position", "heading_2d",
+                     "speed_2d", "speed_3d", "angular_velocity_2d", "length", "width", "area",
+                     "flipped_series", "valid", "extraction_images", "extraction_parameters",
+                     "extraction_metadata"):  # fmt: skip
+            assert name in behavior.data_interfaces, name
+        video = behavior["processed_depth_video"]
+        assert video.unit == "millimeters"
+        assert video.data.shape == (NUM_FRAMES, 80, 80)
+        assert type(behavior["position"]).__name__ == "Position"
+        assert behavior["position"]["position"].data.shape == (NUM_FRAMES, 3)
+        assert type(behavior["heading_2d"]).__name__ == "CompassDirection"
+        assert behavior["heading_2d"]["heading_2d"].unit == "radians"
+        images = behavior["extraction_images"].images
+        assert {"background", "roi", "first_frame"} <= set(images)
+        assert "kinect_v2" in nwbfile.devices
+        assert video.device is nwbfile.devices["kinect_v2"]
+        assert nwbfile.subject.subject_id == "synthetic-mouse-3"
+        assert nwbfile.subject.species == "Mus musculus"
+        assert nwbfile.session_start_time == datetime(2026, 1, 1, tzinfo=timezone.utc)
+        assert "synthetic-round-3" in nwbfile.session_description
+
+
+def test_frames_compressed_chunked_per_frame_and_timestamps_linked(exported):
+    with h5py.File(exported, "r") as handle:
+        behavior = handle["processing/behavior"]
+        for name in ("processed_depth_video", "frames_mask"):
+            data = behavior[name]["data"]
+            assert data.chunks == (1, 80, 80), name
+            assert data.compression == "gzip", name
+        # One timestamps dataset; the other series link to it rather than copying it.
+        timestamps = behavior["processed_depth_video/timestamps"]
+        assert timestamps.shape == (NUM_FRAMES,)
+        assert behavior["position/position/timestamps"] == timestamps
+        assert behavior["speed_2d/speed_2d/timestamps"] == timestamps
+
+
+def test_round_trip_h5_backed(h5_results, exported):
+    back = ExtractionResults.from_nwb(exported)
+    assert isinstance(back.frames, LazyH5Array)  # read lazily from the NWB file
+    assert back.path == exported
+    assert back.flips is not None
+    assert back.flips.any()
+    assert_same_results(h5_results, back)
+
+
+def test_round_trip_in_memory(memory_results, tmp_path):
+    path = memory_results.to_nwb(tmp_path / "memory.nwb", subject=SUBJECT)
+    assert inspect(path) == []
+    back = ExtractionResults.from_nwb(path)
+    assert memory_results.flips is None
+    assert back.flips is None
+    assert_same_results(memory_results, back)
+
+
+def test_dropped_frames_keep_their_gaps(dropped_results, tmp_path):
+    assert dropped_results.dropped_frame_count > 0
+    path = dropped_results.to_nwb(tmp_path / "dropped.nwb", subject=SUBJECT)
+    assert inspect(path) == []
+    assert validate(path=str(path)) == []
+    with NWBHDF5IO(path, "r") as io:
+        video = io.read().processing["behavior"]["processed_depth_video"]
+        assert video.rate is None  # real timestamps, not a rate that would hide the gaps
+        times = np.asarray(video.timestamps[:])
+    steps = np.diff(times)
+    gaps = np.flatnonzero(steps > 1.5 * np.median(steps))
+    np.testing.assert_array_equal(gaps, dropped_results.dropped_after)
+    back = ExtractionResults.from_nwb(path)
+    assert_same_results(dropped_results, back)
+
+
+def test_regular_clock_is_written_as_a_rate(regular_results, tmp_path):
+    path = regular_results.to_nwb(tmp_path / "regular.nwb", subject=SUBJECT)
+    # Timestamps on a constant rate are a best-practice violation; the export writes a rate.
+    assert inspect(path) == []
+    with NWBHDF5IO(path, "r") as io:
+        video = io.read().processing["behavior"]["processed_depth_video"]
+        assert video.timestamps is None
+        assert video.rate == pytest.approx(30.0)
+        assert video.starting_time == regular_results.timestamps[0]
+    back = ExtractionResults.from_nwb(path)
+    # A rate reproduces the clock to float rounding, not bit for bit.
+    assert_same_results(regular_results, back, exact_times=False)
+
+
+def test_heading_is_wrapped_and_angle_kept_unwrapped(h5_results, exported):
+    angle = np.asarray(h5_results.scalars["angle"][:], dtype=np.float64)
+    with NWBHDF5IO(exported, "r") as io:
+        behavior = io.read().processing["behavior"]
+        heading = np.asarray(behavior["heading_2d"]["heading_2d"].data[:], dtype=np.float64)
+        stored_angle = np.asarray(behavior["angle"]["angle"].data[:])
+    finite = np.isfinite(angle)
+    assert finite.sum() > NUM_FRAMES // 2
+    assert np.all(heading[finite] >= -np.pi)
+    assert np.all(heading[finite] < np.pi + 1e-6)
+    np.testing.assert_allclose(np.cos(heading[finite]), np.cos(angle[finite]), atol=1e-5)
+    np.testing.assert_allclose(np.sin(heading[finite]), np.sin(angle[finite]), atol=1e-5)
+    np.testing.assert_array_equal(stored_angle, np.asarray(h5_results.scalars["angle"][:]))
+
+
+# ------------------------------------------------------------------------------- streaming
+class SpyFrames:
+    """An array-like that records every read and refuses to be loaded whole."""
+
+    def __init__(self, array: np.ndarray, fail_at: int | None = None) -> None:
+        self._array = array
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.reads: list[tuple[int, int]] = []
+        self.fail_at = fail_at
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        first = key[0] if isinstance(key, tuple) else key
+        if not isinstance(first, slice):
+            raise AssertionError(f"unexpected read {key!r}")
+        start, stop, _ = first.indices(self.shape[0])
+        self.reads.append((start, stop))
+        if self.fail_at is not None and start <= self.fail_at < stop:
+            raise OSError("disk read failed (simulated)")
+        return self._array[key]
+
+    def __array__(self, dtype=None, copy=None):
+        raise AssertionError("the whole array was loaded")
+
+
+def _spied(results, fail_at=None):
+    frames = SpyFrames(np.asarray(results.frames[:]), fail_at)
+    masks = SpyFrames(np.asarray(results.frames_mask[:]))
+    spied = ExtractionResults(
+        frames, masks, results.scalars, results.timestamps, results.metadata, results.flips
+    )
+    return spied, frames, masks
+
+
+def test_frames_are_streamed_a_buffer_at_a_time(memory_results, tmp_path, monkeypatch):
+    monkeypatch.setattr(nwb_module, "BUFFER_FRAMES", 50)
+    spied, frames, masks = _spied(memory_results)
+    path = spied.to_nwb(tmp_path / "streamed.nwb", subject=SUBJECT)
+    for spy in (frames, masks):
+        assert spy.reads, "nothing was read"
+        assert max(stop - start for start, stop in spy.reads) <= 50
+        covered = np.zeros(NUM_FRAMES, dtype=int)
+        for start, stop in spy.reads:
+            covered[start:stop] += 1
+        assert np.all(covered == 1)  # every frame read once, none held twice
+    assert_same_results(memory_results, ExtractionResults.from_nwb(path))
+
+
+def test_failed_export_leaves_no_file(memory_results, tmp_path, monkeypatch):
+    monkeypatch.setattr(nwb_module, "BUFFER_FRAMES", 50)
+    spied, _, _ = _spied(memory_results, fail_at=120)
+    path = tmp_path / "failed.nwb"
+    with pytest.raises(OSError, match="simulated"):
+        spied.to_nwb(path, subject=SUBJECT)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------- options
+def test_existing_file_is_kept_unless_overwrite(memory_results, tmp_path):
+    path = tmp_path / "twice.nwb"
+    memory_results.to_nwb(path, subject=SUBJECT)
+    size = path.stat().st_size
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        memory_results.to_nwb(path, subject=SUBJECT)
+    assert path.stat().st_size == size
+    memory_results.to_nwb(path, subject=SUBJECT, overwrite=True, identifier="second")
+    with NWBHDF5IO(path, "r") as io:
+        assert io.read().identifier == "second"
+
+
+def test_session_and_subject_overrides(memory_results, tmp_path):
+    start = datetime(2025, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+    subject = Subject(subject_id="m7", species="Rattus norvegicus", age="P60D", sex="F")
+    path = memory_results.to_nwb(
+        tmp_path / "override.nwb",
+        subject=subject,
+        session_description="open field, day 2",
+        session_start_time=start,
+        experimenter="Doe, Jane",
+        lab="Test lab",
+        institution="Test institute",
+    )
+    with NWBHDF5IO(path, "r") as io:
+        nwbfile = io.read()
+        assert nwbfile.session_description == "open field, day 2"
+        assert nwbfile.session_start_time == start
+        assert nwbfile.subject.subject_id == "m7"
+        assert nwbfile.subject.species == "Rattus norvegicus"
+        assert nwbfile.experimenter == ("Doe, Jane",)
+        assert nwbfile.lab == "Test lab"
+
+
+def test_missing_species_and_age_warn(memory_results, tmp_path):
+    with pytest.warns(UserWarning, match="species, age"):
+        path = memory_results.to_nwb(tmp_path / "no_species.nwb")
+    with NWBHDF5IO(path, "r") as io:
+        subject = io.read().subject
+        assert subject.subject_id == "synthetic-mouse-3"
+        assert subject.sex == "U"
+
+
+def test_unknown_start_time_is_a_clear_error(memory_results, tmp_path):
+    metadata = dict(memory_results.metadata)
+    metadata["acquisition"] = {"SubjectName": "m1"}
+    results = ExtractionResults(
+        memory_results.frames, memory_results.frames_mask, memory_results.scalars,
+        memory_results.timestamps, metadata,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="session_start_time"):
+        results.to_nwb(tmp_path / "no_start.nwb", subject=SUBJECT)
+    assert not any(tmp_path.iterdir())
+    path = results.to_nwb(
+        tmp_path / "start.nwb", subject=SUBJECT, session_start_time="2024-03-04T05:06:07+01:00"
+    )
+    with NWBHDF5IO(path, "r") as io:
+        assert io.read().session_start_time.isoformat() == "2024-03-04T05:06:07+01:00"
+
+
+def test_bad_arguments(memory_results, tmp_path):
+    with pytest.raises(ValueError, match="include_raw_video"):
+        memory_results.to_nwb(tmp_path / "a.nwb", subject=SUBJECT, include_raw_video="copy")
+    with pytest.raises(ValueError, match="extractor="):
+        memory_results.to_nwb(tmp_path / "a.nwb", subject=SUBJECT, include_raw_video="external")
+    with pytest.raises(TypeError, match="subject must be"):
+        memory_results.to_nwb(tmp_path / "a.nwb", subject="a mouse")
+    with pytest.raises(FileNotFoundError, match="directory"):
+        memory_results.to_nwb(tmp_path / "missing" / "a.nwb", subject=SUBJECT)
+    assert not any(tmp_path.iterdir())
+
+
+def test_raw_video_external(memory_results, session, tmp_path):
+    extractor = RawDepthExtractor(session.depth_path)
+    path = memory_results.to_nwb(
+        tmp_path / "external.nwb", subject=SUBJECT, include_raw_video="external",
+        extractor=extractor,
+    )  # fmt: skip
+    # An external file that does not resolve from the NWB file would be CRITICAL.
+    assert inspect(path) == []
+    with NWBHDF5IO(path, "r") as io:
+        raw = io.read().acquisition["depth_video"]
+        (reference,) = raw.external_file[:]
+        assert not Path(reference).is_absolute()
+        assert (path.parent / reference).resolve() == session.depth_path.resolve()
+        np.testing.assert_array_equal(raw.get_timestamps(), extractor.get_timestamps())
+
+
+def test_raw_video_embedded(memory_results, session, tmp_path):
+    extractor = RawDepthExtractor(session.depth_path)
+    path = memory_results.to_nwb(
+        tmp_path / "embedded.nwb", subject=SUBJECT, include_raw_video="embedded",
+        extractor=extractor,
+    )  # fmt: skip
+    # The one exception: NWB Inspector guesses the time axis is the longest, and this 200-frame
+    # clip is shorter than the frame's 512 columns (a real session has thousands of frames).
+    serious = inspect(path)
+    assert [
+        m
+        for m in serious
+        if not (
+            m.check_function_name == "check_data_orientation"
+            and m.location == "/acquisition/depth_video"
+        )
+    ] == []
+    assert validate(path=str(path)) == []
+    with h5py.File(path, "r") as handle:
+        data = handle["acquisition/depth_video/data"]
+        assert data.chunks == (1, *extractor.get_image_size())
+        np.testing.assert_array_equal(data[:40], extractor.get_video(0, 40))
+        np.testing.assert_array_equal(data[-5:], extractor.get_video(NUM_FRAMES - 5, NUM_FRAMES))
+        # The raw video shares the processed video's timestamps.
+        assert handle["acquisition/depth_video/timestamps"] == handle[
+            "processing/behavior/processed_depth_video/timestamps"
+        ]
+
+
+def test_add_to_an_nwbfile(memory_results, tmp_path):
+    nwbfile = NWBFile(
+        session_description="with other data",
+        identifier="combined",
+        session_start_time=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        subject=Subject(subject_id="m1", species="Mus musculus", age="P10W", sex="M"),
+    )
+    assert memory_results.to_nwb(nwbfile) is nwbfile
+    path = tmp_path / "combined.nwb"
+    with NWBHDF5IO(path, "w") as io:
+        io.write(nwbfile)
+    assert inspect(path) == []
+    assert_same_results(memory_results, ExtractionResults.from_nwb(path))
+
+
+def test_float_masks_of_the_em_tracker_round_trip(memory_results, tmp_path):
+    rng = np.random.default_rng(0)
+    loglikelihood = rng.normal(-5, 3, memory_results.frames.shape).astype(np.float32)
+    results = ExtractionResults(
+        memory_results.frames, loglikelihood, memory_results.scalars,
+        memory_results.timestamps, memory_results.metadata,
+    )  # fmt: skip
+    path = results.to_nwb(tmp_path / "em.nwb", subject=SUBJECT)
+    back = ExtractionResults.from_nwb(path)
+    assert back.frames_mask.dtype == np.float32
+    np.testing.assert_array_equal(back.frames_mask[:], loglikelihood)
+
+
+def test_from_nwb_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no NWB file"):
+        ExtractionResults.from_nwb(tmp_path / "absent.nwb")
+
+
+def test_no_backend_is_a_clear_error(memory_results, tmp_path):
+    previous = set_nwb_backend(None)
+    try:
+        with pytest.raises(RuntimeError, match=r"import depthextractors\.io\.nwb"):
+            memory_results.to_nwb(tmp_path / "x.nwb")
+    finally:
+        set_nwb_backend(previous)
+    assert get_nwb_backend() is previous
+
+
+# ------------------------------------------------------------------------------- real data
+def _reference_nwb() -> Path:
+    files = sorted((REAL / "nwb_reference").glob("*.nwb")) if REAL.is_dir() else []
+    if not files:
+        pytest.skip(f"the real Datta-lab NWB file is absent ({REAL / 'nwb_reference'})")
+    return files[0]
+
+
+def test_layout_mirrors_the_datta_lab_conversion(exported):
+    reference = _reference_nwb()
+    with h5py.File(reference, "r") as ref, h5py.File(exported, "r") as ours:
+        ref_behavior, our_behavior = ref["processing/behavior"], ours["processing/behavior"]
+        for ref_name, our_name in (("Position", "position"), ("CompassDirection", "heading_2d")):
+            assert (
+                our_behavior[our_name].attrs["neurodata_type"]
+                == ref_behavior[ref_name].attrs["neurodata_type"]
+            )
+        ref_position = ref_behavior["Position/SpatialSeries/data"]
+        our_position = our_behavior["position/position/data"]
+        assert our_position.shape[1] == ref_position.shape[1] == 3  # x, y, height
+        assert our_position.dtype == ref_position.dtype == np.float32
+        assert ref_position.attrs["unit"] == "mm"
+        assert our_position.attrs["unit"] == "millimeters"  # NWB Inspector's spelling of mm
+        ref_heading = ref_behavior["CompassDirection/HeadOrientation/data"]
+        assert ref_heading.attrs["unit"] == our_behavior["heading_2d/heading_2d/data"].attrs["unit"]
+        assert our_behavior.attrs["neurodata_type"] == ref_behavior.attrs["neurodata_type"]
+
+
+def test_from_nwb_refuses_a_file_of_another_layout():
+    reference = _reference_nwb()
+    with pytest.raises(ValueError, match="processed_depth_video"):
+        ExtractionResults.from_nwb(reference)
+
+
+def _real_moseq2_results() -> ExtractionResults:
+    """The real moseq2-extract results, read directly with h5py.
+
+    ``read_results`` expects ``metadata/extraction/first_frame_idx``, which moseq2-extract 0.1.3
+    did not write, so the fields are read here.
+    """
+    path = REAL / "moseq2_kinect_session" / "results_00.h5"
+    if not path.is_file():
+        pytest.skip(f"the real moseq2 session is absent ({path})")
+    with h5py.File(path, "r") as handle:
+        extraction = handle["metadata/extraction"]
+        acquisition = {}
+        for key, dataset in handle["metadata/acquisition"].items():
+            value = dataset[()]
+            if isinstance(value, bytes):
+                value = value.decode()
+            elif isinstance(value, np.ndarray):
+                value = value.tolist()
+            elif isinstance(value, np.generic):
+                value = value.item()
+            acquisition[key] = value
+        metadata = {
+            "uuid": handle["metadata/uuid"][()].decode(),
+            "true_depth": float(extraction["true_depth"][()]),
+            "roi": extraction["roi"][()],
+            "background": extraction["background"][()],
+            "first_frame": extraction["first_frame"][()],
+            "acquisition": acquisition,
+        }
+        scalars = {name: dataset[()] for name, dataset in handle["scalars"].items()}
+        timestamps = handle["timestamps"][()] / 1000.0
+    return ExtractionResults(
+        LazyH5Array(path, "frames"), LazyH5Array(path, "frames_mask"), scalars, timestamps,
+        metadata,
+    )  # fmt: skip
+
+
+def test_real_moseq2_results(tmp_path):
+    results = _real_moseq2_results()
+    path = results.to_nwb(tmp_path / "real.nwb", subject={**SUBJECT, "age": "P8W/P15W"})
+    assert inspect(path) == []
+    assert validate(path=str(path)) == []
+    back = ExtractionResults.from_nwb(path)
+    assert_same_results(results, back)
+    with NWBHDF5IO(path, "r") as io:
+        nwbfile = io.read()
+        # metadata.json's 7-digit fraction and UTC offset survive.
+        assert nwbfile.session_start_time.isoformat() == "2017-01-25T10:42:07.173469-05:00"
+        assert nwbfile.subject.subject_id == "blackStockOFA80GritSanded_012517"
