@@ -111,6 +111,24 @@ def test_median_blur_is_applied_before_the_median():
         )
 
 
+class ViewFrames(NumpyDepthExtractor):
+    """Returns strided reads as views of its own array (allowed for a careful extractor)."""
+
+    def _read_frames(self, indices):
+        step = int(indices[1] - indices[0]) if indices.size > 1 else 1
+        return self._video[indices[0] : indices[-1] + 1 : step]
+
+
+def test_background_never_writes_into_the_extractors_frames():
+    rng = np.random.default_rng(5)
+    video = rng.integers(600, 700, size=(9, 20, 30)).astype(np.uint16)
+    original = video.copy()
+    extractor = ViewFrames(video, 30.0)
+    background = StridedMedianBackground(frame_stride=4, median_filter_size=5).compute(extractor)
+    np.testing.assert_array_equal(extractor.get_video(), original)
+    assert background.shape == (20, 30)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [

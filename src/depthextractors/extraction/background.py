@@ -162,8 +162,9 @@ class StridedMedianBackground:
             raise ValueError("cannot compute a background from a recording with no frames")
         indices = self.frame_indices(num_frames)
         frames = extractor.get_frames(indices)
-        if frames.dtype != np.uint16:
-            frames = frames.astype(np.uint16)
+        if frames.dtype != np.uint16 or not (frames.flags.owndata and frames.flags.writeable):
+            # The frames are blurred in place: never write into an extractor's own buffers.
+            frames = np.array(frames, dtype=np.uint16)
         for i in range(frames.shape[0]):
             frames[i] = _median_blur(frames[i], self.median_filter_size)
         logger.debug("background: median of %d frames (stride %d)", indices.size, self.frame_stride)
