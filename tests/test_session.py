@@ -266,3 +266,29 @@ def test_bad_arguments_are_explained(clip):
         warnings.simplefilter("error")
         with pytest.raises(UserWarning, match="num_frames"):
             _extraction(extractor, truth, num_frames=10_000).frame_range()
+
+
+def test_height_conversion_fast_path_matches_the_definition():
+    from depthextractors.extraction.session import _HeightConverter
+
+    rng = np.random.default_rng(5)
+    background = (680 + rng.normal(0, 3, (60, 70))).round(1).astype(np.float32)
+    background[::7, ::5] += 0.5
+    mask = np.ones((60, 70), dtype=bool)
+    mask[:, :8] = False
+    depth = (background - rng.uniform(-30, 130, background.shape)).round().astype(np.uint16)
+    depth[rng.random(depth.shape) < 0.05] = 0  # invalid pixels
+    fast = _HeightConverter(background, mask, 10, 100, np.dtype(np.uint8))
+    assert fast._fast
+    out = np.empty(depth.shape, np.uint8)
+    fast.convert(depth, out)
+    height = np.floor(background.astype(np.float64) - depth)
+    expected = np.where(
+        (depth > 0) & mask & (height >= 10) & (height <= 100), height, 0
+    ).astype(np.uint8)
+    np.testing.assert_array_equal(out, expected)
+    slow = _HeightConverter(background, mask, 10, 100, np.dtype(np.uint16))
+    assert not slow._fast
+    out16 = np.empty(depth.shape, np.uint16)
+    slow.convert(depth, out16)
+    np.testing.assert_array_equal(out16, expected)

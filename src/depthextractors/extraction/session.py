@@ -716,10 +716,11 @@ class _HeightConverter:
     ``height = background - depth`` truncated to whole millimetres, 0 outside
     ``[min_height, max_height]``, where the depth is invalid (0) and outside the ROI. Because
     the depth is an integer, truncating ``background - depth`` equals
-    ``floor(background) - depth``, so the common case runs in 16-bit integers with OpenCV:
-    the background outside the ROI is set to 0 (every height there is <= 0, dropped) and an
-    invalid depth gives ``floor(background)``, dropped as taller than ``max_height`` — which
-    holds when the floor is farther than ``max_height`` from the camera everywhere in the ROI.
+    ``floor(background) - depth``, so the common case runs in unsigned 16-bit integers with
+    OpenCV's saturating subtraction (negative heights become 0, dropped): the background
+    outside the ROI is set to 0 (every height there is 0) and an invalid depth gives
+    ``floor(background)``, dropped as taller than ``max_height`` — which holds when the floor is
+    farther than ``max_height`` from the camera everywhere in the ROI.
     Otherwise (or for heights beyond 8 bits) the general float path runs.
     """
 
@@ -744,25 +745,27 @@ class _HeightConverter:
             dtype == np.uint8
             and self._low >= 1
             and self._high <= 255
-            and (inside.size == 0 or (inside.min() > self._high and inside.max() < 32767))
+            and (inside.size == 0 or (inside.min() > self._high and inside.max() < 65535))
         )
-        self._floor16 = floor.astype(np.int16) if self._fast else None
+        self._floor16 = floor.astype(np.uint16) if self._fast else None
 
     def convert(self, depth: np.ndarray, out: np.ndarray) -> None:
         if self._fast:
-            height = cv2.subtract(self._floor16, depth, dtype=cv2.CV_16S)
+            height = cv2.subtract(self._floor16, depth)
             cv2.threshold(height, self._low - 1, 0, cv2.THRESH_TOZERO, dst=height)
             cv2.threshold(height, self._high, 0, cv2.THRESH_TOZERO_INV, dst=height)
             np.copyto(out, height, casting="unsafe")
             return
         height = np.subtract(self.background, depth, dtype=np.float32)
+        # Whole millimetres first, then the limits: moseq2-extract casts to its frame dtype
+        # before thresholding, so 100.8 mm counts as 100 mm.
+        np.floor(height, out=height)
         # Invalid depth (0) is no object: a zero would read as a pixel as tall as the camera.
         drop = depth == 0
         drop |= height < self.min_height
         drop |= height > self.max_height
         drop |= self.outside
         height[drop] = 0
-        # Truncation to whole millimetres, as moseq2-extract's cast to its frame dtype.
         np.copyto(out, height, casting="unsafe")
 
 
