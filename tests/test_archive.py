@@ -11,7 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from depthextractors import RawDepthExtractor, TarSessionExtractor, open_depth_video
+from depthextractors import (
+    DepthVideoExtractor,
+    RawDepthExtractor,
+    TarSessionExtractor,
+    open_depth_video,
+)
 from depthextractors.extractors.archive import GzipRandomAccessReader
 from depthextractors.testing import check_depth_extractor, generate_synthetic_session
 
@@ -114,6 +119,21 @@ def test_chunked_iteration_decompresses_the_archive_about_once(session, overlap)
     # Opening, the side files and every chunk together: one pass over the compressed file.
     assert reader.compressed_bytes_read <= archive_bytes + 2 * reader._PIECE_BYTES
     assert reader.restarts - restarts_before <= 1
+
+
+@pytest.mark.parametrize(
+    ("chunk_size", "overlap", "start", "end"), [(2, 5, 3, 20), (7, 0, None, 30), (3, 3, 10, 40)]
+)
+def test_iter_chunks_gives_what_the_base_class_gives(session, chunk_size, overlap, start, end):
+    extractor = TarSessionExtractor(session["side_first"])
+    raw = session["raw"]
+    ours = list(extractor.iter_chunks(chunk_size, overlap, start, end))
+    reference = list(DepthVideoExtractor.iter_chunks(raw, chunk_size, overlap, start, end))
+    assert [(c.start, c.end, c.read_start) for c in ours] == [
+        (c.start, c.end, c.read_start) for c in reference
+    ]
+    for mine, theirs in zip(ours, reference, strict=True):
+        assert np.array_equal(mine.frames, theirs.frames)
 
 
 def test_random_access_restarts_from_a_nearby_checkpoint(session):

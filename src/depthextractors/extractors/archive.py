@@ -713,18 +713,20 @@ class TarSessionExtractor(DepthVideoExtractor):
         if overlap is None or overlap < 0:
             raise ValueError(f"overlap must be zero or a positive number of frames, got {overlap}")
         first, last = resolve_frame_range(start_frame, end_frame, self.get_num_frames())
-        previous = None
+        tail = None  # the last `overlap` frames read, copied so the chunk itself can be freed
         for start in range(first, last, chunk_size):
             end = min(start + chunk_size, last)
             new_frames = self.get_video(start, end)
             read_start = max(first, start - overlap)
-            if previous is not None and read_start < start:
-                kept = previous[previous.shape[0] - (start - read_start) :]
-                frames = np.concatenate([kept, new_frames])
+            if tail is not None and read_start < start:
+                frames = np.concatenate([tail[tail.shape[0] - (start - read_start) :], new_frames])
             else:
                 frames = new_frames
+            if overlap:
+                tail = frames[-overlap:].copy()
+            del new_frames
             yield FrameChunk(start, end, read_start, frames)
-            previous = frames
+            del frames
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
