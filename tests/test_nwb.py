@@ -436,6 +436,8 @@ def test_add_to_an_nwbfile(memory_results, tmp_path):
         subject=Subject(subject_id="m1", species="Mus musculus", age="P10W", sex="M"),
     )
     assert memory_results.to_nwb(nwbfile) is nwbfile
+    with pytest.warns(UserWarning, match="subject ignored"):
+        memory_results.to_nwb(NWBFile("x", "y", datetime.now(timezone.utc)), subject=SUBJECT)
     path = tmp_path / "combined.nwb"
     with NWBHDF5IO(path, "w") as io:
         io.write(nwbfile)
