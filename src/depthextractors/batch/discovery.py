@@ -1,0 +1,131 @@
+"""Find the sessions (depth recordings) under a directory."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .pipeline import RESULTS_H5, default_output_dir
+
+__all__ = ["DEFAULT_EXTENSIONS", "Session", "find_sessions"]
+
+#: Recording file types batch-extract looks for.
+DEFAULT_EXTENSIONS = (".dat", ".avi", ".mkv", ".bag", ".tar.gz", ".tgz")
+_ARCHIVES = (".tar.gz", ".tgz")
+# Files that are never a depth recording (infrared, colour), as moseq2-extract never takes ir.*.
+_NOT_DEPTH = ("ir", "rgb", "color", "colour", "results", ".")
+# Directories whose contents are outputs, never recordings.
+_OUTPUT_DIR_NAMES = {"proc", "aggregate_results", "report", "__pycache__"}
+
+
+@dataclass(frozen=True)
+class Session:
+    """One recording to extract.
+
+    Attributes
+    ----------
+    name : str
+        Unique, readable name (the path of its directory relative to the search root, or the
+        archive's name).
+    input_file : pathlib.Path
+        The recording.
+    output_dir : pathlib.Path
+        Its results directory.
+    """
+
+    name: str
+    input_file: Path
+    output_dir: Path
+
+
+def _suffix(name: str, extensions: tuple[str, ...]) -> str | None:
+    lowered = name.lower()
+    matches = [ext for ext in extensions if lowered.endswith(ext)]
+    return max(matches, key=len) if matches else None
+
+
+def find_sessions(
+    root: str | os.PathLike,
+    extensions: tuple[str, ...] | list[str] = DEFAULT_EXTENSIONS,
+    output_dir_name: str = "proc",
+) -> list[Session]:
+    """All recordings under ``root``, one :class:`Session` each, in a stable order.
+
+    Rules (moseq2-extract's, with its ambiguities resolved):
+
+    - files named ``ir.*``, ``rgb.*``, ``color.*``, ``results*`` or starting with a dot
+      (unfinished writes) are never recordings, and nothing inside an output directory
+      (``proc``, ``aggregate_results``, ...) or a directory holding ``results_00.h5`` is;
+    - an archive ``name.tar.gz`` is a session; its results go to ``name/proc`` beside it;
+    - in a directory holding one recording, it is the session and its results go to
+      ``proc`` beside it; when the directory holds ``depth.dat`` and its converted
+      ``depth.avi`` (or other ``depth.*``), the raw file is taken, as ``open_depth_video``
+      does; other recordings of the directory each get ``<stem>/proc``.
+
+    Parameters
+    ----------
+    root : path-like
+        Directory to search (recursively), or a single recording.
+    extensions : sequence of str
+        File endings to take (lower case, with the dot).
+    output_dir_name : str, default "proc"
+        Name of each session's results directory.
+
+    Returns
+    -------
+    list of Session
+    """
+    root = Path(root)
+    extensions = tuple(
+        ext.lower() if ext.startswith(".") else f".{ext.lower()}" for ext in extensions
+    )
+    if root.is_file():
+        output = default_output_dir(root).with_name(output_dir_name)
+        return [Session(root.name, root, output)]
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a directory")
+    sessions: list[Session] = []
+    for directory, subdirs, files in os.walk(root):
+        here = Path(directory)
+        subdirs[:] = sorted(
+            d for d in subdirs if d not in _OUTPUT_DIR_NAMES and not d.startswith(".")
+        )
+        if RESULTS_H5 in files:
+            continue
+        candidates = sorted(
+            name for name in files
+            if _suffix(name, extensions) and not name.lower().startswith(_NOT_DEPTH)
+        )  # fmt: skip
+        archives = [n for n in candidates if _suffix(n, _ARCHIVES)]
+        plain = [n for n in candidates if n not in archives]
+        relative = here.relative_to(root).as_posix()
+        for name in archives:
+            path = here / name
+            stem = name[: -len(_suffix(name, _ARCHIVES))]
+            label = f"{relative}/{stem}" if relative != "." else stem
+            sessions.append(Session(label, path, here / stem / output_dir_name))
+        if not plain:
+            continue
+        depth_named = [n for n in plain if n.lower().startswith("depth")]
+        main = None
+        if len(plain) == 1:
+            main = plain[0]
+        elif depth_named:
+            from ..extractors import registered_formats
+
+            preference = {".dat": 0, ".avi": 10, ".mkv": 20, ".bag": 30}
+            formats = registered_formats()
+            main = min(
+                depth_named,
+                key=lambda n: (preference.get(_suffix(n, tuple(formats)) or "", 99), n),
+            )
+        label = relative if relative != "." else here.resolve().name
+        if main is not None:
+            sessions.append(Session(label, here / main, here / output_dir_name))
+        for name in plain:
+            if name == main or name.lower().startswith("depth"):
+                continue  # other depth.* files are conversions of the main recording
+            stem = name[: -len(_suffix(name, extensions))]
+            sessions.append(Session(f"{label}/{stem}", here / name, here / stem / output_dir_name))
+    return sessions

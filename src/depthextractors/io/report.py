@@ -1,0 +1,512 @@
+"""A per-session extraction report: one self-contained HTML page, plus its pictures as PNG files.
+
+``report.html`` (next to ``results_00.h5``) shows what a user checks after an extraction:
+
+- the background, the arena (ROI) drawn over it, and the first frame, each at the camera's
+  resolution (one image pixel per camera pixel);
+- a grid of sample crops spread over the session (what moseq2-pca will see);
+- the centroid path in millimetres, and speed, height and heading traces over time;
+- a quality timeline (frames without the animal, dropped frames, flipped frames) and a table of
+  figures: frames, % valid, dropped frames, flips, true depth, ROI area.
+
+Every picture is embedded in the page as a base64 PNG, so the page can be mailed or archived on
+its own, and written beside it in ``report/`` for use elsewhere. The images of the camera
+frame are made with OpenCV; the plots with matplotlib's object API on the Agg canvas (no
+pyplot, no global backend change), so reports can be written from worker threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _datetime
+import html
+import io as _io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..extraction.outputs import ExtractionResults
+
+__all__ = [
+    "CROP_GRID_COLUMNS",
+    "REPORT_IMAGES",
+    "ROI_COLOUR",
+    "ReportFigure",
+    "crop_grid",
+    "false_colour",
+    "roi_overlay",
+    "write_report",
+]
+
+#: Colour (R, G, B) of the arena in the ROI overlay.
+ROI_COLOUR = (255, 140, 0)
+#: Tiles per row of the sample-crop grid.
+CROP_GRID_COLUMNS = 6
+#: Pixels between tiles of the crop grid (white).
+CROP_GRID_GAP = 2
+#: Colour of plotted lines (matplotlib's tab:blue).
+LINE_COLOUR = "#1f77b4"
+#: Timeline colours (R, G, B): animal found / not found, dropped frames, flips.
+VALID_COLOUR = (44, 160, 44)
+INVALID_COLOUR = (214, 39, 40)
+DROPPED_COLOUR = (0, 0, 0)
+FLIP_COLOUR = (148, 103, 189)
+#: Quality timeline geometry: band height, gap between bands, left margin (labels), pixels.
+TIMELINE_BAND = 24
+TIMELINE_GAP = 6
+TIMELINE_LEFT = 130
+
+#: The pictures of a report, in page order: file stem and caption.
+REPORT_IMAGES: dict[str, str] = {
+    "background": "Background: median depth of the session (nearer is brighter)",
+    "roi_overlay": "Arena (ROI) found, in orange over the background",
+    "first_frame": "First frame: raw depth (nearer is brighter)",
+    "crops": "Sample crops: the extracted animal, nose east",
+    "centroid_path": "Centroid path (mm)",
+    "speed": "Speed (mm/s)",
+    "height": "Mean height of the animal (mm)",
+    "angle": "Heading angle (degrees)",
+    "quality": "Quality timeline: animal found, dropped frames, flips",
+}
+
+
+@dataclass
+class ReportFigure:
+    """One picture of the report.
+
+    Attributes
+    ----------
+    key : str
+        File stem (``report/<key>.png``) and element id in the page.
+    caption : str
+        What it shows.
+    png : bytes
+        The encoded image.
+    note : str
+        A detail shown under the caption (e.g. which frames the crops are).
+    """
+
+    key: str
+    caption: str
+    png: bytes
+    note: str = ""
+
+
+# ---------------------------------------------------------------------------------- images
+def _png(rgb: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"could not encode an image of shape {rgb.shape} as PNG")
+    return data.tobytes()
+
+
+def false_colour(
+    image: np.ndarray, low: float | None = None, high: float | None = None, valid=None
+) -> np.ndarray:
+    """An image in false colour (viridis), RGB uint8, one pixel per input pixel.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(rows, cols)`` values (depth or height, mm).
+    low, high : float, optional
+        Values shown as the ends of the colour map; the 1st and 99th percentiles of the valid
+        values by default.
+    valid : numpy.ndarray, optional
+        bool mask of values to show; others (and 0 / NaN by default) are black.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(rows, cols, 3)`` uint8 RGB.
+    """
+    values = np.asarray(image, dtype=np.float64)
+    if valid is None:
+        valid = np.isfinite(values) & (values != 0)
+    shown = values[valid]
+    if shown.size == 0:
+        return np.zeros((*values.shape, 3), dtype=np.uint8)
+    low = float(np.percentile(shown, 1)) if low is None else float(low)
+    high = float(np.percentile(shown, 99)) if high is None else float(high)
+    span = max(high - low, 1e-9)
+    level = np.clip((np.nan_to_num(values) - low) / span * 255.0, 0, 255).astype(np.uint8)
+    rgb = cv2.cvtColor(cv2.applyColorMap(level, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
+    rgb[~valid] = 0
+    return rgb
+
+
+def roi_overlay(background: np.ndarray, roi: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """The background in grey with the arena tinted :data:`ROI_COLOUR` and outlined.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(rows, cols, 3)`` uint8 RGB, one pixel per camera pixel.
+    """
+    values = np.asarray(background, dtype=np.float64)
+    valid = np.isfinite(values) & (values > 0)
+    grey = np.zeros(values.shape, dtype=np.uint8)
+    if valid.any():
+        low, high = np.percentile(values[valid], [1, 99])
+        grey = np.clip((values - low) / max(high - low, 1e-9) * 200 + 30, 0, 255)
+        grey = np.where(valid, grey, 0).astype(np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2).astype(np.float64)
+    mask = np.asarray(roi, dtype=bool)
+    colour = np.array(ROI_COLOUR, dtype=np.float64)
+    rgb[mask] = (1 - alpha) * rgb[mask] + alpha * colour
+    out = np.clip(rgb, 0, 255).astype(np.uint8)
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(out, contours, -1, ROI_COLOUR, 1)
+    return out
+
+
+def crop_grid(crops: np.ndarray, max_height: float, columns: int = CROP_GRID_COLUMNS) -> np.ndarray:
+    """Crops side by side in rows of ``columns`` tiles on white, in false colour (jet).
+
+    Parameters
+    ----------
+    crops : numpy.ndarray
+        ``(n, rows, cols)`` crop heights, mm (0 = not the animal, shown black).
+    max_height : float
+        Height shown at the top of the colour map, mm.
+    columns : int
+        Tiles per row.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(grid_rows * (rows + gap) + gap, columns * (cols + gap) + gap, 3)`` uint8 RGB, with
+        :data:`CROP_GRID_GAP` white pixels around every tile; unused tiles of the last row are
+        white.
+    """
+    count, rows, cols = crops.shape
+    grid_rows = max(1, -(-count // columns))
+    gap = CROP_GRID_GAP
+    out = np.full((grid_rows * (rows + gap) + gap, columns * (cols + gap) + gap, 3), 255, np.uint8)
+    for k in range(count):
+        r, c = divmod(k, columns)
+        heights = np.asarray(crops[k], dtype=np.float64)
+        level = np.clip(heights / max(max_height, 1e-9) * 255, 0, 255).astype(np.uint8)
+        tile = cv2.cvtColor(cv2.applyColorMap(level, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+        tile[heights <= 0] = 0
+        top, left = gap + r * (rows + gap), gap + c * (cols + gap)
+        out[top : top + rows, left : left + cols] = tile
+    return out
+
+
+def _quality_timeline(
+    valid: np.ndarray,
+    dropped_after: np.ndarray,
+    flips: np.ndarray | None,
+    duration_s: float,
+    width: int = 1000,
+) -> np.ndarray:
+    """Three labelled bands over time: animal found (green) or not (red); dropped; flips.
+
+    The bands are ``TIMELINE_BAND`` pixels high, start at column ``TIMELINE_LEFT`` and are
+    ``width`` columns wide (one column per ``n / width`` frames).
+    """
+    n = valid.size
+    band, gap, left = TIMELINE_BAND, TIMELINE_GAP, TIMELINE_LEFT
+    out = np.full((3 * band + 3 * gap + 22, left + width + 10, 3), 255, dtype=np.uint8)
+    labels = ("animal found", "dropped frames", "flipped frames")
+    for row, label in enumerate(labels):
+        top = gap + row * (band + gap)
+        cv2.putText(
+            out, label, (6, top + band - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (60, 60, 60), 1,
+            cv2.LINE_AA,
+        )  # fmt: skip
+        out[top : top + band, left : left + width] = (236, 236, 236)
+    bottom = gap + 3 * (band + gap)
+    for x, text in ((left, "0 s"), (left + width - 60, f"{duration_s:.1f} s")):
+        cv2.putText(
+            out, text, (x, bottom + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (60, 60, 60), 1,
+            cv2.LINE_AA,
+        )  # fmt: skip
+    if n == 0:
+        return out
+    column = np.minimum((np.arange(n) * width) // n, width - 1)
+    # A column is red if any frame in it lacks the animal, so single misses stay visible.
+    missing = np.zeros(width, dtype=bool)
+    np.logical_or.at(missing, column, ~valid)
+    top = gap
+    out[top : top + band, left : left + width] = VALID_COLOUR
+    out[top : top + band, left + np.flatnonzero(missing)] = INVALID_COLOUR
+    top += band + gap
+    for index in np.asarray(dropped_after, dtype=np.int64):
+        if 0 <= index < n:
+            out[top : top + band, left + column[index]] = DROPPED_COLOUR
+    top += band + gap
+    if flips is not None:
+        flipped = np.zeros(width, dtype=bool)
+        np.logical_or.at(flipped, column, np.asarray(flips, dtype=bool))
+        out[top : top + band, left + np.flatnonzero(flipped)] = FLIP_COLOUR
+    return out
+
+
+def _plot_png(draw, size: tuple[float, float] = (6.4, 3.0)) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    draw(axes)
+    buffer = _io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _trace(times: np.ndarray, values: np.ndarray, ylabel: str) -> bytes:
+    def draw(axes):
+        axes.plot(times, values, color=LINE_COLOUR, linewidth=0.8)
+        axes.set_xlabel("time (s)")
+        axes.set_ylabel(ylabel)
+        axes.grid(True, alpha=0.3)
+        if times.size:
+            axes.set_xlim(times[0], times[-1] if times[-1] > times[0] else times[0] + 1)
+
+    return _plot_png(draw)
+
+
+def _path_plot(x_mm: np.ndarray, y_mm: np.ndarray) -> bytes:
+    def draw(axes):
+        axes.plot(x_mm, y_mm, color=LINE_COLOUR, linewidth=0.6)
+        axes.set_xlabel("x (mm)")
+        axes.set_ylabel("y (mm, up)")
+        axes.set_aspect("equal", adjustable="datalim")
+        axes.grid(True, alpha=0.3)
+
+    return _plot_png(draw, size=(5.0, 5.0))
+
+
+# ---------------------------------------------------------------------------------- figures
+def _sample_indices(valid: np.ndarray, count: int) -> np.ndarray:
+    candidates = np.flatnonzero(valid)
+    if candidates.size == 0:
+        candidates = np.arange(valid.size)
+    if candidates.size <= count:
+        return candidates
+    picks = np.linspace(0, candidates.size - 1, count).round().astype(int)
+    return np.unique(candidates[picks])
+
+
+def _scalar(results: ExtractionResults, name: str) -> np.ndarray | None:
+    if name not in results.scalars:
+        return None
+    return np.asarray(results.scalars[name][:], dtype=np.float64)
+
+
+def build_figures(results: ExtractionResults, num_crops: int = 24) -> list[ReportFigure]:
+    """All pictures of the report, in page order (see :data:`REPORT_IMAGES`)."""
+    n = len(results)
+    valid = results.valid if n else np.zeros(0, dtype=bool)
+    times = np.asarray(results.timestamps, dtype=np.float64)
+    times = times - times[0] if times.size and np.isfinite(times[0]) else np.arange(n) / 30.0
+    parameters = results.parameters
+    max_height = float(parameters.get("max_height", 100.0))
+    background = results.background
+    roi = results.roi
+    # Depth images: the range from max_height above the floor to just below it, nearer is
+    # brighter, so the floor, the walls and the animal are all told apart.
+    floor = float(results.true_depth)
+    near, far = floor - max_height, floor + 20.0
+
+    def depth_picture(image: np.ndarray) -> bytes:
+        values = np.asarray(image, dtype=np.float64)
+        valid_pixels = np.isfinite(values) & (values > 0)
+        return _png(false_colour(far + near - values, near, far, valid=valid_pixels))
+
+    figures = [
+        ReportFigure("background", REPORT_IMAGES["background"], depth_picture(background)),
+        ReportFigure(
+            "roi_overlay", REPORT_IMAGES["roi_overlay"], _png(roi_overlay(background, roi))
+        ),
+        ReportFigure(
+            "first_frame", REPORT_IMAGES["first_frame"],
+            depth_picture(results.metadata.get("first_frame", np.zeros_like(background))),
+        ),
+    ]  # fmt: skip
+    picks = _sample_indices(valid, num_crops) if n else np.zeros(0, dtype=int)
+    if picks.size:
+        crops = np.asarray(results.frames[picks.tolist()])
+        note = f"{picks.size} crops, frames " + ", ".join(str(int(i)) for i in picks)
+        shown = crops[crops > 0]
+        top = float(np.percentile(shown, 99)) if shown.size else max_height
+        figures.append(
+            ReportFigure("crops", REPORT_IMAGES["crops"], _png(crop_grid(crops, top)), note)
+        )
+    x_mm, y_mm = _scalar(results, "centroid_x_mm"), _scalar(results, "centroid_y_mm")
+    if x_mm is not None and y_mm is not None:
+        figures.append(
+            ReportFigure("centroid_path", REPORT_IMAGES["centroid_path"], _path_plot(x_mm, y_mm))
+        )
+    speed = _scalar(results, "velocity_2d_mm_per_s")
+    if speed is None and (per_frame := _scalar(results, "velocity_2d_mm")) is not None:
+        step = float(np.median(np.diff(times))) if times.size > 1 else 1 / 30
+        speed = per_frame / step
+    if speed is not None:
+        figures.append(ReportFigure("speed", REPORT_IMAGES["speed"], _trace(times, speed, "mm/s")))
+    height = _scalar(results, "height_ave_mm")
+    if height is not None:
+        figures.append(ReportFigure("height", REPORT_IMAGES["height"], _trace(times, height, "mm")))
+    angle = _scalar(results, "angle")
+    if angle is not None:
+        degrees = np.degrees(np.angle(np.exp(1j * angle)))
+        figures.append(
+            ReportFigure("angle", REPORT_IMAGES["angle"], _trace(times, degrees, "degrees"))
+        )
+    flips = None if results.flips is None else np.asarray(results.flips[:], dtype=bool)
+    duration = float(times[-1]) if times.size else 0.0
+    note = "animal found: green, not found: red; dropped frames: black; flipped frames: purple"
+    if flips is None:
+        note += " (no flip corrector ran)"
+    figures.append(
+        ReportFigure(
+            "quality", REPORT_IMAGES["quality"],
+            _png(_quality_timeline(valid, results.dropped_after, flips, duration)), note,
+        )
+    )  # fmt: skip
+    return figures
+
+
+def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
+    n = len(results)
+    valid = results.valid if n else np.zeros(0, dtype=bool)
+    times = np.asarray(results.timestamps, dtype=np.float64)
+    duration = float(times[-1] - times[0]) if n > 1 and np.all(np.isfinite(times[[0, -1]])) else 0
+    acquisition = results.metadata.get("acquisition", {}) or {}
+    parameters = results.parameters
+    rows = [
+        ("Session", str(acquisition.get("SessionName", "—"))),
+        ("Subject", str(acquisition.get("SubjectName", "—"))),
+        ("Frames extracted", f"{n:,}"),
+        ("Duration", f"{duration:.1f} s"),
+        ("Valid frames (animal found)", f"{100 * valid.mean():.1f}%" if n else "—"),
+        ("Dropped frames", f"{results.dropped_frame_count:,}"),
+    ]
+    if results.flips is not None:
+        flips = np.asarray(results.flips[:], dtype=bool)
+        rows.append(("Flipped frames", f"{int(flips.sum()):,} ({100 * flips.mean():.1f}%)"))
+    else:
+        rows.append(("Flipped frames", "no flip corrector ran"))
+    rows += [
+        ("Floor (true) depth", f"{results.true_depth:.1f} mm"),
+        ("Arena (ROI) area", f"{int(results.roi.sum()):,} pixels"),
+        ("Camera", str(parameters.get("camera_type", "—"))),
+        (
+            "Height range",
+            f"{parameters.get('min_height', '—')}–{parameters.get('max_height', '—')} mm",
+        ),
+        ("Extracted by", f"depthextractors {results.metadata.get('version', '?')}"),
+        ("Extraction uuid", str(results.uuid)),
+    ]
+    return rows
+
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto;
+       max-width: 1200px; color: #222; padding: 0 16px; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; }
+.sub { color: #666; margin-top: 0; word-break: break-all; }
+table.summary { border-collapse: collapse; margin: 12px 0 20px; }
+table.summary td { padding: 4px 14px 4px 0; border-bottom: 1px solid #eee; vertical-align: top; }
+table.summary td:first-child { color: #555; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(340px, 1fr)); gap: 18px; }
+figure { margin: 0; background: #fafafa; border: 1px solid #e4e4e4; border-radius: 6px;
+         padding: 10px; }
+figure.wide { grid-column: 1 / -1; }
+figure img { max-width: 100%; height: auto; display: block; margin: 0 auto;
+             image-rendering: pixelated; }
+figure.plot img { image-rendering: auto; }
+figcaption { font-size: 0.92em; margin-top: 6px; }
+figcaption .note { display: block; color: #777; font-size: 0.9em; margin-top: 2px; }
+details { margin-top: 20px; }
+pre { background: #f4f4f4; padding: 10px; overflow-x: auto; font-size: 0.85em; }
+"""
+
+_WIDE = {"crops", "quality"}
+_PLOTS = {"centroid_path", "speed", "height", "angle"}
+
+
+def render_html(results: ExtractionResults, figures: list[ReportFigure]) -> str:
+    """The report page, with every figure embedded as a base64 PNG."""
+    import yaml
+
+    acquisition = results.metadata.get("acquisition", {}) or {}
+    title = f"Extraction report — {acquisition.get('SessionName', results.path or 'session')}"
+    rows = "\n".join(
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in _summary(results)
+    )
+    blocks = []
+    for figure in figures:
+        data = base64.b64encode(figure.png).decode("ascii")
+        classes = " ".join(
+            c for c, on in (("wide", figure.key in _WIDE), ("plot", figure.key in _PLOTS)) if on
+        )
+        note = f'<span class="note">{html.escape(figure.note)}</span>' if figure.note else ""
+        blocks.append(
+            f'<figure id="{figure.key}" class="{classes}">'
+            f'<img alt="{html.escape(figure.caption)}" data-key="{figure.key}" '
+            f'src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(figure.caption)}{note}</figcaption></figure>"
+        )
+    parameters = yaml.safe_dump(
+        {k: v for k, v in sorted(results.parameters.items())}, default_flow_style=None
+    )
+    made = _datetime.datetime.now(_datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    source = html.escape(str(results.path) if results.path else "in-memory results")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>\n"
+        f'<h1>{html.escape(title)}</h1><p class="sub">{source} · made {made}</p>\n'
+        f'<table class="summary">{rows}</table>\n'
+        f'<div class="grid">{"".join(blocks)}</div>\n'
+        f"<details><summary>Extraction parameters</summary><pre>{html.escape(parameters)}</pre>"
+        "</details>\n</body></html>\n"
+    )
+
+
+def write_report(
+    results: ExtractionResults | str | os.PathLike,
+    output_dir: str | os.PathLike | None = None,
+    num_crops: int = 24,
+) -> Path:
+    """Write ``report.html`` and ``report/<picture>.png`` for one extraction.
+
+    Parameters
+    ----------
+    results : ExtractionResults or path-like
+        The extraction, or its ``results_00.h5`` / output directory.
+    output_dir : path-like, optional
+        Where to write; the directory of ``results_00.h5`` by default.
+    num_crops : int, default 24
+        Sample crops in the grid (evenly spread over the frames with the animal).
+
+    Returns
+    -------
+    pathlib.Path
+        The HTML page (written as ``.partial`` and renamed, so it is never half there).
+    """
+    if not isinstance(results, ExtractionResults):
+        from .results_h5 import read_results
+
+        results = read_results(results)
+    if output_dir is None:
+        if results.path is None:
+            raise ValueError("in-memory results: pass output_dir")
+        output_dir = Path(results.path).parent
+    output_dir = Path(output_dir)
+    image_dir = output_dir / "report"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    figures = build_figures(results, num_crops=num_crops)
+    for figure in figures:
+        (image_dir / f"{figure.key}.png").write_bytes(figure.png)
+    page = output_dir / "report.html"
+    partial = page.with_name(page.name + ".partial")
+    partial.write_text(render_html(results, figures), encoding="utf-8")
+    os.replace(partial, page)
+    return page
