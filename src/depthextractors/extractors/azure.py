@@ -25,7 +25,7 @@ import numpy as np
 
 from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
-from .ffv1 import open_video_container
+from .ffv1 import matroska_declared_size, open_video_container
 
 __all__ = ["AZURE_DEPTH_MODES", "AzureDepthExtractor", "find_titled_video_stream"]
 
@@ -43,47 +43,6 @@ _SAMPLE_TYPES = {"gray16be": np.dtype(">u2"), "gray16le": np.dtype("<u2")}
 DEFAULT_SAMPLING_FREQUENCY = 30.0
 # An interval this many times the typical one means frames are missing between two timestamps.
 _GAP_FACTOR = 1.5
-
-
-def _read_vint(data: bytes, offset: int, keep_marker: bool) -> tuple[int | None, int]:
-    """An EBML variable-length integer at ``offset``: ``(value, next offset)``.
-
-    ``value`` is ``None`` for a size of all ones (EBML's "unknown size").
-    """
-    first = data[offset]
-    length = 9 - first.bit_length() if first else 9
-    if length > 8 or offset + length > len(data):
-        raise ValueError("not an EBML variable-length integer")
-    value = int.from_bytes(data[offset : offset + length], "big")
-    if keep_marker:
-        return value, offset + length
-    value &= (1 << (7 * length)) - 1
-    return (None if value == (1 << (7 * length)) - 1 else value), offset + length
-
-
-def matroska_declared_size(path: Path) -> int | None:
-    """Bytes a Matroska file says it holds (end of its Segment), or ``None`` if it does not say.
-
-    A recorder that stops before finishing leaves the Segment size it started with, or a
-    Segment shorter on disk than its declared size when the copy was cut; comparing this with
-    the file size is the cheap way to notice, as libavformat just stops at the end.
-    """
-    with open(path, "rb") as handle:
-        head = handle.read(4096)
-    try:
-        element_id, offset = _read_vint(head, 0, keep_marker=True)
-        if element_id != 0x1A45DFA3:
-            return None
-        size, offset = _read_vint(head, offset, keep_marker=False)
-        if size is None:
-            return None
-        element_id, offset = _read_vint(head, offset + size, keep_marker=True)
-        if element_id != 0x18538067:
-            return None
-        size, offset = _read_vint(head, offset, keep_marker=False)
-    except (ValueError, IndexError):
-        return None
-    return None if size is None else offset + size
 
 
 def find_titled_video_stream(

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import warnings
+import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import av
-import av.logging
 import numpy as np
 
 from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
 from .raw import read_timestamp_file
 
-__all__ = ["FFV1DepthExtractor", "open_video_container"]
+__all__ = ["FFV1DepthExtractor", "matroska_declared_size", "open_video_container"]
 
 DEFAULT_SAMPLING_FREQUENCY = 30.0
 GREY16_PIXEL_FORMATS = ("gray16le", "gray16be")
@@ -63,29 +62,77 @@ def open_video_container(path: Path) -> av.container.InputContainer:
         ) from error
 
 
-@contextlib.contextmanager
-def capture_libav_errors() -> Iterator[list[tuple[int, str, str]]]:
-    """Collect libav messages logged while the block runs (at least those of level ERROR).
+def _read_vint(data: bytes, offset: int, keep_marker: bool) -> tuple[int | None, int]:
+    """An EBML variable-length integer at ``offset``: ``(value, next offset)``.
 
-    The yielded list fills as messages arrive; :func:`libav_errors_in` picks the errors.
-
-    Some decoders (FFV1 with slice CRCs among them) report damaged data only through the log
-    and still return a frame, so reading the log is the only way to refuse a corrupt frame.
-    Messages come from the decoder's worker threads too, hence a process-wide capture.
+    ``value`` is ``None`` for a size of all ones (EBML's "unknown size").
     """
-    previous = av.logging.get_level()
-    if previous is None or previous < av.logging.ERROR:
-        av.logging.set_level(av.logging.ERROR)
+    first = data[offset]
+    length = 9 - first.bit_length() if first else 9
+    if length > 8 or offset + length > len(data):
+        raise ValueError("not an EBML variable-length integer")
+    value = int.from_bytes(data[offset : offset + length], "big")
+    if keep_marker:
+        return value, offset + length
+    value &= (1 << (7 * length)) - 1
+    return (None if value == (1 << (7 * length)) - 1 else value), offset + length
+
+
+def matroska_declared_size(path: Path) -> int | None:
+    """Bytes a Matroska file says it holds (end of its Segment), or ``None`` if it does not say.
+
+    A recorder that stops before finishing leaves the Segment size it started with, or a
+    Segment shorter on disk than its declared size when the copy was cut; comparing this with
+    the file size is the cheap way to notice, as libavformat just stops at the end.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
     try:
-        with av.logging.Capture(local=False) as messages:
-            yield messages
-    finally:
-        av.logging.set_level(previous)
+        element_id, offset = _read_vint(head, 0, keep_marker=True)
+        if element_id != 0x1A45DFA3:
+            return None
+        size, offset = _read_vint(head, offset, keep_marker=False)
+        if size is None:
+            return None
+        element_id, offset = _read_vint(head, offset + size, keep_marker=True)
+        if element_id != 0x18538067:
+            return None
+        size, offset = _read_vint(head, offset, keep_marker=False)
+    except (ValueError, IndexError):
+        return None
+    return None if size is None else offset + size
 
 
-def libav_errors_in(messages: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
-    """The messages of level ERROR or worse among ``(level, name, text)`` libav log messages."""
-    return [message for message in messages if message[0] <= av.logging.ERROR]
+# Byte values with their bit order reversed: FFV1's CRC (libav's AV_CRC_32_IEEE, most
+# significant bit first) is zlib's bit-reflected CRC-32 on bit-reversed bytes.
+_BIT_REVERSED_BYTES = np.array([int(f"{value:08b}"[::-1], 2) for value in range(256)], np.uint8)
+_FFV1_SLICE_TRAILER_BYTES = 8  # 3 bytes slice size, 1 byte error status, 4 bytes CRC
+
+
+def ffv1_slices_intact(payload: bytes | memoryview) -> bool:
+    """Whether every slice of an FFV1 (version 3, with slice CRCs) frame has a correct CRC.
+
+    The FFV1 decoder only logs a CRC mismatch and then conceals the damage with pixels of the
+    previous frame, so the reader checks the CRCs itself: each slice ends in a trailer holding
+    its size and a CRC-32 over the slice that makes the CRC of the whole slice zero.
+    """
+    reversed_bytes = _BIT_REVERSED_BYTES[np.frombuffer(payload, dtype=np.uint8)].tobytes()
+    end = len(reversed_bytes)
+    if end == 0:
+        return False
+    trailer = _FFV1_SLICE_TRAILER_BYTES
+    while end > 0:
+        if end < trailer:
+            return False
+        size_bytes = bytes(payload[end - trailer : end - trailer + 3])
+        size = int.from_bytes(size_bytes, "big") + trailer
+        if size > end:
+            return False
+        # A zero register after the CRC bytes, in either bit order, means the slice is intact.
+        if zlib.crc32(reversed_bytes[end - size : end], 0xFFFFFFFF) != 0xFFFFFFFF:
+            return False
+        end -= size
+    return True
 
 
 @dataclass(frozen=True)
@@ -117,6 +164,12 @@ class FFV1DepthExtractor(DepthVideoExtractor):
     counts the packets without decoding them); no frame is decoded until asked for. Consecutive
     :meth:`get_video` calls continue decoding where the last one stopped; a jump seeks to the
     nearest keyframe at or before the wanted frame and decodes forward to it.
+
+    Damage is refused, never shown: a file cut short raises on opening (unless
+    ``allow_truncated``), a packet that cannot be decoded raises naming the frame, and for FFV1
+    written with slice CRCs (moseq2's ``convert-raw-to-avi`` and :func:`write_ffv1_video` write
+    them) every frame's CRCs are checked before decoding, because the decoder itself only
+    logs a mismatch and conceals it with pixels of the previous frame.
 
     Parameters
     ----------
@@ -212,7 +265,21 @@ class FFV1DepthExtractor(DepthVideoExtractor):
         self._container_tags = dict(container.metadata)
         self._stream_tags = dict(stream.metadata)
 
-        index = _index_from_entries(stream, self.file_path.stat().st_size)
+        file_bytes = self.file_path.stat().st_size
+        declared_bytes = matroska_declared_size(self.file_path)
+        if declared_bytes is not None and file_bytes < declared_bytes:
+            message = (
+                f"{self.file_path} holds {file_bytes} bytes but its Matroska header says "
+                f"{declared_bytes}: the file is truncated (a copy that did not finish, or a "
+                "recording cut short)"
+            )
+            if not allow_truncated:
+                raise ValueError(
+                    message + ". Re-copy the file, or pass allow_truncated=True to read the whole "
+                    "frames that are there"
+                )
+            warnings.warn(message + "; reading the whole frames that are there", stacklevel=3)
+        index = _index_from_entries(stream, file_bytes)
         header_frames = int(stream.frames)
         if index is None:
             index = self._count_packets(container, stream)
@@ -238,7 +305,17 @@ class FFV1DepthExtractor(DepthVideoExtractor):
         if index.pts.size == 0:
             raise ValueError(f"{self.file_path} has a video stream but no frames in it")
         self._index = index
+        self._slice_crcs = self._codec_name == "ffv1" and self._first_packet_has_crcs()
         self._sampling_frequency = self._rate_of(stream)
+
+    def _first_packet_has_crcs(self) -> bool:
+        """Whether the video was written with FFV1 slice CRCs (moseq2 and this package do)."""
+        with open_video_container(self.file_path) as container:
+            stream = container.streams.video[0]
+            for packet in container.demux(stream):
+                if packet.size:
+                    return ffv1_slices_intact(memoryview(packet))
+        return False
 
     def _count_packets(
         self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
@@ -429,16 +506,11 @@ class FFV1DepthExtractor(DepthVideoExtractor):
         if count == 0:
             return video
         try:
-            with capture_libav_errors() as libav_messages:
-                self._decode_into(video, start_frame, libav_messages)
-                libav_errors = libav_errors_in(libav_messages)
+            self._decode_into(video, start_frame)
         except BaseException:
             # After any failure the decoder's position is unknown; start afresh next time.
             self.close()
             raise
-        if libav_errors:
-            self.close()
-            raise OSError(self._corruption_message(libav_errors, start_frame, end_frame))
         return video
 
     # ------------------------------------------------------------------ decoding
@@ -479,14 +551,22 @@ class FFV1DepthExtractor(DepthVideoExtractor):
                     # it to the decoder, whose threads would report it early; flush instead.
                     to_decode = None
                 else:
+                    if self._slice_crcs and not ffv1_slices_intact(memoryview(packet)):
+                        raise OSError(
+                            f"{self.file_path}: frame {self._frame_label(packet_pts)} is corrupt "
+                            "(an FFV1 slice CRC does not match): the file was damaged after it "
+                            "was written. Re-copy it from the source or re-convert the raw "
+                            "depth.dat; frames of other keyframe groups are still readable"
+                        )
                     waiting_pts.append(packet_pts)
             try:
                 frames = self._stream.decode(to_decode)
             except av.error.FFmpegError as error:
-                where = waiting_pts[-1] if waiting_pts else None
-                frame = "?" if where is None else self._frame_of_pts_or_none(where)
+                # Frames come out in packet order, so the failing one is the oldest not yet out.
+                where = waiting_pts[0] if waiting_pts else packet_pts
                 raise OSError(
-                    f"{self.file_path}: frame {frame} cannot be decoded ({error}); the file is "
+                    f"{self.file_path}: frame {self._frame_label(where)} cannot be decoded "
+                    f"({error}); the file is "
                     "truncated or corrupt from there on. Re-copy it from the source, or read only "
                     "the frames before it with frame_slice()"
                 ) from error
@@ -498,10 +578,13 @@ class FFV1DepthExtractor(DepthVideoExtractor):
             if to_decode is None:
                 return
 
-    def _frame_of_pts_or_none(self, pts: int) -> int | str:
+    def _frame_label(self, pts: int | None) -> str:
+        """``"<index>"`` of the frame with timestamp ``pts``, for messages."""
+        if pts is None:
+            return "(unknown)"
         index = int(np.searchsorted(self._index.pts, pts))
         if index < self._index.pts.size and self._index.pts[index] == pts:
-            return index
+            return str(index)
         return f"at timestamp {pts}"
 
     def _keyframe_rank(self, frame: int) -> int:
@@ -520,7 +603,7 @@ class FFV1DepthExtractor(DepthVideoExtractor):
         self._decoded = self._decoded_frames()
         self._next_frame = None
 
-    def _decode_into(self, video: np.ndarray, start: int, libav_messages: list) -> None:
+    def _decode_into(self, video: np.ndarray, start: int) -> None:
         if self._container is None:
             self._open()
         rank = self._keyframe_rank(start)
@@ -569,9 +652,6 @@ class FFV1DepthExtractor(DepthVideoExtractor):
                     "frames are missing or the file is corrupt"
                 )
             position = index + 1
-            if libav_messages and libav_errors_in(libav_messages):
-                # The frame may be damaged; stop here and let get_video report it.
-                return
             if index >= start:
                 if pixels.shape != video.shape[1:]:
                     raise OSError(
@@ -581,23 +661,3 @@ class FFV1DepthExtractor(DepthVideoExtractor):
                 video[filled] = pixels
                 filled += 1
         self._next_frame = position
-
-    def _corruption_message(self, libav_errors: list, start: int, end: int) -> str:
-        seconds = None
-        for _, _, message in libav_errors:
-            found = re.search(r"at (\d+(?:\.\d+)?) seconds", message)
-            if found:
-                seconds = float(found.group(1))
-                break
-        text = "; ".join(sorted({m.strip() for _, _, m in libav_errors if "seconds" not in m}))
-        if seconds is not None:
-            stream_times = self._index.pts.astype(np.float64) * float(self._time_base)
-            frame = int(np.argmin(np.abs(stream_times - seconds)))
-            where = f"frame {frame} ({seconds:g} s into the stream)"
-        else:
-            where = f"a frame among {start}..{end - 1}"
-        return (
-            f"{self.file_path}: {where} is corrupt: the decoder reported '{text}'. The file was "
-            "damaged after it was written; re-copy it from the source (or re-convert the raw "
-            "depth.dat)"
-        )
