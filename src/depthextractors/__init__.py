@@ -25,10 +25,13 @@ from .extractors import (
     RawDepthExtractor,
     RealSenseBagExtractor,
     TarSessionExtractor,
+    convert_raw_to_avi,
+    copy_frame_range,
     find_depth_file,
     open_depth_video,
     register_extractor,
     registered_formats,
+    write_ffv1_video,
 )
 from .io import read_results
 
@@ -60,6 +63,8 @@ __all__ = [
     "StridedMedianBackground",
     "TarSessionExtractor",
     "__version__",
+    "convert_raw_to_avi",
+    "copy_frame_range",
     "detect_camera",
     "find_depth_file",
     "get_camera",
@@ -67,4 +72,5 @@ __all__ = [
     "read_results",
     "register_extractor",
     "registered_formats",
+    "write_ffv1_video",
 ]

@@ -8,6 +8,7 @@ from .numpy_extractor import NumpyDepthExtractor
 from .raw import RawDepthExtractor, read_timestamp_file
 from .realsense import RealSenseBagExtractor
 from .registry import find_depth_file, open_depth_video, register_extractor, registered_formats
+from .writers import convert_raw_to_avi, copy_frame_range, write_ffv1_video
 
 register_extractor(RawDepthExtractor, (".dat",), preference=0)
 # Both read .mkv; open_depth_video asks their sniff() which one the file's tracks belong to.
@@ -26,9 +27,12 @@ __all__ = [
     "RawDepthExtractor",
     "RealSenseBagExtractor",
     "TarSessionExtractor",
+    "convert_raw_to_avi",
+    "copy_frame_range",
     "find_depth_file",
     "open_depth_video",
     "read_timestamp_file",
     "register_extractor",
     "registered_formats",
+    "write_ffv1_video",
 ]
