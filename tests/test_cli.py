@@ -1,33 +1,253 @@
+"""The command line: every command, moseq2 config files, one-line errors with exit code 2."""
+
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import h5py
+import numpy as np
+import pytest
+import yaml
 from click.testing import CliRunner
 
-from depthextractors import __version__
+from depthextractors import __version__, open_depth_video, read_results
 from depthextractors.cli import main
+from depthextractors.testing import generate_synthetic_session
+
+MOSEQ2_CONFIG = Path(__file__).parent / "data" / "moseq2_config.yaml"
+COMMANDS = [
+    "extract", "find-roi", "convert-raw-to-avi", "copy-slice", "generate-config",
+    "generate-index", "aggregate-results", "batch-extract", "export-nwb", "report", "demo",
+]  # fmt: skip
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("cli") / "session_1"
+    generate_synthetic_session(directory, 120, seed=7)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def extracted(session):
+    """The session extracted through the CLI with a moseq2 config.yaml."""
+    result = run("extract", session / "depth.dat", "--config-file", MOSEQ2_CONFIG)
+    assert result.exit_code == 0, result.output
+    return session / "proc", result
 
 
 def test_version():
-    result = CliRunner().invoke(main, ["--version"])
+    result = run("--version")
     assert result.exit_code == 0
     assert __version__ in result.output
 
 
-def test_demo_makes_and_reads_a_session(tmp_path):
-    result = CliRunner().invoke(main, ["demo", "--output-dir", str(tmp_path), "--num-frames", "60"])
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_everywhere(command):
+    result = run(command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    assert "--debug" in result.output
+
+
+def test_extract_options_have_moseq2_names_and_defaults():
+    text = run("extract", "--help").output
+    for option, default in [
+        ("--bg-roi-depth-range", "650, 750"), ("--min-height", "10"), ("--max-height", "100"),
+        ("--crop-size", "80, 80"), ("--tail-filter-size", "9, 9"), ("--use-cc", "True"),
+        ("--camera-type", "auto"), ("--spatial-filter-size", "3"), ("--bg-roi-dilate", "10, 10"),
+        ("--frame-trim", "0, 0"), ("--centroid-hampel-sig", "3"),
+    ]:  # fmt: skip
+        assert option in text
+        block = text[text.index(option) :].split("\n  -")[0]
+        assert f"[default: {default}]" in " ".join(block.split()), option
+    for flag in ("--config-file", "--progress-bar", "--skip-completed", "--no-movie"):
+        assert flag in text
+
+
+def test_extract_with_a_moseq2_config_writes_every_output(extracted):
+    proc, result = extracted
+    for name in (
+        "results_00.h5", "results_00.yaml", "results_00.mp4", "report.html", "extract.log",
+        "bground.tiff", "roi.tiff", "first_frame.tiff",
+    ):  # fmt: skip
+        assert (proc / name).is_file(), name
+    assert str(proc / "results_00.h5") in result.output
+    results = read_results(proc)
+    assert len(results) == 120
+    assert results.valid.mean() > 0.8
+    # The config file's values reached the extraction (moseq2's chunk_size 3000, kinect camera).
+    assert results.parameters["chunk_size"] == 3000
+    status = yaml.safe_load((proc / "results_00.yaml").read_text())
+    assert status["complete"] is True
+    log = (proc / "extract.log").read_text()
+    assert "chunk_size: 3000" in log
+    assert "done in" in log
+
+
+def test_extract_skip_completed(extracted, session):
+    proc, _ = extracted
+    before = (proc / "results_00.h5").stat().st_mtime_ns
+    result = run("extract", session, "--skip-completed")
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.output
+    assert (proc / "results_00.h5").stat().st_mtime_ns == before
+
+
+def test_command_line_overrides_the_config_file(session, tmp_path):
+    out = tmp_path / "out"
+    result = run(
+        "extract", session, "--config-file", MOSEQ2_CONFIG, "--output-dir", out,
+        "--num-frames", 40, "--crop-size", 64, 64, "--no-movie", "--min-height", 12,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    results = read_results(out)
+    assert results.frames.shape == (40, 64, 64)
+    assert results.parameters["min_height"] == 12
+    assert results.parameters["chunk_size"] == 3000  # still from the file
+    assert not (out / "results_00.mp4").exists()
+
+
+def test_even_filter_size_warns_in_one_line_and_goes_on(session, tmp_path):
+    result = run(
+        "extract", session, "--output-dir", tmp_path / "o", "--spatial-filter-size", 4,
+        "--num-frames", 20, "--no-movie",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Warning: spatial_filter_size must be an odd number; using 5" in result.output
+    assert read_results(tmp_path / "o").parameters["spatial_filter_size"] == [5]
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (lambda d, s: ["extract", d / "missing.dat"], "does not exist"),
+        (lambda d, s: ["extract", d / "notes.txt"], "no extractor reads notes.txt"),
+        (lambda d, s: ["extract", s, "--config-file", d / "broken.yaml"], "not valid YAML"),
+        (lambda d, s: ["extract", s, "--config-file", d / "nope.yaml"], "does not exist"),
+        (lambda d, s: ["extract", s, "--min-height", 200], "min_height"),
+        (lambda d, s: ["extract", s, "--max-height", 400], "uint16"),
+        (lambda d, s: ["extract", s, "--chunk-size", 0], "chunk_size must be at least 1"),
+        (lambda d, s: ["extract", d / "short.dat"], "plus 7 extra bytes"),
+        (lambda d, s: ["find-roi", d / "missing.avi"], "does not exist"),
+        (lambda d, s: ["report", d / "nothing"], "does not exist"),
+        (lambda d, s: ["batch-extract", d / "missing_dir"], "does not exist"),
+        (lambda d, s: ["copy-slice", s, "-c", 10, 5], "--copy-slice"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, session, make_args, message):
+    (tmp_path / "notes.txt").write_text("not a recording")
+    (tmp_path / "broken.yaml").write_text("min_height: [10\n")
+    (tmp_path / "short.dat").write_bytes(b"\x00" * (512 * 424 * 2 + 7))
+    result = run(*make_args(tmp_path, session))
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1, result.output
+    assert message in errors[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    command = [sys.executable, "-m", "depthextractors", "extract", str(tmp_path / "notes.txt")]
+    completed = subprocess.run([*command, "--debug"], capture_output=True, text=True, check=False)
+    assert completed.returncode != 0
+    assert "Traceback" in completed.stderr
+    assert "no extractor reads" in completed.stderr
+    quiet = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert quiet.returncode == 2
+    assert quiet.stderr.strip().count("\n") == 0
+    assert "Traceback" not in quiet.stderr
+
+
+def test_generate_config_round_trips_and_never_overwrites(tmp_path):
+    target = tmp_path / "config.yaml"
+    assert run("generate-config", "-o", target).exit_code == 0
+    values = yaml.safe_load(target.read_text())
+    assert values["bg_roi_depth_range"] == [650.0, 750.0]
+    assert values["min_height"] == 10.0
+    again = run("generate-config", "-o", target)
+    assert again.exit_code == 2
+    assert "exists" in again.output
+    azure = tmp_path / "azure.yaml"
+    assert run("generate-config", "-o", azure, "--camera-type", "azure").exit_code == 0
+    assert yaml.safe_load(azure.read_text())["crop_size"] == [120, 120]
+
+
+def test_find_roi_writes_the_arena_images(session, tmp_path):
+    result = run("find-roi", session, "--output-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "true depth" in result.output
+    for name in ("bground.tiff", "roi.tiff", "first_frame.tiff", "roi_overlay.png"):
+        assert (tmp_path / name).is_file()
+
+
+def test_report_and_export_nwb_commands(extracted, tmp_path):
+    proc, _ = extracted
+    result = run("report", proc / "results_00.h5", "--output-dir", tmp_path, "--num-crops", 6)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report.html").is_file()
+    assert (tmp_path / "report" / "crops.png").is_file()
+    pytest.importorskip("pynwb")
+    nwb = tmp_path / "session.nwb"
+    result = run("export-nwb", proc, "-o", nwb, "--age", "P90D")
+    assert result.exit_code == 0, result.output
+    assert nwb.is_file()
+    from depthextractors import ExtractionResults
+
+    back = ExtractionResults.from_nwb(nwb)
+    assert len(back) == 120
+
+
+def test_convert_raw_to_avi_and_copy_slice(tmp_path):
+    session = tmp_path / "s"
+    generate_synthetic_session(session, 30, seed=2)
+    result = run("convert-raw-to-avi", session / "depth.dat", "-o", tmp_path / "depth.avi")
+    assert result.exit_code == 0, result.output
+    raw = open_depth_video(session / "depth.dat")
+    np.testing.assert_array_equal(
+        open_depth_video(tmp_path / "depth.avi").get_video(), raw.get_video()
+    )
+    result = run("copy-slice", session / "depth.dat", "-c", 5, 15, "-o", tmp_path / "part.avi")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(
+        open_depth_video(tmp_path / "part.avi").get_video(), raw.get_video(5, 15)
+    )
+
+
+def test_demo_extracts_reports_and_exports(tmp_path):
+    result = run("demo", "--output-dir", tmp_path, "--num-frames", 60)
     assert result.exit_code == 0, result.output
     assert "kinect_v2 (424 x 512 pixels)" in result.output
     assert "frames           60" in result.output
     assert (tmp_path / "session" / "depth.dat").stat().st_size == 60 * 424 * 512 * 2
+    proc = tmp_path / "session" / "proc"
+    for name in ("results_00.h5", "results_00.mp4", "report.html"):
+        assert str(proc / name) in result.output
+        assert (proc / name).is_file()
+    with h5py.File(proc / "results_00.h5") as handle:
+        assert handle["frames"].shape == (60, 80, 80)
+    if "NWB export:" in result.output:  # pynwb absent: said honestly
+        assert "pip install" in result.output
+    else:
+        assert (proc / "results_00.nwb").is_file()
 
 
 def test_demo_rejects_bad_numbers(tmp_path):
-    result = CliRunner().invoke(main, ["demo", "--output-dir", str(tmp_path), "--num-frames", "2"])
+    result = run("demo", "--output-dir", tmp_path, "--num-frames", 2)
     assert result.exit_code == 2
     assert "num-frames" in result.output
 
 
 def test_console_script_is_installed():
+    executable = shutil.which("depthextractors")
+    assert executable is not None
     completed = subprocess.run(
         [sys.executable, "-m", "depthextractors", "--help"],
         capture_output=True,
@@ -35,4 +255,5 @@ def test_console_script_is_installed():
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    assert "demo" in completed.stdout
+    for command in COMMANDS:
+        assert command in completed.stdout

@@ -26,7 +26,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import CAMERA_TYPES, ConfigError, ExtractionConfig, option_specs
+from .config import CAMERA_TYPES, ConfigError, ConfigWarning, ExtractionConfig, option_specs
 
 # Errors that mean "the input is wrong" (exit code 2) rather than "something failed" (1).
 _BAD_INPUT = (
@@ -164,11 +164,13 @@ def _click_type(spec) -> dict[str, Any]:
 
 def _show_default(spec) -> str:
     default = spec.default
+
+    def text(value: Any) -> str:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
     if isinstance(default, tuple):
-        return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in default)
-    if default is None:
-        return "none"
-    return str(default)
+        return ", ".join(text(v) for v in default)
+    return "none" if default is None else text(default)
 
 
 def config_options(groups: tuple[str, ...]):
@@ -188,12 +190,13 @@ def config_options(groups: tuple[str, ...]):
                     *declarations, spec.name, is_flag=True, default=None, help=help_text
                 )(function)
                 continue
+            # The default is shown in moseq2's words; the option itself defaults to None, so that
+            # only values given on the command line override the config file.
             function = click.option(
                 *declarations,
                 spec.name,
                 default=None,
-                show_default=_show_default(spec),
-                help=help_text,
+                help=f"{help_text}  [default: {_show_default(spec)}]",
                 **_click_type(spec),
             )(function)
         return function
@@ -215,11 +218,26 @@ def _session_options(function):
 
 
 def _load_config(config_file: Path | None, given: dict[str, Any]) -> ExtractionConfig:
-    """Defaults, then the config file, then the options given on the command line."""
-    config = ExtractionConfig.from_yaml(config_file) if config_file else ExtractionConfig()
-    explicit = {k: v for k, v in given.items() if v is not None}
-    if explicit:
-        config = config.updated(explicit, source="command line")
+    """Defaults, then the config file, then the options given on the command line.
+
+    Configuration warnings (unknown keys, even filter sizes, ...) are shown as one line each.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigWarning)
+        config = ExtractionConfig.from_yaml(config_file) if config_file else ExtractionConfig()
+        explicit = {k: v for k, v in given.items() if v is not None}
+        if explicit:
+            config = config.updated(explicit, source="command line")
+    seen = set()
+    for warning in caught:
+        text = str(warning.message)
+        if issubclass(warning.category, ConfigWarning) and text not in seen:
+            seen.add(text)
+            click.echo(f"Warning: {text}", err=True)
+        elif not issubclass(warning.category, ConfigWarning):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     return config
 
 
