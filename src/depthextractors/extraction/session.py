@@ -50,7 +50,7 @@ from ..cameras import CameraModel
 from ..extractors.base import DepthVideoExtractor
 from .background import PlaneFitBackground, StridedMedianBackground
 from .crop import crop_and_rotate
-from .filters import FrameFilters, HampelFilter
+from .filters import FrameFilters, HampelFilter, temporal_median
 from .outputs import (
     ExtractionResults,
     ExtractionSetup,
@@ -506,6 +506,10 @@ class SessionExtraction:
         scalars = ScalarComputer(self.extractor.camera, setup.true_depth, (col0, row0))
         angles = _AngleUnwrapper()
         windows = self._windows(setup.first_frame_idx, setup.last_frame_idx)
+        # One buffer of ROI-box heights for every chunk: the memory a chunk needs, paid once.
+        longest = max((w.read_end - w.read_start for w in windows), default=0)
+        buffer = np.empty((longest, row1 - row0, col1 - col0), dtype=self.frame_dtype)
+        filtered = np.empty_like(buffer) if self.filters.temporal_size > 1 else None
         valid_count = 0
         bar = tqdm(total=setup.num_frames, disable=not progress, desc="Extracting", unit="frame")
         pending: Future | None = None
@@ -518,7 +522,7 @@ class SessionExtraction:
                     next_start = windows[index + 1].read_start if index + 1 < len(windows) else None
                     chunk = self._process_window(
                         window, (row0, row1, col0, col1), converter, pool, angles, next_start,
-                        scalars, setup,
+                        scalars, setup, buffer, filtered,
                     )  # fmt: skip
                     valid_count += int(np.count_nonzero(chunk.scalars["valid"]))
                     if pending is not None:
@@ -541,12 +545,17 @@ class SessionExtraction:
         next_read_start: int | None,
         scalars: ScalarComputer,
         setup: ExtractionSetup,
+        buffer: np.ndarray,
+        filtered_buffer: np.ndarray | None,
     ) -> ResultChunk:
         row0, row1, col0, col1 = bbox
         count = window.read_end - window.read_start
-        heights = np.empty((count, row1 - row0, col1 - col0), dtype=self.frame_dtype)
-        temporal = self.filters.temporal_size > 1
-        filtered = np.zeros_like(heights) if temporal else None
+        heights = buffer[:count]
+        temporal = filtered_buffer is not None
+        filtered = None
+        if temporal:
+            filtered = filtered_buffer[:count]
+            filtered[...] = 0
         objects: list[TrackedObject | None] = [None] * count
         kernels = self.filters.kernels()
         tracker = self.tracker
@@ -582,19 +591,24 @@ class SessionExtraction:
         _drain(futures, keep=0)
 
         if temporal:
-            from .filters import temporal_median
+            # Median over time in blocks, tracking each block at once, so only a block of
+            # smoothed frames exists at a time (not a second copy of the chunk).
+            radius = self.filters.temporal_radius
 
-            smoothed = temporal_median(filtered, self.filters.temporal_size)
-            del filtered
-
-            def track_range(lo: int, hi: int) -> None:
+            def track_range(smoothed: np.ndarray, first: int, lo: int, hi: int) -> None:
                 for k in range(lo, hi):
-                    window = _nonzero_window(smoothed[k], 1)
+                    image = smoothed[k]
+                    window = _nonzero_window(image, 1)
                     if window is not None:
                         y0, y1, x0, x1 = window
-                        objects[k] = _track_at(tracker, smoothed[k][y0:y1, x0:x1], x0, y0)
+                        objects[first + k] = _track_at(tracker, image[y0:y1, x0:x1], x0, y0)
 
-            _drain(_split(pool, track_range, count), keep=0)
+            for first in range(0, count, _READ_BLOCK):
+                last = min(first + _READ_BLOCK, count)
+                low, high = max(0, first - radius), min(count, last + radius)
+                smoothed = temporal_median(filtered[low:high], self.filters.temporal_size)
+                smoothed = smoothed[first - low : first - low + last - first]
+                _drain(_split(pool, track_range, last - first, 0, smoothed, first), keep=0)
 
         # Per-frame features of the window, box coordinates.
         x = np.full(count, np.nan)
