@@ -6,8 +6,9 @@ Run as::
 
 1. Writes a synthetic Kinect v2 session of ``--frames`` frames (``generate_synthetic_session``:
    round arena, tilted floor, 2 mm noise, dropped frames) unless it already exists.
-2. In a fresh child process each (so peak RSS is the extraction's own, measured with
-   ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` in the child and reported back):
+2. In a fresh child process each (so peak RSS is the extraction's own: the child reports its
+   ``VmHWM`` from ``/proc/self/status``, or ``ru_maxrss`` where there is no ``/proc``; Linux
+   carries ``ru_maxrss`` over ``exec`` from the parent, so it would not do):
    ``find_roi`` alone, then the default ``SessionExtraction(...).run(output_dir)`` writing
    ``results_00.h5`` (background, arena, tracking, crops, scalars, HDF5 — everything). Frames/s
    are end to end over the whole extraction, arena step included.
@@ -19,7 +20,8 @@ Run as::
    message when the disk lacks the space.
 4. ``--compression`` measures the HDF5 filters plain h5py reads without plugins (none, gzip 1,
    gzip 4, lzf, each with and without shuffle) on the extracted crops (and on the real moseq2
-   crops when ``../shared/data/real`` is present): write and read time and size per frame.
+   crops when ``../shared/data/real`` is present): write and read time and size per frame; then
+   gzip 1 with HDF5 chunks of 16, 64 and 256 frames, including random single-frame reads.
 
 The machine load (``os.getloadavg``) is printed with the figures: other processes sharing the
 cores slow the extraction down.
@@ -186,6 +188,30 @@ def _compression(crops: np.ndarray, masks: np.ndarray | None, label: str) -> Non
                     handle["frames_mask"][()]
             read = time.perf_counter() - start
             print(f"  {name:14s} {write / n * 1e3:11.3f} {read / n * 1e3:10.3f} {size / n:9.0f}")
+        print(f"  {'gzip1 chunk':14s} {'write ms/fr':>11s} {'read ms/fr':>10s} {'bytes/fr':>9s} "
+              f"{'1-frame read ms':>15s}")  # fmt: skip
+        picks = np.random.default_rng(0).integers(0, n, 200)
+        for frames_per_chunk in (16, 64, 256):
+            start = time.perf_counter()
+            with h5py.File(path, "w") as handle:
+                frames = handle.create_dataset(
+                    "frames", crops.shape, crops.dtype, compression="gzip", compression_opts=1,
+                    chunks=(min(frames_per_chunk, n), *crops.shape[1:]),
+                )  # fmt: skip
+                for s in range(0, n, 1000):
+                    frames[s : s + 1000] = crops[s : s + 1000]
+            write = time.perf_counter() - start
+            size = path.stat().st_size
+            with h5py.File(path, "r") as handle:
+                start = time.perf_counter()
+                handle["frames"][()]
+                read = time.perf_counter() - start
+                start = time.perf_counter()
+                for pick in picks:
+                    handle["frames"][int(pick)]
+                single = (time.perf_counter() - start) / picks.size
+            print(f"  {frames_per_chunk:14d} {write / n * 1e3:11.3f} {read / n * 1e3:10.3f} "
+                  f"{size / n:9.0f} {single * 1e3:15.3f}")  # fmt: skip
 
 
 def main() -> None:

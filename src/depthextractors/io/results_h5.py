@@ -25,9 +25,9 @@ Crash safety: the HDF5 file is written as ``results_00.h5.partial`` and renamed 
 replaced atomically (temporary file + rename) by ``complete: true`` only after the rename, so a
 crash never leaves a complete-looking result. A failure writes ``status: failed`` and the error.
 
-Compression: gzip level 1 on ``/frames`` and ``/frames_mask``, in HDF5 chunks of 64 frames —
+Compression: gzip level 1 on ``/frames`` and ``/frames_mask``, in HDF5 chunks of 16 frames —
 chosen by measurement among the filters plain h5py reads without plugins (see
-:data:`FRAME_COMPRESSION`).
+:data:`FRAME_COMPRESSION` and :data:`FRAMES_PER_H5_CHUNK`).
 
 :class:`HDF5OutputBackend` is registered with :mod:`depthextractors.extraction.outputs` when
 this module is imported (``import depthextractors`` imports it), which is how
@@ -72,8 +72,10 @@ __all__ = [
 #: faster still but makes files 45% larger and reads slower; shuffle changes nothing on 1-byte
 #: data.
 FRAME_COMPRESSION: dict[str, Any] = {"compression": "gzip", "compression_opts": 1}
-#: Frames per HDF5 chunk of ``/frames`` and ``/frames_mask``.
-FRAMES_PER_H5_CHUNK = 64
+#: Frames per HDF5 chunk of ``/frames`` and ``/frames_mask``. Measured (gzip 1, real crops):
+#: 16, 64 and 256 frames write and read whole datasets equally fast and equally small; reading
+#: one frame at random takes 0.3, 1.3 and 2.6 ms, so the smallest wins.
+FRAMES_PER_H5_CHUNK = 16
 
 RESULTS_NAME = "results_00"
 
@@ -427,7 +429,7 @@ class H5ResultsWriter:
     frame_compression : dict, optional
         h5py filter keywords for ``/frames`` and ``/frames_mask``; :data:`FRAME_COMPRESSION`
         by default.
-    frames_per_chunk : int, default 64
+    frames_per_chunk : int, default 16
         Frames per HDF5 chunk of ``/frames`` and ``/frames_mask``.
     """
 
