@@ -292,3 +292,25 @@ def test_height_conversion_fast_path_matches_the_definition():
     out16 = np.empty(depth.shape, np.uint16)
     slow.convert(depth, out16)
     np.testing.assert_array_equal(out16, expected)
+
+
+def test_plane_background_and_16_bit_frames(clip, tmp_path):
+    from depthextractors import PlaneFitBackground
+
+    extractor, truth = clip
+    results = SessionExtraction(
+        extractor,
+        roi=ManualROI(truth.arena_mask),
+        background=PlaneFitBackground(frame_stride=10),
+        frame_dtype="uint16",
+        tracker=MomentsTracker(max_height=300),
+    ).run(tmp_path, progress=False)
+    assert results.frames[:].dtype == np.uint16
+    assert results.valid.all()
+    assert results.parameters["use_plane_bground"] is True
+    reference = _extraction(extractor, truth).run(None, progress=False)
+    difference = np.hypot(
+        results.scalars["centroid_x_px"] - reference.scalars["centroid_x_px"],
+        results.scalars["centroid_y_px"] - reference.scalars["centroid_y_px"],
+    )
+    assert np.median(difference) < 0.5
