@@ -215,3 +215,15 @@ def test_copy_frame_range_refuses_bad_requests(tmp_path):
     with pytest.raises(ValueError, match="must not be after"):
         copy_frame_range(source, tmp_path / "a.avi", 6, 2, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_camera_travels_in_the_container_tags(tmp_path):
+    """D415 and D435 frames have the same size; the .mkv tag keeps which camera it was."""
+    from depthextractors import CAMERA_PRESETS
+
+    d415 = CAMERA_PRESETS["realsense_d415_640x480"]
+    source = NumpyDepthExtractor(np.full((3, 480, 640), 900, np.uint16), 30.0, camera=d415)
+    for name in ("depth.mkv", "depth.avi"):
+        path = write_ffv1_video(source, tmp_path / name, progress=False)
+        assert FFV1DepthExtractor(path).camera.name == "realsense_d415_640x480"
+        assert FFV1DepthExtractor(path, camera="realsense").camera.name == "realsense_d435_640x480"

@@ -435,11 +435,25 @@ class FFV1DepthExtractor(DepthVideoExtractor):
 
     def _resolve_camera(self, camera: str | CameraModel) -> CameraModel:
         if isinstance(camera, str) and camera == "auto":
-            for named in (self._metadata.get("CameraType"), self._container_tags.get("camera")):
+            for named in (self._metadata.get("CameraType"), self._camera_tag()):
                 preset = CAMERA_PRESETS.get(named) if isinstance(named, str) else None
                 if preset is not None and preset.image_size == self._image_size:
                     return preset
         return get_camera(camera, self._image_size)
+
+    def _camera_tag(self) -> str | None:
+        """Camera preset named in the container tags, as :func:`write_ffv1_video` writes it.
+
+        Matroska keeps a ``camera`` tag (read back upper-cased); AVI keeps only standard tags,
+        so the name is also written as ``camera=<name>`` in the comment.
+        """
+        tags = {key.casefold(): str(value) for key, value in self._container_tags.items()}
+        if "camera" in tags:
+            return tags["camera"]
+        for word in tags.get("comment", "").split():
+            if word.startswith("camera="):
+                return word.removeprefix("camera=")
+        return None
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:

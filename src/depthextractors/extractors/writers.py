@@ -229,7 +229,9 @@ def write_ffv1_video(
     try:
         with av.open(str(partial), mode="w", format=container_format) as container:
             if extractor.camera.name != "unknown":
+                # The reader takes the camera from these tags (AVI keeps only the comment).
                 container.metadata["camera"] = extractor.camera.name
+                container.metadata["comment"] = f"camera={extractor.camera.name}"
             stream = container.add_stream("ffv1", rate=rate)
             stream.width, stream.height, stream.pix_fmt = cols, rows, "gray16le"
             stream.codec_context.options = {
