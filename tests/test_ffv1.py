@@ -325,3 +325,15 @@ def test_reading_never_hangs_or_pads_past_the_end(short_avi):
         warnings.simplefilter("error")
         assert extractor.get_video(95, 1000).shape[0] == 5
     assert np.array_equal(extractor.get_video(-3), video[-3:])
+
+
+def test_reads_from_several_threads(short_avi):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path, video = short_avi
+    extractor = FFV1DepthExtractor(path)
+    starts = np.random.default_rng(9).integers(0, 90, 40)
+    with ThreadPoolExecutor(4) as pool:
+        blocks = list(pool.map(lambda s: extractor.get_video(int(s), int(s) + 10), starts))
+    for start, block in zip(starts, blocks, strict=True):
+        assert np.array_equal(block, video[start : start + 10])

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from fractions import Fraction
@@ -118,6 +119,7 @@ class AzureDepthExtractor(DepthVideoExtractor):
         self._stream: av.video.stream.VideoStream | None = None
         self._packets: Iterator[av.Packet] | None = None
         self._next_frame: int | None = None
+        self._lock = threading.RLock()
 
     @classmethod
     def sniff(cls, path: str | os.PathLike) -> bool:
@@ -326,8 +328,12 @@ class AzureDepthExtractor(DepthVideoExtractor):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         # An open container cannot cross processes; the copy reopens it on its first read.
-        state.update(_container=None, _stream=None, _packets=None, _next_frame=None)
+        state.update(_container=None, _stream=None, _packets=None, _next_frame=None, _lock=None)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
@@ -401,12 +407,14 @@ class AzureDepthExtractor(DepthVideoExtractor):
         video = np.empty((count, rows, cols), dtype=DEPTH_DTYPE)
         if count == 0:
             return video
-        try:
-            self._read_into(video, start_frame)
-        except BaseException:
-            # After any failure the demuxer's position is unknown; start afresh next time.
-            self.close()
-            raise
+        # One open demuxer per extractor: reads from several threads take turns.
+        with self._lock:
+            try:
+                self._read_into(video, start_frame)
+            except BaseException:
+                # After any failure the demuxer's position is unknown; start afresh next time.
+                self.close()
+                raise
         return video
 
     # ------------------------------------------------------------------ reading

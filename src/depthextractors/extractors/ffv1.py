@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import warnings
 import zlib
 from collections import deque
@@ -228,6 +229,7 @@ class FFV1DepthExtractor(DepthVideoExtractor):
         self._stream: av.video.stream.VideoStream | None = None
         self._decoded: Iterator[tuple[int | None, np.ndarray]] | None = None
         self._next_frame: int | None = None
+        self._lock = threading.RLock()
 
     @classmethod
     def sniff(cls, path: str | os.PathLike) -> bool:
@@ -463,7 +465,12 @@ class FFV1DepthExtractor(DepthVideoExtractor):
         state["_stream"] = None
         state["_decoded"] = None
         state["_next_frame"] = None
+        state["_lock"] = None
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
@@ -519,12 +526,14 @@ class FFV1DepthExtractor(DepthVideoExtractor):
         video = np.empty((count, rows, cols), dtype=DEPTH_DTYPE)
         if count == 0:
             return video
-        try:
-            self._decode_into(video, start_frame)
-        except BaseException:
-            # After any failure the decoder's position is unknown; start afresh next time.
-            self.close()
-            raise
+        # One open decoder per extractor: reads from several threads take turns.
+        with self._lock:
+            try:
+                self._decode_into(video, start_frame)
+            except BaseException:
+                # After any failure the decoder's position is unknown; start afresh next time.
+                self.close()
+                raise
         return video
 
     # ------------------------------------------------------------------ decoding
