@@ -48,7 +48,9 @@ _MOVIE_SUFFIX = ".mp4"
 
 
 def _camel_to_snake(text: str) -> str:
-    text = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", text)
+    # As moseq2-extract's camel_to_snake, but no "_" after a space, "_" or "-" ("Open Field"
+    # gives "open field", not "open _field").
+    text = re.sub(r"([^\s_-])([A-Z][a-z]+)", r"\1_\2", text)
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text).lower()
 
 
