@@ -67,7 +67,10 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                # Warnings as one line each on stderr, for this command only.
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except (click.exceptions.Exit, click.Abort, click.ClickException):
             raise
         except Exception as error:
@@ -123,10 +126,9 @@ def _configure_terminal_output() -> None:
     handler._depthextractors = True  # type: ignore[attr-defined]
     root.addHandler(handler)
 
-    def show(message, category, filename, lineno, file=None, line=None):
-        click.echo(f"Warning: {message}", err=True)
 
-    warnings.showwarning = show
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"Warning: {message}", err=True)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
