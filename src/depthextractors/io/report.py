@@ -274,10 +274,12 @@ def _trace(times: np.ndarray, values: np.ndarray, ylabel: str) -> bytes:
 
 def _path_plot(x_mm: np.ndarray, y_mm: np.ndarray) -> bytes:
     def draw(axes):
-        axes.plot(x_mm, y_mm, color=LINE_COLOUR, linewidth=0.6)
+        axes.plot(x_mm, y_mm, color=LINE_COLOUR, linewidth=1.2)
         axes.set_xlabel("x (mm)")
-        axes.set_ylabel("y (mm, up)")
+        axes.set_ylabel("y (mm)")
         axes.set_aspect("equal", adjustable="datalim")
+        # y grows with image rows: drawn downwards, the path matches the pictures above.
+        axes.invert_yaxis()
         axes.grid(True, alpha=0.3)
 
     return _plot_png(draw, size=(5.0, 5.0))
@@ -310,10 +312,10 @@ def build_figures(results: ExtractionResults, num_crops: int = 24) -> list[Repor
     max_height = float(parameters.get("max_height", 100.0))
     background = results.background
     roi = results.roi
-    # Depth images: the range from max_height above the floor to just below it, nearer is
-    # brighter, so the floor, the walls and the animal are all told apart.
+    # Depth images: from 60 mm above the floor (a mouse's height; walls saturate) to just
+    # below it, nearer is brighter, so the floor, the walls and the animal are told apart.
     floor = float(results.true_depth)
-    near, far = floor - max_height, floor + 20.0
+    near, far = floor - min(max_height, 60.0), floor + 10.0
 
     def depth_picture(image: np.ndarray) -> bytes:
         values = np.asarray(image, dtype=np.float64)

@@ -1,0 +1,165 @@
+"""The HTML report: every embedded picture decodes and shows what its caption says."""
+
+import base64
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from depthextractors import read_results
+from depthextractors.batch import extract_session
+from depthextractors.config import ExtractionConfig
+from depthextractors.io.report import (
+    CROP_GRID_COLUMNS,
+    CROP_GRID_GAP,
+    INVALID_COLOUR,
+    LINE_COLOUR,
+    REPORT_IMAGES,
+    ROI_COLOUR,
+    TIMELINE_BAND,
+    TIMELINE_GAP,
+    TIMELINE_LEFT,
+    VALID_COLOUR,
+    write_report,
+)
+from depthextractors.testing import generate_synthetic_session
+
+FRAMES = 150
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    session = tmp_path_factory.mktemp("report") / "session"
+    synthetic = generate_synthetic_session(session, FRAMES, dropped_frames=2, seed=21)
+    outcome = extract_session(session, session / "proc", ExtractionConfig(write_movie=False))
+    page = outcome.outputs["report"]
+    html = page.read_text()
+    images = {}
+    for key, data in re.findall(r'data-key="(\w+)" src="data:image/png;base64,([^"]+)"', html):
+        buffer = np.frombuffer(base64.b64decode(data), dtype=np.uint8)
+        bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+        assert bgr is not None, key
+        images[key] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(int)
+    results = read_results(session / "proc")
+    results.metadata["floor_truth"] = synthetic.truth.floor_depth_mm
+    return results, html, images, page
+
+
+def luminance(rgb):
+    return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+
+
+def test_every_picture_is_embedded_decodes_and_is_written_beside(report):
+    _results, html, images, page = report
+    assert list(images) == list(REPORT_IMAGES)
+    for key, caption in REPORT_IMAGES.items():
+        assert caption in html
+        assert (page.parent / "report" / f"{key}.png").is_file()
+        assert images[key].size > 0
+    assert "<script" not in html  # self-contained and static
+
+
+def test_background_is_depth_nearer_brighter_at_camera_resolution(report):
+    results, _, images, _ = report
+    background = results.background
+    picture = images["background"]
+    assert picture.shape[:2] == background.shape
+    floor = results.true_depth
+    shown = (background > floor - 60) & (background < floor + 10)
+    correlation = np.corrcoef(luminance(picture)[shown], -background[shown])[0, 1]
+    assert correlation > 0.9
+
+
+def test_roi_overlay_has_the_roi_colour_exactly_where_the_mask_is(report):
+    results, _, images, _ = report
+    picture = images["roi_overlay"]
+    roi = results.roi
+    assert picture.shape[:2] == roi.shape
+    red, green, blue = picture[..., 0], picture[..., 1], picture[..., 2]
+    tinted = (red - blue > 60) & (red >= green)
+    inside = cv2.erode(roi.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    outside = ~cv2.dilate(roi.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    assert tinted[inside].mean() > 0.99
+    assert tinted[outside].mean() < 0.01
+    # The outline is drawn in the ROI colour itself.
+    assert np.any(np.all(picture == ROI_COLOUR, axis=-1))
+
+
+def test_first_frame_shows_the_animal_brighter_than_the_floor(report):
+    results, _, images, _ = report
+    first = results.metadata["first_frame"].astype(float)
+    picture = images["first_frame"]
+    assert picture.shape[:2] == first.shape
+    height = results.metadata["floor_truth"] - first
+    animal = results.roi & (first > 0) & (height > 15) & (height < 100)
+    floor = results.roi & (first > 0) & (np.abs(height) < 3)
+    assert animal.sum() > 50
+    assert luminance(picture)[animal].mean() > luminance(picture)[floor].mean() + 30
+
+
+def test_crop_grid_has_the_right_number_of_tiles_each_with_the_animal(report):
+    results, html, images, _ = report
+    grid = images["crops"]
+    rows, cols = results.frames.shape[1:]
+    count = int(re.search(r"(\d+) crops, frames", html).group(1))
+    assert count == 24
+    grid_rows = -(-count // CROP_GRID_COLUMNS)
+    gap = CROP_GRID_GAP
+    assert grid.shape[:2] == (
+        grid_rows * (rows + gap) + gap,
+        CROP_GRID_COLUMNS * (cols + gap) + gap,
+    )
+    tiles = 0
+    for r in range(grid_rows):
+        for c in range(CROP_GRID_COLUMNS):
+            top, left = gap + r * (rows + gap), gap + c * (cols + gap)
+            tile = grid[top : top + rows, left : left + cols]
+            if np.all(tile == 255):
+                continue  # unused tile of the last row
+            tiles += 1
+            assert (tile.sum(axis=-1) > 0).sum() > 100  # the animal, in colour
+            assert (tile.sum(axis=-1) == 0).sum() > 100  # black around it
+    assert tiles == count
+    assert np.all(grid[:gap] == 255)  # white gaps between tiles
+
+
+@pytest.mark.parametrize("key", ["centroid_path", "speed", "height", "angle"])
+def test_plots_are_not_empty(report, key):
+    _, _, images, _ = report
+    line = np.array([int(LINE_COLOUR[i : i + 2], 16) for i in (1, 3, 5)])
+    close = np.abs(images[key] - line).sum(axis=-1) < 60
+    assert close.sum() > 200, key
+
+
+def test_quality_timeline_marks_the_frames_without_the_animal(report):
+    results, _, images, _ = report
+    picture = images["quality"]
+    valid = results.valid
+    width = picture.shape[1] - TIMELINE_LEFT - 10
+    columns = np.minimum((np.arange(valid.size) * width) // valid.size, width - 1)
+    expected = np.zeros(width, dtype=bool)
+    np.logical_or.at(expected, columns, ~valid)
+    band = picture[TIMELINE_GAP + TIMELINE_BAND // 2, TIMELINE_LEFT : TIMELINE_LEFT + width]
+    red = np.all(band == INVALID_COLOUR, axis=-1)
+    green = np.all(band == VALID_COLOUR, axis=-1)
+    np.testing.assert_array_equal(red, expected)
+    np.testing.assert_array_equal(green, ~expected)
+    dropped_row = picture[TIMELINE_GAP * 2 + TIMELINE_BAND + TIMELINE_BAND // 2]
+    dark = np.all(dropped_row[TIMELINE_LEFT : TIMELINE_LEFT + width] == 0, axis=-1)
+    assert dark.sum() == results.dropped_after.size == 2
+
+
+def test_summary_table_figures(report):
+    results, html, _, _ = report
+    assert f"{100 * results.valid.mean():.1f}%" in html
+    assert re.search(r"Dropped frames</td><td>2<", html)
+    assert f"{results.true_depth:.1f} mm" in html
+    assert "Flipped frames" in html
+
+
+def test_report_command_path_and_in_memory_results(report, tmp_path):
+    results, *_ = report
+    page = write_report(results.path, tmp_path, num_crops=5)
+    assert page == tmp_path / "report.html"
+    assert "5 crops, frames" in page.read_text()
