@@ -85,11 +85,13 @@ def _colour_tables(min_height: float, max_height: float) -> tuple[np.ndarray, ..
     """Y, U, V lookup tables (256 entries) of the 8-bit height index.
 
     Index ``i`` < 255 stands for the height ``i * max_height / 254`` mm; heights below
-    ``min_height`` and index 255 (above ``max_height``, or invalid) are black.
+    ``min_height`` and index 255 (above ``max_height``, or invalid) are black; the jet colour
+    map runs from ``min_height`` to 60 mm (or ``max_height`` if lower).
     """
     index = np.arange(256)
     height = index * (max_height / 254.0)
-    span = max(max_height - min_height, 1e-9)
+    # Colours span a mouse's heights (up to 60 mm); taller parts (rearing) are shown red.
+    span = max(min(max_height, 60.0) - min_height, 1e-9)
     level = np.clip((height - min_height) / span * 255.0, 0, 255).astype(np.uint8)
     bgr = cv2.applyColorMap(level.reshape(256, 1), cv2.COLORMAP_JET).reshape(256, 3)
     black = (height < min_height) | (index == _OVER)
