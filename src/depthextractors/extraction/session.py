@@ -608,7 +608,9 @@ class SessionExtraction:
                 low, high = max(0, first - radius), min(count, last + radius)
                 smoothed = temporal_median(filtered[low:high], self.filters.temporal_size)
                 smoothed = smoothed[first - low : first - low + last - first]
-                _drain(_split(pool, track_range, last - first, 0, smoothed, first), keep=0)
+                _drain(
+                    _split(pool, track_range, last - first, self.n_jobs, smoothed, first), keep=0
+                )
 
         # Per-frame features of the window, box coordinates.
         x = np.full(count, np.nan)
@@ -640,7 +642,7 @@ class SessionExtraction:
                     origin=obj.mask_origin, interpolation=cv2.INTER_NEAREST,
                 ).astype(bool)  # fmt: skip
 
-        _drain(_split(pool, crop_range, n), keep=0)
+        _drain(_split(pool, crop_range, n, self.n_jobs), keep=0)
 
         final_x, final_y, final_angle = x_f[lo:hi], y_f[lo:hi], angle_f[lo:hi]
         kept = objects[lo:hi]
@@ -788,12 +790,11 @@ class _AngleUnwrapper:
 
     def __init__(self) -> None:
         self._reference: float | None = None  # unwrapped angle of the last valid frame kept
-        self._reference_frame = -1
 
     def unwrap(self, orientation: np.ndarray, read_start: int, next_read_start: int | None):
         out = np.full(orientation.shape, np.nan)
         reference = self._reference
-        new_reference, new_frame = self._reference, self._reference_frame
+        new_reference = self._reference
         limit = None if next_read_start is None else next_read_start - read_start
         for k, value in enumerate(orientation):
             if not math.isfinite(value):
@@ -803,16 +804,16 @@ class _AngleUnwrapper:
             out[k] = value
             reference = value
             if limit is not None and k < limit:
-                new_reference, new_frame = value, read_start + k
+                new_reference = value
         # The next chunk starts its chain from the last valid frame before its first frame.
         if limit is not None:
-            self._reference, self._reference_frame = new_reference, new_frame
+            self._reference = new_reference
         return out
 
 
-def _split(pool: ThreadPoolExecutor, function: Callable, count: int, parts: int = 0, *args):
-    """Submit ``function(*args, lo, hi)`` over contiguous ranges covering ``range(count)``."""
-    parts = max(1, min(parts or pool._max_workers, count))
+def _split(pool: ThreadPoolExecutor, function: Callable, count: int, parts: int, *args):
+    """Submit ``function(*args, lo, hi)`` over ``parts`` contiguous ranges of ``range(count)``."""
+    parts = max(1, min(parts, count))
     bounds = np.linspace(0, count, parts + 1).astype(int)
     return [
         pool.submit(function, *args, int(lo), int(hi))
