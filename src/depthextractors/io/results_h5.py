@@ -3,7 +3,8 @@
 Layout written (what moseq2-pca and other downstream tools read)::
 
     /frames                        (N, rows, cols) uint8   cropped, rotated heights, mm
-    /frames_mask                   (N, rows, cols) bool    the animal's pixels
+    /frames_mask                   (N, rows, cols) bool    the tracked animal's pixels (moseq2
+                                                           marked every pixel above min_height)
     /timestamps                    (N,) float64            frame times, milliseconds
     /scalars/<name>                (N,) float32            the 17 moseq2 scalars, plus
                                                            velocity_2d_mm_per_s,
