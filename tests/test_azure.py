@@ -356,6 +356,11 @@ def test_no_depth_track(tmp_path):
     path = write_azure_like_mkv(tmp_path / "nodepth.mkv", depth, depth_title="POINTS")
     with pytest.raises(ValueError, match=r"nodepth\.mkv has no video track titled 'DEPTH'"):
         AzureDepthExtractor(path)
+    with pytest.raises(ValueError, match=r"nodepth\.mkv has no video track titled 'DEPTH'"):
+        open_depth_video(path)
+    with pytest.raises(ValueError, match=r"nodepth\.mkv is an Azure Kinect recording without a"):
+        FFV1DepthExtractor(path)
+    assert np.array_equal(open_depth_video(path, track="IR").get_video(), np.zeros_like(depth))
 
 
 def test_empty_and_garbage_files(tmp_path):

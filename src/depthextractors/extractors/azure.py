@@ -123,9 +123,11 @@ class AzureDepthExtractor(DepthVideoExtractor):
 
     @classmethod
     def sniff(cls, path: str | os.PathLike) -> bool:
-        """Whether ``path`` is a Matroska file with a video track titled ``DEPTH``."""
+        """Whether ``path`` has a video track titled ``DEPTH`` or Azure Kinect (``K4A_*``) tags."""
         try:
             with av.open(str(path), mode="r") as container:
+                if any(str(key).upper().startswith("K4A_") for key in container.metadata):
+                    return True
                 return find_titled_video_stream(container, "DEPTH") is not None
         except (av.error.FFmpegError, OSError):
             return False

@@ -238,11 +238,12 @@ class FFV1DepthExtractor(DepthVideoExtractor):
 
     @classmethod
     def sniff(cls, path: str | os.PathLike) -> bool:
-        """Whether ``path`` holds a video stream and no Azure-style ``DEPTH`` track."""
+        """Whether ``path`` holds a video stream and is not an Azure Kinect recording."""
         try:
             with av.open(str(path), mode="r") as container:
                 titles = {str(s.metadata.get("title", "")).casefold() for s in container.streams}
-                return bool(container.streams.video) and "depth" not in titles
+                azure_tags = any(str(k).upper().startswith("K4A_") for k in container.metadata)
+                return bool(container.streams.video) and "depth" not in titles and not azure_tags
         except (av.error.FFmpegError, OSError):
             return False
 
@@ -253,6 +254,13 @@ class FFV1DepthExtractor(DepthVideoExtractor):
             raise ValueError(
                 f"{self.file_path} has no video stream (streams found: {', '.join(kinds)}); "
                 "expected a 16-bit grey depth video"
+            )
+        if any(str(key).upper().startswith("K4A_") for key in container.metadata):
+            titles = [str(s.metadata.get("title", "(untitled)")) for s in container.streams.video]
+            raise ValueError(
+                f"{self.file_path} is an Azure Kinect recording without a DEPTH track (video "
+                f"tracks: {titles}); it holds no depth. Record with the depth camera on, or "
+                "read another track with AzureDepthExtractor(path, track=...)"
             )
         stream = container.streams.video[0]
         context = stream.codec_context
