@@ -447,3 +447,31 @@ def test_real_recording_times_metadata_and_ir():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pickle.loads(pickle.dumps(extractor)).get_video()
+
+
+def test_registry_sniff_hook_picks_by_contents(tmp_path, monkeypatch):
+    """Classes sharing a suffix are asked in registration order; the first one is the fallback."""
+    from depthextractors.extractors import registry
+    from depthextractors.extractors.numpy_extractor import NumpyDepthExtractor
+
+    monkeypatch.setattr(registry, "_REGISTRY", list(registry._REGISTRY))
+
+    class First(NumpyDepthExtractor):
+        @classmethod
+        def sniff(cls, path):
+            return Path(path).read_text() == "first"
+
+        def __init__(self, path):
+            super().__init__(np.zeros((1, 2, 2), np.uint16), 30.0)
+
+    class Second(First):
+        @classmethod
+        def sniff(cls, path):
+            return Path(path).read_text() == "second"
+
+    registry.register_extractor(First, (".xyz",))
+    registry.register_extractor(Second, (".xyz",))
+    for text, expected in (("first", First), ("second", Second), ("neither", First)):
+        path = tmp_path / f"{text}.xyz"
+        path.write_text(text)
+        assert type(open_depth_video(path)) is expected

@@ -187,7 +187,7 @@ class FFV1DepthExtractor(DepthVideoExtractor):
     metadata_path : path-like, "auto" or None, default "auto"
         Session metadata JSON; ``"auto"`` uses ``metadata.json`` beside the file when present.
     threads : int, default 0
-        Decoder threads; 0 lets libav choose (one per core).
+        Decoder threads; 0 lets libav choose (about one per core).
     allow_truncated : bool, default False
         When the header promises more frames than the file holds (a recording cut short), read
         the frames that are there, with a warning, instead of raising.
