@@ -314,3 +314,12 @@ def test_plane_background_and_16_bit_frames(clip, tmp_path):
         results.scalars["centroid_y_px"] - reference.scalars["centroid_y_px"],
     )
     assert np.median(difference) < 0.5
+
+
+def test_in_memory_results_warn_when_large(clip, monkeypatch):
+    from depthextractors.extraction import session as session_module
+
+    extractor, truth = clip
+    monkeypatch.setattr(session_module, "_IN_MEMORY_WARNING_BYTES", 1e5)
+    with pytest.warns(UserWarning, match="in memory"):
+        _extraction(extractor, truth, num_frames=20).run(None, progress=False)

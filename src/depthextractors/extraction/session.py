@@ -68,6 +68,7 @@ __all__ = ["ArenaResult", "FlipContext", "FlipCorrector", "SessionExtraction"]
 logger = logging.getLogger(__name__)
 
 _READ_BLOCK = 64
+_IN_MEMORY_WARNING_BYTES = 256e6
 
 
 @dataclass
@@ -420,6 +421,17 @@ class SessionExtraction:
                 out_path, arena.background, arena.roi.mask, arena.first_frame
             )
         first, last = self.frame_range()
+        if isinstance(writer, InMemoryResultsWriter):
+            held = (last - first) * self.crop_size[0] * self.crop_size[1] * (
+                self.frame_dtype.itemsize + 1
+            )
+            if held > _IN_MEMORY_WARNING_BYTES:
+                warnings.warn(
+                    f"keeping the results of {last - first} frames in memory takes "
+                    f"{held / 1e6:.0f} MB; pass an output directory to stream them to "
+                    "results_00.h5 instead",
+                    stacklevel=2,
+                )
         timestamps = self.extractor.get_timestamps(first, last)
         dropped = detect_dropped_frames(timestamps)
         if dropped.count:
