@@ -323,3 +323,67 @@ def test_in_memory_results_warn_when_large(clip, monkeypatch):
     monkeypatch.setattr(session_module, "_IN_MEMORY_WARNING_BYTES", 1e5)
     with pytest.warns(UserWarning, match="in memory"):
         _extraction(extractor, truth, num_frames=20).run(None, progress=False)
+
+
+def test_hampel_filters_repair_isolated_tracking_outliers(clip):
+    extractor, truth = clip
+    video = extractor.get_video().copy()
+    background_depth = np.median(video[:, 60:80, 240:260])
+    corrupted = [30, 77, 121]
+    for index in corrupted:
+        # A box taller and larger than the mouse, lying north-south, appears for one frame:
+        # the tracker follows it, its centroid and angle jump.
+        video[index, 280:360, 140:180] = background_depth - 40
+    corrupt = NumpyDepthExtractor(video, 30.0)
+    hampel = HampelFilter(span=5, sig=3)
+    raw = _extraction(corrupt, truth).run(None, progress=False)
+    fixed = _extraction(corrupt, truth, centroid_hampel=hampel, angle_hampel=hampel).run(
+        None, progress=False
+    )
+    clean = _extraction(extractor, truth).run(None, progress=False)
+
+    def distance(results, frames):
+        return np.hypot(
+            results.scalars["centroid_x_px"][frames] - clean.scalars["centroid_x_px"][frames],
+            results.scalars["centroid_y_px"][frames] - clean.scalars["centroid_y_px"][frames],
+        )
+
+    assert (distance(raw, corrupted) > 50).all()
+    assert (distance(fixed, corrupted) < 3).all()
+    def angle_error(results):
+        difference = results.scalars["angle"][corrupted] - clean.scalars["angle"][corrupted]
+        return np.degrees(np.abs(np.angle(np.exp(2j * difference))) / 2)
+
+    assert angle_error(raw).min() > 30
+    assert angle_error(fixed).max() < 5
+    # The crops of the repaired frames show the mouse again, not the box.
+    for index in corrupted:
+        assert np.corrcoef(
+            fixed.frames[index].ravel().astype(float), clean.frames[index].ravel().astype(float)
+        )[0, 1] > 0.8
+    others = np.setdiff1d(np.arange(150), corrupted)
+    assert np.median(distance(fixed, others)) < 0.05
+
+
+class _TruthFlips:
+    """Flip corrector that knows the true heading (to check the nose-east convention)."""
+
+    def __init__(self, heading):
+        self.heading = heading
+
+    def correct(self, context):
+        truth = self.heading[context.start : context.start + len(context.frames)]
+        return np.cos(context.angle - truth) < 0
+
+
+def test_flipped_crops_point_the_nose_east(clip):
+    extractor, truth = clip
+    results = _extraction(extractor, truth, flip_corrector=_TruthFlips(truth.heading)).run(
+        None, progress=False
+    )
+    error = np.angle(np.exp(1j * (results.scalars["angle"][:] - truth.heading)))
+    assert np.degrees(np.abs(error)).max() < 5  # heading right, not just the axis
+    frames = results.frames[:].astype(np.float64)
+    # The synthetic mouse's rear is taller than its head: east half lower than west half.
+    east, west = frames[:, :, 41:].sum(axis=(1, 2)), frames[:, :, :40].sum(axis=(1, 2))
+    assert np.mean(east < west) > 0.95
