@@ -158,6 +158,8 @@ def test_reading_back_is_lazy_and_equal(written):
     assert again.dropped_frame_count == len(session.truth.dropped_after)
     assert again.parameters["tail_filter_size"] == [9, 9]
     assert again.roi.shape == (424, 512)
+    assert again.metadata["roi_plane"] == pytest.approx(results.metadata["roi_plane"])
+    assert len(again.metadata["roi_plane"]) == 4
     with pytest.raises(FileNotFoundError, match="no extraction results"):
         read_results(output / "missing")
 

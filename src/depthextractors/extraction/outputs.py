@@ -173,7 +173,8 @@ class ExtractionResults:
     metadata : dict
         ``uuid``, ``true_depth``, ``roi``, ``background``, ``first_frame``, ``parameters``,
         ``acquisition``, ``first_frame_idx``, ``last_frame_idx``, ``dropped_frame_count``,
-        ``dropped_after``, ``version`` (missing keys are absent).
+        ``dropped_after``, ``version``, ``roi_plane`` (when the arena strategy fitted a floor
+        plane).
     flips : array-like or None
         bool per frame when a flip corrector ran.
     path : pathlib.Path or None
@@ -366,6 +367,8 @@ class InMemoryResultsWriter:
             "dropped_after": setup.dropped_after,
             "version": setup.version,
         }
+        if setup.roi_plane is not None:
+            metadata["roi_plane"] = setup.roi_plane
         return ExtractionResults(
             self._frames,
             self._masks,

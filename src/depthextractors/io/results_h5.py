@@ -334,6 +334,8 @@ def read_results(path: str | os.PathLike) -> ExtractionResults:
             if "metadata/acquisition" in handle
             else {},
         }
+        if "roi_plane" in extraction:
+            metadata["roi_plane"] = tuple(float(v) for v in extraction["roi_plane"][()])
         if "dropped_frame_count" in extraction:
             metadata["dropped_frame_count"] = int(extraction["dropped_frame_count"][()])
             metadata["dropped_after"] = extraction["dropped_after"][()]
