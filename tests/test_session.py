@@ -387,3 +387,31 @@ def test_flipped_crops_point_the_nose_east(clip):
     # The synthetic mouse's rear is taller than its head: east half lower than west half.
     east, west = frames[:, :, 41:].sum(axis=(1, 2)), frames[:, :, :40].sum(axis=(1, 2))
     assert np.mean(east < west) > 0.95
+
+
+def test_filtering_around_the_animal_equals_filtering_the_whole_box(clip):
+    from depthextractors.extraction.session import _nonzero_window, _track_at
+
+    extractor, _ = clip
+    filters = FrameFilters(cable_iterations=1)
+    tracker = MomentsTracker()
+    margin = 2 * filters.reach() + 2
+    background = np.median(extractor.get_video(0, 150)[::10], axis=0).astype(np.float32)
+    for index in (0, 50, 149):
+        depth = extractor.get_video(index, index + 1)[0].astype(np.float32)
+        height = np.floor(background - depth)
+        height[(height < 10) | (height > 100) | (depth == 0)] = 0
+        height = height.astype(np.uint8)
+        height[5, 5] = 40  # a far-away speck widens the window to the frame's corner
+        whole = filters.apply_spatial(height)
+        y0, y1, x0, x1 = _nonzero_window(height, margin)
+        part = filters.apply_spatial(height[y0:y1, x0:x1])
+        np.testing.assert_array_equal(part, whole[y0:y1, x0:x1])
+        outside = np.ones(whole.shape, dtype=bool)
+        outside[y0:y1, x0:x1] = False
+        assert not whole[outside].any()
+        found = _track_at(tracker, part, x0, y0)
+        reference = tracker.track(whole)
+        assert (found.x, found.y, found.orientation) == pytest.approx(
+            (reference.x, reference.y, reference.orientation)
+        )
