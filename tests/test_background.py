@@ -63,10 +63,27 @@ def test_background_matches_the_floor_inside_the_arena(synthetic):
 def test_background_reads_only_the_strided_frames_once():
     video, _ = synthesize_depth_video(50, seed=1)
     extractor = RecordingExtractor(video)
-    StridedMedianBackground(frame_stride=20, median_filter_size=3).compute(extractor)
+    StridedMedianBackground(frame_stride=20, median_filter_size=3, min_frames=1).compute(extractor)
     assert extractor.frame_requests == [[0, 20, 40]]
     assert extractor.indices_read == [[0, 20, 40]]
     assert extractor.video_requests == []
+
+
+def test_short_sessions_are_sampled_at_evenly_spaced_frames():
+    background = StridedMedianBackground(frame_stride=500, min_frames=15)
+    assert background.frame_indices(3000).size == 15
+    assert background.frame_indices(900).size == 15
+    assert background.frame_indices(900)[[0, -1]].tolist() == [0, 899]
+    assert background.frame_indices(10).tolist() == list(range(10))
+    assert background.frame_indices(20_000).tolist() == list(range(0, 20_000, 500))
+
+
+def test_a_900_frame_session_keeps_the_mouse_out_of_the_background():
+    video, truth = synthesize_depth_video(900, seed=5)
+    background = StridedMedianBackground().compute(NumpyDepthExtractor(video, 30.0))
+    inside = truth.arena_mask & (background > 0)
+    error = np.abs(background[inside] - truth.floor_depth_mm[inside])
+    assert np.max(error) < 8.0  # a mouse baked in would leave 20-40 mm bumps
 
 
 def test_background_ignores_zeros_and_keeps_never_valid_pixels_at_zero():

@@ -190,3 +190,15 @@ def test_scaled_tiff_round_trip(tmp_path):
 def test_reads_moseq2_written_tiffs():
     background = read_scaled_tiff(REAL / "arena_backgrounds" / "bground_bucket.tiff")
     assert 500 < np.median(background[background > 0]) < 1000
+
+
+@pytest.mark.skipif(not REAL_RESULTS.is_file(), reason=f"real moseq2 file not at {REAL_RESULTS}")
+def test_reads_moseq2_extract_results_without_a_frame_range():
+    """moseq2-extract 0.1.x files have no first/last frame index: the range is the whole file."""
+    from depthextractors.io import read_results
+
+    results = read_results(REAL_RESULTS)
+    assert len(results) == 900
+    assert (results.metadata["first_frame_idx"], results.metadata["last_frame_idx"]) == (0, 900)
+    assert results.true_depth == pytest.approx(673.5)
+    assert results.scalars["centroid_x_px"][0] == pytest.approx(61.3159, abs=1e-3)

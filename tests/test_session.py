@@ -415,3 +415,16 @@ def test_filtering_around_the_animal_equals_filtering_the_whole_box(clip):
         assert (found.x, found.y, found.orientation) == pytest.approx(
             (reference.x, reference.y, reference.orientation)
         )
+
+
+def test_plane_background_finds_the_arena_on_the_median_image(clip):
+    """The plane is flat everywhere; the arena must come from the median image it was fitted to."""
+    from depthextractors import PlaneFitBackground, PlaneROI
+
+    extractor, truth = clip
+    arena = SessionExtraction(
+        extractor, roi=PlaneROI(dilate=(1, 1)), background=PlaneFitBackground(frame_stride=10)
+    ).find_roi()
+    overlap = np.sum(arena.roi.mask & truth.arena_mask) / np.sum(arena.roi.mask | truth.arena_mask)
+    assert overlap > 0.95
+    assert abs(arena.roi.true_depth - truth.true_depth_mm) < 2.0

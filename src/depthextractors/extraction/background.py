@@ -116,6 +116,11 @@ class StridedMedianBackground:
     median_filter_size : int, default 5
         Side, in pixels, of the median blur applied to each sampled frame before the median
         (moseq2 ``med_scale``); odd, 1 for no blur.
+    min_frames : int, default 15
+        Fewest frames the median is taken over. A session too short for that many frames at
+        ``frame_stride`` is sampled at evenly spaced frames instead (moseq2-extract would take
+        the median of two frames of a 900-frame session, which keeps half of the animal in the
+        background).
 
     Notes
     -----
@@ -125,19 +130,32 @@ class StridedMedianBackground:
     are filled in by their neighbours.
     """
 
-    def __init__(self, frame_stride: int = 500, median_filter_size: int = 5) -> None:
+    def __init__(
+        self, frame_stride: int = 500, median_filter_size: int = 5, min_frames: int = 15
+    ) -> None:
         self.frame_stride = _check_positive_int(frame_stride, "frame_stride")
         self.median_filter_size = _check_filter_size(median_filter_size)
+        self.min_frames = _check_positive_int(min_frames, "min_frames")
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(frame_stride={self.frame_stride}, "
-            f"median_filter_size={self.median_filter_size})"
+            f"median_filter_size={self.median_filter_size}, min_frames={self.min_frames})"
         )
 
     def frame_indices(self, num_frames: int) -> np.ndarray:
         """Indices of the frames the background is computed from."""
-        return np.arange(0, num_frames, self.frame_stride, dtype=np.int64)
+        indices = np.arange(0, num_frames, self.frame_stride, dtype=np.int64)
+        if indices.size >= min(self.min_frames, num_frames):
+            return indices
+        count = min(self.min_frames, num_frames)
+        logger.info(
+            "background: %d frames at stride %d are too few; using %d evenly spaced frames",
+            indices.size,
+            self.frame_stride,
+            count,
+        )
+        return np.unique(np.linspace(0, num_frames - 1, count).round().astype(np.int64))
 
     def compute(self, extractor: DepthVideoExtractor) -> np.ndarray:
         """Compute the background of a recording.

@@ -327,7 +327,12 @@ class SessionExtraction:
                 f"the background strategy returned a {background.shape} image but frames are "
                 f"{expected}; it must return one depth per pixel"
             )
-        arena = self.roi.find(background, self.extractor.camera)
+        roi_image = background
+        if isinstance(self.background, PlaneFitBackground):
+            # A plane is flat everywhere, so every pixel would pass as floor: the arena is
+            # found on the median image the plane was fitted to, as moseq2-extract does.
+            roi_image = self.background.median_background
+        arena = self.roi.find(roi_image, self.extractor.camera)
         mask = np.asarray(arena.mask, dtype=bool)
         if mask.shape != background.shape or not mask.any():
             raise ValueError(
@@ -885,6 +890,7 @@ def _background_parameters(background: Any) -> dict[str, Any]:
     if isinstance(median, StridedMedianBackground):
         params["bg_roi_frame_stride"] = median.frame_stride
         params["med_scale"] = median.median_filter_size
+        params["bg_min_frames"] = median.min_frames
     return params
 
 
@@ -908,6 +914,9 @@ def _roi_parameters(roi: Any, arena: ArenaROI | None) -> dict[str, Any]:
                 "bg_roi_gradient_kernel": roi.gradient_kernel,
                 "noise_tolerance": roi.noise_tolerance,
                 "bg_roi_seed": roi.seed,
+                "bg_roi_ransac_iterations": roi.iterations,
+                "bg_roi_ransac_sample_points": roi.sample_points,
+                "bg_roi_min_region_fraction": roi.min_region_fraction,
             }
         )
         if roi.depth_range is None:

@@ -2,8 +2,11 @@
 
 Importing this package registers the HDF5 results writer as the output backend of
 :mod:`depthextractors.extraction.outputs`, so ``SessionExtraction(...).run(output_dir)`` writes
-``results_00.h5`` (``import depthextractors`` imports it).
+``results_00.h5``, and the NWB writer behind ``ExtractionResults.to_nwb`` (``import
+depthextractors`` imports it; pynwb itself is imported only when NWB is written or read).
 """
+
+from . import nwb  # noqa: F401  (registers the NWB backend)
 
 from .results_h5 import (
     FRAME_COMPRESSION,

@@ -320,14 +320,26 @@ def read_results(path: str | os.PathLike) -> ExtractionResults:
         )
     with h5py.File(path, "r") as handle:
         extraction = handle["metadata/extraction"]
+        num_frames = handle["frames"].shape[0]
+        # Older moseq2-extract files (0.1.x) lack the frame range: it is then the whole file.
+        first_index = (
+            int(np.ravel(extraction["first_frame_idx"][()])[0])
+            if "first_frame_idx" in extraction
+            else 0
+        )
+        last_index = (
+            int(np.ravel(extraction["last_frame_idx"][()])[0])
+            if "last_frame_idx" in extraction
+            else first_index + num_frames
+        )
         metadata: dict[str, Any] = {
             "uuid": _decode(handle["metadata/uuid"][()]),
             "true_depth": float(extraction["true_depth"][()]),
             "roi": extraction["roi"][()],
             "background": extraction["background"][()],
             "first_frame": extraction["first_frame"][()],
-            "first_frame_idx": int(extraction["first_frame_idx"][0]),
-            "last_frame_idx": int(extraction["last_frame_idx"][0]),
+            "first_frame_idx": first_index,
+            "last_frame_idx": last_index,
             "version": _decode(extraction["extract_version"][()]),
             "parameters": _group_to_dict(extraction["parameters"]),
             "acquisition": _group_to_dict(handle["metadata/acquisition"])
@@ -342,7 +354,6 @@ def read_results(path: str | os.PathLike) -> ExtractionResults:
         timestamps_ms = handle["timestamps"][()] if "timestamps" in handle else None
         scalar_names = list(handle["scalars"].keys())
         has_flips = "flips" in extraction
-        num_frames = handle["frames"].shape[0]
     timestamps = (
         np.asarray(timestamps_ms, dtype=np.float64) / 1000.0
         if timestamps_ms is not None
