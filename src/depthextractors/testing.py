@@ -946,7 +946,9 @@ def check_depth_extractor(
     )
     _expect_raises(ValueError, lambda: next(extractor.iter_chunks(0)), f"{name}.iter_chunks(0)")
     _expect_raises(
-        ValueError, lambda: extractor.set_times(np.zeros(num_frames + 1)), f"{name}.set_times(wrong length)"
+        ValueError,
+        lambda: extractor.set_times(np.zeros(num_frames + 1)),
+        f"{name}.set_times(wrong length)",
     )
 
     if check_pickle:

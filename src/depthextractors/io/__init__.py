@@ -7,7 +7,6 @@ depthextractors`` imports it; pynwb itself is imported only when NWB is written 
 """
 
 from . import nwb  # noqa: F401  (registers the NWB backend)
-
 from .results_h5 import (
     FRAME_COMPRESSION,
     H5ResultsWriter,
