@@ -12,15 +12,16 @@ the extraction time):
 - the arena is shown at half resolution (every second row and column; the crop inset keeps its
   full resolution, so the animal is shown larger than in the arena view);
 - the depth frames are never read twice: :class:`MovieTeeWriter` hands the extraction a view of
-  the recording (:meth:`MovieTeeWriter.tap`) that reduces each frame the extraction reads to
-  the movie's 8-bit height index (one saturating ``uint16`` subtraction and one scaling) as it
-  passes;
+  the recording (:meth:`MovieTeeWriter.tap`) that passes each block of frames the extraction
+  reads on to the movie thread, which reduces it to the movie's 8-bit height index (one
+  saturating ``uint16`` subtraction and one scaling per frame);
 - the index is turned into the encoder's planar YUV 4:2:0 by three lookup tables, so no RGB
   image is made and libav's colour conversion is never called;
 - frames are encoded with H.264 (``libx264``, ``ultrafast``, one thread) where PyAV's ffmpeg has
-  it, else MPEG-4 part 2, on the extraction's results-writer thread, so encoding overlaps the
-  processing of the next chunk (the writer thread holds the extraction back if the movie is
-  slower, so memory stays bounded).
+  it, else MPEG-4 part 2, on that movie thread, while the results writer stores the same chunk
+  and the extraction works on the next one; OpenCV and the encoder release the GIL, so the
+  movie can use a core the extraction leaves idle. A bounded queue holds the extraction back
+  if the movie is slower, so memory stays bounded.
 
 :func:`write_preview_movie` makes the same movie afterwards from ``results_00.h5`` and the
 recording (used to complete a session whose movie is missing, e.g. after a crash).
@@ -33,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import threading
 from collections.abc import Callable
 from fractions import Fraction
@@ -170,7 +172,9 @@ class PreviewMovie:
         # The frame holds the arena box and the inset, with even sides (4:2:0 chroma).
         height = max(self._box_shape[0], self.crop_size[0] + 1)
         width = max(self._box_shape[1], self.crop_size[1] + 1)
-        self.frame_shape = (height + height % 2, width + width % 2)
+        # Even height (4:2:0 chroma); width a multiple of 32, so libav's planes have no row
+        # padding and the colours can be written straight into the encoder's frame.
+        self.frame_shape = (height + height % 2, -(-width // 32) * 32)
         self._scale = 254.0 / float(max_height)
         self._y, self._u, self._v = _colour_tables(float(min_height), float(max_height))
         self.fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else 30.0
@@ -216,6 +220,30 @@ class PreviewMovie:
             cv2.convertScaleAbs(heights, dst=out[k], alpha=self._scale)
         return out
 
+    def _compose(self, index: np.ndarray, crop: np.ndarray | None) -> np.ndarray:
+        """The frame's height index: the arena box with the crop inset in the top-left."""
+        frame_index = self._index
+        rows, cols = index.shape
+        frame_index[:rows, :cols] = index
+        if crop is not None:
+            crop_rows, crop_cols = self.crop_size
+            cv2.convertScaleAbs(
+                np.asarray(crop, dtype=np.float32), dst=frame_index[:crop_rows, :crop_cols],
+                alpha=self._scale,
+            )  # fmt: skip
+        return frame_index
+
+    def _colour(self, frame_index: np.ndarray, luma, u_plane, v_plane, inset: bool) -> None:
+        height, width = self.frame_shape
+        cv2.LUT(frame_index, self._y, dst=luma)
+        half = cv2.resize(frame_index, (width // 2, height // 2), interpolation=cv2.INTER_NEAREST)
+        cv2.LUT(half, self._u, dst=u_plane)
+        cv2.LUT(half, self._v, dst=v_plane)
+        if inset:
+            crop_rows, crop_cols = self.crop_size
+            luma[crop_rows, : crop_cols + 1] = _BORDER_Y
+            luma[: crop_rows + 1, crop_cols] = _BORDER_Y
+
     def render(self, index: np.ndarray, crop: np.ndarray | None) -> np.ndarray:
         """One movie frame as planar YUV 4:2:0, ``(height * 3 / 2, width)`` uint8.
 
@@ -227,34 +255,30 @@ class PreviewMovie:
             ``(crop_rows, crop_cols)`` extracted crop (heights, mm), or ``None``.
         """
         height, width = self.frame_shape
-        frame_index = self._index
-        rows, cols = index.shape
-        frame_index[:rows, :cols] = index
-        if crop is not None:
-            crop_rows, crop_cols = self.crop_size
-            cv2.convertScaleAbs(
-                np.asarray(crop, dtype=np.float32), dst=frame_index[:crop_rows, :crop_cols],
-                alpha=self._scale,
-            )  # fmt: skip
         out = self._buffer
-        luma = out[:height]
-        cv2.LUT(frame_index, self._y, dst=luma)
-        half = np.ascontiguousarray(frame_index[::2, ::2])
-        quarter = (height // 2) * (width // 2)
-        chroma = out[height:].reshape(-1)
-        chroma[:quarter] = cv2.LUT(half, self._u).reshape(-1)
-        chroma[quarter:] = cv2.LUT(half, self._v).reshape(-1)
-        if crop is not None:
-            crop_rows, crop_cols = self.crop_size
-            luma[crop_rows, : crop_cols + 1] = _BORDER_Y
-            luma[: crop_rows + 1, crop_cols] = _BORDER_Y
+        chroma = out[height:].reshape(2, height // 2, width // 2)
+        self._colour(
+            self._compose(index, crop), out[:height], chroma[0], chroma[1], crop is not None
+        )
         return out
+
+    def _video_frame(self, index: np.ndarray, crop: np.ndarray | None) -> av.VideoFrame:
+        height, width = self.frame_shape
+        frame = av.VideoFrame(width, height, "yuv420p")
+        planes = frame.planes
+        if planes[0].line_size != width or planes[1].line_size != width // 2:
+            # Rows padded by this libav build: go through a contiguous buffer instead.
+            return av.VideoFrame.from_ndarray(self.render(index, crop), format="yuv420p")
+        luma = np.frombuffer(planes[0], dtype=np.uint8).reshape(height, width)
+        u_plane = np.frombuffer(planes[1], dtype=np.uint8).reshape(height // 2, width // 2)
+        v_plane = np.frombuffer(planes[2], dtype=np.uint8).reshape(height // 2, width // 2)
+        self._colour(self._compose(index, crop), luma, u_plane, v_plane, crop is not None)
+        return frame
 
     def add_prepared(self, index: np.ndarray, crops: np.ndarray | None) -> None:
         """Encode frames given as height indices (:meth:`prepare`) and their crops."""
         for k in range(index.shape[0]):
-            planes = self.render(index[k], None if crops is None else crops[k])
-            frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+            frame = self._video_frame(index[k], None if crops is None else crops[k])
             frame.pts = self.frames_written
             self._container.mux(self._stream.encode(frame))
             self.frames_written += 1
@@ -313,11 +337,14 @@ class MovieTeeWriter:
     """A results writer that also makes the preview movie, without reading any frame twice.
 
     Use it in two places: give the extraction ``tee.tap(extractor)`` instead of the extractor,
-    and ``tee`` as its writer. The tapped view reduces each depth frame the extraction reads to
-    the movie's height index (:meth:`PreviewMovie.prepare`, in the reading thread) and keeps it
-    until the chunk holding that frame is written; :meth:`write` (called on the extraction's
-    results-writer thread) passes the chunk to the wrapped writer and then encodes its movie
-    frames. A failure of the movie is logged as a warning and never fails the extraction.
+    and ``tee`` as its writer. Everything the movie needs flows through one queue to one movie
+    thread, in order: each block of depth frames the extraction reads (handed over as it is,
+    so the extraction's reading thread does no movie work), then each chunk of crops as it is
+    written. The movie thread reduces the blocks to height indices
+    (:meth:`PreviewMovie.prepare`), keeps them until the chunk holding those frames arrives,
+    and encodes the chunk. The queue holds at most ``max_queued`` items, so a slow movie holds
+    the extraction back instead of filling memory. A failure of the movie is logged as a
+    warning and never fails the extraction.
 
     Parameters
     ----------
@@ -327,16 +354,25 @@ class MovieTeeWriter:
         The movie to write.
     downsample : int, default 2
         As in :class:`PreviewMovie`.
+    max_queued : int, default 2
+        Blocks or chunks waiting for the movie thread at most (a Kinect block of 64 frames is
+        28 MB).
     """
 
-    def __init__(self, inner: ResultsWriter, path: str | os.PathLike, downsample: int = 2):
+    def __init__(
+        self,
+        inner: ResultsWriter,
+        path: str | os.PathLike,
+        downsample: int = 2,
+        max_queued: int = 2,
+    ) -> None:
         self.inner = inner
         self.path = Path(path)
         self.downsample = int(downsample)
         self._movie: PreviewMovie | None = None
         self._first = 0
-        self._pending: dict[int, np.ndarray] = {}
-        self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, int(max_queued)))
+        self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.movie_path: Path | None = None
 
@@ -345,24 +381,43 @@ class MovieTeeWriter:
         return _TappedExtractor(extractor, self._on_read)
 
     def _on_read(self, start: int, frames: np.ndarray) -> None:
-        movie = self._movie
-        if movie is None or self.error is not None:
+        if self._thread is None or self.error is not None:
             return  # frames read before the extraction begins (background, first frame)
-        index = movie.prepare(frames)
-        with self._lock:
-            for k in range(index.shape[0]):
-                self._pending[start + k] = index[k]
+        self._queue.put(("frames", start, frames))
 
     def _fail(self, error: BaseException) -> None:
-        self.error = error
-        logger.warning(
-            "the preview movie could not be written: %s: %s", type(error).__name__, error
-        )
-        with self._lock:
-            self._pending.clear()
-        if self._movie is not None:
-            self._movie.abort()
-            self._movie = None
+        if self.error is None:
+            self.error = error
+            logger.warning(
+                "the preview movie could not be written: %s: %s", type(error).__name__, error
+            )
+
+    def _work(self) -> None:
+        movie = self._movie
+        pending: dict[int, np.ndarray] = {}
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue  # keep draining, so the extraction never waits on a dead movie
+            try:
+                if item[0] == "frames":
+                    _, start, frames = item
+                    index = movie.prepare(frames)
+                    for k in range(index.shape[0]):
+                        pending[start + k] = index[k]
+                else:
+                    _, start, crops = item
+                    first = self._first + start
+                    index = np.stack([pending.pop(first + k) for k in range(crops.shape[0])])
+                    # Context frames of earlier windows are never written again.
+                    for key in [key for key in pending if key < first + crops.shape[0]]:
+                        del pending[key]
+                    movie.add_prepared(index, crops)
+            except Exception as error:  # the movie is optional
+                self._fail(error)
+                pending.clear()
 
     def begin(self, setup: ExtractionSetup) -> None:
         self.inner.begin(setup)
@@ -376,35 +431,44 @@ class MovieTeeWriter:
             )  # fmt: skip
         except Exception as error:  # the movie is optional
             self._fail(error)
+            return
+        self._thread = threading.Thread(
+            target=self._work, name="depthextractors-movie", daemon=True
+        )
+        self._thread.start()
 
     def write(self, chunk: ResultChunk) -> None:
+        if self._thread is not None and self.error is None:
+            self._queue.put(("crops", chunk.start, chunk.frames))
+        # The HDF5 write (compression) runs while the movie thread encodes.
         self.inner.write(chunk)
-        if self._movie is None:
-            return
-        first = self._first + chunk.start
-        try:
-            with self._lock:
-                index = np.stack([self._pending.pop(first + k) for k in range(len(chunk))])
-                # Context frames of earlier windows are never written again.
-                for key in [key for key in self._pending if key < first + len(chunk)]:
-                    del self._pending[key]
-            self._movie.add_prepared(index, chunk.frames)
-        except Exception as error:  # the movie is optional
-            self._fail(error)
+
+    def _stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
     def finish(self) -> ExtractionResults:
         # The movie is closed before the results are declared complete, so a complete
         # results_00.yaml means the movie is there too (unless it failed, which is logged).
+        self._stop()
         if self._movie is not None:
-            try:
-                self.movie_path = self._movie.close()
-            except Exception as error:
-                self._fail(error)
+            if self.error is None:
+                try:
+                    self.movie_path = self._movie.close()
+                except Exception as error:
+                    self._fail(error)
+                    self._movie.abort()
+            else:
+                self._movie.abort()
             self._movie = None
         return self.inner.finish()
 
     def abort(self, error: BaseException) -> None:
         try:
+            self.error = self.error or error  # the thread drops what is still queued
+            self._stop()
             if self._movie is not None:
                 self._movie.abort()
                 self._movie = None
