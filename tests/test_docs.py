@@ -73,7 +73,21 @@ def test_quickstart_snippet_runs(tmp_path, monkeypatch):
     assert namespace["times"].shape == (300,)
 
 
-@pytest.mark.parametrize("page", ["index.md", "quickstart.md", "reading.md", "new_camera.md"])
+def test_extraction_snippet_runs(tmp_path, monkeypatch):
+    from depthextractors.testing import generate_synthetic_session
+
+    monkeypatch.chdir(tmp_path)
+    generate_synthetic_session(tmp_path / "depthextractors_demo" / "session", 200, seed=1)
+    namespace: dict = {}
+    for block in python_blocks("extraction.md"):
+        exec(compile(block, "extraction.md", "exec"), namespace)
+    results = namespace["results"]
+    assert len(results) == 200
+    assert results.valid.mean() > 0.95
+    assert (tmp_path / "depthextractors_demo" / "proc" / "results_00.h5").is_file()
+
+
+@pytest.mark.parametrize("page", sorted(path.name for path in DOCS.glob("*.md")))
 def test_pages_link_to_existing_pages(page):
     for target in re.findall(r"\]\(([^)#]+\.md)\)", (DOCS / page).read_text()):
         assert (DOCS / target).resolve().exists(), f"{page} links to missing {target}"
