@@ -12,9 +12,10 @@ the extraction time):
 - the arena is shown at half resolution (every second row and column; the crop inset keeps its
   full resolution, so the animal is shown larger than in the arena view);
 - the depth frames are never read twice: :class:`MovieTeeWriter` hands the extraction a view of
-  the recording (:meth:`MovieTeeWriter.tap`) that passes each block of frames the extraction
-  reads on to the movie thread, which reduces it to the movie's 8-bit height index (one
-  saturating ``uint16`` subtraction and one scaling per frame);
+  the recording (:meth:`MovieTeeWriter.tap`) that copies the movie's pixels of each block of
+  frames the extraction reads and passes them to the movie thread, which reduces them to the
+  movie's 8-bit height index (one saturating ``uint16`` subtraction and one scaling per
+  frame);
 - the index is turned into the encoder's planar YUV 4:2:0 by three lookup tables, so no RGB
   image is made and libav's colour conversion is never called;
 - frames are encoded with H.264 (``libx264``, ``ultrafast``, one thread) where PyAV's ffmpeg has
@@ -199,8 +200,8 @@ class PreviewMovie:
     def __repr__(self) -> str:
         return f"PreviewMovie({str(self.path)!r}, {self.frames_written} frames, {self.codec})"
 
-    def prepare(self, depth: np.ndarray) -> np.ndarray:
-        """Reduce depth frames to the movie's 8-bit height index of the arena box.
+    def select(self, depth: np.ndarray) -> np.ndarray:
+        """The movie's pixels of depth frames: the arena box, every ``downsample``-th pixel.
 
         Parameters
         ----------
@@ -210,15 +211,28 @@ class PreviewMovie:
         Returns
         -------
         numpy.ndarray
+            ``(n, box_rows, box_cols)`` uint16, contiguous (a copy: the frames can go).
+        """
+        return np.ascontiguousarray(depth[:, self._rows, self._cols])
+
+    def height_index(self, box: np.ndarray) -> np.ndarray:
+        """Selected depth (:meth:`select`) to the movie's 8-bit height index.
+
+        Returns
+        -------
+        numpy.ndarray
             ``(n, box_rows, box_cols)`` uint8: ``height * 254 / max_height``, 255 above
             ``max_height`` or where the depth is invalid (0, which leaves the background depth).
         """
-        box = depth[:, self._rows, self._cols]
-        out = np.empty((box.shape[0], *self._box_shape), dtype=np.uint8)
+        out = np.empty(box.shape, dtype=np.uint8)
         for k in range(box.shape[0]):
-            heights = cv2.subtract(self._background, np.ascontiguousarray(box[k]))
+            heights = cv2.subtract(self._background, box[k])
             cv2.convertScaleAbs(heights, dst=out[k], alpha=self._scale)
         return out
+
+    def prepare(self, depth: np.ndarray) -> np.ndarray:
+        """Depth frames ``(n, rows, cols)`` uint16 mm to the height index (both steps above)."""
+        return self.height_index(self.select(depth))
 
     def _compose(self, index: np.ndarray, crop: np.ndarray | None) -> np.ndarray:
         """The frame's height index: the arena box with the crop inset in the top-left."""
@@ -338,13 +352,13 @@ class MovieTeeWriter:
 
     Use it in two places: give the extraction ``tee.tap(extractor)`` instead of the extractor,
     and ``tee`` as its writer. Everything the movie needs flows through one queue to one movie
-    thread, in order: each block of depth frames the extraction reads (handed over as it is,
-    so the extraction's reading thread does no movie work), then each chunk of crops as it is
-    written. The movie thread reduces the blocks to height indices
-    (:meth:`PreviewMovie.prepare`), keeps them until the chunk holding those frames arrives,
-    and encodes the chunk. The queue holds at most ``max_queued`` items, so a slow movie holds
-    the extraction back instead of filling memory. A failure of the movie is logged as a
-    warning and never fails the extraction.
+    thread, in order: the movie's pixels of each block of depth frames the extraction reads
+    (:meth:`PreviewMovie.select`, the only movie work in the extraction's reading thread), then
+    each chunk of crops as it is written. The movie thread turns the pixels into height
+    indices (:meth:`PreviewMovie.height_index`), keeps them until the chunk holding those
+    frames arrives, and encodes the chunk. The queue holds at most ``max_queued`` items, so a
+    slow movie holds the extraction back instead of filling memory. A failure of the movie is
+    logged as a warning and never fails the extraction.
 
     Parameters
     ----------
@@ -355,8 +369,8 @@ class MovieTeeWriter:
     downsample : int, default 2
         As in :class:`PreviewMovie`.
     max_queued : int, default 2
-        Blocks or chunks waiting for the movie thread at most (a Kinect block of 64 frames is
-        28 MB).
+        Blocks or chunks waiting for the movie thread at most (64 frames of a Kinect arena
+        box at half resolution are 4 MB).
     """
 
     def __init__(
@@ -381,9 +395,12 @@ class MovieTeeWriter:
         return _TappedExtractor(extractor, self._on_read)
 
     def _on_read(self, start: int, frames: np.ndarray) -> None:
-        if self._thread is None or self.error is not None:
+        movie = self._movie
+        if self._thread is None or self.error is not None or movie is None:
             return  # frames read before the extraction begins (background, first frame)
-        self._queue.put(("frames", start, frames))
+        # Only the movie's pixels are kept (a sixth of a Kinect frame), so the queue holds a
+        # few MB, never raw blocks: memory stays within the extraction's budget.
+        self._queue.put(("frames", start, movie.select(frames)))
 
     def _fail(self, error: BaseException) -> None:
         if self.error is None:
@@ -403,8 +420,8 @@ class MovieTeeWriter:
                 continue  # keep draining, so the extraction never waits on a dead movie
             try:
                 if item[0] == "frames":
-                    _, start, frames = item
-                    index = movie.prepare(frames)
+                    _, start, box = item
+                    index = movie.height_index(box)
                     for k in range(index.shape[0]):
                         pending[start + k] = index[k]
                 else:
