@@ -3,6 +3,7 @@
 from .background import PlaneFitBackground, StridedMedianBackground, median_ignoring_zeros
 from .crop import crop_and_rotate, place_crop
 from .filters import FrameFilters, HampelFilter, hampel_filter, temporal_median
+from .flips import MotionFlipCorrector
 from .outputs import (
     ExtractionResults,
     ExtractionSetup,
@@ -12,7 +13,7 @@ from .outputs import (
 )
 from .roi import ArenaROI, ManualROI, PlaneROI, estimate_floor_depth, fit_plane, plane_depth
 from .scalars import MOSEQ2_SCALARS, SCALAR_DESCRIPTIONS, DroppedFrames, detect_dropped_frames
-from .session import ArenaResult, FlipContext, FlipCorrector, SessionExtraction
+from .session import ArenaResult, FlipContext, FlipCorrector, FlipDecision, SessionExtraction
 from .tracking import MomentsTracker, TrackedObject
 
 __all__ = [
@@ -25,11 +26,13 @@ __all__ = [
     "ExtractionSetup",
     "FlipContext",
     "FlipCorrector",
+    "FlipDecision",
     "FrameFilters",
     "HampelFilter",
     "InMemoryResultsWriter",
     "ManualROI",
     "MomentsTracker",
+    "MotionFlipCorrector",
     "PlaneFitBackground",
     "PlaneROI",
     "ResultChunk",

@@ -125,6 +125,9 @@ class ResultChunk:
         ``(n,)`` per scalar.
     flips : numpy.ndarray or None
         ``(n,)`` bool, where the flip corrector turned the animal round.
+    flip_confidence : numpy.ndarray or None
+        ``(n,)`` float32, the corrector's probability that each frame's orientation is right
+        (NaN where it gives none or the animal was not found).
     """
 
     start: int
@@ -132,6 +135,7 @@ class ResultChunk:
     masks: np.ndarray
     scalars: dict[str, np.ndarray]
     flips: np.ndarray | None = None
+    flip_confidence: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -179,6 +183,10 @@ class ExtractionResults:
         bool per frame when a flip corrector ran.
     path : pathlib.Path or None
         ``results_00.h5`` when the results are on disk.
+    flip_confidence : array-like or None
+        float32 per frame when a flip corrector ran: its probability that the orientation
+        chosen is right (0.5 = a coin toss, 1 = certain; NaN where the animal was not found or
+        the corrector gives no confidence).
     """
 
     def __init__(
@@ -190,6 +198,7 @@ class ExtractionResults:
         metadata: dict[str, Any],
         flips: Any = None,
         path: Path | None = None,
+        flip_confidence: Any = None,
     ) -> None:
         self.frames = frames
         self.frames_mask = frames_mask
@@ -197,6 +206,7 @@ class ExtractionResults:
         self.timestamps = np.asarray(timestamps, dtype=np.float64)
         self.metadata = metadata
         self.flips = flips
+        self.flip_confidence = flip_confidence
         self.path = path
 
     def __len__(self) -> int:
@@ -339,6 +349,7 @@ class InMemoryResultsWriter:
         self._masks = np.zeros((n, rows, cols), dtype=bool)
         self._scalars: dict[str, np.ndarray] = {}
         self._flips = np.zeros(n, dtype=bool) if setup.has_flips else None
+        self._confidence = np.full(n, np.nan, dtype=np.float32) if setup.has_flips else None
 
     def write(self, chunk: ResultChunk) -> None:
         stop = chunk.start + len(chunk)
@@ -350,6 +361,8 @@ class InMemoryResultsWriter:
             self._scalars[name][chunk.start : stop] = values
         if self._flips is not None and chunk.flips is not None:
             self._flips[chunk.start : stop] = chunk.flips
+        if self._confidence is not None and chunk.flip_confidence is not None:
+            self._confidence[chunk.start : stop] = chunk.flip_confidence
 
     def finish(self) -> ExtractionResults:
         setup = self._setup
@@ -376,6 +389,7 @@ class InMemoryResultsWriter:
             setup.timestamps_s,
             metadata,
             flips=self._flips,
+            flip_confidence=self._confidence,
         )
 
     def abort(self, error: BaseException) -> None:

@@ -63,7 +63,7 @@ from .roi import ArenaROI, ManualROI, PlaneROI
 from .scalars import MOSEQ2_SCALARS, SCALAR_DESCRIPTIONS, ScalarComputer, detect_dropped_frames
 from .tracking import MomentsTracker, TrackedObject
 
-__all__ = ["ArenaResult", "FlipContext", "FlipCorrector", "SessionExtraction"]
+__all__ = ["ArenaResult", "FlipContext", "FlipCorrector", "FlipDecision", "SessionExtraction"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,11 @@ class FlipContext:
         The camera.
     true_depth : float
         Floor depth, millimetres.
+    lookahead : FlipContext or None
+        The frames that follow the chunk, up to the corrector's ``lookahead`` (fewer at the end
+        of the session; ``None`` when it asks for none): evidence only, decided when their own
+        chunk comes. Their values can differ slightly from their final ones (the Hampel
+        filters see fewer frames after them).
     """
 
     start: int
@@ -107,20 +112,45 @@ class FlipContext:
     timestamps_s: np.ndarray
     camera: CameraModel
     true_depth: float
+    lookahead: FlipContext | None = None
+
+    def __len__(self) -> int:
+        return int(self.angle.shape[0])
+
+
+@dataclass
+class FlipDecision:
+    """A flip corrector's answer for one chunk, with its confidence.
+
+    Attributes
+    ----------
+    flips : numpy.ndarray
+        ``(n,)`` bool, frames to turn round.
+    confidence : numpy.ndarray
+        ``(n,)`` float, probability (0.5 to 1) that the orientation chosen for each frame is
+        right, NaN where the animal was not found. Written to
+        ``/metadata/extraction/flip_confidence``.
+    """
+
+    flips: np.ndarray
+    confidence: np.ndarray
 
 
 @runtime_checkable
 class FlipCorrector(Protocol):
     """Decides which frames show the animal the wrong way round.
 
-    ``correct`` is called once per chunk, in order, and returns a bool per frame; ``True`` turns
-    that frame round (its angle gains pi and its crop and mask rotate by 180 degrees). A
-    corrector may also define ``finalize()``, called once after the last chunk, and
-    ``parameters()``, a dict recorded with the extraction parameters.
+    ``correct`` is called once per chunk, in order, and returns a bool per frame, or a
+    :class:`FlipDecision` (bools and a confidence per frame); ``True`` turns that frame round
+    (its angle gains pi and its crop and mask rotate by 180 degrees). The session applies each
+    decision exactly once. Optional members: ``lookahead`` (int, frames after each chunk the
+    corrector wants to see, given as :attr:`FlipContext.lookahead`), ``reset()`` (called before
+    the first chunk of every run), ``finalize()`` (called once after the last chunk) and
+    ``parameters()`` (a dict recorded with the extraction parameters).
     """
 
-    def correct(self, context: FlipContext) -> np.ndarray:
-        """Frames of ``context`` to flip, ``(n,)`` bool."""
+    def correct(self, context: FlipContext) -> np.ndarray | FlipDecision:
+        """Frames of ``context`` to flip, ``(n,)`` bool (or a :class:`FlipDecision`)."""
 
 
 @dataclass
@@ -467,6 +497,9 @@ class SessionExtraction:
             dropped_after=dropped.after,
             roi_plane=None if arena.roi.plane is None else tuple(float(v) for v in arena.roi.plane),
         )
+        reset = getattr(self.flip_corrector, "reset", None)
+        if callable(reset):
+            reset()
         writer.begin(setup)
         try:
             valid_count = self._stream(writer, setup, progress)
@@ -493,15 +526,22 @@ class SessionExtraction:
             + max(self.centroid_hampel.radius, self.angle_hampel.radius)
         )
 
+    def _lookahead(self) -> int:
+        """Frames after each chunk the flip corrector wants to see (0 without one)."""
+        if self.flip_corrector is None:
+            return 0
+        return _non_negative_int(getattr(self.flip_corrector, "lookahead", 0), "lookahead")
+
     def _windows(self, first: int, last: int) -> list[_Window]:
         context = self._context()
+        lookahead = self._lookahead()
         windows = []
         for start in range(first, last, self.chunk_size):
             end = min(start + self.chunk_size, last)
             windows.append(
                 _Window(
                     read_start=max(first, start - context - self.chunk_overlap),
-                    read_end=min(last, end + context),
+                    read_end=min(last, end + lookahead + context),
                     start=start,
                     end=end,
                 )
@@ -643,9 +683,11 @@ class SessionExtraction:
 
         lo, hi = window.start - window.read_start, window.end - window.read_start
         n = hi - lo
+        # Frames after the chunk that the flip corrector sees as evidence (cropped, not kept).
+        ahead = min(self._lookahead(), count - hi)
         rows, cols = self.crop_size
-        crops = np.zeros((n, rows, cols), dtype=self.frame_dtype)
-        masks = np.zeros((n, rows, cols), dtype=bool)
+        crops = np.zeros((n + ahead, rows, cols), dtype=self.frame_dtype)
+        masks = np.zeros((n + ahead, rows, cols), dtype=bool)
 
         def crop_range(a: int, b: int) -> None:
             for j in range(a, b):
@@ -659,7 +701,7 @@ class SessionExtraction:
                     origin=obj.mask_origin, interpolation=cv2.INTER_NEAREST,
                 ).astype(bool)  # fmt: skip
 
-        _drain(_split(pool, crop_range, n, self.n_jobs), keep=0)
+        _drain(_split(pool, crop_range, n + ahead, self.n_jobs), keep=0)
 
         final_x, final_y, final_angle = x_f[lo:hi], y_f[lo:hi], angle_f[lo:hi]
         kept = objects[lo:hi]
@@ -667,30 +709,37 @@ class SessionExtraction:
         times = setup.timestamps_s[
             window.start - setup.first_frame_idx : window.end - setup.first_frame_idx
         ]
-        flips = None
+        flips = confidence = None
         if self.flip_corrector is not None:
-            context = FlipContext(
-                start=window.start - setup.first_frame_idx,
-                frames=crops,
-                masks=masks,
-                angle=np.where(valid, final_angle, np.nan),
-                centroid_px=np.column_stack([final_x + col0, final_y + row0]),
-                valid=valid,
-                timestamps_s=times,
-                camera=self.extractor.camera,
-                true_depth=setup.true_depth,
-            )
-            flips = np.asarray(self.flip_corrector.correct(context), dtype=bool)
-            if flips.shape != (n,):
-                raise ValueError(
-                    f"{type(self.flip_corrector).__name__}.correct returned shape {flips.shape}; "
-                    f"expected one bool per frame ({n},)"
+
+            def flip_context(a: int, b: int) -> FlipContext:
+                found = np.array([obj is not None for obj in objects[a:b]], dtype=bool)
+                first = window.read_start + a - setup.first_frame_idx
+                return FlipContext(
+                    start=first,
+                    frames=crops[a - lo : b - lo],
+                    masks=masks[a - lo : b - lo],
+                    angle=np.where(found, angle_f[a:b], np.nan),
+                    centroid_px=np.column_stack([x_f[a:b] + col0, y_f[a:b] + row0]),
+                    valid=found,
+                    timestamps_s=setup.timestamps_s[first : first + b - a],
+                    camera=self.extractor.camera,
+                    true_depth=setup.true_depth,
                 )
+
+            context = flip_context(lo, hi)
+            if ahead:
+                context.lookahead = flip_context(hi, hi + ahead)
+            flips, confidence = self._decide_flips(context, n)
             flips &= valid
-            if flips.any():
-                crops[flips] = crops[flips][:, ::-1, ::-1]
-                masks[flips] = masks[flips][:, ::-1, ::-1]
+            confidence[~valid] = np.nan
+            # Applied here and nowhere else: crops, masks and angle turn together, once.
+            turned = np.flatnonzero(flips)
+            if turned.size:
+                crops[turned] = crops[turned][:, ::-1, ::-1]
+                masks[turned] = masks[turned][:, ::-1, ::-1]
                 final_angle = final_angle + np.pi * flips
+        crops, masks = crops[:n], masks[:n]
 
         def feature(name: str) -> np.ndarray:
             return np.array(
@@ -707,7 +756,25 @@ class SessionExtraction:
             masks=masks,
             scalars=values,
             flips=flips,
+            flip_confidence=confidence,
         )
+
+    def _decide_flips(self, context: FlipContext, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The corrector's flips and confidence for one chunk, checked."""
+        name = type(self.flip_corrector).__name__
+        answer = self.flip_corrector.correct(context)
+        if isinstance(answer, FlipDecision):
+            flips = np.asarray(answer.flips, dtype=bool)
+            confidence = np.array(answer.confidence, dtype=np.float32)
+        else:
+            flips = np.asarray(answer, dtype=bool)
+            confidence = np.full(flips.shape, np.nan, dtype=np.float32)
+        if flips.shape != (n,) or confidence.shape != (n,):
+            raise ValueError(
+                f"{name}.correct returned shape {flips.shape} (confidence {confidence.shape}); "
+                f"expected one value per frame ({n},)"
+            )
+        return flips.copy(), confidence
 
 
 def _nonzero_window(image: np.ndarray, margin: int) -> tuple[int, int, int, int] | None:

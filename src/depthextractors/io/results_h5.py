@@ -15,7 +15,9 @@ Layout written (what moseq2-pca and other downstream tools read)::
     /metadata/extraction/background (rows, cols) float64, roi (rows, cols) bool,
                         first_frame (rows, cols) int16, true_depth () float64,
                         extract_version bytes, first_frame_idx (1,), last_frame_idx (1,),
-                        flips (N,) bool (when a flip corrector ran),
+                        flips (N,) bool and flip_confidence (N,) float32 (when a flip
+                        corrector ran: probability that the orientation is right, NaN
+                        where the animal was not found or the corrector gives none),
                         dropped_frame_count (), dropped_after (k,) int64,
                         parameters/<name> (every parameter under its moseq2 name)
 
@@ -85,6 +87,10 @@ _DESCRIPTIONS = {
     "frames_mask": "Boolean mask, false=not mouse, true=mouse",
     "timestamps": "Depth video timestamps (ms)",
     "metadata/extraction/flips": "Output from flip corrector, false=no flip, true=flip",
+    "metadata/extraction/flip_confidence": (
+        "Flip corrector's probability that the orientation chosen is right (0.5 = chance, "
+        "1 = certain; NaN where the animal was not found or the corrector gives none)"
+    ),
     "metadata/extraction/true_depth": "Detected true depth of arena floor in mm",
     "metadata/extraction/roi": "ROI mask",
     "metadata/extraction/first_frame": "First frame of depth dataset",
@@ -132,6 +138,15 @@ PARAMETER_DESCRIPTIONS: dict[str, str] = {
     "erode_iterations": "Number of erosion iterations of the ROI",
     "flip_classifier": "Location of the flip classifier used to properly orient the mouse",
     "flip_corrector": "Flip corrector used to orient the mouse (None: no correction)",
+    "flip_classifier_smoothing": "Number of frames to smooth flip classifier probabilities",
+    "flip_motion_weight": "Evidence (nats/frame) of walking at full speed along the body axis",
+    "flip_min_speed_mm_s": "Speed (mm/s) below which motion gives no heading evidence",
+    "flip_full_speed_mm_s": "Speed (mm/s) from which motion evidence has its full weight",
+    "flip_velocity_span": "Frames on each side of a frame used for its velocity",
+    "flip_shape_weight": "Largest evidence (nats/frame) of the body shape (rear taller, wider)",
+    "flip_shape_scale": "Front/rear height-mass asymmetry giving the full shape weight",
+    "flip_switch_cost": "Cost (nats) of turning the animal round between consecutive frames",
+    "flip_lookahead": "Frames after each chunk decoded with it (future evidence)",
     "fps": "Frame rate of camera",
     "frame_dtype": "Data type for processed frames",
     "frame_trim": "Frames to trim from beginning and end of data",
@@ -354,6 +369,7 @@ def read_results(path: str | os.PathLike) -> ExtractionResults:
         timestamps_ms = handle["timestamps"][()] if "timestamps" in handle else None
         scalar_names = list(handle["scalars"].keys())
         has_flips = "flips" in extraction
+        has_confidence = "flip_confidence" in extraction
     timestamps = (
         np.asarray(timestamps_ms, dtype=np.float64) / 1000.0
         if timestamps_ms is not None
@@ -367,6 +383,9 @@ def read_results(path: str | os.PathLike) -> ExtractionResults:
         metadata=metadata,
         flips=LazyH5Array(path, "metadata/extraction/flips") if has_flips else None,
         path=path,
+        flip_confidence=(
+            LazyH5Array(path, "metadata/extraction/flip_confidence") if has_confidence else None
+        ),
     )
 
 
@@ -554,6 +573,7 @@ class H5ResultsWriter:
             put("roi_plane", np.asarray(setup.roi_plane, dtype=np.float64))
         if setup.has_flips:
             put("flips", np.zeros(n, dtype=bool))
+            put("flip_confidence", np.full(n, np.nan, dtype=np.float32))
         parameters = extraction.create_group("parameters")
         for key, value in setup.parameters.items():
             _write_value(parameters, key, value, PARAMETER_DESCRIPTIONS.get(key, ""))
@@ -569,6 +589,10 @@ class H5ResultsWriter:
                 scalars[name][chunk.start : stop] = values
         if chunk.flips is not None and "metadata/extraction/flips" in handle:
             handle["metadata/extraction/flips"][chunk.start : stop] = chunk.flips
+        if chunk.flip_confidence is not None and "metadata/extraction/flip_confidence" in handle:
+            handle["metadata/extraction/flip_confidence"][chunk.start : stop] = (
+                chunk.flip_confidence
+            )
 
     def finish(self) -> ExtractionResults:
         self._file.close()
