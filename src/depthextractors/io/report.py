@@ -207,7 +207,7 @@ def _quality_timeline(
     """Three labelled bands over time: animal found (green) or not (red); dropped; flips.
 
     The bands are ``TIMELINE_BAND`` pixels high, start at column ``TIMELINE_LEFT`` and are
-    ``width`` columns wide (one column per ``n / width`` frames).
+    ``width`` columns wide; column ``c`` stands for frames ``c * n // width`` onwards.
     """
     n = valid.size
     band, gap, left = TIMELINE_BAND, TIMELINE_GAP, TIMELINE_LEFT
@@ -228,22 +228,24 @@ def _quality_timeline(
         )  # fmt: skip
     if n == 0:
         return out
-    column = np.minimum((np.arange(n) * width) // n, width - 1)
-    # A column is red if any frame in it lacks the animal, so single misses stay visible.
-    missing = np.zeros(width, dtype=bool)
-    np.logical_or.at(missing, column, ~valid)
+    # Column c shows frames [c * n // width, (c + 1) * n // width) (at least one frame), so
+    # short sessions fill the band too; a column is marked if any of its frames is.
+    starts = (np.arange(width) * n) // width
+
+    def per_column(flags: np.ndarray) -> np.ndarray:
+        return np.logical_or.reduceat(np.asarray(flags, dtype=bool), starts)
+
     top = gap
     out[top : top + band, left : left + width] = VALID_COLOUR
-    out[top : top + band, left + np.flatnonzero(missing)] = INVALID_COLOUR
+    out[top : top + band, left + np.flatnonzero(per_column(~valid))] = INVALID_COLOUR
     top += band + gap
-    for index in np.asarray(dropped_after, dtype=np.int64):
-        if 0 <= index < n:
-            out[top : top + band, left + column[index]] = DROPPED_COLOUR
+    dropped = np.zeros(n, dtype=bool)
+    after = np.asarray(dropped_after, dtype=np.int64)
+    dropped[after[(after >= 0) & (after < n)]] = True
+    out[top : top + band, left + np.flatnonzero(per_column(dropped))] = DROPPED_COLOUR
     top += band + gap
     if flips is not None:
-        flipped = np.zeros(width, dtype=bool)
-        np.logical_or.at(flipped, column, np.asarray(flips, dtype=bool))
-        out[top : top + band, left + np.flatnonzero(flipped)] = FLIP_COLOUR
+        out[top : top + band, left + np.flatnonzero(per_column(flips))] = FLIP_COLOUR
     return out
 
 
