@@ -137,6 +137,7 @@ class SessionOutcome:
 # ---------------------------------------------------------------------------------- logging
 _capture_lock = threading.Lock()
 _capture_count = 0
+_saved: dict[str, int] = {}
 
 
 class _ThreadFilter(logging.Filter):
@@ -155,7 +156,10 @@ def session_log(path: str | os.PathLike | None) -> Iterator[logging.Logger]:
     """Append this thread's depthextractors log records and warnings to ``path``.
 
     Yields the logger to write session messages to. Warnings raised with :mod:`warnings` are
-    routed through logging while the block runs, so they land in the file too.
+    routed through logging while the block runs, so they land in the file too. Only records of
+    the calling thread are kept, so sessions running in threads of one process (a threaded
+    Dask worker) keep separate logs; messages of the extraction's own worker threads are not
+    in the file.
     """
     global _capture_count
     session_logger = logging.getLogger("depthextractors.session")
@@ -170,14 +174,17 @@ def session_log(path: str | os.PathLike | None) -> Iterator[logging.Logger]:
     handler.addFilter(_ThreadFilter(threading.get_ident()))
     package = logging.getLogger("depthextractors")
     targets = [package, logging.getLogger("py.warnings")]
-    previous_level = package.level
-    if package.getEffectiveLevel() > logging.INFO:
-        package.setLevel(logging.INFO)
     for target in targets:
         target.addHandler(handler)
     with _capture_lock:
+        # Process-wide settings, shared by sessions running in threads of one worker: set by
+        # the first session to start, restored by the last to finish.
+        if _capture_count == 0:
+            _saved["level"] = package.level
+            if package.getEffectiveLevel() > logging.INFO:
+                package.setLevel(logging.INFO)
+            logging.captureWarnings(True)
         _capture_count += 1
-        logging.captureWarnings(True)
     try:
         yield session_logger
     finally:
@@ -185,9 +192,9 @@ def session_log(path: str | os.PathLike | None) -> Iterator[logging.Logger]:
             _capture_count -= 1
             if _capture_count == 0:
                 logging.captureWarnings(False)
+                package.setLevel(_saved.get("level", logging.NOTSET))
         for target in targets:
             target.removeHandler(handler)
-        package.setLevel(previous_level)
         handler.close()
 
 
