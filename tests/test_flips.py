@@ -7,6 +7,11 @@ animal is visible and was found.
 
 from __future__ import annotations
 
+import json
+import pickle
+import subprocess
+import sys
+
 import h5py
 import numpy as np
 import pytest
@@ -18,7 +23,13 @@ from depthextractors import (
     SessionExtraction,
     StridedMedianBackground,
 )
-from depthextractors.extraction import FlipDecision, MotionFlipCorrector
+from depthextractors.extraction import (
+    ClassifierFlipCorrector,
+    FlipClassifierError,
+    FlipDecision,
+    MotionFlipCorrector,
+    train_flip_classifier,
+)
 from depthextractors.testing import generate_synthetic_session, synthesize_depth_video
 
 
@@ -201,3 +212,129 @@ def test_decision_of_the_wrong_length_is_an_error(kinect_clip):
         _session(extractor.frame_slice(0, 50), truth, flip_corrector=Short()).run(
             None, progress=False
         )
+
+
+# ------------------------------------------------------------------------------------------
+# The classifier corrector
+# ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A classifier trained on one motion-corrected session, saved, and a second session."""
+    root = tmp_path_factory.mktemp("classifier")
+    video, truth = synthesize_depth_video(600, seed=20)
+    extractor = NumpyDepthExtractor(video, 30.0, timestamps=truth.timestamps_ms / 1000.0)
+    _session(extractor, truth, flip_corrector=MotionFlipCorrector()).run(
+        root / "train", progress=False
+    )
+    classifier = train_flip_classifier([root / "train"], smoothing=15)
+    path = classifier.save(root / "flips.npz")
+    video, truth = synthesize_depth_video(400, seed=21)
+    other = NumpyDepthExtractor(video, 30.0, timestamps=truth.timestamps_ms / 1000.0)
+    return classifier, path, other, truth
+
+
+def test_classifier_trained_from_motion_corrected_results_orients_another_session(trained):
+    classifier, path, extractor, truth = trained
+    summary = classifier.metadata["training"]
+    assert summary["frames"] > 500
+    assert summary["held_out_accuracy"] > 0.99
+    assert classifier.metadata["camera"] == "kinect_v2"
+    loaded = ClassifierFlipCorrector.load(path)
+    assert loaded.smoothing == 15
+    assert loaded.metadata["versions"]["scikit-learn"]
+    results = _session(extractor, truth, chunk_size=100, flip_corrector=loaded).run(
+        None, progress=False
+    )
+    right, counted = _heading_right(results, truth)
+    assert right[counted].mean() >= 0.99
+    assert results.parameters["flip_classifier"] == str(path)
+    assert results.parameters["flip_classifier_smoothing"] == 15
+    assert np.nanmedian(results.flip_confidence) > 0.9
+    # The median filter spans chunk boundaries: small chunks give the same answer.
+    small = _session(extractor, truth, chunk_size=23, flip_corrector=loaded).run(
+        None, progress=False
+    )
+    np.testing.assert_array_equal(small.flips, results.flips)
+    np.testing.assert_array_equal(small.flip_confidence, results.flip_confidence)
+
+
+def test_classifier_loaded_in_a_fresh_process_predicts_the_same(trained, tmp_path):
+    classifier, path, extractor, truth = trained
+    crops = _session(extractor, truth).run(None, progress=False).frames[:]
+    np.save(tmp_path / "crops.npy", crops)
+    script = (
+        "import sys, numpy as np\n"
+        "from depthextractors.extraction import ClassifierFlipCorrector\n"
+        "c = ClassifierFlipCorrector.load(sys.argv[1])\n"
+        "np.save(sys.argv[3], c.predict_proba(np.load(sys.argv[2])))\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(path), str(tmp_path / "crops.npy"),
+         str(tmp_path / "p.npy")],
+        check=True,
+    )  # fmt: skip
+    elsewhere = np.load(tmp_path / "p.npy")
+    np.testing.assert_array_equal(elsewhere, classifier.predict_proba(crops))
+    np.testing.assert_array_equal(
+        elsewhere, ClassifierFlipCorrector.load(path).predict_proba(crops)
+    )
+    assert np.abs(elsewhere - 0.5).min() < 0.5  # probabilities, not a constant 0 or 1
+
+
+def test_classifier_refuses_another_crop_size(trained):
+    _, path, extractor, truth = trained
+    loaded = ClassifierFlipCorrector.load(path)
+    with pytest.raises(FlipClassifierError, match=r"80x80 crops.*64x64"):
+        _session(extractor, truth, crop_size=(64, 64), flip_corrector=loaded)
+    with pytest.raises(FlipClassifierError, match="80x80"):
+        loaded.predict_proba(np.zeros((3, 64, 64), np.uint8))
+
+
+def test_classifier_refuses_corrupt_and_foreign_files(trained, tmp_path):
+    _, path, _, _ = trained
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(data[: len(data) // 2])
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"\x00not a classifier" * 50)
+    moseq_pickle = tmp_path / "flip_classifier_k2_c57_10to13weeks.pkl"
+    moseq_pickle.write_bytes(pickle.dumps({"classes_": [0, 1]}))
+    for bad in (truncated, garbage, moseq_pickle):
+        with pytest.raises(FlipClassifierError, match="train_flip_classifier"):
+            ClassifierFlipCorrector.load(bad)
+    # A file from a newer version of the format, and one with damaged coefficients.
+    with np.load(path) as archive:
+        parts = {key: archive[key] for key in archive.files}
+    header = json.loads(str(parts["header"][()]))
+    newer = tmp_path / "newer.npz"
+    np.savez(newer, **{**parts, "header": np.array(json.dumps({**header, "format_version": 99}))})
+    with pytest.raises(FlipClassifierError, match="format 99"):
+        ClassifierFlipCorrector.load(newer)
+    damaged = tmp_path / "damaged.npz"
+    np.savez(damaged, **{**parts, "coef": parts["coef"][:, :10]})
+    with pytest.raises(FlipClassifierError, match="damaged"):
+        ClassifierFlipCorrector.load(damaged)
+    with pytest.raises(FileNotFoundError):
+        ClassifierFlipCorrector.load(tmp_path / "missing.npz")
+
+
+def test_classifier_from_user_labels_and_bad_training_input():
+    video, truth = synthesize_depth_video(300, seed=22)
+    extractor = NumpyDepthExtractor(video, 30.0, timestamps=truth.timestamps_ms / 1000.0)
+    plain = _session(extractor, truth).run(None, progress=False)
+    with pytest.raises(ValueError, match="no flip confidence"):
+        train_flip_classifier([plain])
+    # Labels: 1 where the stored crop has the nose west; every 5th frame unknown.
+    right, _ = _heading_right(plain, truth)
+    labels = np.where(right, 0, 1)
+    labels[::5] = -1
+    classifier = train_flip_classifier([plain], [labels], smoothing=0)
+    assert classifier.metadata["training"]["labels"] == "given"
+    predicted = classifier.predict_proba(plain.frames[:]) > 0.5
+    assert (predicted[plain.valid] == ~right[plain.valid]).mean() > 0.99
+    with pytest.raises(ValueError, match="one array per source"):
+        train_flip_classifier([plain], [labels, labels])
+    with pytest.raises(ValueError, match="shape"):
+        train_flip_classifier([plain], [labels[:10]])
+    with pytest.raises(ValueError, match="odd"):
+        ClassifierFlipCorrector(classifier.model, (80, 80), smoothing=50)

@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .cameras import CAMERA_PRESETS, CameraModel, detect_camera, get_camera
 from .extraction import (
+    ClassifierFlipCorrector,
     ExtractionResults,
     FlipCorrector,
     FrameFilters,
@@ -45,6 +46,7 @@ __all__ = [
     "CAMERA_PRESETS",
     "AzureDepthExtractor",
     "CameraModel",
+    "ClassifierFlipCorrector",
     "DepthVideoExtractor",
     "ExtractionResults",
     "FFV1DepthExtractor",

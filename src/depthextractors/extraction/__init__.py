@@ -3,7 +3,12 @@
 from .background import PlaneFitBackground, StridedMedianBackground, median_ignoring_zeros
 from .crop import crop_and_rotate, place_crop
 from .filters import FrameFilters, HampelFilter, hampel_filter, temporal_median
-from .flips import MotionFlipCorrector
+from .flips import (
+    ClassifierFlipCorrector,
+    FlipClassifierError,
+    MotionFlipCorrector,
+    train_flip_classifier,
+)
 from .outputs import (
     ExtractionResults,
     ExtractionSetup,
@@ -21,9 +26,11 @@ __all__ = [
     "SCALAR_DESCRIPTIONS",
     "ArenaROI",
     "ArenaResult",
+    "ClassifierFlipCorrector",
     "DroppedFrames",
     "ExtractionResults",
     "ExtractionSetup",
+    "FlipClassifierError",
     "FlipContext",
     "FlipCorrector",
     "FlipDecision",
@@ -49,4 +56,5 @@ __all__ = [
     "place_crop",
     "plane_depth",
     "temporal_median",
+    "train_flip_classifier",
 ]

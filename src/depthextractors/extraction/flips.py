@@ -31,14 +31,33 @@ algorithm, chunk by chunk over the whole session:
 
 from __future__ import annotations
 
+import datetime
+import json
+import logging
 import math
+import os
+import platform
+import warnings
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
+from .outputs import ExtractionResults, get_output_backend
 from .session import FlipContext, FlipDecision
 
-__all__ = ["MotionFlipCorrector"]
+__all__ = [
+    "ClassifierFlipCorrector",
+    "FlipClassifierError",
+    "MotionFlipCorrector",
+    "train_flip_classifier",
+]
+
+logger = logging.getLogger(__name__)
 
 
 class MotionFlipCorrector:
@@ -346,3 +365,493 @@ def _stack(context: FlipContext, history: tuple | None) -> tuple[np.ndarray, ...
         times = np.concatenate([history[1], times])
         valid = np.concatenate([history[2], valid])
     return np.asarray(centroids, dtype=np.float64), np.asarray(times, np.float64), valid
+
+
+# ------------------------------------------------------------------------------------------
+# The classifier corrector
+# ------------------------------------------------------------------------------------------
+#: Identifies the classifier files written by :meth:`ClassifierFlipCorrector.save`.
+CLASSIFIER_FORMAT = "depthextractors-flip-classifier"
+#: Version of that file layout this library reads and writes.
+CLASSIFIER_FORMAT_VERSION = 1
+# Heights are divided by this before classification, so features are around 0-1.
+_HEIGHT_SCALE_MM = 100.0
+
+
+class FlipClassifierError(ValueError):
+    """A flip classifier file cannot be used (corrupt, foreign, newer, or another crop size)."""
+
+
+class ClassifierFlipCorrector:
+    """Orient the animal with a classifier trained on extracted crops.
+
+    The classifier (scikit-learn ``LogisticRegression`` on the crop downsampled to
+    ``feature_size``, heights in units of 100 mm) gives, per frame, the probability that the
+    crop shows the nose west (needs turning round). The probabilities are median-filtered over
+    ``smoothing`` frames, across chunk boundaries, as moseq2-extract's
+    ``flip_classifier_smoothing``; a frame is flipped when the smoothed probability exceeds 0.5.
+    Train one with :func:`train_flip_classifier`, keep it with :meth:`save`, use it with
+    :meth:`load`.
+
+    Parameters
+    ----------
+    model : sklearn.linear_model.LogisticRegression
+        Fitted on :meth:`features` of crops, classes 0 (nose east) and 1 (nose west).
+    crop_size : (int, int)
+        ``(rows, cols)`` of the crops it was trained on; other crop sizes are refused.
+    feature_size : (int, int), default (20, 20)
+        ``(rows, cols)`` the crops are downsampled to (area averaging).
+    smoothing : int, default 51
+        Median filter length over frames (odd; 0 or 1 switches it off).
+    metadata : dict, optional
+        Camera, library versions and training summary (kept in the saved file).
+
+    Attributes
+    ----------
+    path : str or None
+        The file it was loaded from (recorded as the ``flip_classifier`` parameter).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        crop_size: tuple[int, int],
+        feature_size: tuple[int, int] = (20, 20),
+        smoothing: int = 51,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
+            raise TypeError(
+                "model must be a fitted scikit-learn classifier with predict_proba, got "
+                f"{type(model).__name__}"
+            )
+        if sorted(int(c) for c in model.classes_) != [0, 1]:
+            raise FlipClassifierError(
+                f"the classifier's classes must be 0 (nose east) and 1 (nose west), got "
+                f"{list(model.classes_)}"
+            )
+        self.model = model
+        self.crop_size = _pair(crop_size, "crop_size")
+        self.feature_size = _pair(feature_size, "feature_size")
+        expected = self.feature_size[0] * self.feature_size[1]
+        found = getattr(model, "n_features_in_", expected)
+        if found != expected:
+            raise FlipClassifierError(
+                f"the classifier takes {found} features but feature_size {self.feature_size} "
+                f"gives {expected}"
+            )
+        smoothing = int(smoothing)
+        if smoothing < 0 or (smoothing > 1 and smoothing % 2 == 0):
+            raise ValueError(
+                f"smoothing must be an odd number of frames (or 0 to switch it off), got "
+                f"{smoothing}"
+            )
+        self.smoothing = smoothing
+        self.metadata = dict(metadata or {})
+        self.path: str | None = None
+        self.reset()
+
+    def __repr__(self) -> str:
+        where = f", path={self.path!r}" if self.path else ""
+        return (
+            f"ClassifierFlipCorrector(crop_size={self.crop_size}, smoothing={self.smoothing}"
+            f"{where})"
+        )
+
+    @property
+    def lookahead(self) -> int:
+        """Frames after each chunk the median filter needs (half its length)."""
+        return self.smoothing // 2
+
+    def parameters(self) -> dict[str, Any]:
+        """Settings recorded with the extraction parameters."""
+        return {
+            "flip_classifier_smoothing": self.smoothing,
+            "flip_classifier_crop_size": list(self.crop_size),
+            "flip_classifier_camera": self.metadata.get("camera"),
+        }
+
+    def reset(self) -> None:
+        """Forget the session followed so far."""
+        self._history = np.zeros(0)
+        self._warned_camera = False
+
+    def check_crop_size(self, crop_size: tuple[int, int]) -> None:
+        """Raise :class:`FlipClassifierError` unless crops of ``crop_size`` can be classified."""
+        if tuple(int(v) for v in crop_size) != self.crop_size:
+            raise FlipClassifierError(
+                f"this flip classifier was trained on {self.crop_size[0]}x{self.crop_size[1]} "
+                f"crops but the extraction crops {crop_size[0]}x{crop_size[1]}; set "
+                f"crop_size={self.crop_size} or train a classifier on crops of this size "
+                "(train_flip_classifier)"
+            )
+
+    # ------------------------------------------------------------------ prediction
+    def features(self, frames: np.ndarray) -> np.ndarray:
+        """``(n, features)`` float64 classifier input of ``(n, rows, cols)`` crops (mm)."""
+        frames = np.asarray(frames)
+        if frames.ndim != 3:
+            raise ValueError(f"frames must be (n, rows, cols) crops, got shape {frames.shape}")
+        self.check_crop_size(frames.shape[1:])
+        return _crop_features(frames, self.feature_size)
+
+    def predict_proba(self, frames: np.ndarray) -> np.ndarray:
+        """Probability that each crop shows the nose west, ``(n,)`` float64, unsmoothed."""
+        if len(frames) == 0:
+            return np.zeros(0)
+        column = list(self.model.classes_).index(1)
+        return self.model.predict_proba(self.features(frames))[:, column]
+
+    def correct(self, context: FlipContext) -> FlipDecision:
+        """Flip the frames whose smoothed probability of facing west exceeds 0.5."""
+        camera = self.metadata.get("camera")
+        if camera and camera != context.camera.name and not self._warned_camera:
+            warnings.warn(
+                f"the flip classifier was trained on {camera} crops; this recording is from "
+                f"{context.camera.name}. Check the flips, or train a classifier for this camera",
+                stacklevel=2,
+            )
+            self._warned_camera = True
+        n = len(context)
+        probability = np.full(n, np.nan)
+        probability[context.valid] = self.predict_proba(context.frames[context.valid])
+        ahead = np.zeros(0)
+        if context.lookahead is not None and len(context.lookahead):
+            ahead = np.full(len(context.lookahead), np.nan)
+            valid = context.lookahead.valid
+            ahead[valid] = self.predict_proba(context.lookahead.frames[valid])
+        radius = self.lookahead
+        series = np.concatenate([self._history, probability, ahead])
+        first = self._history.size
+        smoothed = _running_nanmedian(series, radius)[first : first + n]
+        self._history = series[: first + n][-radius:] if radius else np.zeros(0)
+        found = context.valid & np.isfinite(smoothed)
+        flips = found & (smoothed > 0.5)
+        confidence = np.where(found, np.maximum(smoothed, 1.0 - smoothed), np.nan)
+        return FlipDecision(flips=flips, confidence=confidence.astype(np.float32))
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the classifier and its metadata to a portable file.
+
+        The file is a NumPy ``.npz`` archive (no pickles, so loading never runs code and does
+        not depend on the scikit-learn version): the model's coefficients, intercept and
+        classes, and a JSON header with the format, crop and feature sizes, camera, library
+        versions and training summary.
+
+        Parameters
+        ----------
+        path : path-like
+            File to write (replaced if it exists; written to ``<path>.partial`` first).
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        model = self.model
+        if type(model).__name__ != "LogisticRegression":
+            raise TypeError(
+                f"only LogisticRegression classifiers can be saved portably, got "
+                f"{type(model).__name__}"
+            )
+        header = dict(self.metadata)
+        header.update(
+            {
+                "format": CLASSIFIER_FORMAT,
+                "format_version": CLASSIFIER_FORMAT_VERSION,
+                "model": "LogisticRegression",
+                "crop_size": list(self.crop_size),
+                "feature_size": list(self.feature_size),
+                "height_scale_mm": _HEIGHT_SCALE_MM,
+                "smoothing": self.smoothing,
+            }
+        )
+        path = Path(path)
+        partial = path.with_name(path.name + ".partial")
+        with open(partial, "wb") as handle:
+            np.savez(
+                handle,
+                header=np.array(json.dumps(header)),
+                coef=np.asarray(model.coef_, dtype=np.float64),
+                intercept=np.asarray(model.intercept_, dtype=np.float64),
+                classes=np.asarray(model.classes_, dtype=np.int64),
+            )
+        os.replace(partial, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, smoothing: int | None = None) -> ClassifierFlipCorrector:
+        """Read a classifier written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path-like
+            The file.
+        smoothing : int, optional
+            Median filter length over frames; the value saved with the classifier by default.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no such file.
+        FlipClassifierError
+            If the file is corrupt, is not a depthextractors flip classifier (e.g. a moseq2
+            pickle), or was written by a newer version.
+        """
+        from sklearn.linear_model import LogisticRegression
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no flip classifier at {path}")
+        advice = (
+            "train one with depthextractors.extraction.train_flip_classifier (moseq2-extract's "
+            "pickled random forests are not loaded: they need scikit-learn 0.19/0.20 and "
+            "unpickling runs arbitrary code)"
+        )
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                header = json.loads(str(archive["header"][()]))
+                coef = np.array(archive["coef"], dtype=np.float64)
+                intercept = np.array(archive["intercept"], dtype=np.float64)
+                classes = np.array(archive["classes"], dtype=np.int64)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            raise FlipClassifierError(
+                f"{path} is not a readable depthextractors flip classifier ({error}); {advice}"
+            ) from error
+        if not isinstance(header, dict) or header.get("format") != CLASSIFIER_FORMAT:
+            raise FlipClassifierError(f"{path} is not a depthextractors flip classifier; {advice}")
+        version = header.get("format_version")
+        if not isinstance(version, int) or version > CLASSIFIER_FORMAT_VERSION:
+            raise FlipClassifierError(
+                f"{path} has flip classifier format {version!r}; this depthextractors reads "
+                f"format {CLASSIFIER_FORMAT_VERSION} and older. Upgrade depthextractors or "
+                "retrain the classifier"
+            )
+        try:
+            crop_size = _pair(header["crop_size"], "crop_size")
+            feature_size = _pair(header["feature_size"], "feature_size")
+            saved_smoothing = int(header.get("smoothing", 51))
+        except (KeyError, TypeError, ValueError) as error:
+            raise FlipClassifierError(f"{path}: incomplete classifier header ({error})") from error
+        features = feature_size[0] * feature_size[1]
+        if coef.shape != (1, features) or intercept.shape != (1,) or classes.shape != (2,):
+            raise FlipClassifierError(
+                f"{path}: coefficients of shape {coef.shape} do not match feature_size "
+                f"{feature_size} (expected (1, {features})); the file is damaged"
+            )
+        if float(header.get("height_scale_mm", _HEIGHT_SCALE_MM)) != _HEIGHT_SCALE_MM:
+            raise FlipClassifierError(f"{path}: unknown height scale; retrain the classifier")
+        model = LogisticRegression()
+        model.coef_ = coef
+        model.intercept_ = intercept
+        model.classes_ = classes
+        model.n_features_in_ = features
+        metadata = {
+            key: value
+            for key, value in header.items()
+            if key not in ("crop_size", "feature_size", "smoothing", "height_scale_mm")
+        }
+        corrector = cls(
+            model,
+            crop_size,
+            feature_size,
+            saved_smoothing if smoothing is None else smoothing,
+            metadata,
+        )
+        corrector.path = str(path)
+        return corrector
+
+
+def train_flip_classifier(
+    sources: Sequence[str | os.PathLike | ExtractionResults],
+    labels: Sequence[np.ndarray] | None = None,
+    *,
+    min_confidence: float = 0.99,
+    max_frames: int = 20000,
+    feature_size: tuple[int, int] = (20, 20),
+    smoothing: int = 51,
+    regularization: float = 1.0,
+    held_out_fraction: float = 0.2,
+    seed: int = 0,
+) -> ClassifierFlipCorrector:
+    """Train a :class:`ClassifierFlipCorrector` from extracted sessions.
+
+    Each crop used gives two training examples: as stored (label from below) and rotated 180
+    degrees (the opposite label), so both classes are balanced and the classifier learns the
+    animal's front/rear asymmetry, not the orientation mix of the sessions.
+
+    Parameters
+    ----------
+    sources : sequence of path-like or ExtractionResults
+        ``results_00.h5`` files (or their directories), or results in memory.
+    labels : sequence of numpy.ndarray, optional
+        One array per source, per frame: 0 = the stored crop has its nose east, 1 = west,
+        -1 = unknown (not used). Without labels, the frames the flip corrector of the
+        extraction (e.g. :class:`MotionFlipCorrector`) oriented with a confidence of at least
+        ``min_confidence`` are taken as nose east.
+    min_confidence : float, default 0.99
+        Flip confidence a frame needs to be used when no labels are given.
+    max_frames : int, default 20000
+        At most this many labelled frames are used (a seeded random sample over all sources).
+    feature_size : (int, int), default (20, 20)
+        Crops are downsampled to this ``(rows, cols)`` size.
+    smoothing : int, default 51
+        Median filter length saved with the classifier (``flip_classifier_smoothing``).
+    regularization : float, default 1
+        Inverse regularisation strength ``C`` of the logistic regression.
+    held_out_fraction : float, default 0.2
+        Fraction of frames kept out of training to measure the accuracy in the summary.
+    seed : int, default 0
+        Seed of the sampling and the split.
+
+    Returns
+    -------
+    ClassifierFlipCorrector
+        Its ``metadata["training"]`` summarises the data and the held-out accuracy.
+
+    Raises
+    ------
+    ValueError
+        If a source has no flip confidence and no labels are given, if labels do not match the
+        frames, or if fewer than 20 labelled frames are found.
+    """
+    from sklearn import __version__ as sklearn_version
+    from sklearn.linear_model import LogisticRegression
+
+    if labels is not None and len(labels) != len(sources):
+        raise ValueError(
+            f"labels must give one array per source: {len(sources)} sources, {len(labels)} arrays"
+        )
+    if not 0 <= held_out_fraction < 1:
+        raise ValueError(f"held_out_fraction must be in [0, 1), got {held_out_fraction}")
+    opened = [_open_results(source) for source in sources]
+    crop_sizes = {tuple(int(v) for v in results.frames.shape[1:]) for results in opened}
+    if len(crop_sizes) != 1:
+        raise ValueError(f"the sessions have different crop sizes {sorted(crop_sizes)}")
+    crop_size = crop_sizes.pop()
+    cameras = {results.parameters.get("camera_type") for results in opened} - {None}
+
+    # Which frames are labelled, and how, per source.
+    chosen: list[tuple[int, np.ndarray, np.ndarray]] = []
+    for k, results in enumerate(opened):
+        valid = results.valid
+        if labels is not None:
+            label = np.asarray(labels[k])
+            if label.shape != (len(results),):
+                raise ValueError(
+                    f"labels[{k}] has shape {label.shape}; source {k} has {len(results)} frames"
+                )
+            usable = valid & (label >= 0)
+            chosen.append((k, np.flatnonzero(usable), label[usable].astype(np.int64)))
+        else:
+            if results.flip_confidence is None:
+                raise ValueError(
+                    f"source {k} has no flip confidence (no flip corrector ran); extract it with "
+                    "MotionFlipCorrector or pass labels"
+                )
+            confidence = np.asarray(results.flip_confidence[:], dtype=np.float64)
+            with np.errstate(invalid="ignore"):
+                usable = valid & (confidence >= min_confidence)
+            index = np.flatnonzero(usable)
+            chosen.append((k, index, np.zeros(index.size, dtype=np.int64)))
+    total = sum(index.size for _, index, _ in chosen)
+    if total < 20:
+        raise ValueError(
+            f"only {total} labelled frames found (at least 20 needed); lower min_confidence or "
+            "give labels"
+        )
+    rng = np.random.default_rng(seed)
+    keep_fraction = min(1.0, max_frames / total)
+    crops, targets = [], []
+    for k, index, label in chosen:
+        if keep_fraction < 1.0:
+            pick = np.sort(rng.choice(index.size, round(index.size * keep_fraction), False))
+            index, label = index[pick], label[pick]
+        if index.size:
+            crops.append(np.asarray(opened[k].frames[index]))
+            targets.append(label)
+    frames = np.concatenate(crops)
+    target = np.concatenate(targets)
+    # Each crop and its 180-degree rotation, with opposite labels.
+    frames = np.concatenate([frames, frames[:, ::-1, ::-1]])
+    target = np.concatenate([target, 1 - target])
+    features = _crop_features(frames, _pair(feature_size, "feature_size"))
+    order = rng.permutation(target.size // 2)
+    held = order[: round(order.size * held_out_fraction)]
+    train = np.setdiff1d(order, held)
+    train = np.concatenate([train, train + target.size // 2])
+    held = np.concatenate([held, held + target.size // 2])
+    model = LogisticRegression(C=float(regularization), max_iter=1000)
+    model.fit(features[train], target[train])
+    accuracy = float(model.score(features[held], target[held])) if held.size else None
+    metadata = {
+        "camera": cameras.pop() if len(cameras) == 1 else None,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": {
+            "depthextractors": _package_version(),
+            "scikit-learn": sklearn_version,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+        "training": {
+            "sources": [str(getattr(r, "path", None) or f"in-memory results {i}")
+                        for i, r in enumerate(opened)],
+            "labels": "given" if labels is not None else f"flip_confidence >= {min_confidence}",
+            "frames": int(target.size // 2),
+            "examples": int(train.size),
+            "held_out_accuracy": accuracy,
+            "regularization": float(regularization),
+            "seed": int(seed),
+        },
+    }  # fmt: skip
+    logger.info(
+        "flip classifier trained on %d frames; held-out accuracy %s", target.size // 2, accuracy
+    )
+    return ClassifierFlipCorrector(model, crop_size, feature_size, smoothing, metadata)
+
+
+def _crop_features(frames: np.ndarray, feature_size: tuple[int, int]) -> np.ndarray:
+    """Crops downsampled (area average) to ``feature_size``, in units of 100 mm, flattened."""
+    rows, cols = feature_size
+    # float64 throughout, so a model trained here and one loaded from its file (float64
+    # coefficients) compute exactly the same probabilities.
+    out = np.empty((frames.shape[0], rows * cols), dtype=np.float64)
+    for i, frame in enumerate(frames):
+        small = cv2.resize(frame.astype(np.float32), (cols, rows), interpolation=cv2.INTER_AREA)
+        out[i] = small.ravel()
+    out /= _HEIGHT_SCALE_MM
+    return out
+
+
+def _open_results(source: Any) -> ExtractionResults:
+    if isinstance(source, ExtractionResults):
+        return source
+    # Read through the registered output backend: extraction does not import io.
+    return get_output_backend().read_results(Path(source))
+
+
+def _package_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _pair(value: Any, name: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be (rows, cols), got {value!r}") from None
+    if rows < 1 or cols < 1:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return rows, cols
+
+
+def _running_nanmedian(values: np.ndarray, radius: int) -> np.ndarray:
+    """Median of each value's window of ``2 * radius + 1``, ignoring NaN; windows clip at ends."""
+    if radius <= 0 or values.size == 0:
+        return values.copy()
+    padded = np.pad(values, radius, constant_values=np.nan)
+    windows = sliding_window_view(padded, 2 * radius + 1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        return np.nanmedian(windows, axis=1)

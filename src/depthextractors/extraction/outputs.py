@@ -415,6 +415,9 @@ class OutputBackend(Protocol):
     ) -> None:
         """Write ``bground.tiff``, ``roi.tiff`` and ``first_frame.tiff``."""
 
+    def read_results(self, path: Path) -> ExtractionResults:
+        """Open results written to ``path`` (``results_00.h5`` or its directory)."""
+
 
 _backend_lock = threading.Lock()
 _backend: OutputBackend | None = None

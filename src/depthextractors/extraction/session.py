@@ -263,6 +263,11 @@ class SessionExtraction:
         if rows < 2 or cols < 2:
             raise ValueError(f"crop_size must be at least (2, 2) pixels, got {crop_size}")
         self.crop_size = (rows, cols)
+        # A corrector bound to one crop size (a trained classifier) refuses others now, before
+        # any work, rather than leaving the mice unflipped.
+        check = getattr(flip_corrector, "check_crop_size", None)
+        if callable(check):
+            check(self.crop_size)
         self.chunk_size = _positive_int(chunk_size, "chunk_size")
         self.chunk_overlap = _non_negative_int(chunk_overlap, "chunk_overlap")
         try:

@@ -655,5 +655,9 @@ class HDF5OutputBackend:
         write_scaled_tiff(output_dir / "roi.tiff", np.asarray(roi, dtype=np.uint8))
         write_scaled_tiff(output_dir / "first_frame.tiff", first_frame)
 
+    def read_results(self, path: Path) -> ExtractionResults:
+        """:func:`read_results` (lets ``extraction`` open results without importing ``io``)."""
+        return read_results(path)
+
 
 set_output_backend(HDF5OutputBackend())
