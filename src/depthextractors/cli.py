@@ -403,7 +403,7 @@ def convert_raw_to_avi(
     input_file: Path, output_file: Path | None, chunk_size: int, fps: float, delete: bool,
     threads: int,
 ) -> None:  # fmt: skip
-    """Losslessly compress a raw depth file into an FFV1 .avi (about 3x smaller), verified."""
+    """Losslessly compress a raw depth file into an FFV1 .avi, verified frame by frame."""
     _existing(input_file)
     output = _writers().convert_raw_to_avi(
         input_file, output_file, delete=delete, chunk_size=chunk_size, threads=threads
