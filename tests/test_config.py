@@ -199,3 +199,45 @@ def test_detected_true_depth_overrides_the_measured_floor(small_session):
 def test_unsupported_values_warn():
     with pytest.warns(ConfigWarning, match="compute_raw_scalars"):
         ExtractionConfig.from_dict({"compute_raw_scalars": True})
+
+
+def test_tracking_model_keys_map_onto_the_em_tracker(small_session):
+    from depthextractors import extraction
+
+    values = {
+        "use_tracking_model": True, "tracking_model_ll_threshold": -80,
+        "tracking_model_mask_threshold": -12, "tracking_model_init": "med",
+        "model_smoothing_clips": [-300, -150], "min_height": 8,
+    }  # fmt: skip
+    em_tracker = getattr(extraction, "EMTracker", None)
+    if em_tracker is None:  # this version has no EM tracker: said, and the moments tracker used
+        with pytest.warns(ConfigWarning, match="no EM tracker"):
+            config = ExtractionConfig.from_dict(values)
+        tracker = config.build_extraction(open_depth_video(small_session)).tracker
+        assert isinstance(tracker, MomentsTracker)
+        return
+    config = ExtractionConfig.from_dict(values)
+    tracker = config.build_extraction(open_depth_video(small_session)).tracker
+    assert isinstance(tracker, em_tracker)
+    assert (tracker.ll_threshold, tracker.mask_threshold) == (-80.0, -12.0)
+    assert tracker.init_method == "med"
+    assert tracker.model_smoothing_clips == (-300.0, -150.0)
+    assert tracker.min_height == 8.0
+
+
+def test_flip_corrector_choice(small_session, tmp_path):
+    from depthextractors import extraction
+
+    motion = getattr(extraction, "MotionFlipCorrector", None)
+    corrector = ExtractionConfig().build_flip_corrector()
+    assert corrector is None if motion is None else isinstance(corrector, motion)
+    assert ExtractionConfig(flip_corrector="none").build_flip_corrector() is None
+    if getattr(extraction, "ClassifierFlipCorrector", None) is not None:
+        missing = ExtractionConfig(flip_classifier=str(tmp_path / "nope.npz"))
+        with pytest.raises(ConfigError, match="does not exist"):
+            missing.build_flip_corrector()
+    with pytest.warns(ConfigWarning, match="odd"):
+        assert (
+            ExtractionConfig.from_dict({"flip_classifier_smoothing": 50}).flip_classifier_smoothing
+            == 51
+        )

@@ -237,8 +237,9 @@ class ExtractionConfig:
         "the motion-based corrector is used",
     )  # fmt: skip
     flip_classifier_smoothing: int = _opt(
-        51, "int", "Number of frames to smooth flip classifier probabilities", minimum=0
-    )
+        51, "filter_size", "Number of frames to smooth flip classifier probabilities (odd)",
+        minimum=0,
+    )  # fmt: skip
     use_cc: bool = _opt(True, "bool", "Extract features using largest connected components")
     use_tracking_model: bool = _opt(
         False, "bool",
@@ -254,8 +255,9 @@ class ExtractionConfig:
     tracking_model_ll_clip: float = _opt(-100.0, "float", "Clip log-likelihoods below this value")
     tracking_model_segment: bool = _opt(True, "bool", "Segment likelihood mask from tracking model")
     tracking_model_init: str = _opt(
-        "raw", "str", "Method for tracking model initialization", supported=False
-    )
+        "raw", "choice", "Method for tracking model initialization",
+        choices=("raw", "min", "med"),
+    )  # fmt: skip
     cable_filter_iters: int = _opt(0, "int", "Number of cable filter iterations", minimum=0)
     cable_filter_shape: str = _opt(
         "rectangle", "choice", "Cable filter shape", choices=("rectangle", "rect", "ellipse")
@@ -296,7 +298,7 @@ class ExtractionConfig:
     angle_hampel_span: int = _opt(0, "int", "Angle filter span (frames; 0: off)", minimum=0)
     angle_hampel_sig: float = _opt(3.0, "float", "Angle filter sig", minimum=1e-9)
     model_smoothing_clips: tuple[float, float] = _opt(
-        (0.0, 0.0), "pair_float", "Model smoothing clips", supported=False
+        (0.0, 0.0), "pair_float", "Model smoothing clips (EM tracker log-likelihoods)"
     )
     frame_trim: tuple[int, int] = _opt(
         (0, 0), "pair_int", "Frames to trim from beginning and end of data", minimum=0
@@ -631,7 +633,7 @@ class ExtractionConfig:
                 path = Path(self.flip_classifier)
                 if not path.is_file():
                     raise ConfigError(f"flip_classifier {path} does not exist")
-                return classifier.load(path)
+                return classifier.load(path, smoothing=self.flip_classifier_smoothing)
         if self.flip_corrector == "none":
             return None
         motion = _optional("extraction", "MotionFlipCorrector")
@@ -675,6 +677,9 @@ def _build_em_tracker(em_tracker: type, config: ExtractionConfig) -> Any:
         "mask_threshold": config.tracking_model_mask_threshold,
         "ll_clip": config.tracking_model_ll_clip,
         "segment": config.tracking_model_segment,
+        "init_method": config.tracking_model_init,
+        "model_smoothing_clips": config.model_smoothing_clips,
+        "use_cc": config.use_cc,
     }
     accepted = inspect.signature(em_tracker).parameters
     return em_tracker(**{k: v for k, v in wanted.items() if k in accepted})
