@@ -5,6 +5,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .cameras import CAMERA_PRESETS, CameraModel, detect_camera, get_camera
 from .extraction import (
     ClassifierFlipCorrector,
+    EMTracker,
     ExtractionResults,
     FlipCorrector,
     FrameFilters,
@@ -48,6 +49,7 @@ __all__ = [
     "CameraModel",
     "ClassifierFlipCorrector",
     "DepthVideoExtractor",
+    "EMTracker",
     "ExtractionResults",
     "FFV1DepthExtractor",
     "FlipCorrector",

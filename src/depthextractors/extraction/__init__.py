@@ -2,6 +2,7 @@
 
 from .background import PlaneFitBackground, StridedMedianBackground, median_ignoring_zeros
 from .crop import crop_and_rotate, place_crop
+from .em_tracking import EMTracker
 from .filters import FrameFilters, HampelFilter, hampel_filter, temporal_median
 from .flips import (
     ClassifierFlipCorrector,
@@ -28,6 +29,7 @@ __all__ = [
     "ArenaResult",
     "ClassifierFlipCorrector",
     "DroppedFrames",
+    "EMTracker",
     "ExtractionResults",
     "ExtractionSetup",
     "FlipClassifierError",

@@ -13,7 +13,7 @@ algorithm, chunk by chunk over the whole session:
   (centroid displacement over ``velocity_span`` frames on each side, divided by the real time
   between them) counts, weighted by the speed (nothing below ``min_speed_mm_s``, full weight
   from ``full_speed_mm_s``); *shape* — the rear is taller and wider than the head, so the
-  crop's height mass behind the centroid exceeds the mass in front of it
+  height mass of the animal's mask behind the centroid exceeds the mass in front of it
   (``(rear - front) / (rear + front)``, scaled by ``shape_scale`` and capped);
 - transitions: turning round between two frames costs ``switch_cost`` nats when the body axis
   did not move, less when it turned (the two readings of a turn of ``d`` radians differ by
@@ -190,7 +190,9 @@ class MotionFlipCorrector:
         motion = self.motion_weight * np.clip(ramp, 0.0, 1.0) * along
         motion = np.where(usable & np.isfinite(motion), motion, 0.0)
 
-        frames = _concat(context, "frames")
+        # Heights on the animal's mask only: the tail, a cable or a hand in the crop would
+        # weigh on one side.
+        frames = _concat(context, "frames") * _concat(context, "masks")
         middle = frames.shape[2] // 2
         # Height mass behind the centroid (west, when the angle points at the nose) and in
         # front of it; the centre column belongs to neither.

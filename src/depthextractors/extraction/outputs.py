@@ -85,6 +85,8 @@ class ExtractionSetup:
         Indices (into the written frames) of frames followed by a gap.
     roi_plane : tuple of float or None
         ``(a, b, c, d)`` of the floor plane when the ROI strategy fitted one.
+    mask_dtype : numpy.dtype
+        dtype of the masks: bool, or float32 log-likelihoods (:class:`EMTracker`).
     """
 
     num_frames: int
@@ -107,6 +109,7 @@ class ExtractionSetup:
     dropped_frame_count: int = 0
     dropped_after: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     roi_plane: tuple[float, float, float, float] | None = None
+    mask_dtype: np.dtype = field(default_factory=lambda: np.dtype(bool))
 
 
 @dataclass
@@ -120,7 +123,8 @@ class ResultChunk:
     frames : numpy.ndarray
         ``(n, crop_rows, crop_cols)`` cropped, rotated heights (mm).
     masks : numpy.ndarray
-        ``(n, crop_rows, crop_cols)`` bool animal masks.
+        ``(n, crop_rows, crop_cols)`` bool animal masks (float32 log-likelihoods with the EM
+        tracker).
     scalars : dict of str to numpy.ndarray
         ``(n,)`` per scalar.
     flips : numpy.ndarray or None
@@ -346,7 +350,7 @@ class InMemoryResultsWriter:
         n = setup.num_frames
         rows, cols = setup.crop_size
         self._frames = np.zeros((n, rows, cols), dtype=setup.frame_dtype)
-        self._masks = np.zeros((n, rows, cols), dtype=bool)
+        self._masks = np.zeros((n, rows, cols), dtype=setup.mask_dtype)
         self._scalars: dict[str, np.ndarray] = {}
         self._flips = np.zeros(n, dtype=bool) if setup.has_flips else None
         self._confidence = np.full(n, np.nan, dtype=np.float32) if setup.has_flips else None

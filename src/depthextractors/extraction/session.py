@@ -50,6 +50,7 @@ from ..cameras import CameraModel
 from ..extractors.base import DepthVideoExtractor
 from .background import PlaneFitBackground, StridedMedianBackground
 from .crop import crop_and_rotate
+from .em_tracking import EMTracker, smooth_by_model
 from .filters import FrameFilters, HampelFilter, temporal_median
 from .outputs import (
     ExtractionResults,
@@ -83,7 +84,8 @@ class FlipContext:
         ``(n, crop_rows, crop_cols)`` crops rotated by :attr:`angle` (the nose is east when the
         angle points at the head, west when it points at the tail).
     masks : numpy.ndarray
-        ``(n, crop_rows, crop_cols)`` bool animal masks, rotated the same way.
+        ``(n, crop_rows, crop_cols)`` bool animal masks, rotated the same way (with the EM
+        tracker: log-likelihood above its ``mask_threshold`` and at least ``min_height``).
     angle : numpy.ndarray
         ``(n,)`` body angle, radians, y up (NaN where no animal).
     centroid_px : numpy.ndarray
@@ -193,8 +195,12 @@ class SessionExtraction:
         Arena strategy; ``PlaneROI()`` (automatic depth range, seeded) when not given.
     background : object with ``compute(extractor) -> (rows, cols) mm``, optional
         Background strategy; ``StridedMedianBackground()`` when not given.
-    tracker : MomentsTracker, optional
+    tracker : MomentsTracker or EMTracker, optional
         Finds the animal; ``MomentsTracker()`` (min_height 10, max_height 100) when not given.
+        A tracker with ``sequential = True`` (:class:`EMTracker`) is run on the frames in
+        order, its ``state`` carried across chunks, while the filters still run on
+        ``n_jobs`` threads; one with an ``ll_clip`` writes float32 log-likelihood crops as
+        ``frames_mask``.
     flip_corrector : FlipCorrector, optional
         Turns frames round so the nose points east; ``None`` keeps the body angle's own end.
     crop_size : (int, int), default (80, 80)
@@ -228,7 +234,7 @@ class SessionExtraction:
         extractor: DepthVideoExtractor,
         roi: Any = None,
         background: Any = None,
-        tracker: MomentsTracker | None = None,
+        tracker: MomentsTracker | EMTracker | None = None,
         flip_corrector: FlipCorrector | None = None,
         crop_size: tuple[int, int] = (80, 80),
         chunk_size: int = 1000,
@@ -298,6 +304,9 @@ class SessionExtraction:
                 "frame_dtype='uint16' or a max_height of at most 255 mm"
             )
         self.arena: ArenaResult | None = None
+        # A sequential tracker's state after the frame before the next chunk's first frame.
+        self._tracker_state: Any = None
+        self._first = 0
 
     def __repr__(self) -> str:
         return (
@@ -496,15 +505,18 @@ class SessionExtraction:
             uuid=str(uuid_module.uuid4()),
             version=_version(),
             has_flips=self.flip_corrector is not None,
+            mask_dtype=np.dtype(np.float32 if self._ll_clip() is not None else bool),
             scalar_names=(*MOSEQ2_SCALARS, "velocity_2d_mm_per_s", "velocity_3d_mm_per_s", "valid"),
             scalar_descriptions=dict(SCALAR_DESCRIPTIONS),
             dropped_frame_count=dropped.count,
             dropped_after=dropped.after,
             roi_plane=None if arena.roi.plane is None else tuple(float(v) for v in arena.roi.plane),
         )
-        reset = getattr(self.flip_corrector, "reset", None)
-        if callable(reset):
-            reset()
+        for strategy in (self.flip_corrector, self.tracker):
+            reset = getattr(strategy, "reset", None)
+            if callable(reset):
+                reset()
+        self._tracker_state = None
         writer.begin(setup)
         try:
             valid_count = self._stream(writer, setup, progress)
@@ -530,6 +542,15 @@ class SessionExtraction:
             self.filters.temporal_radius
             + max(self.centroid_hampel.radius, self.angle_hampel.radius)
         )
+
+    def _sequential(self) -> bool:
+        """Whether the tracker keeps a state and must see the frames in order."""
+        return bool(getattr(self.tracker, "sequential", False))
+
+    def _ll_clip(self) -> float | None:
+        """The tracker's log-likelihood clip when it writes log-likelihood masks, else None."""
+        clip = getattr(self.tracker, "ll_clip", None)
+        return None if clip is None else float(clip)
 
     def _lookahead(self) -> int:
         """Frames after each chunk the flip corrector wants to see (0 without one)."""
@@ -568,10 +589,12 @@ class SessionExtraction:
         scalars = ScalarComputer(self.extractor.camera, setup.true_depth, (col0, row0))
         angles = _AngleUnwrapper()
         windows = self._windows(setup.first_frame_idx, setup.last_frame_idx)
+        self._first = setup.first_frame_idx
         # One buffer of ROI-box heights for every chunk: the memory a chunk needs, paid once.
         longest = max((w.read_end - w.read_start for w in windows), default=0)
         buffer = np.empty((longest, row1 - row0, col1 - col0), dtype=self.frame_dtype)
-        filtered = np.empty_like(buffer) if self.filters.temporal_size > 1 else None
+        keep_filtered = self.filters.temporal_size > 1 or self._sequential()
+        filtered = np.empty_like(buffer) if keep_filtered else None
         valid_count = 0
         bar = tqdm(total=setup.num_frames, disable=not progress, desc="Extracting", unit="frame")
         pending: Future | None = None
@@ -613,9 +636,10 @@ class SessionExtraction:
         row0, row1, col0, col1 = bbox
         count = window.read_end - window.read_start
         heights = buffer[:count]
-        temporal = filtered_buffer is not None
+        temporal = self.filters.temporal_size > 1
+        sequential = self._sequential()
         filtered = None
-        if temporal:
+        if filtered_buffer is not None:
             filtered = filtered_buffer[:count]
             filtered[...] = 0
         objects: list[TrackedObject | None] = [None] * count
@@ -637,7 +661,7 @@ class SessionExtraction:
                     continue
                 y0, y1, x0, x1 = window
                 image = filters.apply_spatial(heights[k][y0:y1, x0:x1], kernels)
-                if temporal:
+                if filtered is not None:
                     filtered[k][y0:y1, x0:x1] = image
                 else:
                     objects[k] = _track_at(tracker, image, x0, y0)
@@ -652,10 +676,22 @@ class SessionExtraction:
             _drain(futures, keep=self.n_jobs)
         _drain(futures, keep=0)
 
-        if temporal:
+        if filtered is not None:
             # Median over time in blocks, tracking each block at once, so only a block of
             # smoothed frames exists at a time (not a second copy of the chunk).
             radius = self.filters.temporal_radius
+            # A stateful tracker sees each frame once, in order, with its exact filtered image:
+            # a window's first ``radius`` frames have a truncated temporal median (except at
+            # the session's start) and are skipped (they are context for the median only), and
+            # the state is carried from the frame before the next window's first tracked one.
+            skip = radius if window.read_start > self._first else 0
+            snapshot = (
+                None
+                if next_read_start is None
+                else next_read_start - window.read_start + radius
+            )
+            if sequential:
+                tracker.state = self._tracker_state
 
             def track_range(smoothed: np.ndarray, first: int, lo: int, hi: int) -> None:
                 for k in range(lo, hi):
@@ -665,14 +701,37 @@ class SessionExtraction:
                         y0, y1, x0, x1 = window
                         objects[first + k] = _track_at(tracker, image[y0:y1, x0:x1], x0, y0)
 
+            def track_in_order(smoothed: np.ndarray, first: int) -> None:
+                if tracker.state is None and first == 0 and window.read_start == self._first:
+                    tracker.initialize(smoothed)
+                for k in range(smoothed.shape[0]):
+                    if first + k < skip:
+                        continue
+                    image = smoothed[k]
+                    bounds = _nonzero_window(image, 1)
+                    if bounds is not None:
+                        y0, y1, x0, x1 = bounds
+                        objects[first + k] = tracker.track(
+                            image[y0:y1, x0:x1], (x0, y0), heights[first + k][y0:y1, x0:x1]
+                        )
+                    if first + k + 1 == snapshot:
+                        self._tracker_state = tracker.state
+
             for first in range(0, count, _READ_BLOCK):
                 last = min(first + _READ_BLOCK, count)
-                low, high = max(0, first - radius), min(count, last + radius)
-                smoothed = temporal_median(filtered[low:high], self.filters.temporal_size)
-                smoothed = smoothed[first - low : first - low + last - first]
-                _drain(
-                    _split(pool, track_range, last - first, self.n_jobs, smoothed, first), keep=0
-                )
+                if temporal:
+                    low, high = max(0, first - radius), min(count, last + radius)
+                    smoothed = temporal_median(filtered[low:high], self.filters.temporal_size)
+                    smoothed = smoothed[first - low : first - low + last - first]
+                else:
+                    smoothed = filtered[first:last]
+                if sequential:
+                    track_in_order(smoothed, first)
+                else:
+                    _drain(
+                        _split(pool, track_range, last - first, self.n_jobs, smoothed, first),
+                        keep=0,
+                    )
 
         # Per-frame features of the window, box coordinates.
         x = np.full(count, np.nan)
@@ -685,6 +744,11 @@ class SessionExtraction:
         x_f, _ = self.centroid_hampel.apply(x)
         y_f, _ = self.centroid_hampel.apply(y)
         angle_f, _ = self.angle_hampel.apply(unwrapped)
+        weigh = getattr(tracker, "smoothing_weights", None)
+        weights = weigh(objects) if callable(weigh) else None
+        if weights is not None:
+            # moseq2-extract's model smoother: poorly explained frames follow their neighbours.
+            x_f, y_f, angle_f = (smooth_by_model(v, weights) for v in (x_f, y_f, angle_f))
 
         lo, hi = window.start - window.read_start, window.end - window.read_start
         n = hi - lo
@@ -692,7 +756,12 @@ class SessionExtraction:
         ahead = min(self._lookahead(), count - hi)
         rows, cols = self.crop_size
         crops = np.zeros((n + ahead, rows, cols), dtype=self.frame_dtype)
-        masks = np.zeros((n + ahead, rows, cols), dtype=bool)
+        ll_clip = self._ll_clip()
+        if ll_clip is None:
+            masks = np.zeros((n + ahead, rows, cols), dtype=bool)
+        else:
+            masks = np.full((n + ahead, rows, cols), ll_clip, dtype=np.float32)
+        low_height = math.ceil(tracker.min_height)
 
         def crop_range(a: int, b: int) -> None:
             for j in range(a, b):
@@ -701,10 +770,22 @@ class SessionExtraction:
                 if obj is None:
                     continue
                 crops[j] = crop_and_rotate(heights[k], x_f[k], y_f[k], angle_f[k], self.crop_size)
-                masks[j] = crop_and_rotate(
-                    obj.mask, x_f[k], y_f[k], angle_f[k], self.crop_size,
-                    origin=obj.mask_origin, interpolation=cv2.INTER_NEAREST,
-                ).astype(bool)  # fmt: skip
+                if obj.log_likelihood is None:
+                    masks[j] = crop_and_rotate(
+                        obj.mask, x_f[k], y_f[k], angle_f[k], self.crop_size,
+                        origin=obj.mask_origin, interpolation=cv2.INTER_NEAREST,
+                    ).astype(bool)  # fmt: skip
+                    continue
+                # Log-likelihoods as moseq2-extract writes them: clipped below at ll_clip, and
+                # ll_clip where the crop is below min_height. Shifted so that pixels from
+                # outside the tracked image (warped in as 0) read as ll_clip.
+                shifted = np.maximum(obj.log_likelihood - ll_clip, 0.0)
+                likelihood = crop_and_rotate(
+                    shifted, x_f[k], y_f[k], angle_f[k], self.crop_size,
+                    origin=obj.log_likelihood_origin,
+                ) + ll_clip  # fmt: skip
+                likelihood[crops[j] < low_height] = ll_clip
+                masks[j] = likelihood
 
         _drain(_split(pool, crop_range, n + ahead, self.n_jobs), keep=0)
 
@@ -720,10 +801,16 @@ class SessionExtraction:
             def flip_context(a: int, b: int) -> FlipContext:
                 found = np.array([obj is not None for obj in objects[a:b]], dtype=bool)
                 first = window.read_start + a - setup.first_frame_idx
+                animal = masks[a - lo : b - lo]
+                if ll_clip is not None:
+                    # Correctors see the animal's pixels, not log-likelihoods.
+                    animal = (animal > tracker.mask_threshold) & (
+                        crops[a - lo : b - lo] >= low_height
+                    )
                 return FlipContext(
                     start=first,
                     frames=crops[a - lo : b - lo],
-                    masks=masks[a - lo : b - lo],
+                    masks=animal,
                     angle=np.where(found, angle_f[a:b], np.nan),
                     centroid_px=np.column_stack([x_f[a:b] + col0, y_f[a:b] + row0]),
                     valid=found,

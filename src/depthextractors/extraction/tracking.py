@@ -52,6 +52,13 @@ class TrackedObject:
         uint8 (0/1) mask of the object inside its bounding box.
     mask_origin : (int, int)
         ``(x, y)`` of the mask's top-left pixel in the image.
+    log_likelihood : numpy.ndarray or None
+        float32 per-pixel log-likelihood under a tracking model (:class:`EMTracker`), ``None``
+        for trackers without one.
+    log_likelihood_origin : (int, int)
+        ``(x, y)`` of its top-left pixel in the image.
+    mean_log_likelihood : float
+        Mean log-likelihood over the object's pixels (NaN without a model).
     """
 
     x: float
@@ -63,6 +70,9 @@ class TrackedObject:
     height_mean: float
     mask: np.ndarray
     mask_origin: tuple[int, int]
+    log_likelihood: np.ndarray | None = None
+    log_likelihood_origin: tuple[int, int] = (0, 0)
+    mean_log_likelihood: float = float("nan")
 
 
 class MomentsTracker:
@@ -132,6 +142,22 @@ class MomentsTracker:
             _, binary = cv2.threshold(filtered, self._low - 1, 1, cv2.THRESH_BINARY)
         else:
             binary = (filtered >= self._low).astype(np.uint8)
+        return self.describe(binary, filtered)
+
+    def describe(self, binary: np.ndarray, filtered: np.ndarray) -> TrackedObject | None:
+        """The largest object of a binary image, described by its moments.
+
+        Parameters
+        ----------
+        binary : numpy.ndarray
+            ``(rows, cols)`` uint8, 1 where a pixel may belong to the animal.
+        filtered : numpy.ndarray
+            The height image (millimetres), for the area and mean height.
+
+        Returns
+        -------
+        TrackedObject or None
+        """
         if self.use_cc:
             count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4)
             if count <= 1:

@@ -4,7 +4,9 @@ Layout written (what moseq2-pca and other downstream tools read)::
 
     /frames                        (N, rows, cols) uint8   cropped, rotated heights, mm
     /frames_mask                   (N, rows, cols) bool    the tracked animal's pixels (moseq2
-                                                           marked every pixel above min_height)
+                                                           marked every pixel above min_height);
+                                   float32 with the EM tracker: log-likelihoods under its model,
+                                   clipped below at tracking_model_ll_clip (as moseq2)
     /timestamps                    (N,) float64            frame times, milliseconds
     /scalars/<name>                (N,) float32            the 17 moseq2 scalars, plus
                                                            velocity_2d_mm_per_s,
@@ -85,6 +87,9 @@ RESULTS_NAME = "results_00"
 _DESCRIPTIONS = {
     "frames": "3D Numpy array of depth frames (nframes x w x h, in mm)",
     "frames_mask": "Boolean mask, false=not mouse, true=mouse",
+    "frames_mask_log_likelihood": (
+        "Log-likelihood values from the tracking model (nframes x w x h)"
+    ),
     "timestamps": "Depth video timestamps (ms)",
     "metadata/extraction/flips": "Output from flip corrector, false=no flip, true=flip",
     "metadata/extraction/flip_confidence": (
@@ -525,11 +530,14 @@ class H5ResultsWriter:
             **(self.frame_compression if n else {}),
         )  # fmt: skip
         frames.attrs["description"] = _DESCRIPTIONS["frames"]
+        log_likelihood = np.dtype(setup.mask_dtype) != np.dtype(bool)
         masks = handle.create_dataset(
-            "frames_mask", (n, rows, cols), bool, chunks=chunk if n else None,
-            **(self.frame_compression if n else {}),
+            "frames_mask", (n, rows, cols), np.float32 if log_likelihood else bool,
+            chunks=chunk if n else None, **(self.frame_compression if n else {}),
         )  # fmt: skip
-        masks.attrs["description"] = _DESCRIPTIONS["frames_mask"]
+        masks.attrs["description"] = _DESCRIPTIONS[
+            "frames_mask_log_likelihood" if log_likelihood else "frames_mask"
+        ]
         timestamps = handle.create_dataset(
             "timestamps", data=np.asarray(setup.timestamps_s, dtype=np.float64) * 1000.0
         )
