@@ -649,33 +649,11 @@ def export_nwb(
     subject = {"species": species, "sex": sex}
     if age:
         subject["age"] = age
-    written = _to_nwb(
-        results, output, subject=subject, experimenter=experimenter, lab=lab,
+    written = results.to_nwb(
+        output, subject=subject, experimenter=experimenter, lab=lab,
         institution=institution, overwrite=overwrite,
     )  # fmt: skip
     click.echo(f"wrote {written}")
-
-
-def nwb_available() -> str | None:
-    """``None`` if NWB export works here, else why not (one line)."""
-    import importlib.util
-
-    if not hasattr(__import__("depthextractors").ExtractionResults, "to_nwb"):
-        return "not available in this version"
-    if importlib.util.find_spec("pynwb") is None:
-        return "needs pynwb: pip install 'depthextractors[nwb]'"
-    try:
-        import depthextractors.io.nwb  # noqa: F401  (registers the NWB writer)
-    except ImportError as error:
-        return f"not available ({error})"
-    return None
-
-
-def _to_nwb(results, output: Path, **options: Any) -> Path:
-    reason = nwb_available()
-    if reason is not None:
-        raise RunError(f"NWB export {reason}")
-    return results.to_nwb(output, **options)
 
 
 @main.command()
@@ -749,17 +727,10 @@ def demo(output_dir: Path, num_frames: int, seed: int, no_movie: bool) -> None:
         click.echo(f"   centroid error vs ground truth: median {np.median(error):.2f} px")
     click.echo("3. Outputs:")
     _echo_outputs(outcome)
-    nwb_path = outcome.output_dir / "results_00.nwb"
-    reason = nwb_available()
-    if reason is None:
-        try:
-            written = results.to_nwb(
-                nwb_path, subject={"species": "Mus musculus", "age": "P90D", "sex": "M"},
-                overwrite=True,
-            )  # fmt: skip
-            click.echo(f"  {'nwb':<8} {written}")
-        except Exception as error:
-            click.echo(f"  NWB export failed: {type(error).__name__}: {_one_line(error)}")
-    else:
-        click.echo(f"  NWB export: {reason}")
+    written = results.to_nwb(
+        outcome.output_dir / "results_00.nwb",
+        subject={"species": "Mus musculus", "age": "P90D", "sex": "M"},
+        overwrite=True,
+    )
+    click.echo(f"  {'nwb':<8} {written}")
     click.echo(f"Open {outcome.outputs.get('report', outcome.output_dir)} in a browser to look.")
