@@ -65,7 +65,7 @@ def test_motion_corrector_heading_on_1000_kinect_frames(kinect_clip):
     assert counted.sum() > 950
     assert right[counted].mean() >= 0.99
     # Flips are exactly where the uncorrected angle pointed backwards.
-    plain = _session(extractor, truth).run(None, progress=False)
+    plain = _session(extractor, truth, flip_corrector=None).run(None, progress=False)
     plain_right, _ = _heading_right(plain, truth)
     np.testing.assert_array_equal(results.flips[counted], ~plain_right[counted])
 
@@ -87,7 +87,9 @@ def test_motion_corrector_across_many_chunk_boundaries(kinect_clip):
 
 def test_flips_applied_once_to_crops_masks_and_angle(kinect_clip):
     extractor, truth = kinect_clip
-    plain = _session(extractor, truth, chunk_size=100).run(None, progress=False)
+    plain = _session(extractor, truth, chunk_size=100, flip_corrector=None).run(
+        None, progress=False
+    )
     fixed = _session(extractor, truth, chunk_size=100, flip_corrector=MotionFlipCorrector()).run(
         None, progress=False
     )
@@ -153,6 +155,19 @@ def test_start_during_a_pause_and_each_evidence_alone():
         )
         right, counted = _heading_right(results, truth)
         assert right[counted].mean() >= 0.99, alone
+
+
+def test_motion_corrector_is_the_default(kinect_clip):
+    extractor, truth = kinect_clip
+    default = _session(extractor, truth)
+    assert isinstance(default.flip_corrector, MotionFlipCorrector)
+    # Each session gets its own (a corrector follows one session).
+    assert _session(extractor, truth).flip_corrector is not default.flip_corrector
+    assert isinstance(_session(extractor, truth, flip_corrector="motion").flip_corrector,
+                      MotionFlipCorrector)  # fmt: skip
+    assert _session(extractor, truth, flip_corrector=None).flip_corrector is None
+    with pytest.raises(ValueError, match="'motion' or None"):
+        _session(extractor, truth, flip_corrector="classifier")
 
 
 def test_corrector_instance_reused_gives_the_same_answer():
@@ -321,7 +336,7 @@ def test_classifier_refuses_corrupt_and_foreign_files(trained, tmp_path):
 def test_classifier_from_user_labels_and_bad_training_input():
     video, truth = synthesize_depth_video(300, seed=22)
     extractor = NumpyDepthExtractor(video, 30.0, timestamps=truth.timestamps_ms / 1000.0)
-    plain = _session(extractor, truth).run(None, progress=False)
+    plain = _session(extractor, truth, flip_corrector=None).run(None, progress=False)
     with pytest.raises(ValueError, match="no flip confidence"):
         train_flip_classifier([plain])
     # Labels: 1 where the stored crop has the nose west; every 5th frame unknown.

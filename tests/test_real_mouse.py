@@ -72,7 +72,8 @@ def _moseq2_settings(extractor, recorded, **kwargs):
         filters=FrameFilters(
             spatial_size=3, tail_size=(9, 9), tail_shape="ellipse", tail_iterations=1
         ),
-        **kwargs,
+        # The recorded session was extracted without a flip classifier.
+        **{"flip_corrector": None, **kwargs},
     )
 
 

@@ -40,24 +40,112 @@ import platform
 import warnings
 import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..cameras import CameraModel
 from .outputs import ExtractionResults, get_output_backend
-from .session import FlipContext, FlipDecision
 
 __all__ = [
     "ClassifierFlipCorrector",
     "FlipClassifierError",
+    "FlipContext",
+    "FlipCorrector",
+    "FlipDecision",
     "MotionFlipCorrector",
     "train_flip_classifier",
 ]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FlipContext:
+    """What a flip corrector sees of one chunk of finished frames.
+
+    Attributes
+    ----------
+    start : int
+        Index of the first frame in the results.
+    frames : numpy.ndarray
+        ``(n, crop_rows, crop_cols)`` crops rotated by :attr:`angle` (the nose is east when the
+        angle points at the head, west when it points at the tail).
+    masks : numpy.ndarray
+        ``(n, crop_rows, crop_cols)`` bool animal masks, rotated the same way (with the EM
+        tracker: log-likelihood above its ``mask_threshold`` and at least ``min_height``).
+    angle : numpy.ndarray
+        ``(n,)`` body angle, radians, y up (NaN where no animal).
+    centroid_px : numpy.ndarray
+        ``(n, 2)`` full-frame ``(x, y)`` centroid, pixels (NaN where no animal).
+    valid : numpy.ndarray
+        ``(n,)`` bool, where the animal was found.
+    timestamps_s : numpy.ndarray
+        ``(n,)`` frame times, seconds.
+    camera : CameraModel
+        The camera.
+    true_depth : float
+        Floor depth, millimetres.
+    lookahead : FlipContext or None
+        The frames that follow the chunk, up to the corrector's ``lookahead`` (fewer at the end
+        of the session; ``None`` when it asks for none): evidence only, decided when their own
+        chunk comes. Their values can differ slightly from their final ones (the Hampel
+        filters see fewer frames after them).
+    """
+
+    start: int
+    frames: np.ndarray
+    masks: np.ndarray
+    angle: np.ndarray
+    centroid_px: np.ndarray
+    valid: np.ndarray
+    timestamps_s: np.ndarray
+    camera: CameraModel
+    true_depth: float
+    lookahead: FlipContext | None = None
+
+    def __len__(self) -> int:
+        return int(self.angle.shape[0])
+
+
+@dataclass
+class FlipDecision:
+    """A flip corrector's answer for one chunk, with its confidence.
+
+    Attributes
+    ----------
+    flips : numpy.ndarray
+        ``(n,)`` bool, frames to turn round.
+    confidence : numpy.ndarray
+        ``(n,)`` float, probability (0.5 to 1) that the orientation chosen for each frame is
+        right, NaN where the animal was not found. Written to
+        ``/metadata/extraction/flip_confidence``.
+    """
+
+    flips: np.ndarray
+    confidence: np.ndarray
+
+
+@runtime_checkable
+class FlipCorrector(Protocol):
+    """Decides which frames show the animal the wrong way round.
+
+    ``correct`` is called once per chunk, in order, and returns a bool per frame, or a
+    :class:`FlipDecision` (bools and a confidence per frame); ``True`` turns that frame round
+    (its angle gains pi and its crop and mask rotate by 180 degrees). The session applies each
+    decision exactly once. Optional members: ``lookahead`` (int, frames after each chunk the
+    corrector wants to see, given as :attr:`FlipContext.lookahead`), ``reset()`` (called before
+    the first chunk of every run), ``finalize()`` (called once after the last chunk) and
+    ``parameters()`` (a dict recorded with the extraction parameters).
+    """
+
+    def correct(self, context: FlipContext) -> np.ndarray | FlipDecision:
+        """Frames of ``context`` to flip, ``(n,)`` bool (or a :class:`FlipDecision`)."""
+
 
 
 class MotionFlipCorrector:
@@ -81,7 +169,7 @@ class MotionFlipCorrector:
     switch_cost : float, default 20
         Cost (nats) of turning the animal round between consecutive frames when its body axis
         did not move.
-    lookahead : int, default 60
+    lookahead : int, default 30
         Frames after each chunk decoded with it (future evidence for the chunk's last frames);
         the session reads and crops them twice.
 
@@ -100,7 +188,7 @@ class MotionFlipCorrector:
         shape_weight: float = 1.0,
         shape_scale: float = 0.1,
         switch_cost: float = 20.0,
-        lookahead: int = 60,
+        lookahead: int = 30,
     ) -> None:
         for name, value in (
             ("motion_weight", motion_weight),

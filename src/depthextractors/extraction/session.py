@@ -40,18 +40,18 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..cameras import CameraModel
 from ..extractors.base import DepthVideoExtractor
 from .background import PlaneFitBackground, StridedMedianBackground
 from .crop import crop_and_rotate
 from .em_tracking import EMTracker, smooth_by_model
 from .filters import FrameFilters, HampelFilter, temporal_median
+from .flips import FlipContext, FlipCorrector, FlipDecision, MotionFlipCorrector
 from .outputs import (
     ExtractionResults,
     ExtractionSetup,
@@ -70,89 +70,6 @@ logger = logging.getLogger(__name__)
 
 _READ_BLOCK = 64
 _IN_MEMORY_WARNING_BYTES = 256e6
-
-
-@dataclass
-class FlipContext:
-    """What a flip corrector sees of one chunk of finished frames.
-
-    Attributes
-    ----------
-    start : int
-        Index of the first frame in the results.
-    frames : numpy.ndarray
-        ``(n, crop_rows, crop_cols)`` crops rotated by :attr:`angle` (the nose is east when the
-        angle points at the head, west when it points at the tail).
-    masks : numpy.ndarray
-        ``(n, crop_rows, crop_cols)`` bool animal masks, rotated the same way (with the EM
-        tracker: log-likelihood above its ``mask_threshold`` and at least ``min_height``).
-    angle : numpy.ndarray
-        ``(n,)`` body angle, radians, y up (NaN where no animal).
-    centroid_px : numpy.ndarray
-        ``(n, 2)`` full-frame ``(x, y)`` centroid, pixels (NaN where no animal).
-    valid : numpy.ndarray
-        ``(n,)`` bool, where the animal was found.
-    timestamps_s : numpy.ndarray
-        ``(n,)`` frame times, seconds.
-    camera : CameraModel
-        The camera.
-    true_depth : float
-        Floor depth, millimetres.
-    lookahead : FlipContext or None
-        The frames that follow the chunk, up to the corrector's ``lookahead`` (fewer at the end
-        of the session; ``None`` when it asks for none): evidence only, decided when their own
-        chunk comes. Their values can differ slightly from their final ones (the Hampel
-        filters see fewer frames after them).
-    """
-
-    start: int
-    frames: np.ndarray
-    masks: np.ndarray
-    angle: np.ndarray
-    centroid_px: np.ndarray
-    valid: np.ndarray
-    timestamps_s: np.ndarray
-    camera: CameraModel
-    true_depth: float
-    lookahead: FlipContext | None = None
-
-    def __len__(self) -> int:
-        return int(self.angle.shape[0])
-
-
-@dataclass
-class FlipDecision:
-    """A flip corrector's answer for one chunk, with its confidence.
-
-    Attributes
-    ----------
-    flips : numpy.ndarray
-        ``(n,)`` bool, frames to turn round.
-    confidence : numpy.ndarray
-        ``(n,)`` float, probability (0.5 to 1) that the orientation chosen for each frame is
-        right, NaN where the animal was not found. Written to
-        ``/metadata/extraction/flip_confidence``.
-    """
-
-    flips: np.ndarray
-    confidence: np.ndarray
-
-
-@runtime_checkable
-class FlipCorrector(Protocol):
-    """Decides which frames show the animal the wrong way round.
-
-    ``correct`` is called once per chunk, in order, and returns a bool per frame, or a
-    :class:`FlipDecision` (bools and a confidence per frame); ``True`` turns that frame round
-    (its angle gains pi and its crop and mask rotate by 180 degrees). The session applies each
-    decision exactly once. Optional members: ``lookahead`` (int, frames after each chunk the
-    corrector wants to see, given as :attr:`FlipContext.lookahead`), ``reset()`` (called before
-    the first chunk of every run), ``finalize()`` (called once after the last chunk) and
-    ``parameters()`` (a dict recorded with the extraction parameters).
-    """
-
-    def correct(self, context: FlipContext) -> np.ndarray | FlipDecision:
-        """Frames of ``context`` to flip, ``(n,)`` bool (or a :class:`FlipDecision`)."""
 
 
 @dataclass
@@ -201,8 +118,10 @@ class SessionExtraction:
         order, its ``state`` carried across chunks, while the filters still run on
         ``n_jobs`` threads; one with an ``ll_clip`` writes float32 log-likelihood crops as
         ``frames_mask``.
-    flip_corrector : FlipCorrector, optional
-        Turns frames round so the nose points east; ``None`` keeps the body angle's own end.
+    flip_corrector : FlipCorrector or "motion" or None, default "motion"
+        Turns frames round so the nose points east. ``"motion"`` (the default) is a new
+        :class:`~depthextractors.extraction.flips.MotionFlipCorrector` (no model needed);
+        ``None`` keeps the body angle's own end, which is the nose only by chance.
     crop_size : (int, int), default (80, 80)
         ``(rows, cols)`` of the crops (``crop_size``).
     chunk_size : int, default 1000
@@ -235,7 +154,7 @@ class SessionExtraction:
         roi: Any = None,
         background: Any = None,
         tracker: MomentsTracker | EMTracker | None = None,
-        flip_corrector: FlipCorrector | None = None,
+        flip_corrector: FlipCorrector | str | None = "motion",
         crop_size: tuple[int, int] = (80, 80),
         chunk_size: int = 1000,
         chunk_overlap: int = 0,
@@ -256,6 +175,14 @@ class SessionExtraction:
         self.roi = roi if roi is not None else PlaneROI()
         self.background = background if background is not None else StridedMedianBackground()
         self.tracker = tracker if tracker is not None else MomentsTracker()
+        if isinstance(flip_corrector, str):
+            if flip_corrector != "motion":
+                raise ValueError(
+                    f"flip_corrector must be a flip corrector object, 'motion' or None, got "
+                    f"{flip_corrector!r}"
+                )
+            # A new one per session: the corrector follows the session it corrects.
+            flip_corrector = MotionFlipCorrector()
         self.flip_corrector = flip_corrector
         if flip_corrector is not None and not callable(getattr(flip_corrector, "correct", None)):
             raise TypeError(
