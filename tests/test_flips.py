@@ -30,6 +30,7 @@ from depthextractors.extraction import (
     MotionFlipCorrector,
     train_flip_classifier,
 )
+from depthextractors.extraction.crop import crop_and_rotate, turn_round
 from depthextractors.testing import generate_synthetic_session, synthesize_depth_video
 
 
@@ -100,10 +101,10 @@ def test_flips_applied_once_to_crops_masks_and_angle(kinect_clip):
     np.testing.assert_allclose(
         fixed.scalars["angle"], plain.scalars["angle"] + np.pi * flips, atol=1e-5
     )
-    # Rotated by 180 degrees where flipped (once: not 360), untouched elsewhere; the look-ahead
+    # Turned by 180 degrees where flipped (once: not 360), untouched elsewhere; the look-ahead
     # frames the corrector saw do not change anything else.
-    np.testing.assert_array_equal(fixed.frames[flips], plain.frames[flips][:, ::-1, ::-1])
-    np.testing.assert_array_equal(fixed.frames_mask[flips], plain.frames_mask[flips][:, ::-1, ::-1])
+    np.testing.assert_array_equal(fixed.frames[flips], turn_round(plain.frames[flips]))
+    np.testing.assert_array_equal(fixed.frames_mask[flips], turn_round(plain.frames_mask[flips]))
     np.testing.assert_array_equal(fixed.frames[~flips], plain.frames[~flips])
     np.testing.assert_array_equal(fixed.frames_mask[~flips], plain.frames_mask[~flips])
     for name in ("centroid_x_px", "centroid_y_px", "area_px", "velocity_2d_mm"):
@@ -199,6 +200,24 @@ def test_motion_corrector_on_9000_frames(tmp_path, seed):
     right, counted = _heading_right(results, truth)
     assert counted.sum() > 8900
     assert right[counted].mean() >= 0.99
+
+
+@pytest.mark.parametrize("size", [(80, 80), (81, 79)])
+@pytest.mark.parametrize("interpolation", [0, 1])
+def test_turning_round_equals_cropping_with_angle_plus_pi(size, interpolation):
+    image = np.random.default_rng(0).uniform(0, 100, (200, 220)).astype(np.float32)
+    crop = crop_and_rotate(image, 100.3, 90.7, 0.4, size, interpolation=interpolation)
+    turned = crop_and_rotate(image, 100.3, 90.7, 0.4 + np.pi, size, interpolation=interpolation)
+    # The centroid stays on the centre pixel (linear interpolation differs by OpenCV's 1/32-pixel
+    # weights only); only the first row / column (from outside the
+    # original crop) is filled instead.
+    rows, cols = 1 - size[0] % 2, 1 - size[1] % 2
+    np.testing.assert_allclose(
+        turn_round(crop[None])[0][rows:, cols:], turned[rows:, cols:], atol=0.05
+    )
+    assert turn_round(turn_round(crop[None], -5.0), -5.0)[0][rows:, cols:].tolist() == (
+        crop[rows:, cols:].tolist()
+    )
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from depthextractors import (
     StridedMedianBackground,
 )
 from depthextractors.extraction import FrameFilters, HampelFilter
+from depthextractors.extraction.crop import turn_round
 from depthextractors.testing import synthesize_depth_video
 
 
@@ -130,7 +131,9 @@ def test_flip_corrector_hook(clip, tmp_path):
         flipped.scalars["angle"][odd], plain.scalars["angle"][odd] + np.pi, atol=1e-5
     )
     np.testing.assert_array_equal(flipped.scalars["angle"][even], plain.scalars["angle"][even])
-    np.testing.assert_array_equal(flipped.frames[1], plain.frames[1][::-1, ::-1])
+    # Turned 180 degrees about the crop's centre pixel (where the centroid is).
+    np.testing.assert_array_equal(flipped.frames[1], turn_round(plain.frames[1:2])[0])
+    np.testing.assert_array_equal(flipped.frames[1][1:, 1:], plain.frames[1][:0:-1, :0:-1])
     np.testing.assert_array_equal(flipped.frames[0], plain.frames[0])
     assert flipped.parameters["flip_corrector"] == "_FlipOddFrames"
 

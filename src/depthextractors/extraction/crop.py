@@ -9,7 +9,8 @@ of the centroid and so placed the animal up to a pixel off centre; here the cent
 centre pixel exactly. Pixels outside the frame read as 0 (floor).
 
 :func:`place_crop` is the inverse warp, used to paste crops back into a frame (semi-synthetic
-tests, previews).
+tests, previews). :func:`turn_round` turns crops by 180 degrees about that same centre pixel
+(a flip correction), without warping again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["crop_and_rotate", "crop_matrix", "place_crop"]
+__all__ = ["crop_and_rotate", "crop_matrix", "place_crop", "turn_round"]
 
 
 def crop_matrix(
@@ -137,3 +138,32 @@ def place_crop(
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=0,
     )
+
+
+def turn_round(crops: np.ndarray, fill: float = 0) -> np.ndarray:
+    """Crops turned by 180 degrees about their centre pixel, as if cropped with angle + pi.
+
+    The centroid sits on pixel ``(rows // 2, cols // 2)``. Reversing an axis of even length
+    would move it by one pixel (moseq2-extract's ``rot90(k=2)`` did), so the reversed crop is
+    shifted back by one pixel along each even axis; the first row / column, which would come
+    from outside the original crop, gets ``fill``.
+
+    Parameters
+    ----------
+    crops : numpy.ndarray
+        ``(n, rows, cols)`` crops (heights, masks or log-likelihoods).
+    fill : float, default 0
+        Value of the pixels with no source in the crop (0 for heights and masks, the clip
+        value for log-likelihoods).
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array of the same shape and dtype.
+    """
+    reversed_ = crops[:, ::-1, ::-1]
+    rows, cols = crops.shape[1:]
+    out = np.full_like(crops, fill)
+    row_shift, col_shift = 1 - rows % 2, 1 - cols % 2
+    out[:, row_shift:, col_shift:] = reversed_[:, : rows - row_shift, : cols - col_shift]
+    return out

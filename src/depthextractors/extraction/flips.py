@@ -121,8 +121,8 @@ class FlipDecision:
     flips : numpy.ndarray
         ``(n,)`` bool, frames to turn round.
     confidence : numpy.ndarray
-        ``(n,)`` float, probability (0.5 to 1) that the orientation chosen for each frame is
-        right, NaN where the animal was not found. Written to
+        ``(n,)`` float, probability that the orientation chosen for each frame is right
+        (normally 0.5 to 1), NaN where the animal was not found. Written to
         ``/metadata/extraction/flip_confidence``.
     """
 
@@ -139,8 +139,9 @@ class FlipCorrector(Protocol):
     (its angle gains pi and its crop and mask rotate by 180 degrees). The session applies each
     decision exactly once. Optional members: ``lookahead`` (int, frames after each chunk the
     corrector wants to see, given as :attr:`FlipContext.lookahead`), ``reset()`` (called before
-    the first chunk of every run), ``finalize()`` (called once after the last chunk) and
-    ``parameters()`` (a dict recorded with the extraction parameters).
+    the first chunk of every run), ``finalize()`` (called once after the last chunk),
+    ``check_crop_size(crop_size)`` (called when the session is created; raises for crops it
+    cannot handle) and ``parameters()`` (a dict recorded with the extraction parameters).
     """
 
     def correct(self, context: FlipContext) -> np.ndarray | FlipDecision:
@@ -319,9 +320,8 @@ class MotionFlipCorrector:
         found = _concat(context, "valid")
         states, posterior = self._decode(context.start, evidence, angle, found)
 
-        flips = np.zeros(n, dtype=bool)
+        flips = states[:n] == 1
         confidence = np.full(n, np.nan, dtype=np.float32)
-        flips[:] = states[:n] == 1
         chosen = np.where(states[:n] == 1, posterior[:n], 1.0 - posterior[:n])
         confidence[found[:n]] = chosen[found[:n]]
 

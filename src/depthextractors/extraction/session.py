@@ -12,20 +12,27 @@ flip corrector) and streams the recording chunk by chunk:
    ``[min_height, max_height]`` — so the chunk is held as ROI-box heights, never as full frames;
 3. each frame is filtered (:class:`~depthextractors.extraction.filters.FrameFilters`) and the
    animal tracked (:class:`~depthextractors.extraction.tracking.MomentsTracker`), on ``n_jobs``
-   threads (OpenCV and numpy release the GIL) while the next block is read;
+   threads (OpenCV and numpy release the GIL) while the next block is read; a stateful tracker
+   (:class:`~depthextractors.extraction.em_tracking.EMTracker`) sees the filtered frames in
+   order on one thread instead, its state carried from chunk to chunk, and may smooth the
+   centroid and angle by its model (``model_smoothing_clips``);
 4. the body angle is unwrapped (mod pi) over the session, the Hampel filters replace outliers of
    the centroid (x and y) and angle, and each frame is cropped and rotated around its sub-pixel
    centroid (one affine warp; nose east when the angle's head end is right);
-5. a flip corrector, when given, decides per chunk which frames to turn round (angle + pi, crop
-   rotated 180 degrees);
+5. the flip corrector (:class:`~depthextractors.extraction.flips.MotionFlipCorrector` by
+   default) decides per chunk, seeing the ``lookahead`` frames after it too, which frames to
+   turn round; the session turns them once (angle + pi, crop and mask rotated 180 degrees) and
+   records the flips and the corrector's confidence;
 6. scalars are computed and the chunk goes to the results writer (on its own thread, so HDF5
    compression overlaps the next chunk's work).
 
 Temporal context crosses chunk boundaries: a chunk is read with the frames the temporal median
 and the Hampel windows need on each side (``temporal_size // 2 + hampel_span // 2``, plus
-``chunk_overlap``), and only its own frames are finished and written, so the results do not
-depend on the chunk size. Memory is bounded by the chunk size (about ``chunk_size`` ROI-box
-images of one byte per pixel, twice that with a temporal filter), not by the session length.
+``chunk_overlap``, plus the flip corrector's ``lookahead`` after it), and only its own frames
+are finished and written, so the results do not depend on the chunk size (a flip corrector's
+look-ahead frames are evidence only, decided in their own chunk). Memory is bounded by the chunk
+size (about ``chunk_size`` ROI-box images of one byte per pixel, twice that with a temporal
+filter or a stateful tracker), not by the session length.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ from tqdm.auto import tqdm
 
 from ..extractors.base import DepthVideoExtractor
 from .background import PlaneFitBackground, StridedMedianBackground
-from .crop import crop_and_rotate
+from .crop import crop_and_rotate, turn_round
 from .em_tracking import EMTracker, smooth_by_model
 from .filters import FrameFilters, HampelFilter, temporal_median
 from .flips import FlipContext, FlipCorrector, FlipDecision, MotionFlipCorrector
@@ -755,8 +762,8 @@ class SessionExtraction:
             # Applied here and nowhere else: crops, masks and angle turn together, once.
             turned = np.flatnonzero(flips)
             if turned.size:
-                crops[turned] = crops[turned][:, ::-1, ::-1]
-                masks[turned] = masks[turned][:, ::-1, ::-1]
+                crops[turned] = turn_round(crops[turned], 0)
+                masks[turned] = turn_round(masks[turned], 0 if ll_clip is None else ll_clip)
                 final_angle = final_angle + np.pi * flips
         crops, masks = crops[:n], masks[:n]
 
