@@ -87,6 +87,28 @@ def test_tethered_animal_em_against_moments(seed, width_mm):
     assert em_p95 <= mo_p95 + 0.05
 
 
+def test_without_the_tail_filter_the_cable_pulls_the_moments_tracker_not_em():
+    # The default tail filter (a 9x9 opening) erases a thin cable outside the body for both
+    # trackers; without it the cable joins the moments tracker's object.
+    extractor, truth = _tethered(1)
+    filters = FrameFilters(tail_iterations=0)
+    em = _session(extractor, truth, tracker=EMTracker(), filters=filters, chunk_size=100).run(
+        None, progress=False
+    )
+    moments = _session(extractor, truth, filters=filters, chunk_size=100).run(None, progress=False)
+    em_median, _, em_cable = _tether_metrics(em, truth, mask_threshold=-16)
+    mo_median, _, mo_cable = _tether_metrics(moments, truth)
+    print(  # noqa: T201
+        f"\nno tail filter: EMTracker {em_median:.2f} px, {100 * em_cable:.1f}% on the cable; "
+        f"MomentsTracker {mo_median:.2f} px, {100 * mo_cable:.1f}%"
+    )
+    assert mo_median > 2.0
+    assert mo_cable > 0.1
+    # (The tail, no longer filtered, now shifts both centroids a little.)
+    assert em_median < 0.3 * mo_median
+    assert em_cable < 0.05
+
+
 def test_em_state_carried_across_chunks():
     extractor, truth = _tethered(3, frames=160)
     options = {
