@@ -9,7 +9,6 @@ never by ``frame / fps`` seconds, so random access is frame-exact whatever the c
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import warnings
@@ -26,7 +25,7 @@ import numpy as np
 
 from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
-from .raw import read_timestamp_file
+from .raw import read_session_metadata, read_timestamp_file, sidecar_path
 
 __all__ = ["FFV1DepthExtractor", "matroska_declared_size", "open_video_container"]
 
@@ -227,7 +226,9 @@ class FFV1DepthExtractor(DepthVideoExtractor):
             self._read_header(container, allow_truncated)
         finally:
             container.close()
-        self._metadata = self._load_metadata(metadata_path)
+        self._metadata = read_session_metadata(
+            sidecar_path(self.file_path, metadata_path, "metadata.json")
+        )
         self._times_s = self._load_times(timestamps_path)
         self._camera = self._resolve_camera(camera)
         self._container: av.container.InputContainer | None = None
@@ -389,32 +390,9 @@ class FFV1DepthExtractor(DepthVideoExtractor):
         )
         return DEFAULT_SAMPLING_FREQUENCY
 
-    def _beside(self, path: str | os.PathLike | None, default_name: str) -> Path | None:
-        if path is None:
-            return None
-        if isinstance(path, str) and path == "auto":
-            candidate = self.file_path.with_name(default_name)
-            return candidate if candidate.is_file() else None
-        return Path(path)
-
-    def _load_metadata(self, metadata_path) -> dict[str, Any]:
-        path = self._beside(metadata_path, "metadata.json")
-        if path is None:
-            return {}
-        try:
-            with open(path, encoding="utf-8") as handle:
-                metadata = json.load(handle)
-        except (OSError, json.JSONDecodeError) as error:
-            warnings.warn(f"could not read session metadata {path}: {error}", stacklevel=3)
-            return {}
-        if not isinstance(metadata, dict):
-            warnings.warn(f"session metadata {path} is not a JSON object; ignored", stacklevel=3)
-            return {}
-        return metadata
-
     def _load_times(self, timestamps_path) -> np.ndarray:
         stream_times = self._index.pts.astype(np.float64) * float(self._time_base)
-        path = self._beside(timestamps_path, f"{self.file_path.stem}_ts.txt")
+        path = sidecar_path(self.file_path, timestamps_path, f"{self.file_path.stem}_ts.txt")
         if path is None:
             return stream_times
         try:

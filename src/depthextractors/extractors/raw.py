@@ -14,7 +14,12 @@ import numpy as np
 from ..cameras import CAMERA_PRESETS, CameraModel, detect_camera, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
 
-__all__ = ["RawDepthExtractor", "read_timestamp_file"]
+__all__ = [
+    "RawDepthExtractor",
+    "read_session_metadata",
+    "read_timestamp_file",
+    "sidecar_path",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +64,43 @@ def read_timestamp_file(path: str | os.PathLike, column: int = 0) -> np.ndarray:
                     f"{path}: line {line_number} has no number in column {column}: {line.strip()!r}"
                 ) from None
     return np.asarray(values, dtype=np.float64)
+
+
+def sidecar_path(data_path: Path, path: str | os.PathLike | None, default_name: str) -> Path | None:
+    """Where a side file of a recording is: ``path`` as given, or ``default_name`` beside it.
+
+    Parameters
+    ----------
+    data_path : pathlib.Path
+        The recording.
+    path : path-like, "auto" or None
+        ``"auto"`` looks for ``default_name`` in the recording's folder (``None`` if absent);
+        ``None`` means no side file; anything else is used as given.
+    default_name : str
+        File name to look for with ``"auto"`` (e.g. ``"metadata.json"``).
+    """
+    if path is None:
+        return None
+    if isinstance(path, str) and path == "auto":
+        candidate = data_path.with_name(default_name)
+        return candidate if candidate.is_file() else None
+    return Path(path)
+
+
+def read_session_metadata(path: Path | None) -> dict[str, Any]:
+    """The JSON object in a session's ``metadata.json``; ``{}`` (with a warning) if unreadable."""
+    if path is None:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            metadata = json.load(handle)
+    except (OSError, json.JSONDecodeError) as error:
+        warnings.warn(f"could not read session metadata {path}: {error}", stacklevel=3)
+        return {}
+    if not isinstance(metadata, dict):
+        warnings.warn(f"session metadata {path} is not a JSON object; ignored", stacklevel=3)
+        return {}
+    return metadata
 
 
 class RawDepthExtractor(DepthVideoExtractor):
@@ -127,7 +169,9 @@ class RawDepthExtractor(DepthVideoExtractor):
         if self._file_dtype.kind != "u" or self._file_dtype.itemsize != 2:
             raise ValueError(f"dtype must be '<u2' or '>u2' (16-bit unsigned), got {dtype!r}")
 
-        self._metadata = self._load_metadata(metadata_path)
+        self._metadata = read_session_metadata(
+            sidecar_path(self.file_path, metadata_path, "metadata.json")
+        )
         file_bytes = self.file_path.stat().st_size
         if file_bytes == 0:
             raise ValueError(f"{self.file_path} is empty (0 bytes): it holds no depth frames")
@@ -157,29 +201,6 @@ class RawDepthExtractor(DepthVideoExtractor):
         self._sampling_frequency = self._resolve_sampling_frequency(sampling_frequency)
 
     # ------------------------------------------------------------------ set-up
-    def _beside(self, path: str | os.PathLike | None, default_name: str) -> Path | None:
-        if path is None:
-            return None
-        if isinstance(path, str) and path == "auto":
-            candidate = self.file_path.with_name(default_name)
-            return candidate if candidate.is_file() else None
-        return Path(path)
-
-    def _load_metadata(self, metadata_path) -> dict[str, Any]:
-        path = self._beside(metadata_path, "metadata.json")
-        if path is None:
-            return {}
-        try:
-            with open(path, encoding="utf-8") as handle:
-                metadata = json.load(handle)
-        except (OSError, json.JSONDecodeError) as error:
-            warnings.warn(f"could not read session metadata {path}: {error}", stacklevel=3)
-            return {}
-        if not isinstance(metadata, dict):
-            warnings.warn(f"session metadata {path} is not a JSON object; ignored", stacklevel=3)
-            return {}
-        return metadata
-
     def _resolve_frame_size(self, camera, frame_size, file_bytes: int) -> tuple[int, int]:
         itemsize = self._file_dtype.itemsize
         if frame_size is not None:
@@ -242,7 +263,7 @@ class RawDepthExtractor(DepthVideoExtractor):
         )
 
     def _load_timestamps(self, timestamps_path) -> np.ndarray | None:
-        path = self._beside(timestamps_path, "depth_ts.txt")
+        path = sidecar_path(self.file_path, timestamps_path, "depth_ts.txt")
         if path is None:
             return None
         try:
