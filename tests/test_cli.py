@@ -254,3 +254,14 @@ def test_console_script_is_installed():
     assert completed.returncode == 0, completed.stderr
     for command in COMMANDS:
         assert command in completed.stdout
+
+
+def test_generate_config_writes_the_em_tracker_keys(tmp_path):
+    target = tmp_path / "config.yaml"
+    assert run("generate-config", "-o", target).exit_code == 0
+    values = yaml.safe_load(target.read_text())
+    assert values["tracking_model_cable_sigma"] == 2.5
+    assert values["tracking_model_rho_mean"] == 0.0
+    assert values["tracking_model_rho_cov"] == 0.0
+    help_text = run("extract", "--help").output
+    assert "--tracking-model-cable-sigma" in help_text

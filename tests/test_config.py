@@ -241,3 +241,44 @@ def test_flip_corrector_choice(small_session, tmp_path):
             ExtractionConfig.from_dict({"flip_classifier_smoothing": 50}).flip_classifier_smoothing
             == 51
         )
+
+
+def test_em_tracker_cable_and_smoothing_keys(small_session, tmp_path):
+    from depthextractors.extraction import EMTracker
+
+    video = open_depth_video(small_session)
+    default = ExtractionConfig(use_tracking_model=True).build_extraction(video).tracker
+    assert isinstance(default, EMTracker)
+    assert default.cable_sigma == 2.5 == ExtractionConfig().tracking_model_cable_sigma
+    assert (default.rho_mean, default.rho_cov) == (0.0, 0.0)
+
+    values = {
+        "use_tracking_model": True, "tracking_model_cable_sigma": 3,
+        "tracking_model_rho_mean": 0.4, "tracking_model_rho_cov": 0.7,
+    }  # fmt: skip
+    tracker = ExtractionConfig.from_dict(values).build_extraction(video).tracker
+    assert (tracker.cable_sigma, tracker.rho_mean, tracker.rho_cov) == (3.0, 0.4, 0.7)
+    assert tracker.parameters()["tracking_model_cable_sigma"] == 3.0
+
+    # null turns the cable rule off (it does not mean "keep the default" for this key).
+    path = tmp_path / "config.yaml"
+    path.write_text("use_tracking_model: true\ntracking_model_cable_sigma: null\n")
+    config = ExtractionConfig.from_yaml(path)
+    assert config.tracking_model_cable_sigma is None
+    assert config.build_extraction(video).tracker.cable_sigma is None
+    assert ExtractionConfig.from_yaml(config.to_yaml(tmp_path / "again.yaml")) == config
+    assert ExtractionConfig(tracking_model_cable_sigma="none").tracking_model_cable_sigma is None
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"tracking_model_cable_sigma": 0}, "tracking_model_cable_sigma must be at least"),
+        ({"tracking_model_cable_sigma": "tall"}, "tracking_model_cable_sigma must be a number"),
+        ({"tracking_model_rho_mean": 1}, "tracking_model_rho_mean must be below 1"),
+        ({"tracking_model_rho_cov": -0.1}, "tracking_model_rho_cov must be at least 0"),
+    ],
+)
+def test_em_tracker_key_ranges(values, message):
+    with pytest.raises(ConfigError, match=message):
+        ExtractionConfig.from_dict(values)

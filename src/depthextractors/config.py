@@ -258,6 +258,21 @@ class ExtractionConfig:
         "raw", "choice", "Method for tracking model initialization",
         choices=("raw", "min", "med"),
     )  # fmt: skip
+    tracking_model_rho_mean: float = _opt(
+        0.0, "float",
+        "EM tracker: weight of the previous frame's mean in the new one (0: no smoothing; < 1)",
+        minimum=0,
+    )  # fmt: skip
+    tracking_model_rho_cov: float = _opt(
+        0.0, "float",
+        "EM tracker: weight of the previous frame's covariance in the new one (0: no smoothing; "
+        "< 1)", minimum=0,
+    )  # fmt: skip
+    tracking_model_cable_sigma: float | None = _opt(
+        2.5, "float_or_none",
+        "EM tracker: pixels taller than the model's mean height plus this many standard "
+        "deviations are cable, not animal (null: no cable rule)", minimum=1e-9,
+    )  # fmt: skip
     cable_filter_iters: int = _opt(0, "int", "Number of cable filter iterations", minimum=0)
     cable_filter_shape: str = _opt(
         "rectangle", "choice", "Cable filter shape", choices=("rectangle", "rect", "ellipse")
@@ -338,6 +353,10 @@ class ExtractionConfig:
                 f"max_height {self.max_height:g} mm does not fit frame_dtype uint8 (at most "
                 "255 mm); set frame_dtype: uint16"
             )
+        for name in ("tracking_model_rho_mean", "tracking_model_rho_cov"):
+            # rho = 1 would freeze the model at its first frame: the tracker refuses it.
+            if getattr(self, name) >= 1:
+                raise ConfigError(f"{name} must be below 1, got {getattr(self, name)!r}")
         low, high = self.bg_roi_depth_range
         if low >= high:
             raise ConfigError(
@@ -380,7 +399,7 @@ class ExtractionConfig:
             key = str(raw_key).replace("-", "_")
             if key in known:
                 if value is None and known[key].metadata["kind"] not in (
-                    "int_or_none", "path_or_none",
+                    "int_or_none", "path_or_none", "float_or_none",
                 ):  # fmt: skip
                     # moseq2 writes null for options it never set: keep the default.
                     continue
@@ -535,6 +554,9 @@ class ExtractionConfig:
         ``noise_tolerance``, ``camera_type``    :meth:`roi_weights`)
         ``min_height``, ``max_height``,         ``MomentsTracker`` (``EMTracker`` with
         ``use_cc``, ``use_tracking_model``      ``use_tracking_model`` when available)
+        ``tracking_model_*``,                   ``EMTracker`` (``tracking_model_rho_mean``,
+        ``model_smoothing_clips``               ``_rho_cov``, ``_cable_sigma`` become
+                                                ``rho_mean``, ``rho_cov``, ``cable_sigma``)
         ``spatial_/temporal_filter_size``,      ``FrameFilters``
         ``tail_filter_*``, ``cable_filter_*``
         ``centroid_/angle_hampel_*``            ``HampelFilter`` (one each)
@@ -680,6 +702,9 @@ def _build_em_tracker(em_tracker: type, config: ExtractionConfig) -> Any:
         "init_method": config.tracking_model_init,
         "model_smoothing_clips": config.model_smoothing_clips,
         "use_cc": config.use_cc,
+        "rho_mean": config.tracking_model_rho_mean,
+        "rho_cov": config.tracking_model_rho_cov,
+        "cable_sigma": config.tracking_model_cable_sigma,
     }
     accepted = inspect.signature(em_tracker).parameters
     return em_tracker(**{k: v for k, v in wanted.items() if k in accepted})
@@ -775,6 +800,12 @@ def _coerce(spec: dataclasses.Field, value: Any) -> Any:
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
         number = _number(name, value, True)
+        _check_range(spec, number)
+        return number
+    if kind == "float_or_none":
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
+            return None
+        number = _number(name, value, False)
         _check_range(spec, number)
         return number
     if kind == "filter_size":
