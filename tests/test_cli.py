@@ -18,7 +18,8 @@ from depthextractors.testing import generate_synthetic_session
 MOSEQ2_CONFIG = Path(__file__).parent / "data" / "moseq2_config.yaml"
 COMMANDS = [
     "extract", "find-roi", "convert-raw-to-avi", "copy-slice", "generate-config",
-    "generate-index", "aggregate-results", "batch-extract", "export-nwb", "report", "demo",
+    "generate-index", "aggregate-results", "batch-extract", "export-nwb", "report",
+    "train-flip-classifier", "demo",
 ]  # fmt: skip
 
 
@@ -265,3 +266,128 @@ def test_generate_config_writes_the_em_tracker_keys(tmp_path):
     assert values["tracking_model_rho_cov"] == 0.0
     help_text = run("extract", "--help").output
     assert "--tracking-model-cable-sigma" in help_text
+
+
+# ------------------------------------------------------------------------------------------
+# train-flip-classifier
+# ------------------------------------------------------------------------------------------
+def _heading_right_fraction(results, truth):
+    angle = np.asarray(results.scalars["angle"][:], dtype=np.float64)
+    counted = results.valid & truth.visible[: angle.size]
+    right = np.cos(angle - truth.heading[: angle.size]) > 0
+    return right[counted].mean(), int(counted.sum())
+
+
+@pytest.fixture(scope="module")
+def flip_sessions(tmp_path_factory):
+    """Two synthetic sessions extracted through the CLI (motion flip corrector by default)."""
+    root = tmp_path_factory.mktemp("flip_cli")
+    made = []
+    for name, seed in (("train", 30), ("other", 31)):
+        truth = generate_synthetic_session(root / name, 500, seed=seed).truth
+        result = run("extract", root / name / "depth.dat", "--no-movie", "--write-report", "false")
+        assert result.exit_code == 0, result.output
+        made.append((root / name / "proc", truth))
+    return root, made
+
+
+def test_train_flip_classifier_then_extract_with_it(flip_sessions):
+    root, ((train_dir, _), (other_dir, truth)) = flip_sessions
+    classifier = root / "flips.npz"
+    result = run(
+        "train-flip-classifier", train_dir / "results_00.h5", "-o", classifier,
+        "--smoothing", "15", "--seed", "1",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert classifier.is_file()
+    assert "held-out accuracy" in result.output
+    accuracy = float(result.output.split("held-out accuracy")[1].split("%")[0])
+    assert accuracy > 99
+    assert "crop size         80 x 80" in result.output
+
+    # extract's --flip-classifier goes through the config (flip_classifier) to
+    # ClassifierFlipCorrector.load: the other session comes out the right way round.
+    out = root / "other_with_classifier"
+    result = run(
+        "extract", other_dir.parent / "depth.dat", "--output-dir", out, "--no-movie",
+        "--write-report", "false", "--flip-classifier", classifier,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    results = read_results(out)
+    assert results.parameters["flip_classifier"] == str(classifier)
+    assert results.parameters["flip_classifier_smoothing"] == 51  # extract's own default
+    fraction, counted = _heading_right_fraction(results, truth)
+    assert counted > 400
+    assert fraction >= 0.99, fraction
+
+    # Refuses to replace the file unless asked.
+    again = run("train-flip-classifier", train_dir, "-o", classifier)
+    assert again.exit_code == 2
+    assert "exists" in again.output
+    assert run("train-flip-classifier", train_dir, "-o", classifier, "--overwrite").exit_code == 0
+
+
+def test_train_flip_classifier_with_labels(flip_sessions, tmp_path):
+    _, ((train_dir, truth), _) = flip_sessions
+    results = read_results(train_dir)
+    angle = np.asarray(results.scalars["angle"][:], dtype=np.float64)
+    labels = np.where(np.cos(angle - truth.heading[: angle.size]) > 0, 0, 1)
+    labels[::4] = -1
+    np.savez(tmp_path / "labels.npz", labels)
+    result = run(
+        "train-flip-classifier", train_dir, "-o", tmp_path / "flips.npz",
+        "--labels", tmp_path / "labels.npz",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "labels            given" in result.output
+
+
+def test_train_flip_classifier_bad_input(flip_sessions, tmp_path):
+    _, ((train_dir, _), (other_dir, _)) = flip_sessions
+    output = tmp_path / "flips.npz"
+    bad_labels = tmp_path / "bad_labels.npz"
+    np.savez(bad_labels, np.full(len(read_results(train_dir)), 2))
+    float_labels = tmp_path / "float_labels.npz"
+    np.savez(float_labels, np.zeros(10, dtype=float))
+    two_arrays = tmp_path / "two.npz"
+    np.savez(two_arrays, np.zeros(3, dtype=int), np.zeros(3, dtype=int))
+    not_npz = tmp_path / "labels.txt"
+    not_npz.write_text("0 1 0\n")
+    # Another crop size: a copy of the other session's results with 40x40 frames.
+    small = tmp_path / "small" / "results_00.h5"
+    small.parent.mkdir()
+    shutil.copy(other_dir / "results_00.h5", small)
+    with h5py.File(small, "r+") as handle:
+        frames = handle["frames"][:, 20:60, 20:60]
+        mask = handle["frames_mask"][:, 20:60, 20:60]
+        del handle["frames"], handle["frames_mask"]
+        handle["frames"], handle["frames_mask"] = frames, mask
+    train = ("train-flip-classifier", train_dir, "-o", output)
+    cases = {
+        "does not exist": ("train-flip-classifier", tmp_path / "nowhere", "-o", output),
+        "different crop sizes": ("train-flip-classifier", train_dir, small, "-o", output),
+        "only 0 (nose east)": (
+            "train-flip-classifier", train_dir, "-o", output, "--labels", bad_labels,
+        ),
+        "1-D integers": (*train, "--labels", float_labels),
+        "holds 2 arrays": (*train, "--labels", two_arrays),
+        "not a readable .npz": (
+            "train-flip-classifier", train_dir, "-o", output, "--labels", not_npz,
+        ),
+        "odd number": ("train-flip-classifier", train_dir, "-o", output, "--smoothing", "50"),
+    }  # fmt: skip
+    for expected, args in cases.items():
+        result = run(*args)
+        assert result.exit_code == 2, (expected, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1, result.output
+        assert lines[0].startswith("Error:"), result.output
+        assert expected in lines[0], (expected, lines[0])
+        assert "Traceback" not in result.output
+    assert not output.exists()
+    missing_output = run("train-flip-classifier", train_dir)
+    assert missing_output.exit_code == 2
+    assert "--output-file" in missing_output.output
+    help_text = run("train-flip-classifier", "--help").output
+    for option in ("--labels", "--min-confidence", "--feature-size", "--held-out-fraction"):
+        assert option in help_text

@@ -803,7 +803,8 @@ def train_flip_classifier(
     ------
     ValueError
         If a source has no flip confidence and no labels are given, if labels do not match the
-        frames, or if fewer than 20 labelled frames are found.
+        frames or hold values other than -1, 0 and 1, if the sessions have different crop
+        sizes, if ``smoothing`` is even, or if fewer than 20 labelled frames are found.
     """
     from sklearn import __version__ as sklearn_version
     from sklearn.linear_model import LogisticRegression
@@ -814,6 +815,11 @@ def train_flip_classifier(
         )
     if not 0 <= held_out_fraction < 1:
         raise ValueError(f"held_out_fraction must be in [0, 1), got {held_out_fraction}")
+    if int(smoothing) < 0 or (int(smoothing) > 1 and int(smoothing) % 2 == 0):
+        # Checked before training, which can take a while, rather than by the constructor after.
+        raise ValueError(
+            f"smoothing must be an odd number of frames (or 0 to switch it off), got {smoothing}"
+        )
     opened = [_open_results(source) for source in sources]
     crop_sizes = {tuple(int(v) for v in results.frames.shape[1:]) for results in opened}
     if len(crop_sizes) != 1:
@@ -830,6 +836,12 @@ def train_flip_classifier(
             if label.shape != (len(results),):
                 raise ValueError(
                     f"labels[{k}] has shape {label.shape}; source {k} has {len(results)} frames"
+                )
+            unknown_values = np.setdiff1d(np.unique(label), [-1, 0, 1])
+            if unknown_values.size:
+                raise ValueError(
+                    f"labels[{k}] may hold only 0 (nose east), 1 (nose west) and -1 (unknown), "
+                    f"found {unknown_values[:5].tolist()}"
                 )
             usable = valid & (label >= 0)
             chosen.append((k, np.flatnonzero(usable), label[usable].astype(np.int64)))
