@@ -21,6 +21,7 @@ from pynwb.file import Subject
 
 import depthextractors.io.nwb as nwb_module
 from depthextractors import NumpyDepthExtractor, RawDepthExtractor, SessionExtraction
+from depthextractors.extraction.flips import FlipDecision
 from depthextractors.extraction.outputs import (
     ExtractionResults,
     get_nwb_backend,
@@ -35,11 +36,17 @@ NUM_FRAMES = 200  # > 80: NWB Inspector wants time to be the longest axis of (N,
 
 
 class EveryNthFlip:
-    """A flip corrector turning every 7th valid frame round (so flips are recorded)."""
+    """A flip corrector turning every 7th valid frame round (so flips are recorded).
+
+    Its confidence is 0.6 on every 5th frame and 0.97 on the others, NaN where no animal (so a
+    confidence with values and NaN is recorded).
+    """
 
     def correct(self, context):
         index = context.start + np.arange(context.valid.size)
-        return (index % 7 == 0) & context.valid
+        confidence = np.where(index % 5 == 0, 0.6, 0.97).astype(np.float32)
+        confidence[~context.valid] = np.nan
+        return FlipDecision(flips=(index % 7 == 0) & context.valid, confidence=confidence)
 
 
 # ------------------------------------------------------------------------------- fixtures
@@ -139,6 +146,12 @@ def assert_same_results(original, back, exact_times: bool = True):
         assert back.flips is None
     else:
         np.testing.assert_array_equal(back.flips, np.asarray(original.flips[:]))
+    if original.flip_confidence is None:
+        assert back.flip_confidence is None
+    else:
+        expected = np.asarray(original.flip_confidence[:])
+        assert back.flip_confidence.dtype == expected.dtype == np.float32
+        np.testing.assert_array_equal(back.flip_confidence, expected)  # NaN == NaN here
     assert back.true_depth == original.true_depth
     assert back.uuid == original.uuid
     assert back.parameters == original.parameters
@@ -196,7 +209,15 @@ def test_round_trip_h5_backed(h5_results, exported):
     assert back.path == exported
     assert back.flips is not None
     assert back.flips.any()
+    confidence = np.asarray(back.flip_confidence)
+    assert set(np.unique(confidence[h5_results.valid])) == {np.float32(0.6), np.float32(0.97)}
+    assert np.isnan(confidence[~h5_results.valid]).all()
     assert_same_results(h5_results, back)
+    with h5py.File(exported, "r") as handle:
+        series = handle["processing/behavior/flip_confidence"]
+        assert series.attrs["neurodata_type"] == "TimeSeries"
+        assert series["data"].attrs["unit"] == "n.a."
+        assert "probability" in series.attrs["description"]
 
 
 def test_round_trip_in_memory(memory_results, tmp_path):
@@ -426,9 +447,10 @@ def test_raw_video_embedded(memory_results, session, tmp_path):
         np.testing.assert_array_equal(data[:40], extractor.get_video(0, 40))
         np.testing.assert_array_equal(data[-5:], extractor.get_video(NUM_FRAMES - 5, NUM_FRAMES))
         # The raw video shares the processed video's timestamps.
-        assert handle["acquisition/depth_video/timestamps"] == handle[
-            "processing/behavior/processed_depth_video/timestamps"
-        ]
+        assert (
+            handle["acquisition/depth_video/timestamps"]
+            == handle["processing/behavior/processed_depth_video/timestamps"]
+        )
 
 
 def test_add_to_an_nwbfile(memory_results, tmp_path):

@@ -28,6 +28,9 @@ place of the ``ndx-depth-moseq`` extension (which needs pynwb < 3)::
         valid                                    TimeSeries, 1 where the animal was found
         flipped_series                           TimeSeries, 1 where the flip corrector turned
                                                  the animal round (when one ran)
+        flip_confidence                          TimeSeries, unitless: the flip corrector's
+                                                 probability that the heading is right (0.5 =
+                                                 chance, 1 = certain; NaN where no animal)
         other_scalars/<name>                     any scalar not above, under its own name
         extraction_images/{background, roi, first_frame}     Images / GrayscaleImage
         extraction_parameters                    DynamicTable: key, value (JSON), meaning
@@ -771,6 +774,21 @@ def _add_results(
                 **linked,
             )
         )
+    if results.flip_confidence is not None:
+        module.add(
+            TimeSeries(
+                name="flip_confidence",
+                data=_compressed(np.asarray(results.flip_confidence[:], dtype=np.float32)),
+                unit="n.a.",
+                description=(
+                    "The flip corrector's probability that the heading chosen for the frame is "
+                    "right (0.5 = chance, 1 = certain), unitless; NaN where the animal was not "
+                    "found or the corrector gives no confidence (depthextractors "
+                    "metadata/extraction/flip_confidence)"
+                ),
+                **linked,
+            )
+        )
 
     # ---- arena images
     images = []
@@ -1088,6 +1106,11 @@ def read_nwb(path: str | os.PathLike) -> ExtractionResults:
             if "flipped_series" in interfaces
             else None
         )
+        flip_confidence = (
+            np.asarray(interfaces["flip_confidence"].data[:], dtype=np.float32)
+            if "flip_confidence" in interfaces
+            else None
+        )
         metadata: dict[str, Any] = {}
         if IMAGES_NAME in interfaces:
             images = interfaces[IMAGES_NAME].images
@@ -1128,6 +1151,7 @@ def read_nwb(path: str | os.PathLike) -> ExtractionResults:
         metadata=metadata,
         flips=flips,
         path=path,
+        flip_confidence=flip_confidence,
     )
 
 
