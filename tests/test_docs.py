@@ -109,3 +109,24 @@ def test_extraction_snippet_runs(tmp_path, monkeypatch):
 def test_pages_link_to_existing_pages(page):
     for target in re.findall(r"\]\(([^)#]+\.md)\)", (DOCS / page).read_text()):
         assert (DOCS / target).resolve().exists(), f"{page} links to missing {target}"
+
+
+def test_examples_page_tracker_runs_in_an_extraction(tmp_path):
+    from depthextractors import SessionExtraction, open_depth_video
+    from depthextractors.testing import generate_synthetic_session
+
+    session = generate_synthetic_session(tmp_path / "session", 120, seed=1)
+    namespace: dict = {}
+    blocks = python_blocks("examples.md")
+    assert len(blocks) == 1
+    exec(compile(blocks[0], "examples.md", "exec"), namespace)
+    tracker = namespace["LargestBlobTracker"]()
+    results = SessionExtraction(open_depth_video(session.directory), tracker=tracker).run(
+        None, progress=False
+    )
+    assert results.valid.mean() > 0.95
+    rows, cols = np.nonzero(results.roi)
+    x = np.asarray(results.scalars["centroid_x_px"]) + cols.min()
+    y = np.asarray(results.scalars["centroid_y_px"]) + rows.min()
+    error = np.hypot(x - session.truth.centroid_px[:, 0], y - session.truth.centroid_px[:, 1])
+    assert np.nanmedian(error) < 0.5
