@@ -10,17 +10,21 @@ import pytest
 from depthextractors import read_results
 from depthextractors.batch import extract_session
 from depthextractors.config import ExtractionConfig
+from depthextractors.extraction.outputs import ExtractionResults
 from depthextractors.io.report import (
     CROP_GRID_COLUMNS,
     CROP_GRID_GAP,
     INVALID_COLOUR,
     LINE_COLOUR,
+    LOW_CONFIDENCE_COLOUR,
+    LOW_FLIP_CONFIDENCE,
     REPORT_IMAGES,
     ROI_COLOUR,
     TIMELINE_BAND,
     TIMELINE_GAP,
     TIMELINE_LEFT,
     VALID_COLOUR,
+    build_figures,
     write_report,
 )
 from depthextractors.testing import generate_synthetic_session
@@ -151,6 +155,75 @@ def test_quality_timeline_marks_the_frames_without_the_animal(report):
     dark = np.all(dropped_row[TIMELINE_LEFT : TIMELINE_LEFT + width] == 0, axis=-1)
     runs = np.count_nonzero(np.diff(dark.astype(int)) == 1) + int(dark[0])
     assert runs == results.dropped_after.size == 2  # one mark per gap
+
+
+def _decode(png: bytes) -> np.ndarray:
+    bgr = cv2.imdecode(np.frombuffer(png, dtype=np.uint8), cv2.IMREAD_COLOR)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(int)
+
+
+def _expected_columns(flags: np.ndarray, width: int) -> np.ndarray:
+    """Which timeline columns have a flagged frame (column c: frames c * n // width on)."""
+    expected = np.zeros(width, dtype=bool)
+    for column in range(width):
+        first = column * flags.size // width
+        last = max((column + 1) * flags.size // width, first + 1)
+        expected[column] = flags[first:last].any()
+    return expected
+
+
+LOW_CONFIDENCE_ROW = TIMELINE_GAP * 4 + TIMELINE_BAND * 3 + TIMELINE_BAND // 2
+
+
+def test_quality_timeline_marks_low_flip_confidence(report):
+    results, html, images, _ = report
+    # The extracted session: the motion corrector was sure of every frame, so the band is grey
+    # and the caption says so.
+    confidence = np.asarray(results.flip_confidence[:], dtype=float)
+    assert np.nanmin(confidence) >= LOW_FLIP_CONFIDENCE
+    picture = images["quality"]
+    width = picture.shape[1] - TIMELINE_LEFT - 10
+    band = picture[LOW_CONFIDENCE_ROW, TIMELINE_LEFT : TIMELINE_LEFT + width]
+    assert np.all(band == 236)
+    assert f"flip confidence below {LOW_FLIP_CONFIDENCE:g}" in html
+    assert "orange (0 frames)" in html
+    assert re.search(r"Flip confidence</td><td>median 1\.000; 0 frames below 0\.9", html)
+
+    # The same results with uncertain headings in two stretches, NaN in a third (no animal
+    # there or no answer: not marked), drawn where they are and counted in the caption.
+    n = len(results)
+    doubtful = np.ones(n, dtype=np.float32)
+    doubtful[30:60] = 0.7
+    doubtful[100] = 0.55
+    doubtful[120:130] = np.nan
+    scalars = dict(results.scalars)
+    scalars["valid"] = np.ones(n, dtype=bool)
+    changed = ExtractionResults(
+        results.frames, results.frames_mask, scalars, results.timestamps, results.metadata,
+        results.flips, flip_confidence=doubtful,
+    )  # fmt: skip
+    figure = next(f for f in build_figures(changed, num_crops=4) if f.key == "quality")
+    picture = _decode(figure.png)
+    band = picture[LOW_CONFIDENCE_ROW, TIMELINE_LEFT : TIMELINE_LEFT + width]
+    orange = np.all(band == LOW_CONFIDENCE_COLOUR, axis=-1)
+    grey = np.all(band == 236, axis=-1)
+    low = doubtful < LOW_FLIP_CONFIDENCE  # NaN compares False
+    expected = _expected_columns(low, width)
+    np.testing.assert_array_equal(orange, expected)
+    np.testing.assert_array_equal(grey, ~expected)
+    runs = np.count_nonzero(np.diff(orange.astype(int)) == 1) + int(orange[0])
+    assert runs == 2
+    assert "orange (31 frames)" in figure.note
+
+    # Without a flip corrector: no confidence, a grey band, and the note says why.
+    none = ExtractionResults(
+        results.frames, results.frames_mask, results.scalars, results.timestamps,
+        results.metadata, None,
+    )  # fmt: skip
+    figure = next(f for f in build_figures(none, num_crops=4) if f.key == "quality")
+    band = _decode(figure.png)[LOW_CONFIDENCE_ROW, TIMELINE_LEFT : TIMELINE_LEFT + width]
+    assert np.all(band == 236)
+    assert "no flip confidence recorded" in figure.note
 
 
 def test_summary_table_figures(report):

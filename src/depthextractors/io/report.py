@@ -6,8 +6,9 @@
   resolution (one image pixel per camera pixel);
 - a grid of sample crops spread over the session (what moseq2-pca will see);
 - the centroid path in millimetres, and speed, height and heading traces over time;
-- a quality timeline (frames without the animal, dropped frames, flipped frames) and a table of
-  figures: frames, % valid, dropped frames, flips, true depth, ROI area.
+- a quality timeline (frames without the animal, dropped frames, flipped frames, frames whose
+  heading the flip corrector was unsure of) and a table of figures: frames, % valid, dropped
+  frames, flips, flip confidence, true depth, ROI area.
 
 Every picture is embedded in the page as a base64 PNG, so the page can be mailed or archived on
 its own, and written beside it in ``report/`` for use elsewhere. The images of the camera
@@ -32,6 +33,7 @@ from ..extraction.outputs import ExtractionResults
 
 __all__ = [
     "CROP_GRID_COLUMNS",
+    "LOW_FLIP_CONFIDENCE",
     "REPORT_IMAGES",
     "ROI_COLOUR",
     "ReportFigure",
@@ -54,6 +56,11 @@ VALID_COLOUR = (44, 160, 44)
 INVALID_COLOUR = (214, 39, 40)
 DROPPED_COLOUR = (0, 0, 0)
 FLIP_COLOUR = (148, 103, 189)
+#: Timeline colour (R, G, B) of frames whose flip confidence is below LOW_FLIP_CONFIDENCE.
+LOW_CONFIDENCE_COLOUR = (255, 127, 14)
+#: Flip confidence (probability that the heading is right, 0.5 to 1) below which a frame is
+#: marked in the quality timeline: below 0.9 about one such frame in ten or more is turned wrong.
+LOW_FLIP_CONFIDENCE = 0.9
 #: Quality timeline geometry: band height, gap between bands, left margin (labels), pixels.
 TIMELINE_BAND = 24
 TIMELINE_GAP = 6
@@ -69,7 +76,7 @@ REPORT_IMAGES: dict[str, str] = {
     "speed": "Speed (mm/s)",
     "height": "Mean height of the animal (mm)",
     "angle": "Heading angle (degrees)",
-    "quality": "Quality timeline: animal found, dropped frames, flips",
+    "quality": "Quality timeline: animal found, dropped frames, flips, low flip confidence",
 }
 
 
@@ -203,16 +210,22 @@ def _quality_timeline(
     flips: np.ndarray | None,
     duration_s: float,
     width: int = 1000,
+    flip_confidence: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Three labelled bands over time: animal found (green) or not (red); dropped; flips.
+    """Four labelled bands over time: animal found, dropped frames, flips, low flip confidence.
+
+    Animal found is green (red where not), dropped frames black, flips purple, and frames with
+    the animal whose flip confidence (a probability, 0.5 to 1) is below
+    :data:`LOW_FLIP_CONFIDENCE` orange.
 
     The bands are ``TIMELINE_BAND`` pixels high, start at column ``TIMELINE_LEFT`` and are
-    ``width`` columns wide; column ``c`` stands for frames ``c * n // width`` onwards.
+    ``width`` columns wide; column ``c`` stands for frames ``c * n // width`` onwards. A band
+    with nothing to show (no flip corrector, no confidence) stays grey.
     """
     n = valid.size
     band, gap, left = TIMELINE_BAND, TIMELINE_GAP, TIMELINE_LEFT
-    out = np.full((3 * band + 3 * gap + 22, left + width + 10, 3), 255, dtype=np.uint8)
-    labels = ("animal found", "dropped frames", "flipped frames")
+    out = np.full((4 * band + 4 * gap + 22, left + width + 10, 3), 255, dtype=np.uint8)
+    labels = ("animal found", "dropped frames", "flipped frames", "low flip conf.")
     for row, label in enumerate(labels):
         top = gap + row * (band + gap)
         cv2.putText(
@@ -220,7 +233,7 @@ def _quality_timeline(
             cv2.LINE_AA,
         )  # fmt: skip
         out[top : top + band, left : left + width] = (236, 236, 236)
-    bottom = gap + 3 * (band + gap)
+    bottom = gap + 4 * (band + gap)
     for x, text in ((left, "0 s"), (left + width - 60, f"{duration_s:.1f} s")):
         cv2.putText(
             out, text, (x, bottom + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (60, 60, 60), 1,
@@ -246,7 +259,21 @@ def _quality_timeline(
     top += band + gap
     if flips is not None:
         out[top : top + band, left + np.flatnonzero(per_column(flips))] = FLIP_COLOUR
+    top += band + gap
+    if flip_confidence is not None:
+        low = _low_confidence(flip_confidence, valid)
+        out[top : top + band, left + np.flatnonzero(per_column(low))] = LOW_CONFIDENCE_COLOUR
     return out
+
+
+def _low_confidence(flip_confidence: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Frames with the animal whose flip confidence is below :data:`LOW_FLIP_CONFIDENCE`.
+
+    NaN (no animal, or no confidence given) is not low: there is nothing to doubt.
+    """
+    confidence = np.asarray(flip_confidence, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(valid, dtype=bool) & (confidence < LOW_FLIP_CONFIDENCE)
 
 
 def _plot_png(draw, size: tuple[float, float] = (6.4, 3.0)) -> bytes:
@@ -364,16 +391,27 @@ def build_figures(results: ExtractionResults, num_crops: int = 24) -> list[Repor
             ReportFigure("angle", REPORT_IMAGES["angle"], _trace(times, degrees, "degrees"))
         )
     flips = None if results.flips is None else np.asarray(results.flips[:], dtype=bool)
+    confidence = (
+        None
+        if results.flip_confidence is None
+        else np.asarray(results.flip_confidence[:], dtype=np.float64)
+    )
     duration = float(times[-1]) if times.size else 0.0
     note = "animal found: green, not found: red; dropped frames: black; flipped frames: purple"
     if flips is None:
         note += " (no flip corrector ran)"
-    figures.append(
-        ReportFigure(
-            "quality", REPORT_IMAGES["quality"],
-            _png(_quality_timeline(valid, results.dropped_after, flips, duration)), note,
-        )
-    )  # fmt: skip
+    note += (
+        f"; flip confidence below {LOW_FLIP_CONFIDENCE:g} (heading uncertain, worth a look): orange"
+    )
+    if confidence is None:
+        note += " (no flip confidence recorded)"
+    else:
+        low = int(_low_confidence(confidence, valid).sum())
+        note += f" ({low:,} frames)"
+    timeline = _quality_timeline(
+        valid, results.dropped_after, flips, duration, flip_confidence=confidence
+    )
+    figures.append(ReportFigure("quality", REPORT_IMAGES["quality"], _png(timeline), note))
     return figures
 
 
@@ -397,6 +435,15 @@ def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
         rows.append(("Flipped frames", f"{int(flips.sum()):,} ({100 * flips.mean():.1f}%)"))
     else:
         rows.append(("Flipped frames", "no flip corrector ran"))
+    if results.flip_confidence is not None and n:
+        confidence = np.asarray(results.flip_confidence[:], dtype=np.float64)
+        low = int(_low_confidence(confidence, valid).sum())
+        known = confidence[valid & np.isfinite(confidence)]
+        median = f"median {np.median(known):.3f}; " if known.size else ""
+        share = f" ({100 * low / max(int(valid.sum()), 1):.1f}% of valid frames)"
+        rows.append(
+            ("Flip confidence", f"{median}{low:,} frames below {LOW_FLIP_CONFIDENCE:g}{share}")
+        )
     rows += [
         ("Floor (true) depth", f"{results.true_depth:.1f} mm"),
         ("Arena (ROI) area", f"{int(results.roi.sum()):,} pixels"),
