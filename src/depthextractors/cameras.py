@@ -82,7 +82,18 @@ class CameraModel:
         return self.cols / math.radians(fov_x), self.rows / math.radians(fov_y)
 
     def mm_per_pixel(self, depth_mm: float) -> tuple[float, float]:
-        """Size of one pixel ``(x, y)`` in millimetres on a plane ``depth_mm`` from the camera."""
+        """Size of one pixel ``(x, y)`` in millimetres on a plane ``depth_mm`` from the camera.
+
+        Parameters
+        ----------
+        depth_mm : float
+            Distance from the camera to the plane, millimetres.
+
+        Returns
+        -------
+        (float, float)
+            Millimetres per pixel along x (columns) and y (rows).
+        """
         fx, fy = self.focal_length_px()
         return depth_mm / fx, depth_mm / fy
 
@@ -112,7 +123,20 @@ class CameraModel:
         return out
 
     def mm_to_pixels(self, coords_mm: np.ndarray, depth_mm: float) -> np.ndarray:
-        """Inverse of :meth:`pixels_to_mm`: millimetres at ``depth_mm`` to full-frame pixels."""
+        """Inverse of :meth:`pixels_to_mm`: millimetres at ``depth_mm`` to full-frame pixels.
+
+        Parameters
+        ----------
+        coords_mm : array_like, shape (..., 2)
+            ``(x, y)`` in millimetres relative to the optical centre.
+        depth_mm : float
+            Distance from the camera to the plane, millimetres.
+
+        Returns
+        -------
+        numpy.ndarray, shape (..., 2)
+            ``(x, y)`` full-frame pixel coordinates (x = column, y = row), float64.
+        """
         coords = np.asarray(coords_mm, dtype=np.float64)
         if coords.shape[-1:] != (2,):
             raise ValueError(f"coords_mm must have shape (..., 2) of (x, y); got {coords.shape}")

@@ -74,7 +74,22 @@ class MouseShape:
     threshold_mm: float = 10.0
 
     def body_height(self, u: np.ndarray, v: np.ndarray, stretch: float = 1.0) -> np.ndarray:
-        """Height (mm) of the body at body coordinates ``u`` (towards the nose) and ``v`` (mm)."""
+        """Height (mm) of the body at body coordinates ``u`` (towards the nose) and ``v`` (mm).
+
+        Parameters
+        ----------
+        u, v : numpy.ndarray
+            Body coordinates, millimetres from the body centre: ``u`` along the body axis
+            towards the nose, ``v`` across it.
+        stretch : float, default 1
+            Length factor of the body (rearing or stretching); the width shrinks by its square
+            root.
+
+        Returns
+        -------
+        numpy.ndarray
+            Height above the floor, millimetres (0 outside the body).
+        """
         half_length = self.half_length_mm * stretch
         s = u / half_length
         half_width = (self.half_width_mm / math.sqrt(stretch)) * (
@@ -86,7 +101,20 @@ class MouseShape:
         return peak * inside**0.3
 
     def tail_height(self, u: np.ndarray, v: np.ndarray, stretch: float = 1.0) -> np.ndarray:
-        """Height (mm) of the tail, which runs straight back from the rear of the body."""
+        """Height (mm) of the tail, which runs straight back from the rear of the body.
+
+        Parameters
+        ----------
+        u, v : numpy.ndarray
+            Body coordinates, millimetres (see :meth:`body_height`).
+        stretch : float, default 1
+            Length factor of the body, which moves the tail's base.
+
+        Returns
+        -------
+        numpy.ndarray
+            Height above the floor, millimetres (0 off the tail).
+        """
         start = -self.half_length_mm * stretch * 0.92
         along = (start - u) / self.tail_length_mm
         on_tail = (along >= 0.0) & (along <= 1.0) & (np.abs(v) <= self.tail_width_mm / 2.0)
@@ -102,9 +130,19 @@ class MouseShape:
     def footprint_moments(self, mm_per_px: float, supersample: int = 12) -> dict[str, float]:
         """Ground-truth moments of the body above ``threshold_mm`` (tail excluded), unstretched.
 
-        Returns the centroid offset along the body axis from the body centre (px), the moment
-        axis lengths (px, moseq2's ``2*sqrt(2*(...))`` definition, i.e. the full length of the
-        equivalent ellipse), the area (px²) and the mean height (mm).
+        Parameters
+        ----------
+        mm_per_px : float
+            Size of a pixel on the floor, millimetres.
+        supersample : int, default 12
+            Samples per pixel along each axis.
+
+        Returns
+        -------
+        dict of str to float
+            The centroid offset along the body axis from the body centre (px), the moment
+            axis lengths (px, moseq2's ``2*sqrt(2*(...))`` definition, i.e. the full length of
+            the equivalent ellipse), the area (px²) and the mean height (mm).
         """
         step = mm_per_px / supersample
         extent = self.half_length_mm * 1.05
@@ -231,7 +269,18 @@ class SyntheticGroundTruth:
     hand_present: np.ndarray | None = None
 
     def tether_mask(self, index: int) -> np.ndarray:
-        """``(rows, cols)`` bool: the pixels the cable covers in frame ``index``."""
+        """``(rows, cols)`` bool: the pixels the cable covers in frame ``index``.
+
+        Parameters
+        ----------
+        index : int
+            Written frame.
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            ``(rows, cols)``, True under the cable (all False without a tether).
+        """
         mask = np.zeros(self.arena_mask.shape, dtype=bool)
         if self.tether_segments is None:
             return mask
@@ -618,6 +667,14 @@ def synthesize_depth_video(
     seed: int = 0,
 ) -> tuple[np.ndarray, SyntheticGroundTruth]:
     """Render a synthetic session in memory (see :func:`generate_synthetic_session`).
+
+    Parameters
+    ----------
+    num_frames : int, default 300
+        Frames rendered.
+    camera, arena, floor_depth_mm, floor_tilt_deg, noise_mm, dropout_fraction, dropped_frames, \
+sampling_frequency, mouse, tether, hand_frames, seed
+        As for :func:`generate_synthetic_session` (millimetres, degrees, Hz).
 
     Returns
     -------

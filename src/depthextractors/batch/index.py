@@ -70,6 +70,11 @@ def _time_for_file_name(value: str) -> str:
 def find_extractions(root: str | os.PathLike) -> tuple[list[Path], list[Path]]:
     """Completed and incomplete ``*.h5`` results under ``root`` (each with its ``.yaml``).
 
+    Parameters
+    ----------
+    root : path-like
+        Directory searched recursively.
+
     Returns
     -------
     (complete, incomplete) : lists of pathlib.Path
@@ -119,7 +124,18 @@ def _plain(value: Any) -> Any:
 
 
 def read_acquisition_metadata(h5_path: str | os.PathLike) -> dict[str, Any]:
-    """The session metadata (``metadata.json`` keys) stored in a results file."""
+    """The session metadata (``metadata.json`` keys) stored in a results file.
+
+    Parameters
+    ----------
+    h5_path : path-like
+        A ``results_00.h5`` file.
+
+    Returns
+    -------
+    dict
+        ``/metadata/acquisition`` as plain Python values (``{}`` when absent).
+    """
     out: dict[str, Any] = {}
     with h5py.File(h5_path, "r") as handle:
         group = handle.get("metadata/acquisition")
@@ -138,6 +154,20 @@ def build_file_name(metadata: dict[str, Any], format_string: str, snake_case: bo
     Keys are available as in ``metadata.json`` (``{SessionName}``) and in snake_case
     (``{session_name}``); ``start_time`` is made file-name safe; with ``snake_case`` the
     values are snake_cased too, as moseq2-extract does.
+
+    Parameters
+    ----------
+    metadata : dict
+        Session metadata (``metadata.json`` keys).
+    format_string : str
+        A :meth:`str.format` string, e.g. ``"{start_time}_{session_name}_{subject_name}"``.
+    snake_case : bool, default True
+        Snake-case the values.
+
+    Returns
+    -------
+    str
+        A file-name-safe name (without a suffix).
 
     Raises
     ------

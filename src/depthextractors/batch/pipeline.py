@@ -57,6 +57,15 @@ def default_output_dir(input_file: str | os.PathLike) -> Path:
     """Where moseq2-extract puts a session's results: ``proc`` beside the recording.
 
     For an archive ``session_1.tar.gz`` it is ``session_1/proc`` beside the archive.
+
+    Parameters
+    ----------
+    input_file : path-like
+        The recording (or its session directory).
+
+    Returns
+    -------
+    pathlib.Path
     """
     path = Path(input_file)
     if path.is_dir():
@@ -73,6 +82,15 @@ def results_status(output_dir: str | os.PathLike) -> str:
 
     ``complete`` needs ``results_00.yaml`` with ``complete: true`` and ``results_00.h5``
     beside it; an unreadable status file counts as ``failed`` (restart it).
+
+    Parameters
+    ----------
+    output_dir : path-like
+        A session's output directory.
+
+    Returns
+    -------
+    str
     """
     output_dir = Path(output_dir)
     status_file = output_dir / RESULTS_YAML
@@ -160,6 +178,15 @@ def session_log(path: str | os.PathLike | None) -> Iterator[logging.Logger]:
     the calling thread are kept, so sessions running in threads of one process (a threaded
     Dask worker) keep separate logs; messages of the extraction's own worker threads are not
     in the file.
+
+    Parameters
+    ----------
+    path : path-like or None
+        The log file (appended to); ``None`` logs nowhere but still yields a logger.
+
+    Yields
+    ------
+    logging.Logger
     """
     global _capture_count
     session_logger = logging.getLogger("depthextractors.session")

@@ -162,7 +162,17 @@ class BatchSummary:
         return "\n".join(lines)
 
     def write_tsv(self, path: str | os.PathLike) -> Path:
-        """Write the table as tab-separated values (with the output directories and logs)."""
+        """Write the table as tab-separated values (with the output directories and logs).
+
+        Parameters
+        ----------
+        path : path-like
+            The file to write (replaced); times are in seconds.
+
+        Returns
+        -------
+        pathlib.Path
+        """
         path = Path(path)
         columns = ("session", "status", "frames", "seconds", "output_dir", "log", "message")
         lines = ["\t".join(columns)]

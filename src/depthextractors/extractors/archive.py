@@ -206,6 +206,17 @@ class GzipRandomAccessReader:
     def read_at(self, offset: int, size: int) -> bytearray:
         """Exactly ``size`` bytes of the uncompressed stream starting at ``offset``.
 
+        Parameters
+        ----------
+        offset : int
+            Position in the uncompressed stream, bytes.
+        size : int
+            Bytes to read.
+
+        Returns
+        -------
+        bytearray
+
         Raises
         ------
         EOFError, OSError
@@ -217,6 +228,13 @@ class GzipRandomAccessReader:
 
     def readinto_at(self, offset: int, buffer) -> None:
         """Fill ``buffer`` (any writable bytes-like object) from ``offset`` of the stream.
+
+        Parameters
+        ----------
+        offset : int
+            Position in the uncompressed stream, bytes.
+        buffer : writable bytes-like
+            Filled completely (``size`` is its length in bytes).
 
         Raises
         ------
@@ -705,6 +723,19 @@ class TarSessionExtractor(DepthVideoExtractor):
 
         The overlap frames are kept from the previous chunk instead of read again, so the
         decompressor only ever moves forwards.
+
+        Parameters
+        ----------
+        chunk_size : int
+            New frames per chunk.
+        overlap : int, default 0
+            Frames of the previous chunk repeated at the start of each chunk.
+        start_frame, end_frame : int, optional
+            Frame range, as for :meth:`DepthVideoExtractor.get_video`.
+
+        Yields
+        ------
+        FrameChunk
         """
         chunk_size = _as_index(chunk_size, "chunk_size")
         overlap = _as_index(overlap, "overlap")

@@ -49,7 +49,19 @@ _GAP_FACTOR = 1.5
 def find_titled_video_stream(
     container: av.container.InputContainer, title: str
 ) -> av.video.stream.VideoStream | None:
-    """The video stream whose ``title`` tag is ``title`` (case-insensitive), or ``None``."""
+    """The video stream whose ``title`` tag is ``title`` (case-insensitive), or ``None``.
+
+    Parameters
+    ----------
+    container : av.container.InputContainer
+        An open container.
+    title : str
+        Track title, e.g. ``"DEPTH"`` or ``"IR"``.
+
+    Returns
+    -------
+    av.video.stream.VideoStream or None
+    """
     wanted = title.casefold()
     for stream in container.streams.video:
         if str(stream.metadata.get("title", "")).casefold() == wanted:
@@ -123,7 +135,18 @@ class AzureDepthExtractor(DepthVideoExtractor):
 
     @classmethod
     def sniff(cls, path: str | os.PathLike) -> bool:
-        """Whether ``path`` has a video track titled ``DEPTH`` or Azure Kinect (``K4A_*``) tags."""
+        """Whether ``path`` has a video track titled ``DEPTH`` or Azure Kinect (``K4A_*``) tags.
+
+        Parameters
+        ----------
+        path : path-like
+            A ``.mkv`` file.
+
+        Returns
+        -------
+        bool
+            False also when the file cannot be opened.
+        """
         try:
             with av.open(str(path), mode="r") as container:
                 if any(str(key).upper().startswith("K4A_") for key in container.metadata):

@@ -45,6 +45,13 @@ def resolve_frame_range(start_frame: Any, end_frame: Any, num_frames: int) -> tu
     the end, values past either end are clamped) except that a range whose resolved start lies
     after its end raises instead of silently giving no frames.
 
+    Parameters
+    ----------
+    start_frame, end_frame : int or None
+        The requested range, frame indices.
+    num_frames : int
+        Frames in the video.
+
     Returns
     -------
     tuple of int
@@ -184,7 +191,15 @@ class DepthVideoExtractor(ABC):
         return self._camera
 
     def set_camera(self, camera: str | CameraModel) -> None:
-        """Set the camera (a preset name, a family name or a :class:`CameraModel`)."""
+        """Set the camera (a preset name, a family name or a :class:`CameraModel`).
+
+        Parameters
+        ----------
+        camera : str or CameraModel
+            ``"auto"`` (from the frame size), a preset (``"kinect_v2"``, ...), a family
+            (``"kinect"``, ``"azure"``, ``"realsense"``: the preset of that family with this
+            video's frame size) or a camera model.
+        """
         self._camera = get_camera(camera, self.get_image_size())
 
     def get_frames(self, frame_indices: int | Sequence[int] | np.ndarray) -> np.ndarray:
@@ -267,6 +282,17 @@ class DepthVideoExtractor(ABC):
 
         Bounds follow :meth:`get_video` (negative from the end, clamped to the video). Slices of
         slices compose into a single view of the original video.
+
+        Parameters
+        ----------
+        start_frame : int, optional
+            First frame of the view (frame index; ``None``: the first frame).
+        end_frame : int, optional
+            Frame after the last frame of the view (``None``: the end of the video).
+
+        Returns
+        -------
+        FrameSliceDepthExtractor
         """
         start, end = resolve_frame_range(start_frame, end_frame, self.get_num_frames())
         return FrameSliceDepthExtractor(self, start, end)
@@ -312,6 +338,11 @@ class DepthVideoExtractor(ABC):
 
         Set times take precedence over native timestamps, which take precedence over
         ``frame / sampling_frequency``.
+
+        Parameters
+        ----------
+        times : sequence of float or numpy.ndarray or None
+            One time per frame, seconds, non-decreasing; ``None`` to remove.
         """
         if times is None:
             self._times = None
@@ -338,6 +369,16 @@ class DepthVideoExtractor(ABC):
         """Time of each frame in ``[start_frame, end_frame)``, in seconds (float64).
 
         Set times first, then native timestamps, then ``frame / sampling_frequency``.
+
+        Parameters
+        ----------
+        start_frame, end_frame : int, optional
+            Frame range, as for :meth:`get_video`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(end - start,)`` float64 seconds.
         """
         start, end = resolve_frame_range(start_frame, end_frame, self.get_num_frames())
         if self._times is not None:
@@ -348,7 +389,18 @@ class DepthVideoExtractor(ABC):
         return np.arange(start, end, dtype=np.float64) / self.get_sampling_frequency()
 
     def frame_to_time(self, frames: int | Sequence[int] | np.ndarray) -> float | np.ndarray:
-        """Time in seconds of frame index (or indices), negative indices from the end."""
+        """Time in seconds of frame index (or indices), negative indices from the end.
+
+        Parameters
+        ----------
+        frames : int or sequence of int or numpy.ndarray
+            Frame indices.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            Seconds; a float for one index, an array for several.
+        """
         num_frames = self.get_num_frames()
         indices = np.asarray(frames)
         if not np.issubdtype(indices.dtype, np.integer):
@@ -365,6 +417,16 @@ class DepthVideoExtractor(ABC):
         """Index of the frame whose time is nearest to ``times`` (seconds); clamped to the video.
 
         Ties go to the earlier frame.
+
+        Parameters
+        ----------
+        times : float or sequence of float or numpy.ndarray
+            Times, seconds.
+
+        Returns
+        -------
+        int or numpy.ndarray
+            Frame indices; an int for one time, an array for several.
         """
         num_frames = self.get_num_frames()
         if num_frames == 0:
@@ -410,6 +472,14 @@ class FrameSliceDepthExtractor(DepthVideoExtractor):
 
     Made by :meth:`DepthVideoExtractor.frame_slice`; every method answers for the view (frame 0
     of the view is frame ``start`` of the parent, times are the parent's times of those frames).
+
+    Parameters
+    ----------
+    parent : DepthVideoExtractor
+        The video viewed.
+    start_frame, end_frame : int
+        The frames ``[start_frame, end_frame)`` of ``parent``, with
+        ``0 <= start_frame <= end_frame <= parent.get_num_frames()``.
     """
 
     extractor_name = "FrameSliceDepthExtractor"

@@ -36,6 +36,15 @@ GREY16_PIXEL_FORMATS = ("gray16le", "gray16be")
 def open_video_container(path: Path) -> av.container.InputContainer:
     """Open ``path`` for reading with PyAV, turning libav errors into messages naming the file.
 
+    Parameters
+    ----------
+    path : pathlib.Path
+        The video file.
+
+    Returns
+    -------
+    av.container.InputContainer
+
     Raises
     ------
     FileNotFoundError
@@ -84,6 +93,16 @@ def matroska_declared_size(path: Path) -> int | None:
     A recorder that stops before finishing leaves the Segment size it started with, or a
     Segment shorter on disk than its declared size when the copy was cut; comparing this with
     the file size is the cheap way to notice, as libavformat just stops at the end.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file (any container; only Matroska files declare a size).
+
+    Returns
+    -------
+    int or None
+        Bytes.
     """
     with open(path, "rb") as handle:
         head = handle.read(4096)
@@ -115,6 +134,15 @@ def ffv1_slices_intact(payload: bytes | memoryview) -> bool:
     The FFV1 decoder only logs a CRC mismatch and then conceals the damage with pixels of the
     previous frame, so the reader checks the CRCs itself: each slice ends in a trailer holding
     its size and a CRC-32 over the slice that makes the CRC of the whole slice zero.
+
+    Parameters
+    ----------
+    payload : bytes or memoryview
+        One FFV1 frame as stored in the container (a packet's bytes).
+
+    Returns
+    -------
+    bool
     """
     reversed_bytes = _BIT_REVERSED_BYTES[np.frombuffer(payload, dtype=np.uint8)].tobytes()
     end = len(reversed_bytes)
@@ -239,7 +267,18 @@ class FFV1DepthExtractor(DepthVideoExtractor):
 
     @classmethod
     def sniff(cls, path: str | os.PathLike) -> bool:
-        """Whether ``path`` holds a video stream and is not an Azure Kinect recording."""
+        """Whether ``path`` holds a video stream and is not an Azure Kinect recording.
+
+        Parameters
+        ----------
+        path : path-like
+            A video file.
+
+        Returns
+        -------
+        bool
+            False also when the file cannot be opened.
+        """
         try:
             with av.open(str(path), mode="r") as container:
                 titles = {str(s.metadata.get("title", "")).casefold() for s in container.streams}

@@ -88,7 +88,17 @@ def sidecar_path(data_path: Path, path: str | os.PathLike | None, default_name: 
 
 
 def read_session_metadata(path: Path | None) -> dict[str, Any]:
-    """The JSON object in a session's ``metadata.json``; ``{}`` (with a warning) if unreadable."""
+    """The JSON object in a session's ``metadata.json``; ``{}`` (with a warning) if unreadable.
+
+    Parameters
+    ----------
+    path : pathlib.Path or None
+        The ``metadata.json`` file; ``None`` gives ``{}``.
+
+    Returns
+    -------
+    dict
+    """
     if path is None:
         return {}
     try:

@@ -101,6 +101,16 @@ def find_depth_file(directory: str | os.PathLike) -> Path:
     name starts with ``depth`` come first; among those, the format with the lowest registered
     preference wins (``depth.dat`` before ``depth.avi``).
 
+    Parameters
+    ----------
+    directory : path-like
+        The session directory.
+
+    Returns
+    -------
+    pathlib.Path
+        The depth recording.
+
     Raises
     ------
     FileNotFoundError
