@@ -146,8 +146,9 @@ class ExtractionConfig:
     Parameters marked *not supported* are accepted (so moseq2 config files load) but only their
     default value is implemented; setting another value warns and keeps the default behaviour.
 
-    The attributes are documented in :func:`option_specs` and by ``depthextractors extract
-    --help``; :meth:`build_extraction` says how each maps onto a strategy.
+    The attributes (one per moseq2-extract key) are documented in :func:`option_specs` and by
+    ``depthextractors extract --help``; :meth:`build_extraction` says how each maps onto a
+    strategy.
     """
 
     # ----------------------------------------------------------------- arena and background
@@ -430,6 +431,16 @@ class ExtractionConfig:
     def from_yaml(cls, path: str | os.PathLike) -> ExtractionConfig:
         """Read a configuration file (a moseq2-extract ``config.yaml`` works as it is).
 
+        Parameters
+        ----------
+        path : str or os.PathLike
+            YAML file holding a mapping of moseq2-style keys; an empty file gives the defaults.
+
+        Returns
+        -------
+        ExtractionConfig
+            The validated configuration.
+
         Raises
         ------
         ConfigError
@@ -453,7 +464,25 @@ class ExtractionConfig:
         return cls.from_dict(content, source=str(path))
 
     def updated(self, values: dict[str, Any], source: str = "command line") -> ExtractionConfig:
-        """A copy with ``values`` (moseq2 keys) replacing the current ones, validated again."""
+        """A copy with ``values`` (moseq2 keys) replacing the current ones, validated again.
+
+        Parameters
+        ----------
+        values : dict
+            Keys as in a moseq2 ``config.yaml`` (dashes are accepted for underscores).
+        source : str
+            Name used in warnings and errors.
+
+        Returns
+        -------
+        ExtractionConfig
+            A new configuration; ``self`` is not modified.
+
+        Raises
+        ------
+        ConfigError
+            On a value of the wrong type or out of range.
+        """
         merged = self.to_dict()
         merged.update({k.replace("-", "_"): v for k, v in values.items()})
         return type(self).from_dict(merged, source=source)
@@ -468,7 +497,23 @@ class ExtractionConfig:
         return out
 
     def to_yaml(self, path: str | os.PathLike) -> Path:
-        """Write the configuration as YAML (readable by :meth:`from_yaml` and by moseq2)."""
+        """Write the configuration as YAML (readable by :meth:`from_yaml` and by moseq2).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            File to write; an existing file is overwritten.
+
+        Returns
+        -------
+        Path
+            ``path`` as a :class:`~pathlib.Path`.
+
+        Raises
+        ------
+        OSError
+            If the file cannot be written.
+        """
         path = Path(path)
         with open(path, "w", encoding="utf-8") as stream:
             yaml.safe_dump(self.to_dict(), stream, sort_keys=False)
@@ -534,7 +579,25 @@ class ExtractionConfig:
 
     # ------------------------------------------------------------------ strategies
     def open_video(self, path: str | os.PathLike) -> Any:
-        """Open the recording with ``camera_type`` applied (``open_depth_video``)."""
+        """Open the recording with ``camera_type`` applied (``open_depth_video``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A depth file or a session directory holding one.
+
+        Returns
+        -------
+        DepthVideoExtractor
+            The extractor registered for the file type.
+
+        Raises
+        ------
+        FileNotFoundError
+            If nothing exists at ``path``.
+        ValueError
+            If no registered extractor reads the file, or a directory holds several recordings.
+        """
         from .extractors import open_depth_video
 
         return open_depth_video(path, camera=self.camera_type)

@@ -144,7 +144,19 @@ class StridedMedianBackground:
         )
 
     def frame_indices(self, num_frames: int) -> np.ndarray:
-        """Indices of the frames the background is computed from."""
+        """Indices of the frames the background is computed from.
+
+        Parameters
+        ----------
+        num_frames : int
+            Frames in the recording.
+
+        Returns
+        -------
+        numpy.ndarray
+            Sorted, unique int64 frame indices: every ``frame_stride``-th frame, or
+            ``min(min_frames, num_frames)`` evenly spaced frames when the stride gives fewer.
+        """
         indices = np.arange(0, num_frames, self.frame_stride, dtype=np.int64)
         if indices.size >= min(self.min_frames, num_frames):
             return indices
@@ -234,10 +246,23 @@ class PlaneFitBackground:
     def compute(self, extractor: DepthVideoExtractor) -> np.ndarray:
         """Compute the plane background of a recording.
 
+        Also sets :attr:`median_background` and :attr:`arena`.
+
+        Parameters
+        ----------
+        extractor : DepthVideoExtractor
+            The recording (or a slice of it); its camera chooses the ROI ranking weights.
+
         Returns
         -------
         numpy.ndarray, shape (rows, cols), float32
             Depth of the fitted floor plane at every pixel, millimetres.
+
+        Raises
+        ------
+        ValueError
+            If the recording has no frames or no arena floor is found (see
+            :meth:`PlaneROI.find`).
         """
         from .roi import PlaneROI, plane_depth
 

@@ -395,6 +395,17 @@ class EMTracker:
         """Per-frame weights of the model smoother, or None when it is off.
 
         See :func:`model_smoothing_weights`.
+
+        Parameters
+        ----------
+        objects : list of TrackedObject or None
+            One entry per frame; ``None`` for a frame without an animal (weight 0).
+
+        Returns
+        -------
+        numpy.ndarray or None
+            ``(n_frames,)`` float64 weights in [0, 1], or ``None`` when
+            ``model_smoothing_clips`` does not hold ``low < high`` (smoother off).
         """
         low, high = self.model_smoothing_clips
         if not low < high:

@@ -337,5 +337,24 @@ class HampelFilter:
         return int(self.span) // 2 if self.enabled else 0
 
     def apply(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Filter a series; see :func:`hampel_filter`."""
+        """Filter a series; see :func:`hampel_filter`.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            ``(n_frames,)`` per-frame scalar series; NaN marks missing frames.
+
+        Returns
+        -------
+        filtered : numpy.ndarray
+            A float64 copy with the outliers replaced by their window's median (a plain copy
+            when the filter is off).
+        outliers : numpy.ndarray of bool
+            ``(n_frames,)``, where values were replaced.
+
+        Raises
+        ------
+        ValueError
+            If ``values`` is not one-dimensional.
+        """
         return hampel_filter(values, int(self.span), float(self.sig))

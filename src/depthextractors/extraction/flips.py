@@ -145,7 +145,19 @@ class FlipCorrector(Protocol):
     """
 
     def correct(self, context: FlipContext) -> np.ndarray | FlipDecision:
-        """Frames of ``context`` to flip, ``(n,)`` bool (or a :class:`FlipDecision`)."""
+        """Frames of ``context`` to flip, ``(n,)`` bool (or a :class:`FlipDecision`).
+
+        Parameters
+        ----------
+        context : FlipContext
+            One chunk of finished frames, in session order.
+
+        Returns
+        -------
+        numpy.ndarray or FlipDecision
+            ``(n,)`` bool, True for frames to turn round; or a :class:`FlipDecision` that also
+            carries a per-frame confidence.
+        """
 
 
 
@@ -567,7 +579,18 @@ class ClassifierFlipCorrector:
         self._warned_camera = False
 
     def check_crop_size(self, crop_size: tuple[int, int]) -> None:
-        """Raise :class:`FlipClassifierError` unless crops of ``crop_size`` can be classified."""
+        """Raise :class:`FlipClassifierError` unless crops of ``crop_size`` can be classified.
+
+        Parameters
+        ----------
+        crop_size : (int, int)
+            ``(rows, cols)`` of the extraction's crops, pixels.
+
+        Raises
+        ------
+        FlipClassifierError
+            If ``crop_size`` differs from the crop size the classifier was trained on.
+        """
         if tuple(int(v) for v in crop_size) != self.crop_size:
             raise FlipClassifierError(
                 f"this flip classifier was trained on {self.crop_size[0]}x{self.crop_size[1]} "
@@ -578,7 +601,26 @@ class ClassifierFlipCorrector:
 
     # ------------------------------------------------------------------ prediction
     def features(self, frames: np.ndarray) -> np.ndarray:
-        """``(n, features)`` float64 classifier input of ``(n, rows, cols)`` crops (mm)."""
+        """``(n, features)`` float64 classifier input of ``(n, rows, cols)`` crops (mm).
+
+        Parameters
+        ----------
+        frames : numpy.ndarray
+            ``(n, rows, cols)`` rotated crops, heights in mm.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, feature_rows * feature_cols)`` float64: the crops downsampled (area
+            average) to ``feature_size``, in units of 100 mm, flattened.
+
+        Raises
+        ------
+        ValueError
+            If ``frames`` is not three-dimensional.
+        FlipClassifierError
+            If the crops are not of the classifier's ``crop_size``.
+        """
         frames = np.asarray(frames)
         if frames.ndim != 3:
             raise ValueError(f"frames must be (n, rows, cols) crops, got shape {frames.shape}")
@@ -586,14 +628,53 @@ class ClassifierFlipCorrector:
         return _crop_features(frames, self.feature_size)
 
     def predict_proba(self, frames: np.ndarray) -> np.ndarray:
-        """Probability that each crop shows the nose west, ``(n,)`` float64, unsmoothed."""
+        """Probability that each crop shows the nose west, ``(n,)`` float64, unsmoothed.
+
+        Parameters
+        ----------
+        frames : numpy.ndarray
+            ``(n, rows, cols)`` rotated crops, heights in mm (``n`` may be 0).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n,)`` float64 probabilities in [0, 1].
+
+        Raises
+        ------
+        ValueError
+            If ``frames`` is not three-dimensional.
+        FlipClassifierError
+            If the crops are not of the classifier's ``crop_size``.
+        """
         if len(frames) == 0:
             return np.zeros(0)
         column = list(self.model.classes_).index(1)
         return self.model.predict_proba(self.features(frames))[:, column]
 
     def correct(self, context: FlipContext) -> FlipDecision:
-        """Flip the frames whose smoothed probability of facing west exceeds 0.5."""
+        """Flip the frames whose smoothed probability of facing west exceeds 0.5.
+
+        The probabilities are median-filtered over ``smoothing`` frames, using the frames
+        kept from earlier chunks and ``context.lookahead``. Warns (once) when the recording's
+        camera is not the one the classifier was trained on.
+
+        Parameters
+        ----------
+        context : FlipContext
+            One chunk of finished frames, in session order.
+
+        Returns
+        -------
+        FlipDecision
+            Flips (``(n,)`` bool) and confidence (``(n,)`` float32, the smoothed probability
+            of the chosen orientation; NaN where no animal was found).
+
+        Raises
+        ------
+        FlipClassifierError
+            If the crops are not of the classifier's ``crop_size``.
+        """
         camera = self.metadata.get("camera")
         if camera and camera != context.camera.name and not self._warned_camera:
             warnings.warn(

@@ -150,16 +150,40 @@ class ResultsWriter(Protocol):
     """Receives an extraction's results as they are produced."""
 
     def begin(self, setup: ExtractionSetup) -> None:
-        """Prepare for ``setup.num_frames`` frames."""
+        """Prepare for ``setup.num_frames`` frames.
+
+        Parameters
+        ----------
+        setup : ExtractionSetup
+            Sizes, background, ROI and parameters, known before the first frame.
+        """
 
     def write(self, chunk: ResultChunk) -> None:
-        """Store one block of frames (blocks arrive in order and do not overlap)."""
+        """Store one block of frames (blocks arrive in order and do not overlap).
+
+        Parameters
+        ----------
+        chunk : ResultChunk
+            Frames ``chunk.start`` to ``chunk.start + len(chunk)`` of the results.
+        """
 
     def finish(self) -> ExtractionResults:
-        """Complete the output and return the results."""
+        """Complete the output and return the results.
+
+        Returns
+        -------
+        ExtractionResults
+            The results as written.
+        """
 
     def abort(self, error: BaseException) -> None:
-        """Give up after ``error``; must leave nothing that looks complete."""
+        """Give up after ``error``; must leave nothing that looks complete.
+
+        Parameters
+        ----------
+        error : BaseException
+            What made the extraction fail.
+        """
 
 
 class ExtractionResults:
@@ -346,6 +370,13 @@ class InMemoryResultsWriter:
         self._setup: ExtractionSetup | None = None
 
     def begin(self, setup: ExtractionSetup) -> None:
+        """Allocate zeroed arrays for ``setup.num_frames`` frames.
+
+        Parameters
+        ----------
+        setup : ExtractionSetup
+            Sizes and dtypes of the arrays, and the metadata returned by :meth:`finish`.
+        """
         self._setup = setup
         n = setup.num_frames
         rows, cols = setup.crop_size
@@ -356,6 +387,14 @@ class InMemoryResultsWriter:
         self._confidence = np.full(n, np.nan, dtype=np.float32) if setup.has_flips else None
 
     def write(self, chunk: ResultChunk) -> None:
+        """Copy one block of frames, masks, scalars and flips into the arrays.
+
+        Parameters
+        ----------
+        chunk : ResultChunk
+            Frames ``chunk.start`` to ``chunk.start + len(chunk)``; must fit in the
+            ``num_frames`` given to :meth:`begin`.
+        """
         stop = chunk.start + len(chunk)
         self._frames[chunk.start : stop] = chunk.frames
         self._masks[chunk.start : stop] = chunk.masks
@@ -369,6 +408,14 @@ class InMemoryResultsWriter:
             self._confidence[chunk.start : stop] = chunk.flip_confidence
 
     def finish(self) -> ExtractionResults:
+        """Return the results held in memory.
+
+        Returns
+        -------
+        ExtractionResults
+            numpy arrays (frames not written stay 0), timestamps in seconds, and the
+            metadata of the setup; ``path`` is None.
+        """
         setup = self._setup
         metadata = {
             "uuid": setup.uuid,
@@ -397,6 +444,13 @@ class InMemoryResultsWriter:
         )
 
     def abort(self, error: BaseException) -> None:
+        """Drop the arrays held so far.
+
+        Parameters
+        ----------
+        error : BaseException
+            What made the extraction fail (not used).
+        """
         self._frames = self._masks = None
         self._scalars = {}
 
@@ -405,10 +459,32 @@ class OutputBackend(Protocol):
     """Writes extraction outputs to a directory (registered by :mod:`depthextractors.io`)."""
 
     def check_writable(self, output_dir: Path) -> None:
-        """Raise before any work if results cannot be written in ``output_dir``."""
+        """Raise before any work if results cannot be written in ``output_dir``.
+
+        Parameters
+        ----------
+        output_dir : pathlib.Path
+            Directory the results will be written to.
+
+        Raises
+        ------
+        OSError
+            If the directory cannot be created or written to.
+        """
 
     def results_writer(self, output_dir: Path) -> ResultsWriter:
-        """A writer of ``results_00.h5`` / ``results_00.yaml`` in ``output_dir``."""
+        """A writer of ``results_00.h5`` / ``results_00.yaml`` in ``output_dir``.
+
+        Parameters
+        ----------
+        output_dir : pathlib.Path
+            Directory the results are written to.
+
+        Returns
+        -------
+        ResultsWriter
+            A writer not yet begun.
+        """
 
     def write_arena_images(
         self,
@@ -417,10 +493,33 @@ class OutputBackend(Protocol):
         roi: np.ndarray,
         first_frame: np.ndarray,
     ) -> None:
-        """Write ``bground.tiff``, ``roi.tiff`` and ``first_frame.tiff``."""
+        """Write ``bground.tiff``, ``roi.tiff`` and ``first_frame.tiff``.
+
+        Parameters
+        ----------
+        output_dir : pathlib.Path
+            Directory to write the images to.
+        background : numpy.ndarray
+            ``(rows, cols)`` background depth, mm.
+        roi : numpy.ndarray
+            ``(rows, cols)`` bool arena mask.
+        first_frame : numpy.ndarray
+            ``(rows, cols)`` raw depth of the first frame, mm.
+        """
 
     def read_results(self, path: Path) -> ExtractionResults:
-        """Open results written to ``path`` (``results_00.h5`` or its directory)."""
+        """Open results written to ``path`` (``results_00.h5`` or its directory).
+
+        Parameters
+        ----------
+        path : pathlib.Path
+            ``results_00.h5`` or the directory holding it.
+
+        Returns
+        -------
+        ExtractionResults
+            Results whose arrays are read lazily from the file.
+        """
 
 
 _backend_lock = threading.Lock()
@@ -428,7 +527,18 @@ _backend: OutputBackend | None = None
 
 
 def set_output_backend(backend: OutputBackend | None) -> OutputBackend | None:
-    """Register the backend used for output directories; returns the previous one."""
+    """Register the backend used for output directories; returns the previous one.
+
+    Parameters
+    ----------
+    backend : OutputBackend or None
+        The backend to use; ``None`` unregisters it (output directories then raise).
+
+    Returns
+    -------
+    OutputBackend or None
+        The backend registered before, so that it can be restored.
+    """
     global _backend
     with _backend_lock:
         previous, _backend = _backend, backend
@@ -456,17 +566,54 @@ class NWBBackend(Protocol):
     """Writes and reads NWB files (registered by :mod:`depthextractors.io.nwb`)."""
 
     def write(self, results: ExtractionResults, path_or_nwbfile: Any, **options: Any) -> Any:
-        """Write ``results`` to an NWB path or add them to an ``NWBFile``."""
+        """Write ``results`` to an NWB path or add them to an ``NWBFile``.
+
+        Parameters
+        ----------
+        results : ExtractionResults
+            The results to write.
+        path_or_nwbfile : path-like or pynwb.NWBFile
+            ``.nwb`` file to write, or an in-memory ``NWBFile`` to add the results to.
+        **options
+            The keyword arguments of :meth:`ExtractionResults.to_nwb`.
+
+        Returns
+        -------
+        pathlib.Path or pynwb.NWBFile
+            The file written, or the ``NWBFile`` given.
+        """
 
     def read(self, path: Path) -> ExtractionResults:
-        """Read results from an NWB file."""
+        """Read results from an NWB file.
+
+        Parameters
+        ----------
+        path : pathlib.Path
+            The ``.nwb`` file.
+
+        Returns
+        -------
+        ExtractionResults
+            Results whose frames and masks stay on disk, read lazily.
+        """
 
 
 _nwb_backend: NWBBackend | None = None
 
 
 def set_nwb_backend(backend: NWBBackend | None) -> NWBBackend | None:
-    """Register the NWB backend used by ``to_nwb`` / ``from_nwb``; returns the previous one."""
+    """Register the NWB backend used by ``to_nwb`` / ``from_nwb``; returns the previous one.
+
+    Parameters
+    ----------
+    backend : NWBBackend or None
+        The backend to use; ``None`` unregisters it.
+
+    Returns
+    -------
+    NWBBackend or None
+        The backend registered before, so that it can be restored.
+    """
     global _nwb_backend
     with _backend_lock:
         previous, _nwb_backend = _nwb_backend, backend

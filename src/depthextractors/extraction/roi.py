@@ -495,7 +495,19 @@ class PlaneROI:
 
     # ---------------------------------------------------------------- pieces
     def resolve_weights(self, camera: CameraModel | None) -> tuple[float, float, float]:
-        """The ranking weights used for ``camera`` (explicit weights win)."""
+        """The ranking weights used for ``camera`` (explicit weights win).
+
+        Parameters
+        ----------
+        camera : CameraModel or None
+            The recording's camera; its ``family`` picks moseq2-extract's weights. ``None`` or
+            an unknown family gets Kinect's ``(1, 0.1, 1)`` (logged).
+
+        Returns
+        -------
+        tuple of float
+            ``(area, extent, distance)`` rank weights.
+        """
         if self.weights is not None:
             return self.weights
         family = camera.family if camera is not None else "unknown"
@@ -504,7 +516,26 @@ class PlaneROI:
         return CAMERA_ROI_WEIGHTS.get(family, CAMERA_ROI_WEIGHTS["kinect"])
 
     def resolve_depth_range(self, background: np.ndarray) -> tuple[float, float]:
-        """The depth range used on ``background`` (mm): the given one, or one found."""
+        """The depth range used on ``background`` (mm): the given one, or one found.
+
+        Parameters
+        ----------
+        background : numpy.ndarray, shape (rows, cols)
+            Background depth in mm (0 or NaN = invalid); only read when ``depth_range`` is
+            ``None``.
+
+        Returns
+        -------
+        tuple of float
+            ``(low, high)`` in mm; a found range is the floor depth +/- 50 mm.
+
+        Raises
+        ------
+        ValueError
+            If the range must be found and ``background`` is not 2-D or has no valid pixel.
+        TypeError
+            If the range must be found and ``background`` is not real-valued.
+        """
         if self.depth_range is not None:
             return self.depth_range
         floor = estimate_floor_depth(_check_background(background))
@@ -517,7 +548,19 @@ class PlaneROI:
         return cv2.getStructuringElement(kind, size)
 
     def gradient_mask(self, background: np.ndarray) -> np.ndarray:
-        """Pixels whose Sobel derivatives along x and y both stay below the threshold."""
+        """Pixels whose Sobel derivatives along x and y both stay below the threshold.
+
+        Parameters
+        ----------
+        background : numpy.ndarray, shape (rows, cols)
+            Background depth in mm.
+
+        Returns
+        -------
+        numpy.ndarray, shape (rows, cols), bool
+            True where ``|d/dx|`` and ``|d/dy|`` (Sobel of aperture ``gradient_kernel``) are
+            both under ``gradient_threshold``.
+        """
         image = np.asarray(background, dtype=np.float32)
         grad_x = np.abs(cv2.Sobel(image, cv2.CV_64F, 1, 0, ksize=self.gradient_kernel))
         grad_y = np.abs(cv2.Sobel(image, cv2.CV_64F, 0, 1, ksize=self.gradient_kernel))
@@ -528,6 +571,13 @@ class PlaneROI:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]:
         """Fit the floor plane and rank the connected regions of the floor candidates.
 
+        Parameters
+        ----------
+        background : numpy.ndarray, shape (rows, cols)
+            Background depth in mm (0 or NaN = invalid).
+        camera : CameraModel, optional
+            Chooses the ranking weights when ``weights`` is None (see :meth:`resolve_weights`).
+
         Returns
         -------
         labels : numpy.ndarray, shape (rows, cols), int32
@@ -535,9 +585,17 @@ class PlaneROI:
         order : numpy.ndarray of int
             Labels from the best ranked region to the worst.
         plane : numpy.ndarray, shape (4,)
-            The floor plane.
+            The floor plane ``(a, b, c, d)``, as :func:`plane_depth` takes it.
         depth_range : (float, float)
             The depth range used, mm.
+
+        Raises
+        ------
+        ValueError
+            If the background is not 2-D, too few pixels lie in the depth range, no plane
+            fits enough of them within ``noise_tolerance``, or no pixel is near the plane.
+        TypeError
+            If the background is not real-valued.
         """
         image = _check_background(background)
         low, high = self.resolve_depth_range(image)
@@ -628,7 +686,18 @@ class PlaneROI:
         return index[np.argsort(score, kind="stable")]
 
     def shape_region(self, region: np.ndarray) -> np.ndarray:
-        """Dilate, erode and fill holes in a region mask, as configured."""
+        """Dilate, erode and fill holes in a region mask, as configured.
+
+        Parameters
+        ----------
+        region : numpy.ndarray, shape (rows, cols)
+            Boolean (or 0/1) mask of the chosen region.
+
+        Returns
+        -------
+        numpy.ndarray, shape (rows, cols), bool
+            The shaped mask (may be empty after erosion).
+        """
         mask = region.astype(np.uint8)
         if self.dilate_iterations > 0 and min(self.dilate) > 0:
             mask = cv2.dilate(

@@ -329,7 +329,20 @@ class SessionExtraction:
 
     # ------------------------------------------------------------------ parameters
     def parameters(self, output_dir: Path | None = None) -> dict[str, Any]:
-        """Every setting under its moseq2-extract name (plus the new ones)."""
+        """Every setting under its moseq2-extract name (plus the new ones).
+
+        Parameters
+        ----------
+        output_dir : pathlib.Path, optional
+            Recorded as ``output_dir`` (``None`` when the results stay in memory).
+
+        Returns
+        -------
+        dict
+            YAML-ready mapping: crop size (px), chunk size and overlap (frames), ``fps`` (Hz),
+            filter, tracker, background, ROI and flip-corrector settings, the input file and
+            the camera.
+        """
         params: dict[str, Any] = {
             "crop_size": list(self.crop_size),
             "chunk_size": self.chunk_size,

@@ -218,6 +218,11 @@ class PreviewMovie:
     def height_index(self, box: np.ndarray) -> np.ndarray:
         """Selected depth (:meth:`select`) to the movie's 8-bit height index.
 
+        Parameters
+        ----------
+        box : numpy.ndarray
+            ``(n, box_rows, box_cols)`` uint16 depth, mm, as :meth:`select` returns it.
+
         Returns
         -------
         numpy.ndarray
@@ -231,7 +236,18 @@ class PreviewMovie:
         return out
 
     def prepare(self, depth: np.ndarray) -> np.ndarray:
-        """Depth frames ``(n, rows, cols)`` uint16 mm to the height index (both steps above)."""
+        """Depth frames ``(n, rows, cols)`` uint16 mm to the height index (both steps above).
+
+        Parameters
+        ----------
+        depth : numpy.ndarray
+            ``(n, rows, cols)`` depth frames, uint16 mm.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, box_rows, box_cols)`` uint8 height index (see :meth:`height_index`).
+        """
         return self.height_index(self.select(depth))
 
     def _compose(self, index: np.ndarray, crop: np.ndarray | None) -> np.ndarray:
@@ -267,6 +283,12 @@ class PreviewMovie:
             ``(box_rows, box_cols)`` height index from :meth:`prepare`.
         crop : numpy.ndarray or None
             ``(crop_rows, crop_cols)`` extracted crop (heights, mm), or ``None``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(height * 3 / 2, width)`` uint8: the Y plane, then the U and V planes. The
+            buffer is reused: the next call overwrites it.
         """
         height, width = self.frame_shape
         out = self._buffer
@@ -290,7 +312,16 @@ class PreviewMovie:
         return frame
 
     def add_prepared(self, index: np.ndarray, crops: np.ndarray | None) -> None:
-        """Encode frames given as height indices (:meth:`prepare`) and their crops."""
+        """Encode frames given as height indices (:meth:`prepare`) and their crops.
+
+        Parameters
+        ----------
+        index : numpy.ndarray
+            ``(n, box_rows, box_cols)`` uint8 height indices.
+        crops : numpy.ndarray or None
+            ``(n, crop_rows, crop_cols)`` extracted crops (heights, mm) shown as an inset, or
+            ``None`` for none.
+        """
         for k in range(index.shape[0]):
             frame = self._video_frame(index[k], None if crops is None else crops[k])
             frame.pts = self.frames_written
@@ -298,11 +329,25 @@ class PreviewMovie:
             self.frames_written += 1
 
     def add(self, depth: np.ndarray, crops: np.ndarray | None) -> None:
-        """Encode depth frames ``(n, rows, cols)`` uint16 mm and their crops."""
+        """Encode depth frames ``(n, rows, cols)`` uint16 mm and their crops.
+
+        Parameters
+        ----------
+        depth : numpy.ndarray
+            ``(n, rows, cols)`` depth frames, uint16 mm.
+        crops : numpy.ndarray or None
+            ``(n, crop_rows, crop_cols)`` extracted crops (heights, mm), or ``None``.
+        """
         self.add_prepared(self.prepare(depth), crops)
 
     def close(self) -> Path:
-        """Flush the encoder, close the file and give it its final name."""
+        """Flush the encoder, close the file and give it its final name.
+
+        Returns
+        -------
+        pathlib.Path
+            The finished movie (``path``).
+        """
         self._container.mux(self._stream.encode(None))
         self._container.close()
         os.replace(self.partial_path, self.path)
@@ -391,7 +436,19 @@ class MovieTeeWriter:
         self.movie_path: Path | None = None
 
     def tap(self, extractor: DepthVideoExtractor) -> DepthVideoExtractor:
-        """A view of ``extractor`` (same frames, times, camera) that feeds the movie."""
+        """A view of ``extractor`` (same frames, times, camera) that feeds the movie.
+
+        Parameters
+        ----------
+        extractor : DepthVideoExtractor
+            The recording the extraction reads.
+
+        Returns
+        -------
+        DepthVideoExtractor
+            A view of the whole recording; frames read through it before :meth:`begin`
+            (background, first frame) are not sent to the movie.
+        """
         return _TappedExtractor(extractor, self._on_read)
 
     def _on_read(self, start: int, frames: np.ndarray) -> None:
@@ -437,6 +494,16 @@ class MovieTeeWriter:
                 pending.clear()
 
     def begin(self, setup: ExtractionSetup) -> None:
+        """Begin the inner writer, open the movie and start the movie thread.
+
+        A movie that cannot be opened is logged (see :attr:`error`); the results go on.
+
+        Parameters
+        ----------
+        setup : ExtractionSetup
+            Passed to the inner writer; its background, ROI, crop size, height range (mm)
+            and timestamps (seconds, for the frame rate) shape the movie.
+        """
         self.inner.begin(setup)
         self._first = setup.first_frame_idx
         self.path.unlink(missing_ok=True)
@@ -455,6 +522,13 @@ class MovieTeeWriter:
         self._thread.start()
 
     def write(self, chunk: ResultChunk) -> None:
+        """Queue the chunk's crops for the movie and write the chunk with the inner writer.
+
+        Parameters
+        ----------
+        chunk : ResultChunk
+            One block of finished frames, in order.
+        """
         if self._thread is not None and self.error is None:
             self._queue.put(("crops", chunk.start, chunk.frames))
         # The HDF5 write (compression) runs while the movie thread encodes.
@@ -467,6 +541,13 @@ class MovieTeeWriter:
             self._thread = None
 
     def finish(self) -> ExtractionResults:
+        """Wait for the movie thread, close the movie, then finish the inner writer.
+
+        Returns
+        -------
+        ExtractionResults
+            What the inner writer returns; :attr:`movie_path` is set if the movie was written.
+        """
         # The movie is closed before the results are declared complete, so a complete
         # results_00.yaml means the movie is there too (unless it failed, which is logged).
         self._stop()
@@ -483,6 +564,13 @@ class MovieTeeWriter:
         return self.inner.finish()
 
     def abort(self, error: BaseException) -> None:
+        """Stop the movie thread, delete the unfinished movie and abort the inner writer.
+
+        Parameters
+        ----------
+        error : BaseException
+            What made the extraction fail; passed to the inner writer.
+        """
         try:
             self.error = self.error or error  # the thread drops what is still queued
             self._stop()

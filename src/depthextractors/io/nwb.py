@@ -1159,11 +1159,52 @@ class NWBBackend:
     """NWB backend of :mod:`depthextractors.extraction.outputs` (``to_nwb`` / ``from_nwb``)."""
 
     def write(self, results: ExtractionResults, path_or_nwbfile: Any, **options: Any) -> Any:
-        """See :func:`write_nwb`."""
+        """Write ``results`` as NWB; see :func:`write_nwb`.
+
+        Parameters
+        ----------
+        results : ExtractionResults
+            The results to write.
+        path_or_nwbfile : path-like or pynwb.NWBFile
+            ``.nwb`` file to write, or an in-memory ``NWBFile`` to add the results to.
+        **options
+            The keyword arguments of :func:`write_nwb`.
+
+        Returns
+        -------
+        pathlib.Path or pynwb.NWBFile
+            The file written, or the ``NWBFile`` given.
+
+        Raises
+        ------
+        FileExistsError
+            If the file exists and ``overwrite`` is false.
+        ValueError
+            If the session start time is unknown, or ``include_raw_video`` has no
+            ``extractor``.
+        """
         return write_nwb(results, path_or_nwbfile, **options)
 
     def read(self, path: str | os.PathLike) -> ExtractionResults:
-        """See :func:`read_nwb`."""
+        """Read results from an NWB file; see :func:`read_nwb`.
+
+        Parameters
+        ----------
+        path : path-like
+            The ``.nwb`` file.
+
+        Returns
+        -------
+        ExtractionResults
+            Frames and masks stay on disk, read when sliced.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the file does not exist.
+        ValueError
+            If it holds no processed depth video.
+        """
         return read_nwb(path)
 
 

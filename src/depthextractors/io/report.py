@@ -148,6 +148,16 @@ def false_colour(
 def roi_overlay(background: np.ndarray, roi: np.ndarray, alpha: float = 0.55) -> np.ndarray:
     """The background in grey with the arena tinted :data:`ROI_COLOUR` and outlined.
 
+    Parameters
+    ----------
+    background : numpy.ndarray
+        ``(rows, cols)`` background depth, mm (0 or NaN = invalid, shown black); the grey
+        levels span its 1st to 99th percentile.
+    roi : numpy.ndarray
+        ``(rows, cols)`` bool arena mask.
+    alpha : float, default 0.55
+        Opacity of the tint over the arena (0 to 1).
+
     Returns
     -------
     numpy.ndarray
@@ -332,7 +342,22 @@ def _scalar(results: ExtractionResults, name: str) -> np.ndarray | None:
 
 
 def build_figures(results: ExtractionResults, num_crops: int = 24) -> list[ReportFigure]:
-    """All pictures of the report, in page order (see :data:`REPORT_IMAGES`)."""
+    """All pictures of the report, in page order (see :data:`REPORT_IMAGES`).
+
+    Parameters
+    ----------
+    results : ExtractionResults
+        In memory or backed by ``results_00.h5`` (only the sampled crops are read).
+    num_crops : int, default 24
+        Crops shown in the grid, spread over the frames where the animal was found.
+
+    Returns
+    -------
+    list of ReportFigure
+        Arena pictures, then the crops, centroid path, speed (mm/s), height (mm) and angle
+        (degrees) plots over time (seconds) when those scalars exist, then the quality
+        timeline.
+    """
     n = len(results)
     valid = results.valid if n else np.zeros(0, dtype=bool)
     times = np.asarray(results.timestamps, dtype=np.float64)
@@ -484,7 +509,20 @@ _PLOTS = {"centroid_path", "speed", "height", "angle"}
 
 
 def render_html(results: ExtractionResults, figures: list[ReportFigure]) -> str:
-    """The report page, with every figure embedded as a base64 PNG."""
+    """The report page, with every figure embedded as a base64 PNG.
+
+    Parameters
+    ----------
+    results : ExtractionResults
+        Gives the title, the summary table and the parameters.
+    figures : list of ReportFigure
+        The pictures, in page order (:func:`build_figures`).
+
+    Returns
+    -------
+    str
+        A self-contained HTML document.
+    """
     import yaml
 
     acquisition = results.metadata.get("acquisition", {}) or {}

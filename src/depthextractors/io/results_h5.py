@@ -205,6 +205,13 @@ def write_scaled_tiff(
     -------
     int
         The scale factor used.
+
+    Raises
+    ------
+    ValueError
+        If ``dtype`` is not an integer type.
+    OSError
+        If the file cannot be written (written to ``<path>.partial``, then renamed).
     """
     array = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0)
     limit = np.iinfo(dtype).max
@@ -225,10 +232,20 @@ def write_scaled_tiff(
 def read_scaled_tiff(path: str | os.PathLike) -> np.ndarray:
     """Read a scaled TIFF written by :func:`write_scaled_tiff` or moseq2-extract.
 
+    Parameters
+    ----------
+    path : path-like
+        The ``.tiff`` file.
+
     Returns
     -------
     numpy.ndarray
         float64 image divided by its scale factor (unscaled when the TIFF has none).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
     """
     with tifffile.TiffFile(path) as tif:
         image = tif.asarray()
@@ -330,6 +347,21 @@ def read_results(path: str | os.PathLike) -> ExtractionResults:
     """Open ``results_00.h5`` (or the directory holding it) as :class:`ExtractionResults`.
 
     Frames, masks and scalars are read lazily; metadata is read at once.
+
+    Parameters
+    ----------
+    path : path-like
+        ``results_00.h5`` or the directory holding it (moseq2-extract files work too).
+
+    Returns
+    -------
+    ExtractionResults
+        Timestamps in seconds (the file stores milliseconds; NaN when it has none).
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no results file at ``path``.
     """
     path = Path(path)
     if path.is_dir():
@@ -412,7 +444,22 @@ def _to_yaml(value: Any) -> Any:
 
 
 def write_yaml_atomic(path: Path, content: dict[str, Any]) -> None:
-    """Write YAML to a temporary file in the same directory and rename it over ``path``."""
+    """Write YAML to a temporary file in the same directory and rename it over ``path``.
+
+    Readers therefore see either the old file or the complete new one.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        File to write; its directory must exist.
+    content : dict
+        Mapping to write; numpy arrays and scalars, tuples and paths become plain YAML.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written (the temporary file is removed).
+    """
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         # mkstemp creates the file private (0600); give it the permissions a plain open would.
@@ -513,6 +560,21 @@ class H5ResultsWriter:
         return content
 
     def begin(self, setup: ExtractionSetup) -> None:
+        """Create ``results_00.h5.partial`` with every dataset sized for the session.
+
+        ``results_00.yaml`` is written with status ``running`` and an older
+        ``results_00.h5`` is removed first, so a crash never leaves a stale complete result.
+
+        Parameters
+        ----------
+        setup : ExtractionSetup
+            Sizes, background, ROI and parameters; timestamps are stored in milliseconds.
+
+        Raises
+        ------
+        OSError
+            If the directory or the files cannot be written.
+        """
         self._setup = setup
         self.output_dir.mkdir(parents=True, exist_ok=True)
         write_yaml_atomic(self.yaml_path, self._status("running"))
@@ -587,6 +649,14 @@ class H5ResultsWriter:
             _write_value(parameters, key, value, PARAMETER_DESCRIPTIONS.get(key, ""))
 
     def write(self, chunk: ResultChunk) -> None:
+        """Write one block of frames, masks, scalars and flips into the partial file.
+
+        Parameters
+        ----------
+        chunk : ResultChunk
+            Frames ``chunk.start`` to ``chunk.start + len(chunk)``; scalars the setup did not
+            name are ignored.
+        """
         handle = self._file
         stop = chunk.start + len(chunk)
         handle["frames"][chunk.start : stop] = chunk.frames
@@ -603,6 +673,13 @@ class H5ResultsWriter:
             )
 
     def finish(self) -> ExtractionResults:
+        """Close the file, rename it to ``results_00.h5`` and mark the YAML ``complete``.
+
+        Returns
+        -------
+        ExtractionResults
+            The results, read back lazily (:func:`read_results`).
+        """
         self._file.close()
         self._file = None
         os.replace(self.partial_path, self.h5_path)
@@ -610,6 +687,13 @@ class H5ResultsWriter:
         return read_results(self.h5_path)
 
     def abort(self, error: BaseException) -> None:
+        """Close and delete the partial file and mark the YAML ``failed``.
+
+        Parameters
+        ----------
+        error : BaseException
+            Recorded (type and message) as ``error`` in ``results_00.yaml``.
+        """
         if self._file is not None:
             try:
                 self._file.close()
@@ -628,10 +712,18 @@ class HDF5OutputBackend:
     def check_writable(self, output_dir: Path) -> None:
         """Create ``output_dir`` if needed and check a file can be created in it.
 
+        Parameters
+        ----------
+        output_dir : pathlib.Path
+            Directory the results will be written to.
+
         Raises
         ------
-        OSError
-            Naming the directory and the reason, before any work starts.
+        NotADirectoryError
+            If ``output_dir`` is an existing file.
+        PermissionError
+            If the directory cannot be created or written to (naming the reason), before any
+            work starts.
         """
         output_dir = Path(output_dir)
         if output_dir.exists() and not output_dir.is_dir():
@@ -650,13 +742,41 @@ class HDF5OutputBackend:
             ) from error
 
     def results_writer(self, output_dir: Path) -> H5ResultsWriter:
-        """An :class:`H5ResultsWriter` for ``output_dir``."""
+        """An :class:`H5ResultsWriter` for ``output_dir``.
+
+        Parameters
+        ----------
+        output_dir : pathlib.Path
+            Directory of ``results_00.h5`` and ``results_00.yaml``.
+
+        Returns
+        -------
+        H5ResultsWriter
+            A writer with the default compression, not yet begun.
+        """
         return H5ResultsWriter(output_dir)
 
     def write_arena_images(
         self, output_dir: Path, background: np.ndarray, roi: np.ndarray, first_frame: np.ndarray
     ) -> None:
-        """``bground.tiff``, ``roi.tiff`` and ``first_frame.tiff`` as moseq2-extract writes them."""
+        """``bground.tiff``, ``roi.tiff`` and ``first_frame.tiff`` as moseq2-extract writes them.
+
+        Parameters
+        ----------
+        output_dir : pathlib.Path
+            Directory to write to (created if missing).
+        background : numpy.ndarray
+            ``(rows, cols)`` background depth, mm.
+        roi : numpy.ndarray
+            ``(rows, cols)`` bool arena mask (stored as uint8, scaled).
+        first_frame : numpy.ndarray
+            ``(rows, cols)`` raw depth of the first frame, mm.
+
+        Raises
+        ------
+        OSError
+            If a file cannot be written.
+        """
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         write_scaled_tiff(output_dir / "bground.tiff", background)
@@ -664,7 +784,23 @@ class HDF5OutputBackend:
         write_scaled_tiff(output_dir / "first_frame.tiff", first_frame)
 
     def read_results(self, path: Path) -> ExtractionResults:
-        """:func:`read_results` (lets ``extraction`` open results without importing ``io``)."""
+        """:func:`read_results` (lets ``extraction`` open results without importing ``io``).
+
+        Parameters
+        ----------
+        path : pathlib.Path
+            ``results_00.h5`` or the directory holding it.
+
+        Returns
+        -------
+        ExtractionResults
+            Results whose arrays are read lazily.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no results file at ``path``.
+        """
         return read_results(path)
 
 
