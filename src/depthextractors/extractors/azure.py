@@ -10,7 +10,6 @@ The device calibration is stored as a ``calibration.json`` attachment.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -26,7 +25,7 @@ import numpy as np
 
 from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
-from .ffv1 import matroska_declared_size, open_video_container
+from .ffv1 import OpenContainerLifecycle, matroska_declared_size, open_video_container
 
 __all__ = ["AZURE_DEPTH_MODES", "AzureDepthExtractor", "find_titled_video_stream"]
 
@@ -69,7 +68,7 @@ def find_titled_video_stream(
     return None
 
 
-class AzureDepthExtractor(DepthVideoExtractor):
+class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
     """Depth (or IR) frames of an Azure Kinect / Orbbec Femto ``.mkv`` recording.
 
     Opening demuxes the chosen track once without decoding (its packets are the frames, so the
@@ -107,6 +106,7 @@ class AzureDepthExtractor(DepthVideoExtractor):
     """
 
     extractor_name = "AzureDepthExtractor"
+    _DECODER_STATE = ("_stream", "_packets", "_next_frame")
 
     def __init__(
         self,
@@ -348,31 +348,6 @@ class AzureDepthExtractor(DepthVideoExtractor):
             if "K4A_DEPTH_MODE" in tags:
                 return str(tags["K4A_DEPTH_MODE"])
         return None
-
-    # ------------------------------------------------------------------ pickling
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        # An open container cannot cross processes; the copy reopens it on its first read.
-        state.update(_container=None, _stream=None, _packets=None, _next_frame=None, _lock=None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.RLock()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
-
-    def close(self) -> None:
-        """Close the open container (it is reopened on the next read)."""
-        container = self.__dict__.get("_container")
-        self._container = None
-        self._stream = None
-        self._packets = None
-        self._next_frame = None
-        if container is not None:
-            container.close()
 
     # ------------------------------------------------------------------ the interface
     def get_image_size(self) -> tuple[int, int]:

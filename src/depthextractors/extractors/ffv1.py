@@ -163,6 +163,37 @@ def ffv1_slices_intact(payload: bytes | memoryview) -> bool:
     return True
 
 
+class OpenContainerLifecycle:
+    """Pickling and closing for readers that keep a PyAV container open between reads.
+
+    A reader sets ``_container`` (the open container, or None) and ``_lock`` (an RLock), and
+    lists in ``_DECODER_STATE`` the attributes that belong to the open container; they are
+    cleared when it closes and are not pickled (the copy reopens the file on its first read).
+    """
+
+    _DECODER_STATE: tuple[str, ...] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.update(dict.fromkeys(("_container", "_lock", *self._DECODER_STATE)))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def close(self) -> None:
+        """Close the open container (it is reopened on the next read)."""
+        container = self.__dict__.get("_container")
+        self.__dict__.update(dict.fromkeys(("_container", *self._DECODER_STATE)))
+        if container is not None:
+            container.close()
+
+
 @dataclass(frozen=True)
 class _FrameIndex:
     """Presentation time (stream time base) and keyframe flag of every frame, in order."""
@@ -185,7 +216,7 @@ def _index_from_entries(stream: av.video.stream.VideoStream, file_bytes: int) ->
     return _FrameIndex(pts, keyframe)
 
 
-class FFV1DepthExtractor(DepthVideoExtractor):
+class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
     """A 16-bit grey depth video (FFV1 ``gray16le``, as moseq2's ``convert-raw-to-avi`` writes).
 
     Opening reads the container's index (or, where it has none or it disagrees with the header,
@@ -232,6 +263,7 @@ class FFV1DepthExtractor(DepthVideoExtractor):
     """
 
     extractor_name = "FFV1DepthExtractor"
+    _DECODER_STATE = ("_stream", "_decoded", "_next_frame")
 
     def __init__(
         self,
@@ -488,35 +520,6 @@ class FFV1DepthExtractor(DepthVideoExtractor):
             if word.startswith("camera="):
                 return word.removeprefix("camera=")
         return None
-
-    # ------------------------------------------------------------------ pickling
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        # An open container cannot cross processes; the copy reopens it on its first read.
-        state["_container"] = None
-        state["_stream"] = None
-        state["_decoded"] = None
-        state["_next_frame"] = None
-        state["_lock"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.RLock()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
-
-    def close(self) -> None:
-        """Close the open container (it is reopened on the next read)."""
-        container = self.__dict__.get("_container")
-        self._container = None
-        self._stream = None
-        self._decoded = None
-        self._next_frame = None
-        if container is not None:
-            container.close()
 
     # ------------------------------------------------------------------ the interface
     def get_image_size(self) -> tuple[int, int]:
