@@ -7,7 +7,7 @@
 
     sessions = find_sessions("/data/moseq")                     # depth.dat, .avi, .mkv, ...
     summary = run_batch(sessions, ExtractionConfig.from_yaml("config.yaml"), n_jobs=2)
-    print(summary.format_table())
+    table = summary.format_table()   # one row per session: status, time, message
 
 On a cluster, pass ``scheduler_address="tcp://host:8786"`` or ``cluster=`` any Dask cluster
 object (``distributed.LocalCluster``; for SLURM, ``dask_jobqueue.SLURMCluster``; see

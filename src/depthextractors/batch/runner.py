@@ -17,7 +17,7 @@ Cluster runs submit one task per session to a ``distributed.Client`` — made fr
     cluster.scale(jobs=20)                      # 20 SLURM jobs, one session at a time each
     summary = run_batch(find_sessions("/data/moseq"), ExtractionConfig.from_yaml("config.yaml"),
                         cluster=cluster)
-    print(summary.format_table())
+    table = summary.format_table()   # one row per session: status, time, message
 
 No scheduler of our own: the work is one function call per session (:func:`run_session_task`),
 which never raises — a failing session becomes a ``failed`` :class:`SessionOutcome` naming the
