@@ -27,9 +27,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
+from ..cameras import CameraModel, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor, FrameChunk, _as_index, resolve_frame_range
-from .raw import read_timestamp_file
+from .raw import read_timestamp_file, resolve_frame_size
 
 __all__ = ["GzipRandomAccessReader", "TarSessionExtractor"]
 
@@ -419,7 +419,14 @@ class TarSessionExtractor(DepthVideoExtractor):
         self._sampling_frequency: float | None = self._explicit_sampling_frequency
 
         self._depth = self._find_depth_member()
-        self._image_size = self._resolve_frame_size(camera, frame_size)
+        self._image_size = resolve_frame_size(
+            f"{self._depth.name} in {self.file_path}",
+            camera,
+            frame_size,
+            self._depth.size,
+            2,
+            self._metadata_for_size,
+        )
         self._camera = get_camera(camera, self._image_size)
         rows, cols = self._image_size
         self._frame_bytes = rows * cols * 2
@@ -609,48 +616,10 @@ class TarSessionExtractor(DepthVideoExtractor):
             raise ValueError(f"sampling_frequency must be a positive number of Hz, got {value}")
         return value
 
-    def _resolve_frame_size(self, camera, frame_size) -> tuple[int, int]:
-        if frame_size is not None:
-            size = tuple(int(v) for v in frame_size)
-            if len(size) != 2 or min(size) < 1:
-                raise ValueError(
-                    f"frame_size must be (rows, cols) of positive ints, got {frame_size}"
-                )
-            return size
-        if isinstance(camera, CameraModel):
-            return camera.image_size
-        if isinstance(camera, str) and camera in CAMERA_PRESETS:
-            return CAMERA_PRESETS[camera].image_size
+    def _metadata_for_size(self) -> dict[str, Any]:
         # Only metadata.json can tell the size now; read it even if it lies after the frames.
         self._load_side_files()
-        resolution = self._metadata.get("DepthResolution")
-        if resolution is not None:
-            try:
-                width, height = (int(v) for v in resolution)
-            except (TypeError, ValueError):
-                warnings.warn(
-                    f"DepthResolution in {self.file_path}'s metadata.json should be "
-                    f"[width, height], got {resolution!r}; ignored",
-                    stacklevel=3,
-                )
-            else:
-                return height, width
-        family = None if camera == "auto" else camera
-        candidates = list(dict.fromkeys(
-            preset.image_size for preset in CAMERA_PRESETS.values()
-            if family in (None, preset.family)
-            and self._depth.size % (preset.rows * preset.cols * 2) == 0
-        ))  # fmt: skip
-        kinect = CAMERA_PRESETS["kinect_v2"].image_size
-        if kinect in candidates and family in (None, "kinect"):
-            return kinect
-        if len(candidates) == 1:
-            return candidates[0]
-        raise ValueError(
-            f"cannot tell the frame size of {self._depth.name} in {self.file_path} "
-            f"({self._depth.size} bytes) without DepthResolution in metadata.json; pass "
-            "frame_size=(rows, cols) or camera=<preset>"
-        )
+        return self._metadata
 
     # ------------------------------------------------------------------ the interface
     def get_image_size(self) -> tuple[int, int]:

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ __all__ = [
     "RawDepthExtractor",
     "read_session_metadata",
     "read_timestamp_file",
+    "resolve_frame_size",
     "sidecar_path",
 ]
 
@@ -113,6 +115,101 @@ def read_session_metadata(path: Path | None) -> dict[str, Any]:
     return metadata
 
 
+def resolve_frame_size(
+    source: str,
+    camera: str | CameraModel,
+    frame_size: tuple[int, int] | None,
+    depth_bytes: int,
+    itemsize: int,
+    metadata: Callable[[], dict[str, Any]],
+) -> tuple[int, int]:
+    """The ``(rows, cols)`` of a headerless depth stream, as raw sessions find it.
+
+    In order: ``frame_size`` (a (width, height) of a known camera is warned about), a camera
+    preset, ``DepthResolution`` [width, height] in the session metadata, then the file size:
+    Kinect v2 when it fits or when no preset does (moseq2-extract's assumption, so the caller's
+    whole-frame check names the byte counts), else the only preset that divides it.
+
+    Parameters
+    ----------
+    source : str
+        What to name in messages (the file, or the archive member).
+    camera : str or CameraModel
+        As the extractors take it ("auto", a family, a preset name or a model).
+    frame_size : tuple of int or None
+        ``(rows, cols)`` given by the user.
+    depth_bytes : int
+        Size of the depth data, bytes.
+    itemsize : int
+        Bytes per sample (2).
+    metadata : callable
+        Returns the session metadata; called only when the size has to come from it.
+
+    Returns
+    -------
+    tuple of int
+        ``(rows, cols)`` in pixels.
+
+    Raises
+    ------
+    ValueError
+        If ``frame_size`` is malformed, or several presets fit and nothing else tells.
+    """
+    if frame_size is not None:
+        size = tuple(int(v) for v in frame_size)
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"frame_size must be (rows, cols) of positive ints, got {frame_size}")
+        swapped = detect_camera(size[::-1])
+        if swapped.name != "unknown" and detect_camera(size).name == "unknown":
+            warnings.warn(
+                f"frame_size is (rows, cols); {size} looks like the (width, height) of "
+                f"{swapped.name}, whose frames are {swapped.image_size} (rows, cols)",
+                stacklevel=3,
+            )
+        return size
+    if isinstance(camera, CameraModel):
+        return camera.image_size
+    if isinstance(camera, str) and camera in CAMERA_PRESETS:
+        return CAMERA_PRESETS[camera].image_size
+    resolution = metadata().get("DepthResolution")
+    if resolution is not None:
+        try:
+            width, height = (int(v) for v in resolution)
+        except (TypeError, ValueError):
+            warnings.warn(
+                f"DepthResolution in {source}'s metadata.json should be [width, height], got "
+                f"{resolution!r}; ignored",
+                stacklevel=3,
+            )
+        else:
+            return height, width
+    family = None if camera == "auto" else camera
+    candidates = list(
+        dict.fromkeys(
+            preset.image_size
+            for preset in CAMERA_PRESETS.values()
+            if family in (None, preset.family)
+            and depth_bytes % (preset.rows * preset.cols * itemsize) == 0
+        )
+    )
+    kinect = CAMERA_PRESETS["kinect_v2"].image_size
+    if family in (None, "kinect") and (kinect in candidates or not candidates):
+        return kinect
+    if len(candidates) == 1:
+        logger.info("%s: frame size %s inferred from the file size", source, candidates[0])
+        return candidates[0]
+    raise ValueError(
+        f"cannot tell the frame size of {source} ({depth_bytes} bytes): "
+        + (
+            f"it is a whole number of frames for several cameras {candidates}"
+            if candidates
+            else "it is not a whole number of frames of any known camera"
+        )
+        + "; pass frame_size=(rows, cols) or camera=<preset>, or put metadata.json with "
+        "DepthResolution [width, height] beside it"
+    )
+
+
 class RawDepthExtractor(DepthVideoExtractor):
     """A raw depth file (``depth.dat``) read lazily; opening it reads no frames.
 
@@ -185,7 +282,14 @@ class RawDepthExtractor(DepthVideoExtractor):
         file_bytes = self.file_path.stat().st_size
         if file_bytes == 0:
             raise ValueError(f"{self.file_path} is empty (0 bytes): it holds no depth frames")
-        self._image_size = self._resolve_frame_size(camera, frame_size, file_bytes)
+        self._image_size = resolve_frame_size(
+            str(self.file_path),
+            camera,
+            frame_size,
+            file_bytes,
+            self._file_dtype.itemsize,
+            lambda: self._metadata,
+        )
         self._camera = get_camera(camera, self._image_size)
         frame_bytes = self._image_size[0] * self._image_size[1] * self._file_dtype.itemsize
         self._frame_bytes = frame_bytes
@@ -211,67 +315,6 @@ class RawDepthExtractor(DepthVideoExtractor):
         self._sampling_frequency = self._resolve_sampling_frequency(sampling_frequency)
 
     # ------------------------------------------------------------------ set-up
-    def _resolve_frame_size(self, camera, frame_size, file_bytes: int) -> tuple[int, int]:
-        itemsize = self._file_dtype.itemsize
-        if frame_size is not None:
-            size = tuple(int(v) for v in frame_size)
-            if len(size) != 2 or min(size) < 1:
-                raise ValueError(
-                    f"frame_size must be (rows, cols) of positive ints, got {frame_size}"
-                )
-            swapped = detect_camera(size[::-1])
-            if swapped.name != "unknown" and detect_camera(size).name == "unknown":
-                warnings.warn(
-                    f"frame_size is (rows, cols); {size} looks like the (width, height) of "
-                    f"{swapped.name}, whose frames are {swapped.image_size} (rows, cols)",
-                    stacklevel=3,
-                )
-            return size
-        if isinstance(camera, CameraModel):
-            return camera.image_size
-        if isinstance(camera, str) and camera in CAMERA_PRESETS:
-            return CAMERA_PRESETS[camera].image_size
-        resolution = self._metadata.get("DepthResolution")
-        if resolution is not None:
-            try:
-                width, height = (int(v) for v in resolution)
-            except (TypeError, ValueError):
-                warnings.warn(
-                    f"DepthResolution in metadata.json should be [width, height], got "
-                    f"{resolution!r}; ignored",
-                    stacklevel=3,
-                )
-            else:
-                return height, width
-        family = None if camera == "auto" else camera
-        candidates = [
-            preset.image_size
-            for preset in CAMERA_PRESETS.values()
-            if family in (None, preset.family)
-            and file_bytes % (preset.rows * preset.cols * itemsize) == 0
-        ]
-        candidates = list(dict.fromkeys(candidates))
-        kinect = CAMERA_PRESETS["kinect_v2"].image_size
-        # moseq2-extract assumes a Kinect v2 for raw files; so do we when it fits, or when
-        # nothing fits (the whole-frame check then names the byte counts).
-        if family in (None, "kinect") and (kinect in candidates or not candidates):
-            return kinect
-        if len(candidates) == 1:
-            logger.info(
-                "%s: frame size %s inferred from the file size", self.file_path, candidates[0]
-            )
-            return candidates[0]
-        raise ValueError(
-            f"cannot tell the frame size of {self.file_path} ({file_bytes} bytes): "
-            + (
-                f"it is a whole number of frames for several cameras {candidates}"
-                if candidates
-                else "it is not a whole number of frames of any known camera"
-            )
-            + "; pass frame_size=(rows, cols) or camera=<preset>, or put metadata.json with "
-            "DepthResolution [width, height] beside it"
-        )
-
     def _load_timestamps(self, timestamps_path) -> np.ndarray | None:
         path = sidecar_path(self.file_path, timestamps_path, "depth_ts.txt")
         if path is None:
