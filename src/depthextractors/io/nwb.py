@@ -1005,33 +1005,6 @@ def _add_raw_video(
 # --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
-class _LazyCast:
-    """A lazy array read through another and cast (uint8 masks back to bool)."""
-
-    def __init__(self, array: Any, dtype: Any) -> None:
-        self._array = array
-        self.dtype = np.dtype(dtype)
-        self.shape = tuple(array.shape)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    @property
-    def ndim(self) -> int:
-        """Number of dimensions."""
-        return len(self.shape)
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        return np.asarray(self._array[key]).astype(self.dtype)
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        data = self[()]
-        return data if dtype is None else data.astype(dtype)
-
-    def __repr__(self) -> str:
-        return f"_LazyCast({self._array!r}, {self.dtype})"
-
-
 def read_nwb(path: str | os.PathLike) -> ExtractionResults:
     """Read results written by :func:`write_nwb` back into :class:`ExtractionResults`.
 
@@ -1136,13 +1109,9 @@ def read_nwb(path: str | os.PathLike) -> ExtractionResults:
 
     frames = LazyH5Array(path, frames_name)
     if mask_name is not None:
-        mask_array = LazyH5Array(path, mask_name)
-        mask_dtype = np.dtype(info.get("frames_mask_dtype", str(mask_array.dtype)))
-        frames_mask = (
-            _LazyCast(mask_array, mask_dtype) if mask_dtype != mask_array.dtype else mask_array
-        )
+        frames_mask = LazyH5Array(path, mask_name, dtype=info.get("frames_mask_dtype"))
     else:
-        frames_mask = _LazyCast(frames, bool)
+        frames_mask = LazyH5Array(path, frames_name, dtype=bool)
     return ExtractionResults(
         frames=frames,
         frames_mask=frames_mask,

@@ -273,16 +273,20 @@ class LazyH5Array:
         The HDF5 file.
     name : str
         Dataset path inside it.
+    dtype : numpy dtype, optional
+        Type the slices are cast to (e.g. ``bool`` for masks stored as uint8); the dataset's own
+        type when not given.
     """
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, name: str, dtype: Any = None) -> None:
         self.path = Path(path)
         self.name = name
         with h5py.File(self.path, "r") as handle:
             dataset = handle[name]
             self.shape = tuple(dataset.shape)
-            self.dtype = dataset.dtype
+            self._stored_dtype = dataset.dtype
             self.attrs = dict(dataset.attrs)
+        self.dtype = self._stored_dtype if dtype is None else np.dtype(dtype)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -294,7 +298,8 @@ class LazyH5Array:
 
     def __getitem__(self, key: Any) -> np.ndarray:
         with h5py.File(self.path, "r") as handle:
-            return handle[self.name][key]
+            data = handle[self.name][key]
+        return data if self.dtype == self._stored_dtype else np.asarray(data).astype(self.dtype)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         data = self[()]
