@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..cameras import CameraModel, get_camera
-from .base import DEPTH_DTYPE, DepthVideoExtractor, FrameChunk, _as_index, resolve_frame_range
+from .base import DEPTH_DTYPE, DepthVideoExtractor
 from .raw import read_timestamp_file, resolve_frame_size
 
 __all__ = ["GzipRandomAccessReader", "TarSessionExtractor"]
@@ -680,53 +680,6 @@ class TarSessionExtractor(DepthVideoExtractor):
                     f"(reading frames {start_frame}..{end_frame}). Copy the archive again."
                 ) from error
         return video.astype(DEPTH_DTYPE, copy=False)
-
-    def iter_chunks(
-        self,
-        chunk_size: int,
-        overlap: int = 0,
-        start_frame: int | None = None,
-        end_frame: int | None = None,
-    ) -> Iterator[FrameChunk]:
-        """As :meth:`DepthVideoExtractor.iter_chunks`; each frame is decompressed once.
-
-        The overlap frames are kept from the previous chunk instead of read again, so the
-        decompressor only ever moves forwards.
-
-        Parameters
-        ----------
-        chunk_size : int
-            New frames per chunk.
-        overlap : int, default 0
-            Frames of the previous chunk repeated at the start of each chunk.
-        start_frame, end_frame : int, optional
-            Frame range, as for :meth:`DepthVideoExtractor.get_video`.
-
-        Yields
-        ------
-        FrameChunk
-        """
-        chunk_size = _as_index(chunk_size, "chunk_size")
-        overlap = _as_index(overlap, "overlap")
-        if chunk_size is None or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive number of frames, got {chunk_size}")
-        if overlap is None or overlap < 0:
-            raise ValueError(f"overlap must be zero or a positive number of frames, got {overlap}")
-        first, last = resolve_frame_range(start_frame, end_frame, self.get_num_frames())
-        tail = None  # the last `overlap` frames read, copied so the chunk itself can be freed
-        for start in range(first, last, chunk_size):
-            end = min(start + chunk_size, last)
-            new_frames = self.get_video(start, end)
-            read_start = max(first, start - overlap)
-            if tail is not None and read_start < start:
-                frames = np.concatenate([tail[tail.shape[0] - (start - read_start) :], new_frames])
-            else:
-                frames = new_frames
-            if overlap:
-                tail = frames[-overlap:].copy()
-            del new_frames
-            yield FrameChunk(start, end, read_start, frames)
-            del frames
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:

@@ -327,10 +327,23 @@ class DepthVideoExtractor(ABC):
         if overlap is None or overlap < 0:
             raise ValueError(f"overlap must be zero or a positive number of frames, got {overlap}")
         first, last = resolve_frame_range(start_frame, end_frame, self.get_num_frames())
+        # The overlap frames are kept from the previous chunk rather than read again, so each
+        # frame is read once and a sequential decoder only ever moves forwards.
+        tail = None
         for start in range(first, last, chunk_size):
             end = min(start + chunk_size, last)
             read_start = max(first, start - overlap)
-            yield FrameChunk(start, end, read_start, self.get_video(read_start, end))
+            new_frames = self.get_video(start, end)
+            if tail is not None and read_start < start:
+                frames = np.concatenate([tail[tail.shape[0] - (start - read_start) :], new_frames])
+            else:
+                frames = new_frames
+            if overlap:
+                # A copy, so the previous chunk's array can be freed while the next is read.
+                tail = frames[-overlap:].copy()
+            del new_frames
+            yield FrameChunk(start, end, read_start, frames)
+            del frames
 
     # ------------------------------------------------------------------ times
     def set_times(self, times: Sequence[float] | np.ndarray | None) -> None:
