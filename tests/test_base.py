@@ -262,3 +262,10 @@ def test_conformance_check_catches_a_broken_extractor(video):
 
     with pytest.raises(AssertionError, match="get_frames differs"):
         check_depth_extractor(OffByOne(video, 30.0))
+
+
+def test_iter_chunks_reads_each_frame_once(video):
+    counting = CountingExtractor(video)
+    chunks = list(counting.iter_chunks(15, overlap=20))
+    assert counting.reads == [(0, 15), (15, 30), (30, 40)]
+    np.testing.assert_array_equal(chunks[2].frames, video[10:40])
