@@ -272,29 +272,33 @@ def test_bad_arguments_are_explained(clip):
 
 
 def test_height_conversion_fast_path_matches_the_definition():
-    from depthextractors.extraction.session import _HeightConverter
+    from depthextractors.extraction import ArenaHeights
 
     rng = np.random.default_rng(5)
     background = (680 + rng.normal(0, 3, (60, 70))).round(1).astype(np.float32)
     background[::7, ::5] += 0.5
     mask = np.ones((60, 70), dtype=bool)
     mask[:, :8] = False
+    mask[50:, 20:30] = False  # a hole inside the bounding box
     depth = (background - rng.uniform(-30, 130, background.shape)).round().astype(np.uint16)
     depth[rng.random(depth.shape) < 0.05] = 0  # invalid pixels
-    fast = _HeightConverter(background, mask, 10, 100, np.dtype(np.uint8))
-    assert fast._fast
-    out = np.empty(depth.shape, np.uint8)
-    fast.convert(depth, out)
     height = np.floor(background.astype(np.float64) - depth)
-    expected = np.where(
-        (depth > 0) & mask & (height >= 10) & (height <= 100), height, 0
-    ).astype(np.uint8)
-    np.testing.assert_array_equal(out, expected)
-    slow = _HeightConverter(background, mask, 10, 100, np.dtype(np.uint16))
+    expected = np.where((depth > 0) & mask & (height >= 10) & (height <= 100), height, 0).astype(
+        np.uint8
+    )[:, 8:]
+    fast = ArenaHeights(background, mask, 10, 100, np.uint8)
+    assert fast._fast
+    assert fast.bbox == (0, 60, 8, 70)
+    np.testing.assert_array_equal(fast(depth[None])[0], expected)
+    slow = ArenaHeights(background, mask, 10, 100, np.uint16)
     assert not slow._fast
-    out16 = np.empty(depth.shape, np.uint16)
-    slow.convert(depth, out16)
-    np.testing.assert_array_equal(out16, expected)
+    out16 = slow(depth[None])
+    assert out16.dtype == np.uint16
+    np.testing.assert_array_equal(out16[0], expected)
+    with pytest.raises(ValueError, match="ROI is empty"):
+        ArenaHeights(background, np.zeros_like(mask), 10, 100)
+    with pytest.raises(ValueError, match="same camera"):
+        ArenaHeights(background, mask[:, :60], 10, 100)
 
 
 def test_plane_background_and_16_bit_frames(clip, tmp_path):
@@ -353,6 +357,7 @@ def test_hampel_filters_repair_isolated_tracking_outliers(clip):
 
     assert (distance(raw, corrupted) > 50).all()
     assert (distance(fixed, corrupted) < 3).all()
+
     def angle_error(results):
         difference = results.scalars["angle"][corrupted] - clean.scalars["angle"][corrupted]
         return np.degrees(np.abs(np.angle(np.exp(2j * difference))) / 2)
@@ -361,9 +366,12 @@ def test_hampel_filters_repair_isolated_tracking_outliers(clip):
     assert angle_error(fixed).max() < 5
     # The crops of the repaired frames show the mouse again, not the box.
     for index in corrupted:
-        assert np.corrcoef(
-            fixed.frames[index].ravel().astype(float), clean.frames[index].ravel().astype(float)
-        )[0, 1] > 0.8
+        assert (
+            np.corrcoef(
+                fixed.frames[index].ravel().astype(float), clean.frames[index].ravel().astype(float)
+            )[0, 1]
+            > 0.8
+        )
     others = np.setdiff1d(np.arange(150), corrupted)
     assert np.median(distance(fixed, others)) < 0.05
 
@@ -431,3 +439,68 @@ def test_plane_background_finds_the_arena_on_the_median_image(clip):
     overlap = np.sum(arena.roi.mask & truth.arena_mask) / np.sum(arena.roi.mask | truth.arena_mask)
     assert overlap > 0.95
     assert abs(arena.roi.true_depth - truth.true_depth_mm) < 2.0
+
+
+class _ArenaRecorder:
+    """An in-memory writer that also asks for the arena heights and keeps them."""
+
+    def __init__(self, step):
+        from depthextractors.extraction import InMemoryResultsWriter
+
+        self.inner = InMemoryResultsWriter()
+        self.arena_heights_step = step
+        self.chunks = []
+        self.opencv_threads = set()
+
+    def begin(self, setup):
+        self.inner.begin(setup)
+
+    def write(self, chunk):
+        import cv2
+
+        self.opencv_threads.add(cv2.getNumThreads())
+        self.chunks.append((chunk.start, chunk.arena_heights))
+        self.inner.write(chunk)
+
+    def finish(self):
+        return self.inner.finish()
+
+    def abort(self, error):
+        self.inner.abort(error)
+
+
+def test_writers_that_ask_get_the_arena_heights_the_tracker_saw(clip):
+    import cv2
+
+    from depthextractors.extraction import ArenaHeights
+
+    extractor, truth = clip
+    recorder = _ArenaRecorder(step=3)
+    before = cv2.getNumThreads()
+    results = _extraction(extractor, truth, chunk_size=40, chunk_overlap=5, n_jobs=2).run(
+        None, progress=False, writer=recorder
+    )
+    # OpenCV runs without its own threads during the extraction, and as before afterwards.
+    assert recorder.opencv_threads == {1}
+    assert cv2.getNumThreads() == before
+    starts = [start for start, _ in recorder.chunks]
+    assert starts == sorted(starts)
+    assert starts[0] == 0
+    arena = np.concatenate([heights for _, heights in recorder.chunks])
+    assert len(arena) == len(results) == 150
+    expected = ArenaHeights(results.background, truth.arena_mask, 10, 100)(extractor.get_video())[
+        :, ::3, ::3
+    ]
+    assert arena.dtype == np.uint8
+    np.testing.assert_array_equal(arena, expected)
+    assert arena.max() > 20  # the animal is in there
+
+
+def test_writers_that_do_not_ask_get_no_arena_heights_and_bad_steps_are_refused(clip):
+    extractor, truth = clip
+    recorder = _ArenaRecorder(step=None)
+    _extraction(extractor, truth).run(None, progress=False, writer=recorder)
+    assert all(heights is None for _, heights in recorder.chunks)
+    for step in (0, 1.5, True):
+        with pytest.raises(ValueError, match="arena_heights_step must be a positive whole"):
+            _extraction(extractor, truth).run(None, progress=False, writer=_ArenaRecorder(step))

@@ -391,13 +391,11 @@ def _run_extraction(
     backend = HDF5OutputBackend()
     backend.check_writable(output_dir)
     writer: Any = backend.results_writer(output_dir)
-    source = video
     if config.write_movie:
         writer = MovieTeeWriter(writer, output_dir / MOVIE_NAME)
-        source = writer.tap(video)
     else:
         (output_dir / MOVIE_NAME).unlink(missing_ok=True)  # an old movie would not match
-    extraction = config.build_extraction(source, n_jobs=n_jobs)
+    extraction = config.build_extraction(video, n_jobs=n_jobs)
     arena = extraction.find_roi(output_dir)
     log.info(
         "arena: %d pixels, true depth %.1f mm", int(arena.roi.mask.sum()), arena.roi.true_depth

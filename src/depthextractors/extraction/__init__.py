@@ -10,6 +10,7 @@ from .flips import (
     MotionFlipCorrector,
     train_flip_classifier,
 )
+from .heights import ArenaHeights
 from .outputs import (
     ExtractionResults,
     ExtractionSetup,
@@ -25,6 +26,7 @@ from .tracking import MomentsTracker, TrackedObject
 __all__ = [
     "MOSEQ2_SCALARS",
     "SCALAR_DESCRIPTIONS",
+    "ArenaHeights",
     "ArenaROI",
     "ArenaResult",
     "ClassifierFlipCorrector",

@@ -132,6 +132,12 @@ class ResultChunk:
     flip_confidence : numpy.ndarray or None
         ``(n,)`` float32, the corrector's probability that each frame's orientation is right
         (NaN where it gives none or the animal was not found).
+    arena_heights : numpy.ndarray or None
+        ``(n, rows, cols)`` heights above the floor (mm, the crops' dtype) in the ROI's bounding
+        box, every ``arena_heights_step``-th row and column, as the tracker saw them (0 outside
+        ``[min_height, max_height]``, outside the arena and where the depth is invalid). Only
+        made for a writer that asks for them (see :class:`ResultsWriter`), such as the preview
+        movie; None otherwise.
     """
 
     start: int
@@ -140,6 +146,7 @@ class ResultChunk:
     scalars: dict[str, np.ndarray]
     flips: np.ndarray | None = None
     flip_confidence: np.ndarray | None = None
+    arena_heights: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -147,7 +154,14 @@ class ResultChunk:
 
 @runtime_checkable
 class ResultsWriter(Protocol):
-    """Receives an extraction's results as they are produced."""
+    """Receives an extraction's results as they are produced.
+
+    A writer that also needs the arena itself (the preview movie does) gives itself an
+    ``arena_heights_step`` attribute, a positive ``int``: every chunk then carries
+    :attr:`ResultChunk.arena_heights`, every ``arena_heights_step``-th row and column of the
+    heights the extraction computed anyway, so the recording is never read twice. Writers
+    without the attribute get ``None`` there and cost nothing.
+    """
 
     def begin(self, setup: ExtractionSetup) -> None:
         """Prepare for ``setup.num_frames`` frames.

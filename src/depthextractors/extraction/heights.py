@@ -1,0 +1,142 @@
+"""Depth frames to heights above the floor inside the arena: :class:`ArenaHeights`.
+
+The extraction reduces every frame to these heights once, and the preview movie shows the same
+heights, so both see exactly what moseq2-extract's ``chunk`` holds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+__all__ = ["ArenaHeights"]
+
+
+class ArenaHeights:
+    """Depth (uint16 mm) to heights above the floor (mm) in the ROI's bounding box.
+
+    ``height = background - depth`` truncated to whole millimetres as moseq2-extract does, and
+    0 where the height lies outside ``[min_height, max_height]``, where the depth is invalid (0)
+    and outside the ROI. Because the depth is an integer, truncating ``background - depth``
+    equals ``floor(background) - depth``, so the common case (8-bit heights) runs in unsigned
+    16-bit integers with OpenCV's saturating subtraction (negative heights become 0, dropped):
+    the background outside the ROI is set to 0 (every height there is 0) and an invalid depth
+    gives ``floor(background)``, dropped as taller than ``max_height`` — which holds when the
+    floor is farther than ``max_height`` from the camera everywhere in the ROI. Otherwise (or for
+    16-bit heights) a float path with the same result runs.
+
+    Parameters
+    ----------
+    background : numpy.ndarray
+        ``(rows, cols)`` background depth of the whole frame, mm.
+    roi : numpy.ndarray
+        ``(rows, cols)`` bool arena mask; heights are made for its bounding box.
+    min_height, max_height : float
+        Heights kept, mm (inclusive, after truncation).
+    dtype : numpy.dtype
+        ``uint8`` or ``uint16``: the heights' type (the extraction's ``frame_dtype``).
+
+    Attributes
+    ----------
+    bbox : (int, int, int, int)
+        ``(row_start, row_stop, col_start, col_stop)`` of the ROI's bounding box in the frame.
+    shape : (int, int)
+        ``(rows, cols)`` of the heights of one frame (the bounding box).
+
+    Raises
+    ------
+    ValueError
+        If the ROI is empty or its shape differs from the background's.
+    """
+
+    def __init__(
+        self,
+        background: np.ndarray,
+        roi: np.ndarray,
+        min_height: float,
+        max_height: float,
+        dtype: np.dtype | str = np.uint8,
+    ) -> None:
+        roi = np.asarray(roi, dtype=bool)
+        background = np.asarray(background)
+        if roi.shape != background.shape:
+            raise ValueError(
+                f"the ROI is {roi.shape} pixels but the background {background.shape}; they "
+                "must come from the same camera"
+            )
+        rows = np.flatnonzero(roi.any(axis=1))
+        cols = np.flatnonzero(roi.any(axis=0))
+        if rows.size == 0:
+            raise ValueError("the ROI is empty; there are no arena pixels to take heights from")
+        self.bbox = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+        row0, row1, col0, col1 = self.bbox
+        box_mask = roi[row0:row1, col0:col1]
+        background_box = np.where(
+            box_mask, np.nan_to_num(background[row0:row1, col0:col1].astype(np.float32)), 0.0
+        ).astype(np.float32)
+        self.shape = box_mask.shape
+        self.background = background_box
+        self.outside = ~box_mask
+        self.min_height = float(min_height)
+        self.max_height = float(max_height)
+        self.dtype = np.dtype(dtype)
+        self._low = math.ceil(self.min_height)
+        self._high = math.floor(self.max_height)
+        floor = np.floor(np.where(box_mask & (background_box > 0), background_box, 0))
+        inside = floor[box_mask & (background_box > 0)]
+        self._fast = (
+            self.dtype == np.uint8
+            and self._low >= 1
+            and self._high <= 255
+            and (inside.size == 0 or (inside.min() > self._high and inside.max() < 65535))
+        )
+        self._floor16 = floor.astype(np.uint16) if self._fast else None
+
+    def convert(self, depth: np.ndarray, out: np.ndarray) -> None:
+        """Heights of one frame's bounding box.
+
+        Parameters
+        ----------
+        depth : numpy.ndarray
+            ``(rows, cols)`` uint16 depth of the bounding box (``frame[r0:r1, c0:c1]``), mm.
+        out : numpy.ndarray
+            ``(rows, cols)`` array of :attr:`dtype` that receives the heights, mm.
+        """
+        if self._fast:
+            height = cv2.subtract(self._floor16, depth)
+            cv2.threshold(height, self._low - 1, 0, cv2.THRESH_TOZERO, dst=height)
+            cv2.threshold(height, self._high, 0, cv2.THRESH_TOZERO_INV, dst=height)
+            np.copyto(out, height, casting="unsafe")
+            return
+        height = np.subtract(self.background, depth, dtype=np.float32)
+        # Whole millimetres first, then the limits: moseq2-extract casts to its frame dtype
+        # before thresholding, so 100.8 mm counts as 100 mm.
+        np.floor(height, out=height)
+        # Invalid depth (0) is no object: a zero would read as a pixel as tall as the camera.
+        drop = depth == 0
+        drop |= height < self.min_height
+        drop |= height > self.max_height
+        drop |= self.outside
+        height[drop] = 0
+        np.copyto(out, height, casting="unsafe")
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """Heights of whole frames.
+
+        Parameters
+        ----------
+        frames : numpy.ndarray
+            ``(n, rows, cols)`` uint16 depth frames (the whole camera image), mm.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, box_rows, box_cols)`` heights of :attr:`dtype`, mm.
+        """
+        row0, row1, col0, col1 = self.bbox
+        out = np.empty((frames.shape[0], *self.shape), dtype=self.dtype)
+        for k in range(frames.shape[0]):
+            self.convert(frames[k, row0:row1, col0:col1], out[k])
+        return out
