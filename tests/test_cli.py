@@ -203,6 +203,22 @@ def test_report_and_export_nwb_commands(extracted, tmp_path):
 
     back = ExtractionResults.from_nwb(nwb)
     assert len(back) == 120
+    other = tmp_path / "other.nwb"
+    result = run(
+        "export-nwb", proc, "-o", other, "--age", "P90D", "--subject-id", "mouse-07",
+        "--session-start-time", "2024-05-01T10:30:00+02:00",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(other, "r") as io:
+        nwbfile = io.read()
+        assert nwbfile.session_start_time.isoformat() == "2024-05-01T10:30:00+02:00"
+        assert nwbfile.subject.subject_id == "mouse-07"
+    result = run("export-nwb", proc, "-o", tmp_path / "x.nwb", "--session-start-time", "soon")
+    assert result.exit_code == 2
+    assert "'soon' is not an ISO 8601 date and time" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_convert_raw_to_avi_and_copy_slice(tmp_path):

@@ -395,6 +395,45 @@ def test_unknown_start_time_is_a_clear_error(memory_results, tmp_path):
         assert io.read().session_start_time.isoformat() == "2024-03-04T05:06:07+01:00"
 
 
+@pytest.mark.parametrize(
+    ("acquisition", "expected"),
+    [
+        # A RealSense bag's first frame (clock time), an Azure .mkv's creation time.
+        ({"start_time": "2019-09-25T14:19:21.097661+00:00"}, "2019-09-25T14:19:21.097661+00:00"),
+        ({"creation_time": "2020-08-31T15:20:37.000000Z"}, "2020-08-31T15:20:37+00:00"),
+        # metadata.json comes first.
+        (
+            {"StartTime": "2017-01-25T10:42:07-05:00", "creation_time": "2020-08-31T15:20:37Z"},
+            "2017-01-25T10:42:07-05:00",
+        ),
+    ],
+)
+def test_start_time_comes_from_the_recording(memory_results, tmp_path, acquisition, expected):
+    metadata = dict(memory_results.metadata)
+    metadata["acquisition"] = {**acquisition, "SubjectName": "m1"}
+    results = ExtractionResults(
+        memory_results.frames, memory_results.frames_mask, memory_results.scalars,
+        memory_results.timestamps, metadata,
+    )  # fmt: skip
+    path = results.to_nwb(tmp_path / "start.nwb", subject=SUBJECT)
+    with NWBHDF5IO(path, "r") as io:
+        assert io.read().session_start_time.isoformat() == expected
+
+
+def test_a_start_time_that_is_not_a_date_says_whose_it_is(memory_results, tmp_path):
+    with pytest.raises(ValueError, match="session_start_time 'yesterday' is not an ISO 8601"):
+        memory_results.to_nwb(tmp_path / "a.nwb", subject=SUBJECT, session_start_time="yesterday")
+    metadata = dict(memory_results.metadata)
+    metadata["acquisition"] = {"StartTime": "soon"}
+    results = ExtractionResults(
+        memory_results.frames, memory_results.frames_mask, memory_results.scalars,
+        memory_results.timestamps, metadata,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="recording's start time 'soon' is not an ISO 8601"):
+        results.to_nwb(tmp_path / "b.nwb", subject=SUBJECT)
+    assert not any(tmp_path.iterdir())
+
+
 def test_bad_arguments(memory_results, tmp_path):
     with pytest.raises(ValueError, match="include_raw_video"):
         memory_results.to_nwb(tmp_path / "a.nwb", subject=SUBJECT, include_raw_video="copy")

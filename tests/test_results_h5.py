@@ -202,3 +202,36 @@ def test_reads_moseq2_extract_results_without_a_frame_range():
     assert (results.metadata["first_frame_idx"], results.metadata["last_frame_idx"]) == (0, 900)
     assert results.true_depth == pytest.approx(673.5)
     assert results.scalars["centroid_x_px"][0] == pytest.approx(61.3159, abs=1e-3)
+
+
+# 20 frames are too few for the median background to leave the animal out; only the metadata
+# matters here.
+@pytest.mark.filterwarnings("ignore:the animal was not found:UserWarning")
+def test_nested_acquisition_metadata_round_trips(tmp_path):
+    """An Azure recording's calibration holds lists of records: they are kept and read back."""
+    from depthextractors import ManualROI, NumpyDepthExtractor
+    from depthextractors.testing import synthesize_depth_video
+
+    video, truth = synthesize_depth_video(20, seed=4)
+    metadata = {
+        "SubjectName": "m1",
+        "calibration": {
+            "Cameras": [
+                {"Location": "CALIBRATION_CameraLocationD0", "Intrinsics": {"Count": 14}},
+                {"Location": "CALIBRATION_CameraLocationPV0", "Intrinsics": {"Count": 14}},
+            ],
+            "Rotation": [[1.0, 0.0], [0.0, 1.0]],
+        },
+        "ragged": [[1, 2, 3], [4]],
+        "mixed": ["a", 1],
+        "tracks": ["COLOR", "DEPTH"],
+    }
+    extractor = NumpyDepthExtractor(video, 30.0, metadata=metadata, camera="kinect_v2")
+    SessionExtraction(extractor, roi=ManualROI(truth.arena_mask)).run(tmp_path, progress=False)
+    back = read_results(tmp_path).metadata["acquisition"]
+    assert back["calibration"]["Cameras"] == metadata["calibration"]["Cameras"]
+    assert back["calibration"]["Rotation"] == metadata["calibration"]["Rotation"]
+    assert back["ragged"] == metadata["ragged"]
+    assert back["mixed"] == metadata["mixed"]
+    assert back["tracks"] == metadata["tracks"]
+    assert back["SubjectName"] == "m1"

@@ -631,17 +631,27 @@ def _results(path: Path):
     "-o", "--output-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="NWB file to write  [default: results_00.nwb beside results_00.h5]",
 )  # fmt: skip
+@click.option(
+    "--subject-id", default=None,
+    help="Subject identifier  [default: SubjectName of metadata.json]",
+)  # fmt: skip
 @click.option("--species", default="Mus musculus", show_default=True, help="Subject species")
 @click.option("--age", default=None, help="Subject age, ISO 8601 duration (e.g. P90D)")
 @click.option("--sex", type=click.Choice(["M", "F", "U", "O"]), default="U", show_default=True)
 @click.option("--experimenter", default=None, help="Experimenter name")
 @click.option("--lab", default=None)
 @click.option("--institution", default=None)
+@click.option(
+    "--session-start-time", default=None,
+    help="When the recording started, ISO 8601 with a time zone (e.g. "
+    "2024-05-01T10:30:00+02:00)  [default: the recording's own, from metadata.json or the file]",
+)  # fmt: skip
 @click.option("--overwrite", is_flag=True, help="Replace an existing NWB file.")
 @debug_option
 def export_nwb(
-    results_path: Path, output_file: Path | None, species: str, age: str | None, sex: str,
-    experimenter: str | None, lab: str | None, institution: str | None, overwrite: bool,
+    results_path: Path, output_file: Path | None, subject_id: str | None, species: str,
+    age: str | None, sex: str, experimenter: str | None, lab: str | None,
+    institution: str | None, session_start_time: str | None, overwrite: bool,
 ) -> None:  # fmt: skip
     """Write extraction results (results_00.h5 or its directory) as an NWB file."""
     results = _results(results_path)
@@ -649,9 +659,11 @@ def export_nwb(
     subject = {"species": species, "sex": sex}
     if age:
         subject["age"] = age
+    if subject_id:
+        subject["subject_id"] = subject_id
     written = results.to_nwb(
         output, subject=subject, experimenter=experimenter, lab=lab,
-        institution=institution, overwrite=overwrite,
+        institution=institution, session_start_time=session_start_time, overwrite=overwrite,
     )  # fmt: skip
     click.echo(f"wrote {written}")
 

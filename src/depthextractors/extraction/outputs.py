@@ -328,7 +328,8 @@ class ExtractionResults:
         session_description : str, optional
             Defaults to a sentence naming ``SessionName`` of metadata.json.
         session_start_time : datetime or ISO 8601 str, optional
-            Defaults to ``StartTime`` of metadata.json.
+            Defaults to the recording's: ``StartTime`` of metadata.json, a RealSense bag's first
+            frame, or an Azure ``.mkv``'s creation time.
         identifier : str, optional
             Defaults to the extraction's uuid.
         experimenter, lab, institution : optional

@@ -20,6 +20,7 @@ import threading
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -38,6 +39,8 @@ IMAGE_MSGTYPE = "sensor_msgs/msg/Image"
 DEPTH_ENCODINGS = ("16UC1", "mono16")
 DEFAULT_DEPTH_UNITS_M = 0.001
 DEFAULT_SAMPLING_FREQUENCY = 30.0
+# Header stamps later than 2001-09-09 (1e9 s) are clock times, not simulated time.
+_CLOCK_TIME_AFTER_S = 1e9
 
 # ROS1 bag v2.0 record opcodes.
 _OP_MSGDATA = 2
@@ -741,12 +744,19 @@ class RealSenseBagExtractor(DepthVideoExtractor):
         return sorted(self._connections.values(), key=lambda c: c.id)
 
     def get_metadata(self) -> dict[str, Any]:
-        return {
+        metadata = {
             "topic": self._depth.topic,
             "depth_units_m": self._depth_units_m,
             "device": dict(self._device_info),
             "indexed": self._indexed,
         }
+        stamps = self.get_native_timestamps()
+        # Header stamps are the recording computer's clock (seconds since 1970, UTC) unless the
+        # bag was made with simulated time, which starts near zero.
+        if stamps is not None and stamps.size and stamps[0] > _CLOCK_TIME_AFTER_S:
+            first = datetime.fromtimestamp(float(stamps[0]), tz=timezone.utc)
+            metadata["start_time"] = first.isoformat()
+        return metadata
 
     def get_video(self, start_frame: int | None = None, end_frame: int | None = None) -> np.ndarray:
         rows, cols = self._image_size

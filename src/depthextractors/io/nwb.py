@@ -42,8 +42,9 @@ place of the ``ndx-depth-moseq`` extension (which needs pynwb < 3)::
 Timestamps are the extraction's own, in seconds, as they came from the recording (Kinect
 milliseconds and Azure microseconds converted) and not shifted to start at zero, so they stay on
 the clock of ``depth_ts.txt`` / ``results_00.h5`` and of other devices recorded on it; the
-session start time is ``StartTime`` of ``metadata.json``. Frames dropped by the camera show as
-gaps and are listed in ``extraction_metadata`` (``dropped_frame_count``, ``dropped_after``). A
+session start time is the recording's (``StartTime`` of ``metadata.json``, a RealSense bag's
+first frame, an Azure ``.mkv``'s creation time). Frames dropped by the camera show as gaps and
+are listed in ``extraction_metadata`` (``dropped_frame_count``, ``dropped_after``). A
 perfectly regular clock is written as ``starting_time`` and ``rate`` (NWB best practice) instead.
 The files are written to ``<name>.partial`` and renamed when complete.
 """
@@ -293,6 +294,9 @@ def _read_key_value_table(table: Any) -> dict[str, Any]:
 
 
 _ISO_FRACTION = re.compile(r"(\.\d{6})\d+")
+# Where a recording's start time is, in order: metadata.json of Kinect / moseq acquisition, the
+# first frame's clock time of a RealSense bag, the container's creation time (Azure .mkv).
+_START_TIME_KEYS = ("StartTime", "start_time", "creation_time")
 
 
 def _parse_start_time(value: Any) -> datetime | None:
@@ -383,8 +387,9 @@ def _subject(acquisition: Mapping[str, Any], subject: Any) -> Any:
     if missing:
         warnings.warn(
             f"the subject has no {', '.join(missing)} (metadata.json gives only SubjectName); "
-            "DANDI and NWB Inspector require them: pass e.g. subject={'species': 'Mus musculus', "
-            "'age': 'P12W', 'sex': 'M'}",
+            "DANDI and NWB Inspector require them: pass e.g. subject={'subject_id': 'mouse-01', "
+            "'species': 'Mus musculus', 'age': 'P12W', 'sex': 'M'} (--subject-id, --species, "
+            "--age, --sex on the command line)",
             stacklevel=4,
         )
     return Subject(**fields)
@@ -425,7 +430,8 @@ def write_nwb(
     session_description : str, optional
         Defaults to a sentence naming ``SessionName``.
     session_start_time : datetime or ISO 8601 str, optional
-        Defaults to ``StartTime`` of ``metadata.json``.
+        Defaults to the recording's: ``StartTime`` of ``metadata.json``, the first frame's clock
+        time of a RealSense bag, or the creation time of an Azure ``.mkv``.
     identifier : str, optional
         Defaults to the extraction's uuid.
     experimenter, lab, institution : optional
@@ -528,13 +534,20 @@ def _new_nwbfile(
     from pynwb import NWBFile
 
     acquisition = dict(results.metadata.get("acquisition") or {})
-    start = _parse_start_time(session_start_time or acquisition.get("StartTime"))
+    found = session_start_time or next(
+        (acquisition[key] for key in _START_TIME_KEYS if acquisition.get(key)), None
+    )
+    start = _parse_start_time(found)
     if start is None:
-        found = session_start_time or acquisition.get("StartTime")
+        if session_start_time is not None:
+            problem = f"session_start_time {session_start_time!r} is not an ISO 8601 date and time"
+        elif found is None:
+            problem = "the session start time is unknown (the recording's metadata has none)"
+        else:
+            problem = f"the recording's start time {found!r} is not an ISO 8601 date and time"
         raise ValueError(
-            "the session start time is unknown (metadata.json StartTime is "
-            f"{'missing' if found is None else repr(found)}); pass "
-            "session_start_time=datetime(..., tzinfo=...) or an ISO 8601 string"
+            f"{problem}; pass session_start_time=datetime(..., tzinfo=...) or an ISO 8601 "
+            "string such as '2024-05-01T10:30:00+02:00' (--session-start-time on the command line)"
         )
     session_name = acquisition.get("SessionName")
     if session_description is None:

@@ -13,7 +13,8 @@ Layout written (what moseq2-pca and other downstream tools read)::
                                                            velocity_3d_mm_per_s (float32) and
                                                            valid (bool)
     /metadata/uuid                 str
-    /metadata/acquisition/<key>    metadata.json
+    /metadata/acquisition/<key>    metadata.json (nested dicts as groups; lists of records
+                                   as JSON text with attribute encoding=json)
     /metadata/extraction/background (rows, cols) float64, roi (rows, cols) bool,
                         first_frame (rows, cols) int16, true_depth () float64,
                         extract_version bytes, first_frame_idx (1,), last_frame_idx (1,),
@@ -345,7 +346,28 @@ def _decode(value: Any) -> Any:
 
 
 def _group_to_dict(group: h5py.Group) -> dict[str, Any]:
-    return {key: _decode(group[key][()]) for key in group if isinstance(group[key], h5py.Dataset)}
+    contents: dict[str, Any] = {}
+    for key, item in group.items():
+        if isinstance(item, h5py.Group):
+            contents[key] = _group_to_dict(item)
+        elif item.attrs.get("encoding") == "json":
+            contents[key] = json.loads(_decode(item[()]))
+        else:
+            contents[key] = _decode(item[()])
+    return contents
+
+
+def _numeric_array(values: list | tuple) -> np.ndarray | None:
+    """``values`` as a numeric array, or None if they are not a rectangle of numbers."""
+    try:
+        array = np.asarray(values)
+    except ValueError:  # ragged
+        return None
+    return array if array.dtype.kind in "biufc" else None
+
+
+def _json_default(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else str(value)
 
 
 def read_results(path: str | os.PathLike) -> ExtractionResults:
@@ -502,7 +524,16 @@ def _write_value(group: h5py.Group, name: str, value: Any, description: str | No
                 name, data=[str(v) for v in value], dtype=h5py.string_dtype()
             )
         else:
-            dataset = group.create_dataset(name, data=np.asarray(value))
+            array = _numeric_array(value)
+            if array is None:
+                # Records or ragged lists (an Azure calibration's cameras) have no HDF5 array
+                # type: kept as JSON text, marked so that reading gives the list back.
+                dataset = group.create_dataset(
+                    name, data=json.dumps(value, default=_json_default), dtype=h5py.string_dtype()
+                )
+                dataset.attrs["encoding"] = "json"
+            else:
+                dataset = group.create_dataset(name, data=array)
     else:
         dataset = group.create_dataset(name, data=np.asarray(value))
     if description is not None:
