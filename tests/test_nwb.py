@@ -207,6 +207,8 @@ def test_round_trip_h5_backed(h5_results, exported):
     back = ExtractionResults.from_nwb(exported)
     assert isinstance(back.frames, LazyH5Array)  # read lazily from the NWB file
     assert back.path == exported
+    assert h5_results.metadata["software"] == back.metadata["software"] == "depthextractors"
+    assert back.metadata["version"] == h5_results.metadata["version"]
     assert back.flips is not None
     assert back.flips.any()
     confidence = np.asarray(back.flip_confidence)

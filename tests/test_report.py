@@ -232,6 +232,17 @@ def test_summary_table_figures(report):
     assert re.search(r"Dropped frames</td><td>2<", html)
     assert f"{results.true_depth:.1f} mm" in html
     assert "Flipped frames" in html
+    assert re.search(r"Extracted by</td><td>depthextractors \d", html)
+
+
+def test_report_of_a_moseq2_extract_file(real_data, tmp_path):
+    """moseq2-extract's files have no valid scalar and name their own version."""
+    page = write_report(real_data / "moseq2_kinect_session" / "results_00.h5", tmp_path)
+    html = page.read_text()
+    assert "Extracted by</td><td>moseq2-extract 0.1.3<" in html
+    assert "Valid frames (animal found)</td><td>100.0%<" in html
+    for key in REPORT_IMAGES:
+        assert (tmp_path / "report" / f"{key}.png").is_file()
 
 
 def test_report_command_path_and_in_memory_results(report, tmp_path):

@@ -202,6 +202,11 @@ def test_reads_moseq2_extract_results_without_a_frame_range():
     assert (results.metadata["first_frame_idx"], results.metadata["last_frame_idx"]) == (0, 900)
     assert results.true_depth == pytest.approx(673.5)
     assert results.scalars["centroid_x_px"][0] == pytest.approx(61.3159, abs=1e-3)
+    # No valid scalar there: a frame is valid where moseq2-extract found a centroid.
+    assert "valid" not in results.scalars
+    finite = np.isfinite(np.asarray(results.scalars["centroid_x_px"][:]))
+    np.testing.assert_array_equal(results.valid, finite)
+    assert results.metadata["software"] == "moseq2-extract"
 
 
 # 20 frames are too few for the median background to leave the animal out; only the metadata

@@ -355,11 +355,11 @@ def find_roi(
     rows, cols = video.get_image_size()
     depth_range = arena.roi.depth_range
     click.echo(f"arena: {int(arena.roi.mask.sum()):,} of {rows * cols:,} pixels")
-    click.echo(f"  true depth     {arena.roi.true_depth:.1f} mm")
+    click.echo(f"  {'true depth':<18}{arena.roi.true_depth:.1f} mm")
     if depth_range is not None:
-        click.echo(f"  depth range    {depth_range[0]:.0f}-{depth_range[1]:.0f} mm")
+        click.echo(f"  {'depth range':<18}{depth_range[0]:.0f}-{depth_range[1]:.0f} mm")
     for name in ("bground.tiff", "roi.tiff", "first_frame.tiff", "roi_overlay.png"):
-        click.echo(f"  {name:<15}{output_dir / name}")
+        click.echo(f"  {name:<18}{output_dir / name}")
 
 
 # ---------------------------------------------------------------------------------- videos

@@ -26,6 +26,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+# The name results record as the software that made them (moseq2-extract files name theirs).
+SOFTWARE = "depthextractors"
+
 __all__ = [
     "ExtractionResults",
     "ExtractionSetup",
@@ -265,8 +268,14 @@ class ExtractionResults:
 
     @property
     def valid(self) -> np.ndarray:
-        """bool per frame: whether the animal was found."""
-        return np.asarray(self.scalars["valid"][:], dtype=bool)
+        """bool per frame: whether the animal was found.
+
+        moseq2-extract's files have no ``valid`` scalar; there a frame is valid where its
+        centroid is a number (moseq2-extract writes NaN features where it found no animal).
+        """
+        if "valid" in self.scalars:
+            return np.asarray(self.scalars["valid"][:], dtype=bool)
+        return np.isfinite(np.asarray(self.scalars["centroid_x_px"][:], dtype=float))
 
     @property
     def true_depth(self) -> float:
@@ -445,6 +454,7 @@ class InMemoryResultsWriter:
             "dropped_frame_count": setup.dropped_frame_count,
             "dropped_after": setup.dropped_after,
             "version": setup.version,
+            "software": SOFTWARE,
         }
         if setup.roi_plane is not None:
             metadata["roi_plane"] = setup.roi_plane

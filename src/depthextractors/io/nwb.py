@@ -621,7 +621,8 @@ def _add_results(
         module = nwbfile.create_processing_module(
             name=MODULE_NAME,
             description=(
-                "Processed behavioral data from MoSeq depth extraction (depthextractors "
+                "Processed behavioral data from MoSeq depth extraction "
+                f"({metadata.get('software', 'depthextractors')} "
                 f"{metadata.get('version', 'unknown')}): the animal cropped and rotated (nose "
                 "east), its position, heading, speeds and size per frame, and the arena"
             ),
@@ -859,7 +860,8 @@ def _add_results(
         )
     rows: dict[str, tuple[Any, str]] = {
         "uuid": (metadata.get("uuid"), "Identifier of the extraction"),
-        "version": (metadata.get("version"), "depthextractors version that extracted"),
+        "software": (metadata.get("software", "depthextractors"), "Software that extracted"),
+        "version": (metadata.get("version"), "Version of the software that extracted"),
         "true_depth": (
             None if true_depth is None else float(true_depth),
             "Floor depth of the arena, millimetres",
@@ -1110,7 +1112,7 @@ def read_nwb(path: str | os.PathLike) -> ExtractionResults:
     acquisition = _unflatten(
         {key[len("acquisition/") :]: v for key, v in info.items() if key.startswith("acquisition/")}
     )
-    for key in ("uuid", "version", "true_depth", "first_frame_idx", "last_frame_idx"):
+    for key in ("uuid", "software", "version", "true_depth", "first_frame_idx", "last_frame_idx"):
         if info.get(key) is not None:
             metadata[key] = info[key]
     metadata["dropped_frame_count"] = int(info.get("dropped_frame_count", 0))

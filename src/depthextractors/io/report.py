@@ -477,7 +477,11 @@ def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
             "Height range",
             f"{parameters.get('min_height', '—')}–{parameters.get('max_height', '—')} mm",
         ),
-        ("Extracted by", f"depthextractors {results.metadata.get('version', '?')}"),
+        (
+            "Extracted by",
+            f"{results.metadata.get('software', 'depthextractors')} "
+            f"{results.metadata.get('version', '?')}",
+        ),
         ("Extraction uuid", str(results.uuid)),
     ]
     return rows

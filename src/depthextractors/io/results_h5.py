@@ -55,6 +55,7 @@ import tifffile
 import yaml
 
 from ..extraction.outputs import (
+    SOFTWARE,
     ExtractionResults,
     ExtractionSetup,
     ResultChunk,
@@ -420,6 +421,9 @@ def read_results(path: str | os.PathLike) -> ExtractionResults:
             "first_frame_idx": first_index,
             "last_frame_idx": last_index,
             "version": _decode(extraction["extract_version"][()]),
+            "software": _decode(
+                extraction["extract_version"].attrs.get("software", "moseq2-extract")
+            ),
             "parameters": _group_to_dict(extraction["parameters"]),
             "acquisition": _group_to_dict(handle["metadata/acquisition"])
             if "metadata/acquisition" in handle
@@ -673,6 +677,8 @@ class H5ResultsWriter:
             compression_opts=1,
         )
         put("extract_version", np.bytes_(setup.version))
+        # moseq2-extract writes the same dataset with its own version: say whose it is.
+        extraction["extract_version"].attrs["software"] = SOFTWARE
         put("dropped_frame_count", np.int64(setup.dropped_frame_count))
         put("dropped_after", np.asarray(setup.dropped_after, dtype=np.int64))
         if setup.roi_plane is not None:
