@@ -380,13 +380,16 @@ def test_missing_species_and_age_warn(memory_results, tmp_path):
         assert subject.sex == "U"
 
 
+def _with_acquisition(results, acquisition):
+    """The same results with other recording metadata (metadata.json's keys)."""
+    metadata = {**results.metadata, "acquisition": acquisition}
+    return ExtractionResults(
+        results.frames, results.frames_mask, results.scalars, results.timestamps, metadata
+    )
+
+
 def test_unknown_start_time_is_a_clear_error(memory_results, tmp_path):
-    metadata = dict(memory_results.metadata)
-    metadata["acquisition"] = {"SubjectName": "m1"}
-    results = ExtractionResults(
-        memory_results.frames, memory_results.frames_mask, memory_results.scalars,
-        memory_results.timestamps, metadata,
-    )  # fmt: skip
+    results = _with_acquisition(memory_results, {"SubjectName": "m1"})
     with pytest.raises(ValueError, match="session_start_time"):
         results.to_nwb(tmp_path / "no_start.nwb", subject=SUBJECT)
     assert not any(tmp_path.iterdir())
@@ -411,12 +414,7 @@ def test_unknown_start_time_is_a_clear_error(memory_results, tmp_path):
     ],
 )
 def test_start_time_comes_from_the_recording(memory_results, tmp_path, acquisition, expected):
-    metadata = dict(memory_results.metadata)
-    metadata["acquisition"] = {**acquisition, "SubjectName": "m1"}
-    results = ExtractionResults(
-        memory_results.frames, memory_results.frames_mask, memory_results.scalars,
-        memory_results.timestamps, metadata,
-    )  # fmt: skip
+    results = _with_acquisition(memory_results, {**acquisition, "SubjectName": "m1"})
     path = results.to_nwb(tmp_path / "start.nwb", subject=SUBJECT)
     with NWBHDF5IO(path, "r") as io:
         assert io.read().session_start_time.isoformat() == expected
@@ -425,12 +423,7 @@ def test_start_time_comes_from_the_recording(memory_results, tmp_path, acquisiti
 def test_a_start_time_that_is_not_a_date_says_whose_it_is(memory_results, tmp_path):
     with pytest.raises(ValueError, match="session_start_time 'yesterday' is not an ISO 8601"):
         memory_results.to_nwb(tmp_path / "a.nwb", subject=SUBJECT, session_start_time="yesterday")
-    metadata = dict(memory_results.metadata)
-    metadata["acquisition"] = {"StartTime": "soon"}
-    results = ExtractionResults(
-        memory_results.frames, memory_results.frames_mask, memory_results.scalars,
-        memory_results.timestamps, metadata,
-    )  # fmt: skip
+    results = _with_acquisition(memory_results, {"StartTime": "soon"})
     with pytest.raises(ValueError, match="recording's start time 'soon' is not an ISO 8601"):
         results.to_nwb(tmp_path / "b.nwb", subject=SUBJECT)
     assert not any(tmp_path.iterdir())
