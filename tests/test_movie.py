@@ -78,18 +78,21 @@ def test_movie_has_every_frame_with_the_crop_beside_the_arena(extracted):
 def test_animal_is_coloured_where_it_is_in_the_arena_and_the_floor_is_black(extracted):
     session, results, synthetic = extracted
     _, frames = decode(session / "proc" / "results_00.mp4")
-    row0, _, col0, _ = box_of(results.roi)
+    row0, row1, col0, col1 = box_of(results.roi)
+    inside = results.roi[row0:row1:3, col0:col1:3]
     bright = frames.max(axis=-1).astype(float)
     checked = 0
     for k in np.flatnonzero(results.valid)[::15]:
         x, y = synthetic.truth.centroid_px[k]
         row, col = round((y - row0) / 3), 82 + round((x - col0) / 3)
         assert bright[k, row - 1 : row + 2, col - 1 : col + 2].mean() > 60, k
-        # Away from the animal (and left of the padding), the arena floor is black.
-        arena = bright[k, :, 82:]
+        # Away from the animal, the arena floor is black.
+        arena = bright[k, : inside.shape[0], 82 : 82 + inside.shape[1]]
         far = np.ones(arena.shape, bool)
         far[max(row - 15, 0) : row + 15, max(col - 82 - 15, 0) : col - 82 + 15] = False
-        assert np.median(arena[far]) < 20, k
+        assert np.median(arena[far & inside]) < 20, k
+        # Outside the arena dark grey, so its outline shows.
+        assert 30 < np.median(arena[~inside]) < 70, k
         checked += 1
     assert checked >= 5
 
@@ -109,8 +112,12 @@ def test_colour_tables_black_outside_the_height_range():
     assert (y[5], u[5], v[5]) == black  # below min_height
     assert (y[150], u[150], v[150]) == black  # above max_height
     assert y[50] > black[0] + 30  # the animal is bright
-    # Taller ranges are scaled: index 255 stands for max_height.
-    y, u, v = _colour_tables(10.0, 400.0, mm_per_index=400 / 255)
+    # Index 255 marks the pixels outside the arena: dark grey, neither black nor a colour.
+    assert black[0] + 15 < y[255] < black[0] + 60
+    assert abs(int(u[255]) - 128) <= 2
+    assert abs(int(v[255]) - 128) <= 2
+    # Taller ranges are scaled: index 254 stands for max_height.
+    y, u, v = _colour_tables(10.0, 400.0, mm_per_index=400 / 254)
     assert (y[3], u[3], v[3]) == black  # 4.7 mm
     assert y[32] > black[0] + 30  # 50 mm
 

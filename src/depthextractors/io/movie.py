@@ -69,6 +69,9 @@ _CODECS = ("libx264", "h264", "libopenh264", "mpeg4")
 # Frames coloured at a time (bounds the movie's buffers to a few MB).
 _BLOCK = 64
 _BORDER_Y = 160
+# The colour index of pixels outside the arena, and their colour (BGR).
+_OUTSIDE = 255
+_OUTSIDE_GREY = 48
 # The arena's size in the movie by default, pixels across (a Kinect v2 arena is shown at a
 # third of its resolution): small enough to keep the movie's cost within a quarter of the
 # extraction's (benchmarks/bench_movie.py).
@@ -94,9 +97,10 @@ def _colour_tables(
 ) -> tuple[np.ndarray, ...]:
     """Y, U, V lookup tables (256 entries) of the 8-bit height index.
 
-    Index ``i`` stands for the height ``i * mm_per_index`` mm. Index 0 (no object: the
+    Index ``i`` < 255 stands for the height ``i * mm_per_index`` mm. Index 0 (no object: the
     extraction's 0) and heights outside ``[min_height, max_height]`` are black; the jet colour
-    map runs from ``min_height`` to 60 mm (or ``max_height`` if lower).
+    map runs from ``min_height`` to 60 mm (or ``max_height`` if lower). Index 255 marks the
+    pixels outside the arena, dark grey, so the arena's outline shows around its black floor.
     """
     index = np.arange(256)
     height = index * float(mm_per_index)
@@ -105,6 +109,7 @@ def _colour_tables(
     level = np.clip((height - min_height) / span * 255.0, 0, 255).astype(np.uint8)
     bgr = cv2.applyColorMap(level.reshape(256, 1), cv2.COLORMAP_JET).reshape(256, 3)
     bgr[(index == 0) | (height < min_height) | (height > max_height)] = 0
+    bgr[_OUTSIDE] = _OUTSIDE_GREY
     # Each colour as a 2x2 block, so the I420 conversion gives one chroma sample per colour.
     blocks = np.repeat(np.repeat(bgr.reshape(256, 1, 3), 2, axis=0), 2, axis=1)
     i420 = cv2.cvtColor(np.ascontiguousarray(blocks), cv2.COLOR_BGR2YUV_I420)
@@ -174,11 +179,11 @@ class PreviewMovie:
             raise ValueError(f"downsample must be a whole number of 1 or more, got {downsample}")
         step = int(downsample)
         self.step = step
+        box = roi[rows_any[0] : rows_any[-1] + 1 : step, cols_any[0] : cols_any[-1] + 1 : step]
+        # 255 outside the arena, 0 inside: the maximum with the heights (0 outside) marks them.
+        self._outside = np.where(box, 0, _OUTSIDE).astype(np.uint8)
         self.crop_size = (int(crop_size[0]), int(crop_size[1]))
-        self.arena_shape = (
-            len(range(int(rows_any[0]), int(rows_any[-1]) + 1, step)),
-            len(range(int(cols_any[0]), int(cols_any[-1]) + 1, step)),
-        )
+        self.arena_shape: tuple[int, int] = self._outside.shape
         # The crop on the left, a grey line, a black one, then the arena (from an even column,
         # so each chroma sample covers two arena pixels). Even height for 4:2:0 chroma; width
         # a multiple of 16, the encoder's macroblock, so the black padding costs nothing.
@@ -186,10 +191,11 @@ class PreviewMovie:
         height = max(self.arena_shape[0], self.crop_size[0])
         width = self._arena_col + self.arena_shape[1]
         self.frame_shape = (height + height % 2, -(-width // 16) * 16)
-        # Whole millimetres are their own index while they fit in 8 bits; taller ranges are
-        # scaled onto 255 steps.
+        # Whole millimetres are their own index while they fit below the outside marker;
+        # taller ranges are scaled onto 254 steps.
         self.min_height, self.max_height = float(min_height), float(max_height)
-        self._mm_per_index = 1.0 if self.max_height <= 255 else self.max_height / 255.0
+        limit = _OUTSIDE - 1
+        self._mm_per_index = 1.0 if self.max_height <= limit else self.max_height / limit
         self._y, self._u, self._v = _colour_tables(
             self.min_height, self.max_height, self._mm_per_index
         )
@@ -228,7 +234,7 @@ class PreviewMovie:
             np.copyto(out, heights)
             return
         scaled = np.rint(np.nan_to_num(np.asarray(heights, dtype=np.float32)) / self._mm_per_index)
-        np.copyto(out, np.clip(scaled, 0, 255), casting="unsafe")
+        np.copyto(out, np.clip(scaled, 0, _OUTSIDE - 1), casting="unsafe")
 
     def _colour(self, count: int) -> tuple[np.ndarray, ...]:
         """The first ``count`` index frames to Y, U and V planes (4:2:0), each ``(count, r, c)``."""
@@ -296,7 +302,9 @@ class PreviewMovie:
         for first in range(0, count, _BLOCK):
             last = min(first + _BLOCK, count)
             index = self._index[: last - first]
-            self._to_index(arena_heights[first:last], index[:, :rows, arena_col : arena_col + cols])
+            arena = index[:, :rows, arena_col : arena_col + cols]
+            self._to_index(arena_heights[first:last], arena)
+            np.maximum(arena, self._outside, out=arena)
             if crops is None:
                 index[:, :crop_rows, :crop_cols] = 0  # no crop left over from earlier frames
             else:
