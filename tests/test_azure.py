@@ -1,18 +1,14 @@
 """AzureDepthExtractor: Azure Kinect recordings (.mkv) and .mkv dispatch.
 
-libavformat's Matroska muxer always writes a 1/1000 s time base and cannot store the ``b16g``
-FourCC the Azure Kinect recorder uses (raw 16-bit grey comes back as ``rgb555le``), so the
-multi-frame Azure-like fixtures are written by the small EBML writer below, laid out as the
-recorder lays out its files (TimecodeScale 1000 ns, ``V_MS/VFW/FOURCC`` tracks titled COLOR /
-DEPTH / IR, ``K4A_*`` tags, a ``calibration.json`` attachment, one cluster per capture). The
-colour frames inside are real MJPEG encoded with PyAV, and everything is read back with PyAV.
+The multi-frame Azure-like fixtures are written by the small EBML writer in
+``depthextractors.testing_matroska`` (libavformat's muxer cannot write the recorder's ``b16g``
+tracks or microsecond time base). Opening indexes the DEPTH/IR blocks directly; the PyAV
+demuxing path (the fallback for layouts the block scanner does not handle) is checked against it.
 """
 
 from __future__ import annotations
 
-import json
 import pickle
-import struct
 import warnings
 from fractions import Fraction
 from pathlib import Path
@@ -25,175 +21,20 @@ from depthextractors import CameraModel, open_depth_video
 from depthextractors.extractors.azure import AzureDepthExtractor
 from depthextractors.extractors.ffv1 import FFV1DepthExtractor
 from depthextractors.testing import check_depth_extractor
+from depthextractors.testing_matroska import (
+    AZURE_CALIBRATION,
+    AZURE_START_OFFSET_NS,
+    FRAME_INTERVAL_US,
+    mjpeg_frame,
+    write_azure_like_mkv,
+)
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared/data/real"
 REAL_RECORDING = REAL_DATA / "azure_kinect/recording.mkv"
 
 ROWS, COLS = 48, 64  # small frames keep the fixtures fast; the real file covers 576x640
-FRAME_INTERVAL_US = 33_333
-START_OFFSET_NS = 250_000_000
-CALIBRATION = {"CalibrationInformation": {"Cameras": [{"Purpose": "Depth"}], "Metadata": {}}}
-
-
-# ------------------------------------------------------------------------------ EBML writer
-def _size(length: int) -> bytes:
-    """An 8-byte EBML size field."""
-    return bytes([0x01]) + length.to_bytes(7, "big")
-
-
-def _element(element_id: int, payload: bytes) -> bytes:
-    return (
-        element_id.to_bytes((element_id.bit_length() + 7) // 8, "big")
-        + _size(len(payload))
-        + payload
-    )
-
-
-def _uint(element_id: int, value: int) -> bytes:
-    return _element(element_id, value.to_bytes(8, "big"))
-
-
-def _text(element_id: int, value: str) -> bytes:
-    return _element(element_id, value.encode("utf-8"))
-
-
-def _bitmap_info_header(width: int, height: int, fourcc: bytes, bits: int) -> bytes:
-    return struct.pack(
-        "<IiiHH4sIiiII", 40, width, height, 1, bits, fourcc, width * height * bits // 8, 0, 0, 0, 0
-    )
-
-
-def _simple_tags(pairs: dict[str, str], track_uid: int | None = None) -> bytes:
-    targets = _uint(0x63C5, track_uid) if track_uid is not None else b""
-    simple = b"".join(
-        _element(0x67C8, _text(0x45A3, name) + _text(0x4487, value))
-        for name, value in pairs.items()
-    )
-    return _element(0x7373, _element(0x63C0, targets) + simple)
-
-
-def _mjpeg_frame(rows: int, cols: int) -> bytes:
-    context = av.CodecContext.create("mjpeg", "w")
-    context.width, context.height, context.pix_fmt = cols, rows, "yuvj420p"
-    context.time_base = Fraction(1, 30)
-    image = np.full((rows, cols, 3), 128, dtype=np.uint8)
-    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuvj420p")
-    return b"".join(bytes(p) for p in [*context.encode(frame), *context.encode(None)])
-
-
-def write_azure_like_mkv(
-    path: Path,
-    depth: np.ndarray,
-    ir: np.ndarray | None = None,
-    *,
-    depth_times_us: np.ndarray | None = None,
-    capture_times_us: np.ndarray | None = None,
-    depth_mode: str | None = None,
-    truncate_last_depth_by: int = 0,
-    depth_title: str = "DEPTH",
-) -> Path:
-    """Write an Azure-Kinect-like recording: COLOR (MJPEG), DEPTH and IR (b16g) tracks.
-
-    ``capture_times_us`` are the capture times (every capture has COLOR and IR); depth frames
-    are written at ``depth_times_us`` (a subset, so depth can start late or miss captures).
-    """
-    frames, rows, cols = depth.shape
-    if depth_times_us is None:
-        depth_times_us = np.arange(frames, dtype=np.int64) * FRAME_INTERVAL_US
-    if capture_times_us is None:
-        capture_times_us = depth_times_us
-    if ir is None:
-        ir = np.zeros((capture_times_us.size, rows, cols), dtype=np.uint16)
-    depth_by_time = {int(t): i for i, t in enumerate(depth_times_us)}
-    color_bytes = _mjpeg_frame(16, 16)
-    tracks = {"COLOR": (1, 1001), depth_title: (2, 1002), "IR": (3, 1003)}
-
-    def track_entry(title: str, codec: bytes, width: int, height: int, private: bytes) -> bytes:
-        number, uid = tracks[title]
-        video = _element(0xE0, _uint(0xB0, width) + _uint(0xBA, height))
-        return _element(
-            0xAE,
-            _uint(0xD7, number)
-            + _uint(0x73C5, uid)
-            + _uint(0x83, 1)
-            + _uint(0x9C, 0)
-            + _text(0x536E, title)
-            + _element(0x86, codec)
-            + _uint(0x23E383, FRAME_INTERVAL_US * 1000)
-            + (_element(0x63A2, private) if private else b"")
-            + video,
-        )
-
-    info = _element(
-        0x1549A966,
-        _uint(0x2AD7B1, 1000)
-        + _text(0x4D80, "test-ebml")
-        + _text(0x5741, "test-ebml")
-        + _text(0x7BA9, "Azure Kinect"),
-    )
-    raw16 = b"V_MS/VFW/FOURCC"
-    track_list = _element(
-        0x1654AE6B,
-        track_entry("COLOR", b"V_MJPEG", 16, 16, b"")
-        + track_entry(depth_title, raw16, cols, rows, _bitmap_info_header(cols, rows, b"b16g", 16))
-        + track_entry("IR", raw16, cols, rows, _bitmap_info_header(cols, rows, b"b16g", 16)),
-    )
-    tags = _element(
-        0x1254C367,
-        _simple_tags(
-            {
-                "K4A_START_OFFSET_NS": str(START_OFFSET_NS),
-                "K4A_DEPTH_DELAY_NS": "0",
-                "K4A_DEVICE_SERIAL_NUMBER": "000000000000",
-            }
-        )
-        + (
-            _simple_tags({"K4A_DEPTH_MODE": depth_mode}, tracks[depth_title][1])
-            if depth_mode
-            else b""
-        )
-        + _simple_tags({"K4A_IR_MODE": "ACTIVE"}, tracks["IR"][1]),
-    )
-    attachments = _element(
-        0x1941A469,
-        _element(
-            0x61A7,
-            _text(0x466E, "calibration.json")
-            + _text(0x4660, "application/octet-stream")
-            + _element(0x465C, json.dumps(CALIBRATION).encode())
-            + _uint(0x46AE, 77),
-        ),
-    )
-
-    def block(track_title: str, payload: bytes) -> bytes:
-        number = tracks[track_title][0]
-        return _element(
-            0xA3, bytes([0x80 | number]) + struct.pack(">h", 0) + bytes([0x80]) + payload
-        )
-
-    clusters = []
-    for capture, time_us in enumerate(capture_times_us):
-        blocks = block("COLOR", color_bytes)
-        if int(time_us) in depth_by_time:
-            payload = depth[depth_by_time[int(time_us)]].astype(">u2").tobytes()
-            if truncate_last_depth_by and depth_by_time[int(time_us)] == frames - 1:
-                payload = payload[:-truncate_last_depth_by]
-            blocks += block(depth_title, payload)
-        blocks += block("IR", ir[capture].astype(">u2").tobytes())
-        clusters.append(_element(0x1F43B675, _uint(0xE7, int(time_us)) + blocks))
-    segment = info + track_list + tags + attachments + b"".join(clusters)
-    header = _element(
-        0x1A45DFA3,
-        _uint(0x4286, 1)
-        + _uint(0x42F7, 1)
-        + _uint(0x42F2, 4)
-        + _uint(0x42F3, 8)
-        + _text(0x4282, "matroska")
-        + _uint(0x4287, 4)
-        + _uint(0x4285, 2),
-    )
-    path.write_bytes(header + _element(0x18538067, segment))
-    return path
+CALIBRATION = AZURE_CALIBRATION
+START_OFFSET_NS = AZURE_START_OFFSET_NS
 
 
 def _depth_video(frames: int, seed: int = 0) -> np.ndarray:
@@ -475,3 +316,170 @@ def test_registry_sniff_hook_picks_by_contents(tmp_path, monkeypatch):
         path = tmp_path / f"{text}.xyz"
         path.write_text(text)
         assert type(open_depth_video(path)) is expected
+
+
+# ------------------------------------------------------------------------------ block index
+def _pyav_reference(monkeypatch, path: Path, **options) -> AzureDepthExtractor:
+    """The extractor as the PyAV demuxing path (the fallback) builds it."""
+    with monkeypatch.context() as patch:
+        patch.setattr(AzureDepthExtractor, "_BLOCK_INDEX", False)
+        extractor = AzureDepthExtractor(path, **options)
+    assert extractor._offsets is None
+    return extractor
+
+
+def _assert_same_as_pyav(monkeypatch, path: Path, **options) -> AzureDepthExtractor:
+    """Open ``path`` both ways; the block index must give the same pts, times and frames."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gap / truncation warnings are checked elsewhere
+        fast = AzureDepthExtractor(path, **options)
+        reference = _pyav_reference(monkeypatch, path, **options)
+    assert fast._offsets is not None, "the block index was not used"
+    assert fast._pts.dtype == reference._pts.dtype == np.int64
+    assert np.array_equal(fast._pts, reference._pts)
+    assert fast.time_base == reference.time_base
+    assert np.array_equal(fast.get_timestamps(), reference.get_timestamps())
+    assert fast.leading_dropped_frames == reference.leading_dropped_frames
+    assert fast.missing_frames == reference.missing_frames
+    assert fast.get_sampling_frequency() == reference.get_sampling_frequency()
+    assert np.array_equal(fast.get_video(), reference.get_video())
+    return fast
+
+
+_LAYOUTS = {
+    "simple blocks": {},
+    "block groups": {"block_groups": True},
+    "unknown-size clusters": {"unknown_cluster_size": True},
+    "ms ticks, 4 captures per cluster": {"timecode_scale_ns": 1_000_000, "captures_per_cluster": 4},
+    "imu track": {"imu_samples_per_capture": 5},
+    "unknown size, groups, imu": {
+        "unknown_cluster_size": True,
+        "block_groups": True,
+        "imu_samples_per_capture": 3,
+    },
+}
+
+
+@pytest.mark.parametrize("track", ["DEPTH", "IR"])
+@pytest.mark.parametrize("layout", list(_LAYOUTS))
+def test_block_index_matches_pyav(tmp_path, monkeypatch, layout, track):
+    depth = _depth_video(24, seed=11)
+    ir = _depth_video(24, seed=12) // 5
+    path = write_azure_like_mkv(
+        tmp_path / "rec.mkv",
+        depth,
+        ir,
+        color_frame=mjpeg_frame(64, 96, noise=True),
+        **_LAYOUTS[layout],
+    )
+    fast = _assert_same_as_pyav(monkeypatch, path, track=track)
+    expected = depth if track == "DEPTH" else ir
+    if _LAYOUTS[layout].get("timecode_scale_ns") == 1_000_000:
+        assert fast.time_base == Fraction(1, 1000)
+    assert np.array_equal(fast.get_video(), expected)
+    assert np.array_equal(fast.get_frames([23, 0, 11, 11]), expected[[23, 0, 11, 11]])
+
+
+def test_block_index_matches_pyav_with_dropped_frames(tmp_path, monkeypatch):
+    depth = _depth_video(20, seed=13)
+    captures = np.arange(26, dtype=np.int64) * FRAME_INTERVAL_US
+    kept = np.delete(captures, [0, 1, 9, 17, 18])[:20]
+    path = write_azure_like_mkv(
+        tmp_path / "gaps.mkv", depth, depth_times_us=kept, capture_times_us=captures
+    )
+    fast = _assert_same_as_pyav(monkeypatch, path)
+    assert fast.leading_dropped_frames == 2
+    assert fast.missing_frames == 3
+    assert np.array_equal(fast.get_video(), depth)
+
+
+def test_block_index_matches_pyav_on_truncated_recordings(tmp_path, monkeypatch):
+    depth = _depth_video(10, seed=14)
+    cut_frame = write_azure_like_mkv(tmp_path / "cutframe.mkv", depth, truncate_last_depth_by=64)
+    fast = _assert_same_as_pyav(monkeypatch, cut_frame, allow_truncated=True)
+    assert np.array_equal(fast.get_video(), depth[:9])
+
+    whole = write_azure_like_mkv(tmp_path / "whole.mkv", depth).read_bytes()
+    for name, lost in (
+        ("inside.mkv", ROWS * COLS * 2 + ROWS * COLS),
+        ("header.mkv", ROWS * COLS * 2 + 4),
+    ):
+        # Cut inside the last depth frame, and inside the last IR block's header.
+        cut = tmp_path / name
+        cut.write_bytes(whole[: len(whole) - lost])
+        fast = _assert_same_as_pyav(monkeypatch, cut, allow_truncated=True)
+        assert fast.get_num_frames() == (9 if name == "inside.mkv" else 10)
+        assert np.array_equal(fast.get_video(), depth[: fast.get_num_frames()])
+
+
+@pytest.mark.parametrize(
+    ("option", "reason"),
+    [
+        ({"depth_lacing": True}, "uses lacing"),
+        ({"depth_header_stripping": 3}, "declares ContentEncodings"),
+    ],
+)
+def test_unsupported_layouts_fall_back_to_pyav(tmp_path, caplog, option, reason):
+    depth = _depth_video(12, seed=15)
+    depth[:, 0, :2] = 1234  # the bytes header stripping removes are the same in every frame
+    path = write_azure_like_mkv(tmp_path / "odd.mkv", depth, **option)
+    with caplog.at_level("DEBUG", logger="depthextractors.extractors.azure"):
+        extractor = AzureDepthExtractor(path)
+    assert extractor._offsets is None
+    assert reason in caplog.text
+    assert "demuxing with PyAV" in caplog.text
+    assert np.array_equal(extractor.get_video(), depth)
+    assert np.array_equal(extractor.get_frames([7, 2]), depth[[7, 2]])
+    # The IR track beside it is plain, so it still gets the block index.
+    assert AzureDepthExtractor(path, track="IR")._offsets is not None
+
+
+def test_block_index_random_access_pickling_and_threads(recording):
+    path, depth, _ = recording
+    extractor = AzureDepthExtractor(path)
+    assert extractor._offsets is not None
+    picks = np.random.default_rng(8).integers(0, depth.shape[0], 60)
+    for index in picks:
+        assert np.array_equal(extractor.get_video(int(index), int(index) + 1)[0], depth[index])
+    sequential = np.concatenate([c.frames for c in extractor.iter_chunks(13)])
+    assert np.array_equal(sequential, depth)
+
+    clone = pickle.loads(pickle.dumps(extractor))  # the open file is not pickled
+    assert clone._file is None
+    assert clone._offsets is not None
+    assert np.array_equal(clone.get_video(40, 47), depth[40:47])
+
+    import threading
+
+    failures: list[str] = []
+
+    def reader(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        for _ in range(40):
+            start = int(rng.integers(0, depth.shape[0] - 5))
+            if not np.array_equal(extractor.get_video(start, start + 5), depth[start : start + 5]):
+                failures.append(f"thread {seed}: frames {start}..{start + 4} differ")
+
+    threads = [threading.Thread(target=reader, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+def test_block_index_file_truncated_after_opening(tmp_path):
+    depth = _depth_video(6, seed=16)
+    path = write_azure_like_mkv(tmp_path / "rec.mkv", depth)
+    extractor = AzureDepthExtractor(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - ROWS * COLS * 4])
+    with pytest.raises(OSError, match=r"rec\.mkv changed since it was opened.*truncated"):
+        extractor.get_video()
+
+
+@real_data
+def test_real_recording_block_index_matches_pyav(monkeypatch):
+    for track in ("DEPTH", "IR"):
+        fast = _assert_same_as_pyav(monkeypatch, REAL_RECORDING, track=track)
+        assert fast.get_stream_pts().tolist() == [463945]

@@ -5,7 +5,9 @@ The recorder writes one Matroska track per sensor, told apart by their titles (`
 the first track. Depth and IR are raw 16-bit big-endian grey frames (FourCC ``b16g``) in
 millimetres; block timestamps are microseconds (Matroska time base 1/1,000,000 s) counted from
 the recording's start offset (``K4A_START_OFFSET_NS``), so device time = pts + start offset.
-The device calibration is stored as a ``calibration.json`` attachment.
+The device calibration is stored as a ``calibration.json`` attachment. Each depth block's
+payload is exactly one frame, so frames are read straight from the file at the offsets an index
+of the blocks gives (:mod:`.matroska`), without a demuxer.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
 from .ffv1 import OpenContainerLifecycle, matroska_declared_size, open_video_container
+from .matroska import UnsupportedLayout, iter_blocks, read_layout, track_problem
 
 __all__ = ["AZURE_DEPTH_MODES", "AzureDepthExtractor", "find_titled_video_stream"]
 
@@ -71,10 +74,22 @@ def find_titled_video_stream(
 class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
     """Depth (or IR) frames of an Azure Kinect / Orbbec Femto ``.mkv`` recording.
 
-    Opening demuxes the chosen track once without decoding (its packets are the frames, so the
-    frame count and every frame's device timestamp come from the file itself, not from a
-    duration times a frame rate); frames are read by timestamp, so random access is
-    frame-exact, and consecutive reads continue where the last one stopped.
+    Opening reads the header with PyAV (tracks, tags, the calibration attachment) and then
+    indexes the chosen track's Matroska blocks directly: it walks the Clusters reading only
+    element and block headers and skips every payload, so the large COLOR track costs nothing
+    and opening takes a time set by the number of blocks, not the file's size. Each block of
+    the track is one frame, so the frame count and every frame's device timestamp come from
+    the file itself (Cluster Timecode + block timecode, in the same ticks as PyAV's pts), not
+    from a duration times a frame rate. Reads are then positioned file reads of the frames'
+    payloads, byte-swapped to native uint16 as they are copied out; random access is
+    frame-exact and costs the same as sequential reading.
+
+    Layouts the block scanner does not handle (laced or compressed/encrypted blocks on the
+    track, a TrackTimecodeScale or CodecDelay, a time base other than the TimecodeScale,
+    malformed or unknown-size elements other than Clusters) fall back to demuxing with PyAV,
+    with a debug log line saying why: opening then demuxes every video track once without
+    decoding, and reads demux the track from the nearest seek point by timestamp, continuing
+    where the last read stopped.
 
     Parameters
     ----------
@@ -106,7 +121,9 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
     """
 
     extractor_name = "AzureDepthExtractor"
-    _DECODER_STATE = ("_stream", "_packets", "_next_frame")
+    _DECODER_STATE = ("_stream", "_packets", "_next_frame", "_file", "_scratch")
+    #: Index the track's Matroska blocks directly when the layout allows (False: always PyAV).
+    _BLOCK_INDEX = True
 
     def __init__(
         self,
@@ -131,6 +148,8 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         self._stream: av.video.stream.VideoStream | None = None
         self._packets: Iterator[av.Packet] | None = None
         self._next_frame: int | None = None
+        self._file: Any = None
+        self._scratch: np.ndarray | None = None
         self._lock = threading.RLock()
 
     @classmethod
@@ -227,32 +246,91 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
                     return None
         return None
 
+    def _scan_blocks(
+        self, container: av.container.InputContainer
+    ) -> tuple[int, list[tuple[int, int, int, bool, int]]] | None:
+        """The track number and every video block, from the Matroska block headers alone.
+
+        Returns ``(track number, [(track, pts, bytes, cut off, payload offset), ...])``, or
+        None (with a debug log line saying why) when the layout is one the scanner does not
+        handle, so that the caller demuxes with PyAV instead.
+        """
+        titles = [str(s.metadata.get("title", "")) for s in container.streams.video]
+        try:
+            with open(self.file_path, "rb") as handle:
+                layout = read_layout(handle)
+                video = [t for t in layout.tracks if t.kind == 1]
+                if [t.title for t in video] != titles:
+                    # Then a track number cannot be matched to PyAV's stream for certain.
+                    raise UnsupportedLayout(
+                        f"its video tracks {[t.title for t in video]} differ from the "
+                        f"demuxer's {titles}"
+                    )
+                wanted = self.track.casefold()
+                track = next(t for t in video if t.title.casefold() == wanted)
+                problem = track_problem(layout, track)
+                if problem is not None:
+                    raise UnsupportedLayout(problem)
+                tick = Fraction(layout.timecode_scale_ns, 1_000_000_000)
+                if tick != self._time_base:
+                    raise UnsupportedLayout(
+                        f"TimecodeScale {layout.timecode_scale_ns} ns does not match the "
+                        f"demuxer's time base {self._time_base}"
+                    )
+                numbers = frozenset(t.number for t in video)
+                blocks = [
+                    (b.track, b.timestamp, b.size, not b.complete, b.offset)
+                    for b in iter_blocks(handle, layout, track.number, numbers)
+                ]
+        except UnsupportedLayout as reason:
+            logger.debug(
+                "%s: Matroska blocks not indexed directly (%s); demuxing with PyAV",
+                self.file_path,
+                reason,
+            )
+            return None
+        return track.number, blocks
+
     def _index_packets(self, container: av.container.InputContainer, allow_truncated: bool) -> None:
-        """Timestamps of every frame of the track, and the first timestamp of every video track."""
-        streams = list(container.streams.video)
+        """Timestamps of every frame of the track, and the first timestamp of every video track.
+
+        From the block headers when the layout allows (then also each frame's file offset,
+        ``_offsets``), else by demuxing every video track with PyAV (``_offsets`` is None).
+        """
+        scanned = self._scan_blocks(container) if self._BLOCK_INDEX else None
+        if scanned is None:
+            wanted = self._stream_index
+            entries: Any = (
+                (p.stream.index, p.pts, p.size, p.is_corrupt, 0)
+                for p in container.demux(list(container.streams.video))
+            )
+        else:
+            wanted, blocks = scanned
+            entries = iter(blocks)
         first_pts: dict[int, int] = {}
         frame_pts: list[int] = []
+        offsets: list[int] = []
         cut_off: str | None = None
         try:
-            for packet in container.demux(streams):
-                if packet.size == 0 or packet.pts is None:
+            for track, pts, size, corrupt, offset in entries:
+                if size == 0 or pts is None:
                     continue
-                index = packet.stream.index
-                first_pts.setdefault(index, packet.pts)
-                if index != self._stream_index:
+                first_pts.setdefault(track, pts)
+                if track != wanted:
                     continue
                 if cut_off is not None:
                     raise ValueError(
                         f"{self.file_path}: {self.track} frame {len(frame_pts)} is {cut_off}, "
                         "but more frames follow it; the file is corrupt"
                     )
-                if packet.size != self._frame_bytes or packet.is_corrupt:
+                if size != self._frame_bytes or corrupt:
                     cut_off = (
-                        f"{packet.size} bytes instead of {self._frame_bytes} "
+                        f"{size} bytes instead of {self._frame_bytes} "
                         f"({self._image_size[0]}x{self._image_size[1]} 16-bit)"
                     )
                     continue
-                frame_pts.append(packet.pts)
+                frame_pts.append(pts)
+                offsets.append(offset)
         except av.error.FFmpegError as error:
             cut_off = f"unreadable ({error})"
         if cut_off is not None:
@@ -282,6 +360,7 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
             )
         self._pts = pts
         self._first_pts_by_track = first_pts
+        self._offsets = np.asarray(offsets, dtype=np.int64) if scanned is not None else None
 
     def _check_timestamps(self) -> None:
         pts = self._pts
@@ -418,6 +497,47 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         return video
 
     # ------------------------------------------------------------------ reading
+    def close(self) -> None:
+        """Close the open file or container (it is reopened on the next read)."""
+        handle = self.__dict__.get("_file")
+        super().close()
+        if handle is not None:
+            handle.close()
+
+    def _read_blocks(self, video: np.ndarray, start: int) -> None:
+        """Fill ``video`` with frames from ``start`` by positioned reads of the block payloads."""
+        if self._file is None:
+            handle = open(self.file_path, "rb", buffering=0)  # noqa: SIM115 - kept open
+            last_byte = int(self._offsets[-1]) + self._frame_bytes
+            if os.fstat(handle.fileno()).st_size < last_byte:
+                handle.close()
+                raise OSError(
+                    f"{self.file_path} changed since it was opened: it is shorter than the "
+                    f"{last_byte} bytes its {self.track} frames reach; the file was truncated"
+                )
+            self._file = handle
+            # Kept between reads: a fresh buffer per frame would cost page faults every time.
+            self._scratch = np.empty(self._image_size, dtype=self._sample_type)
+        native = self._sample_type.isnative
+        for filled, offset in enumerate(self._offsets[start : start + video.shape[0]].tolist()):
+            # Big-endian samples go through the scratch frame: copying them into the native
+            # array swaps the bytes in the same pass, faster than swapping in place after.
+            target = video[filled] if native else self._scratch
+            buffer = memoryview(target.reshape(-1).view(np.uint8))
+            self._file.seek(offset)
+            got = 0
+            while got < self._frame_bytes:
+                count = self._file.readinto(buffer[got:])
+                if not count:
+                    raise OSError(
+                        f"{self.file_path}: the {self.track} track ends inside frame "
+                        f"{start + filled} (expected {self.get_num_frames()} frames); the file "
+                        "was truncated after it was opened"
+                    )
+                got += count
+            if not native:
+                video[filled] = self._scratch
+
     def _open(self) -> None:
         container = open_video_container(self.file_path)
         matches = [s for s in container.streams.video if s.index == self._stream_index]
@@ -441,6 +561,9 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         self._next_frame = None
 
     def _read_into(self, video: np.ndarray, start: int) -> None:
+        if self._offsets is not None:
+            self._read_blocks(video, start)
+            return
         if self._container is None:
             self._open()
         here = self._next_frame

@@ -1,0 +1,315 @@
+"""A small Matroska (EBML) writer for Azure-Kinect-like test and benchmark recordings.
+
+libavformat's Matroska muxer always writes a 1/1000 s time base and cannot store the ``b16g``
+FourCC the Azure Kinect recorder uses (raw 16-bit grey comes back as ``rgb555le``), so
+Azure-like files are written here by hand, laid out as the recorder lays out its files:
+TimecodeScale 1000 ns, ``V_MS/VFW/FOURCC`` tracks titled COLOR / DEPTH / IR, ``K4A_*`` tags, a
+``calibration.json`` attachment, one Cluster per capture holding that capture's blocks.
+Options produce the layouts a reader must also cope with (BlockGroups, laced or compressed
+blocks, unknown-size Clusters, several captures per Cluster, an IMU track).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "AZURE_CALIBRATION",
+    "AZURE_START_OFFSET_NS",
+    "FRAME_INTERVAL_US",
+    "mjpeg_frame",
+    "write_azure_like_mkv",
+]
+
+#: ``K4A_START_OFFSET_NS`` tag written by :func:`write_azure_like_mkv`.
+AZURE_START_OFFSET_NS = 250_000_000
+#: Contents of the ``calibration.json`` attachment written by :func:`write_azure_like_mkv`.
+AZURE_CALIBRATION = {"CalibrationInformation": {"Cameras": [{"Purpose": "Depth"}], "Metadata": {}}}
+FRAME_INTERVAL_US = 33_333
+_UNKNOWN_SIZE = bytes([0x01]) + b"\xff" * 7
+
+
+def _size(length: int) -> bytes:
+    """An 8-byte EBML size field."""
+    return bytes([0x01]) + length.to_bytes(7, "big")
+
+
+def _element(element_id: int, payload: bytes) -> bytes:
+    return (
+        element_id.to_bytes((element_id.bit_length() + 7) // 8, "big")
+        + _size(len(payload))
+        + payload
+    )
+
+
+def _uint(element_id: int, value: int) -> bytes:
+    return _element(element_id, value.to_bytes(8, "big"))
+
+
+def _text(element_id: int, value: str) -> bytes:
+    return _element(element_id, value.encode("utf-8"))
+
+
+def _bitmap_info_header(width: int, height: int, fourcc: bytes, bits: int) -> bytes:
+    return struct.pack(
+        "<IiiHH4sIiiII", 40, width, height, 1, bits, fourcc, width * height * bits // 8, 0, 0, 0, 0
+    )
+
+
+def _simple_tags(pairs: dict[str, str], track_uid: int | None = None) -> bytes:
+    targets = _uint(0x63C5, track_uid) if track_uid is not None else b""
+    simple = b"".join(
+        _element(0x67C8, _text(0x45A3, name) + _text(0x4487, value))
+        for name, value in pairs.items()
+    )
+    return _element(0x7373, _element(0x63C0, targets) + simple)
+
+
+def mjpeg_frame(rows: int, cols: int, noise: bool = False) -> bytes:
+    """One MJPEG-encoded frame (grey, or random noise for a realistic, large colour frame).
+
+    Parameters
+    ----------
+    rows, cols : int
+        Frame size in pixels.
+    noise : bool, default False
+        Random pixels (a 720p noise frame is a few hundred kB, like a real colour frame).
+
+    Returns
+    -------
+    bytes
+        The JPEG bitstream.
+    """
+    import av  # only the writer needs an encoder
+
+    context = av.CodecContext.create("mjpeg", "w")
+    context.width, context.height, context.pix_fmt = cols, rows, "yuvj420p"
+    context.time_base = Fraction(1, 30)
+    if noise:
+        image = np.random.default_rng(0).integers(0, 256, (rows, cols, 3), dtype=np.uint8)
+    else:
+        image = np.full((rows, cols, 3), 128, dtype=np.uint8)
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuvj420p")
+    return b"".join(bytes(p) for p in [*context.encode(frame), *context.encode(None)])
+
+
+def write_azure_like_mkv(
+    path: Path,
+    depth: np.ndarray,
+    ir: np.ndarray | None = None,
+    *,
+    depth_times_us: np.ndarray | None = None,
+    capture_times_us: np.ndarray | None = None,
+    depth_mode: str | None = None,
+    truncate_last_depth_by: int = 0,
+    depth_title: str = "DEPTH",
+    color_frame: bytes | None = None,
+    color_size: tuple[int, int] = (16, 16),
+    timecode_scale_ns: int = 1000,
+    captures_per_cluster: int = 1,
+    block_groups: bool = False,
+    unknown_cluster_size: bool = False,
+    depth_lacing: bool = False,
+    depth_header_stripping: int = 0,
+    imu_samples_per_capture: int = 0,
+) -> Path:
+    """Write an Azure-Kinect-like recording: COLOR (MJPEG), DEPTH and IR (b16g) tracks.
+
+    ``capture_times_us`` are the capture times (every capture has COLOR and IR); depth frames
+    are written at ``depth_times_us`` (a subset, so depth can start late or miss captures).
+    The file is written piece by piece, so large benchmark recordings need no copy in memory.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        File to write.
+    depth, ir : numpy.ndarray
+        ``(frames, rows, cols)`` uint16 frames; ``ir`` has one frame per capture (zeros if None).
+    depth_times_us, capture_times_us : numpy.ndarray, optional
+        Times in microseconds; by default one capture every 33,333 µs, each with a depth frame.
+    depth_mode : str, optional
+        ``K4A_DEPTH_MODE`` tag of the depth track.
+    truncate_last_depth_by : int, default 0
+        Bytes cut from the last depth block's payload (a recording that did not finish).
+    depth_title : str, default "DEPTH"
+        Title of the depth track.
+    color_frame : bytes, optional
+        Payload of every COLOR block; a 16x16 grey MJPEG frame by default.
+    color_size : (rows, cols), default (16, 16)
+        Frame size the COLOR track declares.
+    timecode_scale_ns : int, default 1000
+        Segment TimecodeScale (ns per tick); not written when it is Matroska's default 1,000,000.
+    captures_per_cluster : int, default 1
+        Captures per Cluster (block timecodes relative to the Cluster's, which must fit 16 bits).
+    block_groups : bool, default False
+        Write BlockGroup/Block instead of SimpleBlock.
+    unknown_cluster_size : bool, default False
+        Write every Cluster with EBML's "unknown size", as a recorder that did not finish may.
+    depth_lacing : bool, default False
+        Write each depth block with fixed-size lacing (one frame per lace).
+    depth_header_stripping : int, default 0
+        Strip this many leading bytes of every depth frame and declare them with a header
+        stripping ContentCompression on the depth track (every frame must start with the
+        same bytes).
+    imu_samples_per_capture : int, default 0
+        44-byte BlockGroups on an ``IMU`` subtitle track per capture, as the recorder writes.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    frames, rows, cols = depth.shape
+    if depth_times_us is None:
+        depth_times_us = np.arange(frames, dtype=np.int64) * FRAME_INTERVAL_US
+    if capture_times_us is None:
+        capture_times_us = depth_times_us
+    if ir is None:
+        ir = np.zeros((capture_times_us.size, rows, cols), dtype=np.uint16)
+    depth_by_time = {int(t): i for i, t in enumerate(depth_times_us)}
+    if color_frame is None:
+        color_frame = mjpeg_frame(16, 16)
+    stripped = depth[0].astype(">u2").tobytes()[:depth_header_stripping]
+    tracks = {"COLOR": (1, 1001), depth_title: (2, 1002), "IR": (3, 1003), "IMU": (4, 1004)}
+
+    def track_entry(title: str, codec: bytes, width: int, height: int, private: bytes) -> bytes:
+        number, uid = tracks[title]
+        video = _element(0xE0, _uint(0xB0, width) + _uint(0xBA, height))
+        encodings = b""
+        if title == depth_title and depth_header_stripping:
+            compression = _uint(0x4254, 3) + _element(0x4255, stripped)
+            encodings = _element(0x6D80, _element(0x6240, _element(0x5034, compression)))
+        return _element(
+            0xAE,
+            _uint(0xD7, number)
+            + _uint(0x73C5, uid)
+            + _uint(0x83, 1)
+            + _uint(0x9C, 0)
+            + _text(0x536E, title)
+            + _element(0x86, codec)
+            + _uint(0x23E383, FRAME_INTERVAL_US * 1000)
+            + (_element(0x63A2, private) if private else b"")
+            + encodings
+            + video,
+        )
+
+    scale = _uint(0x2AD7B1, timecode_scale_ns) if timecode_scale_ns != 1_000_000 else b""
+    info = _element(
+        0x1549A966,
+        scale
+        + _text(0x4D80, "test-ebml")
+        + _text(0x5741, "test-ebml")
+        + _text(0x7BA9, "Azure Kinect"),
+    )
+    raw16 = b"V_MS/VFW/FOURCC"
+    imu_track = b""
+    if imu_samples_per_capture:
+        imu_track = _element(
+            0xAE,
+            _uint(0xD7, 4)
+            + _uint(0x73C5, 1004)
+            + _uint(0x83, 0x11)
+            + _text(0x536E, "IMU")
+            + _element(0x86, b"S_K4A/IMU"),
+        )
+    track_list = _element(
+        0x1654AE6B,
+        track_entry("COLOR", b"V_MJPEG", color_size[1], color_size[0], b"")
+        + track_entry(depth_title, raw16, cols, rows, _bitmap_info_header(cols, rows, b"b16g", 16))
+        + track_entry("IR", raw16, cols, rows, _bitmap_info_header(cols, rows, b"b16g", 16))
+        + imu_track,
+    )
+    tags = _element(
+        0x1254C367,
+        _simple_tags(
+            {
+                "K4A_START_OFFSET_NS": str(AZURE_START_OFFSET_NS),
+                "K4A_DEPTH_DELAY_NS": "0",
+                "K4A_DEVICE_SERIAL_NUMBER": "000000000000",
+            }
+        )
+        + (
+            _simple_tags({"K4A_DEPTH_MODE": depth_mode}, tracks[depth_title][1])
+            if depth_mode
+            else b""
+        )
+        + _simple_tags({"K4A_IR_MODE": "ACTIVE"}, tracks["IR"][1]),
+    )
+    attachments = _element(
+        0x1941A469,
+        _element(
+            0x61A7,
+            _text(0x466E, "calibration.json")
+            + _text(0x4660, "application/octet-stream")
+            + _element(0x465C, json.dumps(AZURE_CALIBRATION).encode())
+            + _uint(0x46AE, 77),
+        ),
+    )
+
+    def block(track_title: str, relative: int, payload: bytes, laced: bool = False) -> bytes:
+        flags = (0x80 if not block_groups else 0) | (0x04 if laced else 0)
+        lace = b"\x00" if laced else b""  # fixed-size lacing: number of frames - 1
+        number = tracks[track_title][0]
+        body = (
+            bytes([0x80 | number]) + struct.pack(">h", relative) + bytes([flags]) + lace + payload
+        )
+        if block_groups or track_title == "IMU":
+            return _element(
+                0xA0, _element(0xA1, body) + (_uint(0x9B, 1) if track_title == "IMU" else b"")
+            )
+        return _element(0xA3, body)
+
+    def capture_blocks(capture: int, cluster_ticks: int) -> bytes:
+        time_us = int(capture_times_us[capture])
+        relative = time_us * 1000 // timecode_scale_ns - cluster_ticks
+        blocks = block("COLOR", relative, color_frame)
+        if time_us in depth_by_time:
+            index = depth_by_time[time_us]
+            payload = depth[index].astype(">u2").tobytes()
+            if truncate_last_depth_by and index == frames - 1:
+                payload = payload[:-truncate_last_depth_by]
+            if not payload.startswith(stripped):
+                raise ValueError(
+                    f"depth frame {index} does not start with the {len(stripped)} bytes of frame "
+                    "0; header stripping needs frames that all start with the same bytes"
+                )
+            blocks += block(depth_title, relative, payload[len(stripped) :], depth_lacing)
+        blocks += block("IR", relative, ir[capture].astype(">u2").tobytes())
+        for _ in range(imu_samples_per_capture):
+            blocks += block("IMU", relative, bytes(44))
+        return blocks
+
+    header = _element(
+        0x1A45DFA3,
+        _uint(0x4286, 1)
+        + _uint(0x42F7, 1)
+        + _uint(0x42F2, 4)
+        + _uint(0x42F3, 8)
+        + _text(0x4282, "matroska")
+        + _uint(0x4287, 4)
+        + _uint(0x4285, 2),
+    )
+    with open(path, "wb") as handle:
+        handle.write(header + (0x18538067).to_bytes(4, "big") + _size(0))
+        segment_start = handle.tell()
+        handle.write(info + track_list + tags + attachments)
+        for first in range(0, capture_times_us.size, captures_per_cluster):
+            cluster_ticks = int(capture_times_us[first]) * 1000 // timecode_scale_ns
+            content = _uint(0xE7, cluster_ticks) + b"".join(
+                capture_blocks(capture, cluster_ticks)
+                for capture in range(
+                    first, min(first + captures_per_cluster, capture_times_us.size)
+                )
+            )
+            size = _UNKNOWN_SIZE if unknown_cluster_size else _size(len(content))
+            handle.write((0x1F43B675).to_bytes(4, "big") + size + content)
+        segment_end = handle.tell()
+        # The Segment's size is known only now: patch it in (8-byte size field).
+        handle.seek(segment_start - 8)
+        handle.write(_size(segment_end - segment_start))
+    return path
