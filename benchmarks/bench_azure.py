@@ -4,6 +4,7 @@ Run from the project root::
 
     python benchmarks/bench_azure.py                # 900 NFOV captures with 720p colour
     python benchmarks/bench_azure.py --frames 300 --color-size 2160x3840
+    python benchmarks/bench_azure.py --pyav --imu 53   # also the PyAV path; with an IMU track
 
 It writes a synthetic Azure-Kinect-like recording (``write_azure_like_mkv``): per capture one
 COLOR block (a noise MJPEG frame, a few hundred kB at 720p, like a real colour frame), one
@@ -80,6 +81,12 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs per timing (best is kept)")
     parser.add_argument("--random-reads", type=int, default=200, help="random single-frame reads")
+    parser.add_argument(
+        "--imu",
+        type=int,
+        default=0,
+        help="IMU samples (44-byte BlockGroups) per capture (the recorder: about 53 at 30 fps)",
+    )
     parser.add_argument("--pyav", action="store_true", help="also time the PyAV demuxing path")
     arguments = parser.parse_args()
     color_rows, color_cols = (int(n) for n in arguments.color_size.lower().split("x"))
@@ -99,6 +106,7 @@ def main() -> None:
             depth_mode="NFOV_UNBINNED",
             color_frame=color,
             color_size=(color_rows, color_cols),
+            imu_samples_per_capture=arguments.imu,
         )
         file_bytes = path.stat().st_size
         warm_page_cache(path)
@@ -126,7 +134,8 @@ def main() -> None:
     width = max(len(name) for name, _ in rows_out)
     print(
         f"Azure .mkv benchmark: {arguments.frames} captures, depth 576x640 uint16, colour "
-        f"{color_rows}x{color_cols} MJPEG ({len(color) / 1e3:.0f} kB/frame), file "
+        f"{color_rows}x{color_cols} MJPEG ({len(color) / 1e3:.0f} kB/frame), "
+        f"{arguments.imu} IMU samples per capture, file "
         f"{file_bytes / 1e9:.2f} GB in the page cache; {os.cpu_count()} CPUs, best of "
         f"{arguments.repeats}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
