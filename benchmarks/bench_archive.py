@@ -18,20 +18,12 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from _common import best_of
 
 from depthextractors import TarSessionExtractor
 from depthextractors.testing import generate_synthetic_session
 
 READ_BLOCK = 16 * 1024 * 1024
-
-
-def best_of(repeats: int, function) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def gzip_to_end(path: Path) -> None:

@@ -22,24 +22,14 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _common import best_of, print_table
 
 from depthextractors import RawDepthExtractor
 from depthextractors.extractors.azure import AzureDepthExtractor
 from depthextractors.testing_matroska import mjpeg_frame, write_azure_like_mkv
-
-
-def best_of(repeats: int, function) -> float:
-    """Shortest wall time of ``repeats`` calls of ``function``, in seconds."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def read_all(extractor: AzureDepthExtractor, chunk_size: int = 100) -> None:
@@ -131,18 +121,14 @@ def main() -> None:
         )
         load = os.getloadavg()
 
-    width = max(len(name) for name, _ in rows_out)
-    print(
+    print_table(
         f"Azure .mkv benchmark: {arguments.frames} captures, depth 576x640 uint16, colour "
         f"{color_rows}x{color_cols} MJPEG ({len(color) / 1e3:.0f} kB/frame), "
         f"{arguments.imu} IMU samples per capture, file "
         f"{file_bytes / 1e9:.2f} GB in the page cache; {os.cpu_count()} CPUs, best of "
-        f"{arguments.repeats}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"{arguments.repeats}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+        rows_out,
     )
-    print(f"{'measure'.ljust(width)}  result")
-    print(f"{'-' * width}  {'-' * 18}")
-    for name, value in rows_out:
-        print(f"{name.ljust(width)}  {value}")
 
 
 if __name__ == "__main__":

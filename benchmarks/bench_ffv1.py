@@ -21,19 +21,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import best_of, print_table
 
 from depthextractors import FFV1DepthExtractor, RawDepthExtractor, write_ffv1_video
 from depthextractors.testing import generate_synthetic_session
-
-
-def best_of(repeats: int, function) -> float:
-    """Shortest wall time of ``repeats`` calls of ``function``, in seconds."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def read_all(extractor, chunk_size: int = 500) -> None:
@@ -100,15 +91,11 @@ def main() -> None:
         rows_out.append(("avi random single-frame reads", f"{picks.size / seconds:8.0f} frames/s"))
         assert np.array_equal(extractor.get_frames(picks[:5]), raw.get_frames(picks[:5]))
 
-    width = max(len(name) for name, _ in rows_out)
-    print(
+    print_table(
         f"FFV1 benchmark: {frames} synthetic Kinect v2 frames ({rows}x{cols} uint16), "
-        f"{os.cpu_count()} CPUs, best of {arguments.repeats}"
+        f"{os.cpu_count()} CPUs, best of {arguments.repeats}",
+        rows_out,
     )
-    print(f"{'measure'.ljust(width)}  result")
-    print(f"{'-' * width}  {'-' * 18}")
-    for name, value in rows_out:
-        print(f"{name.ljust(width)}  {value}")
 
 
 if __name__ == "__main__":

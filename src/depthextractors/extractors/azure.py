@@ -27,8 +27,14 @@ import numpy as np
 
 from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
-from .ffv1 import OpenContainerLifecycle, matroska_declared_size, open_video_container
-from .matroska import UnsupportedLayout, iter_blocks, read_layout, track_problem
+from .ffv1 import OpenContainerLifecycle, open_video_container
+from .matroska import (
+    UnsupportedLayout,
+    declared_size,
+    iter_blocks,
+    read_layout,
+    track_problem,
+)
 
 __all__ = ["AZURE_DEPTH_MODES", "AzureDepthExtractor", "find_titled_video_stream"]
 
@@ -217,7 +223,7 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
             self._start_offset_s = 0.0
 
     def _check_file_size(self, allow_truncated: bool) -> None:
-        declared = matroska_declared_size(self.file_path)
+        declared = declared_size(self.file_path)
         actual = self.file_path.stat().st_size
         if declared is None or actual >= declared:
             return

@@ -25,9 +25,10 @@ import numpy as np
 
 from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
+from .matroska import declared_size
 from .raw import read_session_metadata, read_timestamp_file, sidecar_path
 
-__all__ = ["FFV1DepthExtractor", "matroska_declared_size", "open_video_container"]
+__all__ = ["FFV1DepthExtractor", "open_video_container"]
 
 DEFAULT_SAMPLING_FREQUENCY = 30.0
 GREY16_PIXEL_FORMATS = ("gray16le", "gray16be")
@@ -69,57 +70,6 @@ def open_video_container(path: Path) -> av.container.InputContainer:
             "(FFV1 .avi/.mkv or an Azure Kinect .mkv). The file may be truncated at its start "
             "or not a video at all"
         ) from error
-
-
-def _read_vint(data: bytes, offset: int, keep_marker: bool) -> tuple[int | None, int]:
-    """An EBML variable-length integer at ``offset``: ``(value, next offset)``.
-
-    ``value`` is ``None`` for a size of all ones (EBML's "unknown size").
-    """
-    first = data[offset]
-    length = 9 - first.bit_length() if first else 9
-    if length > 8 or offset + length > len(data):
-        raise ValueError("not an EBML variable-length integer")
-    value = int.from_bytes(data[offset : offset + length], "big")
-    if keep_marker:
-        return value, offset + length
-    value &= (1 << (7 * length)) - 1
-    return (None if value == (1 << (7 * length)) - 1 else value), offset + length
-
-
-def matroska_declared_size(path: Path) -> int | None:
-    """Bytes a Matroska file says it holds (end of its Segment), or ``None`` if it does not say.
-
-    A recorder that stops before finishing leaves the Segment size it started with, or a
-    Segment shorter on disk than its declared size when the copy was cut; comparing this with
-    the file size is the cheap way to notice, as libavformat just stops at the end.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The file (any container; only Matroska files declare a size).
-
-    Returns
-    -------
-    int or None
-        Bytes.
-    """
-    with open(path, "rb") as handle:
-        head = handle.read(4096)
-    try:
-        element_id, offset = _read_vint(head, 0, keep_marker=True)
-        if element_id != 0x1A45DFA3:
-            return None
-        size, offset = _read_vint(head, offset, keep_marker=False)
-        if size is None:
-            return None
-        element_id, offset = _read_vint(head, offset + size, keep_marker=True)
-        if element_id != 0x18538067:
-            return None
-        size, offset = _read_vint(head, offset, keep_marker=False)
-    except (ValueError, IndexError):
-        return None
-    return None if size is None else offset + size
 
 
 # Byte values with their bit order reversed: FFV1's CRC (libav's AV_CRC_32_IEEE, most
@@ -353,7 +303,7 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         self._stream_tags = dict(stream.metadata)
 
         file_bytes = self.file_path.stat().st_size
-        declared_bytes = matroska_declared_size(self.file_path)
+        declared_bytes = declared_size(self.file_path)
         if declared_bytes is not None and file_bytes < declared_bytes:
             message = (
                 f"{self.file_path} holds {file_bytes} bytes but its Matroska header says "

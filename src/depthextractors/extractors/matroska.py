@@ -25,6 +25,7 @@ __all__ = [
     "MatroskaLayout",
     "MatroskaTrack",
     "UnsupportedLayout",
+    "declared_size",
     "iter_blocks",
     "read_layout",
     "track_problem",
@@ -245,6 +246,38 @@ def _parse_track(data: bytes) -> MatroskaTrack:
         timecode_scale=timecode_scale,
         codec_delay_ns=_uint(fields.get(CODEC_DELAY, b"")),
     )
+
+
+def declared_size(path: str | os.PathLike) -> int | None:
+    """Bytes a Matroska file says it holds (the end of its Segment), or ``None`` if it does not.
+
+    A recorder that stops before finishing leaves the Segment size it started with, or a
+    Segment shorter on disk than its declared size when the copy was cut; comparing this with
+    the file size is the cheap way to notice, as libavformat just stops at the end.
+
+    Parameters
+    ----------
+    path : path-like
+        The file (any container; only Matroska files declare a size).
+
+    Returns
+    -------
+    int or None
+        Bytes.
+    """
+    with open(path, "rb") as handle:
+        reader = _Reader(handle, os.fstat(handle.fileno()).st_size)
+        try:
+            head = reader.header(0)
+            if head is None or head[0] != EBML_HEADER or head[1] is None:
+                return None
+            position = head[2] + head[1]
+            segment = reader.header(position)
+        except UnsupportedLayout:
+            return None
+    if segment is None or segment[0] != SEGMENT or segment[1] is None:
+        return None
+    return position + segment[2] + segment[1]
 
 
 def read_layout(handle) -> MatroskaLayout:
