@@ -250,3 +250,43 @@ def test_report_command_path_and_in_memory_results(report, tmp_path):
     page = write_report(results.path, tmp_path, num_crops=5)
     assert page == tmp_path / "report.html"
     assert "5 crops, frames" in page.read_text()
+
+
+def test_no_warning_when_the_animal_is_found(report):
+    _, html, _, _ = report
+    assert 'class="warning"' not in html
+
+
+@pytest.mark.filterwarnings("ignore:the animal was not found:UserWarning")
+def test_a_session_without_the_animal_says_so_first(tmp_path):
+    session = tmp_path / "session"
+    generate_synthetic_session(session, 30, seed=8)
+    # A height range the mouse never reaches: nothing is found.
+    config = ExtractionConfig(write_movie=False, min_height=150, max_height=250)
+    outcome = extract_session(session, session / "proc", config)
+    html = outcome.outputs["report"].read_text()
+    banner = re.search(r'<p class="warning">([^<]*)</p>', html)
+    assert banner is not None
+    assert "found in no frame" in banner.group(1)
+    assert "min_height 150" in banner.group(1)
+    assert html.index('class="warning"') < html.index('class="summary"')  # seen first
+    assert "1 crop, frame" not in html  # 30 frames, none valid: every frame is a candidate
+    # The empty plots say why they are empty (dark text in the middle of the plot).
+    speed = re.search(r'data-key="speed" src="data:image/png;base64,([^"]+)"', html).group(1)
+    image = cv2.imdecode(np.frombuffer(base64.b64decode(speed), np.uint8), cv2.IMREAD_GRAYSCALE)
+    rows, cols = image.shape
+    middle = image[int(rows * 0.4) : int(rows * 0.6), int(cols * 0.3) : int(cols * 0.7)]
+    assert np.count_nonzero(middle < 120) > 50
+
+
+def test_a_session_with_few_frames_of_the_animal_says_how_few():
+    from types import SimpleNamespace
+
+    from depthextractors.io.report import _warning
+
+    valid = np.zeros(200, bool)
+    valid[:30] = True
+    few = SimpleNamespace(valid=valid, parameters={"min_height": 10, "max_height": 100})
+    assert "found in only 30 of 200 frames (15.0%)" in _warning(few)
+    valid[:150] = True
+    assert _warning(SimpleNamespace(valid=valid, parameters={})) is None

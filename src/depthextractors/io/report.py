@@ -299,9 +299,19 @@ def _plot_png(draw, size: tuple[float, float] = (6.4, 3.0)) -> bytes:
     return buffer.getvalue()
 
 
+def _note_if_empty(axes, values: np.ndarray) -> None:
+    """Say so on a plot with nothing to draw (an empty plot looks like a broken one)."""
+    if not np.isfinite(values).any():
+        axes.text(
+            0.5, 0.5, "no frames with the animal", transform=axes.transAxes, ha="center",
+            va="center", color="0.35", fontsize=12,
+        )  # fmt: skip
+
+
 def _trace(times: np.ndarray, values: np.ndarray, ylabel: str) -> bytes:
     def draw(axes):
         axes.plot(times, values, color=LINE_COLOUR, linewidth=0.8)
+        _note_if_empty(axes, np.asarray(values, dtype=float))
         axes.set_xlabel("time (s)")
         axes.set_ylabel(ylabel)
         axes.grid(True, alpha=0.3)
@@ -314,6 +324,7 @@ def _trace(times: np.ndarray, values: np.ndarray, ylabel: str) -> bytes:
 def _path_plot(x_mm: np.ndarray, y_mm: np.ndarray) -> bytes:
     def draw(axes):
         axes.plot(x_mm, y_mm, color=LINE_COLOUR, linewidth=1.2)
+        _note_if_empty(axes, np.asarray(x_mm, dtype=float))
         axes.set_xlabel("x (mm)")
         axes.set_ylabel("y (mm)")
         axes.set_aspect("equal", adjustable="datalim")
@@ -389,7 +400,8 @@ def build_figures(results: ExtractionResults, num_crops: int = 24) -> list[Repor
     picks = _sample_indices(valid, num_crops) if n else np.zeros(0, dtype=int)
     if picks.size:
         crops = np.asarray(results.frames[picks.tolist()])
-        note = f"{picks.size} crops, frames " + ", ".join(str(int(i)) for i in picks)
+        counted = f"{picks.size} crops, frames " if picks.size != 1 else "1 crop, frame "
+        note = counted + ", ".join(str(int(i)) for i in picks)
         shown = crops[crops > 0]
         top = float(np.percentile(shown, 99)) if shown.size else max_height
         figures.append(
@@ -487,6 +499,29 @@ def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
     return rows
 
 
+# Below this share of frames with the animal, the report says so at the top.
+_FEW_VALID = 0.5
+
+
+def _warning(results: ExtractionResults) -> str | None:
+    """What a reader must see first when the extraction mostly failed, or None."""
+    valid = results.valid
+    if valid.size == 0 or valid.mean() >= _FEW_VALID:
+        return None
+    parameters = results.parameters
+    found = (
+        "in no frame"
+        if not valid.any()
+        else f"in only {int(valid.sum()):,} of {valid.size:,} frames ({100 * valid.mean():.1f}%)"
+    )
+    return (
+        f"The animal was found {found}. Check the height range (min_height "
+        f"{parameters.get('min_height', '?')} mm, max_height {parameters.get('max_height', '?')}"
+        " mm) against the animal, and the arena below: is the floor the orange region, is the "
+        "camera looking down at it?"
+    )
+
+
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto;
        max-width: 1200px; color: #222; padding: 0 16px; }
@@ -504,6 +539,8 @@ figure img { max-width: 100%; height: auto; display: block; margin: 0 auto;
 figure.plot img { image-rendering: auto; }
 figcaption { font-size: 0.92em; margin-top: 6px; }
 figcaption .note { display: block; color: #777; font-size: 0.9em; margin-top: 2px; }
+.warning { background: #fff4e5; border: 1px solid #f0b35a; border-radius: 6px; padding: 10px 14px;
+           margin: 12px 0; }
 details { margin-top: 20px; }
 pre { background: #f4f4f4; padding: 10px; overflow-x: auto; font-size: 0.85em; }
 """
@@ -552,10 +589,13 @@ def render_html(results: ExtractionResults, figures: list[ReportFigure]) -> str:
     )
     made = _datetime.datetime.now(_datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     source = html.escape(str(results.path) if results.path else "in-memory results")
+    warning = _warning(results)
+    banner = f'<p class="warning">{html.escape(warning)}</p>\n' if warning else ""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>\n"
         f'<h1>{html.escape(title)}</h1><p class="sub">{source} · made {made}</p>\n'
+        f"{banner}"
         f'<table class="summary">{rows}</table>\n'
         f'<div class="grid">{"".join(blocks)}</div>\n'
         f"<details><summary>Extraction parameters</summary><pre>{html.escape(parameters)}</pre>"

@@ -358,6 +358,16 @@ def _group_to_dict(group: h5py.Group) -> dict[str, Any]:
     return contents
 
 
+def _software(extraction: h5py.Group) -> str:
+    """Who wrote the file: the attribute of ``extract_version``, else told by its contents."""
+    named = extraction["extract_version"].attrs.get("software")
+    if named is not None:
+        return _decode(named)
+    # Files of depthextractors from before the attribute always hold the dropped-frame count,
+    # which moseq2-extract never writes.
+    return SOFTWARE if "dropped_frame_count" in extraction else "moseq2-extract"
+
+
 def _numeric_array(values: list | tuple) -> np.ndarray | None:
     """``values`` as a numeric array, or None if they are not a rectangle of numbers."""
     try:
@@ -421,9 +431,7 @@ def read_results(path: str | os.PathLike) -> ExtractionResults:
             "first_frame_idx": first_index,
             "last_frame_idx": last_index,
             "version": _decode(extraction["extract_version"][()]),
-            "software": _decode(
-                extraction["extract_version"].attrs.get("software", "moseq2-extract")
-            ),
+            "software": _software(extraction),
             "parameters": _group_to_dict(extraction["parameters"]),
             "acquisition": _group_to_dict(handle["metadata/acquisition"])
             if "metadata/acquisition" in handle
