@@ -290,3 +290,16 @@ def test_a_session_with_few_frames_of_the_animal_says_how_few():
     assert "found in only 30 of 200 frames (15.0%)" in _warning(few)
     valid[:150] = True
     assert _warning(SimpleNamespace(valid=valid, parameters={})) is None
+
+
+def test_heading_plot_does_not_draw_the_wrap_as_a_turn():
+    from depthextractors.io.report import _break_at_wraps
+
+    times = np.arange(200) / 30.0
+    degrees = np.degrees(np.angle(np.exp(1j * np.linspace(0, 12 * np.pi, 200))))
+    broken_times, broken = _break_at_wraps(times, degrees)
+    assert np.isnan(broken).sum() == np.isnan(broken_times).sum() == 6  # six turns, six wraps
+    steps = np.abs(np.diff(broken))
+    assert np.nanmax(steps) < 30  # between drawn neighbours only small steps are left
+    np.testing.assert_array_equal(broken[~np.isnan(broken)], degrees)
+    np.testing.assert_array_equal(broken_times[~np.isnan(broken_times)], times)

@@ -336,6 +336,18 @@ def _path_plot(x_mm: np.ndarray, y_mm: np.ndarray) -> bytes:
 
 
 # ---------------------------------------------------------------------------------- figures
+def _break_at_wraps(times: np.ndarray, degrees: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A NaN between frames where the heading wraps from +180 to -180 degrees (or back).
+
+    Drawn through, a wrap looks like a full turn in one frame; the NaN breaks the line there.
+    """
+    wraps = np.flatnonzero(np.abs(np.diff(degrees)) > 180) + 1
+    return (
+        np.insert(np.asarray(times, dtype=float), wraps, np.nan),
+        np.insert(np.asarray(degrees, dtype=float), wraps, np.nan),
+    )
+
+
 def _sample_indices(valid: np.ndarray, count: int) -> np.ndarray:
     candidates = np.flatnonzero(valid)
     if candidates.size == 0:
@@ -425,7 +437,9 @@ def build_figures(results: ExtractionResults, num_crops: int = 24) -> list[Repor
     if angle is not None:
         degrees = np.degrees(np.angle(np.exp(1j * angle)))
         figures.append(
-            ReportFigure("angle", REPORT_IMAGES["angle"], _trace(times, degrees, "degrees"))
+            ReportFigure(
+                "angle", REPORT_IMAGES["angle"], _trace(*_break_at_wraps(times, degrees), "degrees")
+            )
         )
     flips = None if results.flips is None else np.asarray(results.flips[:], dtype=bool)
     confidence = (
