@@ -362,8 +362,8 @@ class MovieTeeWriter:
     downsample : int, optional
         As in :class:`PreviewMovie` (by default the arena is shown about 120 pixels across).
     max_queued : int, default 1
-        Chunks waiting for the movie thread at most (a 1,000-frame chunk of a Kinect arena box
-        at half resolution is 34 MB).
+        Chunks waiting for the movie thread at most (the arena heights of a 1,000-frame chunk
+        of a Kinect arena, every third pixel, are 14 MB).
     """
 
     def __init__(
