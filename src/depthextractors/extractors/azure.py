@@ -26,7 +26,7 @@ import av
 import numpy as np
 
 from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
-from .base import DEPTH_DTYPE, DepthVideoExtractor
+from .base import DepthVideoExtractor
 from .ffv1 import OpenContainerLifecycle, open_video_container
 from .matroska import (
     UnsupportedLayout,
@@ -487,20 +487,7 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         }
 
     def get_video(self, start_frame: int | None = None, end_frame: int | None = None) -> np.ndarray:
-        rows, cols = self._image_size
-        count = end_frame - start_frame
-        video = np.empty((count, rows, cols), dtype=DEPTH_DTYPE)
-        if count == 0:
-            return video
-        # One open demuxer per extractor: reads from several threads take turns.
-        with self._lock:
-            try:
-                self._read_into(video, start_frame)
-            except BaseException:
-                # After any failure the demuxer's position is unknown; start afresh next time.
-                self.close()
-                raise
-        return video
+        return self._read_locked(start_frame, end_frame, self._read_into)
 
     # ------------------------------------------------------------------ reading
     def close(self) -> None:

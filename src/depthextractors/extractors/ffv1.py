@@ -14,7 +14,7 @@ import threading
 import warnings
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -114,11 +114,12 @@ def ffv1_slices_intact(payload: bytes | memoryview) -> bool:
 
 
 class OpenContainerLifecycle:
-    """Pickling and closing for readers that keep a PyAV container open between reads.
+    """Locked reads, pickling and closing for readers that keep a file open between reads.
 
-    A reader sets ``_container`` (the open container, or None) and ``_lock`` (an RLock), and
-    lists in ``_DECODER_STATE`` the attributes that belong to the open container; they are
-    cleared when it closes and are not pickled (the copy reopens the file on its first read).
+    A reader sets ``_container`` (the open container, or None), ``_lock`` (an RLock) and
+    ``_image_size`` (rows, cols), and lists in ``_DECODER_STATE`` the attributes that belong to
+    the open container; they are cleared when it closes and are not pickled (the copy reopens
+    the file on its first read).
     """
 
     _DECODER_STATE: tuple[str, ...] = ()
@@ -135,6 +136,26 @@ class OpenContainerLifecycle:
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.close()
+
+    def _read_locked(
+        self, start_frame: int, end_frame: int, fill: Callable[[np.ndarray, int], None]
+    ) -> np.ndarray:
+        """Frames ``start_frame`` to ``end_frame`` filled by ``fill(video, start_frame)``.
+
+        One open container per reader: reads from several threads take turns. After any
+        failure the container's position is unknown, so it is closed (reopened next time).
+        """
+        rows, cols = self._image_size
+        video = np.empty((end_frame - start_frame, rows, cols), dtype=DEPTH_DTYPE)
+        if video.shape[0] == 0:
+            return video
+        with self._lock:
+            try:
+                fill(video, start_frame)
+            except BaseException:
+                self.close()
+                raise
+        return video
 
     def close(self) -> None:
         """Close the open container (it is reopened on the next read)."""
@@ -506,20 +527,7 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         return np.flatnonzero(self._index.keyframe)
 
     def get_video(self, start_frame: int | None = None, end_frame: int | None = None) -> np.ndarray:
-        rows, cols = self._image_size
-        count = end_frame - start_frame
-        video = np.empty((count, rows, cols), dtype=DEPTH_DTYPE)
-        if count == 0:
-            return video
-        # One open decoder per extractor: reads from several threads take turns.
-        with self._lock:
-            try:
-                self._decode_into(video, start_frame)
-            except BaseException:
-                # After any failure the decoder's position is unknown; start afresh next time.
-                self.close()
-                raise
-        return video
+        return self._read_locked(start_frame, end_frame, self._decode_into)
 
     # ------------------------------------------------------------------ decoding
     def _open(self) -> None:
