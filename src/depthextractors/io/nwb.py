@@ -321,6 +321,17 @@ def _wrap_angle(angle: np.ndarray) -> np.ndarray:
     return wrapped.astype(np.float32)
 
 
+def _timing(timestamps: np.ndarray) -> dict[str, Any]:
+    """A series' timing: a perfectly regular clock as ``starting_time`` and ``rate`` (NWB
+    Inspector's best practice), any other as its timestamps."""
+    if _is_regular(timestamps):
+        return {
+            "starting_time": float(timestamps[0]),
+            "rate": float(1.0 / (timestamps[1] - timestamps[0])),
+        }
+    return {"timestamps": _compressed(timestamps)}
+
+
 def _is_regular(timestamps: np.ndarray) -> bool:
     """Regular as NWB Inspector judges it (intervals equal to 9 decimals)."""
     if timestamps.size < 3:
@@ -628,15 +639,8 @@ def _add_results(
             ),
         )
 
-    regular = _is_regular(timestamps)
-    if regular:
-        # A perfectly regular clock is stored as a rate (NWB Inspector's best practice).
-        timing: dict[str, Any] = {
-            "starting_time": float(timestamps[0]),
-            "rate": float(1.0 / (timestamps[1] - timestamps[0])),
-        }
-    else:
-        timing = {"timestamps": _compressed(timestamps)}
+    timing = _timing(timestamps)
+    regular = "rate" in timing
 
     true_depth = metadata.get("true_depth")
     depth_note = (
@@ -955,11 +959,7 @@ def _add_raw_video(
             )
         times = np.asarray(source.get_timestamps(), dtype=np.float64)
         rows, cols = source.get_image_size()
-        timing: dict[str, Any] = (
-            {"starting_time": float(times[0]), "rate": float(1.0 / (times[1] - times[0]))}
-            if _is_regular(times)
-            else {"timestamps": _compressed(times)}
-        )
+        timing = _timing(times)
         nwbfile.add_acquisition(
             ImageSeries(
                 name=RAW_VIDEO_NAME,
@@ -986,7 +986,13 @@ def _add_raw_video(
         )
     clip = extractor.frame_slice(first, last)
     rows, cols = clip.get_image_size()
-    module = nwbfile.processing[MODULE_NAME]
+    video = nwbfile.processing[MODULE_NAME][VIDEO_NAME]
+    # The same frames as the crops: their timestamps linked, or their rate.
+    timing: dict[str, Any] = (
+        {"timestamps": video}
+        if video.timestamps is not None
+        else {"starting_time": video.starting_time, "rate": video.rate}
+    )
     nwbfile.add_acquisition(
         ImageSeries(
             name=RAW_VIDEO_NAME,
@@ -998,21 +1004,7 @@ def _add_raw_video(
                 f"reading) of the extracted frames {first}..{last}"
             ),
             device=device,
-            timestamps=module[VIDEO_NAME],
-        )
-        if module[VIDEO_NAME].timestamps is not None
-        else ImageSeries(
-            name=RAW_VIDEO_NAME,
-            data=_stream(_ExtractorFrames(clip), buffer_frames=64),
-            unit="millimeters",
-            format="raw",
-            description=(
-                f"Raw depth video ({cols}x{rows} pixels, millimetres from the camera, 0 = no "
-                f"reading) of the extracted frames {first}..{last}"
-            ),
-            device=device,
-            starting_time=module[VIDEO_NAME].starting_time,
-            rate=module[VIDEO_NAME].rate,
+            **timing,
         )
     )
 
