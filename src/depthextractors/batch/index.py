@@ -34,6 +34,7 @@ import h5py
 import numpy as np
 import yaml
 
+from ..io.results_h5 import read_acquisition_metadata
 from .pipeline import RESULTS_YAML, results_status
 
 __all__ = [
@@ -111,43 +112,6 @@ def _yaml(path: Path) -> dict[str, Any]:
     return content if isinstance(content, dict) else {}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()] if value.ndim else _plain(value.item())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def read_acquisition_metadata(h5_path: str | os.PathLike) -> dict[str, Any]:
-    """The session metadata (``metadata.json`` keys) stored in a results file.
-
-    Parameters
-    ----------
-    h5_path : path-like
-        A ``results_00.h5`` file.
-
-    Returns
-    -------
-    dict
-        ``/metadata/acquisition`` as plain Python values (``{}`` when absent).
-    """
-    out: dict[str, Any] = {}
-    with h5py.File(h5_path, "r") as handle:
-        group = handle.get("metadata/acquisition")
-        if group is None:
-            return out
-        for key, item in group.items():
-            if isinstance(item, h5py.Dataset):
-                value = item[()]
-                out[key] = None if isinstance(value, h5py.Empty) else _plain(value)
-    return out
-
-
 def build_file_name(metadata: dict[str, Any], format_string: str, snake_case: bool = True) -> str:
     """A file name from session metadata and a format string, as moseq2-extract's build_path.
 
@@ -196,13 +160,15 @@ def _index_entry(h5: Path, status_file: Path, fallback: int) -> dict[str, Any]:
     if not isinstance(stored, dict) or not stored:
         stored = read_acquisition_metadata(h5)
     if stored:
-        metadata.update({str(k): _plain(v) for k, v in stored.items()})
+        metadata.update({str(k): v for k, v in stored.items()})
     else:
         warnings.warn(f"no session metadata for {h5}; listed as {metadata}", stacklevel=3)
     uuid = status.get("uuid")
     if not uuid:
         with h5py.File(h5, "r") as handle:
-            uuid = _plain(handle["metadata/uuid"][()]) if "metadata/uuid" in handle else ""
+            uuid = handle["metadata/uuid"][()] if "metadata/uuid" in handle else ""
+        if isinstance(uuid, bytes):
+            uuid = uuid.decode("utf-8", "replace")
     return {
         "path": [str(h5.resolve()), str(status_file.resolve())],
         "uuid": str(uuid),

@@ -67,6 +67,7 @@ __all__ = [
     "H5ResultsWriter",
     "HDF5OutputBackend",
     "LazyH5Array",
+    "read_acquisition_metadata",
     "read_results",
     "read_scaled_tiff",
     "write_scaled_tiff",
@@ -356,6 +357,25 @@ def _group_to_dict(group: h5py.Group) -> dict[str, Any]:
         else:
             contents[key] = _decode(item[()])
     return contents
+
+
+def read_acquisition_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The recording's metadata (``metadata.json`` keys) stored in a results file.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``results_00.h5`` file.
+
+    Returns
+    -------
+    dict
+        ``/metadata/acquisition`` as plain Python values, nested groups as dicts and JSON-encoded
+        lists decoded (``{}`` when absent).
+    """
+    with h5py.File(path, "r") as handle:
+        group = handle.get("metadata/acquisition")
+        return {} if group is None else _group_to_dict(group)
 
 
 def _software(extraction: h5py.Group) -> str:
