@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def best_of(repeats: int, function: Callable[[], object]) -> float:
@@ -27,3 +30,18 @@ def print_table(title: str, rows: list[tuple[str, str]]) -> None:
     print(f"{'-' * width}  {'-' * 18}")
     for name, value in rows:
         print(f"{name.ljust(width)}  {value}")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, MB.
+
+    ``/proc/self/status`` ``VmHWM`` where available: Linux carries ``ru_maxrss`` over an
+    ``exec``, so a child started from a big parent would report the parent's peak.
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, kB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale / 1024

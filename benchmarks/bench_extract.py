@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -41,24 +40,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real" / "moseq2_kinect_session" / "results_00.h5"
-
-
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process, MB.
-
-    ``/proc/self/status`` ``VmHWM`` where available: Linux carries ``ru_maxrss`` over an
-    ``exec``, so a child forked from a big parent would report the parent's peak.
-    """
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) / 1024
-    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, kB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale / 1024
 
 
 def _child(mode: str, session: str, output: str) -> None:
@@ -86,7 +71,7 @@ def _child(mode: str, session: str, output: str) -> None:
                 "frames": video.get_num_frames(),
                 "seconds": elapsed,
                 "cpu_seconds": time.process_time() - cpu,
-                "peak_rss_mb": _peak_rss_mb(),
+                "peak_rss_mb": peak_rss_mb(),
             }
         )
     )

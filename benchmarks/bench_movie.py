@@ -25,14 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import peak_rss_mb
+
 MODES = ("none", "tee", "post")
-
-
-def _peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return float(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _child(mode: str, session: Path, output: Path) -> None:
@@ -58,7 +53,7 @@ def _child(mode: str, session: Path, output: Path) -> None:
     cpu = time.process_time() - cpu_start
     if mode != "none" and not (output / "results_00.mp4").is_file():
         raise RuntimeError(f"{mode}: no movie was written")
-    print(json.dumps({"wall": wall, "cpu": cpu, "rss": _peak_rss_mb()}))
+    print(json.dumps({"wall": wall, "cpu": cpu, "rss": peak_rss_mb()}))
 
 
 def _run(mode: str, session: Path, output: Path) -> dict:
