@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sessions import (  # noqa: E402
+from sessions import (
     GOLDEN_SESSIONS,
     dump,
     extract,
@@ -36,9 +36,10 @@ def main() -> None:
                 "input": input_digest(recording),
                 "datasets": summarise(read_datasets(results)),
             }
-            print(f"{session.name}: {len(reference[session.name]['datasets'])} datasets")
+            count = len(reference[session.name]["datasets"])
+            sys.stdout.write(f"{session.name}: {count} datasets\n")
     REFERENCE.write_text(dump(reference))
-    print(f"wrote {REFERENCE}")
+    sys.stdout.write(f"wrote {REFERENCE}\n")
 
 
 if __name__ == "__main__":

@@ -222,10 +222,8 @@ def read_datasets(path: Path) -> dict[str, np.ndarray]:
 def digest(array: np.ndarray) -> str:
     """sha256 of an array's dtype, shape and bytes."""
     array = np.ascontiguousarray(array)
-    if array.dtype.kind in "OU":
-        data = repr(array.tolist()).encode("utf-8")
-    else:
-        data = array.tobytes()
+    text_like = array.dtype.kind in "OU"
+    data = repr(array.tolist()).encode("utf-8") if text_like else array.tobytes()
     text = f"{array.dtype.str}{array.shape}".encode()
     return hashlib.sha256(text + data).hexdigest()
 
