@@ -1,7 +1,6 @@
 """depthextractors: read any depth-camera recording lazily and extract the animal from it."""
 
-from importlib.metadata import PackageNotFoundError, version
-
+from ._version import __version__
 from .cameras import CAMERA_PRESETS, CameraModel, detect_camera, get_camera
 from .extraction import (
     ClassifierFlipCorrector,
@@ -37,11 +36,6 @@ from .extractors import (
     write_ffv1_video,
 )
 from .io import read_results
-
-try:
-    __version__ = version("depthextractors")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "CAMERA_PRESETS",
