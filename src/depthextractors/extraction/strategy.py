@@ -77,6 +77,19 @@ class Strategy:
             if signature.parameters[name].default is not inspect.Parameter.empty
         }
 
+    @classmethod
+    def from_params(cls, **params: Any) -> Strategy:
+        """Build the strategy from recorded parameters (:meth:`describe`'s ``params``).
+
+        The constructor by default; a strategy that records something other than its
+        constructor's arguments (a classifier recorded by its file path) overrides both.
+
+        Returns
+        -------
+        Strategy
+        """
+        return cls(**params)
+
     def get_params(self) -> dict[str, Any]:
         """The arguments this strategy was built with, under the constructor's names.
 
@@ -167,7 +180,7 @@ def build_strategy(description: Mapping[str, Any]) -> Strategy:
     params = {
         key: _rebuild(value) for key, value in dict(description.get("params") or {}).items()
     }
-    return cls(**params)
+    return cls.from_params(**params)
 
 
 def _rebuild(value: Any) -> Any:
