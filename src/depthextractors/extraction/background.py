@@ -11,18 +11,22 @@ them.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from abc import ABC, abstractmethod
 
 import cv2
 import numpy as np
 from scipy import ndimage
 
 from ..extractors.base import DepthVideoExtractor
+from .roi import PlaneROI, ROIStrategy, plane_depth
+from .strategy import Strategy
 
-if TYPE_CHECKING:
-    from .roi import PlaneROI
-
-__all__ = ["PlaneFitBackground", "StridedMedianBackground", "median_ignoring_zeros"]
+__all__ = [
+    "BackgroundStrategy",
+    "PlaneFitBackground",
+    "StridedMedianBackground",
+    "median_ignoring_zeros",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +109,46 @@ def _median_blur(frame: np.ndarray, size: int) -> np.ndarray:
     return ndimage.median_filter(frame, size=size, mode="nearest")
 
 
-class StridedMedianBackground:
+class BackgroundStrategy(Strategy, ABC):
+    """Estimates the empty arena's depth from the recording: the background contract.
+
+    A new background strategy implements one method, :meth:`compute`. The session calls it
+    once per run and subtracts the result from every frame to get heights above the floor.
+    """
+
+    @abstractmethod
+    def compute(self, extractor: DepthVideoExtractor) -> np.ndarray:
+        """The background of a recording.
+
+        Parameters
+        ----------
+        extractor : DepthVideoExtractor
+            The recording (or a slice of it).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(rows, cols)`` depth in millimetres, one per pixel of the frames; 0 where
+            unknown.
+        """
+
+    def roi_image(self, background: np.ndarray) -> np.ndarray:
+        """The image the arena is found on (the background itself unless overridden).
+
+        Parameters
+        ----------
+        background : numpy.ndarray
+            What :meth:`compute` returned for this recording.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(rows, cols)`` depth in millimetres.
+        """
+        return background
+
+
+class StridedMedianBackground(BackgroundStrategy):
     """Median background of strided frames (moseq2-extract's ``get_bground_im_file``).
 
     Parameters
@@ -136,12 +179,6 @@ class StridedMedianBackground:
         self.frame_stride = _check_positive_int(frame_stride, "frame_stride")
         self.median_filter_size = _check_filter_size(median_filter_size)
         self.min_frames = _check_positive_int(min_frames, "min_frames")
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(frame_stride={self.frame_stride}, "
-            f"median_filter_size={self.median_filter_size}, min_frames={self.min_frames})"
-        )
 
     def frame_indices(self, num_frames: int) -> np.ndarray:
         """Indices of the frames the background is computed from.
@@ -201,7 +238,7 @@ class StridedMedianBackground:
         return median_ignoring_zeros(frames)
 
 
-class PlaneFitBackground:
+class PlaneFitBackground(BackgroundStrategy):
     """The arena's floor plane as the background (moseq2-extract's ``use_plane_bground``).
 
     The strided median background is computed first, the arena's floor plane is fitted to it by
@@ -215,7 +252,9 @@ class PlaneFitBackground:
         As in :class:`StridedMedianBackground`.
     median_filter_size : int, default 5
         As in :class:`StridedMedianBackground`.
-    roi : PlaneROI, optional
+    min_frames : int, default 15
+        As in :class:`StridedMedianBackground`.
+    roi : ROIStrategy, optional
         Finds the floor plane; ``PlaneROI()`` (automatic depth range) when not given.
 
     Attributes
@@ -230,18 +269,16 @@ class PlaneFitBackground:
         self,
         frame_stride: int = 500,
         median_filter_size: int = 5,
-        roi: PlaneROI | None = None,
+        min_frames: int = 15,
+        roi: ROIStrategy | None = None,
     ) -> None:
-        self.median = StridedMedianBackground(frame_stride, median_filter_size)
+        self._median = StridedMedianBackground(frame_stride, median_filter_size, min_frames)
+        self.frame_stride = self._median.frame_stride
+        self.median_filter_size = self._median.median_filter_size
+        self.min_frames = self._median.min_frames
         self.roi = roi
         self.median_background: np.ndarray | None = None
         self.arena = None
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(frame_stride={self.median.frame_stride}, "
-            f"median_filter_size={self.median.median_filter_size}, roi={self.roi!r})"
-        )
 
     def compute(self, extractor: DepthVideoExtractor) -> np.ndarray:
         """Compute the plane background of a recording.
@@ -264,11 +301,29 @@ class PlaneFitBackground:
             If the recording has no frames or no arena floor is found (see
             :meth:`PlaneROI.find`).
         """
-        from .roi import PlaneROI, plane_depth
-
-        background = self.median.compute(extractor)
+        background = self._median.compute(extractor)
         finder = self.roi if self.roi is not None else PlaneROI()
         arena = finder.find(background, extractor.camera)
         self.median_background = background
         self.arena = arena
         return plane_depth(arena.plane, background.shape).astype(np.float32)
+
+    def roi_image(self, background: np.ndarray) -> np.ndarray:
+        """The median background the plane was fitted to.
+
+        A plane is flat everywhere, so on the plane itself every pixel would pass as floor:
+        the arena is found on the median image, as moseq2-extract does.
+
+        Parameters
+        ----------
+        background : numpy.ndarray
+            The plane background :meth:`compute` returned.
+
+        Returns
+        -------
+        numpy.ndarray
+            :attr:`median_background`.
+        """
+        if self.median_background is None:
+            raise RuntimeError("PlaneFitBackground.roi_image() needs compute() to run first")
+        return self.median_background

@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from .filters import structuring_element
-from .tracking import MomentsTracker, TrackedObject
+from .tracking import MomentsTracker, SequentialTracker, TrackedObject
 
 __all__ = ["EMTracker", "model_smoothing_weights", "smooth_by_model"]
 
@@ -59,7 +59,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 _INIT_METHODS = ("raw", "min", "med")
 
 
-class EMTracker:
+class EMTracker(SequentialTracker):
     """Expectation-maximisation tracker of a 3-D Gaussian (x, y, height) for tethered animals.
 
     Parameters
@@ -90,7 +90,7 @@ class EMTracker:
         Mean log-likelihood range mapped to smoothing weights 0..1 (``model_smoothing_clips``):
         frames the model explains poorly borrow their centroid and angle from their
         neighbours. Off when the first value is not below the second (moseq2's default).
-    use_cc : bool, default False
+    use_cc : bool, default True
         Largest 4-connected component instead of the largest contour for the animal.
     init_strel : (int, int), default (9, 9)
         Size of the elliptical opening used to (re-)initialise the model, pixels.
@@ -111,9 +111,6 @@ class EMTracker:
     :class:`MomentsTracker` on several threads instead).
     """
 
-    #: Frames must be tracked in order, with the state carried (see the session).
-    sequential = True
-
     def __init__(
         self,
         min_height: float = 10,
@@ -127,7 +124,7 @@ class EMTracker:
         rho_mean: float = 0.0,
         rho_cov: float = 0.0,
         model_smoothing_clips: tuple[float, float] = (0.0, 0.0),
-        use_cc: bool = False,
+        use_cc: bool = True,
         init_strel: tuple[int, int] = (9, 9),
         max_iterations: int = 15,
         tolerance: float = 0.25,
@@ -183,35 +180,27 @@ class EMTracker:
         self.regularization = float(regularization)
         self.reset()
 
-    def __repr__(self) -> str:
-        return (
-            f"EMTracker(min_height={self.min_height:g}, max_height={self.max_height:g}, "
-            f"ll_threshold={self.ll_threshold:g}, mask_threshold={self.mask_threshold:g}, "
-            f"init_method={self.init_method!r})"
-        )
+    @property
+    def log_likelihood_clip(self) -> float:
+        """``frames_mask`` holds log-likelihoods clipped below at ``ll_clip``."""
+        return self.ll_clip
 
-    def parameters(self) -> dict[str, object]:
-        """Settings under moseq2-extract's parameter names."""
-        return {
-            "min_height": self.min_height,
-            "max_height": self.max_height,
-            "use_cc": self.use_cc,
-            "use_tracking_model": True,
-            "tracking_model_ll_threshold": self.ll_threshold,
-            "tracking_model_mask_threshold": self.mask_threshold,
-            "tracking_model_ll_clip": self.ll_clip,
-            "tracking_model_segment": self.segment,
-            "tracking_model_init": self.init_method,
-            "tracking_model_init_frames": self.init_frames,
-            "tracking_model_rho_mean": self.rho_mean,
-            "tracking_model_rho_cov": self.rho_cov,
-            "tracking_model_init_strel": list(self.init_strel),
-            "tracking_model_max_iterations": self.max_iterations,
-            "tracking_model_tolerance": self.tolerance,
-            "tracking_model_regularization": self.regularization,
-            "tracking_model_cable_sigma": self.cable_sigma,
-            "model_smoothing_clips": list(self.model_smoothing_clips),
-        }
+    def animal_pixels(self, masks: np.ndarray, crops: np.ndarray) -> np.ndarray:
+        """Pixels above ``mask_threshold`` and at least ``min_height`` tall.
+
+        Parameters
+        ----------
+        masks : numpy.ndarray
+            ``(n, rows, cols)`` cropped log-likelihoods.
+        crops : numpy.ndarray
+            ``(n, rows, cols)`` cropped heights, millimetres.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, rows, cols)`` bool.
+        """
+        return (masks > self.mask_threshold) & (crops >= self._low)
 
     # ------------------------------------------------------------------ state
     @property
@@ -348,7 +337,7 @@ class EMTracker:
             )
             if limit is not None:
                 log_likelihood[raw_heights > limit] = min(self.ll_clip, float(log_likelihood.min()))
-        found = self._moments.describe(animal.astype(np.uint8), filtered)
+        found = self._moments.measure(animal.astype(np.uint8), filtered)
         if found is None:
             return None
         x0, y0 = found.mask_origin

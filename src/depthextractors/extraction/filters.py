@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .strategy import Strategy
+
 __all__ = [
     "FrameFilters",
     "HampelFilter",
@@ -77,7 +79,7 @@ def _odd_size(value: int, name: str, allow_zero: bool = True) -> int:
 
 
 @dataclass(frozen=True)
-class FrameFilters:
+class FrameFilters(Strategy):
     """Denoising applied to height images before tracking (moseq2-extract's ``clean_frames``).
 
     Parameters
@@ -183,19 +185,6 @@ class FrameFilters:
         if tail is not None:
             out = cv2.morphologyEx(out, cv2.MORPH_OPEN, tail, iterations=int(self.tail_iterations))
         return out.copy() if out is frame else out
-
-    def parameters(self) -> dict[str, object]:
-        """The filter settings under moseq2-extract's parameter names."""
-        return {
-            "spatial_filter_size": [int(self.spatial_size)],
-            "temporal_filter_size": [int(self.temporal_size)],
-            "tail_filter_size": list(self.tail_size),
-            "tail_filter_shape": str(self.tail_shape),
-            "tail_filter_iters": int(self.tail_iterations),
-            "cable_filter_size": list(self.cable_size),
-            "cable_filter_shape": str(self.cable_shape),
-            "cable_filter_iters": int(self.cable_iterations),
-        }
 
 
 def _median_blur(frame: np.ndarray, size: int) -> np.ndarray:
@@ -305,7 +294,7 @@ class _quiet_nanmedian:
 
 
 @dataclass(frozen=True)
-class HampelFilter:
+class HampelFilter(Strategy):
     """Hampel outlier filter settings for one family of scalars.
 
     Parameters

@@ -15,19 +15,32 @@ y = row in pixels, depth in millimetres; ``(a, b, c)`` is a unit vector with ``c
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy import ndimage, stats
+from scipy import ndimage
 
 from ..cameras import CameraModel
+from .floor import (
+    AUTO_RANGE_HALF_WIDTH,
+    describe_depths,
+    estimate_floor_depth,
+    fit_plane,
+    plane_depth,
+    rank_regions,
+    ransac_plane,
+    suggest_range,
+)
+from .strategy import Strategy
 
 __all__ = [
     "CAMERA_ROI_WEIGHTS",
     "ArenaROI",
     "ManualROI",
     "PlaneROI",
+    "ROIStrategy",
     "estimate_floor_depth",
     "fit_plane",
     "plane_depth",
@@ -46,217 +59,6 @@ CAMERA_ROI_WEIGHTS: dict[str, tuple[float, float, float]] = {
 _MIN_FLOOR_POINTS = 100
 # moseq2-extract accepts a RANSAC plane only if more than this fraction of the points agree.
 _MIN_INLIER_FRACTION = 0.1
-# Half-width (mm) of the automatic depth range around the floor depth (moseq2-extract's
-# automatic range is also +/- 50 mm).
-_AUTO_RANGE_HALF_WIDTH = 50.0
-# Candidate planes scored per batch: bounds the residual matrix to a few megabytes.
-_RANSAC_BATCH = 64
-
-
-# --------------------------------------------------------------------------------------------
-# Planes
-# --------------------------------------------------------------------------------------------
-def _plane_from_slopes(slope_x: float, slope_y: float, offset: float) -> np.ndarray:
-    """Plane ``depth = slope_x*x + slope_y*y + offset`` in the unit-normal convention."""
-    norm = np.sqrt(slope_x**2 + slope_y**2 + 1.0)
-    return np.array([slope_x, slope_y, -1.0, offset], dtype=np.float64) / norm
-
-
-def plane_depth(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Depth (mm) of a plane at every pixel of an image of ``shape`` ``(rows, cols)``.
-
-    Parameters
-    ----------
-    plane : array_like, shape (4,)
-        ``(a, b, c, d)`` with ``a*x + b*y + c*depth + d = 0``; ``c`` must not be 0.
-    shape : tuple of int
-        ``(rows, cols)``.
-
-    Returns
-    -------
-    numpy.ndarray, shape (rows, cols), float64
-    """
-    a, b, c, d = (float(v) for v in np.asarray(plane, dtype=np.float64))
-    if abs(c) < 1e-12:
-        raise ValueError(f"the plane {plane} is parallel to the depth axis; it has no depth")
-    rows, cols = shape
-    x = np.arange(cols, dtype=np.float64)[None, :]
-    y = np.arange(rows, dtype=np.float64)[:, None]
-    return -(a * x + b * y + d) / c
-
-
-def fit_plane(x: np.ndarray, y: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    """Least-squares plane ``depth = p*x + q*y + r`` through points, in the unit-normal form.
-
-    Parameters
-    ----------
-    x, y : numpy.ndarray
-        Pixel coordinates (column, row).
-    depth : numpy.ndarray
-        Depth of each point, millimetres.
-
-    Returns
-    -------
-    numpy.ndarray, shape (4,)
-        ``(a, b, c, d)``, unit normal, ``c < 0``.
-
-    Raises
-    ------
-    ValueError
-        If fewer than three points are given or they are collinear.
-    """
-    x = np.asarray(x, dtype=np.float64).ravel()
-    y = np.asarray(y, dtype=np.float64).ravel()
-    z = np.asarray(depth, dtype=np.float64).ravel()
-    if x.size < 3:
-        raise ValueError(f"a plane needs at least 3 points, got {x.size}")
-    # Centring the coordinates keeps the normal equations well conditioned.
-    cx, cy, cz = x.mean(), y.mean(), z.mean()
-    design = np.column_stack([x - cx, y - cy])
-    gram = design.T @ design
-    if np.linalg.cond(gram) > 1e12:
-        raise ValueError("the points are collinear; they do not define a plane")
-    slope_x, slope_y = np.linalg.solve(gram, design.T @ (z - cz))
-    return _plane_from_slopes(slope_x, slope_y, cz - slope_x * cx - slope_y * cy)
-
-
-def _ransac_plane(
-    x: np.ndarray,
-    y: np.ndarray,
-    z: np.ndarray,
-    noise_tolerance: float,
-    iterations: int,
-    sample_points: int,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, float]:
-    """Seeded, vectorised RANSAC plane fit; returns the plane and its inlier fraction.
-
-    Candidate planes through random triples are scored together on a random subsample of the
-    points: the plane with most points within ``noise_tolerance`` mm (along the depth axis)
-    wins, ties going to the smaller mean truncated residual. The winner is refined by least
-    squares on its inliers among all points, twice.
-    """
-    count = x.size
-    if count > sample_points:
-        pick = np.sort(rng.choice(count, size=sample_points, replace=False))
-        xs, ys, zs = x[pick], y[pick], z[pick]
-    else:
-        xs, ys, zs = x, y, z
-    triples = rng.integers(0, xs.size, size=(iterations, 3))
-    p0 = np.stack([xs[triples[:, 0]], ys[triples[:, 0]], zs[triples[:, 0]]], axis=1)
-    p1 = np.stack([xs[triples[:, 1]], ys[triples[:, 1]], zs[triples[:, 1]]], axis=1)
-    p2 = np.stack([xs[triples[:, 2]], ys[triples[:, 2]], zs[triples[:, 2]]], axis=1)
-    normal = np.cross(p1 - p0, p2 - p0)
-    # A normal with no depth component means collinear points (or a vertical plane): no floor.
-    usable = np.abs(normal[:, 2]) > 1e-9
-    normal, p0 = normal[usable], p0[usable]
-    if normal.shape[0] == 0:
-        raise ValueError(
-            "RANSAC found no usable plane: the points in the depth range are collinear"
-        )
-    slope_x = -normal[:, 0] / normal[:, 2]
-    slope_y = -normal[:, 1] / normal[:, 2]
-    offset = p0[:, 2] - slope_x * p0[:, 0] - slope_y * p0[:, 1]
-
-    xs32, ys32, zs32 = (v.astype(np.float32) for v in (xs, ys, zs))
-    tolerance = np.float32(noise_tolerance)
-    inliers = np.empty(slope_x.size, dtype=np.int64)
-    cost = np.empty(slope_x.size, dtype=np.float64)
-    for start in range(0, slope_x.size, _RANSAC_BATCH):
-        stop = start + _RANSAC_BATCH
-        predicted = (
-            slope_x[start:stop, None].astype(np.float32) * xs32
-            + slope_y[start:stop, None].astype(np.float32) * ys32
-            + offset[start:stop, None].astype(np.float32)
-        )
-        residual = np.abs(zs32 - predicted)
-        inliers[start:stop] = np.count_nonzero(residual < tolerance, axis=1)
-        cost[start:stop] = np.minimum(residual, tolerance).mean(axis=1, dtype=np.float64)
-    best = np.lexsort((cost, -inliers))[0]
-    fraction = inliers[best] / xs.size
-
-    plane = _plane_from_slopes(slope_x[best], slope_y[best], offset[best])
-    for _ in range(2):
-        residual = np.abs(z - _evaluate(plane, x, y))
-        keep = residual < noise_tolerance
-        if np.count_nonzero(keep) < 3:
-            break
-        try:
-            plane = fit_plane(x[keep], y[keep], z[keep])
-        except ValueError:
-            break
-    return plane, float(fraction)
-
-
-def _evaluate(plane: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    a, b, c, d = plane
-    return -(a * x + b * y + d) / c
-
-
-# --------------------------------------------------------------------------------------------
-# Automatic depth range
-# --------------------------------------------------------------------------------------------
-def estimate_floor_depth(background: np.ndarray, bin_mm: float = 2.0) -> float:
-    """Depth (mm) of the dominant flat surface near the image centre.
-
-    Parameters
-    ----------
-    background : numpy.ndarray, shape (rows, cols)
-        Background depth in millimetres (0 = invalid).
-    bin_mm : float, default 2
-        Histogram bin width, millimetres.
-
-    Returns
-    -------
-    float
-        The floor depth estimate, millimetres.
-
-    Notes
-    -----
-    A flat floor seen from above puts many pixels at nearly one depth, a sharp peak in the
-    histogram of background depths, while walls and slopes spread over many depths. Each valid
-    pixel votes with a Gaussian weight of its distance from the image centre (sigma a quarter
-    of the shorter image side), because the arena is what the camera is pointed at; the
-    histogram is smoothed over about 10 mm and its highest peak is taken.
-    """
-    image = np.asarray(background, dtype=np.float64)
-    rows, cols = image.shape
-    valid = image > 0
-    if not np.any(valid):
-        raise ValueError("the background has no valid (non-zero) pixel; no floor can be found")
-    yy, xx = np.nonzero(valid)
-    sigma = 0.25 * min(rows, cols)
-    weights = np.exp(-0.5 * (((yy - rows / 2.0) ** 2 + (xx - cols / 2.0) ** 2) / sigma**2))
-    depths = image[valid]
-    low, high = np.floor(depths.min()), np.ceil(depths.max()) + bin_mm
-    edges = np.arange(low, high + bin_mm, bin_mm)
-    histogram, edges = np.histogram(depths, bins=edges, weights=weights)
-    smooth = ndimage.gaussian_filter1d(histogram, sigma=max(5.0 / bin_mm, 1.0), mode="constant")
-    peak = int(np.argmax(smooth))
-    return float((edges[peak] + edges[peak + 1]) / 2.0)
-
-
-def _describe_depths(background: np.ndarray) -> str:
-    valid = background[background > 0]
-    if valid.size == 0:
-        return "the background has no valid (non-zero) pixel"
-    p5, p25, p50, p75, p95 = np.percentile(valid, [5, 25, 50, 75, 95])
-    return (
-        f"valid background depths: 5th/25th/50th/75th/95th percentiles "
-        f"{p5:.0f}/{p25:.0f}/{p50:.0f}/{p75:.0f}/{p95:.0f} mm"
-    )
-
-
-def _suggest_range(background: np.ndarray) -> str:
-    try:
-        floor = estimate_floor_depth(background)
-    except ValueError:
-        return "check that the recording shows the arena"
-    return (
-        f"the dominant flat surface near the image centre is at about {floor:.0f} mm; try "
-        f"depth_range=({floor - _AUTO_RANGE_HALF_WIDTH:.0f}, "
-        f"{floor + _AUTO_RANGE_HALF_WIDTH:.0f}) or depth_range=None to find it automatically"
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,12 +80,16 @@ class ArenaROI:
         depth in mm, unit normal, ``c < 0``), or ``None`` when unknown.
     depth_range : tuple of float or None
         Depth range searched for the floor, millimetres (found automatically when not given).
+    weights : tuple of float or None
+        Region ranking weights used (area, extent, distance), or ``None`` when no regions were
+        ranked.
     """
 
     mask: np.ndarray
     true_depth: float
     plane: np.ndarray | None
     depth_range: tuple[float, float] | None
+    weights: tuple[float, float, float] | None = None
 
     @property
     def bbox(self) -> tuple[int, int, int, int]:
@@ -328,7 +134,42 @@ def _pair(value: tuple[int, int], name: str) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------
 # Strategies
 # --------------------------------------------------------------------------------------------
-class PlaneROI:
+class ROIStrategy(Strategy, ABC):
+    """Finds the arena in a background image: the ROI contract.
+
+    A new arena strategy implements one method, :meth:`find`. The session calls it once per
+    run with the background (for :class:`PlaneFitBackground`, the median image the plane was
+    fitted to) and uses the returned mask for everything else; the mask must match the frames
+    and hold at least one pixel, and the true depth must be a positive number of millimetres.
+    """
+
+    @abstractmethod
+    def find(self, background: np.ndarray, camera: CameraModel | None = None) -> ArenaROI:
+        """Find the arena in a background image.
+
+        Parameters
+        ----------
+        background : numpy.ndarray, shape (rows, cols)
+            Background depth in millimetres (0 or NaN = invalid).
+        camera : CameraModel, optional
+            The recording's camera.
+
+        Returns
+        -------
+        ArenaROI
+        """
+
+
+def _given_true_depth(value: float | None) -> float | None:
+    if value is None:
+        return None
+    depth = float(value)
+    if not np.isfinite(depth) or depth <= 0:
+        raise ValueError(f"true_depth must be a positive depth in mm or None, got {value!r}")
+    return depth
+
+
+class PlaneROI(ROIStrategy):
     """Arena floor by RANSAC plane fitting and region ranking (moseq2-extract's ``get_roi``).
 
     Parameters map one to one onto moseq2-extract's options, with the same defaults:
@@ -346,9 +187,9 @@ class PlaneROI:
     dilate : (int, int), default (10, 10)
         ``bg_roi_dilate``: size (width, height) in pixels of the structuring element that grows
         the chosen region.
-    dilate_iterations : int, default 1
+    dilate_iterations : int, default 0
         ``dilate_iterations`` (0 for no dilation).
-    erode : (int, int), default (0, 0)
+    erode : (int, int), default (1, 1)
         ``bg_roi_erode``: size (width, height) of the structuring element that shrinks it.
     erode_iterations : int, default 0
         ``erode_iterations`` (0 for no erosion).
@@ -371,6 +212,9 @@ class PlaneROI:
     seed : int, default 0
         Seed of the RANSAC random generator; the same background and parameters always give
         the same ROI.
+    true_depth : float, optional
+        ``detected_true_depth``: the floor depth to use, mm, instead of the median background
+        inside the ROI (``None``, the default, measures it).
     iterations : int, default 1000
         Candidate planes tried by RANSAC (moseq2's ``iters``).
     sample_points : int, default 8000
@@ -419,8 +263,8 @@ class PlaneROI:
         depth_range: tuple[float, float] | None = None,
         weights: tuple[float, float, float] | None = None,
         dilate: tuple[int, int] = (10, 10),
-        dilate_iterations: int = 1,
-        erode: tuple[int, int] = (0, 0),
+        dilate_iterations: int = 0,
+        erode: tuple[int, int] = (1, 1),
         erode_iterations: int = 0,
         shape: str = "ellipse",
         index: int = 0,
@@ -430,6 +274,7 @@ class PlaneROI:
         gradient_kernel: int = 7,
         noise_tolerance: float = 30,
         seed: int = 0,
+        true_depth: float | None = None,
         *,
         iterations: int = 1000,
         sample_points: int = 8000,
@@ -477,21 +322,12 @@ class PlaneROI:
         self.gradient_kernel = int(gradient_kernel)
         self.noise_tolerance = float(noise_tolerance)
         self.seed = int(seed)
+        self.true_depth = _given_true_depth(true_depth)
         self.iterations = int(iterations)
         self.sample_points = int(sample_points)
         if not 0.0 <= min_region_fraction < 1.0:
             raise ValueError(f"min_region_fraction must be in [0, 1), got {min_region_fraction}")
         self.min_region_fraction = float(min_region_fraction)
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(depth_range={self.depth_range}, weights={self.weights}, "
-            f"dilate={self.dilate}, dilate_iterations={self.dilate_iterations}, "
-            f"erode={self.erode}, erode_iterations={self.erode_iterations}, "
-            f"shape={self.shape!r}, index={self.index}, fill_holes={self.fill_holes}, "
-            f"gradient_filter={self.gradient_filter}, noise_tolerance={self.noise_tolerance}, "
-            f"seed={self.seed})"
-        )
 
     # ---------------------------------------------------------------- pieces
     def resolve_weights(self, camera: CameraModel | None) -> tuple[float, float, float]:
@@ -539,7 +375,7 @@ class PlaneROI:
         if self.depth_range is not None:
             return self.depth_range
         floor = estimate_floor_depth(_check_background(background))
-        found = (floor - _AUTO_RANGE_HALF_WIDTH, floor + _AUTO_RANGE_HALF_WIDTH)
+        found = (floor - AUTO_RANGE_HALF_WIDTH, floor + AUTO_RANGE_HALF_WIDTH)
         logger.info("arena floor found at about %.0f mm; depth range %.0f-%.0f mm", floor, *found)
         return found
 
@@ -609,13 +445,13 @@ class PlaneROI:
             raise ValueError(
                 f"no arena floor between {low:.0f} and {high:.0f} mm: only {count} background "
                 f"pixels lie in that depth range{filtered} "
-                f"(at least {_MIN_FLOOR_POINTS} needed); {_describe_depths(image)}; "
-                f"{_suggest_range(image)}"
+                f"(at least {_MIN_FLOOR_POINTS} needed); {describe_depths(image)}; "
+                f"{suggest_range(image)}"
             )
         yy, xx = np.nonzero(usable)
         depths = image[yy, xx]
         rng = np.random.default_rng(self.seed)
-        plane, fraction = _ransac_plane(
+        plane, fraction = ransac_plane(
             xx.astype(np.float64), yy.astype(np.float64), depths,
             self.noise_tolerance, self.iterations, self.sample_points, rng,
         )  # fmt: skip
@@ -623,7 +459,7 @@ class PlaneROI:
             raise ValueError(
                 f"no flat arena floor between {low:.0f} and {high:.0f} mm: the best plane "
                 f"fits only {fraction:.0%} of the {count} pixels in that range within "
-                f"{self.noise_tolerance:g} mm; {_describe_depths(image)}; {_suggest_range(image)}"
+                f"{self.noise_tolerance:g} mm; {describe_depths(image)}; {suggest_range(image)}"
             )
         distance = np.abs(image - plane_depth(plane, image.shape))
         floor = usable & (distance < self.noise_tolerance)
@@ -631,59 +467,12 @@ class PlaneROI:
         if num_regions == 0:
             raise ValueError(
                 f"no pixel lies within {self.noise_tolerance:g} mm of the floor plane between "
-                f"{low:.0f} and {high:.0f} mm; {_describe_depths(image)}"
+                f"{low:.0f} and {high:.0f} mm; {describe_depths(image)}"
             )
-        order = self._rank_regions(
+        order = rank_regions(
             labels, num_regions, self.resolve_weights(camera), self.min_region_fraction
         )
         return labels, order, plane, (low, high)
-
-    @staticmethod
-    def _rank_regions(
-        labels: np.ndarray,
-        num_regions: int,
-        weights: tuple[float, float, float],
-        min_region_fraction: float,
-    ) -> np.ndarray:
-        index = np.arange(1, num_regions + 1)
-        areas = np.bincount(labels.ravel(), minlength=num_regions + 1)[1:].astype(np.float64)
-        # Specks of floor-like pixels (a few px on a shelf or between wall dropouts) would
-        # otherwise win the distance-from-centre rank and beat the real floor.
-        keep = areas >= min_region_fraction * labels.size
-        if not keep.any():
-            keep = areas == areas.max()
-        index, areas = index[keep], areas[keep]
-        all_boxes = ndimage.find_objects(labels)
-        boxes = [all_boxes[i - 1] for i in index]
-        box_areas = np.array(
-            [(box[0].stop - box[0].start) * (box[1].stop - box[1].start) for box in boxes],
-            dtype=np.float64,
-        )
-        extents = areas / box_areas
-        rows, cols = labels.shape
-        # Distances from the image centre as moseq2 measures them: (rows / 2, cols / 2).
-        distance = np.hypot(
-            np.arange(rows, dtype=np.float64)[:, None] - rows / 2.0,
-            np.arange(cols, dtype=np.float64)[None, :] - cols / 2.0,
-        )
-        # Within each region's bounding box only: much faster than a labelled maximum over the
-        # whole image once the specks are gone.
-        far = np.array(
-            [
-                distance[box][labels[box] == label].max()
-                for label, box in zip(index, boxes, strict=True)
-            ],
-            dtype=np.float64,
-        )
-        ranks = np.vstack(
-            [
-                stats.rankdata(-areas, method="max"),
-                stats.rankdata(-extents, method="max"),
-                stats.rankdata(far, method="max"),
-            ]
-        )
-        score = np.mean(ranks * np.asarray(weights, dtype=np.float64)[:, None], axis=0)
-        return index[np.argsort(score, kind="stable")]
 
     def shape_region(self, region: np.ndarray) -> np.ndarray:
         """Dilate, erode and fill holes in a region mask, as configured.
@@ -750,19 +539,22 @@ class PlaneROI:
             )
         return ArenaROI(
             mask=mask,
-            true_depth=_true_depth(image, mask),
+            true_depth=self.true_depth if self.true_depth is not None else _true_depth(image, mask),
             plane=plane,
             depth_range=depth_range,
+            weights=self.resolve_weights(camera),
         )
 
 
-class ManualROI:
+class ManualROI(ROIStrategy):
     """An arena mask given by the user (e.g. drawn by hand).
 
     Parameters
     ----------
     mask : numpy.ndarray, shape (rows, cols)
         Boolean mask of the arena floor (integer masks are accepted: non-zero = arena).
+    true_depth : float, optional
+        The floor depth to use, mm, instead of the median background inside the mask.
 
     Notes
     -----
@@ -770,7 +562,7 @@ class ManualROI:
     the floor plane by least squares to the valid background inside the mask.
     """
 
-    def __init__(self, mask: np.ndarray) -> None:
+    def __init__(self, mask: np.ndarray, true_depth: float | None = None) -> None:
         array = np.asarray(mask)
         if array.ndim != 2:
             raise ValueError(f"the ROI mask must be a (rows, cols) image, got shape {array.shape}")
@@ -784,10 +576,7 @@ class ManualROI:
         if not array.any():
             raise ValueError("the ROI mask is empty: it selects no pixel")
         self.mask = array.copy()
-
-    def __repr__(self) -> str:
-        rows, cols = self.mask.shape
-        return f"{type(self).__name__}({rows}x{cols} mask, {int(self.mask.sum())} pixels)"
+        self.true_depth = _given_true_depth(true_depth)
 
     def find(self, background: np.ndarray, camera: CameraModel | None = None) -> ArenaROI:
         """Attach the true depth and floor plane of ``background`` to the mask.
@@ -812,7 +601,9 @@ class ManualROI:
                 f"the background is {image.shape[0]}x{image.shape[1]}; draw the mask on a "
                 "frame of this recording"
             )
-        true_depth = _true_depth(image, self.mask)
+        true_depth = (
+            self.true_depth if self.true_depth is not None else _true_depth(image, self.mask)
+        )
         yy, xx = np.nonzero(self.mask & (image > 0))
         try:
             plane = fit_plane(xx, yy, image[yy, xx])

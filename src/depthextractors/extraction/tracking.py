@@ -24,12 +24,16 @@ are) is at least ``min_height``, the same rule the height threshold applies befo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 
-__all__ = ["MomentsTracker", "TrackedObject"]
+from .strategy import Strategy
+
+__all__ = ["MomentsTracker", "SequentialTracker", "TrackedObject", "Tracker"]
 
 
 @dataclass
@@ -75,7 +79,171 @@ class TrackedObject:
     mean_log_likelihood: float = float("nan")
 
 
-class MomentsTracker:
+class Tracker(Strategy, ABC):
+    """Finds the animal in one filtered height image: the tracker contract.
+
+    A tracker's constructor takes ``min_height`` and ``max_height`` (millimetres above the
+    floor) and stores them under those names: the session zeroes heights outside that range
+    before filtering. A new tracker implements one method, :meth:`find`.
+
+    The session calls :meth:`track` for every frame, on several threads and in any order (a
+    stateless tracker must not keep anything from frame to frame; see
+    :class:`SequentialTracker` for one that does), with the filtered heights of a box around
+    the frame's non-zero pixels. Everything else has a default that does nothing.
+    """
+
+    #: Whether frames must be tracked in order, one at a time (:class:`SequentialTracker`).
+    sequential: ClassVar[bool] = False
+    min_height: float
+    max_height: float
+
+    @abstractmethod
+    def find(self, image: np.ndarray) -> TrackedObject | None:
+        """Find the animal in one filtered height image.
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            ``(rows, cols)`` heights above the floor, millimetres (uint8, or uint16 with
+            ``frame_dtype='uint16'``), 0 outside ``[min_height, max_height]``.
+
+        Returns
+        -------
+        TrackedObject or None
+            In ``image``'s pixel coordinates (x = column); ``None`` when there is no animal.
+        """
+
+    def track(
+        self, image: np.ndarray, origin: tuple[int, int] = (0, 0), raw: np.ndarray | None = None
+    ) -> TrackedObject | None:
+        """Find the animal in a sub-image whose top-left pixel is ``origin`` in the ROI box.
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            ``(rows, cols)`` filtered heights, millimetres.
+        origin : (int, int), default (0, 0)
+            ``(x, y)`` of ``image``'s top-left pixel in the ROI box.
+        raw : numpy.ndarray, optional
+            The same pixels before filtering (unused by stateless trackers).
+
+        Returns
+        -------
+        TrackedObject or None
+            In ROI-box coordinates.
+        """
+        found = self.find(image)
+        if found is None or origin == (0, 0):
+            return found
+        x0, y0 = origin
+        return replace(
+            found,
+            x=found.x + x0,
+            y=found.y + y0,
+            mask_origin=(found.mask_origin[0] + x0, found.mask_origin[1] + y0),
+            log_likelihood_origin=(
+                found.log_likelihood_origin[0] + x0,
+                found.log_likelihood_origin[1] + y0,
+            ),
+        )
+
+    @property
+    def log_likelihood_clip(self) -> float | None:
+        """Masks are float32 log-likelihoods clipped below at this value; None: bool masks."""
+        return None
+
+    def animal_pixels(self, masks: np.ndarray, crops: np.ndarray) -> np.ndarray:
+        """The animal's pixels of cropped masks (what flip correctors see), bool.
+
+        Parameters
+        ----------
+        masks : numpy.ndarray
+            ``(n, rows, cols)`` cropped masks as this tracker writes them.
+        crops : numpy.ndarray
+            ``(n, rows, cols)`` the cropped heights, millimetres.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, rows, cols)`` bool.
+        """
+        return masks.astype(bool, copy=False)
+
+    def reset(self) -> None:
+        """Forget everything before a new run (stateless trackers have nothing to forget)."""
+
+    def smoothing_weights(self, objects: list[TrackedObject | None]) -> np.ndarray | None:
+        """Per-frame weights for smoothing centroid and angle by the tracker's model.
+
+        Parameters
+        ----------
+        objects : list of TrackedObject or None
+            The frames of one chunk, with their context.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            ``(n,)`` weights in [0, 1] (1: trust the frame), or ``None`` for no smoothing
+            (the default).
+        """
+        return None
+
+
+class SequentialTracker(Tracker):
+    """A tracker with a state carried from frame to frame (and across chunks).
+
+    The session tracks the frames in order on one thread: :meth:`initialize` with the first
+    frames of the session, then :meth:`track` for each frame. Between chunks it saves
+    :attr:`state` after the frame before the next chunk's first tracked frame and restores it
+    there, so the results do not depend on the chunk size.
+    """
+
+    sequential: ClassVar[bool] = True
+
+    @property
+    @abstractmethod
+    def state(self) -> Any:
+        """The tracker's state after the last frame tracked (None before the first)."""
+
+    @state.setter
+    @abstractmethod
+    def state(self, value: Any) -> None: ...
+
+    def initialize(self, images: np.ndarray) -> None:
+        """Prepare from the first filtered frames of the session (nothing by default).
+
+        Parameters
+        ----------
+        images : numpy.ndarray
+            ``(frames, rows, cols)`` filtered heights of the ROI box, millimetres.
+        """
+
+    @abstractmethod
+    def track(
+        self, image: np.ndarray, origin: tuple[int, int] = (0, 0), raw: np.ndarray | None = None
+    ) -> TrackedObject | None:
+        """Update the state with one frame and find the animal in it (ROI-box coordinates).
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            ``(rows, cols)`` filtered heights of a box around the frame's non-zero pixels, mm.
+        origin : (int, int), default (0, 0)
+            ``(x, y)`` of ``image``'s top-left pixel in the ROI box.
+        raw : numpy.ndarray, optional
+            The same pixels before filtering, mm.
+
+        Returns
+        -------
+        TrackedObject or None
+        """
+
+    def find(self, image: np.ndarray) -> TrackedObject | None:
+        """:meth:`track` of an image at the ROI box's origin."""
+        return self.track(image)
+
+
+class MomentsTracker(Tracker):
     """Largest object above ``min_height``, described by its image moments.
 
     Parameters
@@ -86,7 +254,7 @@ class MomentsTracker:
     max_height : float, default 100
         Largest height above the floor that counts as the animal, millimetres; taller pixels are
         zeroed before filtering (``max_height``).
-    use_cc : bool, default False
+    use_cc : bool, default True
         Keep the largest 4-connected component instead of the largest outer contour
         (``use_cc``). Both give the same object unless objects touch diagonally.
 
@@ -95,7 +263,7 @@ class MomentsTracker:
     Stateless: frames can be tracked in any order and from several threads at once.
     """
 
-    def __init__(self, min_height: float = 10, max_height: float = 100, use_cc: bool = False):
+    def __init__(self, min_height: float = 10, max_height: float = 100, use_cc: bool = True):
         min_height = float(min_height)
         max_height = float(max_height)
         if not 0 <= min_height < max_height:
@@ -110,22 +278,7 @@ class MomentsTracker:
         self._low = math.ceil(min_height)
         self._high = math.floor(max_height)
 
-    def __repr__(self) -> str:
-        return (
-            f"MomentsTracker(min_height={self.min_height:g}, max_height={self.max_height:g}, "
-            f"use_cc={self.use_cc})"
-        )
-
-    def parameters(self) -> dict[str, object]:
-        """Settings under moseq2-extract's parameter names."""
-        return {
-            "min_height": self.min_height,
-            "max_height": self.max_height,
-            "use_cc": self.use_cc,
-            "use_tracking_model": False,
-        }
-
-    def track(self, filtered: np.ndarray) -> TrackedObject | None:
+    def find(self, filtered: np.ndarray) -> TrackedObject | None:
         """Find the animal in one filtered height image.
 
         Parameters
@@ -142,9 +295,9 @@ class MomentsTracker:
             _, binary = cv2.threshold(filtered, self._low - 1, 1, cv2.THRESH_BINARY)
         else:
             binary = (filtered >= self._low).astype(np.uint8)
-        return self.describe(binary, filtered)
+        return self.measure(binary, filtered)
 
-    def describe(self, binary: np.ndarray, filtered: np.ndarray) -> TrackedObject | None:
+    def measure(self, binary: np.ndarray, filtered: np.ndarray) -> TrackedObject | None:
         """The largest object of a binary image, described by its moments.
 
         Parameters

@@ -35,9 +35,12 @@ Compression: gzip level 1 on ``/frames`` and ``/frames_mask``, in HDF5 chunks of
 chosen by measurement among the filters plain h5py reads without plugins (see
 :data:`FRAME_COMPRESSION` and :data:`FRAMES_PER_H5_CHUNK`).
 
-:class:`HDF5OutputBackend` is registered with :mod:`depthextractors.extraction.outputs` when
-this module is imported (``import depthextractors`` imports it), which is how
-``SessionExtraction.run(output_dir)`` finds it without ``extraction`` importing ``io``.
+Recorded parameters: ``/metadata/extraction/parameters/<key>`` holds every key of the moseq2
+parameter table (:mod:`depthextractors.extraction.parameters`) with its help text as the
+``description``; ``/metadata/extraction/strategies`` (JSON) each strategy's class and
+parameters; ``/metadata/extraction/job`` (JSON) how the run was executed. ``results_00.yaml``
+holds the same (``parameters``, ``strategies``, ``job``), so it can be given back as
+``--config-file``.
 """
 
 from __future__ import annotations
@@ -54,22 +57,19 @@ import numpy as np
 import tifffile
 import yaml
 
-from ..extraction.outputs import (
-    SOFTWARE,
-    ExtractionResults,
-    ExtractionSetup,
-    ResultChunk,
-    set_output_backend,
-)
+from ..extraction.parameters import PARAMETERS
+from ..extraction.results import SOFTWARE, ExtractionSetup, ResultChunk, ResultsWriter
+from .results import ExtractionResults
 
 __all__ = [
     "FRAME_COMPRESSION",
     "H5ResultsWriter",
-    "HDF5OutputBackend",
     "LazyH5Array",
     "read_acquisition_metadata",
+    "read_recorded_parameters",
     "read_results",
     "read_scaled_tiff",
+    "write_arena_images",
     "write_scaled_tiff",
 ]
 
@@ -115,66 +115,16 @@ _DESCRIPTIONS = {
     "metadata/extraction/roi_plane": (
         "Floor plane (a, b, c, d) with a*x + b*y + c*depth + d = 0, x and y in pixels, depth in mm"
     ),
+    "metadata/extraction/strategies": (
+        "Each strategy's class and parameters by role, and the session's own parameters (JSON)"
+    ),
+    "metadata/extraction/job": "How the extraction ran: threads and chunk size (JSON)",
 }
 
-# Descriptions of the extraction parameters (moseq2-extract's option help, in our words).
+# Descriptions of the recorded parameters: the parameter table's help, plus what a run adds.
 PARAMETER_DESCRIPTIONS: dict[str, str] = {
-    "angle_hampel_sig": "Angle filter sig",
-    "angle_hampel_span": "Angle filter span",
-    "bg_roi_depth_range": "Range to search for floor of arena (in mm)",
-    "bg_roi_dilate": "Size of the mask dilation (to include environment walls)",
-    "bg_roi_erode": "Size of the mask erosion",
-    "bg_roi_fill_holes": "Fill holes in ROI",
-    "bg_roi_gradient_filter": "Exclude walls with gradient filtering",
-    "bg_roi_gradient_kernel": "Kernel size for Sobel gradient filtering",
-    "bg_roi_gradient_threshold": "Gradient must be < this to include points",
-    "bg_roi_index": "Index of which background mask(s) to use",
-    "bg_roi_shape": "Shape to use for the mask dilation (ellipse or rect)",
-    "bg_roi_weights": "Feature weighting (area, extent, dist) of the background mask",
-    "bg_roi_seed": "Seed of the RANSAC plane fit (same seed, same ROI)",
-    "bg_roi_frame_stride": "Stride between the frames the background median is taken over",
-    "med_scale": "Median blur size applied to background frames",
-    "cable_filter_iters": "Number of cable filter iterations",
-    "cable_filter_shape": "Cable filter shape (rectangle or ellipse)",
-    "cable_filter_size": "Cable filter size (in pixels)",
-    "centroid_hampel_sig": "Hampel filter sig",
-    "centroid_hampel_span": "Hampel filter span",
-    "chunk_overlap": "Frames overlapped in each chunk",
-    "chunk_size": "Number of frames for each processing iteration",
-    "crop_size": "Width and height of cropped mouse image",
-    "dilate_iterations": "Number of dilation iterations of the ROI",
-    "erode_iterations": "Number of erosion iterations of the ROI",
-    "flip_classifier": "Location of the flip classifier used to properly orient the mouse",
-    "flip_corrector": "Flip corrector used to orient the mouse (None: no correction)",
-    "flip_classifier_smoothing": "Number of frames to smooth flip classifier probabilities",
-    "flip_motion_weight": "Evidence (nats/frame) of walking at full speed along the body axis",
-    "flip_min_speed_mm_s": "Speed (mm/s) below which motion gives no heading evidence",
-    "flip_full_speed_mm_s": "Speed (mm/s) from which motion evidence has its full weight",
-    "flip_velocity_span": "Frames on each side of a frame used for its velocity",
-    "flip_shape_weight": "Largest evidence (nats/frame) of the body shape (rear taller, wider)",
-    "flip_shape_scale": "Front/rear height-mass asymmetry giving the full shape weight",
-    "flip_switch_cost": "Cost (nats) of turning the animal round between consecutive frames",
-    "flip_lookahead": "Frames after each chunk decoded with it (future evidence)",
-    "fps": "Frame rate of camera",
-    "frame_dtype": "Data type for processed frames",
-    "frame_trim": "Frames to trim from beginning and end of data",
-    "input_file": "Depth recording extracted",
-    "max_height": "Max mouse height from floor (mm)",
-    "min_height": "Min mouse height from floor (mm)",
-    "n_jobs": "Threads used for the extraction",
-    "noise_tolerance": "Extent of noise (mm) accepted around the floor plane",
-    "num_frames": "Number of frames to extract (None: all)",
+    **{spec.key: spec.help for spec in PARAMETERS},
     "output_dir": "Output directory to save the results h5 file",
-    "spatial_filter_size": "Space prefilter kernel (median filter, must be odd)",
-    "tail_filter_iters": "Number of tail filter iterations",
-    "tail_filter_shape": "Tail filter shape",
-    "tail_filter_size": "Tail filter size",
-    "temporal_filter_size": "Time prefilter kernel (median filter, must be odd)",
-    "use_cc": "Extract features using the largest connected component",
-    "use_plane_bground": "Use a plane fit for the background",
-    "use_tracking_model": "Use an expectation-maximization style model to aid mouse tracking",
-    "camera_type": "Camera model used for pixel to mm conversion",
-    "detected_true_depth": "True depth of the floor found in the ROI (mm)",
 }
 
 
@@ -378,6 +328,24 @@ def read_acquisition_metadata(path: str | os.PathLike) -> dict[str, Any]:
         return {} if group is None else _group_to_dict(group)
 
 
+def read_recorded_parameters(path: str | os.PathLike) -> dict[str, Any]:
+    """The parameters an extraction recorded (``/metadata/extraction/parameters``).
+
+    Parameters
+    ----------
+    path : path-like
+        A ``results_00.h5`` file (this project's or moseq2-extract's).
+
+    Returns
+    -------
+    dict
+        Key to plain Python value.
+    """
+    with h5py.File(path, "r") as handle:
+        group = handle.get("metadata/extraction/parameters")
+        return {} if group is None else _group_to_dict(group)
+
+
 def _software(extraction: h5py.Group) -> str:
     """Who wrote the file: the attribute of ``extract_version``, else told by its contents."""
     named = extraction["extract_version"].attrs.get("software")
@@ -459,6 +427,9 @@ def read_results(path: str | os.PathLike) -> ExtractionResults:
         }
         if "roi_plane" in extraction:
             metadata["roi_plane"] = tuple(float(v) for v in extraction["roi_plane"][()])
+        for name in ("strategies", "job"):
+            if name in extraction:
+                metadata[name] = json.loads(_decode(extraction[name][()]))
         if "dropped_frame_count" in extraction:
             metadata["dropped_frame_count"] = int(extraction["dropped_frame_count"][()])
             metadata["dropped_after"] = extraction["dropped_after"][()]
@@ -572,8 +543,11 @@ def _write_value(group: h5py.Group, name: str, value: Any, description: str | No
         dataset.attrs["description"] = description
 
 
-class H5ResultsWriter:
-    """Writes ``results_00.h5`` and ``results_00.yaml`` in a directory, crash-safely.
+class H5ResultsWriter(ResultsWriter):
+    """Writes ``results_00.h5``, ``results_00.yaml`` and the arena's TIFFs in a directory,
+    crash-safely.
+
+    The directory is created and checked writable when the writer is made, before any work.
 
     Parameters
     ----------
@@ -597,6 +571,7 @@ class H5ResultsWriter:
             FRAME_COMPRESSION if frame_compression is None else frame_compression
         )
         self.frames_per_chunk = int(frames_per_chunk)
+        check_writable(self.output_dir)
         self.h5_path = self.output_dir / f"{RESULTS_NAME}.h5"
         self.partial_path = self.output_dir / f"{RESULTS_NAME}.h5.partial"
         self.yaml_path = self.output_dir / f"{RESULTS_NAME}.yaml"
@@ -611,7 +586,9 @@ class H5ResultsWriter:
             "skip": False,
             "uuid": setup.uuid,
             "version": setup.version,
-            "parameters": setup.parameters,
+            "parameters": self._parameters(),
+            "strategies": setup.strategies,
+            "job": setup.job,
             "metadata": setup.acquisition,
             "frames": {
                 "first_frame_idx": setup.first_frame_idx,
@@ -627,8 +604,11 @@ class H5ResultsWriter:
             content["error"] = error
         return content
 
+    def _parameters(self) -> dict[str, Any]:
+        return {**self._setup.parameters, "output_dir": str(self.output_dir)}
+
     def begin(self, setup: ExtractionSetup) -> None:
-        """Create ``results_00.h5.partial`` with every dataset sized for the session.
+        """Write the arena's TIFFs and create ``results_00.h5.partial`` sized for the session.
 
         ``results_00.yaml`` is written with status ``running`` and an older
         ``results_00.h5`` is removed first, so a crash never leaves a stale complete result.
@@ -646,6 +626,7 @@ class H5ResultsWriter:
         self._setup = setup
         self.output_dir.mkdir(parents=True, exist_ok=True)
         write_yaml_atomic(self.yaml_path, self._status("running"))
+        write_arena_images(self.output_dir, setup.background, setup.roi, setup.first_frame)
         # An older result is being replaced: it must not outlive this run's incomplete status.
         for stale in (self.h5_path, self.partial_path):
             if stale.exists():
@@ -715,8 +696,14 @@ class H5ResultsWriter:
             put("flips", np.zeros(n, dtype=bool))
             put("flip_confidence", np.full(n, np.nan, dtype=np.float32))
         parameters = extraction.create_group("parameters")
-        for key, value in setup.parameters.items():
+        for key, value in self._parameters().items():
             _write_value(parameters, key, value, PARAMETER_DESCRIPTIONS.get(key, ""))
+        for name, record in (("strategies", setup.strategies), ("job", setup.job)):
+            dataset = extraction.create_dataset(
+                name, data=json.dumps(_to_yaml(record)), dtype=h5py.string_dtype()
+            )
+            dataset.attrs["encoding"] = "json"
+            dataset.attrs["description"] = _DESCRIPTIONS[f"metadata/extraction/{name}"]
 
     def write(self, chunk: ResultChunk) -> None:
         """Write one block of frames, masks, scalars and flips into the partial file.
@@ -776,102 +763,65 @@ class H5ResultsWriter:
             write_yaml_atomic(self.yaml_path, self._status("failed", message))
 
 
-class HDF5OutputBackend:
-    """Output backend of :mod:`depthextractors.extraction.outputs` for directories."""
+def check_writable(output_dir: str | os.PathLike) -> None:
+    """Create ``output_dir`` if needed and check a file can be created in it.
 
-    def check_writable(self, output_dir: Path) -> None:
-        """Create ``output_dir`` if needed and check a file can be created in it.
+    Parameters
+    ----------
+    output_dir : path-like
+        Directory the results will be written to.
 
-        Parameters
-        ----------
-        output_dir : pathlib.Path
-            Directory the results will be written to.
-
-        Raises
-        ------
-        NotADirectoryError
-            If ``output_dir`` is an existing file.
-        PermissionError
-            If the directory cannot be created or written to (naming the reason), before any
-            work starts.
-        """
-        output_dir = Path(output_dir)
-        if output_dir.exists() and not output_dir.is_dir():
-            raise NotADirectoryError(
-                f"output directory {output_dir} is an existing file; pass a directory path"
-            )
-        try:
-            output_dir.mkdir(parents=True, exist_ok=True)
-            handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=output_dir)
-            os.close(handle)
-            os.unlink(probe)
-        except OSError as error:
-            raise PermissionError(
-                f"cannot write extraction results to {output_dir}: {error.strerror or error}. "
-                "Choose a directory you can write to (output_dir=...)."
-            ) from error
-
-    def results_writer(self, output_dir: Path) -> H5ResultsWriter:
-        """An :class:`H5ResultsWriter` for ``output_dir``.
-
-        Parameters
-        ----------
-        output_dir : pathlib.Path
-            Directory of ``results_00.h5`` and ``results_00.yaml``.
-
-        Returns
-        -------
-        H5ResultsWriter
-            A writer with the default compression, not yet begun.
-        """
-        return H5ResultsWriter(output_dir)
-
-    def write_arena_images(
-        self, output_dir: Path, background: np.ndarray, roi: np.ndarray, first_frame: np.ndarray
-    ) -> None:
-        """``bground.tiff``, ``roi.tiff`` and ``first_frame.tiff`` as moseq2-extract writes them.
-
-        Parameters
-        ----------
-        output_dir : pathlib.Path
-            Directory to write to (created if missing).
-        background : numpy.ndarray
-            ``(rows, cols)`` background depth, mm.
-        roi : numpy.ndarray
-            ``(rows, cols)`` bool arena mask (stored as uint8, scaled).
-        first_frame : numpy.ndarray
-            ``(rows, cols)`` raw depth of the first frame, mm.
-
-        Raises
-        ------
-        OSError
-            If a file cannot be written.
-        """
-        output_dir = Path(output_dir)
+    Raises
+    ------
+    NotADirectoryError
+        If ``output_dir`` is an existing file.
+    PermissionError
+        If the directory cannot be created or written to (naming the reason), before any work
+        starts.
+    """
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise NotADirectoryError(
+            f"output directory {output_dir} is an existing file; pass a directory path"
+        )
+    try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        write_scaled_tiff(output_dir / "bground.tiff", background)
-        write_scaled_tiff(output_dir / "roi.tiff", np.asarray(roi, dtype=np.uint8))
-        write_scaled_tiff(output_dir / "first_frame.tiff", first_frame)
-
-    def read_results(self, path: Path) -> ExtractionResults:
-        """:func:`read_results` (lets ``extraction`` open results without importing ``io``).
-
-        Parameters
-        ----------
-        path : pathlib.Path
-            ``results_00.h5`` or the directory holding it.
-
-        Returns
-        -------
-        ExtractionResults
-            Results whose arrays are read lazily.
-
-        Raises
-        ------
-        FileNotFoundError
-            If there is no results file at ``path``.
-        """
-        return read_results(path)
+        handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=output_dir)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise PermissionError(
+            f"cannot write extraction results to {output_dir}: {error.strerror or error}. "
+            "Choose a directory you can write to (output_dir=...)."
+        ) from error
 
 
-set_output_backend(HDF5OutputBackend())
+def write_arena_images(
+    output_dir: str | os.PathLike,
+    background: np.ndarray,
+    roi: np.ndarray,
+    first_frame: np.ndarray,
+) -> None:
+    """``bground.tiff``, ``roi.tiff`` and ``first_frame.tiff`` as moseq2-extract writes them.
+
+    Parameters
+    ----------
+    output_dir : path-like
+        Directory to write to (created if missing).
+    background : numpy.ndarray
+        ``(rows, cols)`` background depth, mm.
+    roi : numpy.ndarray
+        ``(rows, cols)`` bool arena mask (stored as uint8, scaled).
+    first_frame : numpy.ndarray
+        ``(rows, cols)`` raw depth of the first frame, mm.
+
+    Raises
+    ------
+    OSError
+        If a file cannot be written.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_scaled_tiff(output_dir / "bground.tiff", background)
+    write_scaled_tiff(output_dir / "roi.tiff", np.asarray(roi, dtype=np.uint8))
+    write_scaled_tiff(output_dir / "first_frame.tiff", first_frame)

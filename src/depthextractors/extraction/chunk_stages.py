@@ -1,0 +1,346 @@
+"""The per-chunk stages: angle unwrapping, outlier filters, model smoothing, crops, flips and
+scalars.
+
+Each is a :class:`~depthextractors.extraction.stages.ChunkStage`; the session composes them
+(:meth:`SessionExtraction.chunk_stages`) in this order, after the frame stages have tracked
+every frame of the window:
+
+1. :class:`UnwrapStage` — centroid and body angle per frame; the angle (known modulo pi)
+   unwrapped continuously over the session;
+2. :class:`HampelStage` — outliers of x, y and angle replaced (reads ``span // 2`` frames on
+   each side);
+3. :class:`ModelSmoothingStage` — the tracker's own smoothing (moseq2's model smoother for the
+   EM tracker; nothing for others);
+4. :class:`CropStage` — crops and masks around the sub-pixel centroid, nose along the angle,
+   for the finished frames and the flip corrector's look-ahead;
+5. :class:`FlipStage` — the flip corrector's decisions, applied once (angle + pi, crop and mask
+   turned 180 degrees);
+6. :class:`ScalarStage` — the scalars of the finished frames.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from ..cameras import CameraModel
+from .crop import crop_and_rotate, turn_round
+from .em_tracking import smooth_by_model
+from .filters import HampelFilter
+from .flips import FlipContext, FlipCorrector, FlipDecision
+from .scalars import ScalarComputer
+from .stages import ChunkStage, WindowWork
+from .tracking import Tracker
+
+__all__ = [
+    "CropStage",
+    "FlipStage",
+    "HampelStage",
+    "ModelSmoothingStage",
+    "ScalarStage",
+    "UnwrapStage",
+]
+
+
+class UnwrapStage(ChunkStage):
+    """Centroid and unwrapped body angle of every frame read (NaN where no animal).
+
+    The body angle is known modulo pi; each valid frame takes the value nearest to the
+    previous valid frame's. Across chunks the chain starts from the last valid frame before
+    the next chunk's first read frame, so overlapping windows agree.
+    """
+
+    def __init__(self) -> None:
+        self._reference: float | None = None
+
+    def reset(self) -> None:
+        """Start a new chain."""
+        self._reference = None
+
+    def process(self, work: WindowWork) -> None:
+        """Set ``work.x``, ``work.y`` (ROI box, px) and ``work.angle`` (radians, y up)."""
+        count = work.count
+        x = np.full(count, np.nan)
+        y = np.full(count, np.nan)
+        orientation = np.full(count, np.nan)
+        for k, found in enumerate(work.objects):
+            if found is not None:
+                x[k], y[k], orientation[k] = found.x, found.y, found.orientation
+        work.x, work.y = x, y
+        work.angle = self._unwrap(orientation, work.window)
+
+    def _unwrap(self, orientation: np.ndarray, window) -> np.ndarray:
+        out = np.full(orientation.shape, np.nan)
+        reference = new_reference = self._reference
+        limit = (
+            None if window.next_read_start is None else window.next_read_start - window.read_start
+        )
+        for k, value in enumerate(orientation):
+            if not math.isfinite(value):
+                continue
+            if reference is not None:
+                value = value + math.pi * round((reference - value) / math.pi)
+            out[k] = value
+            reference = value
+            if limit is not None and k < limit:
+                new_reference = value
+        # The next chunk starts its chain from the last valid frame before its first frame.
+        if limit is not None:
+            self._reference = new_reference
+        return out
+
+
+class HampelStage(ChunkStage):
+    """Hampel outlier filters on the centroid's x and y and on the unwrapped angle.
+
+    Parameters
+    ----------
+    centroid : HampelFilter
+        Filter of x and y.
+    angle : HampelFilter
+        Filter of the angle.
+    """
+
+    def __init__(self, centroid: HampelFilter, angle: HampelFilter) -> None:
+        self.centroid = centroid
+        self.angle = angle
+        self.margin = max(centroid.radius, angle.radius)
+
+    def process(self, work: WindowWork) -> None:
+        """Replace the outliers of ``work.x``, ``work.y`` and ``work.angle``."""
+        work.x, _ = self.centroid.apply(work.x)
+        work.y, _ = self.centroid.apply(work.y)
+        work.angle, _ = self.angle.apply(work.angle)
+
+
+class ModelSmoothingStage(ChunkStage):
+    """The tracker's smoothing of centroid and angle (frames it explains poorly follow their
+    neighbours); nothing for a tracker without one.
+
+    Parameters
+    ----------
+    tracker : Tracker
+        Gives the per-frame weights (:meth:`Tracker.smoothing_weights`).
+    """
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    def process(self, work: WindowWork) -> None:
+        """Smooth ``work.x``, ``work.y`` and ``work.angle`` by the tracker's weights."""
+        weights = self.tracker.smoothing_weights(work.objects)
+        if weights is not None:
+            work.x, work.y, work.angle = (
+                smooth_by_model(values, weights) for values in (work.x, work.y, work.angle)
+            )
+
+
+class CropStage(ChunkStage):
+    """Crops and masks of the finished frames and the look-ahead, on the executor's threads.
+
+    Parameters
+    ----------
+    crop_size : (int, int)
+        ``(rows, cols)`` of the crops.
+    frame_dtype : numpy.dtype
+        dtype of the crops.
+    tracker : Tracker
+        Says whether masks are bool or log-likelihoods (:attr:`Tracker.log_likelihood_clip`).
+    """
+
+    def __init__(self, crop_size: tuple[int, int], frame_dtype: np.dtype, tracker: Tracker):
+        self.crop_size = crop_size
+        self.frame_dtype = np.dtype(frame_dtype)
+        self.ll_clip = tracker.log_likelihood_clip
+        self.low_height = math.ceil(tracker.min_height)
+
+    @property
+    def mask_dtype(self) -> np.dtype:
+        """bool, or float32 for log-likelihood masks."""
+        return np.dtype(bool if self.ll_clip is None else np.float32)
+
+    def process(self, work: WindowWork) -> None:
+        """Set ``work.crops`` and ``work.masks`` (finished frames, then the look-ahead)."""
+        first = work.own.start
+        count = work.own.stop - first + work.ahead
+        rows, cols = self.crop_size
+        work.crops = np.zeros((count, rows, cols), dtype=self.frame_dtype)
+        if self.ll_clip is None:
+            work.masks = np.zeros((count, rows, cols), dtype=bool)
+        else:
+            work.masks = np.full((count, rows, cols), self.ll_clip, dtype=np.float32)
+
+        def crop_range(lo: int, hi: int) -> None:
+            for j in range(lo, hi):
+                self._crop(work, j, first + j)
+
+        work.executor.map_ranges(crop_range, count)
+
+    def _crop(self, work: WindowWork, j: int, k: int) -> None:
+        found = work.objects[k]
+        if found is None:
+            return
+        x, y, angle = work.x[k], work.y[k], work.angle[k]
+        work.crops[j] = crop_and_rotate(work.heights[k], x, y, angle, self.crop_size)
+        if found.log_likelihood is None:
+            work.masks[j] = crop_and_rotate(
+                found.mask, x, y, angle, self.crop_size,
+                origin=found.mask_origin, interpolation=cv2.INTER_NEAREST,
+            ).astype(bool)  # fmt: skip
+            return
+        # Log-likelihoods as moseq2-extract writes them: clipped below at ll_clip, and ll_clip
+        # where the crop is below min_height. Shifted so that pixels from outside the tracked
+        # image (warped in as 0) read as ll_clip.
+        shifted = np.maximum(found.log_likelihood - self.ll_clip, 0.0)
+        likelihood = crop_and_rotate(
+            shifted, x, y, angle, self.crop_size, origin=found.log_likelihood_origin
+        ) + self.ll_clip  # fmt: skip
+        likelihood[work.crops[j] < self.low_height] = self.ll_clip
+        work.masks[j] = likelihood
+
+
+class FlipStage(ChunkStage):
+    """The flip corrector's decisions for the finished frames, applied once.
+
+    Parameters
+    ----------
+    corrector : FlipCorrector
+        Decides which frames to turn round.
+    tracker : Tracker
+        Says which pixels of a mask are the animal (:meth:`Tracker.animal_pixels`).
+    camera : CameraModel
+        The recording's camera (handed to the corrector).
+    true_depth : float
+        Floor depth, mm.
+    box_origin : (int, int)
+        ``(x, y)`` of the ROI box's top-left pixel in the frame.
+    timestamps_s : numpy.ndarray
+        Times of the extracted frames, seconds.
+    first_frame : int
+        Recording frame of ``timestamps_s[0]``.
+    """
+
+    def __init__(
+        self,
+        corrector: FlipCorrector,
+        tracker: Tracker,
+        camera: CameraModel,
+        true_depth: float,
+        box_origin: tuple[int, int],
+        timestamps_s: np.ndarray,
+        first_frame: int,
+    ) -> None:
+        self.corrector = corrector
+        self.tracker = tracker
+        self.camera = camera
+        self.true_depth = float(true_depth)
+        self.box_origin = box_origin
+        self.timestamps_s = timestamps_s
+        self.first_frame = int(first_frame)
+        self.lookahead = _frames(corrector.lookahead, "lookahead")
+
+    def reset(self) -> None:
+        """The corrector's own reset (its contract's hook)."""
+        self.corrector.reset()
+
+    def process(self, work: WindowWork) -> None:
+        """Decide, then turn the chosen frames: angle + pi, crop and mask by 180 degrees."""
+        own = work.own
+        count = own.stop - own.start
+        context = self._context(work, own.start, own.stop)
+        if work.ahead:
+            context.lookahead = self._context(work, own.stop, own.stop + work.ahead)
+        flips, confidence = self._decide(context, count)
+        valid = context.valid
+        flips &= valid
+        confidence[~valid] = np.nan
+        work.flips, work.flip_confidence = flips, confidence
+        turned = np.flatnonzero(flips)
+        if turned.size:
+            work.crops[turned] = turn_round(work.crops[turned], 0)
+            fill = 0 if self.tracker.log_likelihood_clip is None else self.tracker.log_likelihood_clip
+            work.masks[turned] = turn_round(work.masks[turned], fill)
+            work.angle[own] = work.angle[own] + np.pi * flips
+
+    def _context(self, work: WindowWork, a: int, b: int) -> FlipContext:
+        """What the corrector sees of frames ``[a, b)`` of the window."""
+        found = np.array([obj is not None for obj in work.objects[a:b]], dtype=bool)
+        first = work.window.read_start + a - self.first_frame
+        j0, j1 = a - work.own.start, b - work.own.start
+        crops = work.crops[j0:j1]
+        x0, y0 = self.box_origin
+        return FlipContext(
+            start=first,
+            frames=crops,
+            masks=self.tracker.animal_pixels(work.masks[j0:j1], crops),
+            angle=np.where(found, work.angle[a:b], np.nan),
+            centroid_px=np.column_stack([work.x[a:b] + x0, work.y[a:b] + y0]),
+            valid=found,
+            timestamps_s=self.timestamps_s[first : first + b - a],
+            camera=self.camera,
+            true_depth=self.true_depth,
+        )
+
+    def _decide(self, context: FlipContext, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """The corrector's flips and confidence for one chunk, checked."""
+        answer = self.corrector.correct(context)
+        if isinstance(answer, FlipDecision):
+            flips = np.asarray(answer.flips, dtype=bool)
+            confidence = np.array(answer.confidence, dtype=np.float32)
+        else:
+            flips = np.asarray(answer, dtype=bool)
+            confidence = np.full(flips.shape, np.nan, dtype=np.float32)
+        if flips.shape != (count,) or confidence.shape != (count,):
+            raise ValueError(
+                f"{type(self.corrector).__name__}.correct returned shape {flips.shape} "
+                f"(confidence {confidence.shape}); expected one value per frame ({count},)"
+            )
+        return flips.copy(), confidence
+
+
+class ScalarStage(ChunkStage):
+    """The scalars of the finished frames (velocities continue across chunks).
+
+    Parameters
+    ----------
+    computer : ScalarComputer
+        Pixels to millimetres, and the previous frame for velocities.
+    timestamps_s : numpy.ndarray
+        Times of the extracted frames, seconds.
+    first_frame : int
+        Recording frame of ``timestamps_s[0]``.
+    """
+
+    def __init__(
+        self, computer: ScalarComputer, timestamps_s: np.ndarray, first_frame: int
+    ) -> None:
+        self.computer = computer
+        self.timestamps_s = timestamps_s
+        self.first_frame = int(first_frame)
+
+    def process(self, work: WindowWork) -> None:
+        """Set ``work.scalars``."""
+        own = work.own
+        window = work.window
+        kept = work.objects[own]
+
+        def feature(name: str) -> np.ndarray:
+            return np.array(
+                [getattr(obj, name) if obj is not None else np.nan for obj in kept], dtype=float
+            )
+
+        times = self.timestamps_s[window.start - self.first_frame : window.end - self.first_frame]
+        work.scalars = self.computer.compute(
+            work.x[own], work.y[own], work.angle[own], feature("length"), feature("width"),
+            feature("area"), feature("height_mean"), times,
+        )  # fmt: skip
+
+
+def _frames(value: object, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer number of frames, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {value}")
+    return int(value)

@@ -1,0 +1,306 @@
+"""The arena floor: plane fitting, the floor's depth, and ranking floor regions.
+
+Plane convention: ``(a, b, c, d)`` with ``a*x + b*y + c*depth + d = 0``, x = column and
+y = row in pixels, depth in millimetres; ``(a, b, c)`` is a unit vector with ``c < 0``, so
+``depth = -(a*x + b*y + d) / c``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = [
+    "AUTO_RANGE_HALF_WIDTH",
+    "describe_depths",
+    "estimate_floor_depth",
+    "fit_plane",
+    "plane_depth",
+    "rank_regions",
+    "ransac_plane",
+    "suggest_range",
+]
+
+#: Half-width (mm) of the automatic depth range around the floor depth (moseq2-extract's
+#: automatic range is also +/- 50 mm).
+AUTO_RANGE_HALF_WIDTH = 50.0
+# Candidate planes scored per batch: bounds the residual matrix to a few megabytes.
+_RANSAC_BATCH = 64
+
+
+# --------------------------------------------------------------------------------------------
+# Planes
+# --------------------------------------------------------------------------------------------
+def _plane_from_slopes(slope_x: float, slope_y: float, offset: float) -> np.ndarray:
+    """Plane ``depth = slope_x*x + slope_y*y + offset`` in the unit-normal convention."""
+    norm = np.sqrt(slope_x**2 + slope_y**2 + 1.0)
+    return np.array([slope_x, slope_y, -1.0, offset], dtype=np.float64) / norm
+
+
+def plane_depth(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Depth (mm) of a plane at every pixel of an image of ``shape`` ``(rows, cols)``.
+
+    Parameters
+    ----------
+    plane : array_like, shape (4,)
+        ``(a, b, c, d)`` with ``a*x + b*y + c*depth + d = 0``; ``c`` must not be 0.
+    shape : tuple of int
+        ``(rows, cols)``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (rows, cols), float64
+    """
+    a, b, c, d = (float(v) for v in np.asarray(plane, dtype=np.float64))
+    if abs(c) < 1e-12:
+        raise ValueError(f"the plane {plane} is parallel to the depth axis; it has no depth")
+    rows, cols = shape
+    x = np.arange(cols, dtype=np.float64)[None, :]
+    y = np.arange(rows, dtype=np.float64)[:, None]
+    return -(a * x + b * y + d) / c
+
+
+def fit_plane(x: np.ndarray, y: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Least-squares plane ``depth = p*x + q*y + r`` through points, in the unit-normal form.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Pixel coordinates (column, row).
+    depth : numpy.ndarray
+        Depth of each point, millimetres.
+
+    Returns
+    -------
+    numpy.ndarray, shape (4,)
+        ``(a, b, c, d)``, unit normal, ``c < 0``.
+
+    Raises
+    ------
+    ValueError
+        If fewer than three points are given or they are collinear.
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    z = np.asarray(depth, dtype=np.float64).ravel()
+    if x.size < 3:
+        raise ValueError(f"a plane needs at least 3 points, got {x.size}")
+    # Centring the coordinates keeps the normal equations well conditioned.
+    cx, cy, cz = x.mean(), y.mean(), z.mean()
+    design = np.column_stack([x - cx, y - cy])
+    gram = design.T @ design
+    if np.linalg.cond(gram) > 1e12:
+        raise ValueError("the points are collinear; they do not define a plane")
+    slope_x, slope_y = np.linalg.solve(gram, design.T @ (z - cz))
+    return _plane_from_slopes(slope_x, slope_y, cz - slope_x * cx - slope_y * cy)
+
+
+def ransac_plane(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    noise_tolerance: float,
+    iterations: int,
+    sample_points: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, float]:
+    """Seeded, vectorised RANSAC plane fit; returns the plane and its inlier fraction.
+
+    Candidate planes through random triples are scored together on a random subsample of the
+    points: the plane with most points within ``noise_tolerance`` mm (along the depth axis)
+    wins, ties going to the smaller mean truncated residual. The winner is refined by least
+    squares on its inliers among all points, twice.
+    """
+    count = x.size
+    if count > sample_points:
+        pick = np.sort(rng.choice(count, size=sample_points, replace=False))
+        xs, ys, zs = x[pick], y[pick], z[pick]
+    else:
+        xs, ys, zs = x, y, z
+    triples = rng.integers(0, xs.size, size=(iterations, 3))
+    p0 = np.stack([xs[triples[:, 0]], ys[triples[:, 0]], zs[triples[:, 0]]], axis=1)
+    p1 = np.stack([xs[triples[:, 1]], ys[triples[:, 1]], zs[triples[:, 1]]], axis=1)
+    p2 = np.stack([xs[triples[:, 2]], ys[triples[:, 2]], zs[triples[:, 2]]], axis=1)
+    normal = np.cross(p1 - p0, p2 - p0)
+    # A normal with no depth component means collinear points (or a vertical plane): no floor.
+    usable = np.abs(normal[:, 2]) > 1e-9
+    normal, p0 = normal[usable], p0[usable]
+    if normal.shape[0] == 0:
+        raise ValueError(
+            "RANSAC found no usable plane: the points in the depth range are collinear"
+        )
+    slope_x = -normal[:, 0] / normal[:, 2]
+    slope_y = -normal[:, 1] / normal[:, 2]
+    offset = p0[:, 2] - slope_x * p0[:, 0] - slope_y * p0[:, 1]
+
+    xs32, ys32, zs32 = (v.astype(np.float32) for v in (xs, ys, zs))
+    tolerance = np.float32(noise_tolerance)
+    inliers = np.empty(slope_x.size, dtype=np.int64)
+    cost = np.empty(slope_x.size, dtype=np.float64)
+    for start in range(0, slope_x.size, _RANSAC_BATCH):
+        stop = start + _RANSAC_BATCH
+        predicted = (
+            slope_x[start:stop, None].astype(np.float32) * xs32
+            + slope_y[start:stop, None].astype(np.float32) * ys32
+            + offset[start:stop, None].astype(np.float32)
+        )
+        residual = np.abs(zs32 - predicted)
+        inliers[start:stop] = np.count_nonzero(residual < tolerance, axis=1)
+        cost[start:stop] = np.minimum(residual, tolerance).mean(axis=1, dtype=np.float64)
+    best = np.lexsort((cost, -inliers))[0]
+    fraction = inliers[best] / xs.size
+
+    plane = _plane_from_slopes(slope_x[best], slope_y[best], offset[best])
+    for _ in range(2):
+        residual = np.abs(z - _evaluate(plane, x, y))
+        keep = residual < noise_tolerance
+        if np.count_nonzero(keep) < 3:
+            break
+        try:
+            plane = fit_plane(x[keep], y[keep], z[keep])
+        except ValueError:
+            break
+    return plane, float(fraction)
+
+
+def _evaluate(plane: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    a, b, c, d = plane
+    return -(a * x + b * y + d) / c
+
+
+# --------------------------------------------------------------------------------------------
+# Automatic depth range
+# --------------------------------------------------------------------------------------------
+def estimate_floor_depth(background: np.ndarray, bin_mm: float = 2.0) -> float:
+    """Depth (mm) of the dominant flat surface near the image centre.
+
+    Parameters
+    ----------
+    background : numpy.ndarray, shape (rows, cols)
+        Background depth in millimetres (0 = invalid).
+    bin_mm : float, default 2
+        Histogram bin width, millimetres.
+
+    Returns
+    -------
+    float
+        The floor depth estimate, millimetres.
+
+    Notes
+    -----
+    A flat floor seen from above puts many pixels at nearly one depth, a sharp peak in the
+    histogram of background depths, while walls and slopes spread over many depths. Each valid
+    pixel votes with a Gaussian weight of its distance from the image centre (sigma a quarter
+    of the shorter image side), because the arena is what the camera is pointed at; the
+    histogram is smoothed over about 10 mm and its highest peak is taken.
+    """
+    image = np.asarray(background, dtype=np.float64)
+    rows, cols = image.shape
+    valid = image > 0
+    if not np.any(valid):
+        raise ValueError("the background has no valid (non-zero) pixel; no floor can be found")
+    yy, xx = np.nonzero(valid)
+    sigma = 0.25 * min(rows, cols)
+    weights = np.exp(-0.5 * (((yy - rows / 2.0) ** 2 + (xx - cols / 2.0) ** 2) / sigma**2))
+    depths = image[valid]
+    low, high = np.floor(depths.min()), np.ceil(depths.max()) + bin_mm
+    edges = np.arange(low, high + bin_mm, bin_mm)
+    histogram, edges = np.histogram(depths, bins=edges, weights=weights)
+    smooth = ndimage.gaussian_filter1d(histogram, sigma=max(5.0 / bin_mm, 1.0), mode="constant")
+    peak = int(np.argmax(smooth))
+    return float((edges[peak] + edges[peak + 1]) / 2.0)
+
+
+def describe_depths(background: np.ndarray) -> str:
+    """One phrase with the percentiles of the valid background depths (for error messages)."""
+    valid = background[background > 0]
+    if valid.size == 0:
+        return "the background has no valid (non-zero) pixel"
+    p5, p25, p50, p75, p95 = np.percentile(valid, [5, 25, 50, 75, 95])
+    return (
+        f"valid background depths: 5th/25th/50th/75th/95th percentiles "
+        f"{p5:.0f}/{p25:.0f}/{p50:.0f}/{p75:.0f}/{p95:.0f} mm"
+    )
+
+
+def suggest_range(background: np.ndarray) -> str:
+    """One phrase suggesting a depth range around the floor found (for error messages)."""
+    try:
+        floor = estimate_floor_depth(background)
+    except ValueError:
+        return "check that the recording shows the arena"
+    return (
+        f"the dominant flat surface near the image centre is at about {floor:.0f} mm; try "
+        f"depth_range=({floor - AUTO_RANGE_HALF_WIDTH:.0f}, "
+        f"{floor + AUTO_RANGE_HALF_WIDTH:.0f}) or depth_range=None to find it automatically"
+    )
+
+
+def rank_regions(
+    labels: np.ndarray,
+    num_regions: int,
+    weights: tuple[float, float, float],
+    min_region_fraction: float,
+) -> np.ndarray:
+    """Labels of the floor regions from the best ranked to the worst (moseq2's ranking).
+
+    Regions are ranked by area (largest first), extent (area over bounding-box area, largest
+    first) and largest distance of a pixel from the image centre (smallest first); the region
+    with the smallest weighted mean rank comes first, ties keeping label order.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(rows, cols)`` int region labels, 0 for no region.
+    num_regions : int
+        Number of labels.
+    weights : (float, float, float)
+        Weights of the (area, extent, distance) ranks.
+    min_region_fraction : float
+        Regions smaller than this fraction of the image are not ranked (the largest is kept
+        when none is large enough).
+
+    Returns
+    -------
+    numpy.ndarray
+        Labels in rank order.
+    """
+    index = np.arange(1, num_regions + 1)
+    areas = np.bincount(labels.ravel(), minlength=num_regions + 1)[1:].astype(np.float64)
+    # Specks of floor-like pixels (a few px on a shelf or between wall dropouts) would
+    # otherwise win the distance-from-centre rank and beat the real floor.
+    keep = areas >= min_region_fraction * labels.size
+    if not keep.any():
+        keep = areas == areas.max()
+    index, areas = index[keep], areas[keep]
+    all_boxes = ndimage.find_objects(labels)
+    boxes = [all_boxes[i - 1] for i in index]
+    box_areas = np.array(
+        [(box[0].stop - box[0].start) * (box[1].stop - box[1].start) for box in boxes],
+        dtype=np.float64,
+    )
+    extents = areas / box_areas
+    rows, cols = labels.shape
+    # Distances from the image centre as moseq2 measures them: (rows / 2, cols / 2).
+    distance = np.hypot(
+        np.arange(rows, dtype=np.float64)[:, None] - rows / 2.0,
+        np.arange(cols, dtype=np.float64)[None, :] - cols / 2.0,
+    )
+    # Within each region's bounding box only: much faster than a labelled maximum over the
+    # whole image once the specks are gone.
+    far = np.array(
+        [
+            distance[box][labels[box] == label].max()
+            for label, box in zip(index, boxes, strict=True)
+        ],
+        dtype=np.float64,
+    )
+    ranks = np.vstack([_max_rank(-areas), _max_rank(-extents), _max_rank(far)])
+    score = np.mean(ranks * np.asarray(weights, dtype=np.float64)[:, None], axis=0)
+    return index[np.argsort(score, kind="stable")]
+
+
+
+def _max_rank(values: np.ndarray) -> np.ndarray:
+    """Ranks from 1, ties sharing the largest rank of their group (scipy's ``method="max"``)."""
+    return np.searchsorted(np.sort(values), values, side="right").astype(np.float64)

@@ -1,0 +1,253 @@
+"""The per-frame stages: heights, spatial filters, temporal median, tracking.
+
+Each is a :class:`~depthextractors.extraction.stages.FrameStage`; the session composes them
+(:meth:`SessionExtraction.frame_stages`) in this order:
+
+1. :class:`HeightsStage` — raw depth to heights above the floor in the ROI's bounding box;
+2. :class:`SpatialFilterStage` — cable, median and tail filters around the non-zero pixels;
+3. :class:`TemporalMedianStage` (when ``temporal_size > 1``) — the median over neighbouring
+   frames; it reads ``temporal_size // 2`` frames on each side;
+4. :class:`TrackStage` (a stateless tracker, any order and thread) or
+   :class:`SequentialTrackStage` (a tracker with state, frames in order, its state carried from
+   chunk to chunk).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .executor import READ_BLOCK
+from .filters import FrameFilters
+from .heights import ArenaHeights
+from .stages import FrameStage, WindowWork, nonzero_region
+from .tracking import SequentialTracker, Tracker
+
+__all__ = [
+    "HeightsStage",
+    "SequentialTrackStage",
+    "SpatialFilterStage",
+    "TemporalMedianStage",
+    "TrackStage",
+]
+
+
+class HeightsStage(FrameStage):
+    """Raw depth to heights above the floor (mm) in the ROI's bounding box.
+
+    Parameters
+    ----------
+    converter : ArenaHeights
+        Background, ROI and height range.
+    arena_heights_step : int or None
+        When a writer wants the arena heights, every this-many-th row and column of the
+        finished frames' heights is kept (taken right after each frame's heights are made,
+        still in the cache).
+    """
+
+    def __init__(self, converter: ArenaHeights, arena_heights_step: int | None = None) -> None:
+        self.converter = converter
+        self.arena_heights_step = arena_heights_step
+
+    def begin(self, work: WindowWork) -> None:
+        """Allocate the finished frames' arena heights when a writer wants them."""
+        step = self.arena_heights_step
+        if step is not None:
+            own = work.own.stop - work.own.start
+            sample = work.heights[0, ::step, ::step]
+            work.arena_heights = np.empty((own, *sample.shape), dtype=work.heights.dtype)
+
+    def process(self, work: WindowWork, k: int) -> None:
+        """Heights of frame ``k`` from its raw depth (which is then released)."""
+        row0, row1, col0, col1 = self.converter.bbox
+        depth = work.depth[k]
+        work.depth[k] = None
+        self.converter.convert(depth[row0:row1, col0:col1], work.heights[k])
+        if work.arena_heights is not None and work.own.start <= k < work.own.stop:
+            step = self.arena_heights_step
+            work.arena_heights[k - work.own.start] = work.heights[k][::step, ::step]
+
+
+class SpatialFilterStage(FrameStage):
+    """Cable, median and tail filters of one frame, around its non-zero pixels.
+
+    Parameters
+    ----------
+    filters : FrameFilters
+        The filters.
+    keep : bool
+        Write the filtered frames to ``work.filtered`` for a later pass (temporal median, a
+        sequential tracker); otherwise they go straight to the tracker.
+    """
+
+    def __init__(self, filters: FrameFilters, keep: bool) -> None:
+        self.filters = filters
+        self.keep = keep
+        self._kernels = filters.kernels()
+        # Covers every filter's reach twice, so border handling never differs from filtering
+        # the whole box.
+        self._margin = 2 * filters.reach() + 2
+
+    def begin(self, work: WindowWork) -> None:
+        """Clear the window's filtered frames (regions are written into them)."""
+        if self.keep:
+            work.filtered[...] = 0
+
+    def process(self, work: WindowWork, k: int) -> None:
+        """Filter frame ``k``'s heights; the tracker's input is the result."""
+        heights = work.heights[k]
+        region = nonzero_region(heights, self._margin)
+        if region is None:
+            return
+        y0, y1, x0, x1 = region
+        image = self.filters.apply_spatial(heights[y0:y1, x0:x1], self._kernels)
+        if not self.keep:
+            work.images[k] = (image, x0, y0)
+            return
+        full = work.filtered[k]
+        full[y0:y1, x0:x1] = image
+        work.full[k] = full
+        _set_input(work, k, full)
+
+
+class TemporalMedianStage(FrameStage):
+    """Median of each pixel over ``size`` consecutive filtered frames.
+
+    At the window's ends the window is clipped to the frames there, repeating the edge frame
+    (the executor reads ``size // 2`` extra frames on each side, so finished frames never see
+    the clipping).
+
+    Parameters
+    ----------
+    size : int
+        Odd number of frames, at least 3.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+        self.margin = self.size // 2
+
+    def process(self, work: WindowWork, k: int) -> None:
+        """The temporal median of frame ``k`` becomes the tracker's input."""
+        radius = self.margin
+        index = np.clip(np.arange(k - radius, k + radius + 1), 0, work.count - 1)
+        smoothed = np.median(work.filtered[index], axis=0).astype(work.filtered.dtype)
+        work.full[k] = smoothed
+        _set_input(work, k, smoothed)
+
+
+class TrackStage(FrameStage):
+    """A stateless tracker on each frame, in any order.
+
+    Parameters
+    ----------
+    tracker : Tracker
+        The tracker.
+    """
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    def reset(self) -> None:
+        """Let the tracker forget everything (its contract's hook)."""
+        self.tracker.reset()
+
+    def process(self, work: WindowWork, k: int) -> None:
+        """Track frame ``k`` (its input is released)."""
+        found = work.images[k]
+        work.images[k] = work.full[k] = None
+        if found is not None:
+            image, x0, y0 = found
+            work.objects[k] = self.tracker.track(image, (x0, y0))
+
+
+class SequentialTrackStage(FrameStage):
+    """A tracker with state, on the frames in order; its state carried across chunks.
+
+    At the session's first frames the tracker is initialised from the first block of up to
+    ``READ_BLOCK`` frames (:meth:`SequentialTracker.initialize`). In later chunks the first
+    ``context`` frames are context only (their temporal median is clipped) and are not
+    tracked; the state is saved after the frame before the next chunk's first tracked frame
+    and restored there.
+
+    Parameters
+    ----------
+    tracker : SequentialTracker
+        The tracker.
+    context : int
+        Frames at the start of a chunk (after the session's first) that are context only.
+    session_start : int
+        The session's first frame (no skipped context before it).
+    """
+
+    sequential = True
+
+    def __init__(self, tracker: SequentialTracker, context: int, session_start: int) -> None:
+        self.tracker = tracker
+        self.context = int(context)
+        self.session_start = int(session_start)
+        self._state: Any = None
+        self._warm_up: list[int] | None = None
+
+    def reset(self) -> None:
+        """Forget the carried state and the tracker's own."""
+        self.tracker.reset()
+        self._state = None
+
+    def begin(self, work: WindowWork) -> None:
+        """Restore the state carried from the previous chunk."""
+        self.tracker.state = self._state
+        window = work.window
+        at_start = window.read_start == self.session_start and self._state is None
+        self._warm_up = [] if at_start else None
+        self._warm_up_size = min(READ_BLOCK, work.count)
+        self._skip = self.context if window.read_start > self.session_start else 0
+        self._snapshot = (
+            None
+            if window.next_read_start is None
+            else window.next_read_start - window.read_start + self.context
+        )
+
+    def process(self, work: WindowWork, k: int) -> None:
+        """Track frame ``k`` (after the warm-up frames of the session's start)."""
+        if self._warm_up is not None:
+            self._warm_up.append(k)
+            if len(self._warm_up) < self._warm_up_size:
+                return
+            # The first block's inputs (whole ROI box) initialise the model, as many frames
+            # as it wants of them; then the block is tracked in order.
+            first = [work.full[j] for j in self._warm_up]
+            self.tracker.initialize(
+                np.stack([_zeros_like_box(work) if image is None else image for image in first])
+            )
+            frames, self._warm_up = self._warm_up, None
+            for j in frames:
+                self._track(work, j)
+            return
+        self._track(work, k)
+
+    def _track(self, work: WindowWork, k: int) -> None:
+        found = work.images[k]
+        work.images[k] = work.full[k] = None
+        if k >= self._skip and found is not None:
+            image, x0, y0 = found
+            rows, cols = image.shape
+            raw = work.heights[k][y0 : y0 + rows, x0 : x0 + cols]
+            work.objects[k] = self.tracker.track(image, (x0, y0), raw)
+        if self._snapshot is not None and k + 1 == self._snapshot:
+            self._state = self.tracker.state
+
+
+def _set_input(work: WindowWork, k: int, full: np.ndarray) -> None:
+    """The tracker's input: ``full`` around its non-zero pixels (one pixel of margin)."""
+    region = nonzero_region(full, 1)
+    if region is None:
+        work.images[k] = None
+        return
+    y0, y1, x0, x1 = region
+    work.images[k] = (full[y0:y1, x0:x1], x0, y0)
+
+
+def _zeros_like_box(work: WindowWork) -> np.ndarray:
+    return np.zeros(work.heights.shape[1:], dtype=work.heights.dtype)

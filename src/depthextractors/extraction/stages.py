@@ -1,0 +1,211 @@
+"""The pipeline's stage contracts and the work they share: :class:`WindowWork`.
+
+An extraction is a list of per-frame stages followed by a list of per-chunk stages, which
+:class:`~depthextractors.extraction.session.SessionExtraction` composes and
+:class:`~depthextractors.extraction.executor.ChunkExecutor` runs over each chunk window:
+
+- a :class:`FrameStage` processes one frame at a time (``process(work, k)``), on several threads
+  and in any order unless it is ``sequential``. Consecutive frame stages are fused: each frame
+  goes through all of them while it is in the cache. A stage that reads its neighbours
+  (``margin > 0``) or must see the frames in order (``sequential``) starts a new pass, which
+  begins once the previous pass has finished every frame of the window;
+- a :class:`ChunkStage` then processes the whole window (``process(work)``), in order.
+
+Stages declare what they need around the frames they finish: ``margin`` frames of context on
+each side (summed along the pipeline) and, for chunk stages, ``lookahead`` frames after the
+chunk (evidence only). The executor reads that much more, so the results do not depend on the
+chunk size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import cv2
+import numpy as np
+
+from .executor import ChunkExecutor, ChunkWindow
+from .tracking import TrackedObject
+
+__all__ = ["ChunkStage", "FrameStage", "WindowWork", "nonzero_region"]
+
+
+@dataclass(eq=False)
+class WindowWork:
+    """Everything the stages produce for one chunk window, frame ``k`` at index ``k``.
+
+    Per-frame lists and arrays have one entry per frame read (``window.size``); indices are
+    counted from ``window.read_start``.
+
+    Attributes
+    ----------
+    window : ChunkWindow
+        The frames read and the frames finished.
+    executor : ChunkExecutor
+        For stages that spread their own work over the threads.
+    heights : numpy.ndarray
+        ``(n, rows, cols)`` heights above the floor in the ROI's bounding box, mm.
+    filtered : numpy.ndarray or None
+        ``(n, rows, cols)`` spatially filtered heights, when a later pass needs them.
+    depth : list
+        Raw depth frames waiting for the heights stage (released once converted).
+    images : list
+        ``(image, x0, y0)``: the tracker's input around the frame's non-zero pixels and its
+        origin in the ROI box, or ``None`` (nothing there); released once tracked.
+    full : list
+        The tracker's input as a whole ROI-box image where a stage made one (else ``None``).
+    objects : list
+        The tracked animal of each frame (``None`` where not found), ROI-box coordinates.
+    arena_heights : numpy.ndarray or None
+        Heights of the finished frames at the writers' pixel step (a writer product).
+    ahead : int
+        Frames after the finished ones that are cropped too, as evidence for the flips.
+    """
+
+    window: ChunkWindow
+    executor: ChunkExecutor
+    heights: np.ndarray
+    filtered: np.ndarray | None = None
+    arena_heights: np.ndarray | None = None
+    ahead: int = 0
+    depth: list = field(init=False)
+    images: list = field(init=False)
+    full: list = field(init=False)
+    objects: list[TrackedObject | None] = field(init=False)
+    x: np.ndarray | None = None
+    y: np.ndarray | None = None
+    angle: np.ndarray | None = None
+    crops: np.ndarray | None = None
+    masks: np.ndarray | None = None
+    flips: np.ndarray | None = None
+    flip_confidence: np.ndarray | None = None
+    scalars: dict[str, np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        count = self.window.size
+        self.depth = [None] * count
+        self.images = [None] * count
+        self.full = [None] * count
+        self.objects = [None] * count
+
+    @property
+    def count(self) -> int:
+        """Frames read."""
+        return self.window.size
+
+    @property
+    def own(self) -> slice:
+        """The finished frames, as a slice of the frames read."""
+        return self.window.own
+
+
+class FrameStage:
+    """One step applied to every frame of a window (see the module's description).
+
+    Attributes
+    ----------
+    margin : int
+        Frames of context it reads on each side of a frame (0: it reads only the frame).
+    sequential : bool
+        Whether frames must be processed in order, one at a time.
+    """
+
+    margin: int = 0
+    sequential: bool = False
+
+    def reset(self) -> None:
+        """Forget everything before a new run (nothing by default)."""
+
+    def begin(self, work: WindowWork) -> None:
+        """Prepare for a window, before any of its frames (nothing by default).
+
+        Parameters
+        ----------
+        work : WindowWork
+            The window's work.
+        """
+
+    def process(self, work: WindowWork, k: int) -> None:
+        """Process frame ``k`` of the window.
+
+        Parameters
+        ----------
+        work : WindowWork
+            The window's work; the stage reads and writes frame ``k``'s entries.
+        k : int
+            Frame index, counted from ``work.window.read_start``.
+        """
+        raise NotImplementedError
+
+    def end(self, work: WindowWork) -> None:
+        """Finish a window after its last frame (nothing by default).
+
+        Parameters
+        ----------
+        work : WindowWork
+            The window's work.
+        """
+
+
+class ChunkStage:
+    """One step applied to a whole window, after the frame stages, in order.
+
+    Attributes
+    ----------
+    margin : int
+        Frames of context it reads on each side of a finished frame.
+    lookahead : int
+        Frames after the chunk it wants to see (evidence only; they are finished in their own
+        chunk).
+    """
+
+    margin: int = 0
+    lookahead: int = 0
+
+    def reset(self) -> None:
+        """Forget everything before a new run (nothing by default)."""
+
+    def process(self, work: WindowWork) -> None:
+        """Process the window.
+
+        Parameters
+        ----------
+        work : WindowWork
+            The window's work.
+        """
+        raise NotImplementedError
+
+
+def nonzero_region(image: np.ndarray, margin: int) -> tuple[int, int, int, int] | None:
+    """``(row0, row1, col0, col1)`` around the non-zero pixels plus ``margin``, or None.
+
+    Filters and trackers only need the neighbourhood of the non-zero pixels (the rest of the
+    box is floor and stays 0): the same result for a fraction of the work.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(rows, cols)`` image.
+    margin : int
+        Pixels added on every side (clipped at the image's edges).
+
+    Returns
+    -------
+    tuple of int or None
+        ``None`` when every pixel is 0.
+    """
+    if image.dtype == np.uint8:
+        x, y, w, h = cv2.boundingRect(image)
+        if w == 0:
+            return None
+    else:
+        rows = np.flatnonzero(image.any(axis=1))
+        if rows.size == 0:
+            return None
+        cols = np.flatnonzero(image.any(axis=0))
+        x, y, w, h = cols[0], rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1
+    return (
+        max(0, y - margin),
+        min(image.shape[0], y + h + margin),
+        max(0, x - margin),
+        min(image.shape[1], x + w + margin),
+    )

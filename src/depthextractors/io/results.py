@@ -1,0 +1,316 @@
+"""The results of an extraction as users hold them: :class:`ExtractionResults`.
+
+Arrays are numpy arrays (results kept in memory by :class:`InMemoryResultsWriter`) or lazy
+array-likes backed by ``results_00.h5`` that read only what is sliced
+(:func:`~depthextractors.io.results_h5.read_results`). The same object writes and reads NWB.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ..extraction.results import SOFTWARE, ExtractionSetup, ResultChunk, ResultsWriter
+
+__all__ = ["ExtractionResults", "InMemoryResultsWriter"]
+
+_IN_MEMORY_WARNING_BYTES = 256e6
+
+
+class ExtractionResults:
+    """The results of an extraction: crops, masks, scalars and metadata.
+
+    Arrays are numpy arrays (in-memory results) or lazy array-likes backed by
+    ``results_00.h5`` that read only what is sliced (``results.frames[0:100]``).
+
+    Parameters
+    ----------
+    frames : array-like
+        ``(frames, crop_rows, crop_cols)`` cropped, rotated heights, mm, nose east.
+    frames_mask : array-like
+        Same shape, bool: the animal's pixels.
+    scalars : mapping of str to array-like
+        Per-frame scalars (see :mod:`depthextractors.extraction.scalars`).
+    timestamps : numpy.ndarray
+        Frame times, **seconds** (``results_00.h5`` stores milliseconds, as moseq2-extract).
+    metadata : dict
+        ``uuid``, ``true_depth``, ``roi``, ``background``, ``first_frame``, ``parameters``,
+        ``acquisition``, ``first_frame_idx``, ``last_frame_idx``, ``dropped_frame_count``,
+        ``dropped_after``, ``version``, ``roi_plane`` (when the arena strategy fitted a floor
+        plane).
+    flips : array-like or None
+        bool per frame when a flip corrector ran.
+    path : pathlib.Path or None
+        ``results_00.h5`` when the results are on disk.
+    flip_confidence : array-like or None
+        float32 per frame when a flip corrector ran: its probability that the orientation
+        chosen is right (0.5 = a coin toss, 1 = certain; NaN where the animal was not found or
+        the corrector gives no confidence).
+    """
+
+    def __init__(
+        self,
+        frames: Any,
+        frames_mask: Any,
+        scalars: Mapping[str, Any],
+        timestamps: np.ndarray,
+        metadata: dict[str, Any],
+        flips: Any = None,
+        path: Path | None = None,
+        flip_confidence: Any = None,
+    ) -> None:
+        self.frames = frames
+        self.frames_mask = frames_mask
+        self.scalars = scalars
+        self.timestamps = np.asarray(timestamps, dtype=np.float64)
+        self.metadata = metadata
+        self.flips = flips
+        self.flip_confidence = flip_confidence
+        self.path = path
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+    def __repr__(self) -> str:
+        where = f", path={str(self.path)!r}" if self.path is not None else " (in memory)"
+        return f"ExtractionResults({len(self)} frames{where})"
+
+    @property
+    def uuid(self) -> str | None:
+        """Identifier of the extraction."""
+        return self.metadata.get("uuid")
+
+    @property
+    def valid(self) -> np.ndarray:
+        """bool per frame: whether the animal was found.
+
+        moseq2-extract's files have no ``valid`` scalar; there a frame is valid where its
+        centroid is a number (moseq2-extract writes NaN features where it found no animal).
+        """
+        if "valid" in self.scalars:
+            return np.asarray(self.scalars["valid"][:], dtype=bool)
+        return np.isfinite(np.asarray(self.scalars["centroid_x_px"][:], dtype=float))
+
+    @property
+    def true_depth(self) -> float:
+        """Floor depth, millimetres."""
+        return float(self.metadata["true_depth"])
+
+    @property
+    def roi(self) -> np.ndarray:
+        """Arena mask, ``(rows, cols)`` bool."""
+        return np.asarray(self.metadata["roi"], dtype=bool)
+
+    @property
+    def background(self) -> np.ndarray:
+        """Background depth, ``(rows, cols)`` millimetres."""
+        return np.asarray(self.metadata["background"])
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """Extraction parameters under their moseq2-extract names."""
+        return dict(self.metadata.get("parameters", {}))
+
+    @property
+    def dropped_frame_count(self) -> int:
+        """Frames missing from the recording, from gaps in the timestamps."""
+        return int(self.metadata.get("dropped_frame_count", 0))
+
+    @property
+    def dropped_after(self) -> np.ndarray:
+        """Indices of frames followed by a timestamp gap."""
+        return np.asarray(self.metadata.get("dropped_after", np.zeros(0, dtype=np.int64)))
+
+    def to_nwb(
+        self,
+        path_or_nwbfile: str | os.PathLike | Any,
+        *,
+        subject: Any = None,
+        session_description: str | None = None,
+        session_start_time: datetime | str | None = None,
+        identifier: str | None = None,
+        experimenter: str | list[str] | None = None,
+        lab: str | None = None,
+        institution: str | None = None,
+        include_raw_video: Literal["external", "embedded"] | None = None,
+        extractor: Any = None,
+        overwrite: bool = False,
+    ) -> Path | Any:
+        """Write the results as NWB (core types; see :mod:`depthextractors.io.nwb`; needs pynwb).
+
+        Frames and masks are streamed a buffer at a time, never loaded whole. The file is
+        written as ``<name>.partial`` and renamed when complete.
+
+        Parameters
+        ----------
+        path_or_nwbfile : path-like or pynwb.NWBFile
+            ``.nwb`` file to write, or an in-memory ``NWBFile`` to add the results to.
+        subject : pynwb.file.Subject or dict, optional
+            The animal; a dict completes ``subject_id`` (``SubjectName`` of metadata.json) and
+            ``sex`` ("U"). Give ``species`` and ``age``: DANDI and NWB Inspector require them.
+        session_description : str, optional
+            Defaults to a sentence naming ``SessionName`` of metadata.json.
+        session_start_time : datetime or ISO 8601 str, optional
+            Defaults to the recording's: ``StartTime`` of metadata.json, a RealSense bag's first
+            frame, or an Azure ``.mkv``'s creation time.
+        identifier : str, optional
+            Defaults to the extraction's uuid.
+        experimenter, lab, institution : optional
+            NWB file fields.
+        include_raw_video : {None, "external", "embedded"}
+            Also store the raw depth video (millimetres): linked by a path relative to the NWB
+            file, or embedded (streamed, compressed). Needs ``extractor``.
+        extractor : DepthVideoExtractor, optional
+            The recording the results came from (for ``include_raw_video``).
+        overwrite : bool, default False
+            Replace an existing file.
+
+        Returns
+        -------
+        pathlib.Path or pynwb.NWBFile
+            The file written, or the ``NWBFile`` given.
+        """
+        from .nwb import write_nwb
+
+        return write_nwb(
+            self,
+            path_or_nwbfile,
+            subject=subject,
+            session_description=session_description,
+            session_start_time=session_start_time,
+            identifier=identifier,
+            experimenter=experimenter,
+            lab=lab,
+            institution=institution,
+            include_raw_video=include_raw_video,
+            extractor=extractor,
+            overwrite=overwrite,
+        )
+
+    @classmethod
+    def from_nwb(cls, path: str | os.PathLike) -> ExtractionResults:
+        """Read results written by :meth:`to_nwb` (frames and masks stay on disk, lazily).
+
+        Parameters
+        ----------
+        path : path-like
+            The ``.nwb`` file.
+
+        Returns
+        -------
+        ExtractionResults
+        """
+        from .nwb import read_nwb
+
+        return read_nwb(Path(path))
+
+
+class InMemoryResultsWriter(ResultsWriter):
+    """Keeps the results in numpy arrays (for short clips; the whole session is held).
+
+    A session whose crops would take more than 256 MB is warned about in :meth:`begin`.
+    """
+
+    def __init__(self) -> None:
+        self._setup: ExtractionSetup | None = None
+
+    def begin(self, setup: ExtractionSetup) -> None:
+        """Allocate zeroed arrays for ``setup.num_frames`` frames.
+
+        Parameters
+        ----------
+        setup : ExtractionSetup
+            Sizes and dtypes of the arrays, and the metadata returned by :meth:`finish`.
+        """
+        self._setup = setup
+        n = setup.num_frames
+        rows, cols = setup.crop_size
+        held = n * rows * cols * (np.dtype(setup.frame_dtype).itemsize + 1)
+        if held > _IN_MEMORY_WARNING_BYTES:
+            warnings.warn(
+                f"keeping the results of {n} frames in memory takes {held / 1e6:.0f} MB; write "
+                "them to results_00.h5 with H5ResultsWriter(output_dir) instead",
+                stacklevel=3,
+            )
+        self._frames = np.zeros((n, rows, cols), dtype=setup.frame_dtype)
+        self._masks = np.zeros((n, rows, cols), dtype=setup.mask_dtype)
+        self._scalars: dict[str, np.ndarray] = {}
+        self._flips = np.zeros(n, dtype=bool) if setup.has_flips else None
+        self._confidence = np.full(n, np.nan, dtype=np.float32) if setup.has_flips else None
+
+    def write(self, chunk: ResultChunk) -> None:
+        """Copy one block of frames, masks, scalars and flips into the arrays.
+
+        Parameters
+        ----------
+        chunk : ResultChunk
+            Frames ``chunk.start`` to ``chunk.start + len(chunk)``; must fit in the
+            ``num_frames`` given to :meth:`begin`.
+        """
+        stop = chunk.start + len(chunk)
+        self._frames[chunk.start : stop] = chunk.frames
+        self._masks[chunk.start : stop] = chunk.masks
+        for name, values in chunk.scalars.items():
+            if name not in self._scalars:
+                self._scalars[name] = np.zeros(self._setup.num_frames, dtype=values.dtype)
+            self._scalars[name][chunk.start : stop] = values
+        if self._flips is not None and chunk.flips is not None:
+            self._flips[chunk.start : stop] = chunk.flips
+        if self._confidence is not None and chunk.flip_confidence is not None:
+            self._confidence[chunk.start : stop] = chunk.flip_confidence
+
+    def finish(self) -> ExtractionResults:
+        """Return the results held in memory.
+
+        Returns
+        -------
+        ExtractionResults
+            numpy arrays (frames not written stay 0), timestamps in seconds, and the
+            metadata of the setup; ``path`` is None.
+        """
+        setup = self._setup
+        metadata = {
+            "uuid": setup.uuid,
+            "true_depth": setup.true_depth,
+            "roi": setup.roi,
+            "background": setup.background,
+            "first_frame": setup.first_frame,
+            "parameters": setup.parameters,
+            "acquisition": setup.acquisition,
+            "first_frame_idx": setup.first_frame_idx,
+            "last_frame_idx": setup.last_frame_idx,
+            "dropped_frame_count": setup.dropped_frame_count,
+            "dropped_after": setup.dropped_after,
+            "version": setup.version,
+            "software": SOFTWARE,
+            "strategies": setup.strategies,
+            "job": setup.job,
+        }
+        if setup.roi_plane is not None:
+            metadata["roi_plane"] = setup.roi_plane
+        return ExtractionResults(
+            self._frames,
+            self._masks,
+            self._scalars,
+            setup.timestamps_s,
+            metadata,
+            flips=self._flips,
+            flip_confidence=self._confidence,
+        )
+
+    def abort(self, error: BaseException) -> None:
+        """Drop the arrays held so far.
+
+        Parameters
+        ----------
+        error : BaseException
+            What made the extraction fail (not used).
+        """
+        self._frames = self._masks = None
+        self._scalars = {}
