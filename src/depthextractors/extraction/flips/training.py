@@ -128,9 +128,6 @@ def train_flip_classifier(
         "regularization": float(regularization),
         "seed": int(seed),
     }  # fmt: skip
-    logger.info(
-        "flip classifier trained on %d frames; held-out accuracy %s", target.size // 2, accuracy
-    )
     metadata = _metadata(sources, summary)
     return ClassifierFlipCorrector(model, crop_size, feature_size, smoothing, metadata)
 
@@ -264,6 +261,7 @@ def _fit(
     model = LogisticRegression(C=float(regularization), max_iter=1000)
     model.fit(features[train], target[train])
     accuracy = float(model.score(features[held], target[held])) if held.size else None
+    logger.info("flip classifier trained on %d frames; held-out accuracy %s", half, accuracy)
     return model, accuracy, int(train.size)
 
 
