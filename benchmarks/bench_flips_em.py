@@ -117,7 +117,7 @@ def main() -> None:
     n, jobs, reps = args.frames, args.n_jobs, args.repeats
     # A classifier trained on this session's motion-corrected results.
     _extract(plain_dir, out, jobs, flip_corrector=MotionFlipCorrector())
-    classifier_path = train_flip_classifier([out]).save(workdir / "flips.npz")
+    classifier_path = train_flip_classifier([de.read_results(out)]).save(workdir / "flips.npz")
     correctors = {
         "none": None,
         "MotionFlipCorrector": _Timed(MotionFlipCorrector()),

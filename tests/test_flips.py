@@ -22,15 +22,18 @@ from depthextractors import (
     RawDepthExtractor,
     SessionExtraction,
     StridedMedianBackground,
+    read_results,
 )
 from depthextractors.extraction import (
     ClassifierFlipCorrector,
     FlipClassifierError,
+    FlipCorrector,
     FlipDecision,
     MotionFlipCorrector,
     train_flip_classifier,
 )
 from depthextractors.extraction.crop import crop_and_rotate, turn_round
+from depthextractors.extraction.strategy import build_strategy
 from depthextractors.testing import generate_synthetic_session, synthesize_depth_video
 
 
@@ -249,6 +252,118 @@ def test_decision_of_the_wrong_length_is_an_error(kinect_clip):
 
 
 # ------------------------------------------------------------------------------------------
+# The contract: a corrector is one subclass of FlipCorrector with one method
+# ------------------------------------------------------------------------------------------
+class HeavierRear(FlipCorrector):
+    """The example of the docs: turn round the crops heavier at the east (nose) end."""
+
+    def correct(self, context):
+        half = context.frames.shape[2] // 2
+        west = context.frames[:, :, :half].sum(axis=(1, 2), dtype=float)
+        east = context.frames[:, :, -half:].sum(axis=(1, 2), dtype=float)
+        return east > west
+
+
+class Recorder(FlipCorrector):
+    """Records what the session gives it; turns nothing round."""
+
+    def __init__(self, lookahead=7):
+        self.lookahead = lookahead
+        self.resets = self.finalized = 0
+
+    def reset(self):
+        self.calls = []
+        self.resets += 1
+
+    def finalize(self):
+        self.finalized += 1
+
+    def correct(self, context):
+        ahead = context.lookahead
+        self.calls.append(
+            (context.start, len(context), None if ahead is None else (ahead.start, len(ahead)))
+        )
+        return np.zeros(len(context), dtype=bool)
+
+
+def test_a_corrector_is_one_subclass_with_one_method(kinect_clip):
+    extractor, truth = kinect_clip
+    corrector = HeavierRear()
+    assert corrector.lookahead == 0
+    assert corrector.get_params() == {}
+    assert repr(corrector) == "HeavierRear()"
+    assert isinstance(build_strategy(corrector.describe()), HeavierRear)
+    plain = _session(extractor, truth, chunk_size=100, flip_corrector=None).run(
+        None, progress=False
+    )
+    fixed = _session(extractor, truth, chunk_size=100, flip_corrector=corrector).run(
+        None, progress=False
+    )
+    crops = np.asarray(plain.frames[:], dtype=float)
+    heavier_east = crops[:, :, -40:].sum(axis=(1, 2)) > crops[:, :, :40].sum(axis=(1, 2))
+    np.testing.assert_array_equal(fixed.flips, heavier_east & plain.valid)
+    assert np.isnan(fixed.flip_confidence).all()  # a bool answer carries no confidence
+    np.testing.assert_array_equal(fixed.frames[fixed.flips], turn_round(plain.frames[fixed.flips]))
+    assert fixed.parameters["flip_corrector"] == "HeavierRear"
+    # The rear is the taller end: the crude rule is mostly right.
+    right, counted = _heading_right(fixed, truth)
+    assert right[counted].mean() > 0.95
+
+    class NoMethod(FlipCorrector):
+        pass
+
+    with pytest.raises(TypeError, match="abstract"):
+        NoMethod()
+
+
+def test_the_session_keeps_the_contract(kinect_clip):
+    extractor, truth = kinect_clip
+    corrector = Recorder()
+    for _ in range(2):
+        _session(extractor, truth, chunk_size=300, flip_corrector=corrector).run(
+            None, progress=False
+        )
+    assert corrector.resets == corrector.finalized == 2
+    # Chunks in order, each frame decided once; the frames after each as evidence.
+    assert corrector.calls == [
+        (0, 300, (300, 7)), (300, 300, (600, 7)), (600, 300, (900, 7)), (900, 100, None)
+    ]  # fmt: skip
+    assert Recorder(lookahead=3).get_params() == {"lookahead": 3}
+
+
+def test_motion_corrector_parameters_round_trip():
+    corrector = MotionFlipCorrector(switch_cost=12, lookahead=9, velocity_span=2)
+    params = corrector.get_params()
+    assert params["switch_cost"] == 12.0
+    assert params["lookahead"] == 9
+    assert list(params) == list(MotionFlipCorrector.param_names())
+    assert type(corrector)(**params).get_params() == params
+    description = corrector.describe()
+    assert description["class"] == "depthextractors.extraction.flips.motion.MotionFlipCorrector"
+    rebuilt = build_strategy(description)
+    assert isinstance(rebuilt, MotionFlipCorrector)
+    assert rebuilt.get_params() == params
+    assert repr(corrector) == "MotionFlipCorrector(velocity_span=2, switch_cost=12, lookahead=9)"
+    # parameters() (recorded with the flat extraction parameters) holds the same values.
+    assert corrector.parameters() == params
+
+
+def test_flips_package_layering():
+    """Nothing in extraction/flips imports the results layer or the package root."""
+    import ast
+    from pathlib import Path
+
+    import depthextractors.extraction.flips as flips
+
+    for path in Path(flips.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                target = "." * node.level + (node.module or "")
+                assert "outputs" not in target, (path.name, target)
+                assert target not in ("...", "depthextractors"), (path.name, target)
+
+
+# ------------------------------------------------------------------------------------------
 # The classifier corrector
 # ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
@@ -260,7 +375,7 @@ def trained(tmp_path_factory):
     _session(extractor, truth, flip_corrector=MotionFlipCorrector()).run(
         root / "train", progress=False
     )
-    classifier = train_flip_classifier([root / "train"], smoothing=15)
+    classifier = train_flip_classifier([read_results(root / "train")], smoothing=15)
     path = classifier.save(root / "flips.npz")
     video, truth = synthesize_depth_video(400, seed=21)
     other = NumpyDepthExtractor(video, 30.0, timestamps=truth.timestamps_ms / 1000.0)
@@ -372,3 +487,40 @@ def test_classifier_from_user_labels_and_bad_training_input():
         train_flip_classifier([plain], [labels[:10]])
     with pytest.raises(ValueError, match="odd"):
         ClassifierFlipCorrector(classifier.model, (80, 80), smoothing=50)
+
+
+def test_classifier_parameters_and_description_round_trip(trained, tmp_path):
+    _, path, extractor, truth = trained
+    crops = _session(extractor.frame_slice(0, 60), truth).run(None, progress=False).frames[:]
+    loaded = ClassifierFlipCorrector.load(path, smoothing=5)
+    params = loaded.get_params()
+    assert list(params) == ["model", "crop_size", "feature_size", "smoothing", "metadata"]
+    copy = type(loaded)(**params)
+    assert {k: v for k, v in copy.get_params().items() if k != "metadata"} == {
+        k: v for k, v in params.items() if k != "metadata"
+    }
+    assert copy.metadata == loaded.metadata
+    # Described by its file and smoothing, loaded again from that file.
+    description = loaded.describe()
+    assert description == {
+        "class": "depthextractors.extraction.flips.classifier.ClassifierFlipCorrector",
+        "params": {"path": str(path), "smoothing": 5},
+    }
+    rebuilt = build_strategy(description)
+    assert isinstance(rebuilt, ClassifierFlipCorrector)
+    assert rebuilt.smoothing == 5
+    assert rebuilt.path == str(path)
+    np.testing.assert_array_equal(rebuilt.predict_proba(crops), loaded.predict_proba(crops))
+    # Only in memory: no file to describe it by; saved, it is described by its file.
+    in_memory = type(loaded)(**params)
+    assert in_memory.describe()["params"] == {"path": None, "smoothing": 5}
+    with pytest.raises(ValueError, match=r"save it first \(corrector.save\(path\)\)"):
+        build_strategy(in_memory.describe())
+    saved = in_memory.save(tmp_path / "again.npz")
+    assert in_memory.describe()["params"] == {"path": str(saved), "smoothing": 5}
+    assert build_strategy(in_memory.describe()).smoothing == 5
+
+
+def test_training_takes_results_not_paths(tmp_path):
+    with pytest.raises(TypeError, match=r"read_results\(path\) first"):
+        train_flip_classifier([tmp_path / "results_00.h5"])
