@@ -25,8 +25,9 @@ from typing import Any
 
 import click
 
-from . import __version__
+from ._version import __version__
 from .config import CAMERA_TYPES, ConfigError, ConfigWarning, ExtractionConfig, option_specs
+from .extraction.parameters import default_value
 
 # Errors that mean "the input is wrong" (exit code 2) rather than "something failed" (1).
 _BAD_INPUT = (
@@ -144,7 +145,7 @@ def main() -> None:
 
 # ---------------------------------------------------------------------------------- options
 def _click_type(spec) -> dict[str, Any]:
-    kind = spec.metadata["kind"]
+    kind = spec.kind
     if kind == "bool":
         return {"type": click.BOOL}
     if kind in ("int", "int_or_none", "filter_size"):
@@ -158,14 +159,16 @@ def _click_type(spec) -> dict[str, Any]:
     if kind == "triple_float":
         return {"type": (float, float, float)}
     if kind == "choice":
-        return {"type": click.Choice(spec.metadata["choices"], case_sensitive=False)}
+        return {"type": click.Choice(spec.choices, case_sensitive=False)}
     if kind == "choice_int":
-        return {"type": click.Choice(spec.metadata["choices"])}
+        return {"type": click.Choice(spec.choices)}
+    if kind == "camera":
+        return {"type": click.Choice(("k2", *CAMERA_TYPES), case_sensitive=False)}
     return {"type": str}
 
 
 def _show_default(spec) -> str:
-    default = spec.default
+    default = default_value(spec)
 
     def text(value: Any) -> str:
         return f"{value:g}" if isinstance(value, float) else str(value)
@@ -180,23 +183,23 @@ def config_options(groups: tuple[str, ...]):
 
     def decorate(function):
         for spec in reversed(option_specs()):
-            if spec.metadata["group"] not in groups:
+            if spec.group not in groups:
                 continue
-            name = "--" + spec.name.replace("_", "-")
-            declarations = [name] + ([spec.metadata["short"]] if spec.metadata["short"] else [])
-            help_text = spec.metadata["help"]
-            if not spec.metadata["supported"]:
+            name = "--" + spec.key.replace("_", "-")
+            declarations = [name] + ([spec.short] if spec.short else [])
+            help_text = spec.help
+            if not spec.supported:
                 help_text += " (accepted; only the default is supported)"
-            if spec.name in _FLAGS:
+            if spec.key in _FLAGS:
                 function = click.option(
-                    *declarations, spec.name, is_flag=True, default=None, help=help_text
+                    *declarations, spec.key, is_flag=True, default=None, help=help_text
                 )(function)
                 continue
             # The default is shown in moseq2's words; the option itself defaults to None, so that
             # only values given on the command line override the config file.
             function = click.option(
                 *declarations,
-                spec.name,
+                spec.key,
                 default=None,
                 help=f"{help_text}  [default: {_show_default(spec)}]",
                 **_click_type(spec),
@@ -275,7 +278,7 @@ def _open_checked(config: ExtractionConfig, path: Path):
     show_default=True,
     help="Threads of the extraction.",
 )
-@config_options(("roi", "extract"))
+@config_options(("roi", "extract", "workflow"))
 @debug_option
 def extract(
     input_file: Path,
@@ -293,7 +296,7 @@ def extract(
     directory. Also writes the ROI/background TIFFs, the preview movie results_00.mp4, the
     report report.html and extract.log.
     """
-    from .batch.pipeline import extract_session
+    from .workflow import extract_session
 
     config = _load_config(config_file, given)
     if no_movie:
@@ -339,13 +342,16 @@ def find_roi(
     input_file: Path, output_dir: Path | None, config_file: Path | None, progress_bar: bool, **given
 ) -> None:
     """Find the arena (ROI) and the background of a recording, and write them as TIFFs."""
-    from .batch.pipeline import default_output_dir
     from .io.report import roi_overlay
+    from .io.results_h5 import check_writable, write_arena_images
+    from .workflow import default_output_dir
 
     config = _load_config(config_file, given)
     video = _open_checked(config, input_file)
     output_dir = output_dir if output_dir is not None else default_output_dir(input_file)
-    arena = config.build_extraction(video).find_roi(output_dir)
+    check_writable(output_dir)
+    arena = config.build_extraction(video).find_roi()
+    write_arena_images(output_dir, arena.background, arena.roi.mask, arena.first_frame)
     overlay = output_dir / "roi_overlay.png"
     import cv2
 
@@ -574,7 +580,7 @@ def aggregate_results(
     "--summary-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="Also write the summary table here  [default: batch-summary.tsv in INPUT_FOLDER]",
 )  # fmt: skip
-@config_options(("roi", "extract"))
+@config_options(("roi", "extract", "workflow"))
 @debug_option
 def batch_extract(
     input_folder: Path, output_dir: str, config_file: Path | None, progress_bar: bool,
@@ -841,9 +847,9 @@ def demo(output_dir: Path, num_frames: int, seed: int, no_movie: bool) -> None:
     """Make a synthetic Kinect v2 session, extract it, and write the report and NWB file."""
     import numpy as np
 
-    from .batch.pipeline import extract_session
     from .extractors import open_depth_video
     from .testing import generate_synthetic_session
+    from .workflow import extract_session
 
     session_dir = output_dir / "session"
     click.echo(f"1. Writing a synthetic session of {num_frames} frames to {session_dir} ...")

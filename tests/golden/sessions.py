@@ -63,9 +63,14 @@ BASE_PARAMETERS: dict[str, Any] = {
     "write_report": False,
 }
 
-#: Datasets that name the run rather than its results (compared nowhere).
-RUN_SPECIFIC = ("metadata/uuid", "metadata/extraction/extract_version")
-#: Recorded parameters: their layout is allowed to change (the redesign records more).
+#: Datasets that name the run rather than its results, or record its parameters (whose layout
+#: may change: the redesign records each strategy and the job options): compared nowhere.
+RUN_SPECIFIC = (
+    "metadata/uuid",
+    "metadata/extraction/extract_version",
+    "metadata/extraction/strategies",
+    "metadata/extraction/job",
+)
 PARAMETERS_GROUP = "metadata/extraction/parameters"
 
 

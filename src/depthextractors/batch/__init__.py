@@ -14,9 +14,7 @@ object (``distributed.LocalCluster``; for SLURM, ``dask_jobqueue.SLURMCluster``;
 :mod:`depthextractors.batch.runner` and ``docs/batch.md``).
 """
 
-from .discovery import DEFAULT_EXTENSIONS, Session, find_sessions
-from .index import aggregate_results, build_file_name, find_extractions, generate_index
-from .pipeline import (
+from ..workflow import (
     LOG_NAME,
     REPORT_NAME,
     SessionOutcome,
@@ -24,6 +22,8 @@ from .pipeline import (
     extract_session,
     results_status,
 )
+from .discovery import DEFAULT_EXTENSIONS, Session, find_sessions
+from .index import aggregate_results, build_file_name, find_extractions, generate_index
 from .runner import BatchSummary, run_batch, run_session_task
 
 __all__ = [

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .pipeline import RESULTS_H5, default_output_dir
+from ..workflow import RESULTS_H5, default_output_dir
 
 __all__ = ["DEFAULT_EXTENSIONS", "Session", "find_sessions"]
 

@@ -35,7 +35,7 @@ import numpy as np
 import yaml
 
 from ..io.results_h5 import read_acquisition_metadata
-from .pipeline import RESULTS_YAML, results_status
+from ..workflow import RESULTS_YAML, results_status
 
 __all__ = [
     "aggregate_results",

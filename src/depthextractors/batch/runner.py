@@ -39,8 +39,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..config import ExtractionConfig
+from ..workflow import LOG_NAME, SessionOutcome, extract_session
 from .discovery import Session
-from .pipeline import LOG_NAME, SessionOutcome, extract_session
 
 __all__ = ["BatchSummary", "run_batch", "run_session_task"]
 

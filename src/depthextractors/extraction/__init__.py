@@ -1,38 +1,61 @@
-"""Extraction strategies: background, arena (ROI), and the session pipeline built on them."""
+"""The extraction: strategies, their contracts, and the session pipeline built on them.
 
-from .background import PlaneFitBackground, StridedMedianBackground, median_ignoring_zeros
+Strategies (each a :class:`Strategy`: parameters are constructor arguments) come in families,
+each with a written contract to subclass: :class:`BackgroundStrategy`, :class:`ROIStrategy`,
+:class:`Tracker` / :class:`SequentialTracker`, :class:`FlipCorrector`, plus the filters.
+:class:`SessionExtraction` composes them into stages that :class:`ChunkExecutor` runs, and hands
+the results to :class:`ResultsWriter` objects (those that write files live in
+:mod:`depthextractors.io`).
+"""
+
+from .background import (
+    BackgroundStrategy,
+    PlaneFitBackground,
+    StridedMedianBackground,
+    median_ignoring_zeros,
+)
 from .crop import crop_and_rotate, place_crop
 from .em_tracking import EMTracker
+from .executor import ChunkExecutor, JobOptions
 from .filters import FrameFilters, HampelFilter, hampel_filter, temporal_median
 from .flips import (
     ClassifierFlipCorrector,
     FlipClassifierError,
+    FlipContext,
+    FlipCorrector,
+    FlipDecision,
     MotionFlipCorrector,
     train_flip_classifier,
 )
 from .heights import ArenaHeights
-from .outputs import (
-    ExtractionResults,
-    ExtractionSetup,
-    InMemoryResultsWriter,
-    ResultChunk,
-    ResultsWriter,
+from .parameters import PARAMETERS, ParameterSpec
+from .results import ExtractionSetup, ResultChunk, ResultsWriter, ResultsWriterGroup
+from .roi import (
+    ArenaROI,
+    ManualROI,
+    PlaneROI,
+    ROIStrategy,
+    estimate_floor_depth,
+    fit_plane,
+    plane_depth,
 )
-from .roi import ArenaROI, ManualROI, PlaneROI, estimate_floor_depth, fit_plane, plane_depth
 from .scalars import MOSEQ2_SCALARS, SCALAR_DESCRIPTIONS, DroppedFrames, detect_dropped_frames
-from .session import ArenaResult, FlipContext, FlipCorrector, FlipDecision, SessionExtraction
-from .tracking import MomentsTracker, TrackedObject
+from .session import ArenaResult, SessionExtraction
+from .strategy import Strategy, build_strategy
+from .tracking import MomentsTracker, SequentialTracker, TrackedObject, Tracker
 
 __all__ = [
     "MOSEQ2_SCALARS",
+    "PARAMETERS",
     "SCALAR_DESCRIPTIONS",
     "ArenaHeights",
     "ArenaROI",
     "ArenaResult",
+    "BackgroundStrategy",
+    "ChunkExecutor",
     "ClassifierFlipCorrector",
     "DroppedFrames",
     "EMTracker",
-    "ExtractionResults",
     "ExtractionSetup",
     "FlipClassifierError",
     "FlipContext",
@@ -40,17 +63,24 @@ __all__ = [
     "FlipDecision",
     "FrameFilters",
     "HampelFilter",
-    "InMemoryResultsWriter",
+    "JobOptions",
     "ManualROI",
     "MomentsTracker",
     "MotionFlipCorrector",
+    "ParameterSpec",
     "PlaneFitBackground",
     "PlaneROI",
+    "ROIStrategy",
     "ResultChunk",
     "ResultsWriter",
+    "ResultsWriterGroup",
+    "SequentialTracker",
     "SessionExtraction",
+    "Strategy",
     "StridedMedianBackground",
     "TrackedObject",
+    "Tracker",
+    "build_strategy",
     "crop_and_rotate",
     "detect_dropped_frames",
     "estimate_floor_depth",

@@ -260,8 +260,8 @@ class FlipStage(ChunkStage):
         turned = np.flatnonzero(flips)
         if turned.size:
             work.crops[turned] = turn_round(work.crops[turned], 0)
-            fill = 0 if self.tracker.log_likelihood_clip is None else self.tracker.log_likelihood_clip
-            work.masks[turned] = turn_round(work.masks[turned], fill)
+            clip = self.tracker.log_likelihood_clip
+            work.masks[turned] = turn_round(work.masks[turned], 0 if clip is None else clip)
             work.angle[own] = work.angle[own] + np.pi * flips
 
     def _context(self, work: WindowWork, a: int, b: int) -> FlipContext:

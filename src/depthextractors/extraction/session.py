@@ -45,7 +45,7 @@ from .chunk_stages import (
 )
 from .executor import ChunkExecutor, ChunkWindow, JobOptions, plan_windows
 from .filters import FrameFilters, HampelFilter
-from .flips import FlipContext, FlipCorrector, FlipDecision, MotionFlipCorrector
+from .flips import FlipCorrector, MotionFlipCorrector
 from .frame_stages import (
     HeightsStage,
     SequentialTrackStage,
@@ -61,7 +61,7 @@ from .scalars import MOSEQ2_SCALARS, SCALAR_DESCRIPTIONS, ScalarComputer, detect
 from .stages import ChunkStage, FrameStage, WindowWork
 from .tracking import MomentsTracker, Tracker
 
-__all__ = ["ArenaResult", "FlipContext", "FlipCorrector", "FlipDecision", "SessionExtraction"]
+__all__ = ["STRATEGY_ROLES", "ArenaResult", "SessionExtraction"]
 
 logger = logging.getLogger(__name__)
 

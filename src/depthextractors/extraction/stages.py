@@ -20,6 +20,7 @@ chunk size.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import cv2
 import numpy as np
 

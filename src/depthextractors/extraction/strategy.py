@@ -33,8 +33,11 @@ class Strategy:
     Subclasses store every constructor argument as an attribute of the same name (normalised:
     tuples for pairs, floats for millimetres) and define no ``*args``/``**kwargs``. Nothing
     else is needed for :meth:`get_params`, :meth:`describe`, ``repr`` and :func:`build_strategy`
-    to work.
+    to work. A strategy without parameters needs no constructor at all.
     """
+
+    def __init__(self) -> None:
+        """A strategy without parameters (subclasses with parameters define their own)."""
 
     @classmethod
     def param_names(cls) -> tuple[str, ...]:

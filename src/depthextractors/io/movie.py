@@ -13,7 +13,7 @@ heights the extraction computes for every frame
 How it stays cheap (measured by ``benchmarks/bench_movie.py``; the bar is at most 25% added to
 the extraction time):
 
-- the recording is never read again: :class:`MovieTeeWriter` asks the extraction for every
+- the recording is never read again: :class:`PreviewMovieWriter` asks the extraction for every
   n-th row and column of the heights it computes anyway (``arena_heights_step``), taken by the
   worker threads while each frame is still in the cache, so the movie gets 8-bit heights in
   millimetres with each chunk of crops;
@@ -49,13 +49,14 @@ import cv2
 import numpy as np
 
 from ..extraction.heights import ArenaHeights
-from ..extraction.outputs import ExtractionResults, ExtractionSetup, ResultChunk, ResultsWriter
+from ..extraction.results import ExtractionSetup, ResultChunk, ResultsWriter
 from ..extractors.base import DepthVideoExtractor
+from .results import ExtractionResults
 
 __all__ = [
     "MOVIE_NAME",
-    "MovieTeeWriter",
     "PreviewMovie",
+    "PreviewMovieWriter",
     "preview_codec",
     "write_preview_movie",
 ]
@@ -343,20 +344,19 @@ def _heights(parameters: dict[str, Any]) -> tuple[float, float]:
     return float(parameters.get("min_height", 10.0)), float(parameters.get("max_height", 100.0))
 
 
-class MovieTeeWriter:
-    """A results writer that also makes the preview movie, without reading any frame twice.
+class PreviewMovieWriter(ResultsWriter):
+    """Writes the preview movie during the extraction, without reading any frame twice.
 
-    Give it to the extraction as its writer (``extraction.run(..., writer=tee)``). It asks the
-    extraction for the arena heights of every chunk (:attr:`arena_heights_step`), hands each
-    chunk's arena heights and crops to one movie thread through a queue, and writes the chunk
-    with the inner writer meanwhile. The queue holds at most ``max_queued`` chunks, so a slow
-    movie holds the extraction back instead of filling memory. A failure of the movie is logged
-    as a warning and never fails the extraction.
+    Give it to the extraction beside the results writer
+    (``extraction.run([H5ResultsWriter(out), PreviewMovieWriter(out / "results_00.mp4")])``).
+    It declares that it wants the arena heights of every chunk (:attr:`arena_heights_step`) and
+    hands each chunk's arena heights and crops to one movie thread through a queue. The queue
+    holds at most ``max_queued`` chunks, so a slow movie holds the extraction back instead of
+    filling memory. A failure of the movie is logged as a warning and never fails the
+    extraction.
 
     Parameters
     ----------
-    inner : ResultsWriter
-        The writer of ``results_00.h5``.
     path : path-like
         The movie to write.
     downsample : int, optional
@@ -367,13 +367,8 @@ class MovieTeeWriter:
     """
 
     def __init__(
-        self,
-        inner: ResultsWriter,
-        path: str | os.PathLike,
-        downsample: int | None = None,
-        max_queued: int = 1,
+        self, path: str | os.PathLike, downsample: int | None = None, max_queued: int = 1
     ) -> None:
-        self.inner = inner
         self.path = Path(path)
         self.downsample = downsample
         self._movie: PreviewMovie | None = None
@@ -383,7 +378,7 @@ class MovieTeeWriter:
         self.movie_path: Path | None = None
 
     @property
-    def arena_heights_step(self) -> int | None:
+    def arena_heights_step(self) -> int | None:  # type: ignore[override]
         """Every how many rows and columns the movie needs the arena heights.
 
         Known once :meth:`begin` has opened the movie (the extraction reads it then); None
@@ -414,17 +409,16 @@ class MovieTeeWriter:
                 self._fail(error)
 
     def begin(self, setup: ExtractionSetup) -> None:
-        """Begin the inner writer, open the movie and start the movie thread.
+        """Open the movie and start the movie thread.
 
         A movie that cannot be opened is logged (see :attr:`error`); the results go on.
 
         Parameters
         ----------
         setup : ExtractionSetup
-            Passed to the inner writer; its ROI, crop size, height range (mm) and timestamps
-            (seconds, for the frame rate) shape the movie.
+            Its ROI, crop size, height range (mm) and timestamps (seconds, for the frame rate)
+            shape the movie.
         """
-        self.inner.begin(setup)
         self.path.unlink(missing_ok=True)
         try:
             self._movie = PreviewMovie(
@@ -440,25 +434,24 @@ class MovieTeeWriter:
         self._thread.start()
 
     def write(self, chunk: ResultChunk) -> None:
-        """Queue the chunk's arena heights and crops for the movie, write it with the inner writer.
+        """Queue the chunk's arena heights and crops for the movie.
 
         Parameters
         ----------
         chunk : ResultChunk
             One block of finished frames, in order, with its ``arena_heights``.
         """
-        if self._thread is not None and self.error is None:
-            if chunk.arena_heights is None:
-                self._fail(
-                    ValueError(
-                        "the extraction passed no arena heights with its results (a "
-                        "SessionExtraction provides them to writers with arena_heights_step)"
-                    )
+        if self._thread is None or self.error is not None:
+            return
+        if chunk.arena_heights is None:
+            self._fail(
+                ValueError(
+                    "the extraction passed no arena heights with its results (a "
+                    "SessionExtraction provides them to writers with arena_heights_step)"
                 )
-            else:
-                self._queue.put((chunk.arena_heights, chunk.frames))
-        # The HDF5 write (compression) runs while the movie thread encodes.
-        self.inner.write(chunk)
+            )
+            return
+        self._queue.put((chunk.arena_heights, chunk.frames))
 
     def _stop(self) -> None:
         if self._thread is not None:
@@ -466,16 +459,14 @@ class MovieTeeWriter:
             self._thread.join()
             self._thread = None
 
-    def finish(self) -> ExtractionResults:
-        """Wait for the movie thread, close the movie, then finish the inner writer.
+    def finish(self) -> Path | None:
+        """Wait for the movie thread and close the movie.
 
         Returns
         -------
-        ExtractionResults
-            What the inner writer returns; :attr:`movie_path` is set if the movie was written.
+        pathlib.Path or None
+            The movie, or ``None`` if it failed (logged).
         """
-        # The movie is closed before the results are declared complete, so a complete
-        # results_00.yaml means the movie is there too (unless it failed, which is logged).
         self._stop()
         if self._movie is not None:
             if self.error is None:
@@ -487,24 +478,21 @@ class MovieTeeWriter:
             else:
                 self._movie.abort()
             self._movie = None
-        return self.inner.finish()
+        return self.movie_path
 
     def abort(self, error: BaseException) -> None:
-        """Stop the movie thread, delete the unfinished movie and abort the inner writer.
+        """Stop the movie thread and delete the unfinished movie.
 
         Parameters
         ----------
         error : BaseException
-            What made the extraction fail; passed to the inner writer.
+            What made the extraction fail.
         """
-        try:
-            self.error = self.error or error  # the thread drops what is still queued
-            self._stop()
-            if self._movie is not None:
-                self._movie.abort()
-                self._movie = None
-        finally:
-            self.inner.abort(error)
+        self.error = self.error or error  # the thread drops what is still queued
+        self._stop()
+        if self._movie is not None:
+            self._movie.abort()
+            self._movie = None
 
 
 def write_preview_movie(

@@ -1,10 +1,9 @@
 """NWB export and import of extraction results, with current pynwb and core NWB types only.
 
-:meth:`ExtractionResults.to_nwb <depthextractors.extraction.outputs.ExtractionResults.to_nwb>`
-and :meth:`~depthextractors.extraction.outputs.ExtractionResults.from_nwb` reach this module
-through the NWB backend registered with :mod:`depthextractors.extraction.outputs` when this
-module is imported (``extraction`` never imports ``io``). pynwb and hdmf are imported only when a
-file is written or read, so importing this module does not need the ``nwb`` extra.
+:meth:`ExtractionResults.to_nwb <depthextractors.io.results.ExtractionResults.to_nwb>` and
+:meth:`~depthextractors.io.results.ExtractionResults.from_nwb` call :func:`write_nwb` and
+:func:`read_nwb`. pynwb and hdmf are imported only when a file is written or read, so importing
+this module does not need the ``nwb`` extra.
 
 Layout, after the public Datta-lab MoSeq conversion (``processing/behavior``), with core types in
 place of the ``ndx-depth-moseq`` extension (which needs pynwb < 3)::
@@ -66,13 +65,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..extraction.outputs import ExtractionResults, set_nwb_backend
 from ..extraction.scalars import SCALAR_DESCRIPTIONS
+from .results import ExtractionResults
 from .results_h5 import PARAMETER_DESCRIPTIONS, LazyH5Array
 
 __all__ = [
     "MODULE_NAME",
-    "NWBBackend",
     "read_nwb",
     "write_nwb",
 ]
@@ -568,7 +566,7 @@ def _new_nwbfile(
             else "Depth recording extracted with depthextractors (MoSeq)"
         )
     uuid = results.metadata.get("uuid")
-    from .. import __version__
+    from .._version import __version__
 
     kwargs: dict[str, Any] = {
         "session_description": str(session_description),
@@ -1129,59 +1127,3 @@ def read_nwb(path: str | os.PathLike) -> ExtractionResults:
         path=path,
         flip_confidence=flip_confidence,
     )
-
-
-class NWBBackend:
-    """NWB backend of :mod:`depthextractors.extraction.outputs` (``to_nwb`` / ``from_nwb``)."""
-
-    def write(self, results: ExtractionResults, path_or_nwbfile: Any, **options: Any) -> Any:
-        """Write ``results`` as NWB; see :func:`write_nwb`.
-
-        Parameters
-        ----------
-        results : ExtractionResults
-            The results to write.
-        path_or_nwbfile : path-like or pynwb.NWBFile
-            ``.nwb`` file to write, or an in-memory ``NWBFile`` to add the results to.
-        **options
-            The keyword arguments of :func:`write_nwb`.
-
-        Returns
-        -------
-        pathlib.Path or pynwb.NWBFile
-            The file written, or the ``NWBFile`` given.
-
-        Raises
-        ------
-        FileExistsError
-            If the file exists and ``overwrite`` is false.
-        ValueError
-            If the session start time is unknown, or ``include_raw_video`` has no
-            ``extractor``.
-        """
-        return write_nwb(results, path_or_nwbfile, **options)
-
-    def read(self, path: str | os.PathLike) -> ExtractionResults:
-        """Read results from an NWB file; see :func:`read_nwb`.
-
-        Parameters
-        ----------
-        path : path-like
-            The ``.nwb`` file.
-
-        Returns
-        -------
-        ExtractionResults
-            Frames and masks stay on disk, read when sliced.
-
-        Raises
-        ------
-        FileNotFoundError
-            If the file does not exist.
-        ValueError
-            If it holds no processed depth video.
-        """
-        return read_nwb(path)
-
-
-set_nwb_backend(NWBBackend())

@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..extraction.outputs import ExtractionResults
+from .results import ExtractionResults
 
 __all__ = [
     "CROP_GRID_COLUMNS",

@@ -125,9 +125,6 @@ class FlipCorrector(Strategy, ABC):
     #: a class attribute or a property. The session reads and crops those frames twice.
     lookahead: int = 0
 
-    def __init__(self) -> None:
-        """A corrector without parameters (subclasses define their own constructor)."""
-
     def reset(self) -> None:
         """Forget the session followed so far; called before the first chunk of each run."""
 

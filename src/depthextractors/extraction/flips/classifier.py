@@ -127,14 +127,6 @@ class ClassifierFlipCorrector(FlipCorrector):
         """Frames after each chunk the median filter needs (half its length)."""
         return self.smoothing // 2
 
-    def parameters(self) -> dict[str, Any]:
-        """Settings recorded with the extraction parameters."""
-        return {
-            "flip_classifier_smoothing": self.smoothing,
-            "flip_classifier_crop_size": list(self.crop_size),
-            "flip_classifier_camera": self.metadata.get("camera"),
-        }
-
     def describe(self) -> dict[str, Any]:
         """What results record of this corrector: its class, classifier file and smoothing.
 

@@ -25,7 +25,6 @@ algorithm, chunk by chunk over the whole session:
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -105,10 +104,6 @@ class MotionFlipCorrector(FlipCorrector):
         self.switch_cost = float(switch_cost)
         self.lookahead = int(lookahead)
         self.reset()
-
-    def parameters(self) -> dict[str, Any]:
-        """Settings, recorded with the extraction parameters (prefixed ``flip_``)."""
-        return self.get_params()
 
     def reset(self) -> None:
         """Forget the session followed so far."""

@@ -1,7 +1,10 @@
 """One session from recording to outputs: extraction, preview movie, report, optional ``.avi``.
 
 :func:`extract_session` is what ``depthextractors extract`` runs, and what every worker of
-``batch-extract`` runs for each session. It is idempotent and resumable:
+``batch-extract`` runs for each session. It builds the pipeline from an
+:class:`~depthextractors.config.ExtractionConfig`, gives it its writers (``results_00.h5`` and
+the preview movie, fed the same chunks), then writes the report. It is idempotent and
+resumable:
 
 - a session counts as done only when ``results_00.yaml`` says ``complete`` **and**
   ``results_00.h5`` exists (the HDF5 writer renames the file into place before it writes
@@ -30,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from ..config import ExtractionConfig
+from .config import ExtractionConfig
 
 __all__ = [
     "LOG_NAME",
@@ -247,7 +250,7 @@ def _finish_outputs(
     outputs: dict[str, Path],
 ) -> None:
     """Preview movie (if missing), report, and the optional .avi of a raw recording."""
-    from ..io.movie import MOVIE_NAME, write_preview_movie
+    from .io.movie import MOVIE_NAME, write_preview_movie
 
     movie = output_dir / MOVIE_NAME
     if config.write_movie and not movie.is_file():
@@ -261,7 +264,7 @@ def _finish_outputs(
     if config.write_report:
         report = output_dir / REPORT_NAME
         try:
-            from ..io.report import write_report
+            from .io.report import write_report
 
             outputs["report"] = write_report(results, output_dir)
         except Exception as error:
@@ -273,7 +276,7 @@ def _finish_outputs(
         if avi.exists():
             log.info("%s exists; not converting %s again", avi, input_file.name)
         else:
-            from ..extractors.writers import convert_raw_to_avi
+            from .extractors.writers import convert_raw_to_avi
 
             outputs["avi"] = convert_raw_to_avi(
                 input_file,
@@ -343,7 +346,7 @@ def extract_session(
         try:
             status = results_status(output_dir)
             if skip_completed and status == "complete":
-                from ..io import read_results
+                from .io import read_results
 
                 results = read_results(output_dir)
                 before = {p.name for p in output_dir.iterdir()}
@@ -382,22 +385,20 @@ def _run_extraction(
     n_jobs: int,
     log: logging.Logger,
 ) -> Any:
-    from ..io.movie import MOVIE_NAME, MovieTeeWriter
-    from ..io.results_h5 import HDF5OutputBackend
+    from .io.movie import MOVIE_NAME, PreviewMovieWriter
+    from .io.results_h5 import H5ResultsWriter
 
     video = config.open_video(input_file)
     log.info("recording: %r, camera %s", video, video.camera.name)
     log.info("parameters:\n%s", yaml.safe_dump(config.to_dict(), sort_keys=False).rstrip())
-    backend = HDF5OutputBackend()
-    backend.check_writable(output_dir)
-    writer: Any = backend.results_writer(output_dir)
+    writers: list[Any] = [H5ResultsWriter(output_dir)]
     if config.write_movie:
-        writer = MovieTeeWriter(writer, output_dir / MOVIE_NAME)
+        writers.append(PreviewMovieWriter(output_dir / MOVIE_NAME))
     else:
         (output_dir / MOVIE_NAME).unlink(missing_ok=True)  # an old movie would not match
-    extraction = config.build_extraction(video, n_jobs=n_jobs)
-    arena = extraction.find_roi(output_dir)
+    extraction = config.build_extraction(video)
+    arena = extraction.find_roi()
     log.info(
         "arena: %d pixels, true depth %.1f mm", int(arena.roi.mask.sum()), arena.roi.true_depth
     )
-    return extraction.run(output_dir, progress=progress, writer=writer)
+    return extraction.run(writers, job=config.job_options(n_jobs=n_jobs, progress=progress))
