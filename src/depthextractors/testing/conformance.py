@@ -1,8 +1,13 @@
-"""The conformance check every depth extractor runs in its tests."""
+"""The conformance check every depth extractor runs in its tests.
+
+:func:`check_depth_extractor` runs the named checks below in order; they share one random
+generator, so the ranges and indices drawn for a seed do not depend on how the checks are split.
+"""
 
 from __future__ import annotations
 
 import pickle
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,6 +31,26 @@ def _expect_raises(exception: type[BaseException], call, description: str) -> No
             f"{description} raised {type(error).__name__} instead of {exception.__name__}: {error}"
         ) from error
     raise AssertionError(f"{description} did not raise {exception.__name__}")
+
+
+@dataclass
+class _Checked:
+    """The extractor under check and what the checks learnt of it so far."""
+
+    extractor: DepthVideoExtractor
+    name: str
+    rng: np.random.Generator
+    rows: int
+    cols: int
+    num_frames: int
+    full: bool = False
+    reference: np.ndarray | None = None
+
+    def frames_of(self, start: int, end: int) -> np.ndarray:
+        """Frames ``[start, end)``: from the full read when there is one."""
+        if self.reference is not None:
+            return self.reference[start:end]
+        return self.extractor.get_video(start, end)
 
 
 def check_depth_extractor(
@@ -63,7 +88,20 @@ def check_depth_extractor(
     AssertionError
         Naming the first property that does not hold.
     """
-    rng = np.random.default_rng(seed)
+    checked = _check_description(extractor, np.random.default_rng(seed))
+    _check_full_read(checked, expected_video, max_full_read_frames)
+    _check_ranges(checked)
+    _check_random_access(checked)
+    _check_slices(checked)
+    _check_chunks(checked)
+    _check_times(checked)
+    _check_errors(checked)
+    if check_pickle:
+        _check_pickle(checked)
+
+
+def _check_description(extractor: DepthVideoExtractor, rng: np.random.Generator) -> _Checked:
+    """Image size, frame count, rate, dtype, camera and metadata."""
     name = type(extractor).__name__
     size = extractor.get_image_size()
     _expect(
@@ -85,12 +123,20 @@ def check_depth_extractor(
     _expect(extractor.get_dtype() == np.uint16, f"{name}: dtype must be uint16")
     _expect(extractor.camera.image_size == size, f"{name}: camera image size differs from frames")
     _expect(isinstance(extractor.get_metadata(), dict), f"{name}: metadata must be a dict")
+    return _Checked(extractor, name, rng, rows, cols, num_frames)
 
-    full = num_frames <= max_full_read_frames
-    reference = extractor.get_video() if full else None
+
+def _check_full_read(
+    checked: _Checked, expected_video: np.ndarray | None, max_full_read_frames: int
+) -> None:
+    """The whole video read at once (when short enough), and against the expected frames."""
+    extractor, name, num_frames = checked.extractor, checked.name, checked.num_frames
+    checked.full = num_frames <= max_full_read_frames
+    reference = extractor.get_video() if checked.full else None
+    checked.reference = reference
     if reference is not None:
         _expect(
-            reference.shape == (num_frames, rows, cols),
+            reference.shape == (num_frames, checked.rows, checked.cols),
             f"{name}: get_video() shape {reference.shape}",
         )
         _expect(reference.dtype == np.uint16, f"{name}: get_video() dtype {reference.dtype}")
@@ -101,21 +147,23 @@ def check_depth_extractor(
                 f"{name}: frames differ from the expected video",
             )
         else:
-            picks = rng.integers(0, num_frames, 8)
+            picks = checked.rng.integers(0, num_frames, 8)
             _expect(
                 np.array_equal(extractor.get_frames(picks), expected_video[picks]),
                 f"{name}: sampled frames differ from the expected video",
             )
 
-    def frames_of(start: int, end: int) -> np.ndarray:
-        return reference[start:end] if reference is not None else extractor.get_video(start, end)
 
-    # Ranges, including negative and clamped bounds.
+def _check_ranges(checked: _Checked) -> None:
+    """``get_video`` ranges, including negative and clamped bounds."""
+    extractor, name, num_frames = checked.extractor, checked.name, checked.num_frames
+    reference = checked.reference
     for _ in range(6):
-        a, b = sorted(rng.integers(0, num_frames + 1, 2))
+        a, b = sorted(checked.rng.integers(0, num_frames + 1, 2))
         video = extractor.get_video(int(a), int(b))
         _expect(
-            video.shape == (b - a, rows, cols), f"{name}: get_video({a}, {b}) shape {video.shape}"
+            video.shape == (b - a, checked.rows, checked.cols),
+            f"{name}: get_video({a}, {b}) shape {video.shape}",
         )
         if reference is not None:
             _expect(
@@ -123,7 +171,7 @@ def check_depth_extractor(
             )
     tail = extractor.get_video(-1)
     _expect(
-        np.array_equal(tail, frames_of(num_frames - 1, num_frames)),
+        np.array_equal(tail, checked.frames_of(num_frames - 1, num_frames)),
         f"{name}: get_video(-1) is not the last frame",
     )
     _expect(
@@ -131,11 +179,17 @@ def check_depth_extractor(
         f"{name}: an end past the last frame must be clamped",
     )
 
-    # Random access against sequential reads.
+
+def _check_random_access(checked: _Checked) -> None:
+    """``get_frames`` (any order, repeats, negative indices, an int, a mask) against reads."""
+    extractor, name, num_frames = checked.extractor, checked.name, checked.num_frames
+    rng = checked.rng
     picks = rng.integers(-num_frames, num_frames, min(12, 2 * num_frames))
     picks = np.r_[picks, picks[:2]]
     by_index = extractor.get_frames(picks)
-    expected = np.stack([frames_of(int(p) % num_frames, int(p) % num_frames + 1)[0] for p in picks])
+    expected = np.stack(
+        [checked.frames_of(int(p) % num_frames, int(p) % num_frames + 1)[0] for p in picks]
+    )
     _expect(np.array_equal(by_index, expected), f"{name}: get_frames differs from get_video")
     _expect(
         np.array_equal(extractor.get_frames(int(picks[0])), expected[0]),
@@ -148,17 +202,21 @@ def check_depth_extractor(
         f"{name}: get_frames(boolean mask) differs from get_frames(indices)",
     )
 
-    # Slices and slices of slices.
+
+def _check_slices(checked: _Checked) -> None:
+    """Slices and slices of slices: their frames, times and bounds."""
+    extractor, name, num_frames = checked.extractor, checked.name, checked.num_frames
+    rng = checked.rng
     a, b = sorted(int(v) for v in rng.integers(0, num_frames + 1, 2))
     view = extractor.frame_slice(a, b)
     _expect(isinstance(view, FrameSliceDepthExtractor), f"{name}: frame_slice must return a view")
     _expect(view.get_num_frames() == b - a, f"{name}: slice frame count")
     if b > a:
-        _expect(np.array_equal(view.get_video(), frames_of(a, b)), f"{name}: slice values")
+        _expect(np.array_equal(view.get_video(), checked.frames_of(a, b)), f"{name}: slice values")
         c, d = sorted(int(v) for v in rng.integers(0, b - a + 1, 2))
         inner = view.frame_slice(c, d)
         _expect(
-            np.array_equal(inner.get_video(), frames_of(a + c, a + d)),
+            np.array_equal(inner.get_video(), checked.frames_of(a + c, a + d)),
             f"{name}: slice of slice values",
         )
         _expect(
@@ -173,27 +231,33 @@ def check_depth_extractor(
     clamped = extractor.frame_slice(0, num_frames + 100)
     _expect(clamped.get_num_frames() == num_frames, f"{name}: slice end must be clamped")
 
-    # Chunks: every frame new in exactly one chunk, overlap frames repeated before.
-    chunk_size = max(1, min(num_frames // 3, 500)) if full else 500
-    last = num_frames if full else min(num_frames, 3 * chunk_size)
+
+def _check_chunks(checked: _Checked) -> None:
+    """Chunks: every frame new in exactly one chunk, overlap frames repeated before."""
+    name, num_frames = checked.name, checked.num_frames
+    chunk_size = max(1, min(num_frames // 3, 500)) if checked.full else 500
+    last = num_frames if checked.full else min(num_frames, 3 * chunk_size)
     pieces = []
-    for chunk in extractor.iter_chunks(chunk_size, overlap=2, end_frame=last):
+    for chunk in checked.extractor.iter_chunks(chunk_size, overlap=2, end_frame=last):
         _expect(chunk.frames.shape[0] == chunk.end - chunk.read_start, f"{name}: chunk shape")
         _expect(chunk.num_overlap == min(2, chunk.start), f"{name}: chunk overlap")
         pieces.append(chunk.new_frames)
     _expect(
-        np.array_equal(np.concatenate(pieces), frames_of(0, last)),
+        np.array_equal(np.concatenate(pieces), checked.frames_of(0, last)),
         f"{name}: chunks do not reassemble the video",
     )
 
-    # Times and their precedence.
+
+def _check_times(checked: _Checked) -> None:
+    """Times, frame/time conversion, and set times taking precedence (then removed again)."""
+    extractor, name, num_frames = checked.extractor, checked.name, checked.num_frames
     times = extractor.get_timestamps()
     _expect(
         times.shape == (num_frames,) and times.dtype == np.float64,
         f"{name}: timestamps shape/dtype",
     )
     _expect(bool(np.all(np.diff(times) >= 0)), f"{name}: timestamps must not decrease")
-    probe = int(rng.integers(0, num_frames))
+    probe = int(checked.rng.integers(0, num_frames))
     _expect(
         extractor.time_to_frame(extractor.frame_to_time(probe)) <= probe, f"{name}: time_to_frame"
     )
@@ -214,7 +278,10 @@ def check_depth_extractor(
     finally:
         extractor._times = saved
 
-    # Errors on bad arguments.
+
+def _check_errors(checked: _Checked) -> None:
+    """Errors on bad arguments."""
+    extractor, name, num_frames = checked.extractor, checked.name, checked.num_frames
     _expect_raises(
         IndexError, lambda: extractor.get_frames([num_frames]), f"{name}.get_frames([frames])"
     )
@@ -232,9 +299,11 @@ def check_depth_extractor(
         f"{name}.set_times(wrong length)",
     )
 
-    if check_pickle:
-        clone = pickle.loads(pickle.dumps(extractor))
-        _expect(
-            np.array_equal(clone.get_video(0, 1), frames_of(0, 1)),
-            f"{name}: a pickled copy reads different frames",
-        )
+
+def _check_pickle(checked: _Checked) -> None:
+    """A pickled and unpickled copy reads the same frames (batch runs send extractors away)."""
+    clone = pickle.loads(pickle.dumps(checked.extractor))
+    _expect(
+        np.array_equal(clone.get_video(0, 1), checked.frames_of(0, 1)),
+        f"{checked.name}: a pickled copy reads different frames",
+    )
