@@ -156,12 +156,26 @@ def generate_synthetic_session(
             scene.render(start, min(start + chunk_size, num_frames)).astype("<u2").tofile(handle)
     os.replace(partial, depth_path)
     truth = scene.truth()
+    metadata = _write_side_files(directory, scene.camera, truth, arena, seed)
+    return SyntheticSession(directory, depth_path, scene.camera, truth, metadata)
+
+
+def _write_side_files(
+    directory: Path, camera: CameraModel, truth: SyntheticGroundTruth, arena: str, seed: int
+) -> dict:
+    """Write ``depth_ts.txt`` and ``metadata.json`` as moseq acquisition writes them.
+
+    Returns
+    -------
+    dict
+        The contents of ``metadata.json``.
+    """
     np.savetxt(
         directory / "depth_ts.txt",
-        np.column_stack([truth.timestamps_ms, np.zeros(num_frames)]),
+        np.column_stack([truth.timestamps_ms, np.zeros(truth.timestamps_ms.size)]),
         fmt=["%.4f", "%d"],
     )
-    rows, cols = scene.camera.image_size
+    rows, cols = camera.image_size
     metadata = {
         "SubjectName": f"synthetic-mouse-{seed}",
         "SessionName": f"synthetic-{arena}-{seed}",
@@ -173,8 +187,8 @@ def generate_synthetic_session(
         "ColorResolution": [cols, rows],
         "ColorDataType": "Byte[]",
         "StartTime": "2026-01-01T00:00:00+00:00",
-        "CameraType": scene.camera.name,
+        "CameraType": camera.name,
     }
     with open(directory / "metadata.json", "w", encoding="utf-8") as handle:
         json.dump(metadata, handle, indent=2)
-    return SyntheticSession(directory, depth_path, scene.camera, truth, metadata)
+    return metadata
