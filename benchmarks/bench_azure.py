@@ -29,7 +29,7 @@ from _common import best_of, print_table
 
 from depthextractors import RawDepthExtractor
 from depthextractors.extractors.azure import AzureDepthExtractor
-from depthextractors.testing_matroska import mjpeg_frame, write_azure_like_mkv
+from depthextractors.testing.matroska import mjpeg_frame, write_azure_like_mkv
 
 
 def read_all(extractor: AzureDepthExtractor, chunk_size: int = 100) -> None:

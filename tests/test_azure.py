@@ -1,7 +1,7 @@
 """AzureDepthExtractor: Azure Kinect recordings (.mkv) and .mkv dispatch.
 
 The multi-frame Azure-like fixtures are written by the small EBML writer in
-``depthextractors.testing_matroska`` (libavformat's muxer cannot write the recorder's ``b16g``
+``depthextractors.testing.matroska`` (libavformat's muxer cannot write the recorder's ``b16g``
 tracks or microsecond time base). Opening indexes the DEPTH/IR blocks directly; the PyAV
 demuxing path (the fallback for layouts the block scanner does not handle) is checked against it.
 """
@@ -21,7 +21,7 @@ from depthextractors import CameraModel, open_depth_video
 from depthextractors.extractors.azure import AzureDepthExtractor
 from depthextractors.extractors.ffv1 import FFV1DepthExtractor
 from depthextractors.testing import check_depth_extractor
-from depthextractors.testing_matroska import (
+from depthextractors.testing.matroska import (
     AZURE_CALIBRATION,
     AZURE_START_OFFSET_NS,
     FRAME_INTERVAL_US,

@@ -19,7 +19,7 @@ from nwbinspector import Importance, inspect_nwbfile
 from pynwb import NWBHDF5IO, NWBFile, validate
 from pynwb.file import Subject
 
-import depthextractors.io.nwb as nwb_module
+import depthextractors.io.nwb.streaming as nwb_streaming
 from depthextractors import NumpyDepthExtractor, RawDepthExtractor, SessionExtraction
 from depthextractors.extraction.flips import FlipDecision
 from depthextractors.extraction.outputs import (
@@ -314,7 +314,7 @@ def _spied(results, fail_at=None):
 
 
 def test_frames_are_streamed_a_buffer_at_a_time(memory_results, tmp_path, monkeypatch):
-    monkeypatch.setattr(nwb_module, "BUFFER_FRAMES", 50)
+    monkeypatch.setattr(nwb_streaming, "BUFFER_FRAMES", 50)
     spied, frames, masks = _spied(memory_results)
     path = spied.to_nwb(tmp_path / "streamed.nwb", subject=SUBJECT)
     for spy in (frames, masks):
@@ -328,7 +328,7 @@ def test_frames_are_streamed_a_buffer_at_a_time(memory_results, tmp_path, monkey
 
 
 def test_failed_export_leaves_no_file(memory_results, tmp_path, monkeypatch):
-    monkeypatch.setattr(nwb_module, "BUFFER_FRAMES", 50)
+    monkeypatch.setattr(nwb_streaming, "BUFFER_FRAMES", 50)
     spied, _, _ = _spied(memory_results, fail_at=120)
     path = tmp_path / "failed.nwb"
     with pytest.raises(OSError, match="simulated"):

@@ -161,7 +161,7 @@ def make_input(session: GoldenSession, directory: Path) -> Path:
         return archive
     if session.fmt == "mkv":
         from depthextractors.extractors import RawDepthExtractor
-        from depthextractors.testing_matroska import write_azure_like_mkv
+        from depthextractors.testing.matroska import write_azure_like_mkv
 
         video = RawDepthExtractor(generated.depth_path)
         frames = video.get_video(0, video.get_num_frames())

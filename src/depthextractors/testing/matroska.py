@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import struct
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -164,51 +165,95 @@ def write_azure_like_mkv(
     pathlib.Path
         ``path``.
     """
-    frames, rows, cols = depth.shape
-    if depth_times_us is None:
-        depth_times_us = np.arange(frames, dtype=np.int64) * FRAME_INTERVAL_US
-    if capture_times_us is None:
-        capture_times_us = depth_times_us
-    if ir is None:
-        ir = np.zeros((capture_times_us.size, rows, cols), dtype=np.uint16)
-    depth_by_time = {int(t): i for i, t in enumerate(depth_times_us)}
-    if color_frame is None:
-        color_frame = mjpeg_frame(16, 16)
-    stripped = depth[0].astype(">u2").tobytes()[:depth_header_stripping]
-    tracks = {"COLOR": (1, 1001), depth_title: (2, 1002), "IR": (3, 1003), "IMU": (4, 1004)}
+    recording = _AzureRecording(
+        depth=depth, ir=ir, depth_times_us=depth_times_us, capture_times_us=capture_times_us,
+        depth_mode=depth_mode, truncate_last_depth_by=truncate_last_depth_by,
+        depth_title=depth_title, color_frame=color_frame, color_size=color_size,
+        timecode_scale_ns=timecode_scale_ns, captures_per_cluster=captures_per_cluster,
+        block_groups=block_groups, unknown_cluster_size=unknown_cluster_size,
+        depth_lacing=depth_lacing, depth_header_stripping=depth_header_stripping,
+        imu_samples_per_capture=imu_samples_per_capture,
+    )  # fmt: skip
+    recording.write(path)
+    return path
 
-    def track_entry(title: str, codec: bytes, width: int, height: int, private: bytes) -> bytes:
-        number, uid = tracks[title]
-        video = _element(0xE0, _uint(0xB0, width) + _uint(0xBA, height))
-        encodings = b""
-        if title == depth_title and depth_header_stripping:
-            compression = _uint(0x4254, 3) + _element(0x4255, stripped)
-            encodings = _element(0x6D80, _element(0x6240, _element(0x5034, compression)))
-        return _element(
-            0xAE,
-            _uint(0xD7, number)
-            + _uint(0x73C5, uid)
-            + _uint(0x83, 1)
-            + _uint(0x9C, 0)
-            + _text(0x536E, title)
-            + _element(0x86, codec)
-            + _uint(0x23E383, FRAME_INTERVAL_US * 1000)
-            + (_element(0x63A2, private) if private else b"")
-            + encodings
-            + video,
-        )
 
+def _ebml_header() -> bytes:
+    """The EBML header of a Matroska file (version 4 doctype)."""
+    return _element(
+        0x1A45DFA3,
+        _uint(0x4286, 1)
+        + _uint(0x42F7, 1)
+        + _uint(0x42F2, 4)
+        + _uint(0x42F3, 8)
+        + _text(0x4282, "matroska")
+        + _uint(0x4287, 4)
+        + _uint(0x4285, 2),
+    )
+
+
+def _segment_info(timecode_scale_ns: int) -> bytes:
+    """Segment Info: the TimecodeScale (left out at Matroska's default) and the writing app."""
     scale = _uint(0x2AD7B1, timecode_scale_ns) if timecode_scale_ns != 1_000_000 else b""
-    info = _element(
+    return _element(
         0x1549A966,
         scale
         + _text(0x4D80, "test-ebml")
         + _text(0x5741, "test-ebml")
         + _text(0x7BA9, "Azure Kinect"),
     )
+
+
+def _track_entry(
+    track: tuple[int, int],
+    title: str,
+    codec: bytes,
+    width: int,
+    height: int,
+    private: bytes,
+    stripped: bytes | None = None,
+) -> bytes:
+    """A video TrackEntry; ``stripped`` bytes declare header-stripping compression."""
+    number, uid = track
+    video = _element(0xE0, _uint(0xB0, width) + _uint(0xBA, height))
+    encodings = b""
+    if stripped is not None:
+        compression = _uint(0x4254, 3) + _element(0x4255, stripped)
+        encodings = _element(0x6D80, _element(0x6240, _element(0x5034, compression)))
+    return _element(
+        0xAE,
+        _uint(0xD7, number)
+        + _uint(0x73C5, uid)
+        + _uint(0x83, 1)
+        + _uint(0x9C, 0)
+        + _text(0x536E, title)
+        + _element(0x86, codec)
+        + _uint(0x23E383, FRAME_INTERVAL_US * 1000)
+        + (_element(0x63A2, private) if private else b"")
+        + encodings
+        + video,
+    )
+
+
+def _track_list(
+    tracks: dict[str, tuple[int, int]],
+    depth_title: str,
+    size: tuple[int, int],
+    color_size: tuple[int, int],
+    stripped: bytes | None,
+    imu: bool,
+) -> bytes:
+    """Tracks: COLOR (MJPEG), depth and IR (``b16g``), and the IMU subtitle track if asked."""
+    rows, cols = size
     raw16 = b"V_MS/VFW/FOURCC"
+    grey16 = _bitmap_info_header(cols, rows, b"b16g", 16)
+
+    def entry(title: str, codec: bytes, width: int, height: int, private: bytes) -> bytes:
+        compressed = stripped if title == depth_title else None
+        return _track_entry(tracks[title], title, codec, width, height, private, compressed)
+
     imu_track = b""
-    if imu_samples_per_capture:
+    if imu:
         imu_track = _element(
             0xAE,
             _uint(0xD7, 4)
@@ -217,14 +262,18 @@ def write_azure_like_mkv(
             + _text(0x536E, "IMU")
             + _element(0x86, b"S_K4A/IMU"),
         )
-    track_list = _element(
+    return _element(
         0x1654AE6B,
-        track_entry("COLOR", b"V_MJPEG", color_size[1], color_size[0], b"")
-        + track_entry(depth_title, raw16, cols, rows, _bitmap_info_header(cols, rows, b"b16g", 16))
-        + track_entry("IR", raw16, cols, rows, _bitmap_info_header(cols, rows, b"b16g", 16))
+        entry("COLOR", b"V_MJPEG", color_size[1], color_size[0], b"")
+        + entry(depth_title, raw16, cols, rows, grey16)
+        + entry("IR", raw16, cols, rows, grey16)
         + imu_track,
     )
-    tags = _element(
+
+
+def _tags(tracks: dict[str, tuple[int, int]], depth_title: str, depth_mode: str | None) -> bytes:
+    """The recorder's ``K4A_*`` tags: session-wide, on the depth track, on the IR track."""
+    return _element(
         0x1254C367,
         _simple_tags(
             {
@@ -240,7 +289,11 @@ def write_azure_like_mkv(
         )
         + _simple_tags({"K4A_IR_MODE": "ACTIVE"}, tracks["IR"][1]),
     )
-    attachments = _element(
+
+
+def _attachments() -> bytes:
+    """The ``calibration.json`` attachment."""
+    return _element(
         0x1941A469,
         _element(
             0x61A7,
@@ -251,65 +304,123 @@ def write_azure_like_mkv(
         ),
     )
 
-    def block(track_title: str, relative: int, payload: bytes, laced: bool = False) -> bytes:
-        flags = (0x80 if not block_groups else 0) | (0x04 if laced else 0)
+
+@dataclass
+class _AzureRecording:
+    """What :func:`write_azure_like_mkv` writes (its arguments, defaults filled in)."""
+
+    depth: np.ndarray
+    ir: np.ndarray | None
+    depth_times_us: np.ndarray | None
+    capture_times_us: np.ndarray | None
+    depth_mode: str | None
+    truncate_last_depth_by: int
+    depth_title: str
+    color_frame: bytes | None
+    color_size: tuple[int, int]
+    timecode_scale_ns: int
+    captures_per_cluster: int
+    block_groups: bool
+    unknown_cluster_size: bool
+    depth_lacing: bool
+    depth_header_stripping: int
+    imu_samples_per_capture: int
+
+    def __post_init__(self) -> None:
+        frames, rows, cols = self.depth.shape
+        if self.depth_times_us is None:
+            self.depth_times_us = np.arange(frames, dtype=np.int64) * FRAME_INTERVAL_US
+        if self.capture_times_us is None:
+            self.capture_times_us = self.depth_times_us
+        if self.ir is None:
+            self.ir = np.zeros((self.capture_times_us.size, rows, cols), dtype=np.uint16)
+        self.depth_by_time = {int(t): i for i, t in enumerate(self.depth_times_us)}
+        if self.color_frame is None:
+            self.color_frame = mjpeg_frame(16, 16)
+        self.stripped = self.depth[0].astype(">u2").tobytes()[: self.depth_header_stripping]
+        self.tracks = {
+            "COLOR": (1, 1001),
+            self.depth_title: (2, 1002),
+            "IR": (3, 1003),
+            "IMU": (4, 1004),
+        }
+
+    def write(self, path: Path) -> None:
+        """Write the file piece by piece: header, Segment head, one Cluster at a time."""
+        with open(path, "wb") as handle:
+            handle.write(_ebml_header() + (0x18538067).to_bytes(4, "big") + _size(0))
+            segment_start = handle.tell()
+            handle.write(self.segment_head())
+            captures = self.capture_times_us.size
+            for first in range(0, captures, self.captures_per_cluster):
+                content = self.cluster_content(
+                    first, min(first + self.captures_per_cluster, captures)
+                )
+                size = _UNKNOWN_SIZE if self.unknown_cluster_size else _size(len(content))
+                handle.write((0x1F43B675).to_bytes(4, "big") + size + content)
+            segment_end = handle.tell()
+            # The Segment's size is known only now: patch it in (8-byte size field).
+            handle.seek(segment_start - 8)
+            handle.write(_size(segment_end - segment_start))
+
+    def segment_head(self) -> bytes:
+        """Segment Info, Tracks, Tags and Attachments."""
+        track_list = _track_list(
+            self.tracks,
+            self.depth_title,
+            self.depth.shape[1:],
+            self.color_size,
+            stripped=self.stripped if self.depth_header_stripping else None,
+            imu=bool(self.imu_samples_per_capture),
+        )
+        return (
+            _segment_info(self.timecode_scale_ns)
+            + track_list
+            + _tags(self.tracks, self.depth_title, self.depth_mode)
+            + _attachments()
+        )
+
+    def cluster_content(self, first: int, last: int) -> bytes:
+        """Timecode and blocks of a Cluster holding captures ``[first, last)``."""
+        cluster_ticks = int(self.capture_times_us[first]) * 1000 // self.timecode_scale_ns
+        return _uint(0xE7, cluster_ticks) + b"".join(
+            self.capture_blocks(capture, cluster_ticks) for capture in range(first, last)
+        )
+
+    def block(self, track_title: str, relative: int, payload: bytes, laced: bool = False) -> bytes:
+        """A SimpleBlock, or a BlockGroup (IMU samples always, with a BlockDuration)."""
+        flags = (0x80 if not self.block_groups else 0) | (0x04 if laced else 0)
         lace = b"\x00" if laced else b""  # fixed-size lacing: number of frames - 1
-        number = tracks[track_title][0]
+        number = self.tracks[track_title][0]
         body = (
             bytes([0x80 | number]) + struct.pack(">h", relative) + bytes([flags]) + lace + payload
         )
-        if block_groups or track_title == "IMU":
+        if self.block_groups or track_title == "IMU":
             return _element(
                 0xA0, _element(0xA1, body) + (_uint(0x9B, 1) if track_title == "IMU" else b"")
             )
         return _element(0xA3, body)
 
-    def capture_blocks(capture: int, cluster_ticks: int) -> bytes:
-        time_us = int(capture_times_us[capture])
-        relative = time_us * 1000 // timecode_scale_ns - cluster_ticks
-        blocks = block("COLOR", relative, color_frame)
-        if time_us in depth_by_time:
-            index = depth_by_time[time_us]
-            payload = depth[index].astype(">u2").tobytes()
-            if truncate_last_depth_by and index == frames - 1:
-                payload = payload[:-truncate_last_depth_by]
+    def capture_blocks(self, capture: int, cluster_ticks: int) -> bytes:
+        """The blocks of one capture: COLOR, depth (when recorded then), IR, IMU samples."""
+        time_us = int(self.capture_times_us[capture])
+        relative = time_us * 1000 // self.timecode_scale_ns - cluster_ticks
+        blocks = self.block("COLOR", relative, self.color_frame)
+        if time_us in self.depth_by_time:
+            index = self.depth_by_time[time_us]
+            payload = self.depth[index].astype(">u2").tobytes()
+            if self.truncate_last_depth_by and index == self.depth.shape[0] - 1:
+                payload = payload[: -self.truncate_last_depth_by]
+            stripped = self.stripped
             if not payload.startswith(stripped):
                 raise ValueError(
                     f"depth frame {index} does not start with the {len(stripped)} bytes of frame "
                     "0; header stripping needs frames that all start with the same bytes"
                 )
-            blocks += block(depth_title, relative, payload[len(stripped) :], depth_lacing)
-        blocks += block("IR", relative, ir[capture].astype(">u2").tobytes())
-        for _ in range(imu_samples_per_capture):
-            blocks += block("IMU", relative, bytes(44))
-        return blocks
-
-    header = _element(
-        0x1A45DFA3,
-        _uint(0x4286, 1)
-        + _uint(0x42F7, 1)
-        + _uint(0x42F2, 4)
-        + _uint(0x42F3, 8)
-        + _text(0x4282, "matroska")
-        + _uint(0x4287, 4)
-        + _uint(0x4285, 2),
-    )
-    with open(path, "wb") as handle:
-        handle.write(header + (0x18538067).to_bytes(4, "big") + _size(0))
-        segment_start = handle.tell()
-        handle.write(info + track_list + tags + attachments)
-        for first in range(0, capture_times_us.size, captures_per_cluster):
-            cluster_ticks = int(capture_times_us[first]) * 1000 // timecode_scale_ns
-            content = _uint(0xE7, cluster_ticks) + b"".join(
-                capture_blocks(capture, cluster_ticks)
-                for capture in range(
-                    first, min(first + captures_per_cluster, capture_times_us.size)
-                )
+            blocks += self.block(
+                self.depth_title, relative, payload[len(stripped) :], self.depth_lacing
             )
-            size = _UNKNOWN_SIZE if unknown_cluster_size else _size(len(content))
-            handle.write((0x1F43B675).to_bytes(4, "big") + size + content)
-        segment_end = handle.tell()
-        # The Segment's size is known only now: patch it in (8-byte size field).
-        handle.seek(segment_start - 8)
-        handle.write(_size(segment_end - segment_start))
-    return path
+        blocks += self.block("IR", relative, self.ir[capture].astype(">u2").tobytes())
+        for _ in range(self.imu_samples_per_capture):
+            blocks += self.block("IMU", relative, bytes(44))
+        return blocks

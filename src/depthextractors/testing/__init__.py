@@ -1,0 +1,32 @@
+"""Testing kit shipped with the package: synthetic sessions with ground truth, a conformance
+check for extractors, and an Azure-Kinect-like ``.mkv`` writer.
+
+``generate_synthetic_session`` writes a realistic raw moseq session (``depth.dat``,
+``depth_ts.txt``, ``metadata.json``) of an asymmetric mouse (narrower head, taller rear, a tail)
+walking with pauses and turns in a round or square arena over a tilted floor, with sensor noise,
+invalid (zero) pixels and optional dropped frames, and returns the ground truth every extraction
+step can be checked against. ``check_depth_extractor`` is what a new format runs in its tests.
+``write_azure_like_mkv`` writes recordings laid out as the Azure Kinect recorder lays them out
+(:mod:`depthextractors.testing.matroska`).
+"""
+
+# The API page lists the members in import order: the generator, then the check, then the writer.
+from .animal import MouseShape, Tether
+from .scene import SyntheticGroundTruth
+from .synthetic import SyntheticSession, generate_synthetic_session, synthesize_depth_video
+
+# isort: split
+from .conformance import check_depth_extractor
+from .matroska import mjpeg_frame, write_azure_like_mkv
+
+__all__ = [
+    "MouseShape",
+    "SyntheticGroundTruth",
+    "SyntheticSession",
+    "Tether",
+    "check_depth_extractor",
+    "generate_synthetic_session",
+    "mjpeg_frame",
+    "synthesize_depth_video",
+    "write_azure_like_mkv",
+]
