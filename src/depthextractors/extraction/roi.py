@@ -187,8 +187,8 @@ class PlaneROI(ROIStrategy):
     dilate : (int, int), default (10, 10)
         ``bg_roi_dilate``: size (width, height) in pixels of the structuring element that grows
         the chosen region.
-    dilate_iterations : int, default 0
-        ``dilate_iterations`` (0 for no dilation).
+    dilate_iterations : int, default 1
+        ``dilate_iterations`` (0 for no dilation; moseq2-extract 1.4.0's default is 1).
     erode : (int, int), default (1, 1)
         ``bg_roi_erode``: size (width, height) of the structuring element that shrinks it.
     erode_iterations : int, default 0
@@ -263,7 +263,7 @@ class PlaneROI(ROIStrategy):
         depth_range: tuple[float, float] | None = None,
         weights: tuple[float, float, float] | None = None,
         dilate: tuple[int, int] = (10, 10),
-        dilate_iterations: int = 0,
+        dilate_iterations: int = 1,
         erode: tuple[int, int] = (1, 1),
         erode_iterations: int = 0,
         shape: str = "ellipse",
