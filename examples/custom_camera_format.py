@@ -20,6 +20,7 @@ import numpy as np
 
 from depthextractors import (
     DepthVideoExtractor,
+    H5ResultsWriter,
     SessionExtraction,
     open_depth_video,
     register_extractor,
@@ -115,7 +116,9 @@ def main(folder: Path) -> None:
     opened = open_depth_video(path)
     print(f"open_depth_video picks {type(opened).__name__} for .dpt files")
 
-    results = SessionExtraction(opened, chunk_size=60).run(folder / "proc", progress=False)
+    results = SessionExtraction(opened).run(
+        H5ResultsWriter(folder / "proc"), chunk_size=60, progress=False
+    )
     # centroid_*_px are relative to the ROI's bounding box (moseq2's convention).
     rows, cols = np.nonzero(results.roi)
     x = np.asarray(results.scalars["centroid_x_px"]) + cols.min()

@@ -1,19 +1,19 @@
 """A custom tracker strategy plugged into SessionExtraction.
 
-A tracker finds the animal in one filtered height image. SessionExtraction needs from it:
+A tracker finds the animal in one filtered height image. It is one subclass of
+``depthextractors.extraction.Tracker`` with one method:
 
-- ``min_height`` and ``max_height`` (millimetres above the floor): the session zeroes heights
-  outside this range before filtering;
-- ``track(filtered) -> TrackedObject | None``: ``filtered`` is a ``(rows, cols)`` uint8 image
+- its constructor stores ``min_height`` and ``max_height`` (millimetres above the floor; the
+  session zeroes heights outside this range before filtering) and any other parameter under
+  the argument's own name, so ``describe()`` records them with the results;
+- ``find(filtered) -> TrackedObject | None``: ``filtered`` is a ``(rows, cols)`` uint8 image
   of heights above the floor in millimetres (a box around the animal); return its centroid
   (pixels, x = column), body-axis orientation (radians, y pointing up, modulo pi: the flip
   corrector picks the head end), axis lengths, area, mean height and mask, or ``None`` when
-  there is no animal;
-- optionally ``parameters()``: a dict saved with the results under
-  ``/metadata/extraction/parameters``.
+  there is no animal.
 
-Stateless trackers run on several threads; a tracker that keeps state between frames sets
-``sequential = True`` and gets the frames in order (see ``EMTracker``).
+Stateless trackers run on several threads; a tracker that keeps state between frames
+subclasses ``SequentialTracker`` and gets the frames in order (see ``EMTracker``).
 
 This one weights every pixel by its height, so low pixels (the tail, a cable lying on the
 floor) pull the centroid less than in the default ``MomentsTracker``. It is compared with the
@@ -32,12 +32,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from depthextractors import MomentsTracker, SessionExtraction, open_depth_video
-from depthextractors.extraction import TrackedObject
+from depthextractors import H5ResultsWriter, MomentsTracker, SessionExtraction, open_depth_video
+from depthextractors.extraction import TrackedObject, Tracker
 from depthextractors.testing import generate_synthetic_session
 
 
-class HeightWeightedTracker:
+class HeightWeightedTracker(Tracker):
     """Largest connected object, described by its height-weighted image moments.
 
     Parameters
@@ -48,14 +48,11 @@ class HeightWeightedTracker:
         Highest height that counts as the animal, millimetres.
     """
 
-    def __init__(self, min_height: float = 10.0, max_height: float = 100.0):
+    def __init__(self, min_height: float = 10.0, max_height: float = 120.0):
         self.min_height = float(min_height)
         self.max_height = float(max_height)
 
-    def parameters(self) -> dict:
-        return {"min_height": self.min_height, "max_height": self.max_height, "tracker": "weighted"}
-
-    def track(self, filtered: np.ndarray) -> TrackedObject | None:
+    def find(self, filtered: np.ndarray) -> TrackedObject | None:
         binary = (filtered >= math.ceil(self.min_height)).astype(np.uint8)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
         if count <= 1:
@@ -96,11 +93,12 @@ def main(folder: Path) -> None:
     session = generate_synthetic_session(folder / "session", 200, seed=5)
     video = open_depth_video(session.directory)
     for name, tracker in [
-        ("MomentsTracker (default)", MomentsTracker(min_height=10, max_height=100)),
-        ("HeightWeightedTracker", HeightWeightedTracker(min_height=10, max_height=100)),
+        ("MomentsTracker (default)", MomentsTracker()),
+        ("HeightWeightedTracker", HeightWeightedTracker()),
     ]:
-        extraction = SessionExtraction(video, tracker=tracker, chunk_size=100)
-        results = extraction.run(folder / name.split()[0], progress=False)
+        extraction = SessionExtraction(video, tracker=tracker)
+        writer = H5ResultsWriter(folder / name.split()[0])
+        results = extraction.run(writer, chunk_size=100, progress=False)
         error = centroid_error(results, session.truth)
         print(
             f"{name:<26} found the animal in {results.valid.mean():.0%} of frames; centroid "
@@ -108,10 +106,7 @@ def main(folder: Path) -> None:
             f" length {np.nanmedian(results.scalars['length_px']):.1f} px"
         )
     print("(the true centroid is unweighted: the weighted one sits nearer the taller rear)")
-    print(
-        "tracker parameters saved with the results:",
-        {k: v for k, v in results.parameters.items() if k in ("min_height", "tracker")},
-    )
+    print("tracker saved with the results:", results.metadata["strategies"]["tracker"])
 
 
 if __name__ == "__main__":

@@ -63,13 +63,13 @@ if __name__ == "__main__":
         proc = Path(sys.argv[1])
         main(proc, proc / "results_00.nwb")
     else:
-        from depthextractors import SessionExtraction, open_depth_video
+        from depthextractors import H5ResultsWriter, SessionExtraction, open_depth_video
         from depthextractors.testing import generate_synthetic_session
 
         with tempfile.TemporaryDirectory() as folder:
             session = generate_synthetic_session(Path(folder) / "session", 200, seed=3)
             proc = Path(folder) / "session" / "proc"
-            SessionExtraction(open_depth_video(session.directory), chunk_size=100).run(
-                proc, progress=False
+            SessionExtraction(open_depth_video(session.directory)).run(
+                H5ResultsWriter(proc), chunk_size=100, progress=False
             )
             main(proc, Path(folder) / "session.nwb")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from depthextractors import (
+    H5ResultsWriter,
     MomentsTracker,
     MotionFlipCorrector,
     PlaneROI,
@@ -26,20 +27,24 @@ def main(session_dir: Path, output_dir: Path) -> None:
     video = open_depth_video(session_dir)
     print(f"recording: {video.get_num_frames()} frames at {video.get_sampling_frequency():g} Hz")
 
-    # Each step is a strategy object; its parameters carry moseq2-extract's option names.
+    # Each step is a strategy object; its defaults are moseq2-extract's (1.4.0).
     extraction = SessionExtraction(
         video,
         background=StridedMedianBackground(frame_stride=500),  # bg_roi_frame_stride
         roi=PlaneROI(depth_range=None),  # None: the floor depth range is found automatically
-        tracker=MomentsTracker(min_height=10, max_height=100),  # mm above the floor
+        tracker=MomentsTracker(min_height=10, max_height=120),  # mm above the floor
         filters=FrameFilters(spatial_size=3, tail_size=(9, 9), tail_iterations=1),
         centroid_hampel=HampelFilter(span=5, sig=3.0),  # frames, MADs
         flip_corrector=MotionFlipCorrector(),  # the default: no model file needed
         crop_size=(80, 80),
-        chunk_size=100,  # frames per chunk: memory grows with it
-        n_jobs=2,
     )
-    results = extraction.run(output_dir, progress=False)
+    print(extraction.tracker, extraction.roi)  # a strategy's repr shows its non-default values
+    # The writers are given to run(): results_00.h5 (and the arena's TIFFs) in output_dir.
+    # How to run is apart from what is computed: chunk_size (frames per chunk, memory grows
+    # with it; the results do not) and n_jobs (threads).
+    results = extraction.run(
+        H5ResultsWriter(output_dir), chunk_size=100, n_jobs=2, progress=False
+    )
     arena = extraction.arena
     print(f"arena: {int(arena.roi.mask.sum())} pixels, floor at {arena.roi.true_depth:.1f} mm")
     print(f"wrote {sorted(path.name for path in output_dir.iterdir())}")

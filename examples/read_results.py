@@ -72,7 +72,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 1:
         main(Path(sys.argv[1]))
     else:
-        from depthextractors import SessionExtraction, open_depth_video
+        from depthextractors import H5ResultsWriter, SessionExtraction, open_depth_video
         from depthextractors.testing import generate_synthetic_session
 
         with tempfile.TemporaryDirectory() as folder:
@@ -80,7 +80,7 @@ if __name__ == "__main__":
                 Path(folder) / "session", 200, dropped_frames=3, seed=6
             )
             proc = session.directory / "proc"
-            SessionExtraction(open_depth_video(session.directory), chunk_size=100).run(
-                proc, progress=False
+            SessionExtraction(open_depth_video(session.directory)).run(
+                H5ResultsWriter(proc), chunk_size=100, progress=False
             )
             main(proc / "results_00.h5")

@@ -59,7 +59,8 @@ def test_help_everywhere(command):
 def test_extract_options_have_moseq2_names_and_defaults():
     text = run("extract", "--help").output
     for option, default in [
-        ("--bg-roi-depth-range", "650, 750"), ("--min-height", "10"), ("--max-height", "100"),
+        ("--bg-roi-depth-range", "650, 750"), ("--min-height", "10"), ("--max-height", "120"),
+        ("--dilate-iterations", "1"),
         ("--crop-size", "80, 80"), ("--tail-filter-size", "9, 9"), ("--use-cc", "True"),
         ("--camera-type", "auto"), ("--spatial-filter-size", "3"), ("--bg-roi-dilate", "10, 10"),
         ("--frame-trim", "0, 0"), ("--centroid-hampel-sig", "3"),

@@ -20,8 +20,9 @@ from depthextractors.extraction.roi import CAMERA_ROI_WEIGHTS
 from depthextractors.testing import generate_synthetic_session
 
 MOSEQ2_CONFIG = Path(__file__).parent / "data" / "moseq2_config.yaml"
-# Defaults that differ from moseq2-extract's on purpose (documented in config.py).
-DOCUMENTED_DIFFERENCES = {"camera_type", "chunk_size"}
+# Defaults that differ from moseq2-extract 1.4.0's on purpose (docs/migrating.md): chunk_size
+# is a job option here (1000 frames keeps memory low; the results do not depend on it).
+DOCUMENTED_DIFFERENCES = {"chunk_size"}
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,9 @@ def test_moseq2_config_with_its_defaults_is_accepted_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConfigWarning)
         config = ExtractionConfig.from_yaml(MOSEQ2_CONFIG)
-    assert config.camera_type == "kinect"
+    assert config.camera_type == "auto"
     assert config.chunk_size == 3000
+    assert (config.dilate_iterations, config.max_height) == (1, 120.0)
     assert config.spatial_filter_size == 3  # moseq2 writes [3]
     assert config.crop_size == (80, 80)
     assert config.bg_roi_weights == (1.0, 0.1, 1.0)
@@ -56,7 +58,7 @@ def test_our_defaults_are_moseq2s_defaults():
         actual = ours[key] if not isinstance(ours[key], list) else [float(v) for v in ours[key]]
         assert actual == expected, key
         compared += 1
-    assert compared == 49  # every extraction parameter moseq2 documents, but the two above
+    assert compared == 51  # every key of moseq2-extract 1.4.0 this project has, but chunk_size
 
 
 def test_yaml_round_trip(tmp_path):
@@ -142,13 +144,18 @@ def test_updated_validates_again():
         config.updated({"min_height": 500})
 
 
-def test_depth_range_and_roi_weight_rules():
-    assert ExtractionConfig().depth_range() is None  # automatic, as moseq2 without manual range
-    assert ExtractionConfig(manual_set_depth_range=True).depth_range() == (650.0, 750.0)
-    assert ExtractionConfig(bg_roi_depth_range=(500, 600)).depth_range() == (500.0, 600.0)
-    assert ExtractionConfig().roi_weights() is None  # auto: the recording's camera decides
-    assert ExtractionConfig(camera_type="azure").roi_weights() == CAMERA_ROI_WEIGHTS["azure"]
-    assert ExtractionConfig(bg_roi_weights=(2, 1, 1)).roi_weights() == (2.0, 1.0, 1.0)
+def test_depth_range_and_roi_weight_rules(small_session):
+    video = open_depth_video(small_session)
+
+    def roi(**values):
+        return ExtractionConfig(**values).build_extraction(video).roi
+
+    assert roi().depth_range is None  # automatic, as moseq2 without manual range
+    assert roi(manual_set_depth_range=True).depth_range == (650.0, 750.0)
+    assert roi(bg_roi_depth_range=(500, 600)).depth_range == (500.0, 600.0)
+    assert roi().weights is None  # the recording's camera decides
+    assert roi().resolve_weights(video.camera) == CAMERA_ROI_WEIGHTS["kinect"]
+    assert roi(bg_roi_weights=(2, 1, 1)).weights == (2.0, 1.0, 1.0)
 
 
 def test_build_extraction_maps_every_group_onto_its_strategy(small_session):
@@ -160,7 +167,7 @@ def test_build_extraction_maps_every_group_onto_its_strategy(small_session):
         frame_trim=(1, 2), num_frames=30, dilate_iterations=2, bg_roi_dilate=(6, 6),
         noise_tolerance=12, bg_roi_shape="rect", bg_roi_index=1, bg_roi_seed=5,
     )  # fmt: skip
-    extraction = config.build_extraction(open_depth_video(small_session), n_jobs=1)
+    extraction = config.build_extraction(open_depth_video(small_session))
     assert isinstance(extraction.background, StridedMedianBackground)
     roi = extraction.roi
     assert isinstance(roi, PlaneROI)
@@ -179,7 +186,7 @@ def test_build_extraction_maps_every_group_onto_its_strategy(small_session):
     assert (extraction.centroid_hampel.span, extraction.centroid_hampel.sig) == (5, 2.0)
     assert extraction.angle_hampel.span == 7
     assert extraction.crop_size == (64, 64)
-    assert (extraction.chunk_size, extraction.chunk_overlap) == (17, 2)
+    assert (config.job_options().chunk_size, extraction.chunk_overlap) == (17, 2)
     assert extraction.frame_range() == (1, 28)
     plane = ExtractionConfig(use_plane_bground=True).build_extraction(
         open_depth_video(small_session)
@@ -209,16 +216,9 @@ def test_tracking_model_keys_map_onto_the_em_tracker(small_session):
         "tracking_model_mask_threshold": -12, "tracking_model_init": "med",
         "model_smoothing_clips": [-300, -150], "min_height": 8,
     }  # fmt: skip
-    em_tracker = getattr(extraction, "EMTracker", None)
-    if em_tracker is None:  # this version has no EM tracker: said, and the moments tracker used
-        with pytest.warns(ConfigWarning, match="no EM tracker"):
-            config = ExtractionConfig.from_dict(values)
-        tracker = config.build_extraction(open_depth_video(small_session)).tracker
-        assert isinstance(tracker, MomentsTracker)
-        return
     config = ExtractionConfig.from_dict(values)
     tracker = config.build_extraction(open_depth_video(small_session)).tracker
-    assert isinstance(tracker, em_tracker)
+    assert isinstance(tracker, extraction.EMTracker)
     assert (tracker.ll_threshold, tracker.mask_threshold) == (-80.0, -12.0)
     assert tracker.init_method == "med"
     assert tracker.model_smoothing_clips == (-300.0, -150.0)
@@ -228,14 +228,13 @@ def test_tracking_model_keys_map_onto_the_em_tracker(small_session):
 def test_flip_corrector_choice(small_session, tmp_path):
     from depthextractors import extraction
 
-    motion = getattr(extraction, "MotionFlipCorrector", None)
-    corrector = ExtractionConfig().build_flip_corrector()
-    assert corrector is None if motion is None else isinstance(corrector, motion)
-    assert ExtractionConfig(flip_corrector="none").build_flip_corrector() is None
-    if getattr(extraction, "ClassifierFlipCorrector", None) is not None:
-        missing = ExtractionConfig(flip_classifier=str(tmp_path / "nope.npz"))
-        with pytest.raises(ConfigError, match="does not exist"):
-            missing.build_flip_corrector()
+    video = open_depth_video(small_session)
+    corrector = ExtractionConfig().build_extraction(video).flip_corrector
+    assert isinstance(corrector, extraction.MotionFlipCorrector)
+    assert ExtractionConfig(flip_corrector="none").build_extraction(video).flip_corrector is None
+    missing = ExtractionConfig(flip_classifier=str(tmp_path / "nope.npz"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        missing.build_extraction(video)
     with pytest.warns(ConfigWarning, match="odd"):
         assert (
             ExtractionConfig.from_dict({"flip_classifier_smoothing": 50}).flip_classifier_smoothing
@@ -258,7 +257,7 @@ def test_em_tracker_cable_and_smoothing_keys(small_session, tmp_path):
     }  # fmt: skip
     tracker = ExtractionConfig.from_dict(values).build_extraction(video).tracker
     assert (tracker.cable_sigma, tracker.rho_mean, tracker.rho_cov) == (3.0, 0.4, 0.7)
-    assert tracker.parameters()["tracking_model_cable_sigma"] == 3.0
+    assert tracker.get_params()["cable_sigma"] == 3.0
 
     # null turns the cable rule off (it does not mean "keep the default" for this key).
     path = tmp_path / "config.yaml"

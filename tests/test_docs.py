@@ -112,7 +112,7 @@ def test_pages_link_to_existing_pages(page):
 
 
 def test_examples_page_tracker_runs_in_an_extraction(tmp_path):
-    from depthextractors import SessionExtraction, open_depth_video
+    from depthextractors import InMemoryResultsWriter, SessionExtraction, open_depth_video
     from depthextractors.testing import generate_synthetic_session
 
     session = generate_synthetic_session(tmp_path / "session", 120, seed=1)
@@ -122,7 +122,7 @@ def test_examples_page_tracker_runs_in_an_extraction(tmp_path):
     exec(compile(blocks[0], "examples.md", "exec"), namespace)
     tracker = namespace["LargestBlobTracker"]()
     results = SessionExtraction(open_depth_video(session.directory), tracker=tracker).run(
-        None, progress=False
+        InMemoryResultsWriter(), progress=False
     )
     assert results.valid.mean() > 0.95
     rows, cols = np.nonzero(results.roi)

@@ -11,7 +11,7 @@ import depthextractors
 import depthextractors.batch
 import depthextractors.extraction
 import depthextractors.extractors
-from depthextractors.config import option_specs
+from depthextractors.config import ExtractionConfig, option_specs
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "migrating.md"
 
@@ -105,16 +105,20 @@ def test_every_moseq2_option_has_a_row():
     assert not missing, f"docs/migrating.md lacks moseq2-extract options {missing}"
 
 
-@pytest.mark.parametrize("spec", option_specs(), ids=lambda spec: spec.name)
+DEFAULTS = ExtractionConfig()
+
+
+@pytest.mark.parametrize("spec", option_specs(), ids=lambda spec: spec.key)
 def test_every_configuration_key_is_documented_with_its_default(spec):
-    rows = [row for row in table_rows() if any(c.startswith(f"`{spec.name}`") for c in row)]
-    assert rows, f"docs/migrating.md does not document the key {spec.name}"
+    rows = [row for row in table_rows() if any(c.startswith(f"`{spec.key}`") for c in row)]
+    assert rows, f"docs/migrating.md does not document the key {spec.key}"
+    default = shown(DEFAULTS[spec.key])
     for row in rows:
-        column = next(i for i, c in enumerate(row) if c.startswith(f"`{spec.name}`"))
+        column = next(i for i, c in enumerate(row) if c.startswith(f"`{spec.key}`"))
         # The default follows the key: the next column.
-        assert row[column + 1] == shown(spec.default), (
-            f"docs/migrating.md gives {spec.name} the default {row[column + 1]!r}; the "
-            f"configuration's is {shown(spec.default)!r}"
+        assert row[column + 1] == default, (
+            f"docs/migrating.md gives {spec.key} the default {row[column + 1]!r}; the "
+            f"configuration's is {default!r}"
         )
 
 

@@ -27,7 +27,6 @@ import click
 
 from ._version import __version__
 from .config import CAMERA_TYPES, ConfigError, ConfigWarning, ExtractionConfig, option_specs
-from .extraction.parameters import default_value
 
 # Errors that mean "the input is wrong" (exit code 2) rather than "something failed" (1).
 _BAD_INPUT = (
@@ -42,6 +41,8 @@ _BAD_INPUT = (
 # moseq2-extract's boolean options that are flags (present or not); the others take a value.
 _FLAGS = {"use_plane_bground", "compute_raw_scalars", "manual_set_depth_range"}
 _DEBUG_KEY = "depthextractors.debug"
+# Every key's default as the configuration holds it (what --help shows).
+_DEFAULTS = ExtractionConfig()
 
 
 class InputError(click.ClickException):
@@ -168,7 +169,7 @@ def _click_type(spec) -> dict[str, Any]:
 
 
 def _show_default(spec) -> str:
-    default = default_value(spec)
+    default = _DEFAULTS[spec.key]
 
     def text(value: Any) -> str:
         return f"{value:g}" if isinstance(value, float) else str(value)

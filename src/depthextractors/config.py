@@ -82,29 +82,35 @@ RUN_KEYS = frozenset(
     }
 )
 
-#: moseq2-extract keys that have no meaning in depthextractors, with the reason shown in the
-#: warning when a config file sets them.
-IGNORED_MOSEQ2_KEYS: dict[str, str] = {
-    "cluster_type": "batch-extract runs locally (--n-jobs) or on Dask (--scheduler-address)",
-    "prefix": "SLURM is reached through dask-jobqueue, see docs/batch.md",
-    "ncpus": "use batch-extract --n-jobs",
-    "memory": "SLURM is reached through dask-jobqueue, see docs/batch.md",
-    "wall_time": "SLURM is reached through dask-jobqueue, see docs/batch.md",
-    "partition": "SLURM is reached through dask-jobqueue, see docs/batch.md",
-    "get_cmd": "batch-extract runs the sessions itself",
-    "run_cmd": "batch-extract runs the sessions itself",
-    "extract_out_script": "batch-extract runs the sessions itself",
-    "skip_checks": "sessions are found by their depth files; metadata.json is optional",
-    "session_config_path": "pass one --config-file per batch",
-    "pixel_format": "the reader of each format knows its pixel format",
-    "movie_dtype": "the reader of each format knows its data type",
-    "recompute_bg": "the background is computed on every extraction",
-    "graduate_walls": "not implemented: wall graduation of dilated arenas",
-    "widen_radius": "not implemented: wall graduation of dilated arenas",
-    "finfo": "frame information is read from the recording",
-    "timestamps": "timestamps are read from the recording",
-    "tar": "archives are read in place",
-    "true_depth": "the true depth is measured (use detected_true_depth to override it)",
+#: moseq2-extract keys that have no meaning in depthextractors: the reason shown in the warning
+#: when a config file sets one, and the value moseq2-extract writes for it (a file with that
+#: value, as ``generate-config`` makes it, loads without a warning; ``_ANY``: never warned).
+_ANY = object()
+IGNORED_MOSEQ2_KEYS: dict[str, tuple[str, object]] = {
+    "cluster_type": (
+        "batch-extract runs locally (--n-jobs) or on Dask (--scheduler-address)", "local"
+    ),
+    "prefix": ("SLURM is reached through dask-jobqueue, see docs/batch.md", None),
+    "ncpus": ("use batch-extract --n-jobs", None),
+    "memory": ("SLURM is reached through dask-jobqueue, see docs/batch.md", None),
+    "wall_time": ("SLURM is reached through dask-jobqueue, see docs/batch.md", None),
+    "partition": ("SLURM is reached through dask-jobqueue, see docs/batch.md", None),
+    "get_cmd": ("batch-extract runs the sessions itself", False),
+    "run_cmd": ("batch-extract runs the sessions itself", False),
+    "extract_out_script": ("batch-extract runs the sessions itself", None),
+    "skip_checks": ("sessions are found by their depth files; metadata.json is optional", False),
+    "session_config_path": ("pass one --config-file per batch", None),
+    "pixel_format": ("the reader of each format knows its pixel format", _ANY),
+    "movie_dtype": ("the reader of each format knows its data type", _ANY),
+    "recompute_bg": ("the background is computed on every extraction", False),
+    "graduate_walls": ("not implemented: wall graduation of dilated arenas", False),
+    "widen_radius": ("not implemented: wall graduation of dilated arenas", 0),
+    "finfo": ("frame information is read from the recording", _ANY),
+    "timestamps": ("timestamps are read from the recording", _ANY),
+    "tar": ("archives are read in place", _ANY),
+    "true_depth": (
+        "the true depth is measured (use detected_true_depth to override it)", _ANY
+    ),
 }
 
 _SPECS = {spec.key: spec for spec in PARAMETERS}
@@ -260,9 +266,12 @@ class ExtractionConfig(Mapping):
             elif key in RUN_KEYS:
                 continue
             elif key in IGNORED_MOSEQ2_KEYS:
+                reason, moseq2_default = IGNORED_MOSEQ2_KEYS[key]
+                if moseq2_default is _ANY or value == moseq2_default:
+                    continue
                 warnings.warn(
-                    f"{source}: '{key}' is a moseq2-extract setting with no effect here "
-                    f"({IGNORED_MOSEQ2_KEYS[key]}); ignored",
+                    f"{source}: '{key}: {value}' is a moseq2-extract setting with no effect "
+                    f"here ({reason}); ignored",
                     ConfigWarning,
                     stacklevel=2,
                 )

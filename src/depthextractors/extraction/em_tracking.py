@@ -66,7 +66,7 @@ class EMTracker(SequentialTracker):
     ----------
     min_height : float, default 10
         Smallest height of the animal above the floor, mm (``min_height``).
-    max_height : float, default 100
+    max_height : float, default 120
         Largest height, mm (``max_height``); taller pixels are zeroed before tracking.
     ll_threshold : float, default -100
         Log-likelihood above which pixels may update the model
@@ -114,7 +114,7 @@ class EMTracker(SequentialTracker):
     def __init__(
         self,
         min_height: float = 10,
-        max_height: float = 100,
+        max_height: float = 120,
         ll_threshold: float = -100.0,
         mask_threshold: float = -16.0,
         ll_clip: float = -100.0,

@@ -128,6 +128,11 @@ def _none_to_auto(value: Any) -> Any:
     return "auto" if value is None else float(value)
 
 
+def _one_element_list(value: Any) -> list[int]:
+    # moseq2-extract records its median filter sizes as one-element lists ([3]).
+    return [int(value)]
+
+
 def _shape(value: str) -> str:
     return "rectangle" if value in ("rect", "rectangle") else "ellipse"
 
@@ -283,10 +288,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
        choices=("ellipse", "rectangle", "rect"), to_argument=_shape),
     _p("spatial_filter_size", "filter_size",
        "Space prefilter kernel (median filter, must be odd; 0: off)", "filters", "spatial_size",
-       short="-s", minimum=0),
+       short="-s", minimum=0, from_argument=_one_element_list),
     _p("temporal_filter_size", "filter_size",
        "Time prefilter kernel (median filter, must be odd; 0: off)", "filters",
-       "temporal_size", minimum=0),
+       "temporal_size", minimum=0, from_argument=_one_element_list),
     _p("chunk_size", "int",
        "Frames processed per chunk; memory grows with it, the results do not change", "job",
        "chunk_size", short="-b", minimum=1),

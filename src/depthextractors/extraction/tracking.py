@@ -251,7 +251,7 @@ class MomentsTracker(Tracker):
     min_height : float, default 10
         Smallest height above the floor that counts as the animal, millimetres
         (moseq2-extract's ``min_height``).
-    max_height : float, default 100
+    max_height : float, default 120
         Largest height above the floor that counts as the animal, millimetres; taller pixels are
         zeroed before filtering (``max_height``).
     use_cc : bool, default True
@@ -263,7 +263,7 @@ class MomentsTracker(Tracker):
     Stateless: frames can be tracked in any order and from several threads at once.
     """
 
-    def __init__(self, min_height: float = 10, max_height: float = 100, use_cc: bool = True):
+    def __init__(self, min_height: float = 10, max_height: float = 120, use_cc: bool = True):
         min_height = float(min_height)
         max_height = float(max_height)
         if not 0 <= min_height < max_height:
