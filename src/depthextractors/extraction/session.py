@@ -61,21 +61,9 @@ from .scalars import MOSEQ2_SCALARS, SCALAR_DESCRIPTIONS, ScalarComputer, detect
 from .stages import ChunkStage, FrameStage, WindowWork
 from .tracking import MomentsTracker, Tracker
 
-__all__ = ["STRATEGY_ROLES", "ArenaResult", "SessionExtraction"]
+__all__ = ["ArenaResult", "SessionExtraction"]
 
 logger = logging.getLogger(__name__)
-
-#: The strategies a session is composed of, by role, in the order they are recorded.
-STRATEGY_ROLES = (
-    "background",
-    "roi",
-    "filters",
-    "tracker",
-    "centroid_hampel",
-    "angle_hampel",
-    "flip_corrector",
-)
-
 
 @dataclass
 class ArenaResult:
@@ -205,9 +193,18 @@ class SessionExtraction:
         Returns
         -------
         dict
-            Keys of :data:`STRATEGY_ROLES`.
+            ``background``, ``roi``, ``filters``, ``tracker``, ``centroid_hampel``,
+            ``angle_hampel``, ``flip_corrector``.
         """
-        return {role: getattr(self, role) for role in STRATEGY_ROLES}
+        return {
+            "background": self.background,
+            "roi": self.roi,
+            "filters": self.filters,
+            "tracker": self.tracker,
+            "centroid_hampel": self.centroid_hampel,
+            "angle_hampel": self.angle_hampel,
+            "flip_corrector": self.flip_corrector,
+        }
 
     def session_params(self) -> dict[str, Any]:
         """The session's own science parameters (crop size, trimming, overlap, dtype).
