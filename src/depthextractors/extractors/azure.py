@@ -7,7 +7,7 @@ millimetres; block timestamps are microseconds (Matroska time base 1/1,000,000 s
 the recording's start offset (``K4A_START_OFFSET_NS``), so device time = pts + start offset.
 The device calibration is stored as a ``calibration.json`` attachment. Each depth block's
 payload is exactly one frame, so frames are read straight from the file at the offsets an index
-of the blocks gives (:mod:`.matroska`), without a demuxer.
+of the blocks gives (:mod:`.containers.matroska`), without a demuxer.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ import numpy as np
 
 from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
 from .base import DepthVideoExtractor
-from .ffv1 import OpenContainerLifecycle, open_video_container
-from .matroska import (
+from .containers.matroska import (
     UnsupportedLayout,
     declared_size,
     iter_blocks,
     read_layout,
     track_problem,
 )
+from .ffv1 import OpenContainerLifecycle, open_video_container
 
 __all__ = ["AZURE_DEPTH_MODES", "AzureDepthExtractor", "find_titled_video_stream"]
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
-from .matroska import declared_size
+from .containers.matroska import declared_size
 from .raw import read_session_metadata, read_timestamp_file, sidecar_path
 
 __all__ = ["FFV1DepthExtractor", "open_video_container"]
