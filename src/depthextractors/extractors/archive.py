@@ -442,7 +442,7 @@ class TarSessionExtractor(DepthVideoExtractor):
     # ------------------------------------------------------------------ members
     @property
     def reader(self) -> GzipRandomAccessReader:
-        """The decompressing reader (created on first use; not pickled)."""
+        """The decompressing reader (created on first use)."""
         if self._reader is None:
             self._reader = GzipRandomAccessReader(self.file_path, self._checkpoint_spacing)
         return self._reader
@@ -680,17 +680,6 @@ class TarSessionExtractor(DepthVideoExtractor):
                     f"(reading frames {start_frame}..{end_frame}). Copy the archive again."
                 ) from error
         return video.astype(DEPTH_DTYPE, copy=False)
-
-    # ------------------------------------------------------------------ pickling
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_reader"] = None
-        state["_lock"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def __del__(self) -> None:
         reader = self.__dict__.get("_reader")

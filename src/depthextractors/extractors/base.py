@@ -112,6 +112,13 @@ class DepthVideoExtractor(ABC):
     before it runs (so an implementation receives ints with ``0 <= start <= end <= frames``) and
     checks what it returns: a read that gives the wrong number of frames raises instead of
     passing a short read on.
+
+    Every extractor pickles (batch runs send extractors to other processes): the base class
+    records the arguments each one was constructed with, and a pickled copy is constructed again
+    from them, so it opens its files afresh (and warns as the original did); times set with
+    :meth:`set_times` and a camera set with :meth:`set_camera` travel with it. A subclass needs
+    no code of its own for this, as long as its constructor arguments pickle and it keeps no
+    other state set after construction.
     """
 
     extractor_name: str = "DepthVideoExtractor"
@@ -120,6 +127,12 @@ class DepthVideoExtractor(ABC):
         super().__init_subclass__(**kwargs)
         if "get_video" in cls.__dict__:
             cls.get_video = _checked_get_video(cls.__dict__["get_video"])
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> DepthVideoExtractor:
+        self = super().__new__(cls)
+        # What a pickled copy is built from (see __reduce__).
+        self._constructor_arguments = (args, kwargs)
+        return self
 
     def __init__(self) -> None:
         self._times: np.ndarray | None = None
@@ -163,6 +176,31 @@ class DepthVideoExtractor(ABC):
         return {}
 
     # ------------------------------------------------------------------ what the base class gives
+    def __reduce__(self) -> tuple[Any, ...]:
+        args, kwargs = self._constructor_arguments
+        return (
+            _rebuild,
+            (type(self), args, kwargs),
+            {"_times": self._times, "_camera": self._camera},
+        )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._times = state["_times"]
+        self._camera = state["_camera"]
+
+    def _record_argument(self, given: Any, used: Any) -> None:
+        """Build pickled copies with ``used`` where the constructor was given ``given``.
+
+        For a constructor that converts an argument (a wider integer array to uint16, say):
+        the copy then gets the converted value, and the original, which the caller may have
+        dropped, is not kept alive by this extractor.
+        """
+        args, kwargs = self._constructor_arguments
+        self._constructor_arguments = (
+            tuple(used if value is given else value for value in args),
+            {name: used if value is given else value for name, value in kwargs.items()},
+        )
+
     def __len__(self) -> int:
         return self.get_num_frames()
 
@@ -456,6 +494,13 @@ class DepthVideoExtractor(ABC):
             take_right = (timestamps[right] - values) < (values - timestamps[left])
             nearest = np.where(take_right, right, left)
         return int(nearest) if nearest.ndim == 0 else nearest.astype(np.int64)
+
+
+def _rebuild(
+    cls: type[DepthVideoExtractor], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> DepthVideoExtractor:
+    """A pickled extractor, constructed again from the arguments of the original."""
+    return cls(*args, **kwargs)
 
 
 def _checked_get_video(implementation):

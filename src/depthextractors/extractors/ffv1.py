@@ -114,24 +114,14 @@ def ffv1_slices_intact(payload: bytes | memoryview) -> bool:
 
 
 class OpenContainerLifecycle:
-    """Locked reads, pickling and closing for readers that keep a file open between reads.
+    """Locked reads and closing for readers that keep a file open between reads.
 
     A reader sets ``_container`` (the open container, or None), ``_lock`` (an RLock) and
     ``_image_size`` (rows, cols), and lists in ``_DECODER_STATE`` the attributes that belong to
-    the open container; they are cleared when it closes and are not pickled (the copy reopens
-    the file on its first read).
+    the open container; they are cleared when it closes (the next read reopens the file).
     """
 
     _DECODER_STATE: tuple[str, ...] = ()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.update(dict.fromkeys(("_container", "_lock", *self._DECODER_STATE)))
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.RLock()
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
