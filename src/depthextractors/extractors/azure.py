@@ -27,14 +27,14 @@ import numpy as np
 
 from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
 from .base import DepthVideoExtractor
-from .containers.matroska import (
-    UnsupportedLayout,
-    declared_size,
-    iter_blocks,
-    read_layout,
-    track_problem,
+from .containers.matroska import UnsupportedLayout, iter_blocks, read_layout, track_problem
+from .containers.pyav import (
+    OpenContainerLifecycle,
+    RecorderLayout,
+    check_declared_size,
+    open_video_container,
+    register_recorder_layout,
 )
-from .ffv1 import OpenContainerLifecycle, open_video_container
 
 __all__ = ["AZURE_DEPTH_MODES", "AzureDepthExtractor", "find_titled_video_stream"]
 
@@ -75,6 +75,32 @@ def find_titled_video_stream(
         if str(stream.metadata.get("title", "")).casefold() == wanted:
             return stream
     return None
+
+
+def _has_azure_tags(container: av.container.InputContainer) -> bool:
+    return any(str(key).upper().startswith("K4A_") for key in container.metadata)
+
+
+def _claims(container: av.container.InputContainer) -> bool:
+    """Azure tags, or any track titled depth: not a plain depth video."""
+    titles = {str(s.metadata.get("title", "")).casefold() for s in container.streams}
+    return "depth" in titles or _has_azure_tags(container)
+
+
+def _refusal(container: av.container.InputContainer, path: Path) -> str | None:
+    """Why a reader of plain videos must not read an Azure recording's first video track."""
+    if not _has_azure_tags(container):
+        return None
+    titles = [str(s.metadata.get("title", "(untitled)")) for s in container.streams.video]
+    return (
+        f"{path} is an Azure Kinect recording without a DEPTH track (video "
+        f"tracks: {titles}); it holds no depth. Record with the depth camera on, or "
+        "read another track with AzureDepthExtractor(path, track=...)"
+    )
+
+
+# The FFV1 reader, which also opens .mkv files, asks this before taking one as a plain video.
+register_recorder_layout(RecorderLayout(claims=_claims, refusal=_refusal))
 
 
 class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
@@ -144,7 +170,7 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         container = open_video_container(self.file_path)
         try:
             self._read_header(container)
-            self._check_file_size(allow_truncated)
+            check_declared_size(self.file_path, allow_truncated, stacklevel=2)
             self._index_packets(container, allow_truncated)
         finally:
             container.close()
@@ -174,9 +200,9 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         """
         try:
             with av.open(str(path), mode="r") as container:
-                if any(str(key).upper().startswith("K4A_") for key in container.metadata):
-                    return True
-                return find_titled_video_stream(container, "DEPTH") is not None
+                return _has_azure_tags(container) or (
+                    find_titled_video_stream(container, "DEPTH") is not None
+                )
         except (av.error.FFmpegError, OSError):
             return False
 
@@ -221,22 +247,6 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
                 stacklevel=3,
             )
             self._start_offset_s = 0.0
-
-    def _check_file_size(self, allow_truncated: bool) -> None:
-        declared = declared_size(self.file_path)
-        actual = self.file_path.stat().st_size
-        if declared is None or actual >= declared:
-            return
-        message = (
-            f"{self.file_path} holds {actual} bytes but its Matroska header says {declared}: "
-            "the file is truncated (a copy that did not finish, or a recording cut short)"
-        )
-        if not allow_truncated:
-            raise ValueError(
-                message + ". Re-copy the file, or pass allow_truncated=True to read the whole "
-                "frames that are there"
-            )
-        warnings.warn(message + "; reading the whole frames that are there", stacklevel=4)
 
     def _read_calibration(self, container: av.container.InputContainer) -> Any:
         for attachment in container.streams.attachments:

@@ -8,13 +8,12 @@ never by ``frame / fps`` seconds, so random access is frame-exact whatever the c
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import warnings
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,52 +23,20 @@ import av
 import numpy as np
 
 from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
-from .base import DEPTH_DTYPE, DepthVideoExtractor
-from .containers.matroska import declared_size
+from .base import DepthVideoExtractor
+from .containers.pyav import (
+    OpenContainerLifecycle,
+    check_declared_size,
+    open_video_container,
+    recorder_layout_claims,
+    recorder_layout_refusal,
+)
 from .raw import read_session_metadata, read_timestamp_file, sidecar_path
 
-__all__ = ["FFV1DepthExtractor", "open_video_container"]
+__all__ = ["FFV1DepthExtractor"]
 
 DEFAULT_SAMPLING_FREQUENCY = 30.0
 GREY16_PIXEL_FORMATS = ("gray16le", "gray16be")
-
-
-def open_video_container(path: Path) -> av.container.InputContainer:
-    """Open ``path`` for reading with PyAV, turning libav errors into messages naming the file.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The video file.
-
-    Returns
-    -------
-    av.container.InputContainer
-
-    Raises
-    ------
-    FileNotFoundError
-        If there is no file at ``path``.
-    ValueError
-        If the file is empty or is not a container libav can read.
-    """
-    if not path.exists():
-        raise FileNotFoundError(f"no video file at {path}")
-    if path.is_dir():
-        raise IsADirectoryError(
-            f"{path} is a directory; pass the video file inside it, or use "
-            "open_depth_video(directory) to find it"
-        )
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path} is empty (0 bytes): it holds no video; re-copy or re-record it")
-    try:
-        return av.open(str(path), mode="r")
-    except av.error.FFmpegError as error:
-        raise ValueError(
-            f"{path} is not a video file libav can read ({error}); expected a depth video "
-            "(FFV1 .avi/.mkv or an Azure Kinect .mkv). The file may be truncated at its start "
-            "or not a video at all"
-        ) from error
 
 
 # Byte values with their bit order reversed: FFV1's CRC (libav's AV_CRC_32_IEEE, most
@@ -111,48 +78,6 @@ def ffv1_slices_intact(payload: bytes | memoryview) -> bool:
             return False
         end -= size
     return True
-
-
-class OpenContainerLifecycle:
-    """Locked reads and closing for readers that keep a file open between reads.
-
-    A reader sets ``_container`` (the open container, or None), ``_lock`` (an RLock) and
-    ``_image_size`` (rows, cols), and lists in ``_DECODER_STATE`` the attributes that belong to
-    the open container; they are cleared when it closes (the next read reopens the file).
-    """
-
-    _DECODER_STATE: tuple[str, ...] = ()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
-
-    def _read_locked(
-        self, start_frame: int, end_frame: int, fill: Callable[[np.ndarray, int], None]
-    ) -> np.ndarray:
-        """Frames ``start_frame`` to ``end_frame`` filled by ``fill(video, start_frame)``.
-
-        One open container per reader: reads from several threads take turns. After any
-        failure the container's position is unknown, so it is closed (reopened next time).
-        """
-        rows, cols = self._image_size
-        video = np.empty((end_frame - start_frame, rows, cols), dtype=DEPTH_DTYPE)
-        if video.shape[0] == 0:
-            return video
-        with self._lock:
-            try:
-                fill(video, start_frame)
-            except BaseException:
-                self.close()
-                raise
-        return video
-
-    def close(self) -> None:
-        """Close the open container (it is reopened on the next read)."""
-        container = self.__dict__.get("_container")
-        self.__dict__.update(dict.fromkeys(("_container", *self._DECODER_STATE)))
-        if container is not None:
-            container.close()
 
 
 @dataclass(frozen=True)
@@ -260,7 +185,10 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
 
     @classmethod
     def sniff(cls, path: str | os.PathLike) -> bool:
-        """Whether ``path`` holds a video stream and is not an Azure Kinect recording.
+        """Whether ``path`` holds a video stream that no recorder's layout claims.
+
+        A recorder's extractor module registers the layout of its files (Azure Kinect
+        recordings are claimed by :mod:`.azure`), so this says no to them.
 
         Parameters
         ----------
@@ -274,9 +202,7 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         """
         try:
             with av.open(str(path), mode="r") as container:
-                titles = {str(s.metadata.get("title", "")).casefold() for s in container.streams}
-                azure_tags = any(str(k).upper().startswith("K4A_") for k in container.metadata)
-                return bool(container.streams.video) and "depth" not in titles and not azure_tags
+                return bool(container.streams.video) and not recorder_layout_claims(container)
         except (av.error.FFmpegError, OSError):
             return False
 
@@ -288,13 +214,9 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
                 f"{self.file_path} has no video stream (streams found: {', '.join(kinds)}); "
                 "expected a 16-bit grey depth video"
             )
-        if any(str(key).upper().startswith("K4A_") for key in container.metadata):
-            titles = [str(s.metadata.get("title", "(untitled)")) for s in container.streams.video]
-            raise ValueError(
-                f"{self.file_path} is an Azure Kinect recording without a DEPTH track (video "
-                f"tracks: {titles}); it holds no depth. Record with the depth camera on, or "
-                "read another track with AzureDepthExtractor(path, track=...)"
-            )
+        refusal = recorder_layout_refusal(container, self.file_path)
+        if refusal is not None:
+            raise ValueError(refusal)
         stream = container.streams.video[0]
         context = stream.codec_context
         pixel_format = context.pix_fmt
@@ -313,21 +235,8 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         self._container_tags = dict(container.metadata)
         self._stream_tags = dict(stream.metadata)
 
-        file_bytes = self.file_path.stat().st_size
-        declared_bytes = declared_size(self.file_path)
-        if declared_bytes is not None and file_bytes < declared_bytes:
-            message = (
-                f"{self.file_path} holds {file_bytes} bytes but its Matroska header says "
-                f"{declared_bytes}: the file is truncated (a copy that did not finish, or a "
-                "recording cut short)"
-            )
-            if not allow_truncated:
-                raise ValueError(
-                    message + ". Re-copy the file, or pass allow_truncated=True to read the whole "
-                    "frames that are there"
-                )
-            warnings.warn(message + "; reading the whole frames that are there", stacklevel=3)
-        index = _index_from_entries(stream, file_bytes)
+        check_declared_size(self.file_path, allow_truncated, stacklevel=3)
+        index = _index_from_entries(stream, self.file_path.stat().st_size)
         header_frames = int(stream.frames)
         if index is None:
             index = self._count_packets(container, stream)
