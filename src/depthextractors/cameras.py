@@ -17,10 +17,15 @@ import numpy as np
 
 __all__ = [
     "CAMERA_PRESETS",
+    "DEFAULT_SAMPLING_FREQUENCY",
     "CameraModel",
     "detect_camera",
     "get_camera",
 ]
+
+#: Frame rate (Hz) assumed when a recording gives none and none is passed: the rate every
+#: supported camera records at by default, and moseq2-extract's assumption.
+DEFAULT_SAMPLING_FREQUENCY = 30.0
 
 
 @dataclass(frozen=True)

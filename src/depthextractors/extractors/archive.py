@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import bisect
 import io
-import json
 import os
 import posixpath
 import tarfile
-import tempfile
 import threading
-import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,11 +26,18 @@ import numpy as np
 
 from ..cameras import CameraModel, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
-from .raw import read_timestamp_file, resolve_frame_size
+from .sidecar import (
+    TIMES_FROM_RATE,
+    check_sampling_frequency,
+    check_timestamps,
+    parse_session_metadata,
+    read_timestamp_bytes,
+    resolve_frame_size,
+    resolve_sampling_frequency,
+)
 
 __all__ = ["GzipRandomAccessReader", "TarSessionExtractor"]
 
-DEFAULT_SAMPLING_FREQUENCY = 30.0
 DEPTH_MEMBER = "depth.dat"
 TIMESTAMPS_MEMBER = "depth_ts.txt"
 METADATA_MEMBER = "metadata.json"
@@ -415,8 +419,7 @@ class TarSessionExtractor(DepthVideoExtractor):
         self._timestamps_ms: np.ndarray | None = None
         self._timestamps: np.ndarray | None = None
         self._timestamps_checked = False
-        self._explicit_sampling_frequency = self._check_frequency(sampling_frequency)
-        self._sampling_frequency: float | None = self._explicit_sampling_frequency
+        self._sampling_frequency: float | None = check_sampling_frequency(sampling_frequency)
 
         self._depth = self._find_depth_member()
         self._image_size = resolve_frame_size(
@@ -546,15 +549,7 @@ class TarSessionExtractor(DepthVideoExtractor):
         if member is None:
             return {}
         where = f"{self.file_path}:{member.name}"
-        try:
-            metadata = json.loads(self._read_member(member).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            warnings.warn(f"could not read session metadata {where}: {error}", stacklevel=4)
-            return {}
-        if not isinstance(metadata, dict):
-            warnings.warn(f"session metadata {where} is not a JSON object; ignored", stacklevel=4)
-            return {}
-        return metadata
+        return parse_session_metadata(self._read_member(member), where, stacklevel=4)
 
     def _parse_timestamps(self) -> np.ndarray | None:
         """The first column of depth_ts.txt (milliseconds), unchecked against the frames."""
@@ -562,60 +557,18 @@ class TarSessionExtractor(DepthVideoExtractor):
         if member is None:
             return None
         where = f"{self.file_path}:{member.name}"
-        # read_timestamp_file is the one parser of moseq timestamp files; it reads from a path.
-        with tempfile.TemporaryDirectory() as directory:
-            extracted = Path(directory) / TIMESTAMPS_MEMBER
-            extracted.write_bytes(self._read_member(member))
-            try:
-                timestamps_ms = read_timestamp_file(extracted)
-            except ValueError as error:
-                message = str(error).replace(str(extracted), where)
-                warnings.warn(
-                    f"could not read timestamps ({message}); frame times will be frame / frame "
-                    "rate",
-                    stacklevel=4,
-                )
-                return None
-        return timestamps_ms
+        return read_timestamp_bytes(self._read_member(member), where, TIMES_FROM_RATE, stacklevel=4)
 
     def _check_timestamps(self, timestamps_ms: np.ndarray | None) -> np.ndarray | None:
         """Frame times in seconds from depth_ts.txt, or None (with a warning) if unusable."""
         if timestamps_ms is None:
             return None
         where = f"{self.file_path}:{self._side_members[TIMESTAMPS_MEMBER].name}"
-        if timestamps_ms.size < self._num_frames:
-            warnings.warn(
-                f"{where} has {timestamps_ms.size} timestamps but {self._depth.name} has "
-                f"{self._num_frames} frames; frame times will be frame / frame rate",
-                stacklevel=4,
-            )
-            return None
-        if timestamps_ms.size > self._num_frames:
-            warnings.warn(
-                f"{where} has {timestamps_ms.size} timestamps but {self._depth.name} has "
-                f"{self._num_frames} frames; the first {self._num_frames} timestamps are used",
-                stacklevel=4,
-            )
-            timestamps_ms = timestamps_ms[: self._num_frames]
-        if np.any(np.diff(timestamps_ms) < 0) or not np.all(np.isfinite(timestamps_ms)):
-            warnings.warn(
-                f"{where} has timestamps that go backwards or are not finite; frame times will "
-                "be frame / frame rate",
-                stacklevel=4,
-            )
-            return None
-        return timestamps_ms / 1000.0
+        return check_timestamps(
+            timestamps_ms, self._num_frames, where, self._depth.name, TIMES_FROM_RATE, stacklevel=4
+        )
 
     # ------------------------------------------------------------------ set-up
-    @staticmethod
-    def _check_frequency(sampling_frequency: float | None) -> float | None:
-        if sampling_frequency is None:
-            return None
-        value = float(sampling_frequency)
-        if not np.isfinite(value) or value <= 0:
-            raise ValueError(f"sampling_frequency must be a positive number of Hz, got {value}")
-        return value
-
     def _metadata_for_size(self) -> dict[str, Any]:
         # Only metadata.json can tell the size now; read it even if it lies after the frames.
         self._load_side_files()
@@ -630,19 +583,9 @@ class TarSessionExtractor(DepthVideoExtractor):
 
     def get_sampling_frequency(self) -> float:
         if self._sampling_frequency is None:
-            timestamps = self.get_native_timestamps()
-            frequency = None
-            if timestamps is not None and timestamps.size > 1:
-                interval = float(np.median(np.diff(timestamps)))
-                frequency = 1.0 / interval if interval > 0 else None
-            if frequency is None:
-                warnings.warn(
-                    f"{self.file_path}: no sampling_frequency given and no usable timestamps; "
-                    f"assuming {DEFAULT_SAMPLING_FREQUENCY:g} Hz",
-                    stacklevel=2,
-                )
-                frequency = DEFAULT_SAMPLING_FREQUENCY
-            self._sampling_frequency = frequency
+            self._sampling_frequency = resolve_sampling_frequency(
+                None, self.get_native_timestamps(), self.file_path
+            )
         return self._sampling_frequency
 
     def get_native_timestamps(self) -> np.ndarray | None:

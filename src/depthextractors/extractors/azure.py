@@ -25,7 +25,7 @@ from typing import Any
 import av
 import numpy as np
 
-from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
+from ..cameras import CAMERA_PRESETS, DEFAULT_SAMPLING_FREQUENCY, CameraModel, get_camera
 from .base import DepthVideoExtractor
 from .containers.matroska import UnsupportedLayout, iter_blocks, read_layout, track_problem
 from .containers.pyav import (
@@ -35,6 +35,7 @@ from .containers.pyav import (
     open_video_container,
     register_recorder_layout,
 )
+from .sidecar import rate_from_times
 
 __all__ = ["AZURE_DEPTH_MODES", "AzureDepthExtractor", "find_titled_video_stream"]
 
@@ -49,7 +50,6 @@ AZURE_DEPTH_MODES: dict[str, str] = {
 }
 
 _SAMPLE_TYPES = {"gray16be": np.dtype(">u2"), "gray16le": np.dtype("<u2")}
-DEFAULT_SAMPLING_FREQUENCY = 30.0
 # An interval this many times the typical one means frames are missing between two timestamps.
 _GAP_FACTOR = 1.5
 
@@ -381,15 +381,10 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
     def _check_timestamps(self) -> None:
         pts = self._pts
         tick = float(self._time_base)
-        interval: float | None = None
-        if pts.size > 1:
-            interval = float(np.median(np.diff(pts))) * tick
-        elif self._rate:
-            interval = 1.0 / float(self._rate)
         self._sampling_frequency = (
             float(self._rate)
             if self._rate
-            else (1.0 / interval if interval else DEFAULT_SAMPLING_FREQUENCY)
+            else rate_from_times(pts, tick) or DEFAULT_SAMPLING_FREQUENCY
         )
         expected_interval = 1.0 / self._sampling_frequency
         self._leading_dropped_frames = 0

@@ -22,7 +22,7 @@ from typing import Any
 import av
 import numpy as np
 
-from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
+from ..cameras import CAMERA_PRESETS, DEFAULT_SAMPLING_FREQUENCY, CameraModel, get_camera
 from .base import DepthVideoExtractor
 from .containers.pyav import (
     OpenContainerLifecycle,
@@ -31,11 +31,16 @@ from .containers.pyav import (
     recorder_layout_claims,
     recorder_layout_refusal,
 )
-from .raw import read_session_metadata, read_timestamp_file, sidecar_path
+from .sidecar import (
+    load_timestamps,
+    rate_from_times,
+    read_session_metadata,
+    sidecar_path,
+    warn_default_rate,
+)
 
 __all__ = ["FFV1DepthExtractor"]
 
-DEFAULT_SAMPLING_FREQUENCY = 30.0
 GREY16_PIXEL_FORMATS = ("gray16le", "gray16be")
 
 
@@ -320,54 +325,21 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if rate:
             return float(rate)
-        if self._index.pts.size > 1:
-            step = float(np.median(np.diff(self._index.pts))) * float(self._time_base)
-            if step > 0:
-                return 1.0 / step
-        warnings.warn(
-            f"{self.file_path}: the stream has no frame rate; assuming "
-            f"{DEFAULT_SAMPLING_FREQUENCY:g} Hz",
-            stacklevel=4,
-        )
-        return DEFAULT_SAMPLING_FREQUENCY
+        from_pts = rate_from_times(self._index.pts, float(self._time_base))
+        if from_pts is not None:
+            return from_pts
+        return warn_default_rate(f"{self.file_path}: the stream has no frame rate", stacklevel=4)
 
     def _load_times(self, timestamps_path) -> np.ndarray:
         stream_times = self._index.pts.astype(np.float64) * float(self._time_base)
-        path = sidecar_path(self.file_path, timestamps_path, f"{self.file_path.stem}_ts.txt")
-        if path is None:
-            return stream_times
-        try:
-            times_ms = read_timestamp_file(path)
-        except (OSError, ValueError) as error:
-            warnings.warn(
-                f"could not read timestamps ({error}); frame times come from the video stream",
-                stacklevel=3,
-            )
-            return stream_times
-        num_frames = self._index.pts.size
-        if times_ms.size != num_frames:
-            if times_ms.size > num_frames:
-                warnings.warn(
-                    f"{path} has {times_ms.size} timestamps but {self.file_path} has "
-                    f"{num_frames} frames; the first {num_frames} timestamps are used",
-                    stacklevel=3,
-                )
-                times_ms = times_ms[:num_frames]
-            else:
-                warnings.warn(
-                    f"{path} has {times_ms.size} timestamps but {self.file_path} has "
-                    f"{num_frames} frames; frame times come from the video stream",
-                    stacklevel=3,
-                )
-                return stream_times
-        if not np.all(np.isfinite(times_ms)) or np.any(np.diff(times_ms) < 0):
-            warnings.warn(
-                f"{path} has timestamps that go backwards or are not finite; frame times come "
-                "from the video stream",
-                stacklevel=3,
-            )
-            return stream_times
-        return times_ms / 1000.0
+        times = load_timestamps(
+            sidecar_path(self.file_path, timestamps_path, f"{self.file_path.stem}_ts.txt"),
+            self._index.pts.size,
+            self.file_path,
+            "frame times come from the video stream",
+            stacklevel=3,
+        )
+        return stream_times if times is None else times
 
     def _resolve_camera(self, camera: str | CameraModel) -> CameraModel:
         if isinstance(camera, str) and camera == "auto":

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..cameras import CAMERA_PRESETS, CameraModel, detect_camera, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
+from .sidecar import check_sampling_frequency, warn_default_rate
 
 __all__ = ["BagConnection", "RealSenseBagExtractor"]
 
@@ -38,7 +39,6 @@ BAG_MAGIC = b"#ROSBAG V2.0\n"
 IMAGE_MSGTYPE = "sensor_msgs/msg/Image"
 DEPTH_ENCODINGS = ("16UC1", "mono16")
 DEFAULT_DEPTH_UNITS_M = 0.001
-DEFAULT_SAMPLING_FREQUENCY = 30.0
 # Header stamps later than 2001-09-09 (1e9 s) are clock times, not simulated time.
 _CLOCK_TIME_AFTER_S = 1e9
 
@@ -602,10 +602,7 @@ class RealSenseBagExtractor(DepthVideoExtractor):
         self, sampling_frequency: float | None, handle: BinaryIO
     ) -> float:
         if sampling_frequency is not None:
-            value = float(sampling_frequency)
-            if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"sampling_frequency must be a positive number of Hz, got {value}")
-            return value
+            return check_sampling_frequency(sampling_frequency)
         # "/device_0/sensor_0/Depth_0/image/data" -> "/device_0/sensor_0/Depth_0/info"
         stream_topic = self._depth.topic.rsplit("/image/", 1)[0] + "/info"
         for connection in self._messages_on(stream_topic):
@@ -620,12 +617,11 @@ class RealSenseBagExtractor(DepthVideoExtractor):
                 (fps,) = _UINT32.unpack_from(raw, 0)
                 if fps > 0:
                     return float(fps)
-        warnings.warn(
+        return warn_default_rate(
             f"{self.file_path}: no nominal frame rate recorded for {self._depth.topic} and none "
-            f"given; assuming {DEFAULT_SAMPLING_FREQUENCY:g} Hz",
+            "given",
             stacklevel=3,
         )
-        return DEFAULT_SAMPLING_FREQUENCY
 
     def _resolve_camera(self, camera: str | CameraModel) -> CameraModel:
         if not (isinstance(camera, str) and camera in ("auto", "realsense")):

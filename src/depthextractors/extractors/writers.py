@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 
 from .base import DepthVideoExtractor
 from .ffv1 import FFV1DepthExtractor
-from .raw import RawDepthExtractor, read_timestamp_file
+from .raw import RawDepthExtractor
+from .sidecar import read_timestamp_file
 
 __all__ = ["convert_raw_to_avi", "copy_frame_range", "write_ffv1_video"]
 
