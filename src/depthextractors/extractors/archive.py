@@ -13,7 +13,6 @@ import os
 import posixpath
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ from .base import DEPTH_DTYPE, DepthVideoExtractor
 from .containers.gzip_index import GZIP_MAGIC, GzipRandomAccessReader, iter_tar_members
 from .sidecar import (
     TIMES_FROM_RATE,
+    check_recording_path,
     check_sampling_frequency,
     check_timestamps,
     parse_session_metadata,
@@ -103,11 +103,7 @@ class TarSessionExtractor(DepthVideoExtractor):
         checkpoint_spacing_mb: float = 32,
     ) -> None:
         super().__init__()
-        self.file_path = Path(file_path)
-        if not self.file_path.exists():
-            raise FileNotFoundError(f"no session archive at {self.file_path}")
-        if self.file_path.is_dir():
-            raise IsADirectoryError(f"{self.file_path} is a directory; pass the .tar.gz file")
+        self.file_path = check_recording_path(file_path, "session archive", "pass the .tar.gz file")
         archive_bytes = self.file_path.stat().st_size
         if archive_bytes == 0:
             raise ValueError(f"{self.file_path} is empty (0 bytes): it holds no session")

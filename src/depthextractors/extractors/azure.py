@@ -34,6 +34,7 @@ from .containers.pyav import (
     check_declared_size,
     open_video_container,
     register_recorder_layout,
+    sniff_container,
 )
 from .sidecar import rate_from_times
 
@@ -79,6 +80,11 @@ def find_titled_video_stream(
 
 def _has_azure_tags(container: av.container.InputContainer) -> bool:
     return any(str(key).upper().startswith("K4A_") for key in container.metadata)
+
+
+def _is_azure_recording(container: av.container.InputContainer) -> bool:
+    """Azure tags, or a video track titled DEPTH: a recording to read as Azure's."""
+    return _has_azure_tags(container) or find_titled_video_stream(container, "DEPTH") is not None
 
 
 def _claims(container: av.container.InputContainer) -> bool:
@@ -198,13 +204,7 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         bool
             False also when the file cannot be opened.
         """
-        try:
-            with av.open(str(path), mode="r") as container:
-                return _has_azure_tags(container) or (
-                    find_titled_video_stream(container, "DEPTH") is not None
-                )
-        except (av.error.FFmpegError, OSError):
-            return False
+        return sniff_container(path, _is_azure_recording)
 
     # ------------------------------------------------------------------ set-up
     def _read_header(self, container: av.container.InputContainer) -> None:

@@ -30,6 +30,7 @@ from .containers.pyav import (
     open_video_container,
     recorder_layout_claims,
     recorder_layout_refusal,
+    sniff_container,
 )
 from .sidecar import (
     load_timestamps,
@@ -83,6 +84,10 @@ def ffv1_slices_intact(payload: bytes | memoryview) -> bool:
             return False
         end -= size
     return True
+
+
+def _is_plain_video(container: av.container.InputContainer) -> bool:
+    return bool(container.streams.video) and not recorder_layout_claims(container)
 
 
 @dataclass(frozen=True)
@@ -205,11 +210,7 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         bool
             False also when the file cannot be opened.
         """
-        try:
-            with av.open(str(path), mode="r") as container:
-                return bool(container.streams.video) and not recorder_layout_claims(container)
-        except (av.error.FFmpegError, OSError):
-            return False
+        return sniff_container(path, _is_plain_video)
 
     # ------------------------------------------------------------------ set-up
     def _read_header(self, container: av.container.InputContainer, allow_truncated: bool) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ from ..cameras import CameraModel, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
 from .sidecar import (
     TIMES_FROM_RATE,
+    check_recording_path,
     load_timestamps,
     read_session_metadata,
     resolve_frame_size,
@@ -77,14 +77,11 @@ class RawDepthExtractor(DepthVideoExtractor):
         allow_partial_frame: bool = False,
     ) -> None:
         super().__init__()
-        self.file_path = Path(file_path)
-        if not self.file_path.exists():
-            raise FileNotFoundError(f"no depth file at {self.file_path}")
-        if self.file_path.is_dir():
-            raise IsADirectoryError(
-                f"{self.file_path} is a directory; pass the depth file inside it, or use "
-                "open_depth_video(directory) to find it"
-            )
+        self.file_path = check_recording_path(
+            file_path,
+            "depth file",
+            "pass the depth file inside it, or use open_depth_video(directory) to find it",
+        )
         self._file_dtype = np.dtype(dtype)
         if self._file_dtype.kind != "u" or self._file_dtype.itemsize != 2:
             raise ValueError(f"dtype must be '<u2' or '>u2' (16-bit unsigned), got {dtype!r}")

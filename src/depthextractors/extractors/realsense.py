@@ -16,7 +16,6 @@ import os
 import threading
 import warnings
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -32,7 +31,7 @@ from .containers.rosbag import (
     read_chunk_record,
     ros1_typestore,
 )
-from .sidecar import check_sampling_frequency, warn_default_rate
+from .sidecar import check_recording_path, check_sampling_frequency, warn_default_rate
 
 __all__ = ["BagConnection", "RealSenseBagExtractor"]
 
@@ -97,11 +96,7 @@ class RealSenseBagExtractor(DepthVideoExtractor):
         sampling_frequency: float | None = None,
     ) -> None:
         super().__init__()
-        self.file_path = Path(file_path)
-        if not self.file_path.exists():
-            raise FileNotFoundError(f"no RealSense bag at {self.file_path}")
-        if self.file_path.is_dir():
-            raise IsADirectoryError(f"{self.file_path} is a directory; pass the .bag file")
+        self.file_path = check_recording_path(file_path, "RealSense bag", "pass the .bag file")
         self._chunk_records: dict[int, ChunkRecord] = {}
         self._stream: ChunkStream | None = None
         self._lock = threading.Lock()

@@ -1,5 +1,7 @@
 """A recording's side files, read once for every format: times, metadata, frame rate and size.
 
+Also the check every format makes of the path it is given (:func:`check_recording_path`).
+
 moseq acquisition writes ``depth_ts.txt`` (device time of each frame, milliseconds in the first
 column) and ``metadata.json`` beside the depth data; the FFV1 writer keeps ``<stem>_ts.txt``
 beside a video. Raw files, FFV1 videos and session archives read them here, with one set of
@@ -27,6 +29,7 @@ from ..cameras import CAMERA_PRESETS, DEFAULT_SAMPLING_FREQUENCY, CameraModel, d
 
 __all__ = [
     "TIMES_FROM_RATE",
+    "check_recording_path",
     "check_sampling_frequency",
     "check_timestamps",
     "load_timestamps",
@@ -49,6 +52,34 @@ TIMES_FROM_RATE = "frame times will be frame / frame rate"
 
 
 # ------------------------------------------------------------------------------ where they are
+def check_recording_path(file_path: str | os.PathLike, what: str, instead: str) -> Path:
+    """``file_path`` as a path, refusing one that does not exist or is a directory.
+
+    Parameters
+    ----------
+    file_path : path-like
+        The recording, as the user gave it.
+    what : str
+        What is missing, for the message (``"no <what> at <path>"``).
+    instead : str
+        What to do when it is a directory (``"<path> is a directory; <instead>"``).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError
+    """
+    path = Path(file_path)
+    if not path.exists():
+        raise FileNotFoundError(f"no {what} at {path}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; {instead}")
+    return path
+
+
 def sidecar_path(data_path: Path, path: str | os.PathLike | None, default_name: str) -> Path | None:
     """Where a side file of a recording is: ``path`` as given, or ``default_name`` beside it.
 

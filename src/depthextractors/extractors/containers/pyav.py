@@ -9,6 +9,7 @@ generic container (an Azure Kinect ``.mkv``) keeps readers of plain videos off i
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import av
 import numpy as np
 
 from ..base import DEPTH_DTYPE
+from ..sidecar import check_recording_path
 from .matroska import declared_size
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "recorder_layout_claims",
     "recorder_layout_refusal",
     "register_recorder_layout",
+    "sniff_container",
 ]
 
 
@@ -50,13 +53,11 @@ def open_video_container(path: Path) -> av.container.InputContainer:
     ValueError
         If the file is empty or is not a container libav can read.
     """
-    if not path.exists():
-        raise FileNotFoundError(f"no video file at {path}")
-    if path.is_dir():
-        raise IsADirectoryError(
-            f"{path} is a directory; pass the video file inside it, or use "
-            "open_depth_video(directory) to find it"
-        )
+    check_recording_path(
+        path,
+        "video file",
+        "pass the video file inside it, or use open_depth_video(directory) to find it",
+    )
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty (0 bytes): it holds no video; re-copy or re-record it")
     try:
@@ -67,6 +68,21 @@ def open_video_container(path: Path) -> av.container.InputContainer:
             "(FFV1 .avi/.mkv or an Azure Kinect .mkv). The file may be truncated at its start "
             "or not a video at all"
         ) from error
+
+
+def sniff_container(
+    path: str | os.PathLike, test: Callable[[av.container.InputContainer], bool]
+) -> bool:
+    """``test(container)`` on the file at ``path`` opened with PyAV; False if it cannot be opened.
+
+    For the ``sniff`` classmethods by which :func:`~depthextractors.extractors.open_depth_video`
+    tells apart the formats that share a suffix.
+    """
+    try:
+        with av.open(str(path), mode="r") as container:
+            return test(container)
+    except (av.error.FFmpegError, OSError):
+        return False
 
 
 def check_declared_size(path: Path, allow_truncated: bool, stacklevel: int) -> None:
