@@ -27,7 +27,7 @@ import numpy as np
 
 from ..cameras import CAMERA_PRESETS, DEFAULT_SAMPLING_FREQUENCY, CameraModel, get_camera
 from .base import DepthVideoExtractor
-from .containers.matroska import UnsupportedLayout, iter_blocks, read_layout, track_problem
+from .containers.matroska import UnsupportedLayout, video_track_blocks
 from .containers.pyav import (
     OpenContainerLifecycle,
     RecorderLayout,
@@ -274,30 +274,8 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         titles = [str(s.metadata.get("title", "")) for s in container.streams.video]
         try:
             with open(self.file_path, "rb") as handle:
-                layout = read_layout(handle)
-                video = [t for t in layout.tracks if t.kind == 1]
-                if [t.title for t in video] != titles:
-                    # Then a track number cannot be matched to PyAV's stream for certain.
-                    raise UnsupportedLayout(
-                        f"its video tracks {[t.title for t in video]} differ from the "
-                        f"demuxer's {titles}"
-                    )
-                wanted = self.track.casefold()
-                track = next(t for t in video if t.title.casefold() == wanted)
-                problem = track_problem(layout, track)
-                if problem is not None:
-                    raise UnsupportedLayout(problem)
-                tick = Fraction(layout.timecode_scale_ns, 1_000_000_000)
-                if tick != self._time_base:
-                    raise UnsupportedLayout(
-                        f"TimecodeScale {layout.timecode_scale_ns} ns does not match the "
-                        f"demuxer's time base {self._time_base}"
-                    )
-                numbers = frozenset(t.number for t in video)
-                blocks = [
-                    (b.track, b.timestamp, b.size, not b.complete, b.offset)
-                    for b in iter_blocks(handle, layout, track.number, numbers)
-                ]
+                number, found = video_track_blocks(handle, self.track, titles, self._time_base)
+                blocks = [(b.track, b.timestamp, b.size, not b.complete, b.offset) for b in found]
         except UnsupportedLayout as reason:
             logger.debug(
                 "%s: Matroska blocks not indexed directly (%s); demuxing with PyAV",
@@ -305,7 +283,7 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
                 reason,
             )
             return None
-        return track.number, blocks
+        return number, blocks
 
     def _index_packets(self, container: av.container.InputContainer, allow_truncated: bool) -> None:
         """Timestamps of every frame of the track, and the first timestamp of every video track.
