@@ -17,7 +17,7 @@ from depthextractors import (
     TarSessionExtractor,
     open_depth_video,
 )
-from depthextractors.extractors.archive import GzipRandomAccessReader
+from depthextractors.extractors.containers.gzip_index import GzipRandomAccessReader
 from depthextractors.testing import check_depth_extractor, generate_synthetic_session
 
 NUM_FRAMES = 240

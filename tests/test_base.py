@@ -1,9 +1,16 @@
 """The base class's behaviour, through the in-memory extractor and a minimal subclass."""
 
+import pickle
+
 import numpy as np
 import pytest
 
-from depthextractors import DepthVideoExtractor, FrameSliceDepthExtractor, NumpyDepthExtractor
+from depthextractors import (
+    CameraModel,
+    DepthVideoExtractor,
+    FrameSliceDepthExtractor,
+    NumpyDepthExtractor,
+)
 from depthextractors.testing import check_depth_extractor
 
 
@@ -269,3 +276,79 @@ def test_iter_chunks_reads_each_frame_once(video):
     chunks = list(counting.iter_chunks(15, overlap=20))
     assert counting.reads == [(0, 15), (15, 30), (30, 40)]
     np.testing.assert_array_equal(chunks[2].frames, video[10:40])
+
+
+class OpenFileExtractor(DepthVideoExtractor):
+    """A user's format with no pickling code: uint16 frames in a file kept open between reads."""
+
+    extractor_name = "OpenFileExtractor"
+
+    def __init__(self, path, rows, cols, sampling_frequency=30.0):
+        super().__init__()
+        self.handle = open(path, "rb")  # noqa: SIM115 - kept open, as a reader might
+        self._image_size = (rows, cols)
+        self._num_frames = self.handle.seek(0, 2) // (rows * cols * 2)
+        self._sampling_frequency = sampling_frequency
+
+    def get_image_size(self):
+        return self._image_size
+
+    def get_num_frames(self):
+        return self._num_frames
+
+    def get_sampling_frequency(self):
+        return self._sampling_frequency
+
+    def get_video(self, start_frame=None, end_frame=None):
+        rows, cols = self._image_size
+        self.handle.seek(start_frame * rows * cols * 2)
+        data = self.handle.read((end_frame - start_frame) * rows * cols * 2)
+        return np.frombuffer(data, "<u2").reshape(end_frame - start_frame, rows, cols)
+
+
+def test_a_users_subclass_pickles_with_no_code_of_its_own(tmp_path, video):
+    path = tmp_path / "frames.u16"
+    video.astype("<u2").tofile(path)
+    original = OpenFileExtractor(path, 6, cols=7, sampling_frequency=25.0)
+    original.get_video(0, 3)
+    clone = pickle.loads(pickle.dumps(original))
+    try:
+        assert type(clone) is OpenFileExtractor
+        assert clone.handle is not original.handle  # built again: its own open file
+        assert clone.get_sampling_frequency() == 25.0
+        np.testing.assert_array_equal(clone.get_video(), video)
+        check_depth_extractor(original, video)  # which pickles too
+    finally:
+        original.handle.close()
+        clone.handle.close()
+
+
+def test_a_pickled_copy_keeps_set_times_and_camera(extractor, video):
+    camera = CameraModel("bench", "unknown", (6, 7), (60.0, 50.0))
+    times = np.arange(40) * 0.04 + 3.0
+    extractor.set_times(times)
+    extractor.set_camera(camera)
+    clone = pickle.loads(pickle.dumps(extractor))
+    np.testing.assert_array_equal(clone.get_timestamps(), times)
+    assert clone.camera == camera
+    np.testing.assert_array_equal(clone.get_video(), video)
+
+
+def test_pickled_slices_read_and_time_as_the_original(extractor, video):
+    middle = extractor.frame_slice(5, 35)
+    middle.set_times(np.linspace(0.0, 1.0, 30))
+    inner = middle.frame_slice(2, -3)
+    for view, frames in ((extractor.frame_slice(4, 30).frame_slice(1, 9), video[5:13]),
+                         (inner, video[7:32])):  # fmt: skip
+        clone = pickle.loads(pickle.dumps(view))
+        np.testing.assert_array_equal(clone.get_video(), frames)
+        np.testing.assert_array_equal(clone.get_timestamps(), view.get_timestamps())
+        assert clone.start_frame == view.start_frame
+        assert clone.end_frame == view.end_frame
+
+
+def test_a_converted_numpy_video_is_pickled_as_uint16(video):
+    wide = video.astype(np.int64)
+    converted = NumpyDepthExtractor(wide, 30.0)
+    assert len(pickle.dumps(converted)) < wide.nbytes  # the int64 copy is not sent along
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(converted)).get_video(), video)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from depthextractors import CAMERA_PRESETS, RawDepthExtractor, open_depth_video
-from depthextractors.extractors.raw import read_timestamp_file
+from depthextractors.extractors import read_timestamp_file
 from depthextractors.testing import check_depth_extractor
 
 

@@ -15,7 +15,7 @@ from rosbags.rosbag1 import Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from depthextractors import RealSenseBagExtractor, open_depth_video
-from depthextractors.extractors import realsense
+from depthextractors.extractors.containers import rosbag
 from depthextractors.testing import check_depth_extractor
 
 DEPTH_TOPIC = "/device_0/sensor_0/Depth_0/image/data"
@@ -227,13 +227,13 @@ def test_the_hand_decoder_agrees_on_the_synthetic_bag(synthetic_bag):
 def test_opening_is_lazy_and_a_frame_read_decompresses_one_chunk(synthetic_bag, monkeypatch):
     path, frames, _ = synthetic_bag
     opened = []
-    original = realsense._ChunkStream.__init__
+    original = rosbag.ChunkStream.__init__
 
     def counting_init(self, *args, **kwargs):
         opened.append(args[1])
         original(self, *args, **kwargs)
 
-    monkeypatch.setattr(realsense._ChunkStream, "__init__", counting_init)
+    monkeypatch.setattr(rosbag.ChunkStream, "__init__", counting_init)
     extractor = RealSenseBagExtractor(path)
     num_chunks = len({int(pos) for pos, _ in extractor._frame_locations})
     assert num_chunks >= 8, "the fixture should spread the frames over many chunks"

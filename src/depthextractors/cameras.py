@@ -17,10 +17,15 @@ import numpy as np
 
 __all__ = [
     "CAMERA_PRESETS",
+    "DEFAULT_SAMPLING_FREQUENCY",
     "CameraModel",
     "detect_camera",
     "get_camera",
 ]
+
+#: Frame rate (Hz) assumed when a recording gives none and none is passed: the rate every
+#: supported camera records at by default, and moseq2-extract's assumption.
+DEFAULT_SAMPLING_FREQUENCY = 30.0
 
 
 @dataclass(frozen=True)
@@ -112,9 +117,7 @@ class CameraModel:
         numpy.ndarray, shape (..., 2)
             ``(x, y)`` in millimetres relative to the optical centre, float64.
         """
-        coords = np.asarray(coords_px, dtype=np.float64)
-        if coords.shape[-1:] != (2,):
-            raise ValueError(f"coords_px must have shape (..., 2) of (x, y); got {coords.shape}")
+        coords = _as_xy(coords_px, "coords_px")
         fx, fy = self.focal_length_px()
         cx, cy = self.principal_point
         out = np.empty_like(coords)
@@ -137,15 +140,21 @@ class CameraModel:
         numpy.ndarray, shape (..., 2)
             ``(x, y)`` full-frame pixel coordinates (x = column, y = row), float64.
         """
-        coords = np.asarray(coords_mm, dtype=np.float64)
-        if coords.shape[-1:] != (2,):
-            raise ValueError(f"coords_mm must have shape (..., 2) of (x, y); got {coords.shape}")
+        coords = _as_xy(coords_mm, "coords_mm")
         fx, fy = self.focal_length_px()
         cx, cy = self.principal_point
         out = np.empty_like(coords)
         out[..., 0] = coords[..., 0] * fx / depth_mm + cx
         out[..., 1] = coords[..., 1] * fy / depth_mm + cy
         return out
+
+
+def _as_xy(coords: np.ndarray, name: str) -> np.ndarray:
+    """``coords`` as float64 ``(..., 2)`` (x, y) pairs."""
+    array = np.asarray(coords, dtype=np.float64)
+    if array.shape[-1:] != (2,):
+        raise ValueError(f"{name} must have shape (..., 2) of (x, y); got {array.shape}")
+    return array
 
 
 def _preset(name: str, family: str, rows: int, cols: int, fov: tuple[float, float]) -> CameraModel:

@@ -5,9 +5,10 @@ from .azure import AzureDepthExtractor
 from .base import DepthVideoExtractor, FrameChunk, FrameSliceDepthExtractor
 from .ffv1 import FFV1DepthExtractor
 from .numpy_extractor import NumpyDepthExtractor
-from .raw import RawDepthExtractor, read_timestamp_file
+from .raw import RawDepthExtractor
 from .realsense import RealSenseBagExtractor
 from .registry import find_depth_file, open_depth_video, register_extractor, registered_formats
+from .sidecar import read_timestamp_file
 from .writers import convert_raw_to_avi, copy_frame_range, write_ffv1_video
 
 register_extractor(RawDepthExtractor, (".dat",), preference=0)

@@ -1,329 +1,43 @@
 """moseq session archives (``.tar.gz``): ``depth.dat``, ``depth_ts.txt`` and ``metadata.json``
 in one gzip-compressed tar, read in place without unpacking.
 
-gzip can only be decompressed forwards, so the archive is read through one live decompressor
-that stays where the last read ended (reading the frames in order costs one decompression of
-the archive, however they are chunked) plus checkpoints — copies of the decompressor's state —
-left every few tens of megabytes as the data streams past, so a read behind the current position
-restarts from the nearest checkpoint instead of from the start of the file.
+The archive is read through :class:`~.containers.gzip_index.GzipRandomAccessReader`, which
+decompresses forwards from where the last read ended or from its nearest checkpoint, so reading
+the frames in order costs one decompression of the archive, however they are chunked. This
+module decides which members make the session and what they mean.
 """
 
 from __future__ import annotations
 
-import bisect
-import io
-import json
 import os
 import posixpath
-import tarfile
-import tempfile
 import threading
-import warnings
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from ..cameras import CameraModel, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
-from .raw import read_timestamp_file, resolve_frame_size
+from .containers.gzip_index import GZIP_MAGIC, GzipRandomAccessReader, iter_tar_members
+from .sidecar import (
+    TIMES_FROM_RATE,
+    check_recording_path,
+    check_sampling_frequency,
+    check_timestamps,
+    parse_session_metadata,
+    read_timestamp_bytes,
+    resolve_frame_size,
+    resolve_sampling_frequency,
+)
 
-__all__ = ["GzipRandomAccessReader", "TarSessionExtractor"]
+__all__ = ["TarSessionExtractor"]
 
-DEFAULT_SAMPLING_FREQUENCY = 30.0
 DEPTH_MEMBER = "depth.dat"
 TIMESTAMPS_MEMBER = "depth_ts.txt"
 METADATA_MEMBER = "metadata.json"
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
-class TruncatedGzipError(EOFError):
-    """The gzip file ends in the middle of its compressed data."""
-
-
-# ----------------------------------------------------------------------------------------------
-# Random access into a gzip stream
-# ----------------------------------------------------------------------------------------------
-@dataclass
-class _DecoderState:
-    decompressor: Any  # zlib.Decompress
-    compressed_pos: int  # file offset of the next compressed byte to feed
-    uncompressed_pos: int  # stream offset of the next byte the decompressor will give
-    # Compressed bytes read from the file but not yet consumed: always the last bytes before
-    # compressed_pos.
-    pending: bytes
-    finished: bool = False  # the last gzip member has ended
-
-    def copy(self) -> _DecoderState:
-        return _DecoderState(
-            self.decompressor.copy(), self.compressed_pos, self.uncompressed_pos, self.pending,
-            self.finished,
-        )  # fmt: skip
-
-    def checkpoint(self) -> _DecoderState:
-        """A copy that re-reads its pending bytes from the file, so it holds only the
-        decompressor's ~40 kB."""
-        return _DecoderState(
-            self.decompressor.copy(), self.compressed_pos - len(self.pending),
-            self.uncompressed_pos, b"", self.finished,
-        )  # fmt: skip
-
-
-class GzipRandomAccessReader:
-    """Read any byte range of a gzip file's uncompressed stream, decompressing forwards only.
-
-    Reads that continue where the previous one ended reuse the live decompressor, so reading a
-    file front to back costs one decompression however it is split into reads. Every
-    ``checkpoint_spacing`` uncompressed bytes a copy of the decompressor is kept (about 40 kB
-    each), so a read before the current position restarts from the nearest checkpoint at or
-    before it. Concatenated gzip members (``pigz``, ``cat a.gz b.gz``) are read as one stream.
-
-    Parameters
-    ----------
-    path : path-like
-        The gzip file.
-    checkpoint_spacing : int, default 32 MiB
-        Uncompressed bytes between checkpoints: the most a backward read decompresses in vain.
-
-    Attributes
-    ----------
-    compressed_bytes_read : int
-        Compressed bytes read from the file so far (the work done).
-    restarts : int
-        Times decompression restarted from a checkpoint because a read went backwards or
-        far ahead into a part already passed once (the first read counts as one).
-    """
-
-    _PIECE_BYTES = 256 * 1024
-    _MAX_OUTPUT_BYTES = 8 * 1024 * 1024
-
-    def __init__(self, path: str | os.PathLike, checkpoint_spacing: int = 32 * 1024 * 1024) -> None:
-        if checkpoint_spacing < 1:
-            raise ValueError(
-                f"checkpoint_spacing must be a positive number of bytes, got {checkpoint_spacing}"
-            )
-        self.path = Path(path)
-        self.checkpoint_spacing = int(checkpoint_spacing)
-        self._checkpoints: list[_DecoderState] = [self._fresh_state(0, 0, b"")]
-        self._checkpoint_positions: list[int] = [0]
-        self._state: _DecoderState | None = None
-        self._handle: BinaryIO | None = None
-        self.compressed_bytes_read = 0
-        self.restarts = 0
-
-    @staticmethod
-    def _fresh_state(compressed_pos: int, uncompressed_pos: int, pending: bytes) -> _DecoderState:
-        # wbits=31: a gzip header and trailer, whose CRC-32 and length zlib checks.
-        decompressor = zlib.decompressobj(wbits=31)
-        return _DecoderState(decompressor, compressed_pos, uncompressed_pos, pending)
-
-    @property
-    def position(self) -> int:
-        """Uncompressed offset where the live decompressor stands (0 before the first read)."""
-        return 0 if self._state is None else self._state.uncompressed_pos
-
-    @property
-    def num_checkpoints(self) -> int:
-        """Checkpoints kept so far (including the start of the file)."""
-        return len(self._checkpoints)
-
-    def close(self) -> None:
-        """Close the file; the next read reopens it (decompressor state is kept)."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-
-    def _file(self) -> BinaryIO:
-        if self._handle is None:
-            self._handle = open(self.path, "rb")  # noqa: SIM115 - kept open across reads
-        return self._handle
-
-    def _produce(self, state: _DecoderState, limit: int) -> bytes:
-        """Decompress up to ``limit`` bytes forward; ``b""`` only at the end of the stream."""
-        while True:
-            if state.finished:
-                return b""
-            data = state.pending
-            if not data:
-                handle = self._file()
-                handle.seek(state.compressed_pos)
-                data = handle.read(self._PIECE_BYTES)
-                state.compressed_pos += len(data)
-                self.compressed_bytes_read += len(data)
-                if not data:
-                    if state.decompressor.eof:
-                        state.finished = True
-                        return b""
-                    raise TruncatedGzipError(
-                        f"{self.path} ends in the middle of its compressed data (after "
-                        f"{state.compressed_pos} compressed bytes, {state.uncompressed_pos} "
-                        "uncompressed); the file is truncated"
-                    )
-            try:
-                output = state.decompressor.decompress(data, limit)
-            except zlib.error as error:
-                raise OSError(
-                    f"{self.path} is corrupt near compressed byte {state.compressed_pos} "
-                    f"(uncompressed byte {state.uncompressed_pos}): {error}"
-                ) from error
-            state.pending = state.decompressor.unconsumed_tail
-            if state.decompressor.eof:
-                # At the end of a member all leftover input is in unused_data; unconsumed_tail
-                # may then repeat it (CPython keeps a stale copy), so it must not be added.
-                self._next_member(state, state.decompressor.unused_data)
-            state.uncompressed_pos += len(output)
-            self._maybe_checkpoint(state)
-            if output:
-                return output
-
-    def _next_member(self, state: _DecoderState, rest: bytes) -> None:
-        """After a gzip member ends, continue with the next one (if any follows)."""
-        if len(rest) < 2:
-            handle = self._file()
-            handle.seek(state.compressed_pos)
-            extra = handle.read(2 - len(rest))
-            state.compressed_pos += len(extra)
-            self.compressed_bytes_read += len(extra)
-            rest += extra
-        if rest[:2] == _GZIP_MAGIC:
-            state.decompressor = zlib.decompressobj(wbits=31)
-            state.pending = rest
-        else:
-            # Anything else after the last member (such as zero padding) is not data.
-            state.finished = True
-            state.pending = b""
-
-    def _maybe_checkpoint(self, state: _DecoderState) -> None:
-        if state.finished:
-            return
-        if state.uncompressed_pos >= self._checkpoint_positions[-1] + self.checkpoint_spacing:
-            self._checkpoints.append(state.checkpoint())
-            self._checkpoint_positions.append(state.uncompressed_pos)
-
-    def read_at(self, offset: int, size: int) -> bytearray:
-        """Exactly ``size`` bytes of the uncompressed stream starting at ``offset``.
-
-        Parameters
-        ----------
-        offset : int
-            Position in the uncompressed stream, bytes.
-        size : int
-            Bytes to read.
-
-        Returns
-        -------
-        bytearray
-
-        Raises
-        ------
-        EOFError, OSError
-            As :meth:`readinto_at`.
-        """
-        output = bytearray(size)
-        self.readinto_at(offset, output)
-        return output
-
-    def readinto_at(self, offset: int, buffer) -> None:
-        """Fill ``buffer`` (any writable bytes-like object) from ``offset`` of the stream.
-
-        Parameters
-        ----------
-        offset : int
-            Position in the uncompressed stream, bytes.
-        buffer : writable bytes-like
-            Filled completely (``size`` is its length in bytes).
-
-        Raises
-        ------
-        EOFError
-            If the stream ends before ``offset + size``; :class:`TruncatedGzipError` (a
-            subclass) if the file is cut in the middle of its compressed data.
-        OSError
-            If the compressed data is corrupt.
-        """
-        view = memoryview(buffer).cast("B")
-        size = len(view)
-        if offset < 0:
-            raise ValueError(f"offset must not be negative, got {offset}")
-        state = self._state
-        index = bisect.bisect_right(self._checkpoint_positions, offset) - 1
-        # Restart from a checkpoint when going backwards, or when one lies between the live
-        # position and the target (a part decompressed before: no need to decompress it again).
-        if state is None or not (
-            self._checkpoint_positions[index] <= state.uncompressed_pos <= offset
-        ):
-            state = self._checkpoints[index].copy()
-            self._state = state
-            self.restarts += 1
-        while state.uncompressed_pos < offset:
-            skipped = self._produce(
-                state, min(offset - state.uncompressed_pos, self._MAX_OUTPUT_BYTES)
-            )
-            if not skipped:
-                raise EOFError(
-                    f"{self.path}: the uncompressed stream ends at byte {state.uncompressed_pos}, "
-                    f"before byte {offset}"
-                )
-        done = 0
-        while done < size:
-            piece = self._produce(state, min(size - done, self._MAX_OUTPUT_BYTES))
-            if not piece:
-                raise EOFError(
-                    f"{self.path}: the uncompressed stream ends at byte {state.uncompressed_pos}, "
-                    f"inside the {size} bytes asked for at byte {offset}"
-                )
-            view[done : done + len(piece)] = piece
-            done += len(piece)
-
-
-class _StreamView(io.RawIOBase):
-    """A read-only, seekable file over a :class:`GzipRandomAccessReader` (for :mod:`tarfile`)."""
-
-    def __init__(self, reader: GzipRandomAccessReader) -> None:
-        super().__init__()
-        self._reader = reader
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            self._position = offset
-        elif whence == io.SEEK_CUR:
-            self._position += offset
-        else:
-            raise io.UnsupportedOperation("a gzip stream has no known end to seek from")
-        return self._position
-
-    def readinto(self, buffer) -> int:
-        view = memoryview(buffer).cast("B")
-        wanted = len(view)
-        try:
-            data = self._reader.read_at(self._position, wanted)
-        except TruncatedGzipError:
-            raise
-        except EOFError:
-            # The stream ended cleanly inside this read: the reader now stands at its end.
-            available = max(0, self._reader.position - self._position)
-            data = self._reader.read_at(self._position, available) if available else b""
-        view[: len(data)] = data
-        self._position += len(data)
-        return len(data)
-
-
-# ----------------------------------------------------------------------------------------------
-# The extractor
-# ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Member:
     name: str
@@ -389,20 +103,16 @@ class TarSessionExtractor(DepthVideoExtractor):
         checkpoint_spacing_mb: float = 32,
     ) -> None:
         super().__init__()
-        self.file_path = Path(file_path)
-        if not self.file_path.exists():
-            raise FileNotFoundError(f"no session archive at {self.file_path}")
-        if self.file_path.is_dir():
-            raise IsADirectoryError(f"{self.file_path} is a directory; pass the .tar.gz file")
+        self.file_path = check_recording_path(file_path, "session archive", "pass the .tar.gz file")
         archive_bytes = self.file_path.stat().st_size
         if archive_bytes == 0:
             raise ValueError(f"{self.file_path} is empty (0 bytes): it holds no session")
         with open(self.file_path, "rb") as handle:
             magic = handle.read(2)
-        if magic != _GZIP_MAGIC:
+        if magic != GZIP_MAGIC:
             raise ValueError(
                 f"{self.file_path} is not gzip-compressed (it starts with {magic!r}, not "
-                f"{_GZIP_MAGIC!r}); expected a .tar.gz moseq session archive"
+                f"{GZIP_MAGIC!r}); expected a .tar.gz moseq session archive"
             )
         self._checkpoint_spacing = max(1, int(checkpoint_spacing_mb * 1024 * 1024))
         self._lock = threading.Lock()
@@ -415,8 +125,7 @@ class TarSessionExtractor(DepthVideoExtractor):
         self._timestamps_ms: np.ndarray | None = None
         self._timestamps: np.ndarray | None = None
         self._timestamps_checked = False
-        self._explicit_sampling_frequency = self._check_frequency(sampling_frequency)
-        self._sampling_frequency: float | None = self._explicit_sampling_frequency
+        self._sampling_frequency: float | None = check_sampling_frequency(sampling_frequency)
 
         self._depth = self._find_depth_member()
         self._image_size = resolve_frame_size(
@@ -442,24 +151,10 @@ class TarSessionExtractor(DepthVideoExtractor):
     # ------------------------------------------------------------------ members
     @property
     def reader(self) -> GzipRandomAccessReader:
-        """The decompressing reader (created on first use; not pickled)."""
+        """The decompressing reader (created on first use)."""
         if self._reader is None:
             self._reader = GzipRandomAccessReader(self.file_path, self._checkpoint_spacing)
         return self._reader
-
-    def _iter_members(self) -> Iterator[tarfile.TarInfo]:
-        view = _StreamView(self.reader)
-        try:
-            with tarfile.open(fileobj=view, mode="r:") as tar:
-                while True:
-                    info = tar.next()
-                    if info is None:
-                        return
-                    yield info
-        except (tarfile.ReadError, EOFError) as error:
-            raise ValueError(
-                f"{self.file_path} is not a readable tar archive or is truncated: {error}"
-            ) from error
 
     @staticmethod
     def _clean(name: str) -> str:
@@ -470,7 +165,7 @@ class TarSessionExtractor(DepthVideoExtractor):
         wanted = None if self._requested_member is None else self._clean(self._requested_member)
         candidates: dict[str, _Member] = {}
         depth = None
-        for info in self._iter_members():
+        for info in iter_tar_members(self.reader):
             name = self._clean(info.name)
             seen.append(name + ("/" if info.isdir() else ""))
             if not info.isfile():
@@ -513,7 +208,7 @@ class TarSessionExtractor(DepthVideoExtractor):
         if self._members_complete:
             return
         candidates = {}
-        for info in self._iter_members():
+        for info in iter_tar_members(self.reader):
             if info.isfile():
                 name = self._clean(info.name)
                 candidates[name] = _Member(name, info.offset_data, info.size)
@@ -546,15 +241,7 @@ class TarSessionExtractor(DepthVideoExtractor):
         if member is None:
             return {}
         where = f"{self.file_path}:{member.name}"
-        try:
-            metadata = json.loads(self._read_member(member).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            warnings.warn(f"could not read session metadata {where}: {error}", stacklevel=4)
-            return {}
-        if not isinstance(metadata, dict):
-            warnings.warn(f"session metadata {where} is not a JSON object; ignored", stacklevel=4)
-            return {}
-        return metadata
+        return parse_session_metadata(self._read_member(member), where, stacklevel=4)
 
     def _parse_timestamps(self) -> np.ndarray | None:
         """The first column of depth_ts.txt (milliseconds), unchecked against the frames."""
@@ -562,60 +249,18 @@ class TarSessionExtractor(DepthVideoExtractor):
         if member is None:
             return None
         where = f"{self.file_path}:{member.name}"
-        # read_timestamp_file is the one parser of moseq timestamp files; it reads from a path.
-        with tempfile.TemporaryDirectory() as directory:
-            extracted = Path(directory) / TIMESTAMPS_MEMBER
-            extracted.write_bytes(self._read_member(member))
-            try:
-                timestamps_ms = read_timestamp_file(extracted)
-            except ValueError as error:
-                message = str(error).replace(str(extracted), where)
-                warnings.warn(
-                    f"could not read timestamps ({message}); frame times will be frame / frame "
-                    "rate",
-                    stacklevel=4,
-                )
-                return None
-        return timestamps_ms
+        return read_timestamp_bytes(self._read_member(member), where, TIMES_FROM_RATE, stacklevel=4)
 
     def _check_timestamps(self, timestamps_ms: np.ndarray | None) -> np.ndarray | None:
         """Frame times in seconds from depth_ts.txt, or None (with a warning) if unusable."""
         if timestamps_ms is None:
             return None
         where = f"{self.file_path}:{self._side_members[TIMESTAMPS_MEMBER].name}"
-        if timestamps_ms.size < self._num_frames:
-            warnings.warn(
-                f"{where} has {timestamps_ms.size} timestamps but {self._depth.name} has "
-                f"{self._num_frames} frames; frame times will be frame / frame rate",
-                stacklevel=4,
-            )
-            return None
-        if timestamps_ms.size > self._num_frames:
-            warnings.warn(
-                f"{where} has {timestamps_ms.size} timestamps but {self._depth.name} has "
-                f"{self._num_frames} frames; the first {self._num_frames} timestamps are used",
-                stacklevel=4,
-            )
-            timestamps_ms = timestamps_ms[: self._num_frames]
-        if np.any(np.diff(timestamps_ms) < 0) or not np.all(np.isfinite(timestamps_ms)):
-            warnings.warn(
-                f"{where} has timestamps that go backwards or are not finite; frame times will "
-                "be frame / frame rate",
-                stacklevel=4,
-            )
-            return None
-        return timestamps_ms / 1000.0
+        return check_timestamps(
+            timestamps_ms, self._num_frames, where, self._depth.name, TIMES_FROM_RATE, stacklevel=4
+        )
 
     # ------------------------------------------------------------------ set-up
-    @staticmethod
-    def _check_frequency(sampling_frequency: float | None) -> float | None:
-        if sampling_frequency is None:
-            return None
-        value = float(sampling_frequency)
-        if not np.isfinite(value) or value <= 0:
-            raise ValueError(f"sampling_frequency must be a positive number of Hz, got {value}")
-        return value
-
     def _metadata_for_size(self) -> dict[str, Any]:
         # Only metadata.json can tell the size now; read it even if it lies after the frames.
         self._load_side_files()
@@ -630,19 +275,9 @@ class TarSessionExtractor(DepthVideoExtractor):
 
     def get_sampling_frequency(self) -> float:
         if self._sampling_frequency is None:
-            timestamps = self.get_native_timestamps()
-            frequency = None
-            if timestamps is not None and timestamps.size > 1:
-                interval = float(np.median(np.diff(timestamps)))
-                frequency = 1.0 / interval if interval > 0 else None
-            if frequency is None:
-                warnings.warn(
-                    f"{self.file_path}: no sampling_frequency given and no usable timestamps; "
-                    f"assuming {DEFAULT_SAMPLING_FREQUENCY:g} Hz",
-                    stacklevel=2,
-                )
-                frequency = DEFAULT_SAMPLING_FREQUENCY
-            self._sampling_frequency = frequency
+            self._sampling_frequency = resolve_sampling_frequency(
+                None, self.get_native_timestamps(), self.file_path
+            )
         return self._sampling_frequency
 
     def get_native_timestamps(self) -> np.ndarray | None:
@@ -680,17 +315,6 @@ class TarSessionExtractor(DepthVideoExtractor):
                     f"(reading frames {start_frame}..{end_frame}). Copy the archive again."
                 ) from error
         return video.astype(DEPTH_DTYPE, copy=False)
-
-    # ------------------------------------------------------------------ pickling
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_reader"] = None
-        state["_lock"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def __del__(self) -> None:
         reader = self.__dict__.get("_reader")

@@ -7,7 +7,7 @@ millimetres; block timestamps are microseconds (Matroska time base 1/1,000,000 s
 the recording's start offset (``K4A_START_OFFSET_NS``), so device time = pts + start offset.
 The device calibration is stored as a ``calibration.json`` attachment. Each depth block's
 payload is exactly one frame, so frames are read straight from the file at the offsets an index
-of the blocks gives (:mod:`.matroska`), without a demuxer.
+of the blocks gives (:mod:`.containers.matroska`), without a demuxer.
 """
 
 from __future__ import annotations
@@ -25,16 +25,18 @@ from typing import Any
 import av
 import numpy as np
 
-from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
+from ..cameras import CAMERA_PRESETS, DEFAULT_SAMPLING_FREQUENCY, CameraModel, get_camera
 from .base import DepthVideoExtractor
-from .ffv1 import OpenContainerLifecycle, open_video_container
-from .matroska import (
-    UnsupportedLayout,
-    declared_size,
-    iter_blocks,
-    read_layout,
-    track_problem,
+from .containers.matroska import UnsupportedLayout, video_track_blocks
+from .containers.pyav import (
+    OpenContainerLifecycle,
+    RecorderLayout,
+    check_declared_size,
+    open_video_container,
+    register_recorder_layout,
+    sniff_container,
 )
+from .sidecar import rate_from_times
 
 __all__ = ["AZURE_DEPTH_MODES", "AzureDepthExtractor", "find_titled_video_stream"]
 
@@ -49,7 +51,6 @@ AZURE_DEPTH_MODES: dict[str, str] = {
 }
 
 _SAMPLE_TYPES = {"gray16be": np.dtype(">u2"), "gray16le": np.dtype("<u2")}
-DEFAULT_SAMPLING_FREQUENCY = 30.0
 # An interval this many times the typical one means frames are missing between two timestamps.
 _GAP_FACTOR = 1.5
 
@@ -75,6 +76,37 @@ def find_titled_video_stream(
         if str(stream.metadata.get("title", "")).casefold() == wanted:
             return stream
     return None
+
+
+def _has_azure_tags(container: av.container.InputContainer) -> bool:
+    return any(str(key).upper().startswith("K4A_") for key in container.metadata)
+
+
+def _is_azure_recording(container: av.container.InputContainer) -> bool:
+    """Azure tags, or a video track titled DEPTH: a recording to read as Azure's."""
+    return _has_azure_tags(container) or find_titled_video_stream(container, "DEPTH") is not None
+
+
+def _claims(container: av.container.InputContainer) -> bool:
+    """Azure tags, or any track titled depth: not a plain depth video."""
+    titles = {str(s.metadata.get("title", "")).casefold() for s in container.streams}
+    return "depth" in titles or _has_azure_tags(container)
+
+
+def _refusal(container: av.container.InputContainer, path: Path) -> str | None:
+    """Why a reader of plain videos must not read an Azure recording's first video track."""
+    if not _has_azure_tags(container):
+        return None
+    titles = [str(s.metadata.get("title", "(untitled)")) for s in container.streams.video]
+    return (
+        f"{path} is an Azure Kinect recording without a DEPTH track (video "
+        f"tracks: {titles}); it holds no depth. Record with the depth camera on, or "
+        "read another track with AzureDepthExtractor(path, track=...)"
+    )
+
+
+# The FFV1 reader, which also opens .mkv files, asks this before taking one as a plain video.
+register_recorder_layout(RecorderLayout(claims=_claims, refusal=_refusal))
 
 
 class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
@@ -144,7 +176,7 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         container = open_video_container(self.file_path)
         try:
             self._read_header(container)
-            self._check_file_size(allow_truncated)
+            check_declared_size(self.file_path, allow_truncated, stacklevel=2)
             self._index_packets(container, allow_truncated)
         finally:
             container.close()
@@ -172,13 +204,7 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         bool
             False also when the file cannot be opened.
         """
-        try:
-            with av.open(str(path), mode="r") as container:
-                if any(str(key).upper().startswith("K4A_") for key in container.metadata):
-                    return True
-                return find_titled_video_stream(container, "DEPTH") is not None
-        except (av.error.FFmpegError, OSError):
-            return False
+        return sniff_container(path, _is_azure_recording)
 
     # ------------------------------------------------------------------ set-up
     def _read_header(self, container: av.container.InputContainer) -> None:
@@ -222,22 +248,6 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
             )
             self._start_offset_s = 0.0
 
-    def _check_file_size(self, allow_truncated: bool) -> None:
-        declared = declared_size(self.file_path)
-        actual = self.file_path.stat().st_size
-        if declared is None or actual >= declared:
-            return
-        message = (
-            f"{self.file_path} holds {actual} bytes but its Matroska header says {declared}: "
-            "the file is truncated (a copy that did not finish, or a recording cut short)"
-        )
-        if not allow_truncated:
-            raise ValueError(
-                message + ". Re-copy the file, or pass allow_truncated=True to read the whole "
-                "frames that are there"
-            )
-        warnings.warn(message + "; reading the whole frames that are there", stacklevel=4)
-
     def _read_calibration(self, container: av.container.InputContainer) -> Any:
         for attachment in container.streams.attachments:
             if attachment.name == "calibration.json":
@@ -264,30 +274,8 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         titles = [str(s.metadata.get("title", "")) for s in container.streams.video]
         try:
             with open(self.file_path, "rb") as handle:
-                layout = read_layout(handle)
-                video = [t for t in layout.tracks if t.kind == 1]
-                if [t.title for t in video] != titles:
-                    # Then a track number cannot be matched to PyAV's stream for certain.
-                    raise UnsupportedLayout(
-                        f"its video tracks {[t.title for t in video]} differ from the "
-                        f"demuxer's {titles}"
-                    )
-                wanted = self.track.casefold()
-                track = next(t for t in video if t.title.casefold() == wanted)
-                problem = track_problem(layout, track)
-                if problem is not None:
-                    raise UnsupportedLayout(problem)
-                tick = Fraction(layout.timecode_scale_ns, 1_000_000_000)
-                if tick != self._time_base:
-                    raise UnsupportedLayout(
-                        f"TimecodeScale {layout.timecode_scale_ns} ns does not match the "
-                        f"demuxer's time base {self._time_base}"
-                    )
-                numbers = frozenset(t.number for t in video)
-                blocks = [
-                    (b.track, b.timestamp, b.size, not b.complete, b.offset)
-                    for b in iter_blocks(handle, layout, track.number, numbers)
-                ]
+                number, found = video_track_blocks(handle, self.track, titles, self._time_base)
+                blocks = [(b.track, b.timestamp, b.size, not b.complete, b.offset) for b in found]
         except UnsupportedLayout as reason:
             logger.debug(
                 "%s: Matroska blocks not indexed directly (%s); demuxing with PyAV",
@@ -295,7 +283,7 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
                 reason,
             )
             return None
-        return track.number, blocks
+        return number, blocks
 
     def _index_packets(self, container: av.container.InputContainer, allow_truncated: bool) -> None:
         """Timestamps of every frame of the track, and the first timestamp of every video track.
@@ -371,15 +359,10 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
     def _check_timestamps(self) -> None:
         pts = self._pts
         tick = float(self._time_base)
-        interval: float | None = None
-        if pts.size > 1:
-            interval = float(np.median(np.diff(pts))) * tick
-        elif self._rate:
-            interval = 1.0 / float(self._rate)
         self._sampling_frequency = (
             float(self._rate)
             if self._rate
-            else (1.0 / interval if interval else DEFAULT_SAMPLING_FREQUENCY)
+            else rate_from_times(pts, tick) or DEFAULT_SAMPLING_FREQUENCY
         )
         expected_interval = 1.0 / self._sampling_frequency
         self._leading_dropped_frames = 0

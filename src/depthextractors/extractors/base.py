@@ -9,7 +9,6 @@ the base class gives slicing, random access, chunked iteration, times and the ca
 from __future__ import annotations
 
 import functools
-import operator
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,55 +17,11 @@ from typing import Any
 import numpy as np
 
 from ..cameras import CameraModel, get_camera
+from .frame_ranges import as_frame_index, resolve_frame_range
 
 __all__ = ["DepthVideoExtractor", "FrameChunk", "FrameSliceDepthExtractor"]
 
 DEPTH_DTYPE = np.dtype(np.uint16)
-
-
-def _as_index(value: Any, name: str) -> int | None:
-    """Return ``value`` as a Python int (or None), refusing floats, bools and strings."""
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer frame index or None, got a boolean {value!r}")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(
-            f"{name} must be an integer frame index or None, got {type(value).__name__} {value!r}"
-        ) from None
-
-
-def resolve_frame_range(start_frame: Any, end_frame: Any, num_frames: int) -> tuple[int, int]:
-    """Resolve ``[start_frame, end_frame)`` against a video of ``num_frames`` frames.
-
-    Follows Python slice rules (``None`` means the start or the end, negative values count from
-    the end, values past either end are clamped) except that a range whose resolved start lies
-    after its end raises instead of silently giving no frames.
-
-    Parameters
-    ----------
-    start_frame, end_frame : int or None
-        The requested range, frame indices.
-    num_frames : int
-        Frames in the video.
-
-    Returns
-    -------
-    tuple of int
-        ``(start, end)`` with ``0 <= start <= end <= num_frames``.
-    """
-    start = _as_index(start_frame, "start_frame")
-    end = _as_index(end_frame, "end_frame")
-    resolved_start, resolved_end, _ = slice(start, end).indices(num_frames)
-    if resolved_start > resolved_end:
-        raise ValueError(
-            f"start_frame ({start_frame}) must not be after end_frame ({end_frame}); "
-            f"the video has {num_frames} frames (indices 0..{num_frames - 1}, negative values "
-            "count from the end)"
-        )
-    return resolved_start, resolved_end
 
 
 @dataclass(frozen=True)
@@ -112,6 +67,13 @@ class DepthVideoExtractor(ABC):
     before it runs (so an implementation receives ints with ``0 <= start <= end <= frames``) and
     checks what it returns: a read that gives the wrong number of frames raises instead of
     passing a short read on.
+
+    Every extractor pickles (batch runs send extractors to other processes): the base class
+    records the arguments each one was constructed with, and a pickled copy is constructed again
+    from them, so it opens its files afresh (and warns as the original did); times set with
+    :meth:`set_times` and a camera set with :meth:`set_camera` travel with it. A subclass needs
+    no code of its own for this, as long as its constructor arguments pickle and it keeps no
+    other state set after construction.
     """
 
     extractor_name: str = "DepthVideoExtractor"
@@ -120,6 +82,12 @@ class DepthVideoExtractor(ABC):
         super().__init_subclass__(**kwargs)
         if "get_video" in cls.__dict__:
             cls.get_video = _checked_get_video(cls.__dict__["get_video"])
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> DepthVideoExtractor:
+        self = super().__new__(cls)
+        # What a pickled copy is built from (see __reduce__).
+        self._constructor_arguments = (args, kwargs)
+        return self
 
     def __init__(self) -> None:
         self._times: np.ndarray | None = None
@@ -163,6 +131,31 @@ class DepthVideoExtractor(ABC):
         return {}
 
     # ------------------------------------------------------------------ what the base class gives
+    def __reduce__(self) -> tuple[Any, ...]:
+        args, kwargs = self._constructor_arguments
+        return (
+            _rebuild,
+            (type(self), args, kwargs),
+            {"_times": self._times, "_camera": self._camera},
+        )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._times = state["_times"]
+        self._camera = state["_camera"]
+
+    def _record_argument(self, given: Any, used: Any) -> None:
+        """Build pickled copies with ``used`` where the constructor was given ``given``.
+
+        For a constructor that converts an argument (a wider integer array to uint16, say):
+        the copy then gets the converted value, and the original, which the caller may have
+        dropped, is not kept alive by this extractor.
+        """
+        args, kwargs = self._constructor_arguments
+        self._constructor_arguments = (
+            tuple(used if value is given else value for value in args),
+            {name: used if value is given else value for name, value in kwargs.items()},
+        )
+
     def __len__(self) -> int:
         return self.get_num_frames()
 
@@ -225,7 +218,7 @@ class DepthVideoExtractor(ABC):
         if np.isscalar(frame_indices) or (
             isinstance(frame_indices, np.ndarray) and frame_indices.ndim == 0
         ):
-            index = _as_index(frame_indices, "frame index")
+            index = as_frame_index(frame_indices, "frame index")
             if not -num_frames <= index < num_frames:
                 raise IndexError(
                     f"frame index {index} is out of range for a video of {num_frames} frames "
@@ -320,8 +313,8 @@ class DepthVideoExtractor(ABC):
         ------
         FrameChunk
         """
-        chunk_size = _as_index(chunk_size, "chunk_size")
-        overlap = _as_index(overlap, "overlap")
+        chunk_size = as_frame_index(chunk_size, "chunk_size")
+        overlap = as_frame_index(overlap, "overlap")
         if chunk_size is None or chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive number of frames, got {chunk_size}")
         if overlap is None or overlap < 0:
@@ -456,6 +449,13 @@ class DepthVideoExtractor(ABC):
             take_right = (timestamps[right] - values) < (values - timestamps[left])
             nearest = np.where(take_right, right, left)
         return int(nearest) if nearest.ndim == 0 else nearest.astype(np.int64)
+
+
+def _rebuild(
+    cls: type[DepthVideoExtractor], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> DepthVideoExtractor:
+    """A pickled extractor, constructed again from the arguments of the original."""
+    return cls(*args, **kwargs)
 
 
 def _checked_get_video(implementation):

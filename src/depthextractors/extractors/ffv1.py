@@ -8,13 +8,11 @@ never by ``frame / fps`` seconds, so random access is frame-exact whatever the c
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import warnings
-import zlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,146 +21,32 @@ from typing import Any
 import av
 import numpy as np
 
-from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
-from .base import DEPTH_DTYPE, DepthVideoExtractor
-from .matroska import declared_size
-from .raw import read_session_metadata, read_timestamp_file, sidecar_path
+from ..cameras import CAMERA_PRESETS, DEFAULT_SAMPLING_FREQUENCY, CameraModel, get_camera
+from .base import DepthVideoExtractor
+from .containers.ffv1_slices import ffv1_slices_intact
+from .containers.pyav import (
+    OpenContainerLifecycle,
+    check_declared_size,
+    open_video_container,
+    recorder_layout_claims,
+    recorder_layout_refusal,
+    sniff_container,
+)
+from .sidecar import (
+    load_timestamps,
+    rate_from_times,
+    read_session_metadata,
+    sidecar_path,
+    warn_default_rate,
+)
 
-__all__ = ["FFV1DepthExtractor", "open_video_container"]
+__all__ = ["FFV1DepthExtractor"]
 
-DEFAULT_SAMPLING_FREQUENCY = 30.0
 GREY16_PIXEL_FORMATS = ("gray16le", "gray16be")
 
 
-def open_video_container(path: Path) -> av.container.InputContainer:
-    """Open ``path`` for reading with PyAV, turning libav errors into messages naming the file.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The video file.
-
-    Returns
-    -------
-    av.container.InputContainer
-
-    Raises
-    ------
-    FileNotFoundError
-        If there is no file at ``path``.
-    ValueError
-        If the file is empty or is not a container libav can read.
-    """
-    if not path.exists():
-        raise FileNotFoundError(f"no video file at {path}")
-    if path.is_dir():
-        raise IsADirectoryError(
-            f"{path} is a directory; pass the video file inside it, or use "
-            "open_depth_video(directory) to find it"
-        )
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path} is empty (0 bytes): it holds no video; re-copy or re-record it")
-    try:
-        return av.open(str(path), mode="r")
-    except av.error.FFmpegError as error:
-        raise ValueError(
-            f"{path} is not a video file libav can read ({error}); expected a depth video "
-            "(FFV1 .avi/.mkv or an Azure Kinect .mkv). The file may be truncated at its start "
-            "or not a video at all"
-        ) from error
-
-
-# Byte values with their bit order reversed: FFV1's CRC (libav's AV_CRC_32_IEEE, most
-# significant bit first) is zlib's bit-reflected CRC-32 on bit-reversed bytes.
-_BIT_REVERSED_BYTES = np.array([int(f"{value:08b}"[::-1], 2) for value in range(256)], np.uint8)
-_FFV1_SLICE_TRAILER_BYTES = 8  # 3 bytes slice size, 1 byte error status, 4 bytes CRC
-
-
-def ffv1_slices_intact(payload: bytes | memoryview) -> bool:
-    """Whether every slice of an FFV1 (version 3, with slice CRCs) frame has a correct CRC.
-
-    The FFV1 decoder only logs a CRC mismatch and then conceals the damage with pixels of the
-    previous frame, so the reader checks the CRCs itself: each slice ends in a trailer holding
-    its size and a CRC-32 over the slice that makes the CRC of the whole slice zero.
-
-    Parameters
-    ----------
-    payload : bytes or memoryview
-        One FFV1 frame as stored in the container (a packet's bytes).
-
-    Returns
-    -------
-    bool
-    """
-    reversed_bytes = _BIT_REVERSED_BYTES[np.frombuffer(payload, dtype=np.uint8)].tobytes()
-    end = len(reversed_bytes)
-    if end == 0:
-        return False
-    trailer = _FFV1_SLICE_TRAILER_BYTES
-    while end > 0:
-        if end < trailer:
-            return False
-        size_bytes = bytes(payload[end - trailer : end - trailer + 3])
-        size = int.from_bytes(size_bytes, "big") + trailer
-        if size > end:
-            return False
-        # A zero register after the CRC bytes, in either bit order, means the slice is intact.
-        if zlib.crc32(reversed_bytes[end - size : end], 0xFFFFFFFF) != 0xFFFFFFFF:
-            return False
-        end -= size
-    return True
-
-
-class OpenContainerLifecycle:
-    """Locked reads, pickling and closing for readers that keep a file open between reads.
-
-    A reader sets ``_container`` (the open container, or None), ``_lock`` (an RLock) and
-    ``_image_size`` (rows, cols), and lists in ``_DECODER_STATE`` the attributes that belong to
-    the open container; they are cleared when it closes and are not pickled (the copy reopens
-    the file on its first read).
-    """
-
-    _DECODER_STATE: tuple[str, ...] = ()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.update(dict.fromkeys(("_container", "_lock", *self._DECODER_STATE)))
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.RLock()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
-
-    def _read_locked(
-        self, start_frame: int, end_frame: int, fill: Callable[[np.ndarray, int], None]
-    ) -> np.ndarray:
-        """Frames ``start_frame`` to ``end_frame`` filled by ``fill(video, start_frame)``.
-
-        One open container per reader: reads from several threads take turns. After any
-        failure the container's position is unknown, so it is closed (reopened next time).
-        """
-        rows, cols = self._image_size
-        video = np.empty((end_frame - start_frame, rows, cols), dtype=DEPTH_DTYPE)
-        if video.shape[0] == 0:
-            return video
-        with self._lock:
-            try:
-                fill(video, start_frame)
-            except BaseException:
-                self.close()
-                raise
-        return video
-
-    def close(self) -> None:
-        """Close the open container (it is reopened on the next read)."""
-        container = self.__dict__.get("_container")
-        self.__dict__.update(dict.fromkeys(("_container", *self._DECODER_STATE)))
-        if container is not None:
-            container.close()
+def _is_plain_video(container: av.container.InputContainer) -> bool:
+    return bool(container.streams.video) and not recorder_layout_claims(container)
 
 
 @dataclass(frozen=True)
@@ -270,7 +154,10 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
 
     @classmethod
     def sniff(cls, path: str | os.PathLike) -> bool:
-        """Whether ``path`` holds a video stream and is not an Azure Kinect recording.
+        """Whether ``path`` holds a video stream that no recorder's layout claims.
+
+        A recorder's extractor module registers the layout of its files (Azure Kinect
+        recordings are claimed by :mod:`.azure`), so this says no to them.
 
         Parameters
         ----------
@@ -282,13 +169,7 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         bool
             False also when the file cannot be opened.
         """
-        try:
-            with av.open(str(path), mode="r") as container:
-                titles = {str(s.metadata.get("title", "")).casefold() for s in container.streams}
-                azure_tags = any(str(k).upper().startswith("K4A_") for k in container.metadata)
-                return bool(container.streams.video) and "depth" not in titles and not azure_tags
-        except (av.error.FFmpegError, OSError):
-            return False
+        return sniff_container(path, _is_plain_video)
 
     # ------------------------------------------------------------------ set-up
     def _read_header(self, container: av.container.InputContainer, allow_truncated: bool) -> None:
@@ -298,13 +179,9 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
                 f"{self.file_path} has no video stream (streams found: {', '.join(kinds)}); "
                 "expected a 16-bit grey depth video"
             )
-        if any(str(key).upper().startswith("K4A_") for key in container.metadata):
-            titles = [str(s.metadata.get("title", "(untitled)")) for s in container.streams.video]
-            raise ValueError(
-                f"{self.file_path} is an Azure Kinect recording without a DEPTH track (video "
-                f"tracks: {titles}); it holds no depth. Record with the depth camera on, or "
-                "read another track with AzureDepthExtractor(path, track=...)"
-            )
+        refusal = recorder_layout_refusal(container, self.file_path)
+        if refusal is not None:
+            raise ValueError(refusal)
         stream = container.streams.video[0]
         context = stream.codec_context
         pixel_format = context.pix_fmt
@@ -323,21 +200,8 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         self._container_tags = dict(container.metadata)
         self._stream_tags = dict(stream.metadata)
 
-        file_bytes = self.file_path.stat().st_size
-        declared_bytes = declared_size(self.file_path)
-        if declared_bytes is not None and file_bytes < declared_bytes:
-            message = (
-                f"{self.file_path} holds {file_bytes} bytes but its Matroska header says "
-                f"{declared_bytes}: the file is truncated (a copy that did not finish, or a "
-                "recording cut short)"
-            )
-            if not allow_truncated:
-                raise ValueError(
-                    message + ". Re-copy the file, or pass allow_truncated=True to read the whole "
-                    "frames that are there"
-                )
-            warnings.warn(message + "; reading the whole frames that are there", stacklevel=3)
-        index = _index_from_entries(stream, file_bytes)
+        check_declared_size(self.file_path, allow_truncated, stacklevel=3)
+        index = _index_from_entries(stream, self.file_path.stat().st_size)
         header_frames = int(stream.frames)
         if index is None:
             index = self._count_packets(container, stream)
@@ -421,54 +285,21 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if rate:
             return float(rate)
-        if self._index.pts.size > 1:
-            step = float(np.median(np.diff(self._index.pts))) * float(self._time_base)
-            if step > 0:
-                return 1.0 / step
-        warnings.warn(
-            f"{self.file_path}: the stream has no frame rate; assuming "
-            f"{DEFAULT_SAMPLING_FREQUENCY:g} Hz",
-            stacklevel=4,
-        )
-        return DEFAULT_SAMPLING_FREQUENCY
+        from_pts = rate_from_times(self._index.pts, float(self._time_base))
+        if from_pts is not None:
+            return from_pts
+        return warn_default_rate(f"{self.file_path}: the stream has no frame rate", stacklevel=4)
 
     def _load_times(self, timestamps_path) -> np.ndarray:
         stream_times = self._index.pts.astype(np.float64) * float(self._time_base)
-        path = sidecar_path(self.file_path, timestamps_path, f"{self.file_path.stem}_ts.txt")
-        if path is None:
-            return stream_times
-        try:
-            times_ms = read_timestamp_file(path)
-        except (OSError, ValueError) as error:
-            warnings.warn(
-                f"could not read timestamps ({error}); frame times come from the video stream",
-                stacklevel=3,
-            )
-            return stream_times
-        num_frames = self._index.pts.size
-        if times_ms.size != num_frames:
-            if times_ms.size > num_frames:
-                warnings.warn(
-                    f"{path} has {times_ms.size} timestamps but {self.file_path} has "
-                    f"{num_frames} frames; the first {num_frames} timestamps are used",
-                    stacklevel=3,
-                )
-                times_ms = times_ms[:num_frames]
-            else:
-                warnings.warn(
-                    f"{path} has {times_ms.size} timestamps but {self.file_path} has "
-                    f"{num_frames} frames; frame times come from the video stream",
-                    stacklevel=3,
-                )
-                return stream_times
-        if not np.all(np.isfinite(times_ms)) or np.any(np.diff(times_ms) < 0):
-            warnings.warn(
-                f"{path} has timestamps that go backwards or are not finite; frame times come "
-                "from the video stream",
-                stacklevel=3,
-            )
-            return stream_times
-        return times_ms / 1000.0
+        times = load_timestamps(
+            sidecar_path(self.file_path, timestamps_path, f"{self.file_path.stem}_ts.txt"),
+            self._index.pts.size,
+            self.file_path,
+            "frame times come from the video stream",
+            stacklevel=3,
+        )
+        return stream_times if times is None else times
 
     def _resolve_camera(self, camera: str | CameraModel) -> CameraModel:
         if isinstance(camera, str) and camera == "auto":

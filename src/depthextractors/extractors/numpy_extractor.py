@@ -41,6 +41,7 @@ class NumpyDepthExtractor(DepthVideoExtractor):
         camera: str | CameraModel = "auto",
     ) -> None:
         super().__init__()
+        given = video
         video = np.asarray(video)
         if video.ndim != 3:
             raise ValueError(
@@ -59,6 +60,8 @@ class NumpyDepthExtractor(DepthVideoExtractor):
                     f"{video.min()}..{video.max()}"
                 )
             video = video.astype(DEPTH_DTYPE)
+            # Pickled copies take the uint16 frames, not the wider array the caller may drop.
+            self._record_argument(given, video)
         sampling_frequency = float(sampling_frequency)
         if not np.isfinite(sampling_frequency) or sampling_frequency <= 0:
             raise ValueError(

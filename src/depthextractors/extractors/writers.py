@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 
 from .base import DepthVideoExtractor
 from .ffv1 import FFV1DepthExtractor
-from .raw import RawDepthExtractor, read_timestamp_file
+from .raw import RawDepthExtractor
+from .sidecar import read_timestamp_file
 
 __all__ = ["convert_raw_to_avi", "copy_frame_range", "write_ffv1_video"]
 
@@ -59,6 +60,24 @@ def _check_chunk_size(chunk_size: int) -> int:
     if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive number of frames, got {chunk_size!r}")
     return int(chunk_size)
+
+
+def _video_format(path: Path) -> str:
+    """The libav container format of a video file name."""
+    container_format = _VIDEO_FORMATS.get(path.suffix.lower())
+    if container_format is None:
+        raise ValueError(
+            f"cannot tell the container of {path.name}: use a name ending in "
+            f"{', '.join(_VIDEO_FORMATS)}"
+        )
+    return container_format
+
+
+def _check_encoder_options(keyframe_interval: int, threads: int) -> None:
+    if keyframe_interval < 1:
+        raise ValueError(f"keyframe_interval must be at least 1, got {keyframe_interval}")
+    if threads < 0:
+        raise ValueError(f"threads must be 0 (automatic) or a positive count, got {threads}")
 
 
 def _check_target(path: Path, overwrite: bool) -> None:
@@ -202,22 +221,12 @@ def write_ffv1_video(
         If verification finds a frame that differs; the written file is removed.
     """
     path = Path(path)
-    container_format = _VIDEO_FORMATS.get(path.suffix.lower())
-    if container_format is None:
-        raise ValueError(
-            f"cannot tell the container of {path.name}: use a name ending in "
-            f"{', '.join(_VIDEO_FORMATS)}"
-        )
+    container_format = _video_format(path)
     chunk_size = _check_chunk_size(chunk_size)
-    if keyframe_interval < 1:
-        raise ValueError(f"keyframe_interval must be at least 1, got {keyframe_interval}")
-    if threads < 0:
-        raise ValueError(f"threads must be 0 (automatic) or a positive count, got {threads}")
+    _check_encoder_options(keyframe_interval, threads)
     _check_target(path, overwrite)
-    num_frames = extractor.get_num_frames()
-    if num_frames == 0:
+    if extractor.get_num_frames() == 0:
         raise ValueError("the extractor has no frames to write")
-    rows, cols = extractor.get_image_size()
     rate = Fraction(extractor.get_sampling_frequency()).limit_denominator(100_000)
     times_beside = _times_differ_from_rate(extractor)
     timestamps_path = path.with_name(f"{path.stem}_ts.txt")
@@ -227,36 +236,10 @@ def write_ffv1_video(
 
     partial = _temporary_name(path)
     try:
-        with av.open(str(partial), mode="w", format=container_format) as container:
-            if extractor.camera.name != "unknown":
-                # The reader takes the camera from these tags (AVI keeps only the comment).
-                container.metadata["camera"] = extractor.camera.name
-                container.metadata["comment"] = f"camera={extractor.camera.name}"
-            stream = container.add_stream("ffv1", rate=rate)
-            stream.width, stream.height, stream.pix_fmt = cols, rows, "gray16le"
-            stream.codec_context.options = {
-                "level": "3",
-                "slices": str(_SLICES),
-                # Per-slice CRCs let the reader detect damaged frames instead of showing them.
-                "slicecrc": "1",
-                "g": str(int(keyframe_interval)),
-            }
-            stream.codec_context.thread_type = "SLICE"
-            stream.codec_context.thread_count = int(threads)
-            for first, frames in _frames_in_chunks(extractor, chunk_size, path.name, progress):
-                for offset, image in enumerate(frames):
-                    frame = av.VideoFrame.from_ndarray(
-                        np.ascontiguousarray(image, dtype="<u2"), format="gray16le"
-                    )
-                    frame.pts = first + offset
-                    container.mux(stream.encode(frame))
-            container.mux(stream.encode(None))
+        _encode_ffv1(extractor, partial, container_format, rate, keyframe_interval, threads,
+                     _frames_in_chunks(extractor, chunk_size, path.name, progress))  # fmt: skip
         if verify:
-            written = FFV1DepthExtractor(partial, timestamps_path=None, metadata_path=None)
-            try:
-                _compare_with_source(extractor, written, path, chunk_size)
-            finally:
-                written.close()
+            _verify_ffv1(extractor, partial, path, chunk_size)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -268,6 +251,52 @@ def write_ffv1_video(
     if metadata and not metadata_path.exists():
         _write_metadata(metadata_path, _session_metadata(extractor), overwrite)
     return path
+
+
+def _encode_ffv1(
+    extractor: DepthVideoExtractor,
+    path: Path,
+    container_format: str,
+    rate: Fraction,
+    keyframe_interval: int,
+    threads: int,
+    chunks: Iterator[tuple[int, np.ndarray]],
+) -> None:
+    """Encode the ``(first frame, frames)`` ``chunks`` of ``extractor`` as FFV1 at ``path``."""
+    rows, cols = extractor.get_image_size()
+    with av.open(str(path), mode="w", format=container_format) as container:
+        if extractor.camera.name != "unknown":
+            # The reader takes the camera from these tags (AVI keeps only the comment).
+            container.metadata["camera"] = extractor.camera.name
+            container.metadata["comment"] = f"camera={extractor.camera.name}"
+        stream = container.add_stream("ffv1", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = cols, rows, "gray16le"
+        stream.codec_context.options = {
+            "level": "3",
+            "slices": str(_SLICES),
+            # Per-slice CRCs let the reader detect damaged frames instead of showing them.
+            "slicecrc": "1",
+            "g": str(int(keyframe_interval)),
+        }
+        stream.codec_context.thread_type = "SLICE"
+        stream.codec_context.thread_count = int(threads)
+        for first, frames in chunks:
+            for offset, image in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(
+                    np.ascontiguousarray(image, dtype="<u2"), format="gray16le"
+                )
+                frame.pts = first + offset
+                container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def _verify_ffv1(source: DepthVideoExtractor, written: Path, path: Path, chunk_size: int) -> None:
+    """Compare the video written at ``written`` (to be named ``path``) with ``source``."""
+    video = FFV1DepthExtractor(written, timestamps_path=None, metadata_path=None)
+    try:
+        _compare_with_source(source, video, path, chunk_size)
+    finally:
+        video.close()
 
 
 def convert_raw_to_avi(

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 __all__ = [
     "Block",
@@ -29,6 +30,7 @@ __all__ = [
     "iter_blocks",
     "read_layout",
     "track_problem",
+    "video_track_blocks",
 ]
 
 EBML_HEADER = 0x1A45DFA3
@@ -426,6 +428,61 @@ def iter_blocks(
                 raise UnsupportedLayout(f"an EncryptedBlock at byte {payload}")
         if size is not None and position != cluster_end and cluster_end < end:
             raise UnsupportedLayout(f"a Cluster child overruns its Cluster (byte {position})")
+
+
+def video_track_blocks(
+    handle, title: str, video_titles: Sequence[str], time_base: Fraction
+) -> tuple[int, Iterator[Block]]:
+    """The blocks of every video track, read as frames of the one titled ``title``.
+
+    Checks first that the file's layout lets block timestamps and payloads be taken at face
+    value for that track, and that its tracks are the ones a demuxer saw.
+
+    Parameters
+    ----------
+    handle : binary file
+        The Matroska file, open for reading, seekable (the blocks are read from it as they are
+        iterated).
+    title : str
+        Title (Name) of the track whose blocks must each be one frame (case-insensitive).
+    video_titles : sequence of str
+        The demuxer's titles of the video tracks, in order; the file's must be the same, or a
+        TrackNumber could not be matched to the demuxer's stream for certain.
+    time_base : fractions.Fraction
+        The demuxer's time base of the track, seconds per tick; must be the TimecodeScale.
+
+    Returns
+    -------
+    tuple
+        ``(TrackNumber of the track, blocks)``: the blocks of all video tracks in file order,
+        as :func:`iter_blocks` yields them.
+
+    Raises
+    ------
+    UnsupportedLayout
+        When any of that does not hold (then demux the file instead), here or while the
+        blocks are iterated.
+    """
+    layout = read_layout(handle)
+    video = [t for t in layout.tracks if t.kind == 1]
+    if [t.title for t in video] != list(video_titles):
+        raise UnsupportedLayout(
+            f"its video tracks {[t.title for t in video]} differ from the "
+            f"demuxer's {list(video_titles)}"
+        )
+    wanted = title.casefold()
+    track = next(t for t in video if t.title.casefold() == wanted)
+    problem = track_problem(layout, track)
+    if problem is not None:
+        raise UnsupportedLayout(problem)
+    tick = Fraction(layout.timecode_scale_ns, 1_000_000_000)
+    if tick != time_base:
+        raise UnsupportedLayout(
+            f"TimecodeScale {layout.timecode_scale_ns} ns does not match the "
+            f"demuxer's time base {time_base}"
+        )
+    numbers = frozenset(t.number for t in video)
+    return track.number, iter_blocks(handle, layout, track.number, numbers)
 
 
 def _read_block(

@@ -1,0 +1,517 @@
+"""A recording's side files, read once for every format: times, metadata, frame rate and size.
+
+Also the check every format makes of the path it is given (:func:`check_recording_path`).
+
+moseq acquisition writes ``depth_ts.txt`` (device time of each frame, milliseconds in the first
+column) and ``metadata.json`` beside the depth data; the FFV1 writer keeps ``<stem>_ts.txt``
+beside a video. Raw files, FFV1 videos and session archives read them here, with one set of
+checks: a timestamp file that does not match the frames is warned about and cut to length or
+left out, never trusted silently. The frame rate follows the same rules everywhere: given, else
+from the recording's times, else :data:`~depthextractors.cameras.DEFAULT_SAMPLING_FREQUENCY`
+with a warning. Warnings take a ``stacklevel`` counted as the caller would pass it to
+:func:`warnings.warn`, so they point at the user's call whatever the depth of helpers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cameras import CAMERA_PRESETS, DEFAULT_SAMPLING_FREQUENCY, CameraModel, detect_camera
+
+__all__ = [
+    "TIMES_FROM_RATE",
+    "check_recording_path",
+    "check_sampling_frequency",
+    "check_timestamps",
+    "load_timestamps",
+    "parse_session_metadata",
+    "parse_timestamps",
+    "rate_from_times",
+    "read_session_metadata",
+    "read_timestamp_bytes",
+    "read_timestamp_file",
+    "resolve_frame_size",
+    "resolve_sampling_frequency",
+    "sidecar_path",
+    "warn_default_rate",
+]
+
+logger = logging.getLogger(__name__)
+
+#: What a session falls back on when its timestamp file is unusable (for the warnings).
+TIMES_FROM_RATE = "frame times will be frame / frame rate"
+
+
+# ------------------------------------------------------------------------------ where they are
+def check_recording_path(file_path: str | os.PathLike, what: str, instead: str) -> Path:
+    """``file_path`` as a path, refusing one that does not exist or is a directory.
+
+    Parameters
+    ----------
+    file_path : path-like
+        The recording, as the user gave it.
+    what : str
+        What is missing, for the message (``"no <what> at <path>"``).
+    instead : str
+        What to do when it is a directory (``"<path> is a directory; <instead>"``).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError
+    """
+    path = Path(file_path)
+    if not path.exists():
+        raise FileNotFoundError(f"no {what} at {path}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; {instead}")
+    return path
+
+
+def sidecar_path(data_path: Path, path: str | os.PathLike | None, default_name: str) -> Path | None:
+    """Where a side file of a recording is: ``path`` as given, or ``default_name`` beside it.
+
+    Parameters
+    ----------
+    data_path : pathlib.Path
+        The recording.
+    path : path-like, "auto" or None
+        ``"auto"`` looks for ``default_name`` in the recording's folder (``None`` if absent);
+        ``None`` means no side file; anything else is used as given.
+    default_name : str
+        File name to look for with ``"auto"`` (e.g. ``"metadata.json"``).
+    """
+    if path is None:
+        return None
+    if isinstance(path, str) and path == "auto":
+        candidate = data_path.with_name(default_name)
+        return candidate if candidate.is_file() else None
+    return Path(path)
+
+
+# ------------------------------------------------------------------------------ depth_ts.txt
+def read_timestamp_file(path: str | os.PathLike, column: int = 0) -> np.ndarray:
+    """Read a moseq timestamp file (``depth_ts.txt``): one frame per line, values in columns.
+
+    Columns may be separated by spaces, tabs or commas. moseq acquisition writes the device
+    time in milliseconds in the first column.
+
+    Parameters
+    ----------
+    path : path-like
+        The timestamp file.
+    column : int, default 0
+        Column to read.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 values of that column, one per non-empty line, in the file's unit (ms for
+        ``depth_ts.txt``).
+
+    Raises
+    ------
+    ValueError
+        If a line lacks the column or holds a value that is not a number; the message names the
+        line.
+    """
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return parse_timestamps(handle, path, column)
+
+
+def parse_timestamps(lines: Iterable[str], source: Any, column: int = 0) -> np.ndarray:
+    """The values in ``column`` of the lines of a timestamp file, as :func:`read_timestamp_file`.
+
+    Parameters
+    ----------
+    lines : iterable of str
+        The file's lines.
+    source : object
+        What the file is called in messages (its path).
+    column : int, default 0
+        Column to read.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, one value per non-empty line.
+    """
+    values = []
+    for line_number, line in enumerate(lines, start=1):
+        fields = line.replace(",", " ").split()
+        if not fields:
+            continue
+        try:
+            values.append(float(fields[column]))
+        except (IndexError, ValueError):
+            raise ValueError(
+                f"{source}: line {line_number} has no number in column {column}: {line.strip()!r}"
+            ) from None
+    return np.asarray(values, dtype=np.float64)
+
+
+def check_timestamps(
+    timestamps_ms: np.ndarray,
+    num_frames: int,
+    source: Any,
+    recording: Any,
+    fallback: str,
+    stacklevel: int = 2,
+) -> np.ndarray | None:
+    """Frame times in seconds from a timestamp file, or None (with a warning) if unusable.
+
+    Parameters
+    ----------
+    timestamps_ms : numpy.ndarray
+        The file's first column, milliseconds.
+    num_frames : int
+        Frames of the recording. Extra timestamps are cut off (with a warning); too few, or
+        times that go backwards or are not finite, make the file unusable.
+    source, recording : object
+        What the timestamp file and the recording are called in messages.
+    fallback : str
+        Where frame times come from instead, for the messages (``"frame times will be frame /
+        frame rate"``).
+    stacklevel : int, default 2
+        As the caller would pass it to :func:`warnings.warn`.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``(num_frames,)`` float64 seconds.
+    """
+    count = timestamps_ms.size
+    if count < num_frames:
+        warnings.warn(
+            f"{source} has {count} timestamps but {recording} has {num_frames} frames; {fallback}",
+            stacklevel=stacklevel + 1,
+        )
+        return None
+    if count > num_frames:
+        warnings.warn(
+            f"{source} has {count} timestamps but {recording} has {num_frames} frames; the first "
+            f"{num_frames} timestamps are used",
+            stacklevel=stacklevel + 1,
+        )
+        timestamps_ms = timestamps_ms[:num_frames]
+    if np.any(np.diff(timestamps_ms) < 0) or not np.all(np.isfinite(timestamps_ms)):
+        warnings.warn(
+            f"{source} has timestamps that go backwards or are not finite; {fallback}",
+            stacklevel=stacklevel + 1,
+        )
+        return None
+    return timestamps_ms / 1000.0
+
+
+def load_timestamps(
+    path: Path | None, num_frames: int, recording: Any, fallback: str, stacklevel: int = 2
+) -> np.ndarray | None:
+    """Frame times in seconds from the timestamp file at ``path``, read and checked.
+
+    Parameters
+    ----------
+    path : pathlib.Path or None
+        The timestamp file (milliseconds in the first column); None gives None.
+    num_frames, recording, fallback, stacklevel
+        As for :func:`check_timestamps`; a file that cannot be read is warned about too.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``(num_frames,)`` float64 seconds.
+    """
+    if path is None:
+        return None
+    try:
+        timestamps_ms = read_timestamp_file(path)
+    except (OSError, ValueError) as error:
+        _warn_unreadable(error, fallback, stacklevel + 1)
+        return None
+    return check_timestamps(timestamps_ms, num_frames, path, recording, fallback, stacklevel + 1)
+
+
+def read_timestamp_bytes(
+    data: bytes, source: Any, fallback: str, stacklevel: int = 2
+) -> np.ndarray | None:
+    """The first column (milliseconds) of a timestamp file's contents, or None if unreadable.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's contents (UTF-8).
+    source : object
+        What the file is called in messages.
+    fallback, stacklevel
+        As for :func:`check_timestamps`.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        float64 milliseconds, not yet checked against the frames (:func:`check_timestamps`).
+    """
+    # Read as a text file reads (universal newlines), so line numbers in messages agree.
+    lines = io.StringIO(data.decode("utf-8", "replace"), newline=None)
+    try:
+        return parse_timestamps(lines, source)
+    except ValueError as error:
+        _warn_unreadable(error, fallback, stacklevel + 1)
+        return None
+
+
+def _warn_unreadable(error: Exception, fallback: str, stacklevel: int) -> None:
+    warnings.warn(f"could not read timestamps ({error}); {fallback}", stacklevel=stacklevel + 1)
+
+
+# ------------------------------------------------------------------------------ metadata.json
+def read_session_metadata(path: Path | None, stacklevel: int = 2) -> dict[str, Any]:
+    """The JSON object in a session's ``metadata.json``; ``{}`` (with a warning) if unreadable.
+
+    Parameters
+    ----------
+    path : pathlib.Path or None
+        The ``metadata.json`` file; ``None`` gives ``{}``.
+    stacklevel : int, default 2
+        As the caller would pass it to :func:`warnings.warn`.
+
+    Returns
+    -------
+    dict
+    """
+    if path is None:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as error:
+        warnings.warn(f"could not read session metadata {path}: {error}", stacklevel=stacklevel + 1)
+        return {}
+    return parse_session_metadata(text, path, stacklevel + 1)
+
+
+def parse_session_metadata(data: str | bytes, source: Any, stacklevel: int = 2) -> dict[str, Any]:
+    """The JSON object in the text (or UTF-8 bytes) of a ``metadata.json``; ``{}`` if invalid.
+
+    Parameters
+    ----------
+    data : str or bytes
+        The file's contents.
+    source : object
+        What the file is called in messages.
+    stacklevel : int, default 2
+        As the caller would pass it to :func:`warnings.warn`.
+
+    Returns
+    -------
+    dict
+    """
+    try:
+        metadata = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        warnings.warn(
+            f"could not read session metadata {source}: {error}", stacklevel=stacklevel + 1
+        )
+        return {}
+    if not isinstance(metadata, dict):
+        warnings.warn(
+            f"session metadata {source} is not a JSON object; ignored", stacklevel=stacklevel + 1
+        )
+        return {}
+    return metadata
+
+
+# ------------------------------------------------------------------------------ frame rate
+def check_sampling_frequency(sampling_frequency: float | None) -> float | None:
+    """A frame rate given by the user, as a float; None stays None.
+
+    Raises
+    ------
+    ValueError
+        If it is not a positive, finite number of Hz.
+    """
+    if sampling_frequency is None:
+        return None
+    value = float(sampling_frequency)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"sampling_frequency must be a positive number of Hz, got {value}")
+    return value
+
+
+def rate_from_times(times: np.ndarray | None, seconds_per_unit: float = 1.0) -> float | None:
+    """Frames per second from the median interval of ``times``; None if that is not positive.
+
+    Parameters
+    ----------
+    times : numpy.ndarray or None
+        Frame times (None, or fewer than two, give None).
+    seconds_per_unit : float, default 1.0
+        Seconds per unit of ``times`` (a stream's time base for pts).
+
+    Returns
+    -------
+    float or None
+        Hz.
+    """
+    if times is None or times.size < 2:
+        return None
+    interval = float(np.median(np.diff(times))) * seconds_per_unit
+    return 1.0 / interval if interval > 0 else None
+
+
+def warn_default_rate(reason: str, stacklevel: int = 2) -> float:
+    """Warn that the default frame rate is assumed (``"<reason>; assuming 30 Hz"``); return it."""
+    warnings.warn(
+        f"{reason}; assuming {DEFAULT_SAMPLING_FREQUENCY:g} Hz", stacklevel=stacklevel + 1
+    )
+    return DEFAULT_SAMPLING_FREQUENCY
+
+
+def resolve_sampling_frequency(
+    sampling_frequency: float | None, times_s: np.ndarray | None, source: Any, stacklevel: int = 2
+) -> float:
+    """The frame rate of a session: given, else from its times, else the default with a warning.
+
+    Parameters
+    ----------
+    sampling_frequency : float or None
+        Given by the user, Hz (checked).
+    times_s : numpy.ndarray or None
+        Frame times, seconds.
+    source : object
+        What the recording is called in the warning.
+    stacklevel : int, default 2
+        As the caller would pass it to :func:`warnings.warn`.
+
+    Returns
+    -------
+    float
+        Hz.
+    """
+    if sampling_frequency is not None:
+        return check_sampling_frequency(sampling_frequency)
+    rate = rate_from_times(times_s)
+    if rate is not None:
+        return rate
+    return warn_default_rate(
+        f"{source}: no sampling_frequency given and no usable timestamps", stacklevel + 1
+    )
+
+
+# ------------------------------------------------------------------------------ frame size
+def resolve_frame_size(
+    source: str,
+    camera: str | CameraModel,
+    frame_size: tuple[int, int] | None,
+    depth_bytes: int,
+    itemsize: int,
+    metadata: Callable[[], dict[str, Any]],
+) -> tuple[int, int]:
+    """The ``(rows, cols)`` of a headerless depth stream, as raw sessions find it.
+
+    In order: ``frame_size`` (a (width, height) of a known camera is warned about), a camera
+    preset, ``DepthResolution`` [width, height] in the session metadata, then the file size:
+    Kinect v2 when it fits or when no preset does (moseq2-extract's assumption, so the caller's
+    whole-frame check names the byte counts), else the only preset that divides it.
+
+    Parameters
+    ----------
+    source : str
+        What to name in messages (the file, or the archive member).
+    camera : str or CameraModel
+        As the extractors take it ("auto", a family, a preset name or a model).
+    frame_size : tuple of int or None
+        ``(rows, cols)`` given by the user.
+    depth_bytes : int
+        Size of the depth data, bytes.
+    itemsize : int
+        Bytes per sample (2).
+    metadata : callable
+        Returns the session metadata; called only when the size has to come from it.
+
+    Returns
+    -------
+    tuple of int
+        ``(rows, cols)`` in pixels.
+
+    Raises
+    ------
+    ValueError
+        If ``frame_size`` is malformed, or several presets fit and nothing else tells.
+    """
+    if frame_size is not None:
+        return _given_frame_size(frame_size)
+    if isinstance(camera, CameraModel):
+        return camera.image_size
+    if isinstance(camera, str) and camera in CAMERA_PRESETS:
+        return CAMERA_PRESETS[camera].image_size
+    resolution = metadata().get("DepthResolution")
+    if resolution is not None:
+        try:
+            width, height = (int(v) for v in resolution)
+        except (TypeError, ValueError):
+            warnings.warn(
+                f"DepthResolution in {source}'s metadata.json should be [width, height], got "
+                f"{resolution!r}; ignored",
+                stacklevel=3,
+            )
+        else:
+            return height, width
+    return _frame_size_from_bytes(
+        source, None if camera == "auto" else camera, depth_bytes, itemsize
+    )
+
+
+def _given_frame_size(frame_size: tuple[int, int]) -> tuple[int, int]:
+    """``frame_size`` checked, with a warning when it looks like a (width, height)."""
+    size = tuple(int(v) for v in frame_size)
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"frame_size must be (rows, cols) of positive ints, got {frame_size}")
+    swapped = detect_camera(size[::-1])
+    if swapped.name != "unknown" and detect_camera(size).name == "unknown":
+        warnings.warn(
+            f"frame_size is (rows, cols); {size} looks like the (width, height) of "
+            f"{swapped.name}, whose frames are {swapped.image_size} (rows, cols)",
+            stacklevel=4,
+        )
+    return size
+
+
+def _frame_size_from_bytes(
+    source: str, family: str | None, depth_bytes: int, itemsize: int
+) -> tuple[int, int]:
+    """The frame size of the camera presets (of ``family``) that divide ``depth_bytes``."""
+    candidates = list(
+        dict.fromkeys(
+            preset.image_size
+            for preset in CAMERA_PRESETS.values()
+            if family in (None, preset.family)
+            and depth_bytes % (preset.rows * preset.cols * itemsize) == 0
+        )
+    )
+    kinect = CAMERA_PRESETS["kinect_v2"].image_size
+    if family in (None, "kinect") and (kinect in candidates or not candidates):
+        return kinect
+    if len(candidates) == 1:
+        logger.info("%s: frame size %s inferred from the file size", source, candidates[0])
+        return candidates[0]
+    raise ValueError(
+        f"cannot tell the frame size of {source} ({depth_bytes} bytes): "
+        + (
+            f"it is a whole number of frames for several cameras {candidates}"
+            if candidates
+            else "it is not a whole number of frames of any known camera"
+        )
+        + "; pass frame_size=(rows, cols) or camera=<preset>, or put metadata.json with "
+        "DepthResolution [width, height] beside it"
+    )
