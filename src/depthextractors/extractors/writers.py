@@ -23,7 +23,6 @@ from typing import Any
 
 import av
 import numpy as np
-from tqdm.auto import tqdm
 
 from .base import DepthVideoExtractor
 from .ffv1 import FFV1DepthExtractor
@@ -50,6 +49,8 @@ def _frames_in_chunks(
 ) -> Iterator[tuple[int, np.ndarray]]:
     """``(first frame, frames)`` blocks of the whole extractor, with a progress bar."""
     total = extractor.get_num_frames()
+    from tqdm.auto import tqdm  # progress bars cost an import only when frames are written
+
     with tqdm(total=total, unit="frame", desc=description, disable=not progress) as bar:
         for chunk in extractor.iter_chunks(chunk_size):
             yield chunk.start, chunk.frames
