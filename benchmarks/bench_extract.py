@@ -9,9 +9,10 @@ Run as::
 2. In a fresh child process each (so peak RSS is the extraction's own: the child reports its
    ``VmHWM`` from ``/proc/self/status``, or ``ru_maxrss`` where there is no ``/proc``; Linux
    carries ``ru_maxrss`` over ``exec`` from the parent, so it would not do):
-   ``find_roi`` alone, then the default ``SessionExtraction(...).run(output_dir)`` writing
-   ``results_00.h5`` (background, arena, tracking, crops, scalars, HDF5 — everything). Frames/s
-   are end to end over the whole extraction, arena step included.
+   ``find_roi`` alone (and its TIFF images), then the default
+   ``SessionExtraction(...).run(H5ResultsWriter(output_dir))`` writing ``results_00.h5``
+   (background, arena, tracking, crops, scalars, HDF5 — everything). Frames/s are end to end
+   over the whole extraction, arena step included.
 3. Peak RSS on a ``--long-frames`` session (default 54,000 = 30 minutes at 30 fps). To keep
    the benchmark short, that session is the 9,000-frame ``depth.dat`` repeated on disk (its
    bytes concatenated until the length is reached, timestamps continued at 30 fps), read by the
@@ -61,9 +62,12 @@ def _child(mode: str, session: str, output: str) -> None:
     start = time.perf_counter()
     cpu = time.process_time()
     if mode == "find_roi":
-        de.SessionExtraction(video).find_roi(output)
+        from depthextractors.io import write_arena_images
+
+        arena = de.SessionExtraction(video).find_roi()
+        write_arena_images(output, arena.background, arena.roi.mask, arena.first_frame)
     else:
-        de.SessionExtraction(video).run(output, progress=False)
+        de.SessionExtraction(video).run(de.H5ResultsWriter(output), progress=False)
     elapsed = time.perf_counter() - start
     print(
         json.dumps(

@@ -33,32 +33,30 @@ import depthextractors as de
 from depthextractors.extraction import (
     ClassifierFlipCorrector,
     EMTracker,
+    FlipCorrector,
     MotionFlipCorrector,
     train_flip_classifier,
 )
 from depthextractors.testing import Tether, generate_synthetic_session
 
 
-class _Timed:
+class _Timed(FlipCorrector):
     """Wraps a flip corrector and adds up the time spent in its ``correct``."""
 
     def __init__(self, inner):
         self.inner = inner
         self.seconds = 0.0
-        self.lookahead = getattr(inner, "lookahead", 0)
-        self.path = getattr(inner, "path", None)
+        self.lookahead = inner.lookahead
 
     def reset(self):
         self.seconds = 0.0
         self.inner.reset()
 
-    def check_crop_size(self, crop_size):
-        check = getattr(self.inner, "check_crop_size", None)
-        if check is not None:
-            check(crop_size)
+    def finalize(self):
+        self.inner.finalize()
 
-    def parameters(self):
-        return self.inner.parameters()
+    def check_crop_size(self, crop_size):
+        self.inner.check_crop_size(crop_size)
 
     def correct(self, context):
         start = time.perf_counter()
@@ -78,8 +76,8 @@ def _extract(session_dir: Path, output: Path, n_jobs: int, **options) -> float:
     if output.exists():
         shutil.rmtree(output)
     start, cpu = time.perf_counter(), time.process_time()
-    de.SessionExtraction(de.open_depth_video(session_dir), n_jobs=n_jobs, **options).run(
-        output, progress=False
+    de.SessionExtraction(de.open_depth_video(session_dir), **options).run(
+        de.H5ResultsWriter(output), n_jobs=n_jobs, progress=False
     )
     _CPU.append(time.process_time() - cpu)
     return time.perf_counter() - start

@@ -34,19 +34,19 @@ def _child(mode: str, session: Path, output: Path) -> None:
     """One measured run (in its own process); prints a JSON line."""
     from depthextractors import open_depth_video
     from depthextractors.config import ExtractionConfig
-    from depthextractors.io.movie import MovieTeeWriter, write_preview_movie
-    from depthextractors.io.results_h5 import HDF5OutputBackend
+    from depthextractors.io import H5ResultsWriter
+    from depthextractors.io.movie import PreviewMovieWriter, write_preview_movie
 
     config = ExtractionConfig(write_movie=False, write_report=False)
     video = open_depth_video(session)
-    writer = HDF5OutputBackend().results_writer(output)
+    writers = [H5ResultsWriter(output)]
     start = time.perf_counter()
     cpu_start = time.process_time()
     if mode == "tee":
-        writer = MovieTeeWriter(writer, output / "results_00.mp4")
-    extraction = config.build_extraction(video, n_jobs=os.cpu_count() or 2)
-    extraction.find_roi(output)
-    results = extraction.run(output, progress=False, writer=writer)
+        writers.append(PreviewMovieWriter(output / "results_00.mp4"))
+    extraction = config.build_extraction(video)
+    job = config.job_options(n_jobs=os.cpu_count() or 2, progress=False)
+    results = extraction.run(writers, job=job)
     if mode == "post":
         write_preview_movie(results, open_depth_video(session), output / "results_00.mp4")
     wall = time.perf_counter() - start

@@ -1,6 +1,6 @@
 """Benchmark: export a long extraction to NWB; time and peak memory (issue 6: RSS <= 500 MB).
 
-Builds a ``results_00.h5``-backed :class:`~depthextractors.extraction.outputs.ExtractionResults`
+Builds a ``results_00.h5``-backed :class:`~depthextractors.io.results.ExtractionResults`
 cheaply — synthetic 80x80 crops of an elliptical "mouse" (moving, with noise, so they compress
 like real crops) written in chunks through the project's own HDF5 writer, with Kinect-like
 jittered timestamps and a few dropped frames — then exports it with ``to_nwb`` in a **child
@@ -40,7 +40,7 @@ def build_results(directory: Path, num_frames: int, seed: int = 0) -> Path:
     """Write a ``results_00.h5`` of ``num_frames`` synthetic crops in chunks; return its path."""
     import numpy as np
 
-    from depthextractors.extraction.outputs import ExtractionSetup, ResultChunk
+    from depthextractors.extraction.results import ExtractionSetup, ResultChunk
     from depthextractors.extraction.scalars import MOSEQ2_SCALARS, SCALAR_DESCRIPTIONS
     from depthextractors.io.results_h5 import H5ResultsWriter
 
@@ -64,6 +64,8 @@ def build_results(directory: Path, num_frames: int, seed: int = 0) -> Path:
         first_frame_idx=0,
         last_frame_idx=num_frames,
         parameters={"camera_type": "kinect_v2", "crop_size": [80, 80], "min_height": 10},
+        strategies={},
+        job={"n_jobs": 1, "chunk_size": 1000},
         acquisition={
             "SubjectName": "bench-mouse",
             "SessionName": "bench",
@@ -110,7 +112,7 @@ def build_results(directory: Path, num_frames: int, seed: int = 0) -> Path:
 
 def export_child(results_path: str, nwb_path: str) -> None:
     """Run in the child: read the results lazily and export them; print the time as JSON."""
-    import depthextractors.io.nwb  # noqa: F401  (registers the NWB backend)
+    import depthextractors.io.nwb  # noqa: F401  (its import is not part of the export time)
     from depthextractors.io import read_results
 
     results = read_results(results_path)
@@ -189,9 +191,7 @@ def main() -> int:
     # Read the export back (in this process, after the measurement).
     import numpy as np
 
-    import depthextractors.io.nwb  # noqa: F401  (registers the NWB backend)
-    from depthextractors.extraction.outputs import ExtractionResults
-    from depthextractors.io import read_results
+    from depthextractors.io import ExtractionResults, read_results
 
     back = ExtractionResults.from_nwb(nwb_path)
     original = read_results(results_path)
@@ -213,7 +213,9 @@ def main() -> int:
     print(f"peak RSS of the export process: {peak_mb:.0f} MB (bar {RSS_BAR_MB:.0f} MB): "
           f"{'PASS' if peak_mb <= RSS_BAR_MB else 'FAIL'}")  # fmt: skip
     if not args.keep and args.workdir is None:
-        for path in (nwb_path, results_path, results_dir / "results_00.yaml"):
+        # The HDF5 writer also writes the arena's TIFF images beside results_00.h5.
+        images = [results_dir / name for name in ("bground.tiff", "roi.tiff", "first_frame.tiff")]
+        for path in (nwb_path, results_path, results_dir / "results_00.yaml", *images):
             path.unlink(missing_ok=True)
     return 0 if peak_mb <= RSS_BAR_MB and all(checks.values()) else 1
 

@@ -16,6 +16,7 @@ from depthextractors import (
     StridedMedianBackground,
     open_depth_video,
 )
+from depthextractors.io import H5ResultsWriter
 from depthextractors.testing import generate_synthetic_session
 
 
@@ -35,9 +36,10 @@ def extracted(request, tmp_path_factory):
     extraction = SessionExtraction(
         open_depth_video(session.directory),
         background=StridedMedianBackground(frame_stride=12),
-        chunk_size=100,
     )
-    results = extraction.run(tmp_path_factory.mktemp(f"proc_{arena}"), progress=False)
+    results = extraction.run(
+        H5ResultsWriter(tmp_path_factory.mktemp(f"proc_{arena}")), chunk_size=100, progress=False
+    )
     return session, extraction, results
 
 

@@ -29,6 +29,7 @@ from depthextractors.extraction.em_tracking import (
     model_smoothing_weights,
     smooth_by_model,
 )
+from depthextractors.io import H5ResultsWriter, InMemoryResultsWriter
 from depthextractors.testing import Tether, synthesize_depth_video
 
 
@@ -69,8 +70,12 @@ def _tether_metrics(results, truth, mask_threshold=None):
 @pytest.mark.parametrize(("seed", "width_mm"), [(0, 5.0), (1, 5.0), (2, 12.0)])
 def test_tethered_animal_em_against_moments(seed, width_mm):
     extractor, truth = _tethered(seed, width_mm=width_mm)
-    em = _session(extractor, truth, tracker=EMTracker(), chunk_size=100).run(None, progress=False)
-    moments = _session(extractor, truth, chunk_size=100).run(None, progress=False)
+    em = _session(extractor, truth, tracker=EMTracker()).run(
+        InMemoryResultsWriter(), chunk_size=100, progress=False
+    )
+    moments = _session(extractor, truth).run(
+        InMemoryResultsWriter(), chunk_size=100, progress=False
+    )
     em_median, em_p95, em_cable = _tether_metrics(em, truth, mask_threshold=-16)
     mo_median, mo_p95, mo_cable = _tether_metrics(moments, truth)
     # The figures the docs quote (shown with pytest -s).
@@ -92,10 +97,12 @@ def test_without_the_tail_filter_the_cable_pulls_the_moments_tracker_not_em():
     # trackers; without it the cable joins the moments tracker's object.
     extractor, truth = _tethered(1)
     filters = FrameFilters(tail_iterations=0)
-    em = _session(extractor, truth, tracker=EMTracker(), filters=filters, chunk_size=100).run(
-        None, progress=False
+    em = _session(extractor, truth, tracker=EMTracker(), filters=filters).run(
+        InMemoryResultsWriter(), chunk_size=100, progress=False
     )
-    moments = _session(extractor, truth, filters=filters, chunk_size=100).run(None, progress=False)
+    moments = _session(extractor, truth, filters=filters).run(
+        InMemoryResultsWriter(), chunk_size=100, progress=False
+    )
     em_median, _, em_cable = _tether_metrics(em, truth, mask_threshold=-16)
     mo_median, _, mo_cable = _tether_metrics(moments, truth)
     print(  # noqa: T201
@@ -117,9 +124,11 @@ def test_em_state_carried_across_chunks():
         "centroid_hampel": HampelFilter(span=5),
         "angle_hampel": HampelFilter(span=5),
     }
-    whole = _session(extractor, truth, chunk_size=1000, **options).run(None, progress=False)
-    pieces = _session(extractor, truth, chunk_size=23, chunk_overlap=2, **options).run(
-        None, progress=False
+    whole = _session(extractor, truth, **options).run(
+        InMemoryResultsWriter(), chunk_size=1000, progress=False
+    )
+    pieces = _session(extractor, truth, chunk_overlap=2, **options).run(
+        InMemoryResultsWriter(), chunk_size=23, progress=False
     )
     np.testing.assert_array_equal(whole.frames, pieces.frames)
     np.testing.assert_array_equal(whole.frames_mask, pieces.frames_mask)
@@ -130,9 +139,8 @@ def test_em_state_carried_across_chunks():
 def test_log_likelihood_masks_written_as_float32(tmp_path):
     extractor, truth = _tethered(4, frames=120)
     results = _session(
-        extractor, truth, tracker=EMTracker(ll_clip=-80), flip_corrector=MotionFlipCorrector(),
-        chunk_size=50,
-    ).run(tmp_path, progress=False)  # fmt: skip
+        extractor, truth, tracker=EMTracker(ll_clip=-80), flip_corrector=MotionFlipCorrector()
+    ).run(H5ResultsWriter(tmp_path), chunk_size=50, progress=False)
     with h5py.File(tmp_path / "results_00.h5", "r") as handle:
         masks = handle["frames_mask"][()]
         assert masks.dtype == np.float32
@@ -172,9 +180,8 @@ def test_init_methods_and_cable_filter(init_method):
     extractor, truth = _tethered(5, frames=90)
     filters = FrameFilters(cable_iterations=1)
     results = _session(
-        extractor, truth, tracker=EMTracker(init_method=init_method), filters=filters,
-        chunk_size=40,
-    ).run(None, progress=False)  # fmt: skip
+        extractor, truth, tracker=EMTracker(init_method=init_method), filters=filters
+    ).run(InMemoryResultsWriter(), chunk_size=40, progress=False)
     assert results.parameters["cable_filter_iters"] == 1
     assert results.parameters["tracking_model_init"] == init_method
     median, _, _ = _tether_metrics(results, truth, mask_threshold=-16)
@@ -185,8 +192,8 @@ def test_init_methods_and_cable_filter(init_method):
 def test_em_recovers_after_a_hand_covers_the_animal():
     video, truth = synthesize_depth_video(200, seed=6, tether=Tether(), hand_frames=20)
     extractor = NumpyDepthExtractor(video, 30.0, timestamps=truth.timestamps_ms / 1000.0)
-    results = _session(extractor, truth, tracker=EMTracker(), chunk_size=64).run(
-        None, progress=False
+    results = _session(extractor, truth, tracker=EMTracker()).run(
+        InMemoryResultsWriter(), chunk_size=64, progress=False
     )
     last_hand = np.flatnonzero(truth.hand_present)[-1]
     after = np.arange(last_hand + 5, 200)
@@ -242,10 +249,12 @@ def test_model_smoother():
     assert smooth_by_model(values, np.ones(4)).tolist() == values.tolist()
     # Switched on in the session: centroids of poorly explained frames follow neighbours.
     extractor, truth = _tethered(8, frames=60)
-    plain = _session(extractor, truth, tracker=EMTracker()).run(None, progress=False)
+    plain = _session(extractor, truth, tracker=EMTracker()).run(
+        InMemoryResultsWriter(), progress=False
+    )
     smoothed = _session(
         extractor, truth, tracker=EMTracker(model_smoothing_clips=(-12.0, -8.0))
-    ).run(None, progress=False)
+    ).run(InMemoryResultsWriter(), progress=False)
     assert smoothed.parameters["model_smoothing_clips"] == [-12.0, -8.0]
     assert not np.array_equal(plain.scalars["centroid_x_px"], smoothed.scalars["centroid_x_px"])
 

@@ -68,7 +68,16 @@ def test_reach_bounds_how_far_filters_move_edges():
 
 
 def test_parameters_use_moseq2_names():
-    params = FrameFilters().parameters()
+    # The filters' settings as recorded with the results (the moseq2 parameter table).
+    from depthextractors import NumpyDepthExtractor, SessionExtraction
+    from depthextractors.extraction import JobOptions
+    from depthextractors.extraction.parameters import moseq2_parameters
+
+    extractor = NumpyDepthExtractor(np.full((2, 8, 8), 680, np.uint16), 30.0)
+    recorded = moseq2_parameters(
+        SessionExtraction(extractor, filters=FrameFilters()), None, JobOptions()
+    )
+    params = {key: recorded[key] for key in recorded if "_filter_" in key}
     assert params == {
         "spatial_filter_size": [3],
         "temporal_filter_size": [0],

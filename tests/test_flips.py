@@ -25,15 +25,19 @@ from depthextractors import (
     read_results,
 )
 from depthextractors.extraction import (
+    PARAMETERS,
     ClassifierFlipCorrector,
     FlipClassifierError,
     FlipCorrector,
     FlipDecision,
+    JobOptions,
     MotionFlipCorrector,
     train_flip_classifier,
 )
 from depthextractors.extraction.crop import crop_and_rotate, turn_round
+from depthextractors.extraction.parameters import moseq2_parameters
 from depthextractors.extraction.strategy import build_strategy
+from depthextractors.io import H5ResultsWriter, InMemoryResultsWriter
 from depthextractors.testing import generate_synthetic_session, synthesize_depth_video
 
 
@@ -63,39 +67,41 @@ def test_motion_corrector_heading_on_1000_kinect_frames(kinect_clip):
     extractor, truth = kinect_clip
     assert (~truth.moving).sum() > 100  # pauses included: shape evidence has work to do
     results = _session(extractor, truth, flip_corrector=MotionFlipCorrector()).run(
-        None, progress=False
+        InMemoryResultsWriter(), progress=False
     )
     right, counted = _heading_right(results, truth)
     assert counted.sum() > 950
     assert right[counted].mean() >= 0.99
     # Flips are exactly where the uncorrected angle pointed backwards.
-    plain = _session(extractor, truth, flip_corrector=None).run(None, progress=False)
+    plain = _session(extractor, truth, flip_corrector=None).run(
+        InMemoryResultsWriter(), progress=False
+    )
     plain_right, _ = _heading_right(plain, truth)
     np.testing.assert_array_equal(results.flips[counted], ~plain_right[counted])
 
 
 def test_motion_corrector_across_many_chunk_boundaries(kinect_clip):
     extractor, truth = kinect_clip
-    small = _session(extractor, truth, chunk_size=37, flip_corrector=MotionFlipCorrector()).run(
-        None, progress=False
+    small = _session(extractor, truth, flip_corrector=MotionFlipCorrector()).run(
+        InMemoryResultsWriter(), chunk_size=37, progress=False
     )
     right, counted = _heading_right(small, truth)
     assert right[counted].mean() >= 0.99
     # A look-ahead shorter than a chunk still decides the chunk ends well.
-    short = _session(
-        extractor, truth, chunk_size=64, flip_corrector=MotionFlipCorrector(lookahead=5)
-    ).run(None, progress=False)
+    short = _session(extractor, truth, flip_corrector=MotionFlipCorrector(lookahead=5)).run(
+        InMemoryResultsWriter(), chunk_size=64, progress=False
+    )
     right, counted = _heading_right(short, truth)
     assert right[counted].mean() >= 0.99
 
 
 def test_flips_applied_once_to_crops_masks_and_angle(kinect_clip):
     extractor, truth = kinect_clip
-    plain = _session(extractor, truth, chunk_size=100, flip_corrector=None).run(
-        None, progress=False
+    plain = _session(extractor, truth, flip_corrector=None).run(
+        InMemoryResultsWriter(), chunk_size=100, progress=False
     )
-    fixed = _session(extractor, truth, chunk_size=100, flip_corrector=MotionFlipCorrector()).run(
-        None, progress=False
+    fixed = _session(extractor, truth, flip_corrector=MotionFlipCorrector()).run(
+        InMemoryResultsWriter(), chunk_size=100, progress=False
     )
     flips = np.asarray(fixed.flips[:], dtype=bool)
     # (The uncorrected angle follows one end all along: seed 0 has every frame flipped, seed 1
@@ -117,8 +123,8 @@ def test_flips_applied_once_to_crops_masks_and_angle(kinect_clip):
 def test_confidence_and_flips_written_to_results_h5(tmp_path):
     video, truth = synthesize_depth_video(200, seed=4)
     extractor = NumpyDepthExtractor(video, 30.0, timestamps=truth.timestamps_ms / 1000.0)
-    results = _session(extractor, truth, chunk_size=64, flip_corrector=MotionFlipCorrector()).run(
-        tmp_path, progress=False
+    results = _session(extractor, truth, flip_corrector=MotionFlipCorrector()).run(
+        H5ResultsWriter(tmp_path), chunk_size=64, progress=False
     )
     with h5py.File(tmp_path / "results_00.h5", "r") as handle:
         extraction = handle["metadata/extraction"]
@@ -127,7 +133,10 @@ def test_confidence_and_flips_written_to_results_h5(tmp_path):
         confidence = extraction["flip_confidence"][()]
         assert confidence.dtype == np.float32
         assert "description" in extraction["flip_confidence"].attrs
-        assert extraction["parameters/flip_corrector"][()] == b"MotionFlipCorrector"
+        # The corrector is recorded as the moseq2-style key's choice and by its class.
+        assert extraction["parameters/flip_corrector"][()] == b"motion"
+        strategies = json.loads(extraction["strategies"][()])
+        assert strategies["flip_corrector"]["class"].endswith(".MotionFlipCorrector")
         assert extraction["parameters/flip_switch_cost"][()] == 20.0
     valid = results.valid
     assert np.isfinite(confidence[valid]).all()
@@ -147,15 +156,15 @@ def test_start_during_a_pause_and_each_evidence_alone():
     start = int(pauses[(pauses > 20) & (pauses < 300)][0])
     assert not truth.moving[start : start + 10].any()
     clip = extractor.frame_slice(start, start + 400)
-    results = _session(clip, truth, chunk_size=50, flip_corrector=MotionFlipCorrector()).run(
-        None, progress=False
+    results = _session(clip, truth, flip_corrector=MotionFlipCorrector()).run(
+        InMemoryResultsWriter(), chunk_size=50, progress=False
     )
     right, counted = _heading_right(results, truth, offset=start)
     assert right[counted].mean() >= 0.99
     assert right[:10].all()
     for alone in (MotionFlipCorrector(shape_weight=0), MotionFlipCorrector(motion_weight=0)):
-        results = _session(extractor, truth, chunk_size=100, flip_corrector=alone).run(
-            None, progress=False
+        results = _session(extractor, truth, flip_corrector=alone).run(
+            InMemoryResultsWriter(), chunk_size=100, progress=False
         )
         right, counted = _heading_right(results, truth)
         assert right[counted].mean() >= 0.99, alone
@@ -178,11 +187,11 @@ def test_corrector_instance_reused_gives_the_same_answer():
     video, truth = synthesize_depth_video(150, seed=6)
     extractor = NumpyDepthExtractor(video, 30.0, timestamps=truth.timestamps_ms / 1000.0)
     corrector = MotionFlipCorrector()
-    first = _session(extractor, truth, chunk_size=40, flip_corrector=corrector).run(
-        None, progress=False
+    first = _session(extractor, truth, flip_corrector=corrector).run(
+        InMemoryResultsWriter(), chunk_size=40, progress=False
     )
-    second = _session(extractor, truth, chunk_size=40, flip_corrector=corrector).run(
-        None, progress=False
+    second = _session(extractor, truth, flip_corrector=corrector).run(
+        InMemoryResultsWriter(), chunk_size=40, progress=False
     )
     np.testing.assert_array_equal(first.flips, second.flips)
     np.testing.assert_array_equal(first.flip_confidence, second.flip_confidence)
@@ -199,7 +208,7 @@ def test_motion_corrector_on_9000_frames(tmp_path, seed):
     assert (~truth.moving).sum() > 1000
     results = _session(
         RawDepthExtractor(session.depth_path), truth, flip_corrector=MotionFlipCorrector()
-    ).run(tmp_path / "proc", progress=False)
+    ).run(H5ResultsWriter(tmp_path / "proc"), progress=False)
     right, counted = _heading_right(results, truth)
     assert counted.sum() > 8900
     assert right[counted].mean() >= 0.99
@@ -241,13 +250,13 @@ def test_motion_corrector_rejects_bad_settings(kwargs):
 def test_decision_of_the_wrong_length_is_an_error(kinect_clip):
     extractor, truth = kinect_clip
 
-    class Short:
+    class Short(FlipCorrector):
         def correct(self, context):
             return FlipDecision(np.zeros(len(context) - 1, bool), np.zeros(len(context) - 1))
 
     with pytest.raises(ValueError, match="one value per frame"):
         _session(extractor.frame_slice(0, 50), truth, flip_corrector=Short()).run(
-            None, progress=False
+            InMemoryResultsWriter(), progress=False
         )
 
 
@@ -293,18 +302,20 @@ def test_a_corrector_is_one_subclass_with_one_method(kinect_clip):
     assert corrector.get_params() == {}
     assert repr(corrector) == "HeavierRear()"
     assert isinstance(build_strategy(corrector.describe()), HeavierRear)
-    plain = _session(extractor, truth, chunk_size=100, flip_corrector=None).run(
-        None, progress=False
+    plain = _session(extractor, truth, flip_corrector=None).run(
+        InMemoryResultsWriter(), chunk_size=100, progress=False
     )
-    fixed = _session(extractor, truth, chunk_size=100, flip_corrector=corrector).run(
-        None, progress=False
+    fixed = _session(extractor, truth, flip_corrector=corrector).run(
+        InMemoryResultsWriter(), chunk_size=100, progress=False
     )
     crops = np.asarray(plain.frames[:], dtype=float)
     heavier_east = crops[:, :, -40:].sum(axis=(1, 2)) > crops[:, :, :40].sum(axis=(1, 2))
     np.testing.assert_array_equal(fixed.flips, heavier_east & plain.valid)
     assert np.isnan(fixed.flip_confidence).all()  # a bool answer carries no confidence
     np.testing.assert_array_equal(fixed.frames[fixed.flips], turn_round(plain.frames[fixed.flips]))
-    assert fixed.parameters["flip_corrector"] == "HeavierRear"
+    # Recorded by its class with the strategies (the moseq2 keys name only built-in choices).
+    recorded = fixed.metadata["strategies"]["flip_corrector"]
+    assert recorded == {"class": f"{HeavierRear.__module__}.HeavierRear", "params": {}}
     # The rear is the taller end: the crude rule is mostly right.
     right, counted = _heading_right(fixed, truth)
     assert right[counted].mean() > 0.95
@@ -320,8 +331,8 @@ def test_the_session_keeps_the_contract(kinect_clip):
     extractor, truth = kinect_clip
     corrector = Recorder()
     for _ in range(2):
-        _session(extractor, truth, chunk_size=300, flip_corrector=corrector).run(
-            None, progress=False
+        _session(extractor, truth, flip_corrector=corrector).run(
+            InMemoryResultsWriter(), chunk_size=300, progress=False
         )
     assert corrector.resets == corrector.finalized == 2
     # Chunks in order, each frame decided once; the frames after each as evidence.
@@ -344,8 +355,16 @@ def test_motion_corrector_parameters_round_trip():
     assert isinstance(rebuilt, MotionFlipCorrector)
     assert rebuilt.get_params() == params
     assert repr(corrector) == "MotionFlipCorrector(velocity_span=2, switch_cost=12, lookahead=9)"
-    # parameters() (recorded with the flat extraction parameters) holds the same values.
-    assert corrector.parameters() == params
+    # The flat extraction parameters recorded with the results hold the same values.
+    extractor = NumpyDepthExtractor(np.full((2, 8, 8), 680, np.uint16), 30.0)
+    session = SessionExtraction(extractor, flip_corrector=corrector)
+    recorded = moseq2_parameters(session, None, JobOptions())
+    flat = {
+        spec.argument: recorded[spec.key]
+        for spec in PARAMETERS
+        if spec.role == "flip_corrector" and spec.owner is None
+    }
+    assert flat == params
 
 
 def test_flips_package_layering():
@@ -359,7 +378,9 @@ def test_flips_package_layering():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 target = "." * node.level + (node.module or "")
-                assert "outputs" not in target, (path.name, target)
+                parts = target.lstrip(".").split(".")
+                # The results layer: the writers' contract and the io package above it.
+                assert not {"outputs", "results", "io"} & set(parts), (path.name, target)
                 assert target not in ("...", "depthextractors"), (path.name, target)
 
 
@@ -373,7 +394,7 @@ def trained(tmp_path_factory):
     video, truth = synthesize_depth_video(600, seed=20)
     extractor = NumpyDepthExtractor(video, 30.0, timestamps=truth.timestamps_ms / 1000.0)
     _session(extractor, truth, flip_corrector=MotionFlipCorrector()).run(
-        root / "train", progress=False
+        H5ResultsWriter(root / "train"), progress=False
     )
     classifier = train_flip_classifier([read_results(root / "train")], smoothing=15)
     path = classifier.save(root / "flips.npz")
@@ -391,8 +412,8 @@ def test_classifier_trained_from_motion_corrected_results_orients_another_sessio
     loaded = ClassifierFlipCorrector.load(path)
     assert loaded.smoothing == 15
     assert loaded.metadata["versions"]["scikit-learn"]
-    results = _session(extractor, truth, chunk_size=100, flip_corrector=loaded).run(
-        None, progress=False
+    results = _session(extractor, truth, flip_corrector=loaded).run(
+        InMemoryResultsWriter(), chunk_size=100, progress=False
     )
     right, counted = _heading_right(results, truth)
     assert right[counted].mean() >= 0.99
@@ -400,8 +421,8 @@ def test_classifier_trained_from_motion_corrected_results_orients_another_sessio
     assert results.parameters["flip_classifier_smoothing"] == 15
     assert np.nanmedian(results.flip_confidence) > 0.9
     # The median filter spans chunk boundaries: small chunks give the same answer.
-    small = _session(extractor, truth, chunk_size=23, flip_corrector=loaded).run(
-        None, progress=False
+    small = _session(extractor, truth, flip_corrector=loaded).run(
+        InMemoryResultsWriter(), chunk_size=23, progress=False
     )
     np.testing.assert_array_equal(small.flips, results.flips)
     np.testing.assert_array_equal(small.flip_confidence, results.flip_confidence)
@@ -409,7 +430,7 @@ def test_classifier_trained_from_motion_corrected_results_orients_another_sessio
 
 def test_classifier_loaded_in_a_fresh_process_predicts_the_same(trained, tmp_path):
     classifier, path, extractor, truth = trained
-    crops = _session(extractor, truth).run(None, progress=False).frames[:]
+    crops = _session(extractor, truth).run(InMemoryResultsWriter(), progress=False).frames[:]
     np.save(tmp_path / "crops.npy", crops)
     script = (
         "import sys, numpy as np\n"
@@ -470,7 +491,9 @@ def test_classifier_refuses_corrupt_and_foreign_files(trained, tmp_path):
 def test_classifier_from_user_labels_and_bad_training_input():
     video, truth = synthesize_depth_video(300, seed=22)
     extractor = NumpyDepthExtractor(video, 30.0, timestamps=truth.timestamps_ms / 1000.0)
-    plain = _session(extractor, truth, flip_corrector=None).run(None, progress=False)
+    plain = _session(extractor, truth, flip_corrector=None).run(
+        InMemoryResultsWriter(), progress=False
+    )
     with pytest.raises(ValueError, match="no flip confidence"):
         train_flip_classifier([plain])
     # Labels: 1 where the stored crop has the nose west; every 5th frame unknown.
@@ -491,7 +514,11 @@ def test_classifier_from_user_labels_and_bad_training_input():
 
 def test_classifier_parameters_and_description_round_trip(trained, tmp_path):
     _, path, extractor, truth = trained
-    crops = _session(extractor.frame_slice(0, 60), truth).run(None, progress=False).frames[:]
+    crops = (
+        _session(extractor.frame_slice(0, 60), truth)
+        .run(InMemoryResultsWriter(), progress=False)
+        .frames[:]
+    )
     loaded = ClassifierFlipCorrector.load(path, smoothing=5)
     params = loaded.get_params()
     assert list(params) == ["model", "crop_size", "feature_size", "smoothing", "metadata"]

@@ -25,8 +25,9 @@ from depthextractors import (
     NumpyDepthExtractor,
     SessionExtraction,
 )
-from depthextractors.extraction import FrameFilters
+from depthextractors.extraction import BackgroundStrategy, FrameFilters
 from depthextractors.extraction.crop import place_crop
+from depthextractors.io import InMemoryResultsWriter
 
 REAL = Path(__file__).resolve().parents[2] / "shared/data/real"
 RESULTS = REAL / "moseq2_kinect_session" / "results_00.h5"
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-class _RecordedBackground:
+class _RecordedBackground(BackgroundStrategy):
     """Background strategy returning moseq2-extract's recorded background."""
 
     def __init__(self, background):
@@ -63,7 +64,7 @@ def recorded():
         }
 
 
-def _moseq2_settings(extractor, recorded, **kwargs):
+def _moseq2_settings(extractor, recorded):
     return SessionExtraction(
         extractor,
         roi=ManualROI(recorded["roi"]),
@@ -73,7 +74,7 @@ def _moseq2_settings(extractor, recorded, **kwargs):
             spatial_size=3, tail_size=(9, 9), tail_shape="ellipse", tail_iterations=1
         ),
         # The recorded session was extracted without a flip classifier.
-        **{"flip_corrector": None, **kwargs},
+        flip_corrector=None,
     )
 
 
@@ -86,7 +87,7 @@ def frame_zero(recorded):
     raw = recorded["first_frame"]
     assert raw.min() >= 0
     extractor = NumpyDepthExtractor(raw.astype(np.uint16)[None], 30.0)
-    return _moseq2_settings(extractor, recorded).run(None, progress=False)
+    return _moseq2_settings(extractor, recorded).run(InMemoryResultsWriter(), progress=False)
 
 
 def test_real_frame_centroid_matches_moseq2(frame_zero, recorded):
@@ -161,7 +162,9 @@ class _SemiSyntheticPastedCrops(DepthVideoExtractor):
 @pytest.fixture(scope="module")
 def semi_synthetic(recorded):
     extractor = _SemiSyntheticPastedCrops(recorded)
-    return _moseq2_settings(extractor, recorded, chunk_size=300).run(None, progress=False)
+    return _moseq2_settings(extractor, recorded).run(
+        InMemoryResultsWriter(), chunk_size=300, progress=False
+    )
 
 
 def test_semi_synthetic_recovers_recorded_centroids(semi_synthetic, recorded):

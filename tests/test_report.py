@@ -10,7 +10,7 @@ import pytest
 from depthextractors import read_results
 from depthextractors.batch import extract_session
 from depthextractors.config import ExtractionConfig
-from depthextractors.extraction.outputs import ExtractionResults
+from depthextractors.io import ExtractionResults
 from depthextractors.io.report import (
     CROP_GRID_COLUMNS,
     CROP_GRID_GAP,

@@ -17,7 +17,7 @@ from depthextractors import (
     read_results,
 )
 from depthextractors.extraction.scalars import MOSEQ2_SCALARS
-from depthextractors.io import read_scaled_tiff, write_scaled_tiff
+from depthextractors.io import H5ResultsWriter, read_scaled_tiff, write_scaled_tiff
 from depthextractors.io.results_h5 import LazyH5Array
 
 REAL = Path(__file__).resolve().parents[2] / "shared/data/real"
@@ -48,8 +48,7 @@ def written(synthetic_kinect_session, tmp_path_factory):
     results = SessionExtraction(
         open_depth_video(session.directory),
         background=StridedMedianBackground(frame_stride=10),
-        chunk_size=50,
-    ).run(output, progress=False)
+    ).run(H5ResultsWriter(output), chunk_size=50, progress=False)
     return session, output, results
 
 
@@ -232,7 +231,9 @@ def test_nested_acquisition_metadata_round_trips(tmp_path):
         "tracks": ["COLOR", "DEPTH"],
     }
     extractor = NumpyDepthExtractor(video, 30.0, metadata=metadata, camera="kinect_v2")
-    SessionExtraction(extractor, roi=ManualROI(truth.arena_mask)).run(tmp_path, progress=False)
+    SessionExtraction(extractor, roi=ManualROI(truth.arena_mask)).run(
+        H5ResultsWriter(tmp_path), progress=False
+    )
     back = read_results(tmp_path).metadata["acquisition"]
     assert back["calibration"]["Cameras"] == metadata["calibration"]["Cameras"]
     assert back["calibration"]["Rotation"] == metadata["calibration"]["Rotation"]

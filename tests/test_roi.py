@@ -231,6 +231,23 @@ def test_manual_roi_gives_depth_and_plane(scene):
     np.testing.assert_array_equal(as_integers.mask, truth.arena_mask)
 
 
+def test_a_given_true_depth_replaces_the_measured_one(scene):
+    # moseq2's detected_true_depth: the ROI strategies take it (same mask, same plane).
+    background, truth, camera = scene
+    for strategy in (PlaneROI, lambda **kw: ManualROI(truth.arena_mask, **kw)):
+        measured = strategy().find(background, camera)
+        given = strategy(true_depth=612.5).find(background, camera)
+        assert given.true_depth == 612.5
+        assert abs(measured.true_depth - truth.true_depth_mm) <= 2.0
+        np.testing.assert_array_equal(given.mask, measured.mask)
+        np.testing.assert_array_equal(given.plane, measured.plane)
+    for bad in (0, -5, float("nan")):
+        with pytest.raises(ValueError, match="true_depth must be a positive depth"):
+            PlaneROI(true_depth=bad)
+        with pytest.raises(ValueError, match="true_depth must be a positive depth"):
+            ManualROI(truth.arena_mask, true_depth=bad)
+
+
 def test_fit_plane_recovers_a_known_plane():
     rng = np.random.default_rng(0)
     x, y = rng.uniform(0, 500, 400), rng.uniform(0, 400, 400)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -16,8 +17,20 @@ from depthextractors import (
     SessionExtraction,
     StridedMedianBackground,
 )
-from depthextractors.extraction import FrameFilters, HampelFilter
+from depthextractors.extraction import (
+    ArenaROI,
+    FlipCorrector,
+    FrameFilters,
+    HampelFilter,
+    ResultsWriter,
+    ROIStrategy,
+    Strategy,
+    TrackedObject,
+    Tracker,
+    build_strategy,
+)
 from depthextractors.extraction.crop import turn_round
+from depthextractors.io import H5ResultsWriter, InMemoryResultsWriter
 from depthextractors.testing import synthesize_depth_video
 
 
@@ -46,22 +59,21 @@ def test_results_do_not_depend_on_chunk_size_or_threads(clip):
     filters = FrameFilters(temporal_size=3)
     hampel = HampelFilter(span=5, sig=3)
     whole = _extraction(
-        extractor, truth, chunk_size=1000, filters=filters, centroid_hampel=hampel,
-        angle_hampel=hampel, n_jobs=1,
-    ).run(None, progress=False)  # fmt: skip
+        extractor, truth, filters=filters, centroid_hampel=hampel, angle_hampel=hampel,
+    ).run(InMemoryResultsWriter(), chunk_size=1000, n_jobs=1, progress=False)  # fmt: skip
     pieces = _extraction(
-        extractor, truth, chunk_size=17, chunk_overlap=3, filters=filters,
-        centroid_hampel=hampel, angle_hampel=hampel, n_jobs=2,
-    ).run(None, progress=False)  # fmt: skip
+        extractor, truth, chunk_overlap=3, filters=filters, centroid_hampel=hampel,
+        angle_hampel=hampel,
+    ).run(InMemoryResultsWriter(), chunk_size=17, n_jobs=2, progress=False)  # fmt: skip
     assert len(whole) == 150
     _same_results(whole, pieces)
 
 
 def test_temporal_filter_changes_frames_but_keeps_tracking(clip):
     extractor, truth = clip
-    plain = _extraction(extractor, truth).run(None, progress=False)
+    plain = _extraction(extractor, truth).run(InMemoryResultsWriter(), progress=False)
     smoothed = _extraction(extractor, truth, filters=FrameFilters(temporal_size=5)).run(
-        None, progress=False
+        InMemoryResultsWriter(), progress=False
     )
     assert not np.array_equal(plain.scalars["centroid_x_px"], smoothed.scalars["centroid_x_px"])
     diff = np.abs(plain.scalars["centroid_x_px"] - smoothed.scalars["centroid_x_px"])
@@ -70,7 +82,7 @@ def test_temporal_filter_changes_frames_but_keeps_tracking(clip):
 
 def test_crops_point_the_body_axis_east(clip):
     extractor, truth = clip
-    results = _extraction(extractor, truth).run(None, progress=False)
+    results = _extraction(extractor, truth).run(InMemoryResultsWriter(), progress=False)
     masks = results.frames_mask[:]
     # Elongated along x: the animal lies east-west in every crop, centred on the crop centre.
     for mask in masks[::10]:
@@ -84,9 +96,9 @@ def test_crops_point_the_body_axis_east(clip):
 
 def test_frame_trim_and_num_frames(clip):
     extractor, truth = clip
-    full = _extraction(extractor, truth).run(None, progress=False)
+    full = _extraction(extractor, truth).run(InMemoryResultsWriter(), progress=False)
     part = _extraction(extractor, truth, frame_trim=(10, 5), num_frames=100).run(
-        None, progress=False
+        InMemoryResultsWriter(), progress=False
     )
     assert len(part) == 85
     assert part.metadata["first_frame_idx"] == 10
@@ -98,7 +110,7 @@ def test_frame_trim_and_num_frames(clip):
     )
 
 
-class _FlipOddFrames:
+class _FlipOddFrames(FlipCorrector):
     """A trivial corrector: flips every odd frame, remembers what it saw."""
 
     def __init__(self):
@@ -116,10 +128,12 @@ class _FlipOddFrames:
 
 def test_flip_corrector_hook(clip, tmp_path):
     extractor, truth = clip
-    plain = _extraction(extractor, truth, chunk_size=40).run(None, progress=False)
+    plain = _extraction(extractor, truth).run(
+        InMemoryResultsWriter(), chunk_size=40, progress=False
+    )
     corrector = _FlipOddFrames()
-    flipped = _extraction(extractor, truth, chunk_size=40, flip_corrector=corrector).run(
-        tmp_path, progress=False
+    flipped = _extraction(extractor, truth, flip_corrector=corrector).run(
+        H5ResultsWriter(tmp_path), chunk_size=40, progress=False
     )
     assert corrector.calls == [(0, 40), (40, 40), (80, 40), (120, 30)]
     assert corrector.finalized
@@ -135,7 +149,9 @@ def test_flip_corrector_hook(clip, tmp_path):
     np.testing.assert_array_equal(flipped.frames[1], turn_round(plain.frames[1:2])[0])
     np.testing.assert_array_equal(flipped.frames[1][1:, 1:], plain.frames[1][:0:-1, :0:-1])
     np.testing.assert_array_equal(flipped.frames[0], plain.frames[0])
-    assert flipped.parameters["flip_corrector"] == "_FlipOddFrames"
+    # The corrector used is recorded by its class (with the strategies, not the moseq2 keys).
+    recorded = flipped.metadata["strategies"]["flip_corrector"]["class"]
+    assert recorded == f"{_FlipOddFrames.__module__}._FlipOddFrames"
 
 
 def test_animal_never_found_completes_with_a_warning(tmp_path):
@@ -144,7 +160,9 @@ def test_animal_never_found_completes_with_a_warning(tmp_path):
     mask = np.zeros((424, 512), dtype=bool)
     mask[100:300, 100:400] = True
     with pytest.warns(UserWarning, match="not found in any"):
-        results = SessionExtraction(extractor, roi=ManualROI(mask)).run(tmp_path, progress=False)
+        results = SessionExtraction(extractor, roi=ManualROI(mask)).run(
+            H5ResultsWriter(tmp_path), progress=False
+        )
     assert len(results) == 20
     assert not results.valid.any()
     assert np.isnan(results.scalars["centroid_x_px"][:]).all()
@@ -158,8 +176,10 @@ def test_invalid_pixels_are_not_tall_objects(clip):
     holes = video.copy()
     # A block of invalid (0) depth far from the animal must not become the tracked object.
     holes[:, 60:90, 200:230] = 0
-    results = _extraction(NumpyDepthExtractor(holes, 30.0), truth).run(None, progress=False)
-    reference = _extraction(extractor, truth).run(None, progress=False)
+    results = _extraction(NumpyDepthExtractor(holes, 30.0), truth).run(
+        InMemoryResultsWriter(), progress=False
+    )
+    reference = _extraction(extractor, truth).run(InMemoryResultsWriter(), progress=False)
     np.testing.assert_allclose(
         results.scalars["centroid_x_px"], reference.scalars["centroid_x_px"], atol=1e-4
     )
@@ -177,7 +197,7 @@ def test_unwritable_output_directory_fails_before_work(clip, tmp_path):
     extraction = _extraction(extractor, truth)
     try:
         with pytest.raises(PermissionError, match="cannot write"):
-            extraction.run(target, progress=False)
+            extraction.run(H5ResultsWriter(target), progress=False)
     finally:
         locked.chmod(0o700)
     assert extraction.arena is None  # failed before the background was computed
@@ -189,7 +209,7 @@ def test_output_path_that_is_a_file_fails_before_work(clip, tmp_path):
     blocker.write_text("not a directory")
     extraction = _extraction(extractor, truth)
     with pytest.raises(NotADirectoryError, match="existing file"):
-        extraction.run(blocker, progress=False)
+        extraction.run(H5ResultsWriter(blocker), progress=False)
     assert extraction.arena is None  # nothing was computed
 
 
@@ -199,21 +219,21 @@ class _ExplodingTracker(MomentsTracker):
         self.seen = 0
         self.fail_after = fail_after
 
-    def track(self, filtered):
+    def find(self, image):
         self.seen += 1
         if self.seen > self.fail_after:
             raise RuntimeError("simulated crash in the middle of the session")
-        return super().track(filtered)
+        return super().find(image)
 
 
 def test_crash_leaves_an_incomplete_status_and_no_results_file(clip, tmp_path):
     extractor, truth = clip
     # A complete earlier run in the same directory must not survive looking complete.
-    _extraction(extractor, truth).run(tmp_path, progress=False)
+    _extraction(extractor, truth).run(H5ResultsWriter(tmp_path), progress=False)
     assert (tmp_path / "results_00.h5").exists()
     with pytest.raises(RuntimeError, match="simulated crash"):
-        _extraction(extractor, truth, tracker=_ExplodingTracker(60), chunk_size=50).run(
-            tmp_path, progress=False
+        _extraction(extractor, truth, tracker=_ExplodingTracker(60)).run(
+            H5ResultsWriter(tmp_path), chunk_size=50, progress=False
         )
     status = yaml.safe_load((tmp_path / "results_00.yaml").read_text())
     assert status["complete"] is False
@@ -227,17 +247,13 @@ def test_status_is_incomplete_while_running(clip, tmp_path):
     extractor, truth = clip
     seen = {}
 
-    from depthextractors.io.results_h5 import H5ResultsWriter
-
     class SpyWriter(H5ResultsWriter):
         def write(self, chunk):
             seen.setdefault("status", yaml.safe_load(self.yaml_path.read_text()))
             seen.setdefault("final_exists", self.h5_path.exists())
             super().write(chunk)
 
-    results = _extraction(extractor, truth).run(
-        tmp_path, progress=False, writer=SpyWriter(tmp_path)
-    )
+    results = _extraction(extractor, truth).run(SpyWriter(tmp_path), progress=False)
     assert seen["status"]["complete"] is False
     assert seen["status"]["status"] == "running"
     assert seen["final_exists"] is False
@@ -245,9 +261,13 @@ def test_status_is_incomplete_while_running(clip, tmp_path):
 
 
 def test_find_roi_alone_writes_images(clip, tmp_path):
+    from depthextractors.io import write_arena_images
+
     extractor, truth = clip
     extraction = _extraction(extractor, truth)
-    arena = extraction.find_roi(tmp_path)
+    arena = extraction.find_roi()
+    assert not any(tmp_path.iterdir())  # the arena step itself writes nothing
+    write_arena_images(tmp_path, arena.background, arena.roi.mask, arena.first_frame)
     assert {p.name for p in tmp_path.iterdir()} == {"bground.tiff", "roi.tiff", "first_frame.tiff"}
     np.testing.assert_array_equal(arena.roi.mask, truth.arena_mask)
     assert arena.background.shape == (424, 512)
@@ -258,7 +278,7 @@ def test_bad_arguments_are_explained(clip):
     with pytest.raises(TypeError, match="DepthVideoExtractor"):
         SessionExtraction(np.zeros((3, 4, 4)))
     with pytest.raises(ValueError, match="chunk_size"):
-        _extraction(extractor, truth, chunk_size=0)
+        _extraction(extractor, truth).run(InMemoryResultsWriter(), chunk_size=0)
     with pytest.raises(ValueError, match="frame_dtype"):
         _extraction(extractor, truth, frame_dtype="float32")
     with pytest.raises(ValueError, match="8-bit"):
@@ -311,11 +331,11 @@ def test_plane_background_and_16_bit_frames(clip, tmp_path):
         background=PlaneFitBackground(frame_stride=10),
         frame_dtype="uint16",
         tracker=MomentsTracker(max_height=300),
-    ).run(tmp_path, progress=False)
+    ).run(H5ResultsWriter(tmp_path), progress=False)
     assert results.frames[:].dtype == np.uint16
     assert results.valid.all()
     assert results.parameters["use_plane_bground"] is True
-    reference = _extraction(extractor, truth).run(None, progress=False)
+    reference = _extraction(extractor, truth).run(InMemoryResultsWriter(), progress=False)
     difference = np.hypot(
         results.scalars["centroid_x_px"] - reference.scalars["centroid_x_px"],
         results.scalars["centroid_y_px"] - reference.scalars["centroid_y_px"],
@@ -324,12 +344,12 @@ def test_plane_background_and_16_bit_frames(clip, tmp_path):
 
 
 def test_in_memory_results_warn_when_large(clip, monkeypatch):
-    from depthextractors.extraction import session as session_module
+    from depthextractors.io import results as results_module
 
     extractor, truth = clip
-    monkeypatch.setattr(session_module, "_IN_MEMORY_WARNING_BYTES", 1e5)
+    monkeypatch.setattr(results_module, "_IN_MEMORY_WARNING_BYTES", 1e5)
     with pytest.warns(UserWarning, match="in memory"):
-        _extraction(extractor, truth, num_frames=20).run(None, progress=False)
+        _extraction(extractor, truth, num_frames=20).run(InMemoryResultsWriter(), progress=False)
 
 
 def test_hampel_filters_repair_isolated_tracking_outliers(clip):
@@ -343,11 +363,11 @@ def test_hampel_filters_repair_isolated_tracking_outliers(clip):
         video[index, 280:360, 140:180] = background_depth - 40
     corrupt = NumpyDepthExtractor(video, 30.0)
     hampel = HampelFilter(span=5, sig=3)
-    raw = _extraction(corrupt, truth).run(None, progress=False)
+    raw = _extraction(corrupt, truth).run(InMemoryResultsWriter(), progress=False)
     fixed = _extraction(corrupt, truth, centroid_hampel=hampel, angle_hampel=hampel).run(
-        None, progress=False
+        InMemoryResultsWriter(), progress=False
     )
-    clean = _extraction(extractor, truth).run(None, progress=False)
+    clean = _extraction(extractor, truth).run(InMemoryResultsWriter(), progress=False)
 
     def distance(results, frames):
         return np.hypot(
@@ -376,7 +396,7 @@ def test_hampel_filters_repair_isolated_tracking_outliers(clip):
     assert np.median(distance(fixed, others)) < 0.05
 
 
-class _TruthFlips:
+class _TruthFlips(FlipCorrector):
     """Flip corrector that knows the true heading (to check the nose-east convention)."""
 
     def __init__(self, heading):
@@ -390,7 +410,7 @@ class _TruthFlips:
 def test_flipped_crops_point_the_nose_east(clip):
     extractor, truth = clip
     results = _extraction(extractor, truth, flip_corrector=_TruthFlips(truth.heading)).run(
-        None, progress=False
+        InMemoryResultsWriter(), progress=False
     )
     error = np.angle(np.exp(1j * (results.scalars["angle"][:] - truth.heading)))
     assert np.degrees(np.abs(error)).max() < 5  # heading right, not just the axis
@@ -401,7 +421,7 @@ def test_flipped_crops_point_the_nose_east(clip):
 
 
 def test_filtering_around_the_animal_equals_filtering_the_whole_box(clip):
-    from depthextractors.extraction.session import _nonzero_window, _track_at
+    from depthextractors.extraction.stages import nonzero_region
 
     extractor, _ = clip
     filters = FrameFilters(cable_iterations=1)
@@ -415,13 +435,13 @@ def test_filtering_around_the_animal_equals_filtering_the_whole_box(clip):
         height = height.astype(np.uint8)
         height[5, 5] = 40  # a far-away speck widens the window to the frame's corner
         whole = filters.apply_spatial(height)
-        y0, y1, x0, x1 = _nonzero_window(height, margin)
+        y0, y1, x0, x1 = nonzero_region(height, margin)
         part = filters.apply_spatial(height[y0:y1, x0:x1])
         np.testing.assert_array_equal(part, whole[y0:y1, x0:x1])
         outside = np.ones(whole.shape, dtype=bool)
         outside[y0:y1, x0:x1] = False
         assert not whole[outside].any()
-        found = _track_at(tracker, part, x0, y0)
+        found = tracker.track(part, (x0, y0))
         reference = tracker.track(whole)
         assert (found.x, found.y, found.orientation) == pytest.approx(
             (reference.x, reference.y, reference.orientation)
@@ -441,12 +461,10 @@ def test_plane_background_finds_the_arena_on_the_median_image(clip):
     assert abs(arena.roi.true_depth - truth.true_depth_mm) < 2.0
 
 
-class _ArenaRecorder:
+class _ArenaRecorder(ResultsWriter):
     """An in-memory writer that also asks for the arena heights and keeps them."""
 
     def __init__(self, step):
-        from depthextractors.extraction import InMemoryResultsWriter
-
         self.inner = InMemoryResultsWriter()
         self.arena_heights_step = step
         self.chunks = []
@@ -477,8 +495,8 @@ def test_writers_that_ask_get_the_arena_heights_the_tracker_saw(clip):
     extractor, truth = clip
     recorder = _ArenaRecorder(step=3)
     before = cv2.getNumThreads()
-    results = _extraction(extractor, truth, chunk_size=40, chunk_overlap=5, n_jobs=2).run(
-        None, progress=False, writer=recorder
+    results = _extraction(extractor, truth, chunk_overlap=5).run(
+        recorder, chunk_size=40, n_jobs=2, progress=False
     )
     # OpenCV runs without its own threads during the extraction, and as before afterwards.
     assert recorder.opencv_threads == {1}
@@ -499,8 +517,278 @@ def test_writers_that_ask_get_the_arena_heights_the_tracker_saw(clip):
 def test_writers_that_do_not_ask_get_no_arena_heights_and_bad_steps_are_refused(clip):
     extractor, truth = clip
     recorder = _ArenaRecorder(step=None)
-    _extraction(extractor, truth).run(None, progress=False, writer=recorder)
+    _extraction(extractor, truth).run(recorder, progress=False)
     assert all(heights is None for _, heights in recorder.chunks)
     for step in (0, 1.5, True):
         with pytest.raises(ValueError, match="arena_heights_step must be a positive whole"):
-            _extraction(extractor, truth).run(None, progress=False, writer=_ArenaRecorder(step))
+            _extraction(extractor, truth).run(_ArenaRecorder(step), progress=False)
+
+
+# ---------------------------------------------------------------------- contracts (issue 12)
+class _HeightWeightedCentroid(Tracker):
+    """A custom tracker in one method: the height-weighted centroid of the largest
+    8-connected object (the session zeroes heights outside [min_height, max_height])."""
+
+    min_height = 10.0
+    max_height = 100.0
+
+    def find(self, image):
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(
+            (image > 0).astype(np.uint8), connectivity=8
+        )
+        if count <= 1:
+            return None
+        mask = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        weights = np.where(mask, image, 0).astype(np.float64)
+        rows, cols = np.indices(image.shape)
+        total = weights.sum()
+        return TrackedObject(
+            x=float((weights * cols).sum() / total),
+            y=float((weights * rows).sum() / total),
+            orientation=0.0,
+            length=0.0,
+            width=0.0,
+            area=float(mask.sum()),
+            height_mean=float(image[mask].mean()),
+            mask=mask.astype(np.uint8),
+            mask_origin=(0, 0),
+        )
+
+
+def _full_frame_centroids(results):
+    row0 = np.flatnonzero(results.roi.any(axis=1))[0]
+    col0 = np.flatnonzero(results.roi.any(axis=0))[0]
+    return results.scalars["centroid_x_px"][:] + col0, results.scalars["centroid_y_px"][:] + row0
+
+
+def test_a_custom_tracker_is_one_subclass_with_one_method(clip):
+    extractor, truth = clip
+    results = _extraction(extractor, truth, tracker=_HeightWeightedCentroid()).run(
+        InMemoryResultsWriter(), progress=False
+    )
+    assert len(results) == 150
+    assert results.valid.all()
+    x, y = _full_frame_centroids(results)
+    error = np.hypot(x - truth.centroid_px[:, 0], y - truth.centroid_px[:, 1])
+    # The truth is the body's plain centroid; weighting by height (22 mm at the nose rising to
+    # 38 mm at the rear) pulls it about a thirtieth of the body length towards the rear
+    # (about 1 px here), so a tenth of the length is a generous bound for every frame.
+    assert (error < truth.length_px / 10).all()
+    recorded = results.metadata["strategies"]["tracker"]
+    assert recorded == {"class": f"{__name__}._HeightWeightedCentroid", "params": {}}
+
+
+class _CentreDisc(ROIStrategy):
+    """A custom arena in one method: a disc around the image centre at the floor depth."""
+
+    def find(self, background, camera=None):
+        rows, cols = np.indices(background.shape)
+        centre_row, centre_col = (background.shape[0] - 1) / 2, (background.shape[1] - 1) / 2
+        disc = np.hypot(rows - centre_row, cols - centre_col) <= 160
+        floor = float(np.median(background[disc & (background > 0)]))
+        return ArenaROI(mask=disc, true_depth=floor, plane=None, depth_range=None)
+
+
+def test_a_custom_roi_is_one_subclass_with_one_method(clip):
+    extractor, truth = clip
+    extraction = _extraction(extractor, truth, roi=_CentreDisc())
+    results = extraction.run(InMemoryResultsWriter(), progress=False)
+    rows, cols = np.indices((424, 512))
+    disc = np.hypot(rows - 211.5, cols - 255.5) <= 160
+    np.testing.assert_array_equal(extraction.arena.roi.mask, disc)
+    np.testing.assert_array_equal(results.roi, disc)
+    background = extraction.arena.background
+    assert results.true_depth == float(np.median(background[disc & (background > 0)]))
+    # The disc lies inside the synthetic arena and holds the animal's whole path.
+    assert not (disc & ~truth.arena_mask).any()
+    assert results.valid.all()
+    x, y = _full_frame_centroids(results)
+    assert np.median(np.hypot(x - truth.centroid_px[:, 0], y - truth.centroid_px[:, 1])) < 0.5
+
+
+class _DuckTracker:
+    min_height, max_height, sequential = 10.0, 100.0, False
+
+    def find(self, image):
+        return None
+
+    def track(self, image, origin=(0, 0), raw=None):
+        return None
+
+
+class _DuckROI:
+    def find(self, background, camera=None):
+        return ArenaROI(np.ones(background.shape, bool), 680.0, None, None)
+
+
+class _DuckBackground:
+    def compute(self, extractor):
+        return np.full(extractor.get_image_size(), 680.0, np.float32)
+
+    def roi_image(self, background):
+        return background
+
+
+class _DuckCorrector:
+    lookahead = 0
+
+    def correct(self, context):
+        return np.zeros(len(context.frames), bool)
+
+
+@pytest.mark.parametrize(
+    ("role", "strategy", "base"),
+    [
+        ("tracker", _DuckTracker(), "Tracker"),
+        ("roi", _DuckROI(), "ROIStrategy"),
+        ("background", _DuckBackground(), "BackgroundStrategy"),
+        ("flip_corrector", _DuckCorrector(), "FlipCorrector"),
+    ],
+)
+def test_strategies_that_do_not_subclass_the_contracts_are_refused(clip, role, strategy, base):
+    extractor, _ = clip
+    expected = rf"{role} must be a {base} \(subclass depthextractors\.extraction\.{base}\b"
+    with pytest.raises(TypeError, match=expected):
+        SessionExtraction(extractor, **{role: strategy})
+
+
+def test_writers_that_do_not_subclass_the_contract_are_refused(clip):
+    extractor, truth = clip
+    extraction = _extraction(extractor, truth)
+    with pytest.raises(TypeError, match=r"subclass depthextractors\.extraction\.ResultsWriter"):
+        extraction.run([InMemoryResultsWriter(), object()], progress=False)
+    with pytest.raises(TypeError, match="run\\(\\) takes a results writer"):
+        extraction.run(None, progress=False)
+    assert extraction.arena is None  # refused before any work
+
+
+def _same_params(a, b):
+    """Equal parameters, arrays by value and nested strategies by their own parameters."""
+    first, second = a.get_params(), b.get_params()
+    assert first.keys() == second.keys()
+    for name, value in first.items():
+        other = second[name]
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(value, other, err_msg=name)
+            assert value.dtype == other.dtype, name
+        elif isinstance(value, Strategy):
+            assert type(value) is type(other), name
+            _same_params(value, other)
+        else:
+            assert value == other, name
+            assert type(value) is type(other), name
+
+
+def _built_in_strategies():
+    from depthextractors import EMTracker, PlaneFitBackground, PlaneROI
+    from depthextractors.extraction import JobOptions, MotionFlipCorrector
+
+    mask = np.zeros((30, 40), dtype=bool)
+    mask[5:25, 8:36] = True
+    return [
+        PlaneROI(),
+        PlaneROI(
+            depth_range=(600, 760),
+            weights=(10, 0.1, 1),
+            dilate=(5, 7),
+            erode=(3, 3),
+            erode_iterations=2,
+            shape="rect",
+            gradient_filter=True,
+            true_depth=671.5,
+            iterations=50,
+            min_region_fraction=0,
+        ),
+        ManualROI(mask),
+        ManualROI(mask, true_depth=680.0),
+        StridedMedianBackground(),
+        StridedMedianBackground(frame_stride=10, median_filter_size=3, min_frames=4),
+        PlaneFitBackground(),
+        PlaneFitBackground(frame_stride=20, roi=PlaneROI(dilate=(1, 1), seed=3)),
+        MomentsTracker(),
+        MomentsTracker(min_height=5, max_height=250, use_cc=False),
+        EMTracker(),
+        EMTracker(
+            init_method="med",
+            rho_mean=0.5,
+            model_smoothing_clips=(-12, -8),
+            cable_sigma=None,
+            init_strel=(7, 5),
+            use_cc=False,
+        ),
+        FrameFilters(),
+        FrameFilters(spatial_size=5, temporal_size=3, tail_size=(7, 7), cable_iterations=2),
+        HampelFilter(),
+        HampelFilter(span=5, sig=2.5),
+        MotionFlipCorrector(),
+        MotionFlipCorrector(motion_weight=2, switch_cost=10, lookahead=12),
+        JobOptions(),
+        JobOptions(n_jobs=-1, chunk_size=77, progress=False),
+    ]
+
+
+@pytest.mark.parametrize("strategy", _built_in_strategies(), ids=repr)
+def test_every_built_in_strategy_round_trips(strategy):
+    _same_params(type(strategy)(**strategy.get_params()), strategy)
+    description = strategy.describe()
+    yaml.safe_load(yaml.safe_dump(description))  # plain YAML types only
+    rebuilt = build_strategy(description)
+    assert type(rebuilt) is type(strategy)
+    _same_params(rebuilt, strategy)
+    assert rebuilt.describe() == description
+    if isinstance(strategy, ManualROI):
+        np.testing.assert_array_equal(rebuilt.mask, strategy.mask)
+
+
+def _all_outputs_equal(a, b, context):
+    np.testing.assert_array_equal(a.timestamps, b.timestamps, err_msg=context)
+    np.testing.assert_array_equal(a.frames[:], b.frames[:], err_msg=context)
+    np.testing.assert_array_equal(a.frames_mask[:], b.frames_mask[:], err_msg=context)
+    assert a.scalars.keys() == b.scalars.keys()
+    for name in a.scalars:
+        np.testing.assert_array_equal(
+            a.scalars[name][:], b.scalars[name][:], err_msg=f"{context}: {name}"
+        )
+    for name in ("flips", "flip_confidence"):
+        np.testing.assert_array_equal(
+            getattr(a, name)[:], getattr(b, name)[:], err_msg=f"{context}: {name}"
+        )
+    np.testing.assert_array_equal(a.roi, b.roi)
+    np.testing.assert_array_equal(a.background, b.background)
+    # The job options are recorded too (chunk_size is a moseq2 key); the rest is the same.
+    assert {**a.parameters, "chunk_size": None} == {**b.parameters, "chunk_size": None}
+    assert a.metadata["strategies"] == b.metadata["strategies"]
+
+
+@pytest.mark.parametrize("tracker", ["moments", "em"])
+def test_chunk_size_and_thread_invariance_through_the_executor(clip, tracker):
+    """Every output array is the same for any chunk size and thread count, also with a
+    sequential tracker (state carried across chunks) and filters that read neighbours."""
+    from depthextractors import EMTracker
+
+    extractor, truth = clip
+
+    def extract(chunk_size, n_jobs):
+        extraction = _extraction(
+            extractor,
+            truth,
+            tracker=EMTracker() if tracker == "em" else MomentsTracker(),
+            filters=FrameFilters(temporal_size=3),
+            centroid_hampel=HampelFilter(span=5, sig=3),
+            angle_hampel=HampelFilter(span=5, sig=3),
+        )
+        writer = InMemoryResultsWriter()
+        return extraction.run(writer, chunk_size=chunk_size, n_jobs=n_jobs, progress=False)
+
+    reference = extract(1000, 1)
+    assert len(reference) == 150
+    assert reference.valid.mean() > 0.95
+    if tracker == "em":
+        assert reference.frames_mask[:].dtype == np.float32
+    for chunk_size in (7, 50, 1000):
+        for n_jobs in (1, 2):
+            if (chunk_size, n_jobs) == (1000, 1):
+                continue
+            results = extract(chunk_size, n_jobs)
+            assert results.metadata["job"] == {"n_jobs": n_jobs, "chunk_size": chunk_size}
+            _all_outputs_equal(reference, results, f"chunk_size={chunk_size}, n_jobs={n_jobs}")

@@ -71,14 +71,14 @@ def test_height_limits():
 
 
 def test_empty_frame_gives_none():
-    assert MomentsTracker().track(np.zeros((50, 50), np.uint8)) is None
+    assert MomentsTracker(use_cc=False).track(np.zeros((50, 50), np.uint8)) is None
     assert MomentsTracker(use_cc=True).track(np.zeros((50, 50), np.uint8)) is None
 
 
 def test_use_cc_matches_contours_on_separate_objects():
     image = _ellipse((60, 60), (25, 10), 15)
     image |= _ellipse((150, 150), (8, 5), 0)
-    by_contour = MomentsTracker().track(image)
+    by_contour = MomentsTracker(use_cc=False).track(image)
     by_component = MomentsTracker(use_cc=True).track(image)
     assert by_component.x == pytest.approx(by_contour.x)
     assert by_component.orientation == pytest.approx(by_contour.orientation)
@@ -94,4 +94,4 @@ def test_uint16_frames_are_tracked_like_uint8():
 def test_bad_limits_are_refused():
     with pytest.raises(ValueError, match="min_height"):
         MomentsTracker(min_height=50, max_height=20)
-    assert MomentsTracker().parameters()["min_height"] == 10
+    assert MomentsTracker().get_params()["min_height"] == 10
