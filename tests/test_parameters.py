@@ -242,3 +242,33 @@ def test_job_options_are_not_science_parameters(session):
     )  # fmt: skip
     with pytest.raises(TypeError, match="either"):
         extraction.run(InMemoryResultsWriter(), job=JobOptions(), n_jobs=1)
+
+
+class _TallerThreshold(MomentsTracker):
+    """A subclass of a built-in tracker: the keys cannot say what it does differently."""
+
+    def find(self, image):
+        return super().find(np.where(image >= 12, image, 0).astype(image.dtype))
+
+
+def test_strategies_the_keys_cannot_build_are_recorded_and_refused_as_a_configuration(
+    session, tmp_path
+):
+    from depthextractors import H5ResultsWriter
+    from depthextractors.config import ConfigError
+
+    SessionExtraction(
+        open_depth_video(session), tracker=_TallerThreshold(), num_frames=20
+    ).run(H5ResultsWriter(tmp_path), progress=False)
+    results = read_results(tmp_path)
+    assert results.parameters["custom_strategies"] == [
+        f"tracker: {__name__}._TallerThreshold"
+    ]
+    assert results.metadata["strategies"]["tracker"]["class"].endswith("._TallerThreshold")
+    with pytest.raises(ConfigError, match="cannot build .*tracker: .*_TallerThreshold"):
+        ExtractionConfig.from_results(tmp_path)
+    # Built-in strategies only: nothing listed.
+    SessionExtraction(open_depth_video(session), num_frames=20).run(
+        H5ResultsWriter(tmp_path / "plain"), progress=False
+    )
+    assert read_results(tmp_path / "plain").parameters["custom_strategies"] is None

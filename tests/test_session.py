@@ -519,7 +519,7 @@ def test_writers_that_do_not_ask_get_no_arena_heights_and_bad_steps_are_refused(
     recorder = _ArenaRecorder(step=None)
     _extraction(extractor, truth).run(recorder, progress=False)
     assert all(heights is None for _, heights in recorder.chunks)
-    for step in (0, 1.5, True):
+    for step in (0, 1.5, True, -2):
         with pytest.raises(ValueError, match="arena_heights_step must be a positive whole"):
             _extraction(extractor, truth).run(_ArenaRecorder(step), progress=False)
 

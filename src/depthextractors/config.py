@@ -108,13 +108,10 @@ IGNORED_MOSEQ2_KEYS: dict[str, tuple[str, object]] = {
     "finfo": ("frame information is read from the recording", _ANY),
     "timestamps": ("timestamps are read from the recording", _ANY),
     "tar": ("archives are read in place", _ANY),
-    "true_depth": (
-        "the true depth is measured (use detected_true_depth to override it)", _ANY
-    ),
 }
 
 _SPECS = {spec.key: spec for spec in PARAMETERS}
-_NULLABLE = ("int_or_none", "path_or_none", "float_or_none", "str")
+_NULLABLE = ("int_or_none", "path_or_none", "float_or_none", "str", "strings")
 
 
 class ConfigError(ValueError):
@@ -223,6 +220,13 @@ class ExtractionConfig(Mapping):
             )
         if self.flip_corrector == "classifier" and self.flip_classifier is None:
             raise ConfigError("flip_corrector: classifier needs flip_classifier: <file>")
+        if self.custom_strategies:
+            raise ConfigError(
+                "these parameters come from an extraction with strategies a configuration "
+                f"cannot build ({'; '.join(self.custom_strategies)}); rebuild those with "
+                "depthextractors.extraction.build_strategy(results.metadata['strategies'][role]), "
+                "or delete custom_strategies to use the built-in ones instead"
+            )
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -639,6 +643,12 @@ def _coerce(spec: ParameterSpec, value: Any) -> Any:
         if not isinstance(value, (str, os.PathLike)):
             raise _fail(name, value, "a file path")
         return str(value)
+    if kind == "strings":
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise _fail(name, value, "a list of strings")
+        return list(value)
     if kind == "camera":
         text = str(value).strip().lower() if isinstance(value, str) else value
         text = _CAMERA_ALIASES.get(text, text)

@@ -355,7 +355,23 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     _p("input_file", "str", "Depth recording extracted", default=None, group=RECORDED),
     _p("camera", "str", "Camera model of the recording (pixel to mm conversion)", default=None,
        group=RECORDED, moseq2=False),
+    _p("true_depth", "float_or_none", "Detected true depth of arena floor (mm)", default=None,
+       group=RECORDED),
+    _p("custom_strategies", "strings",
+       "Strategies of the extraction that the keys cannot describe (role: module.Class); "
+       "their parameters are under strategies", default=None, group=RECORDED, moseq2=False),
 )  # fmt: skip
+
+#: The classes the keys build, by role: any other strategy is recorded as custom.
+_BUILT_BY_KEYS = {
+    "background": ("background.StridedMedianBackground", "background.PlaneFitBackground"),
+    "roi": ("roi.PlaneROI",),
+    "filters": ("filters.FrameFilters",),
+    "tracker": ("tracking.MomentsTracker", _EM),
+    "centroid_hampel": ("filters.HampelFilter",),
+    "angle_hampel": ("filters.HampelFilter",),
+    "flip_corrector": ("flips.MotionFlipCorrector", _CLASSIFIER),
+}
 
 _BY_KEY = {spec.key: spec for spec in PARAMETERS}
 
@@ -490,9 +506,11 @@ def moseq2_parameters(
     """Every key's value for an extraction, as recorded with its results.
 
     Arguments of the session's strategies are read from them (:meth:`Strategy.get_params`);
-    choices of strategy from their classes; the depth range, ranking weights and camera from
-    what the arena step used; keys that played no part keep their defaults. Given back as a
-    configuration, the result builds the same pipeline.
+    choices of strategy from their classes; the ranking weights, the camera and the true depth
+    from what the arena step used; keys that played no part keep their defaults. As
+    moseq2-extract, ``bg_roi_depth_range`` is the range given (its default when the range was
+    found automatically). Given back as a configuration, the result builds the same pipeline;
+    strategies no key describes are listed under ``custom_strategies``.
 
     Parameters
     ----------
@@ -546,12 +564,24 @@ def _recorded_choices(session: SessionExtraction, arena: ArenaROI | None) -> dic
         "camera": extractor.camera.name,
         "fps": float(extractor.get_sampling_frequency()),
         "input_file": _input_file(extractor),
+        "true_depth": None if arena is None else float(arena.true_depth),
+        "custom_strategies": _custom_strategies(session) or None,
     }
-    if arena is not None and arena.depth_range is not None:
-        values["bg_roi_depth_range"] = [float(v) for v in arena.depth_range]
     if arena is not None and arena.weights is not None:
         values["bg_roi_weights"] = [float(v) for v in arena.weights]
     return values
+
+
+def _custom_strategies(session: SessionExtraction) -> list[str]:
+    """``role: module.Class`` of every strategy the keys cannot build (subclasses included)."""
+    custom = []
+    for role, strategy in session.strategies().items():
+        if strategy is None:
+            continue
+        if not any(type(strategy) is _class(path) for path in _BUILT_BY_KEYS[role]):
+            cls = type(strategy)
+            custom.append(f"{role}: {cls.__module__}.{cls.__qualname__}")
+    return custom
 
 
 def _input_file(extractor: Any) -> str | None:

@@ -414,7 +414,8 @@ class SessionExtraction:
         writer.begin(setup)
         try:
             # Writers declare the products they want once they have begun.
-            frame_stages = self.frame_stages(converter, writer.arena_heights_step)
+            step = _arena_heights_step(writer)
+            frame_stages = self.frame_stages(converter, step)
             chunk_stages = self.chunk_stages(setup, arena, (col0, row0))
             for stage in (*frame_stages, *chunk_stages):
                 stage.reset()
@@ -565,6 +566,19 @@ def _chunk(work: WindowWork, setup: ExtractionSetup) -> ResultChunk:
         flip_confidence=work.flip_confidence,
         arena_heights=work.arena_heights,
     )
+
+
+def _arena_heights_step(writer: ResultsWriter) -> int | None:
+    """The arena heights' pixel step the writer declared (None: none wanted), checked."""
+    step = writer.arena_heights_step
+    if step is None:
+        return None
+    if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(
+            f"{type(writer).__name__}.arena_heights_step must be a positive whole number of "
+            f"pixels (or None for no arena heights), got {step!r}"
+        )
+    return int(step)
 
 
 def _writers(writers: Any) -> list[ResultsWriter]:
