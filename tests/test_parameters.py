@@ -265,7 +265,7 @@ def test_strategies_the_keys_cannot_build_are_recorded_and_refused_as_a_configur
         f"tracker: {__name__}._TallerThreshold"
     ]
     assert results.metadata["strategies"]["tracker"]["class"].endswith("._TallerThreshold")
-    with pytest.raises(ConfigError, match="cannot build .*tracker: .*_TallerThreshold"):
+    with pytest.raises(ConfigError, match=r"cannot build .*tracker: .*_TallerThreshold"):
         ExtractionConfig.from_results(tmp_path)
     # Built-in strategies only: nothing listed.
     SessionExtraction(open_depth_video(session), num_frames=20).run(
