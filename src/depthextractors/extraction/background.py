@@ -208,12 +208,7 @@ class StridedMedianBackground(BackgroundStrategy):
         return np.unique(np.linspace(0, num_frames - 1, count).round().astype(np.int64))
 
     def compute(self, extractor: DepthVideoExtractor) -> np.ndarray:
-        """Compute the background of a recording.
-
-        Parameters
-        ----------
-        extractor : DepthVideoExtractor
-            The recording (or a slice of it).
+        """The median background of a recording (:meth:`BackgroundStrategy.compute`).
 
         Returns
         -------

@@ -506,18 +506,9 @@ class PlaneROI(ROIStrategy):
 
     # ---------------------------------------------------------------- the strategy
     def find(self, background: np.ndarray, camera: CameraModel | None = None) -> ArenaROI:
-        """Find the arena in a background image.
+        """Find the arena in a background image (:meth:`ROIStrategy.find`).
 
-        Parameters
-        ----------
-        background : numpy.ndarray, shape (rows, cols)
-            Background depth in millimetres (0 or NaN = invalid).
-        camera : CameraModel, optional
-            The camera; its family chooses the ranking weights when ``weights`` is None.
-
-        Returns
-        -------
-        ArenaROI
+        The camera's family chooses the ranking weights when ``weights`` is None.
 
         Raises
         ------

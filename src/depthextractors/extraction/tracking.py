@@ -224,18 +224,7 @@ class SequentialTracker(Tracker):
     ) -> TrackedObject | None:
         """Update the state with one frame and find the animal in it (ROI-box coordinates).
 
-        Parameters
-        ----------
-        image : numpy.ndarray
-            ``(rows, cols)`` filtered heights of a box around the frame's non-zero pixels, mm.
-        origin : (int, int), default (0, 0)
-            ``(x, y)`` of ``image``'s top-left pixel in the ROI box.
-        raw : numpy.ndarray, optional
-            The same pixels before filtering, mm.
-
-        Returns
-        -------
-        TrackedObject or None
+        The arguments are :meth:`Tracker.track`'s; ``raw`` is always given.
         """
 
     def find(self, image: np.ndarray) -> TrackedObject | None:
