@@ -133,6 +133,11 @@ def _one_element_list(value: Any) -> list[int]:
     return [int(value)]
 
 
+def _range_or_moseq2_default(value: Any) -> Any:
+    # moseq2-extract records bg_roi_depth_range as given, its default when found automatically.
+    return (650.0, 750.0) if value is None else value
+
+
 def _shape(value: str) -> str:
     return "rectangle" if value in ("rect", "rectangle") else "ellipse"
 
@@ -152,7 +157,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     _p("bg_roi_depth_range", "pair_float",
        "Range to search for floor of arena (mm); used when manual_set_depth_range is true or "
        "the range differs from the default, otherwise the floor depth is found automatically",
-       "roi", "depth_range", default=(650.0, 750.0), group=ROI, minimum=0),
+       "roi", "depth_range", default=(650.0, 750.0), group=ROI, minimum=0,
+       from_argument=_range_or_moseq2_default),
     _p("manual_set_depth_range", "bool",
        "Always use bg_roi_depth_range instead of finding the floor depth", default=False,
        group=ROI),
