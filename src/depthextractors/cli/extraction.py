@@ -98,7 +98,8 @@ def find_roi(
 ) -> None:
     """Find the arena (ROI) and the background of a recording, and write them as TIFFs."""
     from ..io.report import roi_overlay
-    from ..io.results_h5 import check_writable, write_arena_images
+    from ..io.results_h5 import check_writable
+    from ..io.tiff import write_arena_images
     from ..workflow import default_output_dir
 
     config = load_config(config_file, given)
