@@ -25,7 +25,7 @@ CAMERA_TYPES = ("auto", "kinect", "azure", "realsense", *CAMERA_PRESETS)
 # Names moseq2-extract's generate-config takes too.
 _CAMERA_ALIASES = {"k2": "kinect"}
 #: Kinds whose value may be None (no value).
-NULLABLE_KINDS = ("int_or_none", "path_or_none", "float_or_none", "str")
+NULLABLE_KINDS = ("int_or_none", "path_or_none", "float_or_none", "str", "strings")
 
 
 class ConfigError(ValueError):
@@ -193,6 +193,14 @@ def _path_or_none(spec: ParameterSpec, value: Any) -> str | None:
     return str(value)
 
 
+def _strings(spec: ParameterSpec, value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise _fail(spec.key, value, "a list of strings")
+    return list(value)
+
+
 def _camera(spec: ParameterSpec, value: Any) -> str:
     text = str(value).strip().lower() if isinstance(value, str) else value
     text = _CAMERA_ALIASES.get(text, text)
@@ -223,6 +231,7 @@ _CONVERTERS: dict[str, Callable[[ParameterSpec, Any], Any]] = {
     "choice_int": _choice_int,
     "auto_or_float": _auto_or_float,
     "path_or_none": _path_or_none,
+    "strings": _strings,
     "camera": _camera,
     "str": _str,
 }
