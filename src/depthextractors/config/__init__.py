@@ -19,6 +19,8 @@ the recorded parameters cannot drift apart:
 
 :meth:`ExtractionConfig.build_extraction` builds the ``SessionExtraction`` the keys describe
 (through :func:`~depthextractors.extraction.parameters.build_strategies`).
+Each value is checked and converted by the converter of its kind
+(:mod:`depthextractors.config.values`).
 
 Example
 -------

@@ -15,6 +15,9 @@ Stages declare what they need around the frames they finish: ``margin`` frames o
 each side (summed along the pipeline) and, for chunk stages, ``lookahead`` frames after the
 chunk (evidence only). The executor reads that much more, so the results do not depend on the
 chunk size.
+
+:func:`frame_passes` groups the frame stages into passes and :func:`run_frame_passes` runs them
+over a window.
 """
 
 from __future__ import annotations
