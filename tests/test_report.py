@@ -11,7 +11,8 @@ from depthextractors import read_results
 from depthextractors.batch import extract_session
 from depthextractors.config import ExtractionConfig
 from depthextractors.io import ExtractionResults
-from depthextractors.io.report import (
+from depthextractors.io.report import write_report
+from depthextractors.io.report_figures import (
     CROP_GRID_COLUMNS,
     CROP_GRID_GAP,
     INVALID_COLOUR,
@@ -25,7 +26,6 @@ from depthextractors.io.report import (
     TIMELINE_LEFT,
     VALID_COLOUR,
     build_figures,
-    write_report,
 )
 from depthextractors.testing import generate_synthetic_session
 
@@ -293,7 +293,7 @@ def test_a_session_with_few_frames_of_the_animal_says_how_few():
 
 
 def test_heading_plot_does_not_draw_the_wrap_as_a_turn():
-    from depthextractors.io.report import _break_at_wraps
+    from depthextractors.io.report_figures import _break_at_wraps
 
     times = np.arange(200) / 30.0
     degrees = np.degrees(np.angle(np.exp(1j * np.linspace(0, 12 * np.pi, 200))))

@@ -346,18 +346,10 @@ def extract_session(
         try:
             status = results_status(output_dir)
             if skip_completed and status == "complete":
-                from .io import read_results
-
-                results = read_results(output_dir)
-                before = {p.name for p in output_dir.iterdir()}
-                _finish_outputs(input_file, output_dir, config, results, progress, log, outputs)
-                made = {p.name for p in output_dir.iterdir()} - before
-                outcome = "completed" if made else "skipped"
-                log.info("results are complete; %s", f"made {sorted(made)}" if made else "skipped")
+                count, outcome = _complete(input_file, output_dir, config, progress, log, outputs)
                 return SessionOutcome(
-                    name, input_file, output_dir, outcome, len(results),
-                    time.perf_counter() - start, "already extracted", log_path,
-                    {"results": output_dir / RESULTS_H5, **outputs},
+                    name, input_file, output_dir, outcome, count, time.perf_counter() - start,
+                    "already extracted", log_path, {"results": output_dir / RESULTS_H5, **outputs},
                 )  # fmt: skip
             if status in ("running", "failed"):
                 log.info("restarting an interrupted or failed extraction (status: %s)", status)
@@ -375,6 +367,26 @@ def extract_session(
         name, input_file, output_dir, "extracted", len(results), seconds, message, log_path,
         outputs,
     )  # fmt: skip
+
+
+def _complete(
+    input_file: Path,
+    output_dir: Path,
+    config: ExtractionConfig,
+    progress: bool,
+    log: logging.Logger,
+    outputs: dict[str, Path],
+) -> tuple[int, str]:
+    """Make what complete results lack (movie, report; added to ``outputs``); their frame
+    count and the outcome: ``completed`` if something was made, else ``skipped``."""
+    from .io import read_results
+
+    results = read_results(output_dir)
+    before = {p.name for p in output_dir.iterdir()}
+    _finish_outputs(input_file, output_dir, config, results, progress, log, outputs)
+    made = {p.name for p in output_dir.iterdir()} - before
+    log.info("results are complete; %s", f"made {sorted(made)}" if made else "skipped")
+    return len(results), "completed" if made else "skipped"
 
 
 def _run_extraction(

@@ -87,45 +87,58 @@ def find_sessions(
         raise FileNotFoundError(f"{root} is not a directory")
     sessions: list[Session] = []
     for directory, subdirs, files in os.walk(root):
-        here = Path(directory)
         subdirs[:] = sorted(
             d for d in subdirs if d not in _OUTPUT_DIR_NAMES and not d.startswith(".")
         )
-        if RESULTS_H5 in files:
-            continue
-        candidates = sorted(
-            name for name in files
-            if _suffix(name, extensions) and not name.lower().startswith(_NOT_DEPTH)
-        )  # fmt: skip
-        archives = [n for n in candidates if _suffix(n, _ARCHIVES)]
-        plain = [n for n in candidates if n not in archives]
-        relative = here.relative_to(root).as_posix()
-        for name in archives:
-            path = here / name
-            stem = name[: -len(_suffix(name, _ARCHIVES))]
-            label = f"{relative}/{stem}" if relative != "." else stem
-            sessions.append(Session(label, path, here / stem / output_dir_name))
-        if not plain:
-            continue
-        depth_named = [n for n in plain if n.lower().startswith("depth")]
-        main = None
-        if len(plain) == 1:
-            main = plain[0]
-        elif depth_named:
-            from ..extractors import registered_formats
-
-            preference = {".dat": 0, ".avi": 10, ".mkv": 20, ".bag": 30}
-            formats = registered_formats()
-            main = min(
-                depth_named,
-                key=lambda n: (preference.get(_suffix(n, tuple(formats)) or "", 99), n),
-            )
-        label = relative if relative != "." else here.resolve().name
-        if main is not None:
-            sessions.append(Session(label, here / main, here / output_dir_name))
-        for name in plain:
-            if name == main or name.lower().startswith("depth"):
-                continue  # other depth.* files are conversions of the main recording
-            stem = name[: -len(_suffix(name, extensions))]
-            sessions.append(Session(f"{label}/{stem}", here / name, here / stem / output_dir_name))
+        if RESULTS_H5 not in files:
+            sessions += _sessions_in(Path(directory), root, files, extensions, output_dir_name)
     return sessions
+
+
+def _sessions_in(
+    here: Path, root: Path, files: list[str], extensions: tuple[str, ...], output_dir_name: str
+) -> list[Session]:
+    """The sessions of one directory's files: its archives, its main recording, the others."""
+    sessions: list[Session] = []
+    candidates = sorted(
+        name for name in files
+        if _suffix(name, extensions) and not name.lower().startswith(_NOT_DEPTH)
+    )  # fmt: skip
+    archives = [n for n in candidates if _suffix(n, _ARCHIVES)]
+    plain = [n for n in candidates if n not in archives]
+    relative = here.relative_to(root).as_posix()
+    for name in archives:
+        path = here / name
+        stem = name[: -len(_suffix(name, _ARCHIVES))]
+        label = f"{relative}/{stem}" if relative != "." else stem
+        sessions.append(Session(label, path, here / stem / output_dir_name))
+    if not plain:
+        return sessions
+    main = _main_recording(plain)
+    label = relative if relative != "." else here.resolve().name
+    if main is not None:
+        sessions.append(Session(label, here / main, here / output_dir_name))
+    for name in plain:
+        if name == main or name.lower().startswith("depth"):
+            continue  # other depth.* files are conversions of the main recording
+        stem = name[: -len(_suffix(name, extensions))]
+        sessions.append(Session(f"{label}/{stem}", here / name, here / stem / output_dir_name))
+    return sessions
+
+
+def _main_recording(plain: list[str]) -> str | None:
+    """The directory's session recording: its only one, else the preferred ``depth.*`` file
+    (raw before its conversions, as ``open_depth_video``), else none."""
+    depth_named = [n for n in plain if n.lower().startswith("depth")]
+    if len(plain) == 1:
+        return plain[0]
+    if not depth_named:
+        return None
+    from ..extractors import registered_formats
+
+    preference = {".dat": 0, ".avi": 10, ".mkv": 20, ".bag": 30}
+    formats = registered_formats()
+    return min(
+        depth_named,
+        key=lambda n: (preference.get(_suffix(n, tuple(formats)) or "", 99), n),
+    )

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from ..cameras import CameraModel
+from .arguments import as_frame_count
 from .crop import crop_and_rotate, turn_round
 from .em_tracking import smooth_by_model
 from .filters import HampelFilter
@@ -239,7 +240,7 @@ class FlipStage(ChunkStage):
         self.box_origin = box_origin
         self.timestamps_s = timestamps_s
         self.first_frame = int(first_frame)
-        self.lookahead = _frames(corrector.lookahead, "lookahead")
+        self.lookahead = as_frame_count(corrector.lookahead, "lookahead")
 
     def reset(self) -> None:
         """The corrector's own reset (its contract's hook)."""
@@ -336,11 +337,3 @@ class ScalarStage(ChunkStage):
             work.x[own], work.y[own], work.angle[own], feature("length"), feature("width"),
             feature("area"), feature("height_mean"), times,
         )  # fmt: skip
-
-
-def _frames(value: object, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer number of frames, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {value}")
-    return int(value)

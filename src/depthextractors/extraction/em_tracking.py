@@ -294,10 +294,26 @@ class EMTracker(SequentialTracker):
         if self._mean is None and not self._initialize_from(filtered, origin):
             return None
         rows, cols = filtered.shape
-        grid_x = np.arange(cols, dtype=np.float64) + origin[0]
-        grid_y = np.arange(rows, dtype=np.float64) + origin[1]
-        in_range = (heights > self.min_height) & (heights < self.max_height)
+        # The model's coordinates of the image's columns and rows (ROI-box pixels).
+        grid = (
+            np.arange(cols, dtype=np.float64) + origin[0],
+            np.arange(rows, dtype=np.float64) + origin[1],
+        )
+        if not self._update_model(filtered, origin, grid, heights):
+            return None
+        return self._find_animal(filtered, origin, grid, heights, raw)
 
+    def _update_model(
+        self,
+        filtered: np.ndarray,
+        origin: tuple[int, int],
+        grid: tuple[np.ndarray, np.ndarray],
+        heights: np.ndarray,
+    ) -> bool:
+        """EM on the pixels the model explains, blended into the model; False if it found
+        none (again after starting from this frame), the model then unchanged or restarted."""
+        grid_x, grid_y = grid
+        in_range = (heights > self.min_height) & (heights < self.max_height)
         updated = None
         for attempt in range(2):
             log_likelihood = _log_likelihood_image(grid_x, grid_y, heights, self._mean, self._cov)
@@ -313,13 +329,25 @@ class EMTracker(SequentialTracker):
                 break
             # The model lost the animal: start again from this frame.
             if attempt == 0 and not self._initialize_from(filtered, origin):
-                return None
+                return False
         if updated is None:
-            return None
+            return False
         mean, cov = updated
         self._mean = (1.0 - self.rho_mean) * mean + self.rho_mean * self._mean
         self._cov = (1.0 - self.rho_cov) * cov + self.rho_cov * self._cov
+        return True
 
+    def _find_animal(
+        self,
+        filtered: np.ndarray,
+        origin: tuple[int, int],
+        grid: tuple[np.ndarray, np.ndarray],
+        heights: np.ndarray,
+        raw: np.ndarray | None,
+    ) -> TrackedObject | None:
+        """The animal under the updated model: its pixels' moments, in ROI-box coordinates,
+        with the log-likelihood image (of ``raw`` when given)."""
+        grid_x, grid_y = grid
         log_likelihood = _log_likelihood_image(grid_x, grid_y, heights, self._mean, self._cov)
         animal = (filtered >= self._low) & (log_likelihood > self.mask_threshold)
         limit = (

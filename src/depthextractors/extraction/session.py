@@ -34,6 +34,7 @@ import numpy as np
 
 from .._version import __version__
 from ..extractors.base import DepthVideoExtractor
+from .arguments import as_crop_size, as_frame_count, as_frame_trim, checked
 from .background import BackgroundStrategy, StridedMedianBackground
 from .chunk_stages import (
     CropStage,
@@ -58,12 +59,13 @@ from .parameters import moseq2_parameters
 from .results import ExtractionSetup, ResultChunk, ResultsWriter, ResultsWriterGroup
 from .roi import ArenaROI, PlaneROI, ROIStrategy
 from .scalars import MOSEQ2_SCALARS, SCALAR_DESCRIPTIONS, ScalarComputer, detect_dropped_frames
-from .stages import ChunkStage, FrameStage, WindowWork
+from .stages import ChunkStage, FrameStage, WindowWork, frame_passes, run_frame_passes
 from .tracking import MomentsTracker, Tracker
 
 __all__ = ["ArenaResult", "SessionExtraction"]
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass
 class ArenaResult:
@@ -147,25 +149,26 @@ class SessionExtraction:
         num_frames: int | None = None,
         frame_dtype: str = "uint8",
     ) -> None:
-        self.extractor = _checked(extractor, DepthVideoExtractor, "extractor", "open_depth_video")
-        self.roi = _checked(roi, ROIStrategy, "roi", "ROIStrategy", PlaneROI)
-        self.background = _checked(
-            background, BackgroundStrategy, "background", "BackgroundStrategy",
-            StridedMedianBackground,
-        )  # fmt: skip
-        self.tracker = _checked(tracker, Tracker, "tracker", "Tracker", MomentsTracker)
+        self.extractor = checked(
+            extractor, DepthVideoExtractor, "extractor", hint="open_depth_video"
+        )
+        self.roi = checked(roi, ROIStrategy, "roi", PlaneROI)
+        self.background = checked(
+            background, BackgroundStrategy, "background", StridedMedianBackground
+        )
+        self.tracker = checked(tracker, Tracker, "tracker", MomentsTracker)
         self.flip_corrector = _flip_corrector(flip_corrector)
-        self.filters = _checked(filters, FrameFilters, "filters", "FrameFilters", FrameFilters)
-        self.centroid_hampel = _checked(
-            centroid_hampel, HampelFilter, "centroid_hampel", "HampelFilter", HampelFilter
+        self.filters = checked(filters, FrameFilters, "filters", FrameFilters)
+        self.centroid_hampel = checked(
+            centroid_hampel, HampelFilter, "centroid_hampel", HampelFilter
         )
-        self.angle_hampel = _checked(
-            angle_hampel, HampelFilter, "angle_hampel", "HampelFilter", HampelFilter
-        )
-        self.crop_size = _crop_size(crop_size)
-        self.chunk_overlap = _frames(chunk_overlap, "chunk_overlap")
-        self.frame_trim = _frame_trim(frame_trim)
-        self.num_frames = None if num_frames is None else _frames(num_frames, "num_frames", 1)
+        self.angle_hampel = checked(angle_hampel, HampelFilter, "angle_hampel", HampelFilter)
+        self.crop_size = as_crop_size(crop_size)
+        self.chunk_overlap = as_frame_count(chunk_overlap, "chunk_overlap")
+        self.frame_trim = as_frame_trim(frame_trim)
+        self.num_frames = num_frames
+        if num_frames is not None:
+            self.num_frames = as_frame_count(num_frames, "num_frames", 1)
         if frame_dtype not in ("uint8", "uint16"):
             raise ValueError(f"frame_dtype must be 'uint8' or 'uint16', got {frame_dtype!r}")
         self.frame_dtype = np.dtype(frame_dtype)
@@ -323,9 +326,7 @@ class SessionExtraction:
             stages.append(TemporalMedianStage(self.filters.temporal_size))
         if self.tracker.sequential:
             first, _ = self.frame_range()
-            stages.append(
-                SequentialTrackStage(self.tracker, self.filters.temporal_radius, first)
-            )
+            stages.append(SequentialTrackStage(self.tracker, self.filters.temporal_radius, first))
         else:
             stages.append(TrackStage(self.tracker))
         return stages
@@ -493,7 +494,7 @@ class SessionExtraction:
         longest = max((w.size for w in windows), default=0)
         heights = np.empty((longest, *converter.shape), dtype=self.frame_dtype)
         filtered = np.empty_like(heights) if self._keeps_filtered_frames else None
-        passes = _passes(frame_stages)
+        passes = frame_passes(frame_stages)
         found = 0
 
         def process(window: ChunkWindow) -> ResultChunk:
@@ -505,7 +506,7 @@ class SessionExtraction:
                 filtered=None if filtered is None else filtered[: window.size],
                 ahead=min(lookahead, window.read_end - window.end),
             )
-            _run_frame_passes(work, passes, self.extractor)
+            run_frame_passes(work, passes, self.extractor)
             for stage in chunk_stages:
                 stage.process(work)
             found += int(np.count_nonzero(work.scalars["valid"]))
@@ -513,46 +514,6 @@ class SessionExtraction:
 
         executor.run(windows, process, writer, setup.num_frames)
         return found
-
-
-def _passes(stages: list[FrameStage]) -> list[list[FrameStage]]:
-    """Frame stages grouped into passes: a stage reading its neighbours or needing order
-    starts a new pass."""
-    passes: list[list[FrameStage]] = []
-    for stage in stages:
-        if not passes or stage.margin > 0 or stage.sequential:
-            passes.append([stage])
-        else:
-            passes[-1].append(stage)
-    return passes
-
-
-def _run_frame_passes(
-    work: WindowWork, passes: list[list[FrameStage]], extractor: DepthVideoExtractor
-) -> None:
-    """Every pass over every frame of the window; the first while the frames are read."""
-    for index, stages in enumerate(passes):
-        for stage in stages:
-            stage.begin(work)
-
-        def frames(lo: int, hi: int, stages: list[FrameStage] = stages) -> None:
-            for k in range(lo, hi):
-                for stage in stages:
-                    stage.process(work, k)
-
-        if index == 0:
-
-            def receive(offset: int, block: np.ndarray) -> None:
-                work.depth[offset : offset + block.shape[0]] = list(block)
-
-            window = work.window
-            work.executor.stream(extractor, window.read_start, window.read_end, receive, frames)
-        elif any(stage.sequential for stage in stages):
-            frames(0, work.count)
-        else:
-            work.executor.map_ranges(frames, work.count)
-        for stage in stages:
-            stage.end(work)
 
 
 def _chunk(work: WindowWork, setup: ExtractionSetup) -> ResultChunk:
@@ -590,18 +551,6 @@ def _writers(writers: Any) -> list[ResultsWriter]:
     return list(writers)
 
 
-def _checked(value: Any, base: type, name: str, hint: str, default: type | None = None) -> Any:
-    """``value`` if it follows ``base``'s contract (a new ``default()`` for None)."""
-    if value is None and default is not None:
-        return default()
-    if not isinstance(value, base):
-        raise TypeError(
-            f"{name} must be a {base.__name__} (subclass depthextractors.extraction.{hint} or "
-            f"use one of its strategies), got {type(value).__name__}"
-        )
-    return value
-
-
 def _flip_corrector(value: Any) -> FlipCorrector | None:
     if isinstance(value, str):
         if value != "motion":
@@ -612,36 +561,4 @@ def _flip_corrector(value: Any) -> FlipCorrector | None:
         return MotionFlipCorrector()
     if value is None:
         return None
-    return _checked(value, FlipCorrector, "flip_corrector", "FlipCorrector")
-
-
-def _crop_size(value: Any) -> tuple[int, int]:
-    try:
-        rows, cols = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise TypeError(f"crop_size must be (rows, cols), got {value!r}") from None
-    if rows < 2 or cols < 2:
-        raise ValueError(f"crop_size must be at least (2, 2) pixels, got {value}")
-    return rows, cols
-
-
-def _frame_trim(value: Any) -> tuple[int, int]:
-    try:
-        trim = tuple(_frames(v, "frame_trim") for v in value)
-    except TypeError:
-        raise TypeError(f"frame_trim must be (start, end) frame counts, got {value!r}") from None
-    if len(trim) != 2:
-        raise ValueError(f"frame_trim must be (start, end) frame counts, got {value!r}")
-    return trim
-
-
-def _frames(value: Any, name: str, minimum: int = 0) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer number of frames, got {value!r}")
-    if value < minimum:
-        raise ValueError(
-            f"{name} must not be negative, got {value}"
-            if minimum == 0
-            else f"{name} must be at least {minimum}, got {value}"
-        )
-    return int(value)
+    return checked(value, FlipCorrector, "flip_corrector")

@@ -15,6 +15,9 @@ Stages declare what they need around the frames they finish: ``margin`` frames o
 each side (summed along the pipeline) and, for chunk stages, ``lookahead`` frames after the
 chunk (evidence only). The executor reads that much more, so the results do not depend on the
 chunk size.
+
+:func:`frame_passes` groups the frame stages into passes and :func:`run_frame_passes` runs them
+over a window.
 """
 
 from __future__ import annotations
@@ -24,10 +27,18 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..extractors.base import DepthVideoExtractor
 from .executor import ChunkExecutor, ChunkWindow
 from .tracking import TrackedObject
 
-__all__ = ["ChunkStage", "FrameStage", "WindowWork", "nonzero_region"]
+__all__ = [
+    "ChunkStage",
+    "FrameStage",
+    "WindowWork",
+    "frame_passes",
+    "nonzero_region",
+    "run_frame_passes",
+]
 
 
 @dataclass(eq=False)
@@ -174,6 +185,70 @@ class ChunkStage:
             The window's work.
         """
         raise NotImplementedError
+
+
+def frame_passes(stages: list[FrameStage]) -> list[list[FrameStage]]:
+    """Frame stages grouped into passes: a stage reading its neighbours (``margin > 0``) or
+    needing the frames in order (``sequential``) starts a new pass.
+
+    Parameters
+    ----------
+    stages : list of FrameStage
+        The frame stages, in pipeline order.
+
+    Returns
+    -------
+    list of list of FrameStage
+        The passes, in order; the stages of one pass are fused frame by frame.
+    """
+    passes: list[list[FrameStage]] = []
+    for stage in stages:
+        if not passes or stage.margin > 0 or stage.sequential:
+            passes.append([stage])
+        else:
+            passes[-1].append(stage)
+    return passes
+
+
+def run_frame_passes(
+    work: WindowWork, passes: list[list[FrameStage]], extractor: DepthVideoExtractor
+) -> None:
+    """Every pass over every frame of the window; the first while the frames are read.
+
+    The first pass runs as the recording's blocks arrive; a pass with a sequential stage runs
+    frame by frame in order; the others are spread over the executor's threads.
+
+    Parameters
+    ----------
+    work : WindowWork
+        The window's work (its executor reads and spreads the frames).
+    passes : list of list of FrameStage
+        From :func:`frame_passes`.
+    extractor : DepthVideoExtractor
+        The recording the window's frames are read from.
+    """
+    for index, stages in enumerate(passes):
+        for stage in stages:
+            stage.begin(work)
+
+        def frames(lo: int, hi: int, stages: list[FrameStage] = stages) -> None:
+            for k in range(lo, hi):
+                for stage in stages:
+                    stage.process(work, k)
+
+        if index == 0:
+
+            def receive(offset: int, block: np.ndarray) -> None:
+                work.depth[offset : offset + block.shape[0]] = list(block)
+
+            window = work.window
+            work.executor.stream(extractor, window.read_start, window.read_end, receive, frames)
+        elif any(stage.sequential for stage in stages):
+            frames(0, work.count)
+        else:
+            work.executor.map_ranges(frames, work.count)
+        for stage in stages:
+            stage.end(work)
 
 
 def nonzero_region(image: np.ndarray, margin: int) -> tuple[int, int, int, int] | None:

@@ -7,16 +7,10 @@ extraction itself never imports this package. pynwb is imported only when NWB is
 read.
 """
 
+from .hdf5 import LazyH5Array
 from .results import ExtractionResults, InMemoryResultsWriter
-from .results_h5 import (
-    FRAME_COMPRESSION,
-    H5ResultsWriter,
-    LazyH5Array,
-    read_results,
-    read_scaled_tiff,
-    write_arena_images,
-    write_scaled_tiff,
-)
+from .results_h5 import FRAME_COMPRESSION, H5ResultsWriter, read_results
+from .tiff import read_scaled_tiff, write_arena_images, write_scaled_tiff
 
 __all__ = [
     "FRAME_COMPRESSION",

@@ -1,4 +1,4 @@
-"""moseq2-extract's ``results_00.h5`` / ``results_00.yaml`` and its scaled TIFF images.
+"""moseq2-extract's ``results_00.h5`` / ``results_00.yaml``: the writer and the reader.
 
 Layout written (what moseq2-pca and other downstream tools read)::
 
@@ -24,7 +24,9 @@ Layout written (what moseq2-pca and other downstream tools read)::
                         dropped_frame_count (), dropped_after (k,) int64,
                         parameters/<name> (every parameter under its moseq2 name)
 
-Every dataset moseq2-extract describes carries a ``description`` attribute.
+Every dataset moseq2-extract describes carries a ``description`` attribute. The arena's TIFF
+images beside the file are written by :mod:`depthextractors.io.tiff`; plain values are stored
+and read back by :mod:`depthextractors.io.hdf5`.
 
 Crash safety: the HDF5 file is written as ``results_00.h5.partial`` and renamed when complete;
 ``results_00.yaml`` says ``complete: false`` (``status: running``) from the start and is
@@ -54,23 +56,21 @@ from typing import Any
 
 import h5py
 import numpy as np
-import tifffile
 import yaml
 
 from ..extraction.parameters import PARAMETERS
 from ..extraction.results import SOFTWARE, ExtractionSetup, ResultChunk, ResultsWriter
+from ..extraction.strategy import plain
+from .hdf5 import LazyH5Array, decode, group_to_dict, write_value
 from .results import ExtractionResults
+from .tiff import write_arena_images
 
 __all__ = [
     "FRAME_COMPRESSION",
     "H5ResultsWriter",
-    "LazyH5Array",
     "read_acquisition_metadata",
     "read_recorded_parameters",
     "read_results",
-    "read_scaled_tiff",
-    "write_arena_images",
-    "write_scaled_tiff",
 ]
 
 #: HDF5 filter settings of the frame datasets (h5py keyword arguments). Measured with
@@ -129,139 +129,8 @@ PARAMETER_DESCRIPTIONS: dict[str, str] = {
 
 
 # --------------------------------------------------------------------------------------------
-# Scaled TIFF images (moseq2-extract's write_image / read_image convention)
+# Reading
 # --------------------------------------------------------------------------------------------
-def write_scaled_tiff(
-    path: str | os.PathLike,
-    image: np.ndarray,
-    scale_factor: int | None = None,
-    dtype: str = "uint16",
-) -> int:
-    """Write an image as moseq2-extract's scaled TIFF.
-
-    The image is multiplied by an integer ``scale_factor`` (by default the largest that fits
-    ``dtype``: ``int(max / (max(image) + 1e-25))``), stored as ``dtype`` and the factor recorded
-    in the TIFF description as JSON ``{"scale_factor": "<int>"}``; readers divide by it.
-
-    Parameters
-    ----------
-    path : path-like
-        Output ``.tiff`` file.
-    image : numpy.ndarray
-        2-D image (depth in mm, a mask, ...); NaN is written as 0.
-    scale_factor : int, optional
-        Factor to use instead of the automatic one.
-    dtype : str, default "uint16"
-        Stored integer type.
-
-    Returns
-    -------
-    int
-        The scale factor used.
-
-    Raises
-    ------
-    ValueError
-        If ``dtype`` is not an integer type.
-    OSError
-        If the file cannot be written (written to ``<path>.partial``, then renamed).
-    """
-    array = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0)
-    limit = np.iinfo(dtype).max
-    if scale_factor is None:
-        peak = float(array.max()) if array.size else 0.0
-        scale_factor = max(int(limit / (peak + 1e-25)), 1) if peak > 0 else 1
-    scale_factor = int(scale_factor)
-    scaled = np.clip(np.rint(array * scale_factor), 0, limit).astype(dtype)
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    tifffile.imwrite(
-        partial, scaled, description=json.dumps({"scale_factor": str(scale_factor)}), metadata=None
-    )
-    os.replace(partial, path)
-    return scale_factor
-
-
-def read_scaled_tiff(path: str | os.PathLike) -> np.ndarray:
-    """Read a scaled TIFF written by :func:`write_scaled_tiff` or moseq2-extract.
-
-    Parameters
-    ----------
-    path : path-like
-        The ``.tiff`` file.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 image divided by its scale factor (unscaled when the TIFF has none).
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    """
-    with tifffile.TiffFile(path) as tif:
-        image = tif.asarray()
-        description = tif.pages[0].description or ""
-    factor = 1.0
-    text = description.strip()
-    if text.startswith("b'") and text.endswith("'"):
-        text = text[2:-1]
-    try:
-        factor = float(json.loads(text).get("scale_factor", 1))
-    except (ValueError, AttributeError):
-        factor = 1.0
-    return image.astype(np.float64) / factor
-
-
-# --------------------------------------------------------------------------------------------
-# Lazy reading
-# --------------------------------------------------------------------------------------------
-class LazyH5Array:
-    """An HDF5 dataset read on demand: slicing opens the file, reads the slice, closes it.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The HDF5 file.
-    name : str
-        Dataset path inside it.
-    dtype : numpy dtype, optional
-        Type the slices are cast to (e.g. ``bool`` for masks stored as uint8); the dataset's own
-        type when not given.
-    """
-
-    def __init__(self, path: Path, name: str, dtype: Any = None) -> None:
-        self.path = Path(path)
-        self.name = name
-        with h5py.File(self.path, "r") as handle:
-            dataset = handle[name]
-            self.shape = tuple(dataset.shape)
-            self._stored_dtype = dataset.dtype
-            self.attrs = dict(dataset.attrs)
-        self.dtype = self._stored_dtype if dtype is None else np.dtype(dtype)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    @property
-    def ndim(self) -> int:
-        """Number of dimensions."""
-        return len(self.shape)
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        with h5py.File(self.path, "r") as handle:
-            data = handle[self.name][key]
-        return data if self.dtype == self._stored_dtype else np.asarray(data).astype(self.dtype)
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        data = self[()]
-        return data if dtype is None else data.astype(dtype)
-
-    def __repr__(self) -> str:
-        return f"LazyH5Array({str(self.path)!r}, {self.name!r}, shape={self.shape}, {self.dtype})"
-
-
 class _LazyScalars(Mapping):
     def __init__(self, path: Path, names: list[str]) -> None:
         self._path = path
@@ -283,32 +152,6 @@ class _LazyScalars(Mapping):
         return len(self._names)
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, h5py.Empty):
-        return None
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind in ("O", "S"):
-            return [_decode(v) for v in value.tolist()]
-        return value.tolist() if value.ndim else value.item()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _group_to_dict(group: h5py.Group) -> dict[str, Any]:
-    contents: dict[str, Any] = {}
-    for key, item in group.items():
-        if isinstance(item, h5py.Group):
-            contents[key] = _group_to_dict(item)
-        elif item.attrs.get("encoding") == "json":
-            contents[key] = json.loads(_decode(item[()]))
-        else:
-            contents[key] = _decode(item[()])
-    return contents
-
-
 def read_acquisition_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The recording's metadata (``metadata.json`` keys) stored in a results file.
 
@@ -325,7 +168,7 @@ def read_acquisition_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """
     with h5py.File(path, "r") as handle:
         group = handle.get("metadata/acquisition")
-        return {} if group is None else _group_to_dict(group)
+        return {} if group is None else group_to_dict(group)
 
 
 def read_recorded_parameters(path: str | os.PathLike) -> dict[str, Any]:
@@ -343,30 +186,17 @@ def read_recorded_parameters(path: str | os.PathLike) -> dict[str, Any]:
     """
     with h5py.File(path, "r") as handle:
         group = handle.get("metadata/extraction/parameters")
-        return {} if group is None else _group_to_dict(group)
+        return {} if group is None else group_to_dict(group)
 
 
 def _software(extraction: h5py.Group) -> str:
     """Who wrote the file: the attribute of ``extract_version``, else told by its contents."""
     named = extraction["extract_version"].attrs.get("software")
     if named is not None:
-        return _decode(named)
+        return decode(named)
     # Files of depthextractors from before the attribute always hold the dropped-frame count,
     # which moseq2-extract never writes.
     return SOFTWARE if "dropped_frame_count" in extraction else "moseq2-extract"
-
-
-def _numeric_array(values: list | tuple) -> np.ndarray | None:
-    """``values`` as a numeric array, or None if they are not a rectangle of numbers."""
-    try:
-        array = np.asarray(values)
-    except ValueError:  # ragged
-        return None
-    return array if array.dtype.kind in "biufc" else None
-
-
-def _json_default(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else str(value)
 
 
 def read_results(path: str | os.PathLike) -> ExtractionResults:
@@ -389,50 +219,11 @@ def read_results(path: str | os.PathLike) -> ExtractionResults:
     FileNotFoundError
         If there is no results file at ``path``.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / f"{RESULTS_NAME}.h5"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no extraction results at {path}; run SessionExtraction(...).run(output_dir) first"
-        )
+    path = _results_file(path)
     with h5py.File(path, "r") as handle:
         extraction = handle["metadata/extraction"]
         num_frames = handle["frames"].shape[0]
-        # Older moseq2-extract files (0.1.x) lack the frame range: it is then the whole file.
-        first_index = (
-            int(np.ravel(extraction["first_frame_idx"][()])[0])
-            if "first_frame_idx" in extraction
-            else 0
-        )
-        last_index = (
-            int(np.ravel(extraction["last_frame_idx"][()])[0])
-            if "last_frame_idx" in extraction
-            else first_index + num_frames
-        )
-        metadata: dict[str, Any] = {
-            "uuid": _decode(handle["metadata/uuid"][()]),
-            "true_depth": float(extraction["true_depth"][()]),
-            "roi": extraction["roi"][()],
-            "background": extraction["background"][()],
-            "first_frame": extraction["first_frame"][()],
-            "first_frame_idx": first_index,
-            "last_frame_idx": last_index,
-            "version": _decode(extraction["extract_version"][()]),
-            "software": _software(extraction),
-            "parameters": _group_to_dict(extraction["parameters"]),
-            "acquisition": _group_to_dict(handle["metadata/acquisition"])
-            if "metadata/acquisition" in handle
-            else {},
-        }
-        if "roi_plane" in extraction:
-            metadata["roi_plane"] = tuple(float(v) for v in extraction["roi_plane"][()])
-        for name in ("strategies", "job"):
-            if name in extraction:
-                metadata[name] = json.loads(_decode(extraction[name][()]))
-        if "dropped_frame_count" in extraction:
-            metadata["dropped_frame_count"] = int(extraction["dropped_frame_count"][()])
-            metadata["dropped_after"] = extraction["dropped_after"][()]
+        metadata = _read_metadata(handle, num_frames)
         timestamps_ms = handle["timestamps"][()] if "timestamps" in handle else None
         scalar_names = list(handle["scalars"].keys())
         has_flips = "flips" in extraction
@@ -456,23 +247,61 @@ def read_results(path: str | os.PathLike) -> ExtractionResults:
     )
 
 
+def _results_file(path: str | os.PathLike) -> Path:
+    """``results_00.h5`` at ``path`` or in the directory ``path``; it must exist."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / f"{RESULTS_NAME}.h5"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no extraction results at {path}; run SessionExtraction(...).run(output_dir) first"
+        )
+    return path
+
+
+def _read_metadata(handle: h5py.File, num_frames: int) -> dict[str, Any]:
+    """Everything of a results file but the per-frame data, as plain values and arrays."""
+    extraction = handle["metadata/extraction"]
+    # Older moseq2-extract files (0.1.x) lack the frame range: it is then the whole file.
+    first_index = (
+        int(np.ravel(extraction["first_frame_idx"][()])[0])
+        if "first_frame_idx" in extraction
+        else 0
+    )
+    last_index = (
+        int(np.ravel(extraction["last_frame_idx"][()])[0])
+        if "last_frame_idx" in extraction
+        else first_index + num_frames
+    )
+    metadata: dict[str, Any] = {
+        "uuid": decode(handle["metadata/uuid"][()]),
+        "true_depth": float(extraction["true_depth"][()]),
+        "roi": extraction["roi"][()],
+        "background": extraction["background"][()],
+        "first_frame": extraction["first_frame"][()],
+        "first_frame_idx": first_index,
+        "last_frame_idx": last_index,
+        "version": decode(extraction["extract_version"][()]),
+        "software": _software(extraction),
+        "parameters": group_to_dict(extraction["parameters"]),
+        "acquisition": group_to_dict(handle["metadata/acquisition"])
+        if "metadata/acquisition" in handle
+        else {},
+    }
+    if "roi_plane" in extraction:
+        metadata["roi_plane"] = tuple(float(v) for v in extraction["roi_plane"][()])
+    for name in ("strategies", "job"):
+        if name in extraction:
+            metadata[name] = json.loads(decode(extraction[name][()]))
+    if "dropped_frame_count" in extraction:
+        metadata["dropped_frame_count"] = int(extraction["dropped_frame_count"][()])
+        metadata["dropped_after"] = extraction["dropped_after"][()]
+    return metadata
+
+
 # --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
-def _to_yaml(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _to_yaml(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_yaml(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_to_yaml(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def write_yaml_atomic(path: Path, content: dict[str, Any]) -> None:
     """Write YAML to a temporary file in the same directory and rename it over ``path``.
 
@@ -497,7 +326,7 @@ def write_yaml_atomic(path: Path, content: dict[str, Any]) -> None:
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            yaml.safe_dump(_to_yaml(content), stream, sort_keys=False)
+            yaml.safe_dump(plain(content), stream, sort_keys=False)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
@@ -505,42 +334,6 @@ def write_yaml_atomic(path: Path, content: dict[str, Any]) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
-
-
-def _write_value(group: h5py.Group, name: str, value: Any, description: str | None) -> None:
-    if value is None:
-        dataset = group.create_dataset(name, data=h5py.Empty(h5py.string_dtype()))
-    elif isinstance(value, str):
-        dataset = group.create_dataset(name, data=value, dtype=h5py.string_dtype())
-    elif isinstance(value, dict):
-        sub = group.create_group(name)
-        for key, item in value.items():
-            _write_value(sub, str(key), item, None)
-        return
-    elif isinstance(value, (list, tuple)):
-        if value and all(isinstance(v, str) for v in value):
-            dataset = group.create_dataset(
-                name, data=[v.encode("utf-8") for v in value], dtype=h5py.string_dtype()
-            )
-        elif any(v is None for v in value):
-            dataset = group.create_dataset(
-                name, data=[str(v) for v in value], dtype=h5py.string_dtype()
-            )
-        else:
-            array = _numeric_array(value)
-            if array is None:
-                # Records or ragged lists (an Azure calibration's cameras) have no HDF5 array
-                # type: kept as JSON text, marked so that reading gives the list back.
-                dataset = group.create_dataset(
-                    name, data=json.dumps(value, default=_json_default), dtype=h5py.string_dtype()
-                )
-                dataset.attrs["encoding"] = "json"
-            else:
-                dataset = group.create_dataset(name, data=array)
-    else:
-        dataset = group.create_dataset(name, data=np.asarray(value))
-    if description is not None:
-        dataset.attrs["description"] = description
 
 
 class H5ResultsWriter(ResultsWriter):
@@ -631,8 +424,14 @@ class H5ResultsWriter(ResultsWriter):
         for stale in (self.h5_path, self.partial_path):
             if stale.exists():
                 stale.unlink()
-        handle = h5py.File(self.partial_path, "w")
-        self._file = handle
+        self._file = h5py.File(self.partial_path, "w")
+        self._create_per_frame_datasets(self._file, setup)
+        self._write_session_metadata(self._file, setup)
+        self._write_extraction_metadata(self._file.create_group("metadata/extraction"), setup)
+
+    def _create_per_frame_datasets(self, handle: h5py.File, setup: ExtractionSetup) -> None:
+        """``/frames``, ``/frames_mask`` and ``/scalars/*`` sized for the session (filled by
+        :meth:`write`), and ``/timestamps`` (milliseconds)."""
         n = setup.num_frames
         rows, cols = setup.crop_size
         chunk = (max(1, min(self.frames_per_chunk, n)), rows, cols)
@@ -658,14 +457,21 @@ class H5ResultsWriter(ResultsWriter):
             dtype = bool if name == "valid" else np.float32
             dataset = scalars.create_dataset(name, (n,), dtype)
             dataset.attrs["description"] = setup.scalar_descriptions.get(name, "")
+
+    @staticmethod
+    def _write_session_metadata(handle: h5py.File, setup: ExtractionSetup) -> None:
+        """``/metadata/uuid`` and the recording's metadata, ``/metadata/acquisition``."""
         handle.create_dataset("metadata/uuid", data=setup.uuid, dtype=h5py.string_dtype())
         acquisition = handle.create_group("metadata/acquisition")
         for key, value in setup.acquisition.items():
             if value is None:
                 acquisition.create_dataset(key, dtype="f")
             else:
-                _write_value(acquisition, key, value, None)
-        extraction = handle.create_group("metadata/extraction")
+                write_value(acquisition, key, value, None)
+
+    def _write_extraction_metadata(self, extraction: h5py.Group, setup: ExtractionSetup) -> None:
+        """The arena, the frame range, the dropped frames, the flips (filled by :meth:`write`)
+        and the recorded parameters, strategies and job under ``/metadata/extraction``."""
 
         def put(name: str, data: Any, **kwargs: Any) -> None:
             dataset = extraction.create_dataset(name, data=data, **kwargs)
@@ -693,14 +499,14 @@ class H5ResultsWriter(ResultsWriter):
         if setup.roi_plane is not None:
             put("roi_plane", np.asarray(setup.roi_plane, dtype=np.float64))
         if setup.has_flips:
-            put("flips", np.zeros(n, dtype=bool))
-            put("flip_confidence", np.full(n, np.nan, dtype=np.float32))
+            put("flips", np.zeros(setup.num_frames, dtype=bool))
+            put("flip_confidence", np.full(setup.num_frames, np.nan, dtype=np.float32))
         parameters = extraction.create_group("parameters")
         for key, value in self._parameters().items():
-            _write_value(parameters, key, value, PARAMETER_DESCRIPTIONS.get(key, ""))
+            write_value(parameters, key, value, PARAMETER_DESCRIPTIONS.get(key, ""))
         for name, record in (("strategies", setup.strategies), ("job", setup.job)):
             dataset = extraction.create_dataset(
-                name, data=json.dumps(_to_yaml(record)), dtype=h5py.string_dtype()
+                name, data=json.dumps(plain(record)), dtype=h5py.string_dtype()
             )
             dataset.attrs["encoding"] = "json"
             dataset.attrs["description"] = _DESCRIPTIONS[f"metadata/extraction/{name}"]
@@ -794,34 +600,3 @@ def check_writable(output_dir: str | os.PathLike) -> None:
             f"cannot write extraction results to {output_dir}: {error.strerror or error}. "
             "Choose a directory you can write to (output_dir=...)."
         ) from error
-
-
-def write_arena_images(
-    output_dir: str | os.PathLike,
-    background: np.ndarray,
-    roi: np.ndarray,
-    first_frame: np.ndarray,
-) -> None:
-    """``bground.tiff``, ``roi.tiff`` and ``first_frame.tiff`` as moseq2-extract writes them.
-
-    Parameters
-    ----------
-    output_dir : path-like
-        Directory to write to (created if missing).
-    background : numpy.ndarray
-        ``(rows, cols)`` background depth, mm.
-    roi : numpy.ndarray
-        ``(rows, cols)`` bool arena mask (stored as uint8, scaled).
-    first_frame : numpy.ndarray
-        ``(rows, cols)`` raw depth of the first frame, mm.
-
-    Raises
-    ------
-    OSError
-        If a file cannot be written.
-    """
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_scaled_tiff(output_dir / "bground.tiff", background)
-    write_scaled_tiff(output_dir / "roi.tiff", np.asarray(roi, dtype=np.uint8))
-    write_scaled_tiff(output_dir / "first_frame.tiff", first_frame)

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..hdf5 import LazyH5Array
 from ..results import ExtractionResults
-from ..results_h5 import LazyH5Array
 from .layout import (
     _SCALAR_LAYOUT,
     IMAGES_NAME,

@@ -19,6 +19,8 @@ the recorded parameters cannot drift apart:
 
 :meth:`ExtractionConfig.build_extraction` builds the ``SessionExtraction`` the keys describe
 (through :func:`~depthextractors.extraction.parameters.build_strategies`).
+Each value is checked and converted by the converter of its kind
+(:mod:`depthextractors.config.values`).
 
 Example
 -------
@@ -30,7 +32,6 @@ Example
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import warnings
 from collections.abc import Iterator, Mapping
@@ -39,14 +40,14 @@ from typing import Any
 
 import yaml
 
-from .cameras import CAMERA_PRESETS
-from .extraction.parameters import (
+from ..extraction.parameters import (
     PARAMETERS,
     RECORDED,
     ParameterSpec,
     build_strategies,
     default_value,
 )
+from .values import CAMERA_TYPES, NULLABLE_KINDS, ConfigError, ConfigWarning, coerce
 
 __all__ = [
     "CAMERA_TYPES",
@@ -57,12 +58,6 @@ __all__ = [
     "ExtractionConfig",
     "option_specs",
 ]
-
-#: Values of ``camera_type``: ``auto`` takes the camera the recording says it comes from; a
-#: family or a camera model name sets it.
-CAMERA_TYPES = ("auto", "kinect", "azure", "realsense", *CAMERA_PRESETS)
-# Names moseq2-extract's generate-config takes too.
-_CAMERA_ALIASES = {"k2": "kinect"}
 
 #: moseq2-extract keys that belong to one command-line run, not to the extraction parameters.
 #: They are accepted in a config file without a warning and ignored there, as moseq2-extract
@@ -111,15 +106,6 @@ IGNORED_MOSEQ2_KEYS: dict[str, tuple[str, object]] = {
 }
 
 _SPECS = {spec.key: spec for spec in PARAMETERS}
-_NULLABLE = ("int_or_none", "path_or_none", "float_or_none", "str", "strings")
-
-
-class ConfigError(ValueError):
-    """A configuration value or file is wrong; the message is one line saying what and why."""
-
-
-class ConfigWarning(UserWarning):
-    """A configuration key is unknown or obsolete (ignored), or a value was adjusted."""
 
 
 def option_specs() -> list[ParameterSpec]:
@@ -161,8 +147,8 @@ class ExtractionConfig(Mapping):
         checked = {}
         for key, spec in _SPECS.items():
             value = values[key] if key in values else default_value(spec)
-            nullable = value is None and spec.kind in _NULLABLE
-            checked[key] = value if nullable else _coerce(spec, value)
+            nullable = value is None and spec.kind in NULLABLE_KINDS
+            checked[key] = value if nullable else coerce(spec, value)
         object.__setattr__(self, "_values", checked)
         self._check_relations()
 
@@ -263,7 +249,7 @@ class ExtractionConfig(Mapping):
         for raw_key, value in values.items():
             key = str(raw_key).replace("-", "_")
             if key in _SPECS:
-                if value is None and _SPECS[key].kind not in _NULLABLE:
+                if value is None and _SPECS[key].kind not in NULLABLE_KINDS:
                     # moseq2 writes null for options it never set: keep the default.
                     continue
                 accepted[key] = value
@@ -343,7 +329,7 @@ class ExtractionConfig(Mapping):
                 path / "results_00.h5"
             )  # fmt: skip
         if path.suffix == ".h5":
-            from .io.results_h5 import read_recorded_parameters
+            from ..io.results_h5 import read_recorded_parameters
 
             if not path.is_file():
                 raise ConfigError(f"no results at {path}")
@@ -441,7 +427,7 @@ class ExtractionConfig(Mapping):
         ValueError
             If no registered extractor reads the file, or a directory holds several recordings.
         """
-        from .extractors import open_depth_video
+        from ..extractors import open_depth_video
 
         return open_depth_video(path, camera=self.camera_type)
 
@@ -467,7 +453,7 @@ class ExtractionConfig(Mapping):
         ConfigError
             If ``flip_classifier`` names a file that does not exist.
         """
-        from .extraction import SessionExtraction
+        from ..extraction import SessionExtraction
 
         if self.flip_classifier is not None and not Path(self.flip_classifier).is_file():
             raise ConfigError(f"flip_classifier {self.flip_classifier} does not exist")
@@ -487,14 +473,14 @@ class ExtractionConfig(Mapping):
         -------
         JobOptions
         """
-        from .extraction.executor import JobOptions
+        from ..extraction.executor import JobOptions
 
         return JobOptions(**{**build_strategies(self)["job"], **options})
 
 
 def _default(spec: ParameterSpec) -> Any:
     value = default_value(spec)
-    return value if value is None and spec.kind in _NULLABLE else _coerce(spec, value)
+    return value if value is None and spec.kind in NULLABLE_KINDS else coerce(spec, value)
 
 
 def _is_results_status(content: Any) -> bool:
@@ -520,145 +506,3 @@ def _read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"cannot read config file {path}: {error}") from None
     return {} if content is None else content
-
-
-# ---------------------------------------------------------------------------------- coercion
-def _fail(name: str, value: Any, expected: str) -> ConfigError:
-    return ConfigError(f"{name} must be {expected}, got {value!r}")
-
-
-def _number(name: str, value: Any, integer: bool) -> float | int:
-    if isinstance(value, bool):
-        raise _fail(name, value, "an integer" if integer else "a number")
-    if isinstance(value, str):
-        try:
-            value = float(value) if not integer else int(value.strip())
-        except ValueError:
-            raise _fail(name, value, "an integer" if integer else "a number") from None
-    if integer:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if not isinstance(value, int):
-            raise _fail(name, value, "an integer")
-        return int(value)
-    if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-        raise _fail(name, value, "a finite number")
-    return float(value)
-
-
-def _check_range(spec: ParameterSpec, value: float) -> None:
-    low, high = spec.minimum, spec.maximum
-    if low is not None and value < low:
-        raise ConfigError(f"{spec.key} must be at least {low:g}, got {value!r}")
-    if high is not None and value > high:
-        raise ConfigError(f"{spec.key} must be at most {high:g}, got {value!r}")
-
-
-def _sequence(spec: ParameterSpec, value: Any, length: int, integer: bool) -> tuple:
-    original = value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = [value] * length  # moseq2 accepts one number for a square size
-    if isinstance(value, str):
-        value = [v for v in value.replace(",", " ").split() if v]
-    if not isinstance(value, (list, tuple)) or len(value) != length:
-        raise _fail(spec.key, original, f"a list of {length} numbers")
-    try:
-        numbers = tuple(_number(spec.key, v, integer) for v in value)
-    except ConfigError:
-        kind = "integers" if integer else "numbers"
-        raise _fail(spec.key, original, f"a list of {length} {kind}") from None
-    for number in numbers:
-        _check_range(spec, number)
-    return numbers
-
-
-def _coerce(spec: ParameterSpec, value: Any) -> Any:
-    """Check and convert one value of ``spec``'s kind; raise :class:`ConfigError` if wrong."""
-    kind, name = spec.kind, spec.key
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no"):
-            return value.strip().lower() in ("true", "yes")
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        raise _fail(name, value, "true or false")
-    if kind in ("int", "float"):
-        number = _number(name, value, kind == "int")
-        _check_range(spec, number)
-        return number
-    if kind == "int_or_none":
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            return None
-        number = _number(name, value, True)
-        _check_range(spec, number)
-        return number
-    if kind == "float_or_none":
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
-            return None
-        number = _number(name, value, False)
-        _check_range(spec, number)
-        return number
-    if kind == "filter_size":
-        if isinstance(value, (list, tuple)):
-            # moseq2 writes these as one-element lists (a click option with multiple=True).
-            if len(value) != 1:
-                raise _fail(name, value, "one odd number of pixels/frames (or 0)")
-            value = value[0]
-        number = _number(name, value, True)
-        _check_range(spec, number)
-        if number > 0 and number % 2 == 0:
-            warnings.warn(
-                f"{name} must be an odd number; using {number + 1} instead of {number} "
-                "(as moseq2-extract)",
-                ConfigWarning,
-                stacklevel=4,
-            )
-            number += 1
-        return number
-    if kind in ("pair_int", "pair_float"):
-        return _sequence(spec, value, 2, kind == "pair_int")
-    if kind == "triple_float":
-        return _sequence(spec, value, 3, False)
-    if kind == "choice":
-        text = str(value).strip().lower() if isinstance(value, str) else value
-        if text not in spec.choices:
-            raise _fail(name, value, "one of " + ", ".join(spec.choices))
-        return text
-    if kind == "choice_int":
-        number = _number(name, value, True)
-        if str(number) not in spec.choices:
-            raise _fail(name, value, "one of " + ", ".join(spec.choices))
-        return number
-    if kind == "auto_or_float":
-        if isinstance(value, str) and value.strip().lower() == "auto":
-            return "auto"
-        number = _number(name, value, False)
-        if number <= 0:
-            raise _fail(name, value, "'auto' or a positive depth in mm")
-        return str(number)
-    if kind == "path_or_none":
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
-            return None
-        if not isinstance(value, (str, os.PathLike)):
-            raise _fail(name, value, "a file path")
-        return str(value)
-    if kind == "strings":
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise _fail(name, value, "a list of strings")
-        return list(value)
-    if kind == "camera":
-        text = str(value).strip().lower() if isinstance(value, str) else value
-        text = _CAMERA_ALIASES.get(text, text)
-        if text not in CAMERA_TYPES:
-            raise _fail(name, value, "one of " + ", ".join(CAMERA_TYPES))
-        return text
-    if kind == "str":
-        if value is None:
-            return None
-        if not isinstance(value, (str, os.PathLike)):
-            raise _fail(name, value, "a string")
-        return str(value)
-    raise AssertionError(f"unknown option kind {kind!r}")  # a programming error, not input

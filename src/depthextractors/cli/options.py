@@ -1,0 +1,138 @@
+"""The options the commands share: one per key of the parameter table, ``--config-file`` and
+``--progress-bar``; and the configuration they make together.
+
+Extraction options are generated from :class:`depthextractors.config.ExtractionConfig`, so their
+names and defaults are moseq2-extract's and cannot drift from the configuration file. Values are
+taken, in order of precedence, from the command line, then ``--config-file``, then the defaults.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..config import CAMERA_TYPES, ConfigWarning, ExtractionConfig, option_specs
+from .terminal import InputError
+
+# moseq2-extract's boolean options that are flags (present or not); the others take a value.
+_FLAGS = {"use_plane_bground", "compute_raw_scalars", "manual_set_depth_range"}
+# Every key's default as the configuration holds it (what --help shows).
+_DEFAULTS = ExtractionConfig()
+
+
+def _click_type(spec) -> dict[str, Any]:
+    kind = spec.kind
+    if kind == "bool":
+        return {"type": click.BOOL}
+    if kind in ("int", "int_or_none", "filter_size"):
+        return {"type": int}
+    if kind == "float":
+        return {"type": float}
+    if kind == "pair_int":
+        return {"type": (int, int)}
+    if kind == "pair_float":
+        return {"type": (float, float)}
+    if kind == "triple_float":
+        return {"type": (float, float, float)}
+    if kind == "choice":
+        return {"type": click.Choice(spec.choices, case_sensitive=False)}
+    if kind == "choice_int":
+        return {"type": click.Choice(spec.choices)}
+    if kind == "camera":
+        return {"type": click.Choice(("k2", *CAMERA_TYPES), case_sensitive=False)}
+    return {"type": str}
+
+
+def _show_default(spec) -> str:
+    default = _DEFAULTS[spec.key]
+
+    def text(value: Any) -> str:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    if isinstance(default, tuple):
+        return ", ".join(text(v) for v in default)
+    return "none" if default is None else text(default)
+
+
+def config_options(groups: tuple[str, ...]):
+    """Add one option per configuration key of ``groups`` (default ``None`` = not given)."""
+
+    def decorate(function):
+        for spec in reversed(option_specs()):
+            if spec.group not in groups:
+                continue
+            name = "--" + spec.key.replace("_", "-")
+            declarations = [name] + ([spec.short] if spec.short else [])
+            help_text = spec.help
+            if not spec.supported:
+                help_text += " (accepted; only the default is supported)"
+            if spec.key in _FLAGS:
+                function = click.option(
+                    *declarations, spec.key, is_flag=True, default=None, help=help_text
+                )(function)
+                continue
+            # The default is shown in moseq2's words; the option itself defaults to None, so that
+            # only values given on the command line override the config file.
+            function = click.option(
+                *declarations,
+                spec.key,
+                default=None,
+                help=f"{help_text}  [default: {_show_default(spec)}]",
+                **_click_type(spec),
+            )(function)
+        return function
+
+    return decorate
+
+
+def session_options(function):
+    """``--config-file`` and ``--progress-bar``."""
+    function = click.option(
+        "--config-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="moseq2-style config.yaml; command-line options override its values.",
+    )(function)
+    function = click.option("--progress-bar", "-p", is_flag=True, help="Show progress bars.")(
+        function
+    )
+    return function
+
+
+def load_config(config_file: Path | None, given: dict[str, Any]) -> ExtractionConfig:
+    """Defaults, then the config file, then the options given on the command line.
+
+    Configuration warnings (unknown keys, even filter sizes, ...) are shown as one line each.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigWarning)
+        config = ExtractionConfig.from_yaml(config_file) if config_file else ExtractionConfig()
+        explicit = {k: v for k, v in given.items() if v is not None}
+        if explicit:
+            config = config.updated(explicit, source="command line")
+    seen = set()
+    for warning in caught:
+        text = str(warning.message)
+        if issubclass(warning.category, ConfigWarning) and text not in seen:
+            seen.add(text)
+            click.echo(f"Warning: {text}", err=True)
+        elif not issubclass(warning.category, ConfigWarning):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return config
+
+
+def existing(path: Path, what: str = "input file") -> Path:
+    """``path``, or an :class:`InputError` saying that it does not exist."""
+    if not Path(path).exists():
+        raise InputError(f"{what} {path} does not exist")
+    return Path(path)
+
+
+def open_checked(config: ExtractionConfig, path: Path):
+    """Open a recording, turning 'unknown type' and 'not a recording' into one-line errors."""
+    return config.open_video(existing(path))

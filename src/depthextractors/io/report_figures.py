@@ -1,0 +1,491 @@
+"""The pictures of the extraction report (:mod:`depthextractors.io.report`), as PNG bytes.
+
+- the background, the arena (ROI) drawn over it, and the first frame, each at the camera's
+  resolution (one image pixel per camera pixel);
+- a grid of sample crops spread over the session (what moseq2-pca will see);
+- the centroid path in millimetres, and speed, height and heading traces over time;
+- a quality timeline: frames without the animal, dropped frames, flipped frames, frames whose
+  heading the flip corrector was unsure of.
+
+The images of the camera frame are made with OpenCV; the plots with matplotlib's object API on
+the Agg canvas (no pyplot, no global backend change), so reports can be written from worker
+threads.
+"""
+
+from __future__ import annotations
+
+import io as _io
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .results import ExtractionResults
+
+__all__ = [
+    "CROP_GRID_COLUMNS",
+    "LOW_FLIP_CONFIDENCE",
+    "REPORT_IMAGES",
+    "ROI_COLOUR",
+    "ReportFigure",
+    "build_figures",
+    "crop_grid",
+    "false_colour",
+    "low_confidence",
+    "roi_overlay",
+]
+
+#: Colour (R, G, B) of the arena in the ROI overlay.
+ROI_COLOUR = (255, 140, 0)
+#: Tiles per row of the sample-crop grid.
+CROP_GRID_COLUMNS = 6
+#: Pixels between tiles of the crop grid (white).
+CROP_GRID_GAP = 2
+#: Colour of plotted lines (matplotlib's tab:blue).
+LINE_COLOUR = "#1f77b4"
+#: Timeline colours (R, G, B): animal found / not found, dropped frames, flips.
+VALID_COLOUR = (44, 160, 44)
+INVALID_COLOUR = (214, 39, 40)
+DROPPED_COLOUR = (0, 0, 0)
+FLIP_COLOUR = (148, 103, 189)
+#: Timeline colour (R, G, B) of frames whose flip confidence is below LOW_FLIP_CONFIDENCE.
+LOW_CONFIDENCE_COLOUR = (255, 127, 14)
+#: Flip confidence (probability that the heading is right, 0.5 to 1) below which a frame is
+#: marked in the quality timeline: below 0.9 about one such frame in ten or more is turned wrong.
+LOW_FLIP_CONFIDENCE = 0.9
+#: Quality timeline geometry: band height, gap between bands, left margin (labels), pixels.
+TIMELINE_BAND = 24
+TIMELINE_GAP = 6
+TIMELINE_LEFT = 130
+
+#: The pictures of a report, in page order: file stem and caption.
+REPORT_IMAGES: dict[str, str] = {
+    "background": "Background: median depth of the session (nearer is brighter)",
+    "roi_overlay": "Arena (ROI) found, in orange over the background",
+    "first_frame": "First frame: raw depth (nearer is brighter)",
+    "crops": "Sample crops: the extracted animal, nose east",
+    "centroid_path": "Centroid path (mm)",
+    "speed": "Speed (mm/s)",
+    "height": "Mean height of the animal (mm)",
+    "angle": "Heading angle (degrees)",
+    "quality": "Quality timeline: animal found, dropped frames, flips, low flip confidence",
+}
+
+
+@dataclass
+class ReportFigure:
+    """One picture of the report.
+
+    Attributes
+    ----------
+    key : str
+        File stem (``report/<key>.png``) and element id in the page.
+    caption : str
+        What it shows.
+    png : bytes
+        The encoded image.
+    note : str
+        A detail shown under the caption (e.g. which frames the crops are).
+    """
+
+    key: str
+    caption: str
+    png: bytes
+    note: str = ""
+
+
+# ---------------------------------------------------------------------------------- images
+def _png(rgb: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"could not encode an image of shape {rgb.shape} as PNG")
+    return data.tobytes()
+
+
+def false_colour(
+    image: np.ndarray, low: float | None = None, high: float | None = None, valid=None
+) -> np.ndarray:
+    """An image in false colour (viridis), RGB uint8, one pixel per input pixel.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(rows, cols)`` values (depth or height, mm).
+    low, high : float, optional
+        Values shown as the ends of the colour map; the 1st and 99th percentiles of the valid
+        values by default.
+    valid : numpy.ndarray, optional
+        bool mask of values to show; others (and 0 / NaN by default) are black.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(rows, cols, 3)`` uint8 RGB.
+    """
+    values = np.asarray(image, dtype=np.float64)
+    if valid is None:
+        valid = np.isfinite(values) & (values != 0)
+    shown = values[valid]
+    if shown.size == 0:
+        return np.zeros((*values.shape, 3), dtype=np.uint8)
+    low = float(np.percentile(shown, 1)) if low is None else float(low)
+    high = float(np.percentile(shown, 99)) if high is None else float(high)
+    span = max(high - low, 1e-9)
+    level = np.clip((np.nan_to_num(values) - low) / span * 255.0, 0, 255).astype(np.uint8)
+    rgb = cv2.cvtColor(cv2.applyColorMap(level, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
+    rgb[~valid] = 0
+    return rgb
+
+
+def roi_overlay(background: np.ndarray, roi: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """The background in grey with the arena tinted :data:`ROI_COLOUR` and outlined.
+
+    Parameters
+    ----------
+    background : numpy.ndarray
+        ``(rows, cols)`` background depth, mm (0 or NaN = invalid, shown black); the grey
+        levels span its 1st to 99th percentile.
+    roi : numpy.ndarray
+        ``(rows, cols)`` bool arena mask.
+    alpha : float, default 0.55
+        Opacity of the tint over the arena (0 to 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(rows, cols, 3)`` uint8 RGB, one pixel per camera pixel.
+    """
+    values = np.asarray(background, dtype=np.float64)
+    valid = np.isfinite(values) & (values > 0)
+    grey = np.zeros(values.shape, dtype=np.uint8)
+    if valid.any():
+        low, high = np.percentile(values[valid], [1, 99])
+        grey = np.clip((values - low) / max(high - low, 1e-9) * 200 + 30, 0, 255)
+        grey = np.where(valid, grey, 0).astype(np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2).astype(np.float64)
+    mask = np.asarray(roi, dtype=bool)
+    colour = np.array(ROI_COLOUR, dtype=np.float64)
+    rgb[mask] = (1 - alpha) * rgb[mask] + alpha * colour
+    out = np.clip(rgb, 0, 255).astype(np.uint8)
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(out, contours, -1, ROI_COLOUR, 1)
+    return out
+
+
+def crop_grid(crops: np.ndarray, max_height: float, columns: int = CROP_GRID_COLUMNS) -> np.ndarray:
+    """Crops side by side in rows of ``columns`` tiles on white, in false colour (jet).
+
+    Parameters
+    ----------
+    crops : numpy.ndarray
+        ``(n, rows, cols)`` crop heights, mm (0 = not the animal, shown black).
+    max_height : float
+        Height shown at the top of the colour map, mm.
+    columns : int
+        Tiles per row.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(grid_rows * (rows + gap) + gap, columns * (cols + gap) + gap, 3)`` uint8 RGB, with
+        :data:`CROP_GRID_GAP` white pixels around every tile; unused tiles of the last row are
+        white.
+    """
+    count, rows, cols = crops.shape
+    grid_rows = max(1, -(-count // columns))
+    gap = CROP_GRID_GAP
+    out = np.full((grid_rows * (rows + gap) + gap, columns * (cols + gap) + gap, 3), 255, np.uint8)
+    for k in range(count):
+        r, c = divmod(k, columns)
+        heights = np.asarray(crops[k], dtype=np.float64)
+        level = np.clip(heights / max(max_height, 1e-9) * 255, 0, 255).astype(np.uint8)
+        tile = cv2.cvtColor(cv2.applyColorMap(level, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+        tile[heights <= 0] = 0
+        top, left = gap + r * (rows + gap), gap + c * (cols + gap)
+        out[top : top + rows, left : left + cols] = tile
+    return out
+
+
+def _quality_timeline(
+    valid: np.ndarray,
+    dropped_after: np.ndarray,
+    flips: np.ndarray | None,
+    duration_s: float,
+    width: int = 1000,
+    flip_confidence: np.ndarray | None = None,
+) -> np.ndarray:
+    """Four labelled bands over time: animal found, dropped frames, flips, low flip confidence.
+
+    Animal found is green (red where not), dropped frames black, flips purple, and frames with
+    the animal whose flip confidence (a probability, 0.5 to 1) is below
+    :data:`LOW_FLIP_CONFIDENCE` orange.
+
+    The bands are ``TIMELINE_BAND`` pixels high, start at column ``TIMELINE_LEFT`` and are
+    ``width`` columns wide; column ``c`` stands for frames ``c * n // width`` onwards. A band
+    with nothing to show (no flip corrector, no confidence) stays grey.
+    """
+    n = valid.size
+    band, gap, left = TIMELINE_BAND, TIMELINE_GAP, TIMELINE_LEFT
+    out = np.full((4 * band + 4 * gap + 22, left + width + 10, 3), 255, dtype=np.uint8)
+    labels = ("animal found", "dropped frames", "flipped frames", "low flip conf.")
+    for row, label in enumerate(labels):
+        top = gap + row * (band + gap)
+        cv2.putText(
+            out, label, (6, top + band - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (60, 60, 60), 1,
+            cv2.LINE_AA,
+        )  # fmt: skip
+        out[top : top + band, left : left + width] = (236, 236, 236)
+    bottom = gap + 4 * (band + gap)
+    for x, text in ((left, "0 s"), (left + width - 60, f"{duration_s:.1f} s")):
+        cv2.putText(
+            out, text, (x, bottom + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (60, 60, 60), 1,
+            cv2.LINE_AA,
+        )  # fmt: skip
+    if n == 0:
+        return out
+    # Column c shows frames [c * n // width, (c + 1) * n // width) (at least one frame), so
+    # short sessions fill the band too; a column is marked if any of its frames is.
+    starts = (np.arange(width) * n) // width
+
+    def per_column(flags: np.ndarray) -> np.ndarray:
+        return np.logical_or.reduceat(np.asarray(flags, dtype=bool), starts)
+
+    top = gap
+    out[top : top + band, left : left + width] = VALID_COLOUR
+    out[top : top + band, left + np.flatnonzero(per_column(~valid))] = INVALID_COLOUR
+    top += band + gap
+    dropped = np.zeros(n, dtype=bool)
+    after = np.asarray(dropped_after, dtype=np.int64)
+    dropped[after[(after >= 0) & (after < n)]] = True
+    out[top : top + band, left + np.flatnonzero(per_column(dropped))] = DROPPED_COLOUR
+    top += band + gap
+    if flips is not None:
+        out[top : top + band, left + np.flatnonzero(per_column(flips))] = FLIP_COLOUR
+    top += band + gap
+    if flip_confidence is not None:
+        low = low_confidence(flip_confidence, valid)
+        out[top : top + band, left + np.flatnonzero(per_column(low))] = LOW_CONFIDENCE_COLOUR
+    return out
+
+
+def low_confidence(flip_confidence: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Frames with the animal whose flip confidence is below :data:`LOW_FLIP_CONFIDENCE`.
+
+    NaN (no animal, or no confidence given) is not low: there is nothing to doubt.
+
+    Parameters
+    ----------
+    flip_confidence : numpy.ndarray
+        ``(n,)`` probability that each frame's heading is right (0.5 to 1, NaN for none).
+    valid : numpy.ndarray
+        ``(n,)`` bool: the animal was found.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` bool.
+    """
+    confidence = np.asarray(flip_confidence, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(valid, dtype=bool) & (confidence < LOW_FLIP_CONFIDENCE)
+
+
+def _plot_png(draw, size: tuple[float, float] = (6.4, 3.0)) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    draw(axes)
+    buffer = _io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _note_if_empty(axes, values: np.ndarray) -> None:
+    """Say so on a plot with nothing to draw (an empty plot looks like a broken one)."""
+    if not np.isfinite(values).any():
+        axes.text(
+            0.5, 0.5, "no frames with the animal", transform=axes.transAxes, ha="center",
+            va="center", color="0.35", fontsize=12,
+        )  # fmt: skip
+
+
+def _trace(times: np.ndarray, values: np.ndarray, ylabel: str) -> bytes:
+    def draw(axes):
+        axes.plot(times, values, color=LINE_COLOUR, linewidth=0.8)
+        _note_if_empty(axes, np.asarray(values, dtype=float))
+        axes.set_xlabel("time (s)")
+        axes.set_ylabel(ylabel)
+        axes.grid(True, alpha=0.3)
+        if times.size:
+            axes.set_xlim(times[0], times[-1] if times[-1] > times[0] else times[0] + 1)
+
+    return _plot_png(draw)
+
+
+def _path_plot(x_mm: np.ndarray, y_mm: np.ndarray) -> bytes:
+    def draw(axes):
+        axes.plot(x_mm, y_mm, color=LINE_COLOUR, linewidth=1.2)
+        _note_if_empty(axes, np.asarray(x_mm, dtype=float))
+        axes.set_xlabel("x (mm)")
+        axes.set_ylabel("y (mm)")
+        axes.set_aspect("equal", adjustable="datalim")
+        # y grows with image rows: drawn downwards, the path matches the pictures above.
+        axes.invert_yaxis()
+        axes.grid(True, alpha=0.3)
+
+    return _plot_png(draw, size=(5.0, 5.0))
+
+
+# ---------------------------------------------------------------------------------- figures
+def _break_at_wraps(times: np.ndarray, degrees: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A NaN between frames where the heading wraps from +180 to -180 degrees (or back).
+
+    Drawn through, a wrap looks like a full turn in one frame; the NaN breaks the line there.
+    """
+    wraps = np.flatnonzero(np.abs(np.diff(degrees)) > 180) + 1
+    return (
+        np.insert(np.asarray(times, dtype=float), wraps, np.nan),
+        np.insert(np.asarray(degrees, dtype=float), wraps, np.nan),
+    )
+
+
+def _sample_indices(valid: np.ndarray, count: int) -> np.ndarray:
+    candidates = np.flatnonzero(valid)
+    if candidates.size == 0:
+        candidates = np.arange(valid.size)
+    if candidates.size <= count:
+        return candidates
+    picks = np.linspace(0, candidates.size - 1, count).round().astype(int)
+    return np.unique(candidates[picks])
+
+
+def _scalar(results: ExtractionResults, name: str) -> np.ndarray | None:
+    if name not in results.scalars:
+        return None
+    return np.asarray(results.scalars[name][:], dtype=np.float64)
+
+
+def build_figures(results: ExtractionResults, num_crops: int = 24) -> list[ReportFigure]:
+    """All pictures of the report, in page order (see :data:`REPORT_IMAGES`).
+
+    Parameters
+    ----------
+    results : ExtractionResults
+        In memory or backed by ``results_00.h5`` (only the sampled crops are read).
+    num_crops : int, default 24
+        Crops shown in the grid, spread over the frames where the animal was found.
+
+    Returns
+    -------
+    list of ReportFigure
+        Arena pictures, then the crops, centroid path, speed (mm/s), height (mm) and angle
+        (degrees) plots over time (seconds) when those scalars exist, then the quality
+        timeline.
+    """
+    n = len(results)
+    valid = results.valid if n else np.zeros(0, dtype=bool)
+    times = np.asarray(results.timestamps, dtype=np.float64)
+    times = times - times[0] if times.size and np.isfinite(times[0]) else np.arange(n) / 30.0
+    max_height = float(results.parameters.get("max_height", 100.0))
+    figures = _arena_figures(results, max_height)
+    picks = _sample_indices(valid, num_crops) if n else np.zeros(0, dtype=int)
+    if picks.size:
+        figures.append(_crops_figure(results, picks, max_height))
+    figures += _trace_figures(results, times)
+    figures.append(_quality_figure(results, valid, times))
+    return figures
+
+
+def _arena_figures(results: ExtractionResults, max_height: float) -> list[ReportFigure]:
+    """The background, the arena over it and the first frame."""
+    background = results.background
+    roi = results.roi
+    # Depth images: from 60 mm above the floor (a mouse's height; walls saturate) to just
+    # below it, nearer is brighter, so the floor, the walls and the animal are told apart.
+    floor = float(results.true_depth)
+    near, far = floor - min(max_height, 60.0), floor + 10.0
+
+    def depth_picture(image: np.ndarray) -> bytes:
+        values = np.asarray(image, dtype=np.float64)
+        valid_pixels = np.isfinite(values) & (values > 0)
+        return _png(false_colour(far + near - values, near, far, valid=valid_pixels))
+
+    return [
+        ReportFigure("background", REPORT_IMAGES["background"], depth_picture(background)),
+        ReportFigure(
+            "roi_overlay", REPORT_IMAGES["roi_overlay"], _png(roi_overlay(background, roi))
+        ),
+        ReportFigure(
+            "first_frame", REPORT_IMAGES["first_frame"],
+            depth_picture(results.metadata.get("first_frame", np.zeros_like(background))),
+        ),
+    ]  # fmt: skip
+
+
+def _crops_figure(results: ExtractionResults, picks: np.ndarray, max_height: float) -> ReportFigure:
+    """The crops of frames ``picks`` in a grid, coloured up to their 99th percentile height."""
+    crops = np.asarray(results.frames[picks.tolist()])
+    counted = f"{picks.size} crops, frames " if picks.size != 1 else "1 crop, frame "
+    note = counted + ", ".join(str(int(i)) for i in picks)
+    shown = crops[crops > 0]
+    top = float(np.percentile(shown, 99)) if shown.size else max_height
+    return ReportFigure("crops", REPORT_IMAGES["crops"], _png(crop_grid(crops, top)), note)
+
+
+def _trace_figures(results: ExtractionResults, times: np.ndarray) -> list[ReportFigure]:
+    """The centroid path, and speed, height and heading over time, for the scalars there."""
+    figures = []
+    x_mm, y_mm = _scalar(results, "centroid_x_mm"), _scalar(results, "centroid_y_mm")
+    if x_mm is not None and y_mm is not None:
+        figures.append(
+            ReportFigure("centroid_path", REPORT_IMAGES["centroid_path"], _path_plot(x_mm, y_mm))
+        )
+    speed = _scalar(results, "velocity_2d_mm_per_s")
+    if speed is None and (per_frame := _scalar(results, "velocity_2d_mm")) is not None:
+        step = float(np.median(np.diff(times))) if times.size > 1 else 1 / 30
+        speed = per_frame / step
+    if speed is not None:
+        figures.append(ReportFigure("speed", REPORT_IMAGES["speed"], _trace(times, speed, "mm/s")))
+    height = _scalar(results, "height_ave_mm")
+    if height is not None:
+        figures.append(ReportFigure("height", REPORT_IMAGES["height"], _trace(times, height, "mm")))
+    angle = _scalar(results, "angle")
+    if angle is not None:
+        degrees = np.degrees(np.angle(np.exp(1j * angle)))
+        figures.append(
+            ReportFigure(
+                "angle", REPORT_IMAGES["angle"], _trace(*_break_at_wraps(times, degrees), "degrees")
+            )
+        )
+    return figures
+
+
+def _quality_figure(
+    results: ExtractionResults, valid: np.ndarray, times: np.ndarray
+) -> ReportFigure:
+    """The quality timeline, with a note saying what each colour marks and what is missing."""
+    flips = None if results.flips is None else np.asarray(results.flips[:], dtype=bool)
+    confidence = (
+        None
+        if results.flip_confidence is None
+        else np.asarray(results.flip_confidence[:], dtype=np.float64)
+    )
+    duration = float(times[-1]) if times.size else 0.0
+    note = "animal found: green, not found: red; dropped frames: black; flipped frames: purple"
+    if flips is None:
+        note += " (no flip corrector ran)"
+    note += (
+        f"; flip confidence below {LOW_FLIP_CONFIDENCE:g} (heading uncertain, worth a look): orange"
+    )
+    if confidence is None:
+        note += " (no flip confidence recorded)"
+    else:
+        low = int(low_confidence(confidence, valid).sum())
+        note += f" ({low:,} frames)"
+    timeline = _quality_timeline(
+        valid, results.dropped_after, flips, duration, flip_confidence=confidence
+    )
+    return ReportFigure("quality", REPORT_IMAGES["quality"], _png(timeline), note)
