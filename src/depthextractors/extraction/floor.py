@@ -84,13 +84,16 @@ def fit_plane(x: np.ndarray, y: np.ndarray, depth: np.ndarray) -> np.ndarray:
     z = np.asarray(depth, dtype=np.float64).ravel()
     if x.size < 3:
         raise ValueError(f"a plane needs at least 3 points, got {x.size}")
-    # Centring the coordinates keeps the normal equations well conditioned.
+    # Centring the coordinates keeps the normal equations well conditioned. The sums are
+    # numpy's own (pairwise) rather than a BLAS product, whose summation order depends on the
+    # number of BLAS threads: the same points give the same plane to the last bit everywhere.
     cx, cy, cz = x.mean(), y.mean(), z.mean()
-    design = np.column_stack([x - cx, y - cy])
-    gram = design.T @ design
+    dx, dy, dz = x - cx, y - cy, z - cz
+    sxy = np.sum(dx * dy)
+    gram = np.array([[np.sum(dx * dx), sxy], [sxy, np.sum(dy * dy)]])
     if np.linalg.cond(gram) > 1e12:
         raise ValueError("the points are collinear; they do not define a plane")
-    slope_x, slope_y = np.linalg.solve(gram, design.T @ (z - cz))
+    slope_x, slope_y = np.linalg.solve(gram, np.array([np.sum(dx * dz), np.sum(dy * dz)]))
     return _plane_from_slopes(slope_x, slope_y, cz - slope_x * cx - slope_y * cy)
 
 
