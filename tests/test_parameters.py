@@ -30,6 +30,7 @@ from depthextractors.extraction import (
     MotionFlipCorrector,
     PlaneFitBackground,
     PlaneROI,
+    Strategy,
     StridedMedianBackground,
 )
 from depthextractors.extraction.parameters import PARAMETERS, default_value
@@ -272,3 +273,26 @@ def test_strategies_the_keys_cannot_build_are_recorded_and_refused_as_a_configur
         H5ResultsWriter(tmp_path / "plain"), progress=False
     )
     assert read_results(tmp_path / "plain").parameters["custom_strategies"] is None
+
+
+class WithLookupTable(Strategy):
+    """A strategy with a large array parameter."""
+
+    def __init__(self, table=None):
+        self.table = np.zeros(5000) if table is None else table
+
+
+def test_large_arrays_are_not_written_into_descriptions():
+    from depthextractors.extraction import ManualROI, build_strategy
+
+    described = WithLookupTable().describe()
+    assert described["params"]["table"] == {"not_recorded": "5000 float64 array"}
+    with pytest.raises(ValueError, match="not recorded"):
+        build_strategy(described)
+    # A manual arena is recorded compactly (run lengths), and rebuilt exactly.
+    mask = np.zeros((424, 512), dtype=bool)
+    mask[60:380, 80:430] = True
+    roi = ManualROI(mask)
+    described = roi.describe()
+    assert len(described["params"]["mask"]["runs"]) == 2 * 320
+    np.testing.assert_array_equal(build_strategy(described).mask, mask)

@@ -155,7 +155,7 @@ def make_input(session: GoldenSession, directory: Path) -> Path:
         return convert_raw_to_avi(generated.depth_path, raw_dir / "depth.avi", progress=False)
     if session.fmt == "tar.gz":
         archive = directory / "session.tar.gz"
-        with tarfile.open(archive, "w:gz") as tar:
+        with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
             for name in ("depth.dat", "depth_ts.txt", "metadata.json"):
                 tar.add(raw_dir / name, arcname=name)
         return archive

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -98,6 +100,23 @@ class ArenaROI:
         if rows.size == 0:
             raise ValueError("the ROI mask is empty; it has no bounding box")
         return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _encode_mask(mask: np.ndarray) -> dict[str, list[int]]:
+    flat = np.concatenate([[0], mask.ravel().astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(flat))
+    starts, stops = edges[::2], edges[1::2]
+    runs = np.column_stack([starts, stops - starts]).ravel()
+    return {"shape": [int(v) for v in mask.shape], "runs": [int(v) for v in runs]}
+
+
+def _decode_mask(encoded: Mapping[str, Any]) -> np.ndarray:
+    shape = tuple(int(v) for v in encoded["shape"])
+    flat = np.zeros(int(np.prod(shape)), dtype=bool)
+    runs = np.asarray(encoded["runs"], dtype=np.int64).reshape(-1, 2)
+    for start, length in runs:
+        flat[start : start + length] = True
+    return flat.reshape(shape)
 
 
 def _check_background(background: np.ndarray) -> np.ndarray:
@@ -571,6 +590,32 @@ class ManualROI(ROIStrategy):
             raise ValueError("the ROI mask is empty: it selects no pixel")
         self.mask = array.copy()
         self.true_depth = _given_true_depth(true_depth)
+
+    def describe(self) -> dict[str, Any]:
+        """The class, the true depth and the mask, run-length encoded (a few hundred numbers).
+
+        Returns
+        -------
+        dict
+            ``{"class", "params": {"mask": {"shape", "runs"}, "true_depth"}}``, where ``runs``
+            alternates the start and length of each run of arena pixels in the flattened mask.
+        """
+        described = super().describe()
+        described["params"]["mask"] = _encode_mask(self.mask)
+        return described
+
+    @classmethod
+    def from_params(cls, **params: Any) -> ManualROI:
+        """Build from :meth:`describe`'s parameters (the run-length encoded mask).
+
+        Returns
+        -------
+        ManualROI
+        """
+        mask = params.pop("mask")
+        if isinstance(mask, Mapping):
+            mask = _decode_mask(mask)
+        return cls(mask, **params)
 
     def find(self, background: np.ndarray, camera: CameraModel | None = None) -> ArenaROI:
         """Attach the true depth and floor plane of ``background`` to the mask.

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Strategy", "build_strategy", "plain"]
+__all__ = ["LARGEST_RECORDED_ARRAY", "Strategy", "build_strategy", "plain"]
 
 class Strategy:
     """Base class of the extraction strategies: parameters are the constructor's arguments.
@@ -128,10 +128,18 @@ class Strategy:
         return f"{type(self).__name__}({', '.join(shown)})"
 
 
+#: Arrays with more elements than this are not written out in a description (a YAML list of a
+#: whole image would be megabytes); they are named by shape and dtype instead.
+LARGEST_RECORDED_ARRAY = 1000
+
+
 def plain(value: Any) -> Any:
     """``value`` in plain YAML types: tuples and arrays as lists, numpy scalars as numbers.
 
-    Strategies become their :meth:`Strategy.describe` mapping.
+    Strategies become their :meth:`Strategy.describe` mapping. An array of more than
+    :data:`LARGEST_RECORDED_ARRAY` elements becomes ``{"not_recorded": "<shape> <dtype>
+    array"}``: a description holding one cannot be built again (the strategy records such a
+    parameter its own way, as :class:`~depthextractors.extraction.roi.ManualROI` does).
     """
     if isinstance(value, Strategy):
         return value.describe()
@@ -140,6 +148,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     if isinstance(value, np.ndarray):
+        if value.size > LARGEST_RECORDED_ARRAY:
+            return {"not_recorded": f"{'x'.join(map(str, value.shape))} {value.dtype} array"}
         return plain(value.tolist())
     if isinstance(value, np.generic):
         return value.item()
@@ -189,6 +199,11 @@ def build_strategy(description: Mapping[str, Any]) -> Strategy:
 def _rebuild(value: Any) -> Any:
     if isinstance(value, Mapping) and "class" in value and "params" in value:
         return build_strategy(value)
+    if isinstance(value, Mapping) and "not_recorded" in value:
+        raise ValueError(
+            f"the description holds a parameter that was not recorded "
+            f"({value['not_recorded']}); give the strategy itself"
+        )
     return value
 
 
