@@ -55,14 +55,16 @@ def as_frame_count(value: Any, name: str, minimum: int = 0) -> int:
     return int(value)
 
 
-def as_crop_size(value: Any) -> tuple[int, int]:
-    """``value`` as ``(rows, cols)`` of a crop, pixels, each at least 2."""
+def as_crop_size(value: Any, name: str = "crop_size", minimum: int = 2) -> tuple[int, int]:
+    """``value`` as ``(rows, cols)`` of an image, pixels, each at least ``minimum``."""
     try:
         rows, cols = (int(v) for v in value)
     except (TypeError, ValueError):
-        raise TypeError(f"crop_size must be (rows, cols), got {value!r}") from None
-    if rows < 2 or cols < 2:
-        raise ValueError(f"crop_size must be at least (2, 2) pixels, got {value}")
+        raise TypeError(f"{name} must be (rows, cols), got {value!r}") from None
+    if rows < minimum or cols < minimum:
+        raise ValueError(
+            f"{name} must be at least ({minimum}, {minimum}) pixels, got {tuple(value)}"
+        )
     return rows, cols
 
 

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..arguments import as_crop_size
 from .base import FlipContext, FlipCorrector, FlipDecision
 
 __all__ = [
@@ -95,8 +96,8 @@ class ClassifierFlipCorrector(FlipCorrector):
                 f"{list(model.classes_)}"
             )
         self.model = model
-        self.crop_size = _pair(crop_size, "crop_size")
-        self.feature_size = _pair(feature_size, "feature_size")
+        self.crop_size = as_crop_size(crop_size, "crop_size", minimum=1)
+        self.feature_size = as_crop_size(feature_size, "feature_size", minimum=1)
         expected = self.feature_size[0] * self.feature_size[1]
         found = getattr(model, "n_features_in_", expected)
         if found != expected:
@@ -388,8 +389,8 @@ class ClassifierFlipCorrector(FlipCorrector):
             raise FileNotFoundError(f"no flip classifier at {path}")
         header, coef, intercept, classes = _read_archive(path)
         try:
-            crop_size = _pair(header["crop_size"], "crop_size")
-            feature_size = _pair(header["feature_size"], "feature_size")
+            crop_size = as_crop_size(header["crop_size"], "crop_size", minimum=1)
+            feature_size = as_crop_size(header["feature_size"], "feature_size", minimum=1)
             saved_smoothing = int(header.get("smoothing", 51))
         except (KeyError, TypeError, ValueError) as error:
             raise FlipClassifierError(f"{path}: incomplete classifier header ({error})") from error
@@ -463,15 +464,6 @@ def _crop_features(frames: np.ndarray, feature_size: tuple[int, int]) -> np.ndar
     out /= _HEIGHT_SCALE_MM
     return out
 
-
-def _pair(value: Any, name: str) -> tuple[int, int]:
-    try:
-        rows, cols = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be (rows, cols), got {value!r}") from None
-    if rows < 1 or cols < 1:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return rows, cols
 
 
 def _running_nanmedian(values: np.ndarray, radius: int) -> np.ndarray:

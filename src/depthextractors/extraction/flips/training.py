@@ -16,7 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..._version import __version__
-from .classifier import ClassifierFlipCorrector, _crop_features, _pair
+from ..arguments import as_crop_size
+from .classifier import ClassifierFlipCorrector, _crop_features
 
 __all__ = ["FlipTrainingSource", "train_flip_classifier"]
 
@@ -116,7 +117,7 @@ def train_flip_classifier(
     chosen = _labelled_frames(sources, labels, min_confidence)
     rng = np.random.default_rng(seed)
     frames, target = _sample(sources, chosen, max_frames, rng)
-    features = _crop_features(frames, _pair(feature_size, "feature_size"))
+    features = _crop_features(frames, as_crop_size(feature_size, "feature_size", minimum=1))
     model, accuracy, examples = _fit(features, target, held_out_fraction, regularization, rng)
     summary = {
         "sources": [str(getattr(r, "path", None) or f"in-memory results {i}")
