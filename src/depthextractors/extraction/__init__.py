@@ -28,11 +28,11 @@ from .flips import (
     train_flip_classifier,
 )
 from .heights import ArenaHeights
+from .manual_roi import ManualROI
 from .parameters import PARAMETERS, ParameterSpec
 from .results import ExtractionSetup, ResultChunk, ResultsWriter, ResultsWriterGroup
 from .roi import (
     ArenaROI,
-    ManualROI,
     PlaneROI,
     ROIStrategy,
     estimate_floor_depth,

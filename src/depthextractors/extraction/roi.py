@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
@@ -39,7 +37,6 @@ from .strategy import Strategy
 __all__ = [
     "CAMERA_ROI_WEIGHTS",
     "ArenaROI",
-    "ManualROI",
     "PlaneROI",
     "ROIStrategy",
     "estimate_floor_depth",
@@ -102,24 +99,8 @@ class ArenaROI:
         return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def _encode_mask(mask: np.ndarray) -> dict[str, list[int]]:
-    flat = np.concatenate([[0], mask.ravel().astype(np.int8), [0]])
-    edges = np.flatnonzero(np.diff(flat))
-    starts, stops = edges[::2], edges[1::2]
-    runs = np.column_stack([starts, stops - starts]).ravel()
-    return {"shape": [int(v) for v in mask.shape], "runs": [int(v) for v in runs]}
-
-
-def _decode_mask(encoded: Mapping[str, Any]) -> np.ndarray:
-    shape = tuple(int(v) for v in encoded["shape"])
-    flat = np.zeros(int(np.prod(shape)), dtype=bool)
-    runs = np.asarray(encoded["runs"], dtype=np.int64).reshape(-1, 2)
-    for start, length in runs:
-        flat[start : start + length] = True
-    return flat.reshape(shape)
-
-
-def _check_background(background: np.ndarray) -> np.ndarray:
+def check_background(background: np.ndarray) -> np.ndarray:
+    """``background`` as a float64 depth image, 0 where invalid (NaN too); checked."""
     image = np.asarray(background)
     if image.ndim != 2:
         raise ValueError(f"the background must be a (rows, cols) image, got shape {image.shape}")
@@ -130,7 +111,8 @@ def _check_background(background: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(image), image, 0.0)
 
 
-def _true_depth(background: np.ndarray, mask: np.ndarray) -> float:
+def median_floor_depth(background: np.ndarray, mask: np.ndarray) -> float:
+    """The median valid background depth inside ``mask``, mm (moseq2's true depth)."""
     inside = background[mask & (background > 0)]
     if inside.size == 0:
         raise ValueError("the ROI holds no valid (non-zero) background pixel; no floor depth")
@@ -178,7 +160,8 @@ class ROIStrategy(Strategy, ABC):
         """
 
 
-def _given_true_depth(value: float | None) -> float | None:
+def given_true_depth(value: float | None) -> float | None:
+    """A true depth given by the user, checked (``None``: measure it)."""
     if value is None:
         return None
     depth = float(value)
@@ -340,7 +323,7 @@ class PlaneROI(ROIStrategy):
         self.gradient_kernel = int(gradient_kernel)
         self.noise_tolerance = float(noise_tolerance)
         self.seed = int(seed)
-        self.true_depth = _given_true_depth(true_depth)
+        self.true_depth = given_true_depth(true_depth)
         self.iterations = int(iterations)
         self.sample_points = int(sample_points)
         if not 0.0 <= min_region_fraction < 1.0:
@@ -392,7 +375,7 @@ class PlaneROI(ROIStrategy):
         """
         if self.depth_range is not None:
             return self.depth_range
-        floor = estimate_floor_depth(_check_background(background))
+        floor = estimate_floor_depth(check_background(background))
         found = (floor - AUTO_RANGE_HALF_WIDTH, floor + AUTO_RANGE_HALF_WIDTH)
         logger.info("arena floor found at about %.0f mm; depth range %.0f-%.0f mm", floor, *found)
         return found
@@ -451,7 +434,7 @@ class PlaneROI(ROIStrategy):
         TypeError
             If the background is not real-valued.
         """
-        image = _check_background(background)
+        image = check_background(background)
         low, high = self.resolve_depth_range(image)
         in_range = (image > low) & (image < high)
         usable = in_range
@@ -536,7 +519,7 @@ class PlaneROI(ROIStrategy):
             range to try), if ``index`` is past the last region, or if the ROI is empty after
             erosion.
         """
-        image = _check_background(background)
+        image = check_background(background)
         labels, order, plane, depth_range = self.candidate_regions(image, camera)
         if self.index >= order.size:
             raise ValueError(
@@ -550,103 +533,11 @@ class PlaneROI(ROIStrategy):
                 f"the arena ROI is empty after erosion with {self.erode} x "
                 f"{self.erode_iterations}; use a smaller erode or fewer erode_iterations"
             )
+        measured = self.true_depth is None
         return ArenaROI(
             mask=mask,
-            true_depth=self.true_depth if self.true_depth is not None else _true_depth(image, mask),
+            true_depth=median_floor_depth(image, mask) if measured else self.true_depth,
             plane=plane,
             depth_range=depth_range,
             weights=self.resolve_weights(camera),
         )
-
-
-class ManualROI(ROIStrategy):
-    """An arena mask given by the user (e.g. drawn by hand).
-
-    Parameters
-    ----------
-    mask : numpy.ndarray, shape (rows, cols)
-        Boolean mask of the arena floor (integer masks are accepted: non-zero = arena).
-    true_depth : float, optional
-        The floor depth to use, mm, instead of the median background inside the mask.
-
-    Notes
-    -----
-    :meth:`find` takes the true depth as the median valid background inside the mask and fits
-    the floor plane by least squares to the valid background inside the mask.
-    """
-
-    def __init__(self, mask: np.ndarray, true_depth: float | None = None) -> None:
-        array = np.asarray(mask)
-        if array.ndim != 2:
-            raise ValueError(f"the ROI mask must be a (rows, cols) image, got shape {array.shape}")
-        if array.dtype != bool:
-            if not np.issubdtype(array.dtype, np.integer):
-                raise TypeError(
-                    f"the ROI mask must be boolean (or integer, non-zero = arena), got dtype "
-                    f"{array.dtype}"
-                )
-            array = array != 0
-        if not array.any():
-            raise ValueError("the ROI mask is empty: it selects no pixel")
-        self.mask = array.copy()
-        self.true_depth = _given_true_depth(true_depth)
-
-    def describe(self) -> dict[str, Any]:
-        """The class, the true depth and the mask, run-length encoded (a few hundred numbers).
-
-        Returns
-        -------
-        dict
-            ``{"class", "params": {"mask": {"shape", "runs"}, "true_depth"}}``, where ``runs``
-            alternates the start and length of each run of arena pixels in the flattened mask.
-        """
-        described = super().describe()
-        described["params"]["mask"] = _encode_mask(self.mask)
-        return described
-
-    @classmethod
-    def from_params(cls, **params: Any) -> ManualROI:
-        """Build from :meth:`describe`'s parameters (the run-length encoded mask).
-
-        Returns
-        -------
-        ManualROI
-        """
-        mask = params.pop("mask")
-        if isinstance(mask, Mapping):
-            mask = _decode_mask(mask)
-        return cls(mask, **params)
-
-    def find(self, background: np.ndarray, camera: CameraModel | None = None) -> ArenaROI:
-        """Attach the true depth and floor plane of ``background`` to the mask.
-
-        Parameters
-        ----------
-        background : numpy.ndarray, shape (rows, cols)
-            Background depth in millimetres (0 or NaN = invalid).
-        camera : CameraModel, optional
-            Unused; accepted so every ROI strategy is called the same way.
-
-        Raises
-        ------
-        ValueError
-            If the mask and the background differ in shape, or no valid background pixel lies
-            inside the mask.
-        """
-        image = _check_background(background)
-        if image.shape != self.mask.shape:
-            raise ValueError(
-                f"the ROI mask is {self.mask.shape[0]}x{self.mask.shape[1]} (rows x cols) but "
-                f"the background is {image.shape[0]}x{image.shape[1]}; draw the mask on a "
-                "frame of this recording"
-            )
-        true_depth = (
-            self.true_depth if self.true_depth is not None else _true_depth(image, self.mask)
-        )
-        yy, xx = np.nonzero(self.mask & (image > 0))
-        try:
-            plane = fit_plane(xx, yy, image[yy, xx])
-        except ValueError as error:
-            logger.warning("no floor plane fitted inside the manual ROI: %s", error)
-            plane = None
-        return ArenaROI(mask=self.mask.copy(), true_depth=true_depth, plane=plane, depth_range=None)
