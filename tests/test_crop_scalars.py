@@ -89,15 +89,31 @@ def _computer():
 
 
 def _inputs(n=6):
-    x = np.array([10.0, 11.0, 13.0, np.nan, 20.0, 21.0])[:n]
-    y = np.array([50.0, 50.0, 52.0, np.nan, 55.0, 55.0])[:n]
-    angle = np.linspace(0.1, 0.6, n)
-    length = np.full(n, 30.0)
-    width = np.full(n, 15.0)
-    area = np.full(n, 400.0)
-    height = np.array([20.0, 21.0, 21.0, np.nan, 22.0, 22.0])[:n]
-    times = np.array([0.0, 1 / 30, 2 / 30, 3 / 30, 5 / 30, 6 / 30])[:n]
-    return x, y, angle, length, width, area, height, times
+    """Features of six frames (the fourth without the animal) and their times."""
+    nan = np.nan
+    features = {
+        "x": np.array([10.0, 11.0, 13.0, nan, 20.0, 21.0]),
+        "y": np.array([50.0, 50.0, 52.0, nan, 55.0, 55.0]),
+        "angle": np.linspace(0.1, 0.6, 6),
+        "length": np.full(6, 30.0),
+        "width": np.full(6, 15.0),
+        # moseq2's area and height come from the cropped frame: 0 where there is no animal.
+        "crop_area": np.array([400.0, 410.0, 410.0, 0.0, 420.0, 420.0]),
+        "crop_height": np.array([20.0, 21.0, 21.0, 0.0, 22.0, 22.0]),
+        "body_length": np.full(6, 31.0),
+        "body_width": np.full(6, 16.0),
+        "body_area": np.full(6, 430.0),
+        "body_height": np.array([20.5, 21.5, 21.5, nan, 22.5, 22.5]),
+    }
+    times = np.array([0.0, 1 / 30, 2 / 30, 3 / 30, 5 / 30, 6 / 30])
+    return {name: values[:n] for name, values in features.items()}, times[:n]
+
+
+def _split(n):
+    features, times = _inputs()
+    first = ({k: v[:n] for k, v in features.items()}, times[:n])
+    second = ({k: v[n:] for k, v in features.items()}, times[n:])
+    return first, second
 
 
 def test_scalar_names_and_units():
@@ -107,20 +123,46 @@ def test_scalar_names_and_units():
     assert len(MOSEQ2_SCALARS) == 17
     for name, series in values.items():
         assert series.dtype == (bool if name == "valid" else np.float32), name
-    camera = get_camera("kinect_v2")
-    mm_x, mm_y = camera.mm_per_pixel(673.5)
-    expected = camera.pixels_to_mm(np.array([[10.0 + 115, 50.0 + 99]]), 673.5)[0]
+    kinect = get_camera("kinect_v2")
+    mm_x, mm_y = kinect.mm_per_pixel(673.5)
+    # moseq2-extract's millimetres: the ROI-relative pixel as if it were a Kinect v2 pixel.
+    expected = kinect.pixels_to_mm(np.array([[10.0, 50.0]]), 673.5)[0]
     assert values["centroid_x_mm"][0] == pytest.approx(expected[0], rel=1e-6)
     assert values["centroid_y_mm"][0] == pytest.approx(expected[1], rel=1e-6)
     assert values["length_mm"][0] == pytest.approx(30 * mm_x, rel=1e-6)
     assert values["width_mm"][0] == pytest.approx(15 * mm_y, rel=1e-6)
+    assert values["area_px"][0] == 400
     assert values["area_mm"][0] == pytest.approx(400 * mm_x * mm_y, rel=1e-6)
+    assert values["height_ave_mm"][0] == 20
+    # This project's: the full-frame pixel (ROI box at (115, 99)) with the camera's model.
+    floor = kinect.pixels_to_mm(np.array([[10.0 + 115, 50.0 + 99]]), 673.5)[0]
+    assert values["centroid_x_floor_mm"][0] == pytest.approx(floor[0], rel=1e-6)
+    assert values["centroid_y_floor_mm"][0] == pytest.approx(floor[1], rel=1e-6)
+    assert values["body_length_px"][0] == 31
+    assert values["body_length_mm"][0] == pytest.approx(31 * mm_x, rel=1e-6)
+    assert values["body_area_mm2"][0] == pytest.approx(430 * mm_x * mm_y, rel=1e-6)
+    assert values["body_height_mean_mm"][0] == 20.5
+
+
+def test_moseq2_millimetres_use_kinect_v2_pixels_whatever_the_camera():
+    from depthextractors.extraction.scalars import ScalarComputer
+
+    azure = get_camera("azure_nfov_unbinned")
+    values = ScalarComputer(azure, 673.5, (115, 99)).compute(*_inputs())
+    kinect = get_camera("kinect_v2")
+    expected = kinect.pixels_to_mm(np.array([[10.0, 50.0]]), 673.5)[0]
+    assert values["centroid_x_mm"][0] == pytest.approx(expected[0], rel=1e-6)
+    assert values["length_mm"][0] == pytest.approx(30 * kinect.mm_per_pixel(673.5)[0], rel=1e-6)
+    floor = azure.pixels_to_mm(np.array([[125.0, 149.0]]), 673.5)[0]
+    assert values["centroid_x_floor_mm"][0] == pytest.approx(floor[0], rel=1e-6)
+    assert values["body_length_mm"][0] == pytest.approx(31 * azure.mm_per_pixel(673.5)[0])
 
 
 def test_velocities_per_frame_and_per_second():
     values = _computer().compute(*_inputs())
     assert values["velocity_2d_px"][0] == 0
     assert values["velocity_2d_px"][2] == pytest.approx(math.hypot(2, 2))
+    # The 3-D velocity adds the change of height_ave_mm (1 mm here).
     assert values["velocity_3d_px"][1] == pytest.approx(math.sqrt(1 + 1))
     mm_x, _ = get_camera("kinect_v2").mm_per_pixel(673.5)
     assert values["velocity_2d_mm"][1] == pytest.approx(mm_x, rel=1e-5)
@@ -132,16 +174,24 @@ def test_velocities_per_frame_and_per_second():
     assert values["velocity_2d_px"][5] == pytest.approx(1.0)
     # A two-frame gap in time halves the per-second speed of an equal step.
     assert values["velocity_2d_mm_per_s"][5] == pytest.approx(mm_x * 30, rel=1e-4)
+    # Without the animal: moseq2's conventions (0 area and height, NaN elsewhere), NaN for
+    # this project's own scalars.
     assert not values["valid"][3]
     assert np.isnan(values["angle"][3])
-    assert np.isnan(values["area_px"][3])
+    assert values["area_px"][3] == 0
+    assert values["height_ave_mm"][3] == 0
+    assert np.isnan(values["area_mm"][3])
+    assert np.isnan(values["width_px"][3])
+    assert np.isnan(values["body_area_px"][3])
+    assert np.isnan(values["centroid_x_floor_mm"][3])
 
 
 def test_scalars_continue_across_chunks():
     whole = _computer().compute(*_inputs())
     computer = _computer()
-    first = computer.compute(*(v[:2] for v in _inputs()))
-    second = computer.compute(*(v[2:] for v in _inputs()))
+    (features_a, times_a), (features_b, times_b) = _split(2)
+    first = computer.compute(features_a, times_a)
+    second = computer.compute(features_b, times_b)
     for name in whole:
         joined = np.concatenate([first[name], second[name]])
         np.testing.assert_array_equal(joined, whole[name], err_msg=name)

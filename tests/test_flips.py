@@ -391,7 +391,7 @@ def test_flips_package_layering():
 def trained(tmp_path_factory):
     """A classifier trained on one motion-corrected session, saved, and a second session."""
     root = tmp_path_factory.mktemp("classifier")
-    video, truth = synthesize_depth_video(600, seed=20)
+    video, truth = synthesize_depth_video(900, seed=20)
     extractor = NumpyDepthExtractor(video, 30.0, timestamps=truth.timestamps_ms / 1000.0)
     _session(extractor, truth, flip_corrector=MotionFlipCorrector()).run(
         H5ResultsWriter(root / "train"), progress=False

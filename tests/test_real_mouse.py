@@ -111,12 +111,15 @@ def test_real_frame_crop_correlates_with_moseq2_crop(frame_zero, recorded):
 
 def test_real_frame_true_depth_and_mm(frame_zero, recorded):
     assert frame_zero.true_depth == pytest.approx(recorded["true_depth"])
-    # Millimetres from full-frame pixels (moseq2 converted ROI-relative pixels instead).
-    cols = np.nonzero(recorded["roi"])[1]
-    x_full = frame_zero.scalars["centroid_x_px"][0] + cols.min()
     focal = 512 / np.radians(70.6)
-    expected = recorded["true_depth"] * (x_full - 256) / focal
+    # moseq2's millimetres: the ROI-relative pixel converted as a full-frame one, as its
+    # recorded value is; this project's own from the full-frame pixel.
+    x = frame_zero.scalars["centroid_x_px"][0]
+    expected = recorded["true_depth"] * (x - 256) / focal
     assert frame_zero.scalars["centroid_x_mm"][0] == pytest.approx(expected, abs=1e-3)
+    cols = np.nonzero(recorded["roi"])[1]
+    expected = recorded["true_depth"] * (x + cols.min() - 256) / focal
+    assert frame_zero.scalars["centroid_x_floor_mm"][0] == pytest.approx(expected, abs=1e-3)
 
 
 class _SemiSyntheticPastedCrops(DepthVideoExtractor):

@@ -39,10 +39,14 @@ def test_centroid_is_sub_pixel():
 
 def test_axis_lengths_follow_moseq2_definition():
     # For a filled ellipse of semi-axes a, b the variance along a is a²/4, so moseq2's
-    # 2*sqrt(2)*sqrt(lambda) ... definition gives 4 * std = 2a (the full axis length).
+    # 2*sqrt(2)*sqrt(lambda) ... definition gives 4 * std = 2a (the full axis length). The
+    # filled pixel set gives that (body_*); moseq2's polygon through the boundary pixels'
+    # centres is half a pixel smaller all round: one pixel shorter along each axis.
     found = MomentsTracker().track(_ellipse((100, 100), (30, 10), 0))
-    assert found.length == pytest.approx(60, rel=0.03)
-    assert found.width == pytest.approx(20, rel=0.05)
+    assert found.body_length == pytest.approx(60, rel=0.03)
+    assert found.body_width == pytest.approx(20, rel=0.05)
+    assert found.length == pytest.approx(found.body_length - 1, abs=0.3)
+    assert found.width == pytest.approx(found.body_width - 1, abs=0.3)
     assert found.area == pytest.approx(math.pi * 30 * 10, rel=0.03)
     assert found.height_mean == pytest.approx(30)
 
@@ -61,7 +65,10 @@ def test_largest_object_wins_and_mask_is_that_object():
 def test_height_limits():
     image = _ellipse((100, 100), (20, 10), 0, height=9)
     assert MomentsTracker(min_height=10).track(image) is None
-    assert MomentsTracker(min_height=9).track(image) is not None
+    # The animal is what lies strictly above min_height, as moseq2-extract's frames > min.
+    assert MomentsTracker(min_height=9).track(image) is None
+    assert MomentsTracker(min_height=8.5).track(image) is not None
+    assert MomentsTracker(min_height=8).track(image) is not None
     # Pixels above max_height are not counted in the area or mean height.
     tall = _ellipse((100, 100), (20, 10), 0, height=30)
     tall[95:105, 95:105] = 200

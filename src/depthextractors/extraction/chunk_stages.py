@@ -139,7 +139,14 @@ class ModelSmoothingStage(ChunkStage):
 
 
 class CropStage(ChunkStage):
-    """Crops and masks of the finished frames and the look-ahead, on the executor's threads.
+    """Crops of the finished frames and the look-ahead, on the executor's threads.
+
+    For every frame with the animal, rotated so the body axis points east around the
+    sub-pixel centroid: the heights (``work.crops``, written as ``/frames``), the filtered
+    heights the tracker saw (``work.filtered_crops``: moseq2-extract's area and mean height are
+    counted on them), the written masks (``work.masks``: the pixels of the cropped filtered
+    frame above ``min_height``, moseq2's ``frames_mask``; log-likelihoods for a tracker with a
+    model) and, for the flip corrector, the animal's own pixels (``work.animal``).
 
     Parameters
     ----------
@@ -148,14 +155,26 @@ class CropStage(ChunkStage):
     frame_dtype : numpy.dtype
         dtype of the crops.
     tracker : Tracker
-        Says whether masks are bool or log-likelihoods (:attr:`Tracker.log_likelihood_clip`).
+        Its height range, and whether masks are bool or log-likelihoods
+        (:attr:`Tracker.log_likelihood_clip`).
+    animal_masks : bool
+        Whether the animal's own pixels are cropped too (a flip corrector reads them).
     """
 
-    def __init__(self, crop_size: tuple[int, int], frame_dtype: np.dtype, tracker: Tracker):
+    def __init__(
+        self,
+        crop_size: tuple[int, int],
+        frame_dtype: np.dtype,
+        tracker: Tracker,
+        animal_masks: bool,
+    ) -> None:
         self.crop_size = crop_size
         self.frame_dtype = np.dtype(frame_dtype)
+        self.tracker = tracker
         self.ll_clip = tracker.log_likelihood_clip
-        self.low_height = math.ceil(tracker.min_height)
+        # Integer heights h satisfy h > min_height exactly when h >= floor(min_height) + 1.
+        self.above_min = math.floor(tracker.min_height) + 1
+        self.animal_masks = animal_masks
 
     @property
     def mask_dtype(self) -> np.dtype:
@@ -163,21 +182,26 @@ class CropStage(ChunkStage):
         return np.dtype(bool if self.ll_clip is None else np.float32)
 
     def process(self, work: WindowWork) -> None:
-        """Set ``work.crops`` and ``work.masks`` (finished frames, then the look-ahead)."""
+        """Set ``work.crops``, ``filtered_crops``, ``masks`` and ``animal`` (finished frames,
+        then the look-ahead)."""
         first = work.own.start
         count = work.own.stop - first + work.ahead
-        rows, cols = self.crop_size
-        work.crops = np.zeros((count, rows, cols), dtype=self.frame_dtype)
+        shape = (count, *self.crop_size)
+        work.crops = np.zeros(shape, dtype=self.frame_dtype)
+        work.filtered_crops = np.zeros(shape, dtype=self.frame_dtype)
         if self.ll_clip is None:
-            work.masks = np.zeros((count, rows, cols), dtype=bool)
+            work.masks = np.zeros(shape, dtype=bool)
         else:
-            work.masks = np.full((count, rows, cols), self.ll_clip, dtype=np.float32)
+            work.masks = np.full(shape, self.ll_clip, dtype=np.float32)
+        work.animal = np.zeros(shape, dtype=bool) if self.animal_masks else None
 
         def crop_range(lo: int, hi: int) -> None:
             for j in range(lo, hi):
                 self._crop(work, j, first + j)
 
         work.executor.map_ranges(crop_range, count)
+        if work.animal is not None and self.ll_clip is not None:
+            work.animal[...] = self.tracker.animal_pixels(work.masks, work.crops)
 
     def _crop(self, work: WindowWork, j: int, k: int) -> None:
         found = work.objects[k]
@@ -185,11 +209,17 @@ class CropStage(ChunkStage):
             return
         x, y, angle = work.x[k], work.y[k], work.angle[k]
         work.crops[j] = crop_and_rotate(work.heights[k], x, y, angle, self.crop_size)
-        if found.log_likelihood is None:
-            work.masks[j] = crop_and_rotate(
-                found.mask, x, y, angle, self.crop_size,
-                origin=found.mask_origin, interpolation=cv2.INTER_NEAREST,
-            ).astype(bool)  # fmt: skip
+        if found.image is not None:
+            work.filtered_crops[j] = crop_and_rotate(
+                found.image, x, y, angle, self.crop_size, origin=found.image_origin
+            )
+        if self.ll_clip is None:
+            work.masks[j] = work.filtered_crops[j] >= self.above_min
+            if work.animal is not None:
+                work.animal[j] = crop_and_rotate(
+                    found.mask, x, y, angle, self.crop_size,
+                    origin=found.mask_origin, interpolation=cv2.INTER_NEAREST,
+                ).astype(bool)  # fmt: skip
             return
         # Log-likelihoods as moseq2-extract writes them: clipped below at ll_clip, and ll_clip
         # where the crop is below min_height. Shifted so that pixels from outside the tracked
@@ -198,7 +228,7 @@ class CropStage(ChunkStage):
         likelihood = crop_and_rotate(
             shifted, x, y, angle, self.crop_size, origin=found.log_likelihood_origin
         ) + self.ll_clip  # fmt: skip
-        likelihood[work.crops[j] < self.low_height] = self.ll_clip
+        likelihood[work.crops[j] < self.tracker.min_height] = self.ll_clip
         work.masks[j] = likelihood
 
 
@@ -275,7 +305,7 @@ class FlipStage(ChunkStage):
         return FlipContext(
             start=first,
             frames=crops,
-            masks=self.tracker.animal_pixels(work.masks[j0:j1], crops),
+            masks=work.animal[j0:j1],
             angle=np.where(found, work.angle[a:b], np.nan),
             centroid_px=np.column_stack([work.x[a:b] + x0, work.y[a:b] + y0]),
             valid=found,
@@ -312,28 +342,49 @@ class ScalarStage(ChunkStage):
         Times of the extracted frames, seconds.
     first_frame : int
         Recording frame of ``timestamps_s[0]``.
+    height_range : (float, float)
+        ``(min_height, max_height)`` of the tracker, mm.
     """
 
     def __init__(
-        self, computer: ScalarComputer, timestamps_s: np.ndarray, first_frame: int
+        self,
+        computer: ScalarComputer,
+        timestamps_s: np.ndarray,
+        first_frame: int,
+        height_range: tuple[float, float],
     ) -> None:
         self.computer = computer
         self.timestamps_s = timestamps_s
         self.first_frame = int(first_frame)
+        self.min_height, self.max_height = height_range
 
     def process(self, work: WindowWork) -> None:
         """Set ``work.scalars``."""
         own = work.own
         window = work.window
         kept = work.objects[own]
+        area, crop_height = self._cropped_area(work.filtered_crops[: own.stop - own.start])
 
         def feature(name: str) -> np.ndarray:
             return np.array(
                 [getattr(obj, name) if obj is not None else np.nan for obj in kept], dtype=float
             )
 
+        features = {
+            "x": work.x[own], "y": work.y[own], "angle": work.angle[own],
+            "length": feature("length"), "width": feature("width"),
+            "crop_area": area, "crop_height": crop_height,
+            "body_length": feature("body_length"), "body_width": feature("body_width"),
+            "body_area": feature("area"), "body_height": feature("height_mean"),
+        }  # fmt: skip
         times = self.timestamps_s[window.start - self.first_frame : window.end - self.first_frame]
-        work.scalars = self.computer.compute(
-            work.x[own], work.y[own], work.angle[own], feature("length"), feature("width"),
-            feature("area"), feature("height_mean"), times,
-        )  # fmt: skip
+        work.scalars = self.computer.compute(features, times)
+
+    def _cropped_area(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """moseq2-extract's area and mean height: the pixels of each cropped filtered frame
+        strictly between the heights (anything in the crop), 0 where there are none."""
+        between = (crops > self.min_height) & (crops < self.max_height)
+        area = between.sum(axis=(1, 2), dtype=np.float64)
+        total = np.where(between, crops, 0).sum(axis=(1, 2), dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return area, np.where(area > 0, total / area, 0.0)

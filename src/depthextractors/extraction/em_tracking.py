@@ -133,7 +133,7 @@ class EMTracker(SequentialTracker):
     ) -> None:
         self._moments = MomentsTracker(min_height, max_height, use_cc)
         # Integer heights h satisfy h >= min_height exactly when h >= ceil(min_height).
-        self._low = math.ceil(self._moments.min_height)
+        self._low = self._moments._low  # heights above min_height, as the moments tracker
         self.min_height = self._moments.min_height
         self.max_height = self._moments.max_height
         self.use_cc = self._moments.use_cc

@@ -159,7 +159,7 @@ class TrackStage(FrameStage):
         work.images[k] = work.full[k] = None
         if found is not None:
             image, x0, y0 = found
-            work.objects[k] = self.tracker.track(image, (x0, y0))
+            work.objects[k] = _with_image(self.tracker.track(image, (x0, y0)), image, x0, y0)
 
 
 class SequentialTrackStage(FrameStage):
@@ -234,9 +234,17 @@ class SequentialTrackStage(FrameStage):
             image, x0, y0 = found
             rows, cols = image.shape
             raw = work.heights[k][y0 : y0 + rows, x0 : x0 + cols]
-            work.objects[k] = self.tracker.track(image, (x0, y0), raw)
+            work.objects[k] = _with_image(self.tracker.track(image, (x0, y0), raw), image, x0, y0)
         if self._snapshot is not None and k + 1 == self._snapshot:
             self._state = self.tracker.state
+
+
+def _with_image(found: Any, image: np.ndarray, x0: int, y0: int) -> Any:
+    """The tracked object with the filtered image it was found in (for moseq2's scalars)."""
+    if found is not None:
+        found.image = image
+        found.image_origin = (x0, y0)
+    return found
 
 
 def _set_input(work: WindowWork, k: int, full: np.ndarray) -> None:

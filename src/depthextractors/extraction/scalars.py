@@ -1,25 +1,38 @@
-"""Per-frame scalars: moseq2-extract's 17, plus validity and speeds per second.
+"""Per-frame scalars: moseq2-extract's 17, with its meanings, and this project's own beside them.
 
-Conventions (kept from moseq2-extract so downstream tools read the numbers unchanged):
+The 17 scalars of moseq2-extract keep moseq2-extract 1.4.0's definitions, frame of reference,
+units and conventions for missing frames, so sessions extracted by either tool mix without a
+batch effect:
 
-- ``centroid_x_px`` / ``centroid_y_px`` are relative to the top-left corner of the ROI's
-  bounding box (x = column, y = row, rows pointing down);
-- ``centroid_x_mm`` / ``centroid_y_mm`` are millimetres on the floor plane at the ROI's true
-  depth, relative to the optical centre, from the **full-frame** pixel coordinates
-  (:meth:`~depthextractors.cameras.CameraModel.pixels_to_mm`; moseq2-extract converted the
-  ROI-relative coordinates as if they were full-frame ones, which offsets its millimetres by the
-  ROI corner);
-- ``length_mm`` uses the x pixel size and ``width_mm`` the y pixel size, as moseq2-extract;
-  ``area_mm`` is in mm² (pixel area times the area of a pixel; moseq2-extract multiplied by a
-  pixel's mean side length, which is not an area);
-- ``angle`` is the body-axis angle in radians, counter-clockwise from +x with y up, unwrapped
-  over the session (flips add pi);
+- ``centroid_x_px`` / ``centroid_y_px``: the centroid of the animal's contour polygon, relative
+  to the top-left corner of the ROI's bounding box (x = column, y = row, rows pointing down);
+- ``width_px`` / ``length_px``: the minor and major axes (four standard deviations) of that
+  polygon's moments; ``angle``: its orientation, radians, counter-clockwise from +x with y up,
+  unwrapped over the session (flips add pi);
+- ``area_px`` / ``height_ave_mm``: the number and mean height of the pixels of the cropped,
+  rotated, filtered frame strictly between ``min_height`` and ``max_height`` (anything in the
+  crop, not only the animal); 0 where the animal was not found;
+- ``centroid_x_mm`` / ``centroid_y_mm``: the ROI-relative centroid converted as moseq2-extract
+  converts it, as if it were a Kinect v2 full-frame pixel (image centre (256, 212), 70.6 x 60
+  degrees) at the true depth, whatever the camera; ``width_mm`` / ``length_mm`` /
+  ``area_mm`` (mm²) use the same Kinect v2 pixel size (``length_mm`` the x size, ``width_mm``
+  the y size);
 - velocities are differences from the previous frame (moseq2's "per frame", 0 for the first
-  frame), ``velocity_3d_*`` include the change of mean height in millimetres, and
-  ``velocity_theta`` is ``arctan2(dy_mm, dx_mm)``;
-- new: ``velocity_2d_mm_per_s`` and ``velocity_3d_mm_per_s`` divide by the real time between
-  the frames (so dropped frames do not inflate speeds), and ``valid`` says whether the animal
-  was found. Frames without the animal hold NaN.
+  frame), ``velocity_3d_*`` include the change of ``height_ave_mm`` in millimetres, and
+  ``velocity_theta`` is ``arctan2(dy_mm, dx_mm)``; NaN next to a frame without the animal.
+
+Where this project computes something better, it is kept under a new name:
+
+- ``centroid_x_floor_mm`` / ``centroid_y_floor_mm``: the full-frame position on the floor, mm
+  from the optical axis, with the recording's own camera model
+  (:meth:`~depthextractors.cameras.CameraModel.pixels_to_mm`);
+- ``body_length_px``, ``body_width_px``, ``body_area_px``, ``body_height_mean_mm``: the axes of
+  the moments of the animal's filled pixel set (the polygon is half a pixel smaller all round),
+  its pixel count and mean height; ``body_length_mm``, ``body_width_mm``, ``body_area_mm2`` with
+  the recording's own pixel size at the true depth;
+- ``velocity_2d_mm_per_s`` / ``velocity_3d_mm_per_s``: floor speeds divided by the real time
+  between the frames (dropped frames do not inflate them), the 3-D one with the body's height;
+- ``valid``: whether the animal was found. The new scalars are NaN where it was not.
 """
 
 from __future__ import annotations
@@ -28,10 +41,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cameras import CameraModel
+from ..cameras import CAMERA_PRESETS, CameraModel
 
 __all__ = [
     "MOSEQ2_SCALARS",
+    "NEW_SCALARS",
     "SCALAR_DESCRIPTIONS",
     "DroppedFrames",
     "ScalarComputer",
@@ -72,9 +86,15 @@ SCALAR_DESCRIPTIONS: dict[str, str] = {
     ),
     "width_px": "Mouse width (pixels)",
     "length_px": "Mouse length (pixels)",
-    "area_px": "Mouse area (pixels)",
-    "centroid_x_mm": "X centroid (mm, from the optical centre at the floor depth)",
-    "centroid_y_mm": "Y centroid (mm, from the optical centre at the floor depth)",
+    "area_px": "Mouse area (pixels of the cropped frame between min_height and max_height)",
+    "centroid_x_mm": (
+        "X centroid (mm, the ROI-relative pixel position converted as a Kinect v2 pixel at the "
+        "floor depth, as moseq2-extract)"
+    ),
+    "centroid_y_mm": (
+        "Y centroid (mm, the ROI-relative pixel position converted as a Kinect v2 pixel at the "
+        "floor depth, as moseq2-extract)"
+    ),
     "velocity_2d_mm": "2D velocity (mm / frame), note that missing frames are not accounted for",
     "velocity_3d_mm": "3D velocity (mm / frame), note that missing frames are not accounted for",
     "width_mm": "Mouse width (mm)",
@@ -83,15 +103,47 @@ SCALAR_DESCRIPTIONS: dict[str, str] = {
     "height_ave_mm": "Mouse average height (mm)",
     "angle": "Angle (radians, unwrapped, counter-clockwise from +x with y pointing up)",
     "velocity_theta": "Angular component of velocity (arctan2(vel_y, vel_x), radians)",
+    "centroid_x_floor_mm": (
+        "X centroid on the floor (mm from the optical axis, full-frame pixel position and the "
+        "recording's camera model at the floor depth)"
+    ),
+    "centroid_y_floor_mm": (
+        "Y centroid on the floor (mm from the optical axis, full-frame pixel position and the "
+        "recording's camera model at the floor depth)"
+    ),
+    "body_length_px": "Mouse length from the moments of its filled pixel set (pixels)",
+    "body_width_px": "Mouse width from the moments of its filled pixel set (pixels)",
+    "body_area_px": "Pixels of the tracked mouse (pixels)",
+    "body_height_mean_mm": "Mean height of the tracked mouse's pixels (mm)",
+    "body_length_mm": "Mouse length from its filled pixel set, camera's pixel size (mm)",
+    "body_width_mm": "Mouse width from its filled pixel set, camera's pixel size (mm)",
+    "body_area_mm2": "Area of the tracked mouse, camera's pixel size (mm^2)",
     "velocity_2d_mm_per_s": (
-        "2D speed (mm / s) from the frame timestamps; dropped frames are accounted for"
+        "2D speed on the floor (mm / s) from the frame timestamps; dropped frames are "
+        "accounted for"
     ),
     "velocity_3d_mm_per_s": (
-        "3D speed (mm / s) from the frame timestamps, height change included; dropped frames "
-        "are accounted for"
+        "3D speed (mm / s) from the frame timestamps, the body's height change included; "
+        "dropped frames are accounted for"
     ),
     "valid": "Whether the animal was found in the frame (false: the other scalars are NaN)",
 }
+
+#: This project's scalars, beside moseq2-extract's 17, in the order they are written.
+NEW_SCALARS: tuple[str, ...] = (
+    "centroid_x_floor_mm",
+    "centroid_y_floor_mm",
+    "body_length_px",
+    "body_width_px",
+    "body_area_px",
+    "body_height_mean_mm",
+    "body_length_mm",
+    "body_width_mm",
+    "body_area_mm2",
+    "velocity_2d_mm_per_s",
+    "velocity_3d_mm_per_s",
+    "valid",
+)
 
 
 @dataclass(frozen=True)
@@ -140,15 +192,19 @@ def detect_dropped_frames(timestamps_s: np.ndarray, tolerance: float = 1.5) -> D
     return DroppedFrames(int(missing.sum()), after.astype(np.int64), interval)
 
 
+#: moseq2-extract converts pixels to millimetres with these whatever the camera.
+_MOSEQ2_CAMERA = CAMERA_PRESETS["kinect_v2"]
+
+
 class ScalarComputer:
     """Turns per-frame tracking features into scalars, chunk after chunk.
 
-    Keeps the previous frame's position and height so velocities are continuous across chunks.
+    Keeps the previous frame's values so velocities are continuous across chunks.
 
     Parameters
     ----------
     camera : CameraModel
-        Converts pixels to millimetres.
+        The recording's camera (the ``*_floor_mm`` and ``body_*_mm`` scalars).
     true_depth : float
         Floor depth, millimetres.
     box_origin : (int, int)
@@ -160,29 +216,20 @@ class ScalarComputer:
         self.true_depth = float(true_depth)
         self.box_origin = (int(box_origin[0]), int(box_origin[1]))
         self.mm_per_px = camera.mm_per_pixel(self.true_depth)
-        self._previous: tuple[float, float, float, float, float, float] | None = None
+        self.moseq2_mm_per_px = _MOSEQ2_CAMERA.mm_per_pixel(self.true_depth)
+        self._previous: np.ndarray | None = None
 
-    def compute(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        angle: np.ndarray,
-        length: np.ndarray,
-        width: np.ndarray,
-        area: np.ndarray,
-        height_mean: np.ndarray,
-        timestamps_s: np.ndarray,
-    ) -> dict[str, np.ndarray]:
+    def compute(self, features: dict[str, np.ndarray], timestamps_s: np.ndarray) -> dict:
         """Scalars of consecutive frames (continuing from the previous call).
 
         Parameters
         ----------
-        x, y : numpy.ndarray
-            Centroid relative to the ROI bounding box, pixels; NaN where no animal.
-        angle : numpy.ndarray
-            Body angle, radians, y up.
-        length, width, area, height_mean : numpy.ndarray
-            Axis lengths (px), area (px²) and mean height (mm).
+        features : dict of str to numpy.ndarray
+            ``(n,)`` each, NaN where no animal: ``x``, ``y`` (contour centroid relative to the
+            ROI box, px), ``angle`` (radians, y up), ``length``, ``width`` (contour axes, px),
+            ``crop_area`` (px) and ``crop_height`` (mm) of the cropped filtered frame (0 where
+            no animal), ``body_length``, ``body_width`` (filled-pixel axes, px),
+            ``body_area`` (px) and ``body_height`` (mm).
         timestamps_s : numpy.ndarray
             Frame times, seconds.
 
@@ -191,50 +238,89 @@ class ScalarComputer:
         dict of str to numpy.ndarray
             Every name of :data:`SCALAR_DESCRIPTIONS`; float32 except ``valid`` (bool).
         """
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
+        x = np.asarray(features["x"], dtype=np.float64)
+        y = np.asarray(features["y"], dtype=np.float64)
         valid = np.isfinite(x) & np.isfinite(y)
-        full = np.column_stack([x + self.box_origin[0], y + self.box_origin[1]])
-        mm = self.camera.pixels_to_mm(full, self.true_depth)
-        mm_x, mm_y = self.mm_per_px
-        height = np.where(valid, np.asarray(height_mean, dtype=np.float64), np.nan)
+        moseq2_mm = _MOSEQ2_CAMERA.pixels_to_mm(np.column_stack([x, y]), self.true_depth)
+        floor_mm = self.camera.pixels_to_mm(
+            np.column_stack([x + self.box_origin[0], y + self.box_origin[1]]), self.true_depth
+        )
+        crop_height = np.asarray(features["crop_height"], dtype=np.float64)
+        body_height = np.where(valid, np.asarray(features["body_height"], np.float64), np.nan)
         times = np.asarray(timestamps_s, dtype=np.float64)
-
-        series = np.column_stack([x, y, mm[:, 0], mm[:, 1], height, times])
-        if self._previous is None:
-            previous = series[:1].copy()
-        else:
-            previous = np.asarray(self._previous, dtype=np.float64)[None, :]
-        if series.shape[0]:
-            self._previous = tuple(series[-1])
-        steps = np.diff(np.vstack([previous, series]), axis=0)
-        dx_px, dy_px, dx_mm, dy_mm, dz, dt = steps.T
-        with np.errstate(invalid="ignore", divide="ignore"):
-            speed_2d_mm = np.hypot(dx_mm, dy_mm)
-            speed_3d_mm = np.sqrt(dx_mm**2 + dy_mm**2 + dz**2)
-            per_second = np.where(dt > 0, 1.0 / dt, np.nan)
-            per_second[(dt == 0) & (speed_3d_mm == 0)] = 0.0
-            out = {
-                "centroid_x_px": x,
-                "centroid_y_px": y,
-                "velocity_2d_px": np.hypot(dx_px, dy_px),
-                "velocity_3d_px": np.sqrt(dx_px**2 + dy_px**2 + dz**2),
-                "width_px": np.where(valid, width, np.nan),
-                "length_px": np.where(valid, length, np.nan),
-                "area_px": np.where(valid, area, np.nan),
-                "centroid_x_mm": mm[:, 0],
-                "centroid_y_mm": mm[:, 1],
-                "velocity_2d_mm": speed_2d_mm,
-                "velocity_3d_mm": speed_3d_mm,
-                "width_mm": np.where(valid, width, np.nan) * mm_y,
-                "length_mm": np.where(valid, length, np.nan) * mm_x,
-                "area_mm": np.where(valid, area, np.nan) * (mm_x * mm_y),
-                "height_ave_mm": height,
-                "angle": np.where(valid, angle, np.nan),
-                "velocity_theta": np.arctan2(dy_mm, dx_mm),
-                "velocity_2d_mm_per_s": speed_2d_mm * per_second,
-                "velocity_3d_mm_per_s": speed_3d_mm * per_second,
-            }
+        series = np.column_stack(
+            [x, y, moseq2_mm, crop_height, floor_mm, body_height, times]
+        )
+        steps = self._steps(series)
+        out = self._moseq2_scalars(features, valid, moseq2_mm, steps)
+        out.update(self._new_scalars(features, valid, floor_mm, steps))
         result = {name: np.asarray(value, dtype=np.float32) for name, value in out.items()}
         result["valid"] = valid
         return result
+
+    def _steps(self, series: np.ndarray) -> np.ndarray:
+        """Differences from the previous frame (the first frame of the session: 0)."""
+        previous = series[:1] if self._previous is None else self._previous[None, :]
+        if series.shape[0]:
+            self._previous = series[-1].copy()
+        return np.diff(np.vstack([previous, series]), axis=0)
+
+    def _moseq2_scalars(
+        self, features: dict, valid: np.ndarray, mm: np.ndarray, steps: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        dx_px, dy_px, dx_mm, dy_mm, dz = steps[:, :5].T
+        mm_x, mm_y = self.moseq2_mm_per_px
+        # moseq2-extract's pixel size comes from the centroid: unknown where it is.
+        scale_x = np.where(valid, mm_x, np.nan)
+        scale_y = np.where(valid, mm_y, np.nan)
+        width = np.where(valid, features["width"], np.nan)
+        length = np.where(valid, features["length"], np.nan)
+        area = np.where(valid, features["crop_area"], 0.0)
+        with np.errstate(invalid="ignore"):
+            return {
+                "centroid_x_px": features["x"],
+                "centroid_y_px": features["y"],
+                "velocity_2d_px": np.hypot(dx_px, dy_px),
+                "velocity_3d_px": np.sqrt(dx_px**2 + dy_px**2 + dz**2),
+                "width_px": width,
+                "length_px": length,
+                "area_px": area,
+                "centroid_x_mm": mm[:, 0],
+                "centroid_y_mm": mm[:, 1],
+                "velocity_2d_mm": np.hypot(dx_mm, dy_mm),
+                "velocity_3d_mm": np.sqrt(dx_mm**2 + dy_mm**2 + dz**2),
+                "width_mm": width * scale_y,
+                "length_mm": length * scale_x,
+                "area_mm": area * scale_x * scale_y,
+                "height_ave_mm": np.where(valid, features["crop_height"], 0.0),
+                "angle": np.where(valid, features["angle"], np.nan),
+                "velocity_theta": np.arctan2(dy_mm, dx_mm),
+            }
+
+    def _new_scalars(
+        self, features: dict, valid: np.ndarray, floor_mm: np.ndarray, steps: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        dx, dy, dz, dt = steps[:, 5:9].T
+        mm_x, mm_y = self.mm_per_px
+        body = {
+            name: np.where(valid, np.asarray(features[name], np.float64), np.nan)
+            for name in ("body_length", "body_width", "body_area", "body_height")
+        }
+        with np.errstate(invalid="ignore", divide="ignore"):
+            speed_2d = np.hypot(dx, dy)
+            speed_3d = np.sqrt(dx**2 + dy**2 + dz**2)
+            per_second = np.where(dt > 0, 1.0 / dt, np.nan)
+            per_second[(dt == 0) & (speed_3d == 0)] = 0.0
+            return {
+                "centroid_x_floor_mm": floor_mm[:, 0],
+                "centroid_y_floor_mm": floor_mm[:, 1],
+                "body_length_px": body["body_length"],
+                "body_width_px": body["body_width"],
+                "body_area_px": body["body_area"],
+                "body_height_mean_mm": body["body_height"],
+                "body_length_mm": body["body_length"] * mm_x,
+                "body_width_mm": body["body_width"] * mm_y,
+                "body_area_mm2": body["body_area"] * (mm_x * mm_y),
+                "velocity_2d_mm_per_s": speed_2d * per_second,
+                "velocity_3d_mm_per_s": speed_3d * per_second,
+            }

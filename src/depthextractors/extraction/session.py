@@ -58,7 +58,13 @@ from .heights import ArenaHeights
 from .parameters import moseq2_parameters
 from .results import ExtractionSetup, ResultChunk, ResultsWriter, ResultsWriterGroup
 from .roi import ArenaROI, PlaneROI, ROIStrategy
-from .scalars import MOSEQ2_SCALARS, SCALAR_DESCRIPTIONS, ScalarComputer, detect_dropped_frames
+from .scalars import (
+    MOSEQ2_SCALARS,
+    NEW_SCALARS,
+    SCALAR_DESCRIPTIONS,
+    ScalarComputer,
+    detect_dropped_frames,
+)
 from .stages import ChunkStage, FrameStage, WindowWork, frame_passes, run_frame_passes
 from .tracking import MomentsTracker, Tracker
 
@@ -360,7 +366,12 @@ class SessionExtraction:
             UnwrapStage(),
             HampelStage(self.centroid_hampel, self.angle_hampel),
             ModelSmoothingStage(self.tracker),
-            CropStage(self.crop_size, self.frame_dtype, self.tracker),
+            CropStage(
+                self.crop_size,
+                self.frame_dtype,
+                self.tracker,
+                animal_masks=self.flip_corrector is not None,
+            ),
         ]
         if self.flip_corrector is not None:
             flips = FlipStage(
@@ -369,7 +380,8 @@ class SessionExtraction:
             )  # fmt: skip
             stages.append(flips)
         computer = ScalarComputer(camera, arena.roi.true_depth, box_origin)
-        stages.append(ScalarStage(computer, setup.timestamps_s, setup.first_frame_idx))
+        heights = (self.tracker.min_height, self.tracker.max_height)
+        stages.append(ScalarStage(computer, setup.timestamps_s, setup.first_frame_idx, heights))
         return stages
 
     # ------------------------------------------------------------------ run
@@ -466,7 +478,7 @@ class SessionExtraction:
             version=__version__,
             has_flips=self.flip_corrector is not None,
             mask_dtype=np.dtype(bool if clip is None else np.float32),
-            scalar_names=(*MOSEQ2_SCALARS, "velocity_2d_mm_per_s", "velocity_3d_mm_per_s", "valid"),
+            scalar_names=(*MOSEQ2_SCALARS, *NEW_SCALARS),
             scalar_descriptions=dict(SCALAR_DESCRIPTIONS),
             dropped_frame_count=dropped.count,
             dropped_after=dropped.after,

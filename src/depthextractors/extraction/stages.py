@@ -87,7 +87,9 @@ class WindowWork:
     y: np.ndarray | None = None
     angle: np.ndarray | None = None
     crops: np.ndarray | None = None
+    filtered_crops: np.ndarray | None = None
     masks: np.ndarray | None = None
+    animal: np.ndarray | None = None
     flips: np.ndarray | None = None
     flip_confidence: np.ndarray | None = None
     scalars: dict[str, np.ndarray] | None = None

@@ -1,24 +1,24 @@
 """Find the animal in a filtered height image: :class:`MomentsTracker`.
 
-The tracker thresholds the filtered height image at ``min_height``, keeps the largest object
-(the largest outer contour, or with ``use_cc`` the largest 4-connected component), and describes
-it by its image moments — moseq2-extract's ``get_frame_features`` / ``im_moment_features``:
+The tracker keeps the pixels of the filtered height image **above** ``min_height`` (moseq2's
+``frames > min_height``), takes the largest object (the largest outer contour, or with
+``use_cc`` the largest 4-connected component) and describes it as moseq2-extract's
+``get_frame_features`` / ``im_moment_features`` do, by the moments of its contour polygon
+(through the centres of the boundary pixels):
 
-- centroid: first moments over the object's pixels, sub-pixel, ``(x, y)`` = (column, row);
+- centroid: the polygon's centroid, sub-pixel, ``(x, y)`` = (column, row);
 - orientation: ``-0.5 * arctan2(2 mu11, mu20 - mu02)``, radians in ``[-pi/2, pi/2]``,
   counter-clockwise from +x with **y pointing up** (the image's rows point down, hence the sign);
   the body axis is known modulo pi — which end is the nose is the flip corrector's job;
 - axis lengths: ``2 sqrt(2) sqrt((mu20 + mu02 ± sqrt(4 mu11² + (mu20 - mu02)²)) / m00)``, i.e.
   four standard deviations along each principal axis (the full length of the equivalent
-  ellipse), ``length`` the larger and ``width`` the smaller;
-- area and mean height over the object's pixels whose height lies in
-  ``[min_height, max_height]``.
+  ellipse), ``length`` the larger and ``width`` the smaller.
 
-moseq2-extract took the moments of the contour polygon (through the centres of the boundary
-pixels, which shrinks the object by half a pixel all round); the moments here are those of the
-object's filled pixel set, the image moments proper. A pixel belongs to the animal when its
-height (background minus depth, truncated to whole millimetres as moseq2-extract's 8-bit frames
-are) is at least ``min_height``, the same rule the height threshold applies before filtering.
+The polygon runs through the centres of the boundary pixels, so it is half a pixel smaller all
+round than the object: its lengths are about 4% short of the body's. The moments of the
+object's filled pixel set, the image moments proper, are kept beside them (``body_length``,
+``body_width``), with the object's pixel count and mean height (``area``, ``height_mean``),
+and become the ``body_*`` scalars.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ class TrackedObject:
     orientation : float
         Body-axis angle, radians, y up, in ``[-pi/2, pi/2]``.
     length, width : float
-        Major and minor moment axis lengths, pixels.
+        Major and minor axis lengths of the contour polygon's moments, pixels (moseq2's).
     area : float
-        Pixels of the object with a height in ``[min_height, max_height]``.
+        Pixels of the object with a height up to ``max_height``.
     height_mean : float
         Mean height of those pixels, millimetres.
     mask : numpy.ndarray
@@ -63,6 +63,14 @@ class TrackedObject:
         ``(x, y)`` of its top-left pixel in the image.
     mean_log_likelihood : float
         Mean log-likelihood over the object's pixels (NaN without a model).
+    body_length, body_width : float
+        Major and minor axis lengths of the filled pixel set's moments, pixels (NaN when the
+        tracker gives none).
+    image : numpy.ndarray or None
+        The filtered heights the tracker was given, set by the session (moseq2-extract's
+        area and mean height are those of the cropped filtered frame).
+    image_origin : (int, int)
+        ``(x, y)`` of ``image``'s top-left pixel in the ROI box, set by the session.
     """
 
     x: float
@@ -77,6 +85,10 @@ class TrackedObject:
     log_likelihood: np.ndarray | None = None
     log_likelihood_origin: tuple[int, int] = (0, 0)
     mean_log_likelihood: float = float("nan")
+    body_length: float = float("nan")
+    body_width: float = float("nan")
+    image: np.ndarray | None = None
+    image_origin: tuple[int, int] = (0, 0)
 
 
 class Tracker(Strategy, ABC):
@@ -238,8 +250,8 @@ class MomentsTracker(Tracker):
     Parameters
     ----------
     min_height : float, default 10
-        Smallest height above the floor that counts as the animal, millimetres
-        (moseq2-extract's ``min_height``).
+        The animal is what lies above this height, millimetres (moseq2-extract's
+        ``min_height``; strictly above, as moseq2-extract).
     max_height : float, default 120
         Largest height above the floor that counts as the animal, millimetres; taller pixels are
         zeroed before filtering (``max_height``).
@@ -263,8 +275,8 @@ class MomentsTracker(Tracker):
         self.min_height = min_height
         self.max_height = max_height
         self.use_cc = bool(use_cc)
-        # Integer heights h satisfy h >= min_height exactly when h >= ceil(min_height).
-        self._low = math.ceil(min_height)
+        # Integer heights h satisfy h > min_height exactly when h >= floor(min_height) + 1.
+        self._low = math.floor(min_height) + 1
         self._high = math.floor(max_height)
 
     def find(self, filtered: np.ndarray) -> TrackedObject | None:
@@ -278,7 +290,7 @@ class MomentsTracker(Tracker):
         Returns
         -------
         TrackedObject or None
-            ``None`` when nothing reaches ``min_height``.
+            ``None`` when nothing lies above ``min_height``.
         """
         if filtered.dtype == np.uint8:
             _, binary = cv2.threshold(filtered, self._low - 1, 1, cv2.THRESH_BINARY)
@@ -299,7 +311,41 @@ class MomentsTracker(Tracker):
         Returns
         -------
         TrackedObject or None
+            ``None`` also when the object's polygon has no area (a line of pixels), as
+            moseq2-extract finds no features there.
         """
+        found = self._largest_object(binary)
+        if found is None:
+            return None
+        contour, mask, (x0, y0) = found
+        polygon = cv2.moments(contour)
+        if polygon["m00"] <= 0:
+            return None
+        length, width, orientation = _axes(polygon)
+        body_length, body_width, _ = _axes(cv2.moments(mask, binaryImage=True))
+        h, w = mask.shape
+        heights = filtered[y0 : y0 + h, x0 : x0 + w]
+        body = (mask > 0) & (heights <= self._high)
+        area = int(np.count_nonzero(body))
+        return TrackedObject(
+            x=polygon["m10"] / polygon["m00"],
+            y=polygon["m01"] / polygon["m00"],
+            orientation=orientation,
+            length=length,
+            width=width,
+            area=float(area),
+            height_mean=float(heights[body].mean()) if area else float("nan"),
+            mask=mask,
+            mask_origin=(x0, y0),
+            body_length=body_length,
+            body_width=body_width,
+        )
+
+    def _largest_object(
+        self, binary: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
+        """The largest object's outer contour (image coordinates), its filled pixel mask
+        (bounding box) and the box's top-left pixel; None when there is none."""
         if self.use_cc:
             count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4)
             if count <= 1:
@@ -307,38 +353,31 @@ class MomentsTracker(Tracker):
             best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
             x0, y0, w, h = (int(v) for v in stats[best, :4])
             mask = (labels[y0 : y0 + h, x0 : x0 + w] == best).astype(np.uint8)
-        else:
-            contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-            if not contours:
-                return None
-            # A single pixel's contour has zero area; prefer more pixels on ties.
-            best_contour = max(contours, key=lambda c: (cv2.contourArea(c), len(c)))
-            x0, y0, w, h = cv2.boundingRect(best_contour)
-            mask = np.zeros((h, w), dtype=np.uint8)
-            cv2.drawContours(mask, [best_contour], -1, 1, thickness=cv2.FILLED, offset=(-x0, -y0))
-            # Filling the outer contour also fills holes; the object is its pixels above threshold.
-            mask &= binary[y0 : y0 + h, x0 : x0 + w]
-        moments = cv2.moments(mask, binaryImage=True)
-        m00 = moments["m00"]
-        if m00 <= 0:
+            contours, _ = cv2.findContours(
+                mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0)
+            )
+            return _largest_contour(contours), mask, (x0, y0)
+        contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if not contours:
             return None
-        mu20, mu02, mu11 = moments["mu20"], moments["mu02"], moments["mu11"]
-        common = math.sqrt(4.0 * mu11 * mu11 + (mu20 - mu02) ** 2)
-        length = 2.0 * math.sqrt(2.0) * math.sqrt(max(mu20 + mu02 + common, 0.0) / m00)
-        width = 2.0 * math.sqrt(2.0) * math.sqrt(max(mu20 + mu02 - common, 0.0) / m00)
-        orientation = -0.5 * math.atan2(2.0 * mu11, mu20 - mu02)
-        heights = filtered[y0 : y0 + h, x0 : x0 + w]
-        body = (mask > 0) & (heights <= self._high)
-        area = int(np.count_nonzero(body))
-        height_mean = float(heights[body].mean()) if area else float("nan")
-        return TrackedObject(
-            x=moments["m10"] / m00 + x0,
-            y=moments["m01"] / m00 + y0,
-            orientation=orientation,
-            length=length,
-            width=width,
-            area=float(area),
-            height_mean=height_mean,
-            mask=mask,
-            mask_origin=(x0, y0),
-        )
+        contour = _largest_contour(contours)
+        x0, y0, w, h = cv2.boundingRect(contour)
+        mask = np.zeros((h, w), dtype=np.uint8)
+        cv2.drawContours(mask, [contour], -1, 1, thickness=cv2.FILLED, offset=(-x0, -y0))
+        # Filling the outer contour also fills holes; the object is its pixels above threshold.
+        mask &= binary[y0 : y0 + h, x0 : x0 + w]
+        return contour, mask, (x0, y0)
+
+
+def _largest_contour(contours) -> np.ndarray:
+    """The contour of largest area (a single pixel's has none: more points win ties)."""
+    return max(contours, key=lambda c: (cv2.contourArea(c), len(c)))
+
+
+def _axes(moments: dict) -> tuple[float, float, float]:
+    """``(length, width, orientation)`` of the ellipse with these second moments."""
+    m00, mu20, mu02, mu11 = moments["m00"], moments["mu20"], moments["mu02"], moments["mu11"]
+    common = math.sqrt(4.0 * mu11 * mu11 + (mu20 - mu02) ** 2)
+    length = 2.0 * math.sqrt(2.0) * math.sqrt(max(mu20 + mu02 + common, 0.0) / m00)
+    width = 2.0 * math.sqrt(2.0) * math.sqrt(max(mu20 + mu02 - common, 0.0) / m00)
+    return length, width, -0.5 * math.atan2(2.0 * mu11, mu20 - mu02)
