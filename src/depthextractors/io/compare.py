@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..extraction.crop import turn_round
 from .results import ExtractionResults
 
 __all__ = ["ResultsComparison", "ScalarDifference", "compare_results"]
@@ -28,6 +29,9 @@ __all__ = ["ResultsComparison", "ScalarDifference", "compare_results"]
 _CORRELATED_FRAMES = 2000
 # Read the crops this many frames at a time (bounded memory on long sessions).
 _BLOCK = 200
+# Angles: compared modulo a full turn (moseq2-extract unwraps the angle afresh in every chunk of
+# chunk_size frames, so its values can differ from another tool's by whole turns).
+_ANGLES = ("angle", "velocity_theta")
 
 
 @dataclass
@@ -75,7 +79,7 @@ class ResultsComparison:
     true_depth : (float, float)
         Floor depth of each, mm.
     scalars : list of ScalarDifference
-        Every scalar the two share.
+        Every scalar the two share (angles compared modulo a full turn).
     frame_correlation : float
         Median per-frame correlation of the crops (NaN when no frame is comparable).
     heading_agreement : float
@@ -271,6 +275,8 @@ def _scalar_difference(
     first = np.asarray(a.scalars[name][:n], dtype=np.float64)[both]
     second = np.asarray(b.scalars[name][:n], dtype=np.float64)[both]
     difference = np.abs(second - first)
+    if name in _ANGLES:
+        difference = np.abs(np.angle(np.exp(1j * (second - first))))
     finite = np.isfinite(difference)
     median_a = _nan_median(first)
     median_b = _nan_median(second)
@@ -315,7 +321,8 @@ def _frame_correlation(
             return float("nan")  # crops of different sizes
         for first, second, index in zip(frames_a, frames_b, picked, strict=True):
             if turned[index]:
-                second = second[::-1, ::-1]
+                # Turned about the centroid's pixel, as the flips turn crops.
+                second = turn_round(second[None])[0]
             if first.std() > 0 and second.std() > 0:
                 correlations.append(np.corrcoef(first.ravel(), second.ravel())[0, 1])
     return float(np.median(correlations)) if correlations else float("nan")

@@ -438,7 +438,11 @@ def _crops_figure(results: ExtractionResults, picks: np.ndarray, max_height: flo
 def _trace_figures(results: ExtractionResults, times: np.ndarray) -> list[ReportFigure]:
     """The centroid path, and speed, height and heading over time, for the scalars there."""
     figures = []
-    x_mm, y_mm = _scalar(results, "centroid_x_mm"), _scalar(results, "centroid_y_mm")
+    # The floor position with the recording's own camera; moseq2-extract's files have only
+    # their Kinect-v2-pixel millimetres.
+    x_mm, y_mm = _scalar(results, "centroid_x_floor_mm"), _scalar(results, "centroid_y_floor_mm")
+    if x_mm is None or y_mm is None:
+        x_mm, y_mm = _scalar(results, "centroid_x_mm"), _scalar(results, "centroid_y_mm")
     if x_mm is not None and y_mm is not None:
         figures.append(
             ReportFigure("centroid_path", REPORT_IMAGES["centroid_path"], _path_plot(x_mm, y_mm))
