@@ -95,3 +95,22 @@ def test_different_recordings_or_ranges_are_refused(two_extractions):
     )  # fmt: skip
     with pytest.raises(ValueError, match="not extractions of one recording"):
         compare_results(a, other)
+
+
+def test_compare_command_prints_the_table_and_draws_the_figure(two_extractions, tmp_path):
+    from click.testing import CliRunner
+
+    from depthextractors.cli import main
+
+    a, b = two_extractions
+    figure = tmp_path / "compare.png"
+    result = CliRunner().invoke(
+        main, ["compare", str(a.path.parent), str(b.path), "--figure", str(figure)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "arena IoU" in result.output
+    assert "min_height: 10.0 / 14.0" in result.output
+    assert figure.stat().st_size > 10_000
+    missing = CliRunner().invoke(main, ["compare", str(tmp_path / "nope"), str(b.path)])
+    assert missing.exit_code == 2
+    assert "does not exist" in missing.output

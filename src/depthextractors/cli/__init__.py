@@ -2,9 +2,9 @@
 
 Commands: ``extract``, ``find-roi``, ``convert-raw-to-avi``, ``copy-slice``, ``generate-config``,
 ``generate-index``, ``aggregate-results``, ``batch-extract`` (as moseq2-extract), plus
-``export-nwb``, ``report``, ``train-flip-classifier`` and ``demo``. Each family of commands has
-its module here; :mod:`.options` makes the extraction options from the parameter table and
-:mod:`.terminal` what reaches the terminal.
+``export-nwb``, ``report``, ``train-flip-classifier``, ``compare`` and ``demo``. Each family
+of commands has its module here; :mod:`.options` makes the extraction options from the
+parameter table and :mod:`.terminal` what reaches the terminal.
 
 Extraction options are generated from :class:`depthextractors.config.ExtractionConfig`, so their
 names and defaults are moseq2-extract's and cannot drift from the configuration file. Values are
@@ -20,6 +20,7 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
+from .compare import compare
 from .configuration import aggregate_results, generate_config, generate_index
 from .demo import demo
 from .extraction import batch_extract, extract, find_roi
@@ -45,7 +46,7 @@ for _command in (
     extract, find_roi, batch_extract,
     convert_raw_to_avi, copy_slice,
     generate_config, generate_index, aggregate_results,
-    export_nwb, report, train_flip_classifier,
+    export_nwb, report, train_flip_classifier, compare,
     demo,
 ):  # fmt: skip
     main.add_command(_command)

@@ -45,9 +45,10 @@ class ScalarDifference:
     median_a, median_b : float
         Medians over the frames both found the animal in.
     median_abs_difference, p95_abs_difference : float
-        Of ``b - a`` per frame, in the scalar's unit.
+        Of ``b - a`` per frame, in the scalar's unit (angles: modulo a full turn).
     relative_median_difference : float
-        ``(median_b - median_a) / |median_a|`` (NaN when ``median_a`` is 0).
+        ``(median_b - median_a) / |median_a|`` (NaN when ``median_a`` is 0, and for angles,
+        whose medians depend on where they are unwrapped).
     """
 
     name: str
@@ -174,7 +175,7 @@ class ResultsComparison:
         overlay[..., 0], overlay[..., 2] = roi_a, roi_b
         overlay[roi_a & roi_b] = 0.85
         arenas.imshow(overlay)
-        arenas.set_title(f"arenas: A red, B blue, both grey (IoU {self.arena_iou:.3f})")
+        arenas.set_title(f"arenas (A red, B blue): IoU {self.arena_iou:.3f}")
         arenas.set_axis_off()
         n = self.frames_compared
         for results, label in ((a, "A"), (b, "B")):
@@ -185,8 +186,9 @@ class ResultsComparison:
         paths.set_aspect("equal")
         paths.set_title("centroid (px, ROI box)")
         paths.legend()
-        names = [d.name for d in self.scalars]
-        values = [100 * d.relative_median_difference for d in self.scalars]
+        shown = [d for d in self.scalars if math.isfinite(d.relative_median_difference)]
+        names = [d.name for d in shown]
+        values = [100 * d.relative_median_difference for d in shown]
         bars.barh(names, np.nan_to_num(values), color="#1f77b4")
         bars.axvline(0, color="black", lw=0.8)
         bars.set_xlabel("median B / median A - 1 (%)")
@@ -280,7 +282,9 @@ def _scalar_difference(
     finite = np.isfinite(difference)
     median_a = _nan_median(first)
     median_b = _nan_median(second)
-    relative = (median_b - median_a) / abs(median_a) if median_a else float("nan")
+    relative = float("nan")
+    if median_a and name not in _ANGLES:
+        relative = (median_b - median_a) / abs(median_a)
     return ScalarDifference(
         name=name,
         median_a=median_a,
