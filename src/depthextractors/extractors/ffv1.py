@@ -22,7 +22,7 @@ import av
 import numpy as np
 
 from ..cameras import CAMERA_PRESETS, DEFAULT_SAMPLING_FREQUENCY, CameraModel, get_camera
-from .base import DepthVideoExtractor
+from .base import TIMESTAMPS_FROM_CONTAINER, TIMESTAMPS_MADE_UP, DepthVideoExtractor
 from .containers.ffv1_slices import ffv1_slices_intact
 from .containers.pyav import (
     OpenContainerLifecycle,
@@ -33,12 +33,13 @@ from .containers.pyav import (
     sniff_container,
 )
 from .sidecar import (
-    load_timestamps,
+    check_not_infrared,
     rate_from_times,
     read_session_metadata,
     sidecar_path,
     warn_default_rate,
 )
+from .timestamp_files import load_timestamps
 
 __all__ = ["FFV1DepthExtractor"]
 
@@ -55,6 +56,7 @@ class _FrameIndex:
 
     pts: np.ndarray
     keyframe: np.ndarray
+    made_up: bool = False  # the container has no timestamps: pts are frame numbers
 
 
 def _index_from_entries(stream: av.video.stream.VideoStream, file_bytes: int) -> _FrameIndex | None:
@@ -107,14 +109,24 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
     check_slice_crcs : bool, default True
         Verify the FFV1 slice CRCs of every frame before decoding it (about a tenth of the
         decoding time); turn off only for files already verified.
+    track : str, optional
+        Title of the video stream to read. By default the stream titled as depth (a title
+        containing "depth"), else the first video stream if it has no title; a stream titled
+        otherwise (``IR``, ``COLOR``) is read only when named here.
+    allow_ir : bool, default False
+        Read a file named ``ir.*`` (moseq's infrared recording), which is refused otherwise.
 
     Raises
     ------
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the file is empty, not a video, has no video stream, is not 16-bit grey, or is
-        truncated (unless ``allow_truncated``).
+        If the file is empty, not a video, has no video stream (or none titled ``track``, or
+        only streams titled as something other than depth), is not 16-bit grey, is named
+        ``ir.*`` (without ``allow_ir``) or is truncated (unless ``allow_truncated``).
+    CorruptRecordingError
+        When a frame read fails its slice CRC or cannot be decoded, or the container's index
+        contradicts its packets.
     """
 
     extractor_name = "FFV1DepthExtractor"
@@ -129,10 +141,14 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         threads: int = 0,
         allow_truncated: bool = False,
         check_slice_crcs: bool = True,
+        track: str | None = None,
+        allow_ir: bool = False,
     ) -> None:
         super().__init__()
         self.file_path = Path(file_path)
+        check_not_infrared(self.file_path, allow_ir)
         self._check_slice_crcs = bool(check_slice_crcs)
+        self.track = None if track is None else str(track)
         self.threads = int(threads)
         if self.threads < 0:
             raise ValueError(f"threads must be 0 (automatic) or a positive count, got {threads}")
@@ -182,7 +198,7 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         refusal = recorder_layout_refusal(container, self.file_path)
         if refusal is not None:
             raise ValueError(refusal)
-        stream = container.streams.video[0]
+        stream = self._choose_stream(container)
         context = stream.codec_context
         pixel_format = context.pix_fmt
         if pixel_format not in GREY16_PIXEL_FORMATS:
@@ -232,10 +248,33 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         )
         self._sampling_frequency = self._rate_of(stream)
 
+    def _choose_stream(self, container: av.container.InputContainer) -> av.video.stream.VideoStream:
+        """The video stream to read: named by ``track``, titled as depth, or the only untitled."""
+        streams = list(container.streams.video)
+        titles = [str(stream.metadata.get("title", "")) for stream in streams]
+        if self.track is not None:
+            for stream, title in zip(streams, titles, strict=True):
+                if title.casefold() == self.track.casefold():
+                    return stream
+            raise ValueError(
+                f"{self.file_path} has no video stream titled {self.track!r} (titles: "
+                f"{[t or '(untitled)' for t in titles]})"
+            )
+        for stream, title in zip(streams, titles, strict=True):
+            if "depth" in title.casefold():
+                return stream
+        if titles[0]:
+            raise ValueError(
+                f"{self.file_path}: its video stream is titled {titles[0]!r}, not depth "
+                f"(titles: {titles}); reading it would take those frames for millimetres. "
+                f"Pass track={titles[0]!r} to read it anyway"
+            )
+        return streams[0]
+
     def _first_packet_has_crcs(self) -> bool:
         """Whether the video was written with FFV1 slice CRCs (moseq2 and this package do)."""
         with open_video_container(self.file_path) as container:
-            stream = container.streams.video[0]
+            stream = next(s for s in container.streams.video if s.index == self._stream_index)
             for packet in container.demux(stream):
                 if packet.size:
                     return ffv1_slices_intact(memoryview(packet))
@@ -268,6 +307,7 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
             values = np.arange(len(pts), dtype=np.int64)
         else:
             values = np.asarray(pts, dtype=np.int64)
+        made_up = any(value is None for value in pts)
         flags = np.asarray(keyframe, dtype=bool)
         if values.size and np.any(np.diff(values) <= 0):
             order = np.argsort(values, kind="stable")
@@ -279,7 +319,7 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
                 )
         if flags.size:
             flags[0] = True
-        return _FrameIndex(values, flags)
+        return _FrameIndex(values, flags, made_up)
 
     def _rate_of(self, stream: av.video.stream.VideoStream) -> float:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -292,14 +332,21 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
 
     def _load_times(self, timestamps_path) -> np.ndarray:
         stream_times = self._index.pts.astype(np.float64) * float(self._time_base)
+        path = sidecar_path(self.file_path, timestamps_path, f"{self.file_path.stem}_ts.txt")
         times = load_timestamps(
-            sidecar_path(self.file_path, timestamps_path, f"{self.file_path.stem}_ts.txt"),
+            path,
             self._index.pts.size,
             self.file_path,
             "frame times come from the video stream",
             stacklevel=3,
         )
-        return stream_times if times is None else times
+        if times is not None:
+            self._times_source = path.name
+            return times
+        self._times_source = (
+            TIMESTAMPS_MADE_UP if self._index.made_up else TIMESTAMPS_FROM_CONTAINER
+        )
+        return stream_times
 
     def _resolve_camera(self, camera: str | CameraModel) -> CameraModel:
         if isinstance(camera, str) and camera == "auto":
@@ -335,6 +382,9 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
 
     def get_native_timestamps(self) -> np.ndarray:
         return self._times_s
+
+    def _native_timestamps_source(self) -> str:
+        return self._times_source
 
     def get_metadata(self) -> dict[str, Any]:
         return dict(self._metadata)
