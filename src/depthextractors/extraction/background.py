@@ -2,10 +2,10 @@
 
 :class:`StridedMedianBackground` is moseq2-extract's ``get_bground_im_file``: the per-pixel
 median of every ``frame_stride``-th frame, each smoothed by a small median blur first. Unlike
-moseq2-extract, invalid pixels (depth 0) are left out of the median instead of pulling it
-towards zero. :class:`PlaneFitBackground` is moseq2-extract's ``use_plane_bground``: the arena's
-floor plane evaluated at every pixel, for animals that stand still so long that the median sees
-them.
+moseq2-extract, invalid pixels (depth 0, and the camera's other codes for no measurement, such
+as a saturated 65535) are left out of the median instead of pulling it towards them.
+:class:`PlaneFitBackground` is moseq2-extract's ``use_plane_bground``: the arena's floor plane
+evaluated at every pixel, for animals that stand still so long that the median sees them.
 """
 
 from __future__ import annotations
@@ -169,8 +169,10 @@ class StridedMedianBackground(BackgroundStrategy):
     Notes
     -----
     Each sampled frame is read once, with a single :meth:`DepthVideoExtractor.get_frames` call.
-    Invalid pixels (depth 0) are left out of the per-pixel median; a pixel never valid stays 0.
-    The blur runs before zeros are dropped, as in moseq2-extract, so isolated invalid pixels
+    Invalid pixels (depth 0, and the other values the camera uses for no measurement,
+    :attr:`~depthextractors.cameras.CameraModel.invalid_depths`: 65535, a saturated reading) are
+    left out of the per-pixel median; a pixel never valid stays 0. They are set to 0 before the
+    blur, which runs before zeros are dropped, as in moseq2-extract, so isolated invalid pixels
     are filled in by their neighbours.
     """
 
@@ -228,8 +230,15 @@ class StridedMedianBackground(BackgroundStrategy):
         if frames.dtype != np.uint16 or not (frames.flags.owndata and frames.flags.writeable):
             # The frames are blurred in place: never write into an extractor's own buffers.
             frames = np.array(frames, dtype=np.uint16)
+        # Every "no measurement" code becomes 0, the one the median leaves out: a saturated
+        # 65535 kept as a depth would pull the median towards it (by hundreds of mm where a
+        # fifth of the frames saturate).
+        codes = [code for code in extractor.camera.invalid_depths if code != 0]
         for i in range(frames.shape[0]):
-            frames[i] = _median_blur(frames[i], self.median_filter_size)
+            frame = frames[i]
+            for code in codes:
+                frame[frame == code] = 0
+            frames[i] = _median_blur(frame, self.median_filter_size)
         logger.debug("background: median of %d frames (stride %d)", indices.size, self.frame_stride)
         return median_ignoring_zeros(frames)
 
