@@ -401,7 +401,10 @@ class PlaneROI(ROIStrategy):
             # Readings beyond what the camera measures (tens of metres in an outdoor RealSense
             # scene) are noise, never the floor.
             low, high = camera.visible_range_mm
-            image = np.where((image >= low) & (image <= high), image, 0.0)
+            visible = np.where((image >= low) & (image <= high), image, 0.0)
+            if not visible.any():
+                check_floor_depth(estimate_floor_depth(image), camera, image)
+            image = visible
         floor = estimate_floor_depth(image)
         found = (floor - AUTO_RANGE_HALF_WIDTH, floor + AUTO_RANGE_HALF_WIDTH)
         logger.info("arena floor found at about %.0f mm; depth range %.0f-%.0f mm", floor, *found)

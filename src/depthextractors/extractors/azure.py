@@ -589,8 +589,8 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
                 )
                 raise CorruptRecordingError(
                     f"{self.file_path} is corrupt: {damage}; it holds {self.track} {frames}, "
-                    "which cannot be trusted (nor their timestamps). Copy the recording again "
-                    "from the recording machine, or read the frames before it "
+                    "which cannot be trusted, nor can their times. Copy the recording again "
+                    "from the recording machine, or read only the frames before them "
                     "(frame_slice)"
                 ) from damage
         start = offset - cluster.checked_start

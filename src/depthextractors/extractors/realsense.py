@@ -105,14 +105,15 @@ class RealSenseBagExtractor(DepthVideoExtractor):
         self._timestamps_read = False
 
         index = read_bag_index(self.file_path)
-        if index.scan_note:
-            warnings.warn(index.scan_note, stacklevel=2)
         self._indexed = index.indexed
         self._cut_bytes = index.cut_bytes
         self._connections = index.connections
         self._locations = index.locations
         with open(self.file_path, "rb") as handle:
             self._depth = self._choose_depth_connection(topic, handle)
+            if index.scan_note:
+                # Only now: a bag cut before its first frame is one error, not a warning too.
+                warnings.warn(index.scan_note, stacklevel=2)
             self._frame_locations = np.asarray(self._locations[self._depth.id], dtype=np.int64)
             first = self._decode_image(self._read_message(0, self._frame_locations[0], handle), 0)
             self._image_size = (int(first.height), int(first.width))
