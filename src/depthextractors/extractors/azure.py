@@ -26,15 +26,15 @@ import av
 import numpy as np
 
 from ..cameras import CAMERA_PRESETS, DEFAULT_SAMPLING_FREQUENCY, CameraModel, get_camera
+from .azure_demux import DemuxedTrackReading
+from .azure_layout import find_titled_video_stream, is_azure_recording
 from .base import DepthVideoExtractor
 from .containers.matroska import DamagedMatroska, UnsupportedLayout
 from .containers.matroska_blocks import ClusterExtent, read_verified_cluster, video_track_blocks
 from .containers.pyav import (
     OpenContainerLifecycle,
-    RecorderLayout,
     check_declared_size,
     open_video_container,
-    register_recorder_layout,
     sniff_container,
 )
 from .errors import CorruptRecordingError
@@ -57,61 +57,7 @@ _SAMPLE_TYPES = {"gray16be": np.dtype(">u2"), "gray16le": np.dtype("<u2")}
 _GAP_FACTOR = 1.5
 
 
-def find_titled_video_stream(
-    container: av.container.InputContainer, title: str
-) -> av.video.stream.VideoStream | None:
-    """The video stream whose ``title`` tag is ``title`` (case-insensitive), or ``None``.
-
-    Parameters
-    ----------
-    container : av.container.InputContainer
-        An open container.
-    title : str
-        Track title, e.g. ``"DEPTH"`` or ``"IR"``.
-
-    Returns
-    -------
-    av.video.stream.VideoStream or None
-    """
-    wanted = title.casefold()
-    for stream in container.streams.video:
-        if str(stream.metadata.get("title", "")).casefold() == wanted:
-            return stream
-    return None
-
-
-def _has_azure_tags(container: av.container.InputContainer) -> bool:
-    return any(str(key).upper().startswith("K4A_") for key in container.metadata)
-
-
-def _is_azure_recording(container: av.container.InputContainer) -> bool:
-    """Azure tags, or a video track titled DEPTH: a recording to read as Azure's."""
-    return _has_azure_tags(container) or find_titled_video_stream(container, "DEPTH") is not None
-
-
-def _claims(container: av.container.InputContainer) -> bool:
-    """Azure tags, or any track titled depth: not a plain depth video."""
-    titles = {str(s.metadata.get("title", "")).casefold() for s in container.streams}
-    return "depth" in titles or _has_azure_tags(container)
-
-
-def _refusal(container: av.container.InputContainer, path: Path) -> str | None:
-    """Why a reader of plain videos must not read an Azure recording's first video track."""
-    if not _has_azure_tags(container):
-        return None
-    titles = [str(s.metadata.get("title", "(untitled)")) for s in container.streams.video]
-    return (
-        f"{path} is an Azure Kinect recording without a DEPTH track (video "
-        f"tracks: {titles}); it holds no depth. Record with the depth camera on, or "
-        "read another track with AzureDepthExtractor(path, track=...)"
-    )
-
-
-# The FFV1 reader, which also opens .mkv files, asks this before taking one as a plain video.
-register_recorder_layout(RecorderLayout(claims=_claims, refusal=_refusal))
-
-
-class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
+class AzureDepthExtractor(DemuxedTrackReading, OpenContainerLifecycle, DepthVideoExtractor):
     """Depth (or IR) frames of an Azure Kinect / Orbbec Femto ``.mkv`` recording.
 
     Opening reads the header with PyAV (tracks, tags, the calibration attachment) and then
@@ -217,7 +163,7 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         bool
             False also when the file cannot be opened.
         """
-        return sniff_container(path, _is_azure_recording)
+        return sniff_container(path, is_azure_recording)
 
     # ------------------------------------------------------------------ set-up
     def _read_header(self, container: av.container.InputContainer) -> None:
@@ -536,6 +482,12 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         if handle is not None:
             handle.close()
 
+    def _read_into(self, video: np.ndarray, start: int) -> None:
+        if self._offsets is not None:
+            self._read_blocks(video, start)
+        else:
+            self._read_demuxed(video, start)
+
     def _read_blocks(self, video: np.ndarray, start: int) -> None:
         """Fill ``video`` with frames from ``start`` by positioned reads of the block payloads."""
         if self._file is None:
@@ -597,81 +549,3 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         return np.frombuffer(
             self._cluster[1], dtype=self._sample_type, count=self._frame_bytes // 2, offset=start
         )
-
-    def _open(self) -> None:
-        container = open_video_container(self.file_path)
-        matches = [s for s in container.streams.video if s.index == self._stream_index]
-        if not matches:
-            container.close()
-            raise OSError(
-                f"{self.file_path} changed since it was opened: its {self.track} track is gone"
-            )
-        self._container = container
-        self._stream = matches[0]
-
-    def _track_packets(self) -> Iterator[av.Packet]:
-        for packet in self._container.demux(self._stream):
-            if packet.size and packet.pts is not None:
-                yield packet
-
-    def _seek(self, frame: int, to_start: bool = False) -> None:
-        target = 0 if to_start else int(self._pts[frame])
-        self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
-        self._packets = self._track_packets()
-        self._next_frame = None
-
-    def _read_into(self, video: np.ndarray, start: int) -> None:
-        if self._offsets is not None:
-            self._read_blocks(video, start)
-            return
-        if self._container is None:
-            self._open()
-        here = self._next_frame
-        if self._packets is None or here is None or here != start:
-            self._seek(start)
-        position = self._next_frame
-        retried = False
-        filled = 0
-        while filled < video.shape[0]:
-            packet = next(self._packets, None)
-            wanted = start + filled
-            if packet is None:
-                raise OSError(
-                    f"{self.file_path}: the {self.track} track ends before frame {wanted} "
-                    f"(expected {self.get_num_frames()} frames); the file was truncated after "
-                    "it was opened"
-                )
-            index = int(np.searchsorted(self._pts, packet.pts))
-            if index >= self._pts.size or self._pts[index] != packet.pts:
-                raise OSError(
-                    f"{self.file_path}: found a {self.track} frame at timestamp {packet.pts} "
-                    "that was not there when the file was opened; the file changed or is corrupt"
-                )
-            if position is None and index > start:
-                # The demuxer landed after the wanted frame: read from the stream start instead.
-                if retried:
-                    raise OSError(
-                        f"{self.file_path}: cannot seek to {self.track} frame {start}; reading "
-                        f"from the start begins at frame {index}. The file's index is damaged"
-                    )
-                retried = True
-                self._seek(start, to_start=True)
-                continue
-            if position is not None and index != position:
-                raise OSError(
-                    f"{self.file_path}: expected {self.track} frame {position} next but found "
-                    f"frame {index}; the file is corrupt"
-                )
-            position = index + 1
-            if index < start:
-                continue
-            if packet.size != self._frame_bytes:
-                raise OSError(
-                    f"{self.file_path}: {self.track} frame {index} has {packet.size} bytes instead "
-                    f"of {self._frame_bytes}; the file is corrupt"
-                )
-            pixels = np.frombuffer(packet, dtype=self._sample_type)
-            # Assigning big-endian samples into the native uint16 array swaps the bytes.
-            video[filled] = pixels.reshape(self._image_size)
-            filled += 1
-        self._next_frame = position
