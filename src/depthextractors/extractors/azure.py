@@ -541,9 +541,8 @@ class AzureDepthExtractor(DemuxedTrackReading, OpenContainerLifecycle, DepthVide
                 )
                 raise CorruptRecordingError(
                     f"{self.file_path} is corrupt: {damage}; it holds {self.track} {frames}, "
-                    "which cannot be trusted, nor can their times. Copy the recording again "
-                    "from the recording machine, or read only the frames before them "
-                    "(frame_slice)"
+                    "whose pixels and times cannot be trusted. Copy the recording again from "
+                    "the recording machine, or read only the frames before it (frame_slice)"
                 ) from damage
         start = offset - cluster.checked_start
         return np.frombuffer(
