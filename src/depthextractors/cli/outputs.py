@@ -119,7 +119,7 @@ def _print_inspection(path: Path, allow_incomplete: bool) -> None:
     "--raw-video", type=click.Path(path_type=Path), default=None,
     help="Add the recording's raw depth video (the session's depth.dat / .avi / .mkv / .bag or "
     "its folder), linked losslessly as an FFV1 .avi (a recording that is not one is converted "
-    "to <output name>_depth.avi beside the NWB file, verified frame by frame)",
+    "to <output name>/depth.avi beside the NWB file, verified frame by frame)",
 )  # fmt: skip
 @click.option(
     "--embed-raw-video", is_flag=True,

@@ -65,7 +65,7 @@ def _linkable_video(
     extractor: Any, nwb_path: Path | None, overwrite: bool, created: list[Path]
 ) -> tuple[Any, Path]:
     """The recording as an FFV1 ``.avi`` DANDI accepts: its own file when it is one, else a
-    lossless copy ``<nwb name>_depth.avi`` beside the NWB file (verified frame by frame).
+    lossless copy ``<nwb name>/depth.avi`` beside the NWB file (verified frame by frame).
     Returns the extractor of all the recording's frames (for their times) and the video."""
     from ...extractors import FFV1DepthExtractor
     from ...extractors.writers import write_ffv1_video
@@ -85,13 +85,24 @@ def _linkable_video(
             "convert it first (depthextractors convert-raw-to-avi) or use "
             "include_raw_video='embedded'"
         )
-    target = nwb_path.with_name(f"{nwb_path.stem}_depth.avi")
+    # In a folder named after the NWB file, as `dandi organize` places a file's videos.
+    target = nwb_path.with_suffix("") / "depth.avi"
+    folder_is_new = not target.parent.exists()
+    target.parent.mkdir(exist_ok=True)
     # Before the long encode: the files it writes beside the video, to be removed on failure.
-    beside = [target.with_name(f"{target.stem}_ts.txt"), target.with_name("metadata.json")]
+    beside = [target.with_name("depth_ts.txt"), target.with_name("metadata.json")]
     new_beside = [path for path in beside if not path.exists()]
     whole = source if file_path is not None else extractor
-    write_ffv1_video(whole, target, progress=False, overwrite=overwrite)
+    try:
+        write_ffv1_video(whole, target, progress=False, overwrite=overwrite)
+    except BaseException:
+        if folder_is_new and not any(target.parent.iterdir()):
+            target.parent.rmdir()
+        raise
+    # Removed again if the NWB file then fails (never a video that was there before).
     created += [target, *(path for path in new_beside if path.exists())]
+    if folder_is_new:
+        created.append(target.parent)
     return whole, target
 
 

@@ -80,8 +80,8 @@ def write_nwb(
     include_raw_video : {None, "external", "embedded"}
         Also store the raw depth video (millimetres) in ``acquisition/depth_video``, losslessly:
         ``"external"`` links an FFV1 ``.avi`` (path relative to the NWB file; any other
-        recording is first converted to ``<nwb name>_depth.avi`` beside it, verified frame by
-        frame), as DANDI accepts; ``"embedded"`` streams the extracted frames into the file,
+        recording is first converted to ``<nwb name>/depth.avi`` beside it, verified frame by
+        frame, with its ``depth_ts.txt``), as DANDI accepts; ``"embedded"`` streams the extracted frames into the file,
         compressed. Needs ``extractor``.
     extractor : DepthVideoExtractor, optional
         The recording the results were extracted from (for ``include_raw_video``; its first
@@ -140,7 +140,10 @@ def write_nwb(
         _write_complete(nwbfile, path)
     except BaseException:
         for made in created:
-            made.unlink(missing_ok=True)
+            if made.is_dir():
+                made.rmdir()
+            else:
+                made.unlink(missing_ok=True)
         raise
     return path
 
