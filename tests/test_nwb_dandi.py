@@ -9,6 +9,7 @@ frame of 0 s. The real Datta-lab NWB file reads back as scalars-only results.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -56,10 +57,15 @@ def _dandi() -> list[str]:
     return [str(script)]
 
 
+# No version check over the network (dandi's etelemetry) in the tests.
+ENVIRONMENT = {**os.environ, "DANDI_NO_ET": "1"}
+
+
 def _dandi_validate(dandiset: Path) -> str:
     result = subprocess.run(
-        [*_dandi(), "validate", str(dandiset)], capture_output=True, text=True, check=False
-    )
+        [*_dandi(), "validate", str(dandiset)],
+        capture_output=True, text=True, check=False, env=ENVIRONMENT,
+    )  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "No errors found" in output, output
@@ -133,7 +139,7 @@ def test_dandi_organize_then_validate_reports_no_error(documented_export, tmp_pa
         # As docs/outputs.md says.
         [*_dandi(), "organize", str(path), "-f", "copy", "--update-external-file-paths",
          "--media-files-mode", "copy"],
-        cwd=dandiset, capture_output=True, text=True, check=False,
+        cwd=dandiset, capture_output=True, text=True, check=False, env=ENVIRONMENT,
     )  # fmt: skip
     assert organize.returncode == 0, organize.stdout + organize.stderr
     organized = sorted(p.relative_to(dandiset).as_posix() for p in dandiset.rglob("*.nwb"))

@@ -48,11 +48,12 @@ def inspect_for_dandi(path: str | os.PathLike) -> DandiInspection:
     Parameters
     ----------
     path : path-like
-        The ``.nwb`` file.
+        The ``.nwb`` file to check.
 
     Returns
     -------
     DandiInspection
+        The messages, most important first, and their counts.
 
     Raises
     ------

@@ -81,8 +81,8 @@ def write_nwb(
         Also store the raw depth video (millimetres) in ``acquisition/depth_video``, losslessly:
         ``"external"`` links an FFV1 ``.avi`` (path relative to the NWB file; any other
         recording is first converted to ``<nwb name>/depth.avi`` beside it, verified frame by
-        frame, with its ``depth_ts.txt``), as DANDI accepts; ``"embedded"`` streams the extracted frames into the file,
-        compressed. Needs ``extractor``.
+        frame, with its ``depth_ts.txt``), as DANDI accepts; ``"embedded"`` streams the
+        extracted frames into the file, compressed. Needs ``extractor``.
     extractor : DepthVideoExtractor, optional
         The recording the results were extracted from (for ``include_raw_video``; its first
         frame is then 0 s exactly).
