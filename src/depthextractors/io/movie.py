@@ -528,6 +528,11 @@ def write_preview_movie(
         if results.path is None:
             raise ValueError("in-memory results: pass the movie path")
         path = Path(results.path).with_name(MOVIE_NAME)
+    if results.frames is None:
+        raise ValueError(
+            "the results have no frames (an NWB file of scalars only); the preview movie "
+            "shows the crops, so it needs them"
+        )
     parameters = results.parameters
     crop_size = tuple(int(v) for v in results.frames.shape[1:3])
     min_height, max_height = _heights(parameters)

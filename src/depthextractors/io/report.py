@@ -55,9 +55,12 @@ def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
         rows.append(
             ("Flip confidence", f"{median}{low:,} frames below {LOW_FLIP_CONFIDENCE:g}{share}")
         )
+    if "true_depth" in results.metadata and "roi" in results.metadata:
+        rows += [
+            ("Floor (true) depth", f"{results.true_depth:.1f} mm"),
+            ("Arena (ROI) area", f"{int(results.roi.sum()):,} pixels"),
+        ]
     rows += [
-        ("Floor (true) depth", f"{results.true_depth:.1f} mm"),
-        ("Arena (ROI) area", f"{int(results.roi.sum()):,} pixels"),
         ("Camera", str(parameters.get("camera_type", "—"))),
         (
             "Height range",

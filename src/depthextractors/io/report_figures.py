@@ -390,8 +390,11 @@ def build_figures(results: ExtractionResults, num_crops: int = 24) -> list[Repor
     times = np.asarray(results.timestamps, dtype=np.float64)
     times = times - times[0] if times.size and np.isfinite(times[0]) else np.arange(n) / 30.0
     max_height = float(results.parameters.get("max_height", 100.0))
-    figures = _arena_figures(results, max_height)
-    picks = _sample_indices(valid, num_crops) if n else np.zeros(0, dtype=int)
+    # Results read from an NWB file of scalars only have no arena images and no crops.
+    arena = all(key in results.metadata for key in ("background", "roi", "true_depth"))
+    figures = _arena_figures(results, max_height) if arena else []
+    has_crops = n and results.frames is not None
+    picks = _sample_indices(valid, num_crops) if has_crops else np.zeros(0, dtype=int)
     if picks.size:
         figures.append(_crops_figure(results, picks, max_height))
     figures += _trace_figures(results, times)
