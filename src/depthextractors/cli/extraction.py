@@ -97,8 +97,8 @@ def find_roi(
     input_file: Path, output_dir: Path | None, config_file: Path | None, progress_bar: bool, **given
 ) -> None:
     """Find the arena (ROI) and the background of a recording, and write them as TIFFs."""
+    from ..io.output_dir import check_writable
     from ..io.report_figures import roi_overlay
-    from ..io.results_h5 import check_writable
     from ..io.tiff import write_arena_images
     from ..workflow import default_output_dir
 
