@@ -324,18 +324,27 @@ def extract_session(
     output_dir = resolve_output_dir(input_file, output_dir)
     name = name or _name(input_file)
     check_writable(output_dir)
-    with OutputLock(output_dir) as lock:
+    lock = OutputLock(output_dir).acquire(quiet=True)
+    try:
         _remove_partial_files(output_dir)
         log_path = output_dir / LOG_NAME if log_file else None
         with session_log(log_path) as log:
             log.info("session %s: %s -> %s", name, input_file, output_dir)
+            if lock.takeover_message():
+                log.warning("%s", lock.takeover_message())
             try:
                 outcome = _extract_or_keep(
                     input_file, output_dir, config, progress, skip_completed, n_jobs, log, lock
                 )
             except BaseException as error:
-                log.error("failed: %s: %s\n%s", type(error).__name__, error, traceback.format_exc())
+                # The traceback goes to the log file only; the terminal gets the error once.
+                log.error(
+                    "failed: %s: %s\n%s", type(error).__name__, error, traceback.format_exc(),
+                    extra={"file_only": True},
+                )  # fmt: skip
                 raise
+    finally:
+        lock.release()
     status, count, message, outputs = outcome
     return SessionOutcome(
         name, input_file, output_dir, status, count, time.perf_counter() - start, message,
@@ -450,7 +459,12 @@ def _run_extraction(
     log.info(
         "arena: %d pixels, true depth %.1f mm", int(arena.roi.mask.sum()), arena.roi.true_depth
     )
-    results = extraction.run(writers, job=config.job_options(n_jobs=n_jobs, progress=progress))
+    try:
+        results = extraction.run(writers, job=config.job_options(n_jobs=n_jobs, progress=progress))
+    except BaseException:
+        # The movie may be finished before the results fail: it must not outlive them.
+        (output_dir / MOVIE_NAME).unlink(missing_ok=True)
+        raise
     return results, movie is not None and movie.error is not None
 
 

@@ -293,11 +293,16 @@ class OutputLock:
     def __exit__(self, *exc_info: Any) -> None:
         self.release()
 
-    def acquire(self) -> OutputLock:
+    def acquire(self, quiet: bool = False) -> OutputLock:
         """Take the lock, or raise :class:`OutputBusyError` at once if someone holds it.
 
         A lock file left by a holder that is gone (killed, crashed) is taken over, with one
-        warning naming it.
+        warning naming it (:meth:`takeover_message`).
+
+        Parameters
+        ----------
+        quiet : bool, default False
+            Do not log the take-over (the caller reports :meth:`takeover_message` itself).
 
         Returns
         -------
@@ -335,18 +340,24 @@ class OutputLock:
                 )
             if _same_file(fd, self.path):
                 self._take(fd)
+                message = self.takeover_message()
+                if message and not quiet:
+                    logger.warning("%s", message)
                 return self
             os.close(fd)  # the file was removed by its last holder in between: open it anew
         raise OutputBusyError(f"{self.directory} keeps changing hands; try again")
 
+    def takeover_message(self) -> str | None:
+        """One line naming the holder that left the lock file behind, if one did."""
+        if not self.previous:
+            return None
+        return (
+            f"taking over {self.directory}: the {self.previous.get('purpose', 'extraction')} "
+            f"of {_describe(self.previous)} did not finish (that process is gone)"
+        )
+
     def _take(self, fd: int) -> None:
         self.previous = _read_owner(fd)
-        if self.previous:
-            logger.warning(
-                "taking over %s: the %s of %s did not finish (that process is gone)",
-                self.directory, self.previous.get("purpose", "extraction"),
-                _describe(self.previous),
-            )  # fmt: skip
         owner = {
             "pid": os.getpid(),
             "host": socket.gethostname(),

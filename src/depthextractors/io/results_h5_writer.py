@@ -139,6 +139,8 @@ class H5ResultsWriter(ResultsWriter):
         self._lock = lock
         self._own_lock = lock is None
         self._file: h5py.File | None = None
+        self._raw: _FailSafeFile | None = None
+        self._datasets: dict[str, h5py.Dataset] = {}
         self._setup: ExtractionSetup | None = None
 
     def _status(self, status: str, error: str | None = None) -> dict[str, Any]:
@@ -217,13 +219,24 @@ class H5ResultsWriter(ResultsWriter):
             # status. Partial files are of runs that died (this one holds the lock).
             for stale in (self.h5_path, *self.output_dir.glob(f"{RESULTS_NAME}.h5*.partial")):
                 stale.unlink(missing_ok=True)
-            self._file = h5py.File(self.partial_path, "w")
+            self._raw = _FailSafeFile(self.partial_path)
+            self._file = h5py.File(self._raw, "w")
             self._create_per_frame_datasets(self._file, setup)
             self._write_session_metadata(self._file, setup)
             self._write_extraction_metadata(self._file.create_group("metadata/extraction"), setup)
+            # Held open until the file is closed, so that they are written then, at one place.
+            names = ("frames", "frames_mask", "metadata/extraction/flips",
+                     "metadata/extraction/flip_confidence")  # fmt: skip
+            self._datasets = {
+                name.rpartition("/")[2]: self._file[name] for name in names if name in self._file
+            }
+            for name in self._file["scalars"]:
+                self._datasets[f"scalars/{name}"] = self._file["scalars"][name]
+            self._raw.check()
         except BaseException as error:
-            self._give_up(error)
-            raise self._converted(error, self.h5_path) from None
+            failure = self._raw.error if self._raw is not None and self._raw.error else error
+            self._give_up(failure)
+            raise self._converted(failure, self.h5_path) from None
 
     def _create_per_frame_datasets(self, handle: h5py.File, setup: ExtractionSetup) -> None:
         """``/frames``, ``/frames_mask`` and ``/scalars/*`` sized for the session (filled by
@@ -321,22 +334,20 @@ class H5ResultsWriter(ResultsWriter):
         OutputWriteError
             If the file cannot be written (the caller then calls :meth:`abort`).
         """
-        handle = self._file
         stop = chunk.start + len(chunk)
+        values = {
+            "frames": chunk.frames, "frames_mask": chunk.masks, "flips": chunk.flips,
+            "flip_confidence": chunk.flip_confidence,
+            **{f"scalars/{name}": v for name, v in chunk.scalars.items()},
+        }  # fmt: skip
         try:
-            handle["frames"][chunk.start : stop] = chunk.frames
-            handle["frames_mask"][chunk.start : stop] = chunk.masks
-            scalars = handle["scalars"]
-            for name, values in chunk.scalars.items():
-                if name in scalars:
-                    scalars[name][chunk.start : stop] = values
-            extraction = handle["metadata/extraction"]
-            if chunk.flips is not None and "flips" in extraction:
-                extraction["flips"][chunk.start : stop] = chunk.flips
-            if chunk.flip_confidence is not None and "flip_confidence" in extraction:
-                extraction["flip_confidence"][chunk.start : stop] = chunk.flip_confidence
+            for name, value in values.items():
+                dataset = self._datasets.get(name)
+                if dataset is not None and value is not None:
+                    dataset[chunk.start : stop] = value
+            self._raw.check()
         except (OSError, RuntimeError) as error:
-            raise self._converted(error, self.h5_path) from None
+            raise self._converted(self._raw.error or error, self.h5_path) from None
 
     def finish(self) -> ExtractionResults:
         """Close the file, check it, rename it to ``results_00.h5`` and mark the YAML complete.
@@ -393,22 +404,21 @@ class H5ResultsWriter(ResultsWriter):
 
     # ------------------------------------------------------------------ failures
     def _close(self) -> None:
-        """Close the HDF5 file; if HDF5 cannot write what it holds, discard it safely.
+        """Close the HDF5 file, then raise the first write that failed, if any.
 
-        HDF5 writes its cached chunks when the file is flushed or closed. A close that fails
-        leaves the library in a state that crashes the interpreter later, so the file is
-        flushed first: if that fails, its descriptor is pointed at ``os.devnull`` and the
-        close then writes nowhere (the partial file is deleted anyway).
+        HDF5 never sees a failed write (:class:`_FailSafeFile` keeps it), so closing a file
+        that could not be written never leaves the library in a broken state.
         """
-        handle, self._file = self._file, None
-        if handle is None:
+        handle, self._file, self._datasets = self._file, None, {}
+        raw, self._raw = self._raw, None
+        if raw is None:
             return
         try:
-            handle.flush()
-        except BaseException:
-            _discard(handle)
-            raise
-        handle.close()
+            if handle is not None:
+                handle.close()
+        finally:
+            raw.close()
+        raw.check()
 
     def _give_up(self, error: BaseException, mark_failed: bool = True) -> None:
         """Close and delete the partial file, mark the status failed, give the lock up."""
@@ -442,17 +452,71 @@ class H5ResultsWriter(ResultsWriter):
         return error
 
 
-def _discard(handle: h5py.File) -> None:
-    """Point an HDF5 file's descriptor at ``os.devnull`` and close it (nothing is written)."""
-    with contextlib.suppress(Exception):
-        descriptor = handle.id.get_vfd_handle()
-        null = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(null, descriptor)
-        finally:
-            os.close(null)
-    with contextlib.suppress(Exception):
-        handle.close()
+class _FailSafeFile:
+    """The partial HDF5 file as HDF5 writes it: the first failed write is kept, not returned.
+
+    HDF5 writes its cached data when objects and files are closed, including from the
+    garbage collector; a write failing there (a full disk) leaves the library in a state that
+    crashes the interpreter. Through this file object (h5py's ``fileobj`` driver, as fast as
+    its default here) a failed write is remembered in :attr:`error` and later writes are
+    dropped; the writer raises the error itself (:meth:`check`) and deletes the file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file to create.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "w+b", buffering=0)  # noqa: SIM115 - closed by the writer
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        size = memoryview(data).nbytes
+        if self.error is None:
+            try:
+                view = memoryview(data).cast("B")
+                while view:
+                    view = view[self._file.write(view) :]
+            except OSError as error:
+                self.error = error
+        return size
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        count = self._file.readinto(view) or 0
+        if self.error is not None and count < len(view):
+            view[count:] = bytes(len(view) - count)  # what was dropped reads back as zeros
+            count = len(view)
+        return count
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.error is None:
+            try:
+                return self._file.truncate(size)
+            except OSError as error:
+                self.error = error
+        return self._file.tell() if size is None else size
+
+    def flush(self) -> None:
+        """Nothing to flush: writes go straight to the file."""
+
+    def close(self) -> None:
+        self._file.close()
+
+    def check(self) -> None:
+        """Raise the first write that failed."""
+        if self.error is not None:
+            raise self.error
 
 
 def _stored_uuid(path: Path) -> str:
