@@ -106,6 +106,13 @@ def moseq2_options(command: str):
     """
 
     def decorate(function):
+        if command in ("extract", "batch-extract"):
+            function = click.option(
+                "--fps", "fps", type=click.FloatRange(min=0, min_open=True), default=None,
+                help="moseq2-extract's option, ignored here: times, speeds and the preview movie "
+                "follow the recording's own timestamps; a run says so when fps is not the "
+                "recording's frame rate",
+            )(function)  # fmt: skip
         for entry in reversed(MOSEQ2_KEYS):
             if command not in entry.commands or entry.kind == "none":
                 continue

@@ -75,11 +75,14 @@ _COMMAND_LINE = "command line: "
 @functools.cache
 def _option_names() -> tuple[dict[str, str], dict[str, str]]:
     """Python argument -> option (unambiguous ones), and configuration key -> option."""
+    from ..config import MOSEQ2_KEYS
     from ..extraction.parameters import PARAMETERS, RECORDED
 
     keys = {
         spec.key: "--" + spec.key.replace("_", "-") for spec in PARAMETERS if spec.group != RECORDED
     }
+    keys.update({entry.key: "--" + entry.key.replace("_", "-") for entry in MOSEQ2_KEYS})
+    keys["fps"] = "--fps"
     by_argument: dict[str, set[str]] = {}
     for spec in PARAMETERS:
         if spec.argument is not None and spec.key in keys:
@@ -99,6 +102,7 @@ def _cli_value(value: str) -> str:
 _ASSIGNMENT = re.compile(
     r"\b([a-z][a-z0-9]*(?:_[a-z0-9]+)*)=(\([^()]*\)|\[[^\]]*\]|'[^']*'|\"[^\"]*\"|<[^>]*>|[^\s,;)]+)"
 )
+_SETTING = re.compile(r"(?<![\w.-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+): (\S+?)(?=[,;)]|\s|$)")
 _IDENTIFIER = re.compile(r"(?<![\w.-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w.=(])")
 
 
@@ -125,6 +129,11 @@ def in_cli_words(text: str) -> str:
         text = text[len(_COMMAND_LINE) :]
         arguments, names = _option_names()
         names = {**names, **arguments}
+        # A configuration's "key: value" is "--key value" on the command line.
+        text = _SETTING.sub(
+            lambda m: f"{names[m.group(1)]} {m.group(2)}" if m.group(1) in names else m.group(0),
+            text,
+        )
     elif re.match(r"^\S+\.ya?ml: ", text):
         return text
     else:
@@ -195,10 +204,25 @@ class _CliLogFormatter(logging.Formatter):
         if record.name == "py.warnings":
             first = message.strip().splitlines()[0] if message.strip() else message
             match = self._warning.match(first)
-            return f"Warning: {match.group(1) if match else first}"
+            return f"Warning: {in_cli_words(match.group(1) if match else first)}"
         if record.levelno >= logging.WARNING:
-            return f"Warning: {message}"
+            return f"Warning: {in_cli_words(message)}"
         return message
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (a test runner may swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
 
 
 def configure_terminal_output() -> None:
@@ -206,7 +230,7 @@ def configure_terminal_output() -> None:
     root = logging.getLogger()
     if any(getattr(h, "_depthextractors", False) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(_CliLogFormatter())
     handler.setLevel(logging.WARNING)
     # Records meant for a session's log file (a failure's traceback) stay out of the terminal.
@@ -216,4 +240,4 @@ def configure_terminal_output() -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    click.echo(f"Warning: {message}", err=True)
+    click.echo(f"Warning: {in_cli_words(str(message))}", err=True)

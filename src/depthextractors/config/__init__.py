@@ -440,6 +440,10 @@ class ExtractionConfig(Mapping):
             if match is None or match.group(1) not in options:
                 raise
             name = match.group(1)
+            if name == "track" and "track" not in self.run_options:
+                # moseq2's mapping chooses among the tracks of a .mkv; other files have one.
+                options.pop("track")
+                return open_depth_video(path, camera=self.camera_type, **options)
             raise ConfigError(
                 f"{name}={options[name]!r} does not apply to {Path(path).name} (a "
                 f"{Path(path).suffix or 'directory'} recording); leave it out for this file"

@@ -143,13 +143,16 @@ def run_options(values: Mapping[str, Any]) -> dict[str, Any]:
     -------
     dict
         ``skip_completed``, ``progress_bar``, ``extensions``, ``mapping`` where given (not
-        None).
+        None), and ``graduate_walls`` where set.
     """
-    return {
-        key: value
-        for key, value in values.items()
-        if key in _BY_KEY and _BY_KEY[key].action == "honoured" and value is not None
-    }
+    kept = {}
+    for key, value in values.items():
+        entry = _BY_KEY.get(key)
+        if entry is None or value is None:
+            continue
+        if entry.action == "honoured" or (entry.action == "refused" and not _quiet(entry, value)):
+            kept[key] = value  # a refused key is checked again when other values change
+    return kept
 
 
 def ignored_settings(values: Mapping[str, Any]) -> list[str]:

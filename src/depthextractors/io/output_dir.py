@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 #: The lock file an extraction holds in its output directory while it runs.
 LOCK_NAME = "extraction.lock"
 _WINDOWS_LOCK_OFFSET = 1 << 20
+_SHORT_WRITE = re.compile(r"(\d+) requested and (\d+) written")
 _FULL_DISK = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
 
 
@@ -117,6 +118,11 @@ def output_error(
     path = Path(path)
     code = error_number(error)
     reason = os.strerror(code) if code else (str(error).strip().splitlines() or ["error"])[0]
+    short = _SHORT_WRITE.search(str(error)) if code is None else None
+    if short:
+        # A write that stopped short on a regular file: the disk (or the quota) is full.
+        code = errno.ENOSPC
+        reason = f"{os.strerror(code)} ({short.group(2)} of {short.group(1)} bytes written)"
     text = f"cannot write {path}: {reason}"
     if code in _FULL_DISK:
         free = _free_bytes(path.parent)
