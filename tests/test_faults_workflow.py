@@ -203,15 +203,19 @@ def test_chaos_kill_at_random_moments_then_rerun_gives_the_clean_results(session
     args = ("extract", session, "--output-dir", out, "--chunk-size", 50, *FAST)
     start = time.monotonic()
     timed = depthextractors(*args)
+    assert wait_for(lambda: (out / "extraction.lock").exists() or timed.poll() is not None)
+    begins = time.monotonic() - start  # the interpreter and the reading layer are loaded
     timed.communicate(timeout=120)
-    duration = time.monotonic() - start
+    ends = time.monotonic() - start
     assert timed.returncode == 0
-    moments = np.random.default_rng(14).uniform(0.1, 1.0, 5) * duration
+    moments = np.random.default_rng(14).uniform(0.8 * begins, ends, 5)
+    interrupted = 0
     for moment in moments:
         victim = depthextractors(*args)
         time.sleep(moment)
         victim.send_signal(signal.SIGKILL)
         victim.communicate()
+        interrupted += results_status(out) == "running"
         if results_status(out) == "complete":  # killed after the results were complete
             assert (
                 read_results(out).uuid
@@ -226,6 +230,7 @@ def test_chaos_kill_at_random_moments_then_rerun_gives_the_clean_results(session
             np.testing.assert_array_equal(found[name], array, err_msg=f"{name} after {moment}")
         assert not list(out.glob("*.partial"))
         assert not (out / "extraction.lock").exists()
+    assert interrupted >= 2, "the kills should land while the results are being written"
 
 
 def test_a_killed_batch_leaves_no_worker_and_the_rerun_completes(tmp_path):

@@ -102,7 +102,16 @@ def _cli_value(value: str) -> str:
 _ASSIGNMENT = re.compile(
     r"\b([a-z][a-z0-9]*(?:_[a-z0-9]+)*)=(\([^()]*\)|\[[^\]]*\]|'[^']*'|\"[^\"]*\"|<[^>]*>|[^\s,;)]+)"
 )
-_SETTING = re.compile(r"(?<![\w.-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+): (\S+?)(?=[,;)]|\s|$)")
+
+
+@functools.cache
+def _setting_pattern() -> re.Pattern:
+    """``key: `` for every configuration key that is an option."""
+    _, names = _option_names()
+    keys = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+    return re.compile(rf"(?<![\w.-])({keys}): ")
+
+
 _IDENTIFIER = re.compile(r"(?<![\w.-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w.=(])")
 
 
@@ -130,10 +139,7 @@ def in_cli_words(text: str) -> str:
         arguments, names = _option_names()
         names = {**names, **arguments}
         # A configuration's "key: value" is "--key value" on the command line.
-        text = _SETTING.sub(
-            lambda m: f"{names[m.group(1)]} {m.group(2)}" if m.group(1) in names else m.group(0),
-            text,
-        )
+        text = _setting_pattern().sub(lambda m: f"{names[m.group(1)]} ", text)
     elif re.match(r"^\S+\.ya?ml: ", text):
         return text
     else:

@@ -87,9 +87,10 @@ MOSEQ2_KEYS: tuple[Moseq2Key, ...] = (
               "the reader of each format knows its pixel format", "str"),
     Moseq2Key("movie_dtype", "<i2", "ignored", "the reader of each format knows its data type",
               "str"),
-    Moseq2Key("recompute_bg", False, "ignored",
-              "the background is computed on every extraction (moseq2-extract's recompute_bg: "
-              "true)", "bool", ("extract", "batch-extract", "find-roi")),
+    Moseq2Key("recompute_bg", _ANY, "ignored",
+              "the background is computed on every extraction (moseq2-extract's true; with "
+              "false it reused the bground.tiff of an earlier run, the same image)", "bool",
+              ("extract", "batch-extract", "find-roi")),
     Moseq2Key("graduate_walls", False, "refused",
               "moseq2-extract's wall graduation of a dilated arena's background (with "
               "dilate_iterations > 1) is not implemented", "bool"),
