@@ -36,7 +36,7 @@ _BAD_INPUT = (
 )
 _DEBUG_KEY = "depthextractors.debug"
 # Failures whose message says everything: shown without the name of their type.
-_SELF_EXPLAINED = (OutputBusyError, OutputWriteError)
+_SELF_EXPLAINED = (OutputBusyError, OutputWriteError, PermissionError)
 # Python arguments of the reading layer and the workflow, and their options.
 _EXTRA_OPTIONS = {
     "allow_partial_frame": "--allow-partial-frame",
