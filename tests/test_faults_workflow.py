@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -197,30 +199,51 @@ def test_results_are_marked_complete_only_for_the_run_that_made_them(session, tm
 
 
 # ---------------------------------------------------------------------------------- kills
+class _Progress:
+    """Follows the frames an ``extract -p`` subprocess reports on its progress bar."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.frames = -1
+        self._process = process
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        text = ""
+        while chunk := self._process.stdout.read(64):
+            text = (text + chunk)[-400:]
+            found = re.findall(r"Extracting:.*?\| *(\d+)/\d+", text)
+            if found:
+                self.frames = max(self.frames, int(found[-1]))
+
+
 def test_chaos_kill_at_random_moments_then_rerun_gives_the_clean_results(session, clean, tmp_path):
-    """``kill -9`` of ``extract`` at five seeded moments; each rerun gives the clean results."""
+    """``kill -9`` of ``extract`` at five seeded moments; each rerun gives the clean results.
+
+    Three moments are drawn among the frames of the extraction (the run is killed once its
+    progress bar has passed that many), so they fall while the results are written whatever the
+    load of the machine; two in time from when the run takes the folder (arena, background or
+    writing).
+    """
     out = tmp_path / "proc"
     args = ("extract", session, "--output-dir", out, "--chunk-size", 50, *FAST)
-    start = time.monotonic()
-    timed = depthextractors(*args)
-    assert wait_for(lambda: (out / "extraction.lock").exists() or timed.poll() is not None)
-    begins = time.monotonic() - start  # the interpreter and the reading layer are loaded
-    timed.communicate(timeout=120)
-    ends = time.monotonic() - start
-    assert timed.returncode == 0
-    moments = np.random.default_rng(14).uniform(0.8 * begins, ends, 5)
+    rng = np.random.default_rng(14)
+    moments = [("frames", int(f)) for f in rng.integers(0, 250, 3)]
+    moments += [("seconds", float(t)) for t in rng.uniform(0.0, 1.5, 2)]
     interrupted = 0
-    for moment in moments:
-        victim = depthextractors(*args)
-        time.sleep(moment)
+    for kind, moment in [moments[0], moments[3], moments[1], moments[4], moments[2]]:
+        victim = depthextractors(*args, "-p")
+        progress = _Progress(victim)
+        if kind == "frames":
+            wait_for(lambda v=victim, p=progress, m=moment: p.frames >= m or v.poll() is not None)
+        else:
+            wait_for(lambda v=victim: (out / "extraction.lock").exists() or v.poll() is not None)
+            time.sleep(moment)
         victim.send_signal(signal.SIGKILL)
-        victim.communicate()
+        victim.wait()
         interrupted += results_status(out) == "running"
-        if results_status(out) == "complete":  # killed after the results were complete
-            assert (
-                read_results(out).uuid
-                == yaml.safe_load((out / "results_00.yaml").read_text())["uuid"]
-            )
+        if results_status(out) == "complete":  # killed before it began, or after it finished
+            status = yaml.safe_load((out / "results_00.yaml").read_text())
+            assert read_results(out).uuid == status["uuid"]
         rerun = cli(*args)
         assert rerun.exit_code == 0, (moment, rerun.output)
         assert "Traceback" not in rerun.output
@@ -230,7 +253,7 @@ def test_chaos_kill_at_random_moments_then_rerun_gives_the_clean_results(session
             np.testing.assert_array_equal(found[name], array, err_msg=f"{name} after {moment}")
         assert not list(out.glob("*.partial"))
         assert not (out / "extraction.lock").exists()
-    assert interrupted >= 2, "the kills should land while the results are being written"
+    assert interrupted >= 3, "the kills should land while the results are being written"
 
 
 def test_a_killed_batch_leaves_no_worker_and_the_rerun_completes(tmp_path):
