@@ -231,7 +231,8 @@ def test_chaos_kill_at_random_moments_then_rerun_gives_the_clean_results(session
     moments += [("seconds", float(t)) for t in rng.uniform(0.0, 1.5, 2)]
     interrupted = 0
     for kind, moment in [moments[0], moments[3], moments[1], moments[4], moments[2]]:
-        victim = depthextractors(*args, "-p")
+        # Every chunk shown on the progress bar (tqdm reads its defaults from the environment).
+        victim = depthextractors(*args, "-p", env={**os.environ, "TQDM_MININTERVAL": "0"})
         progress = _Progress(victim)
         if kind == "frames":
             wait_for(lambda v=victim, p=progress, m=moment: p.frames >= m or v.poll() is not None)
