@@ -298,7 +298,7 @@ class ExtractionConfig(Mapping):
         """
         content = _read_yaml(Path(path))
         if _is_results_status(content):
-            content = content["parameters"]
+            content = _recorded(content["parameters"])
         return cls.from_dict(content, source=str(path))
 
     @classmethod
@@ -330,11 +330,11 @@ class ExtractionConfig(Mapping):
 
             if not path.is_file():
                 raise ConfigError(f"no results at {path}")
-            return cls.from_dict(read_recorded_parameters(path), source=str(path))
+            return cls.from_dict(_recorded(read_recorded_parameters(path)), source=str(path))
         content = _read_yaml(path)
         if not _is_results_status(content):
             raise ConfigError(f"{path} is not a results file (no recorded parameters in it)")
-        return cls.from_dict(content["parameters"], source=str(path))
+        return cls.from_dict(_recorded(content["parameters"]), source=str(path))
 
     def updated(self, values: Mapping[str, Any], source: str = "command line") -> ExtractionConfig:
         """A copy with ``values`` (moseq2 keys) replacing the current ones, validated again.
@@ -543,6 +543,11 @@ def _is_pickle(path: Any) -> bool:
     return head[:1] == b"\x80" or (
         head[:2] != b"PK" and Path(path).suffix.lower() in (".pkl", ".p", ".pickle", ".joblib")
     )
+
+
+def _recorded(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Recorded parameters as a configuration: without the run's own output directory."""
+    return {key: value for key, value in parameters.items() if key != "output_dir"}
 
 
 def _is_results_status(content: Any) -> bool:
