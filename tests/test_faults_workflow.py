@@ -480,3 +480,18 @@ def test_sessions_of_a_batch_keep_their_own_log_of_a_failure(tmp_path):
     assert "Traceback" not in result.output
     [session] = find_sessions(root)
     assert extract_session(session.input_file, session.output_dir).status == "extracted"
+
+
+def test_commands_reading_results_wait_for_no_one_but_refuse_a_busy_folder(session, tmp_path):
+    out = tmp_path / "proc"
+    assert cli("extract", session, "--output-dir", out, "--num-frames", 20, *FAST).exit_code == 0
+    with OutputLock(out):
+        for args in (["report", out], ["export-nwb", out, "-o", tmp_path / "x.nwb"]):
+            result = cli(*args)
+            assert result.exit_code == 1, result.output
+            [line] = error_lines(result.output)
+            assert line.startswith(
+                f"Error: {out} is being written by another extraction (process {os.getpid()} on "
+            )
+            assert "wait for it to finish (or stop it), then run again" in result.output
+    assert cli("report", out).exit_code == 0

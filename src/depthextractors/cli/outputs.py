@@ -53,11 +53,30 @@ def export_nwb(
         subject["age"] = age
     if subject_id:
         subject["subject_id"] = subject_id
-    written = results.to_nwb(
-        output, subject=subject, experimenter=experimenter, lab=lab,
-        institution=institution, session_start_time=session_start_time, overwrite=overwrite,
-    )  # fmt: skip
+    with _holding(Path(results.path).parent, "NWB export"):
+        written = results.to_nwb(
+            output, subject=subject, experimenter=experimenter, lab=lab,
+            institution=institution, session_start_time=session_start_time, overwrite=overwrite,
+        )  # fmt: skip
     click.echo(f"wrote {written}")
+
+
+def _holding(directory: Path, purpose: str):
+    """The results folder's lock: no extraction replaces the results while they are read.
+
+    A folder that cannot be written (read-only shared results) is read without it.
+    """
+    import contextlib
+
+    from ..io.output_dir import OutputBusyError, OutputLock
+
+    lock = OutputLock(directory, purpose=purpose)
+    try:
+        return lock.acquire()
+    except OutputBusyError:
+        raise
+    except OSError:
+        return contextlib.nullcontext()
 
 
 @click.command()
@@ -72,7 +91,9 @@ def report(results_path: Path, output_dir: Path | None, num_crops: int) -> None:
     """Write the HTML report (with its PNG pictures) of an extraction."""
     from ..io.report import write_report
 
-    page = write_report(_results(results_path), output_dir, num_crops=num_crops)
+    results = _results(results_path)
+    with _holding(Path(results.path).parent, "report"):
+        page = write_report(results, output_dir, num_crops=num_crops)
     click.echo(f"wrote {page} (pictures in {page.parent / 'report'})")
 
 

@@ -340,8 +340,9 @@ class OutputLock:
             if not locked:
                 owner = _read_owner(fd)
                 os.close(fd)
+                doing = (owner or {}).get("purpose", "extraction")
                 raise OutputBusyError(
-                    f"{self.directory} is being written by another extraction "
+                    f"{self.directory} is being written by another {doing} "
                     f"({_describe(owner)}); wait for it to finish (or stop it), then run again"
                 )
             if _same_file(fd, self.path):
