@@ -288,8 +288,7 @@ def extract_session(
         session directory.
     output_dir : path-like, optional
         Results directory; :func:`default_output_dir` (``proc`` beside the recording) when not
-        given; a relative path is placed as :func:`resolve_output_dir` says (from the
-        recording's place, as moseq2-extract does).
+        given; a relative one is taken from the recording's place (:func:`resolve_output_dir`).
     config : ExtractionConfig, optional
         Parameters; moseq2-extract's defaults when not given.
     progress : bool, default False
@@ -321,8 +320,7 @@ def extract_session(
     config = config if config is not None else ExtractionConfig()
     if not input_file.exists():
         raise FileNotFoundError(f"{input_file} does not exist")
-    output_dir = resolve_output_dir(input_file, output_dir)
-    name = name or _name(input_file)
+    output_dir, name = resolve_output_dir(input_file, output_dir), name or _name(input_file)
     check_writable(output_dir)
     lock = OutputLock(output_dir).acquire(quiet=True)
     try:
@@ -330,8 +328,8 @@ def extract_session(
         log_path = output_dir / LOG_NAME if log_file else None
         with session_log(log_path) as log:
             log.info("session %s: %s -> %s", name, input_file, output_dir)
-            if lock.takeover_message():
-                log.warning("%s", lock.takeover_message())
+            for message in filter(None, [lock.takeover_message()]):
+                log.warning("%s", message)
             try:
                 outcome = _extract_or_keep(
                     input_file, output_dir, config, progress, skip_completed, n_jobs, log, lock

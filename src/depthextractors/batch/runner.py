@@ -248,8 +248,12 @@ def run_batch(
     if len(set(names)) != len(names):
         raise ValueError("two sessions have the same name; give each its own directory")
     outputs = [s.output_dir.resolve() for s in sessions]
-    if len(set(outputs)) != len(outputs):
-        raise ValueError("two sessions would write to the same output directory")
+    shared = sorted({str(o) for o in outputs if outputs.count(o) > 1})
+    if shared:
+        raise ValueError(
+            f"two sessions would write to the same output directory {shared[0]}; give each "
+            "session's results directory as a name relative to its recording (output_dir=proc)"
+        )
     if client is not None or cluster is not None or scheduler_address is not None:
         outcomes = _run_dask(sessions, values, skip_completed, progress, client, cluster,
                              scheduler_address)  # fmt: skip

@@ -162,7 +162,7 @@ def ignored_settings(values: Mapping[str, Any]) -> list[str]:
     Parameters
     ----------
     values : mapping
-        Keys and values.
+        The moseq2 keys given (a configuration file's, or the command line's options).
 
     Returns
     -------
