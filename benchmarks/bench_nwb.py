@@ -43,7 +43,7 @@ def build_results(directory: Path, num_frames: int, seed: int = 0) -> Path:
 
     from depthextractors.extraction.results import ExtractionSetup, ResultChunk
     from depthextractors.extraction.scalars import MOSEQ2_SCALARS, SCALAR_DESCRIPTIONS
-    from depthextractors.io.results_h5 import H5ResultsWriter
+    from depthextractors.io import H5ResultsWriter
 
     rng = np.random.default_rng(seed)
     fps = 30.0

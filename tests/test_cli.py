@@ -19,7 +19,7 @@ MOSEQ2_CONFIG = Path(__file__).parent / "data" / "moseq2_config.yaml"
 COMMANDS = [
     "extract", "find-roi", "convert-raw-to-avi", "copy-slice", "generate-config",
     "generate-index", "aggregate-results", "batch-extract", "export-nwb", "report",
-    "train-flip-classifier", "demo",
+    "train-flip-classifier", "demo", "compare",
 ]  # fmt: skip
 
 
@@ -132,10 +132,11 @@ def test_even_filter_size_warns_in_one_line_and_goes_on(session, tmp_path):
         (lambda d, s: ["extract", d / "notes.txt"], "no extractor reads notes.txt"),
         (lambda d, s: ["extract", s, "--config-file", d / "broken.yaml"], "not valid YAML"),
         (lambda d, s: ["extract", s, "--config-file", d / "nope.yaml"], "does not exist"),
-        (lambda d, s: ["extract", s, "--min-height", 200], "min_height"),
+        (lambda d, s: ["extract", s, "--min-height", 200], "--min-height (200 mm) must be below"),
         (lambda d, s: ["extract", s, "--max-height", 400], "uint16"),
-        (lambda d, s: ["extract", s, "--chunk-size", 0], "chunk_size must be at least 1"),
+        (lambda d, s: ["extract", s, "--chunk-size", 0], "--chunk-size must be at least 1"),
         (lambda d, s: ["extract", d / "short.dat"], "plus 7 extra bytes"),
+        (lambda d, s: ["extract", d / "short.dat"], "or pass --allow-partial-frame to read"),
         (lambda d, s: ["find-roi", d / "missing.avi"], "does not exist"),
         (lambda d, s: ["report", d / "nothing"], "does not exist"),
         (lambda d, s: ["batch-extract", d / "missing_dir"], "does not exist"),

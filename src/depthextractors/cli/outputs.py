@@ -165,18 +165,37 @@ def export_nwb(
 
         existing(raw_video, "raw video")
         extractor = open_depth_video(raw_video)
-    written = results.to_nwb(
-        output, metadata=metadata, allow_incomplete=allow_incomplete, overwrite=overwrite,
-        include_raw_video=None if raw_video is None else (
-            "embedded" if embed_raw_video else "external"
-        ),
-        extractor=extractor,
-    )  # fmt: skip
+    with _holding(Path(results.path).parent, "NWB export"):
+        written = results.to_nwb(
+            output, metadata=metadata, allow_incomplete=allow_incomplete, overwrite=overwrite,
+            include_raw_video=None if raw_video is None else (
+                "embedded" if embed_raw_video else "external"
+            ),
+            extractor=extractor,
+        )  # fmt: skip
     click.echo(f"wrote {written}")
     if dandiset_dir is None:
         click.echo(f"DANDI name: {name.name} (in {name.parent}/ of a dandiset; --dandiset-dir "
                    "writes it there)")  # fmt: skip
     _print_inspection(written, allow_incomplete)
+
+
+def _holding(directory: Path, purpose: str):
+    """The results folder's lock: no extraction replaces the results while they are read.
+
+    A folder that cannot be written (read-only shared results) is read without it.
+    """
+    import contextlib
+
+    from ..io.output_dir import OutputBusyError, OutputLock
+
+    lock = OutputLock(directory, purpose=purpose)
+    try:
+        return lock.acquire()
+    except OutputBusyError:
+        raise
+    except OSError:
+        return contextlib.nullcontext()
 
 
 @click.command()
@@ -191,7 +210,9 @@ def report(results_path: Path, output_dir: Path | None, num_crops: int) -> None:
     """Write the HTML report (with its PNG pictures) of an extraction."""
     from ..io.report import write_report
 
-    page = write_report(_results(results_path), output_dir, num_crops=num_crops)
+    results = _results(results_path)
+    with _holding(Path(results.path).parent, "report"):
+        page = write_report(results, output_dir, num_crops=num_crops)
     click.echo(f"wrote {page} (pictures in {page.parent / 'report'})")
 
 

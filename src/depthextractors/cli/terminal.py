@@ -3,10 +3,15 @@ line per warning or log message; ``--debug`` shows tracebacks and debug messages
 
 Bad input (a missing file, an unknown file type, malformed YAML, a value out of range) is
 :class:`InputError` (exit code 2); any other failure is :class:`RunError` (exit code 1).
+
+Messages are in the caller's language: the library names its Python arguments
+(``depth_range=(600, 700)``, ``allow_partial_frame=True``), the command line names its options
+(``--bg-roi-depth-range 600 700``, ``--allow-partial-frame``); :func:`in_cli_words` translates.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -17,6 +22,7 @@ from typing import Any
 import click
 
 from ..config import ConfigError
+from ..io.output_dir import OutputBusyError, OutputWriteError
 
 # Errors that mean "the input is wrong" (exit code 2) rather than "something failed" (1).
 _BAD_INPUT = (
@@ -29,6 +35,19 @@ _BAD_INPUT = (
     TypeError,
 )
 _DEBUG_KEY = "depthextractors.debug"
+# Failures whose message says everything: shown without the name of their type.
+_SELF_EXPLAINED = (OutputBusyError, OutputWriteError, PermissionError)
+# Python arguments of the reading layer and the workflow, and their options.
+_EXTRA_OPTIONS = {
+    "allow_partial_frame": "--allow-partial-frame",
+    "allow_truncated": "--allow-truncated",
+    "frame_size": "--frame-size",
+    "camera": "--camera-type",
+    "track": "--track",
+    "output_dir": "--output-dir",
+    "skip_completed": "--skip-completed",
+    "n_jobs": "--n-jobs",
+}
 
 
 class InputError(click.ClickException):
@@ -47,7 +66,99 @@ def _one_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     if isinstance(error, KeyError):
         text = f"missing {text}"
-    return text.splitlines()[0]
+    return in_cli_words(text.splitlines()[0])
+
+
+_COMMAND_LINE = "command line: "
+
+
+@functools.cache
+def _option_names() -> tuple[dict[str, str], dict[str, str]]:
+    """Python argument -> option (unambiguous ones), and configuration key -> option."""
+    from ..config import MOSEQ2_KEYS
+    from ..extraction.parameters import PARAMETERS, RECORDED
+
+    keys = {
+        spec.key: "--" + spec.key.replace("_", "-") for spec in PARAMETERS if spec.group != RECORDED
+    }
+    keys.update({entry.key: "--" + entry.key.replace("_", "-") for entry in MOSEQ2_KEYS})
+    keys["fps"] = "--fps"
+    by_argument: dict[str, set[str]] = {}
+    for spec in PARAMETERS:
+        if spec.argument is not None and spec.key in keys:
+            by_argument.setdefault(spec.argument, set()).add(keys[spec.key])
+    arguments = {name: options.pop() for name, options in by_argument.items() if len(options) == 1}
+    return {**arguments, **_EXTRA_OPTIONS}, {**keys, **_EXTRA_OPTIONS}
+
+
+def _cli_value(value: str) -> str:
+    """``(600, 700)`` -> ``600 700``; ``'kinect_v2'`` -> ``kinect_v2``."""
+    value = value.strip()
+    if value[:1] in "([" and value[-1:] in ")]":
+        value = value[1:-1]
+    return " ".join(part.strip().strip("'\"") for part in value.split(",") if part.strip())
+
+
+_ASSIGNMENT = re.compile(
+    r"\b([a-z][a-z0-9]*(?:_[a-z0-9]+)*)=(\([^()]*\)|\[[^\]]*\]|'[^']*'|\"[^\"]*\"|<[^>]*>|[^\s,;)]+)"
+)
+
+
+@functools.cache
+def _setting_pattern() -> re.Pattern:
+    """``key: `` for every configuration key that is an option."""
+    _, names = _option_names()
+    keys = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+    return re.compile(rf"(?<![\w.-])({keys}): ")
+
+
+_IDENTIFIER = re.compile(r"(?<![\w.-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w.=(])")
+
+
+def in_cli_words(text: str) -> str:
+    """A message of the library with its Python spellings replaced by command-line options.
+
+    ``depth_range=(600, 700)`` becomes ``--bg-roi-depth-range 600 700``,
+    ``allow_partial_frame=True`` becomes ``--allow-partial-frame``, ``depth_range=None`` becomes
+    ``without --bg-roi-depth-range``; bare names with an underscore that are options
+    (``frame_size``) become the option. A message about values given on the command line
+    (``command line: min_height ...``) names every key as its option. Names of a configuration
+    file's keys (``config.yaml: min_height ...``) stay as they are.
+
+    Parameters
+    ----------
+    text : str
+        One line.
+
+    Returns
+    -------
+    str
+    """
+    if text.startswith(_COMMAND_LINE):
+        text = text[len(_COMMAND_LINE) :]
+        arguments, names = _option_names()
+        names = {**names, **arguments}
+        # A configuration's "key: value" is "--key value" on the command line.
+        text = _setting_pattern().sub(lambda m: f"{names[m.group(1)]} ", text)
+    elif re.match(r"^\S+\.ya?ml: ", text):
+        return text
+    else:
+        arguments, names = _option_names()
+        names = {**_EXTRA_OPTIONS, **{k: v for k, v in names.items() if k in arguments}}
+
+    def assignment(match: re.Match) -> str:
+        name, value = match.groups()
+        option = arguments.get(name) or names.get(name)
+        if option is None:
+            return match.group(0)
+        if value == "True":
+            return option
+        if value in ("None", "False"):
+            return f"without {option}"
+        return f"{option} {_cli_value(value)}".rstrip()
+
+    text = _ASSIGNMENT.sub(assignment, text)
+    return _IDENTIFIER.sub(lambda m: names.get(m.group(1), m.group(1)), text)
 
 
 class OneLineErrorGroup(click.Group):
@@ -66,6 +177,8 @@ class OneLineErrorGroup(click.Group):
                 raise
             if isinstance(error, _BAD_INPUT):
                 raise InputError(_one_line(error)) from None
+            if isinstance(error, _SELF_EXPLAINED):
+                raise RunError(_one_line(error)) from None
             raise RunError(f"{type(error).__name__}: {_one_line(error)}") from None
 
 
@@ -97,10 +210,25 @@ class _CliLogFormatter(logging.Formatter):
         if record.name == "py.warnings":
             first = message.strip().splitlines()[0] if message.strip() else message
             match = self._warning.match(first)
-            return f"Warning: {match.group(1) if match else first}"
+            return f"Warning: {in_cli_words(match.group(1) if match else first)}"
         if record.levelno >= logging.WARNING:
-            return f"Warning: {message}"
+            return f"Warning: {in_cli_words(message)}"
         return message
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (a test runner may swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
 
 
 def configure_terminal_output() -> None:
@@ -108,12 +236,14 @@ def configure_terminal_output() -> None:
     root = logging.getLogger()
     if any(getattr(h, "_depthextractors", False) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(_CliLogFormatter())
     handler.setLevel(logging.WARNING)
+    # Records meant for a session's log file (a failure's traceback) stay out of the terminal.
+    handler.addFilter(lambda record: not getattr(record, "file_only", False))
     handler._depthextractors = True  # type: ignore[attr-defined]
     root.addHandler(handler)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    click.echo(f"Warning: {message}", err=True)
+    click.echo(f"Warning: {in_cli_words(str(message))}", err=True)

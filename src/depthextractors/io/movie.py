@@ -30,7 +30,8 @@ the extraction time):
 :func:`write_preview_movie` makes the same movie afterwards from ``results_00.h5`` and the
 recording (used to complete a session whose movie is missing, e.g. after a crash).
 
-Either way the movie is written as ``results_00.mp4.partial`` and renamed when complete.
+Either way the movie is written under a name of its own (``results_00.mp4.<token>.partial``)
+and renamed when complete; a movie that fails is deleted.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ import numpy as np
 from ..extraction.heights import ArenaHeights
 from ..extraction.results import ExtractionSetup, ResultChunk, ResultsWriter
 from ..extractors.base import DepthVideoExtractor
+from .output_dir import partial_path
 from .results import ExtractionResults
 
 __all__ = [
@@ -127,8 +129,8 @@ class PreviewMovie:
     Parameters
     ----------
     path : path-like
-        The movie to write (``results_00.mp4``); written as ``<path>.partial`` until
-        :meth:`close`.
+        The movie to write (``results_00.mp4``); written as ``<path>.<token>.partial`` (a
+        name of its own) until :meth:`close`.
     roi : numpy.ndarray
         ``(rows, cols)`` bool arena mask; the movie shows its bounding box.
     crop_size : (int, int)
@@ -168,7 +170,7 @@ class PreviewMovie:
         quality: int = 20,
     ) -> None:
         self.path = Path(path)
-        self.partial_path = self.path.with_name(self.path.name + ".partial")
+        self.partial_path = partial_path(self.path)
         roi = np.asarray(roi, dtype=bool)
         if not roi.any():
             raise ValueError("the ROI is empty; there is nothing to show in the preview movie")
@@ -320,9 +322,13 @@ class PreviewMovie:
         pathlib.Path
             The finished movie (``path``).
         """
-        self._container.mux(self._stream.encode(None))
-        self._container.close()
-        os.replace(self.partial_path, self.path)
+        try:
+            self._container.mux(self._stream.encode(None))
+            self._container.close()
+            os.replace(self.partial_path, self.path)
+        except BaseException:
+            self.abort()
+            raise
         return self.path
 
     def abort(self) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .output_dir import format_bytes, output_error, partial_path
 from .report_figures import LOW_FLIP_CONFIDENCE, ReportFigure, build_figures, low_confidence
 from .results import ExtractionResults
 
@@ -199,7 +200,14 @@ def write_report(
     Returns
     -------
     pathlib.Path
-        The HTML page (written as ``.partial`` and renamed, so it is never half there).
+        The HTML page (each file is written under a name of its own and renamed, so it is
+        never half there).
+
+    Raises
+    ------
+    OutputWriteError
+        If a file cannot be written (one line: the file, the error, the space needed and free
+        when the disk is full).
     """
     if not isinstance(results, ExtractionResults):
         from .results_h5 import read_results
@@ -214,9 +222,18 @@ def write_report(
     image_dir.mkdir(parents=True, exist_ok=True)
     figures = build_figures(results, num_crops=num_crops)
     for figure in figures:
-        (image_dir / f"{figure.key}.png").write_bytes(figure.png)
+        _write_whole(image_dir / f"{figure.key}.png", figure.png)
     page = output_dir / "report.html"
-    partial = page.with_name(page.name + ".partial")
-    partial.write_text(render_html(results, figures), encoding="utf-8")
-    os.replace(partial, page)
+    _write_whole(page, render_html(results, figures).encode("utf-8"))
     return page
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write ``data`` under a name of its own, then rename: never a half-written file."""
+    partial = partial_path(path)
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise output_error(error, path, f"{format_bytes(len(data))}") from None
