@@ -75,6 +75,13 @@ def depthextractors(*args: str, **kwargs) -> subprocess.Popen:
     )  # fmt: skip
 
 
+def names_holder(lock_file, pid: int) -> bool:
+    try:
+        return str(pid) in lock_file.read_text()
+    except FileNotFoundError:
+        return False
+
+
 def wait_for(condition, seconds: float = 60.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -137,7 +144,10 @@ def test_the_lock_of_a_killed_holder_is_taken_over_with_one_line(tmp_path, caplo
 def test_a_second_extraction_into_the_same_folder_stops_at_once(session, tmp_path):
     out = tmp_path / "proc"
     first = depthextractors("extract", session, "--output-dir", out, "--chunk-size", 20, *FAST)
-    assert wait_for(lambda: (out / "extraction.lock").is_file() and first.poll() is None)
+    # The lock's file is made before its holder writes who it is: wait for both.
+    assert wait_for(
+        lambda: names_holder(out / "extraction.lock", first.pid) and first.poll() is None
+    )
     start = time.monotonic()
     second = cli("extract", session, "--output-dir", out, "--min-height", 12, *FAST)
     assert time.monotonic() - start < 5
