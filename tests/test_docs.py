@@ -3,7 +3,6 @@
 import re
 import sys
 import types
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,25 +14,6 @@ DOCS = ROOT / "docs"
 
 def python_blocks(page: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), flags=re.DOTALL)
-
-
-def test_readme_snippet_runs(tmp_path, monkeypatch):
-    from depthextractors.testing import generate_synthetic_session
-
-    monkeypatch.chdir(tmp_path)
-    generate_synthetic_session(
-        tmp_path / "session_01", 10_100, camera="azure_nfov_binned", seed=2, chunk_size=2000
-    )
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
-    assert len(blocks) == 1
-    namespace: dict = {}
-    # The subject has what DANDI requires, so the export neither refuses nor warns.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        exec(compile(blocks[0], "README.md", "exec"), namespace)
-    results = namespace["results"]
-    assert len(results) == 9000
-    assert (tmp_path / "session_01.nwb").is_file()
 
 
 @pytest.fixture
