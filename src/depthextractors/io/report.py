@@ -20,7 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .report_figures import LOW_FLIP_CONFIDENCE, ReportFigure, build_figures, low_confidence
+from .report_figures import (
+    LOW_FLIP_CONFIDENCE,
+    ReportFigure,
+    build_figures,
+    low_confidence,
+    nose_switches,
+)
 from .results import ExtractionResults
 
 __all__ = ["render_html", "write_report"]
@@ -82,8 +88,9 @@ def _heading_summary(results: ExtractionResults, valid: np.ndarray, duration_s: 
     """
     if results.flips is None:
         return "no flip corrector ran: the heading is the body axis's direction, either end"
-    flips = np.asarray(results.flips[:], dtype=bool)[valid]
-    switches = int(np.count_nonzero(flips[1:] != flips[:-1]))
+    flips = np.asarray(results.flips[:], dtype=bool)
+    switches = int(np.count_nonzero(nose_switches(flips, valid)))
+    flips = flips[valid]
     corrector = results.parameters.get("flip_corrector") or "the flip corrector"
     rate = f" ({60 * switches / duration_s:.1f} per minute)" if duration_s > 0 else ""
     share = 100 * flips.mean() if flips.size else 0.0

@@ -4,7 +4,7 @@
   resolution (one image pixel per camera pixel);
 - a grid of sample crops spread over the session (what moseq2-pca will see);
 - the centroid path in millimetres, and speed, height and heading traces over time;
-- a quality timeline: frames without the animal, dropped frames, flipped frames, frames whose
+- a quality timeline: frames without the animal, dropped frames, nose switches, frames whose
   heading the flip corrector was unsure of.
 
 The images of the camera frame are made with OpenCV and shown at one SVG unit per camera pixel
@@ -69,7 +69,8 @@ REPORT_IMAGES: dict[str, str] = {
     "speed": "Speed (mm/s)",
     "height": "Mean height of the animal (mm)",
     "angle": "Heading angle (degrees)",
-    "quality": "Quality timeline: animal found, dropped frames, flips, low flip confidence",
+    "quality": "Quality timeline: animal found, dropped frames, nose switches, low flip "
+    "confidence",
 }
 
 
@@ -220,9 +221,12 @@ def _quality_timeline(
     width: int = 1000,
     flip_confidence: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Four labelled bands over time: animal found, dropped frames, flips, low flip confidence.
+    """Four labelled bands over time: animal found, dropped frames, nose switches, low flip
+    confidence.
 
-    Animal found is green (red where not), dropped frames black, flips purple, and frames with
+    Animal found is green (red where not), dropped frames black, frames where the flip
+    corrector switched the nose to the body axis's other end purple (:func:`nose_switches`:
+    not the frames it left turned, whose share depends on the first frame), and frames with
     the animal whose flip confidence (a probability, 0.5 to 1) is below
     :data:`LOW_FLIP_CONFIDENCE` orange.
 
@@ -233,7 +237,7 @@ def _quality_timeline(
     n = valid.size
     band, gap, left = TIMELINE_BAND, TIMELINE_GAP, TIMELINE_LEFT
     out = np.full((4 * band + 4 * gap + 22, left + width + 10, 3), 255, dtype=np.uint8)
-    labels = ("animal found", "dropped frames", "flipped frames", "low flip conf.")
+    labels = ("animal found", "dropped frames", "nose switched", "low flip conf.")
     for row, label in enumerate(labels):
         top = gap + row * (band + gap)
         cv2.putText(
@@ -266,12 +270,38 @@ def _quality_timeline(
     out[top : top + band, left + np.flatnonzero(per_column(dropped))] = DROPPED_COLOUR
     top += band + gap
     if flips is not None:
-        out[top : top + band, left + np.flatnonzero(per_column(flips))] = FLIP_COLOUR
+        out[top : top + band, left + np.flatnonzero(per_column(nose_switches(flips, valid)))] = (
+            FLIP_COLOUR
+        )
     top += band + gap
     if flip_confidence is not None:
         low = low_confidence(flip_confidence, valid)
         out[top : top + band, left + np.flatnonzero(per_column(low))] = LOW_CONFIDENCE_COLOUR
     return out
+
+
+def nose_switches(flips: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Frames where the nose moved to the body axis's other end since the last frame with the
+    animal.
+
+    Parameters
+    ----------
+    flips : numpy.ndarray
+        ``(n,)`` bool: the frame is turned 180 degrees from the body axis's unwrapped direction.
+    valid : numpy.ndarray
+        ``(n,)`` bool: the animal was found.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` bool.
+    """
+    flips = np.asarray(flips, dtype=bool)
+    seen = np.flatnonzero(np.asarray(valid, dtype=bool))
+    switched = np.zeros(flips.size, dtype=bool)
+    turned = flips[seen]
+    switched[seen[1:][turned[1:] != turned[:-1]]] = True
+    return switched
 
 
 def low_confidence(flip_confidence: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -523,7 +553,10 @@ def _quality_figure(
         else np.asarray(results.flip_confidence[:], dtype=np.float64)
     )
     duration = float(times[-1]) if times.size else 0.0
-    note = "animal found: green, not found: red; dropped frames: black; flipped frames: purple"
+    note = (
+        "animal found: green, not found: red; dropped frames: black; the flip corrector moved "
+        "the nose to the body axis's other end: purple"
+    )
     if flips is None:
         note += " (no flip corrector ran)"
     note += (
