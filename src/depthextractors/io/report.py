@@ -6,13 +6,13 @@ dropped frames, flips, flip confidence, true depth, ROI area), the pictures of
 :mod:`depthextractors.io.report_figures` (the arena, sample crops, the centroid path, speed,
 height and heading traces, a quality timeline) and the extraction parameters.
 
-Every picture is embedded in the page as a base64 PNG, so the page can be mailed or archived on
-its own, and written beside it in ``report/`` for use elsewhere.
+Every figure is inline SVG in the page (pictures as base64 PNG inside it), so the page can be
+mailed or archived on its own; each is also written beside it in ``report/`` (``<key>.svg``,
+and ``<key>.png`` for the pictures) for use elsewhere.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as _datetime
 import html
 import os
@@ -21,7 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from .output_dir import format_bytes, output_error, partial_path
-from .report_figures import LOW_FLIP_CONFIDENCE, ReportFigure, build_figures, low_confidence
+from .report_figures import (
+    LOW_FLIP_CONFIDENCE,
+    ReportFigure,
+    build_figures,
+    low_confidence,
+    nose_switches,
+)
 from .results import ExtractionResults
 
 __all__ = ["render_html", "write_report"]
@@ -42,11 +48,7 @@ def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
         ("Valid frames (animal found)", f"{100 * valid.mean():.1f}%" if n else "—"),
         ("Dropped frames", f"{results.dropped_frame_count:,}"),
     ]
-    if results.flips is not None:
-        flips = np.asarray(results.flips[:], dtype=bool)
-        rows.append(("Flipped frames", f"{int(flips.sum()):,} ({100 * flips.mean():.1f}%)"))
-    else:
-        rows.append(("Flipped frames", "no flip corrector ran"))
+    rows.append(("Heading (nose end)", _heading_summary(results, valid, duration)))
     if results.flip_confidence is not None and n:
         confidence = np.asarray(results.flip_confidence[:], dtype=np.float64)
         low = int(low_confidence(confidence, valid).sum())
@@ -75,6 +77,29 @@ def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
         ("Extraction uuid", str(results.uuid)),
     ]
     return rows
+
+
+def _heading_summary(results: ExtractionResults, valid: np.ndarray, duration_s: float) -> str:
+    """What the flip corrector did, in terms of the body axis a moseq2 user knows.
+
+    ``flips`` marks frames turned by 180 degrees relative to the body axis's continuous
+    (unwrapped) direction, whose end at the first frame is arbitrary: a session can be 0% or
+    100% "flipped" and be right either way. What tells of the corrector's work is how often
+    it changed which end of the axis is the nose.
+    """
+    if results.flips is None:
+        return "no flip corrector ran: the heading is the body axis's direction, either end"
+    flips = np.asarray(results.flips[:], dtype=bool)
+    switches = int(np.count_nonzero(nose_switches(flips, valid)))
+    flips = flips[valid]
+    corrector = results.parameters.get("flip_corrector") or "the flip corrector"
+    rate = f" ({60 * switches / duration_s:.1f} per minute)" if duration_s > 0 else ""
+    share = 100 * flips.mean() if flips.size else 0.0
+    return (
+        f"chosen by {corrector}: the nose end switched {switches:,} times relative to the "
+        f"body axis{rate}; {share:.1f}% of frames with the animal are turned 180° from the "
+        "axis's first direction (which end that was is arbitrary)"
+    )
 
 
 # Below this share of frames with the animal, the report says so at the top.
@@ -112,9 +137,7 @@ table.summary td:first-child { color: #555; }
 figure { margin: 0; background: #fafafa; border: 1px solid #e4e4e4; border-radius: 6px;
          padding: 10px; }
 figure.wide { grid-column: 1 / -1; }
-figure img { max-width: 100%; height: auto; display: block; margin: 0 auto;
-             image-rendering: pixelated; }
-figure.plot img { image-rendering: auto; }
+figure svg { max-width: 100%; height: auto; display: block; margin: 0 auto; }
 figcaption { font-size: 0.92em; margin-top: 6px; }
 figcaption .note { display: block; color: #777; font-size: 0.9em; margin-top: 2px; }
 .warning { background: #fff4e5; border: 1px solid #f0b35a; border-radius: 6px; padding: 10px 14px;
@@ -128,7 +151,7 @@ _PLOTS = {"centroid_path", "speed", "height", "angle"}
 
 
 def render_html(results: ExtractionResults, figures: list[ReportFigure]) -> str:
-    """The report page, with every figure embedded as a base64 PNG.
+    """The report page, with every figure inline as SVG (pictures as base64 PNG inside).
 
     Parameters
     ----------
@@ -151,15 +174,12 @@ def render_html(results: ExtractionResults, figures: list[ReportFigure]) -> str:
     )
     blocks = []
     for figure in figures:
-        data = base64.b64encode(figure.png).decode("ascii")
         classes = " ".join(
             c for c, on in (("wide", figure.key in _WIDE), ("plot", figure.key in _PLOTS)) if on
         )
         note = f'<span class="note">{html.escape(figure.note)}</span>' if figure.note else ""
         blocks.append(
-            f'<figure id="{figure.key}" class="{classes}">'
-            f'<img alt="{html.escape(figure.caption)}" data-key="{figure.key}" '
-            f'src="data:image/png;base64,{data}">'
+            f'<figure id="{figure.key}" class="{classes}">{figure.svg}'
             f"<figcaption>{html.escape(figure.caption)}{note}</figcaption></figure>"
         )
     parameters = yaml.safe_dump(
@@ -186,7 +206,7 @@ def write_report(
     output_dir: str | os.PathLike | None = None,
     num_crops: int = 24,
 ) -> Path:
-    """Write ``report.html`` and ``report/<picture>.png`` for one extraction.
+    """Write ``report.html`` and each figure as ``report/<key>.svg`` (pictures also as ``.png``).
 
     Parameters
     ----------
@@ -222,7 +242,9 @@ def write_report(
     image_dir.mkdir(parents=True, exist_ok=True)
     figures = build_figures(results, num_crops=num_crops)
     for figure in figures:
-        _write_whole(image_dir / f"{figure.key}.png", figure.png)
+        _write_whole(image_dir / f"{figure.key}.svg", figure.svg.encode("utf-8"))
+        if figure.png is not None:
+            _write_whole(image_dir / f"{figure.key}.png", figure.png)
     page = output_dir / "report.html"
     _write_whole(page, render_html(results, figures).encode("utf-8"))
     return page
