@@ -16,6 +16,7 @@ from .options import (
     open_checked,
     reading_options,
     session_options,
+    show_progress,
 )
 from .terminal import InputError, RunError, debug_option
 
@@ -53,7 +54,7 @@ def extract(
     input_file: Path,
     output_dir: Path | None,
     config_file: Path | None,
-    progress_bar: bool,
+    progress_bar: bool | None,
     skip_completed: bool | None,
     no_movie: bool,
     n_jobs: int,
@@ -76,7 +77,7 @@ def extract(
         input_file,
         output_dir,
         config,
-        progress=progress_bar or bool(run.get("progress_bar")),
+        progress=show_progress(progress_bar, run),
         skip_completed=bool(run.get("skip_completed")) if skip_completed is None else True,
         n_jobs=n_jobs,
     )
@@ -112,7 +113,11 @@ def echo_outputs(outcome) -> None:
 @moseq2_options("find-roi")
 @debug_option
 def find_roi(
-    input_file: Path, output_dir: Path | None, config_file: Path | None, progress_bar: bool, **given
+    input_file: Path,
+    output_dir: Path | None,
+    config_file: Path | None,
+    progress_bar: bool | None,
+    **given: Any,
 ) -> None:
     """Find the arena (ROI) and the background of a recording, and write them as TIFFs."""
     from ..io.output_dir import check_writable
@@ -178,7 +183,7 @@ def find_roi(
 @moseq2_options("batch-extract")
 @debug_option
 def batch_extract(
-    input_folder: Path, output_dir: str, config_file: Path | None, progress_bar: bool,
+    input_folder: Path, output_dir: str, config_file: Path | None, progress_bar: bool | None,
     skip_completed: bool, no_movie: bool, extensions: tuple[str, ...], n_jobs: int,
     scheduler_address: str | None, summary_file: Path | None, **given: Any,
 ) -> None:  # fmt: skip
@@ -212,7 +217,7 @@ def batch_extract(
         n_jobs=n_jobs,
         scheduler_address=scheduler_address,
         skip_completed=skip_completed,
-        progress=progress_bar or bool(config.run_options.get("progress_bar")),
+        progress=show_progress(progress_bar, config.run_options),
     )
     click.echo(summary.format_table())
     summary_path = summary_file or input_folder / "batch-summary.tsv"

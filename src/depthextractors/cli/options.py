@@ -13,6 +13,7 @@ refused in one line.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -170,10 +171,26 @@ def session_options(function):
         default=None,
         help="moseq2-style config.yaml; command-line options override its values.",
     )(function)
-    function = click.option("--progress-bar", "-p", is_flag=True, help="Show progress bars.")(
-        function
-    )
+    function = click.option(
+        "--progress-bar/--no-progress-bar",
+        "-p",
+        default=None,
+        help="Show progress bars [default: in a terminal, or with progress_bar: true in the "
+        "config file].",
+    )(function)
     return function
+
+
+def show_progress(flag: bool | None, run_options: dict[str, Any]) -> bool:
+    """Whether to show progress bars: as the command line says, else on in a terminal.
+
+    A config file's ``progress_bar: true`` switches them on where there is no terminal (a job
+    log); its ``false`` does not switch them off in one, because every config.yaml
+    moseq2-extract writes holds ``progress_bar: false`` (``--no-progress-bar`` does).
+    """
+    if flag is not None:
+        return flag
+    return bool(run_options.get("progress_bar")) or sys.stderr.isatty()
 
 
 def load_config(config_file: Path | None, given: dict[str, Any]) -> ExtractionConfig:
