@@ -113,3 +113,26 @@ def test_examples_page_tracker_runs_in_an_extraction(tmp_path):
     y = np.asarray(results.scalars["centroid_y_px"]) + rows.min()
     error = np.hypot(x - session.truth.centroid_px[:, 0], y - session.truth.centroid_px[:, 1])
     assert np.nanmedian(error) < 0.5
+
+
+def test_quickstart_shows_what_the_demo_prints(tmp_path):
+    from click.testing import CliRunner
+
+    from depthextractors.cli import main
+
+    page = (DOCS / "quickstart.md").read_text(encoding="utf-8")
+    shown = re.search(r"It prints.*?```text\n(.*?)```", page, re.S)
+    assert shown, "quickstart.md shows no output of the demo"
+    result = CliRunner().invoke(
+        main, ["demo", "--output-dir", str(tmp_path / "demo"), "--num-frames", "60", "--no-movie"]
+    )
+    assert result.exit_code == 0, result.output
+
+    def shape(text: str) -> list[str]:
+        # Each line's first word, numbers as N: the lines the demo prints, in order.
+        return [re.sub(r"\d[\d,.]*", "N", line.split()[0]) for line in text.splitlines()]
+
+    printed = [line for line in result.output.splitlines() if "movie" not in line.split()[:1]]
+    expected = [line for line in shown[1].splitlines() if "movie" not in line.split()[:1]]
+    assert shape("\n".join(printed)) == shape("\n".join(expected))
+    assert str((tmp_path / "demo" / "session").resolve()) in result.output  # says where

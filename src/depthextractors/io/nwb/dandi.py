@@ -55,17 +55,8 @@ def inspect_for_dandi(path: str | os.PathLike) -> DandiInspection:
     DandiInspection
         The messages, most important first, and their counts.
 
-    Raises
-    ------
-    ImportError
-        If nwbinspector is not installed (``pip install 'depthextractors[nwb]'``).
     """
-    try:
-        from nwbinspector import inspect_nwbfile, load_config
-    except ImportError as error:
-        raise ImportError(
-            "checking the file for DANDI needs nwbinspector: pip install 'depthextractors[nwb]'"
-        ) from error
+    from nwbinspector import inspect_nwbfile, load_config  # a dependency: on use, it is slow
     messages = list(inspect_nwbfile(nwbfile_path=str(path), config=load_config("dandi")))
     messages.sort(key=lambda m: -m.importance.value)
     counts: dict[str, int] = {}
