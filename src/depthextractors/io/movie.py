@@ -244,6 +244,15 @@ class PreviewMovie:
     def __repr__(self) -> str:
         return f"PreviewMovie({str(self.path)!r}, {self.frames_written} frames, {self.codec})"
 
+    def colour_index(self, heights: np.ndarray) -> np.ndarray:
+        """Heights (mm) as the movie's 8-bit colour index (what :meth:`add` takes with
+        ``indexed=True``): a quarter of float32 heights' memory while they wait to be encoded.
+        """
+        heights = np.asarray(heights)
+        out = np.empty(heights.shape, dtype=np.uint8)
+        self._to_index(heights, out)
+        return out
+
     def _to_index(self, heights: np.ndarray, out: np.ndarray) -> None:
         """Heights (mm) into the 8-bit colour index, written into ``out``."""
         if heights.dtype == np.uint8 and self._mm_per_index == 1.0:
@@ -304,6 +313,8 @@ class PreviewMovie:
         crops: np.ndarray | None,
         frame_numbers: np.ndarray | None = None,
         times_s: np.ndarray | None = None,
+        *,
+        indexed: bool = False,
     ) -> None:
         """Encode frames given as arena heights and their crops.
 
@@ -322,6 +333,8 @@ class PreviewMovie:
         times_s : numpy.ndarray, optional
             ``(n,)`` each frame's time from the session's first frame, seconds, written on it
             as minutes:seconds.
+        indexed : bool, default False
+            ``arena_heights`` are already colour indexes (:meth:`colour_index`).
 
         Raises
         ------
@@ -349,7 +362,10 @@ class PreviewMovie:
             last = min(first + _BLOCK, count)
             index = self._index[: last - first]
             arena = index[:, top : top + rows, arena_col : arena_col + cols]
-            self._to_index(arena_heights[first:last], arena)
+            if indexed:
+                np.copyto(arena, arena_heights[first:last])
+            else:
+                self._to_index(arena_heights[first:last], arena)
             np.maximum(arena, self._outside, out=arena)
             shown = index[:, top : top + crop_rows * zoom, : crop_cols * zoom]
             if crops is None:
@@ -472,7 +488,7 @@ class PreviewMovieWriter(ResultsWriter):
             if self.error is not None:
                 continue  # keep draining, so the extraction never waits on a dead movie
             try:
-                movie.add(*item)
+                movie.add(*item, indexed=True)
             except Exception as error:  # the movie is optional
                 self._fail(error)
 
@@ -523,7 +539,13 @@ class PreviewMovieWriter(ResultsWriter):
             return
         numbers = self._first_frame + chunk.start + np.arange(len(chunk))
         times = self._times_s[chunk.start : chunk.start + len(chunk)]
-        self._queue.put((chunk.arena_heights, chunk.frames, numbers, times))
+        try:
+            # As colour indexes, so the chunk's float heights are freed before it waits.
+            arena = self._movie.colour_index(chunk.arena_heights)
+        except Exception as error:  # the movie is optional
+            self._fail(error)
+            return
+        self._queue.put((arena, chunk.frames, numbers, times))
 
     def _stop(self) -> None:
         if self._thread is not None:
