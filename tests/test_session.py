@@ -707,7 +707,7 @@ def _built_in_strategies():
         PlaneFitBackground(),
         PlaneFitBackground(frame_stride=20, roi=PlaneROI(dilate=(1, 1), seed=3)),
         MomentsTracker(),
-        MomentsTracker(min_height=5, max_height=250, use_cc=False),
+        MomentsTracker(min_height=5, max_height=250),
         EMTracker(),
         EMTracker(
             init_method="med",

@@ -236,8 +236,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     _p("flip_classifier_smoothing", "filter_size",
        "Number of frames to smooth flip classifier probabilities (odd)", "flip_corrector",
        "smoothing", owner=_CLASSIFIER, minimum=0),
-    _p("use_cc", "bool", "Extract features using largest connected components", "tracker",
-       "use_cc"),
+    _p("use_cc", "bool", "Extract features using largest connected components (EM tracker: "
+       "without it moseq2-extract 1.4.0's has no effect, nor has it here)", "tracker", "use_cc",
+       owner=_EM),
     _p("use_tracking_model", "bool",
        "Use an expectation-maximization style model to aid mouse tracking (cables)",
        default=False),

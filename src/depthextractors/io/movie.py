@@ -250,7 +250,8 @@ class PreviewMovie:
         """
         heights = np.asarray(heights)
         out = np.empty(heights.shape, dtype=np.uint8)
-        self._to_index(heights, out)
+        for first in range(0, heights.shape[0], _BLOCK):  # float32 scratch of a block only
+            self._to_index(heights[first : first + _BLOCK], out[first : first + _BLOCK])
         return out
 
     def _to_index(self, heights: np.ndarray, out: np.ndarray) -> None:
