@@ -86,6 +86,9 @@ _ARENA_MAX_ACROSS = 200
 _MAX_CROP_ZOOM = 4
 # Rows of the strip with the frame number and time (even, for 4:2:0 chroma), and its text.
 _HEADER_ROWS = 24
+#: Frames per block handed to the movie thread (a Kinect v2 arena's 8-bit heights every
+#: second pixel: about 8 MB).
+QUEUED_FRAMES = 250
 _TEXT_Y = 235
 
 
@@ -244,16 +247,6 @@ class PreviewMovie:
     def __repr__(self) -> str:
         return f"PreviewMovie({str(self.path)!r}, {self.frames_written} frames, {self.codec})"
 
-    def colour_index(self, heights: np.ndarray) -> np.ndarray:
-        """Heights (mm) as the movie's 8-bit colour index (what :meth:`add` takes with
-        ``indexed=True``): a quarter of float32 heights' memory while they wait to be encoded.
-        """
-        heights = np.asarray(heights)
-        out = np.empty(heights.shape, dtype=np.uint8)
-        for first in range(0, heights.shape[0], _BLOCK):  # float32 scratch of a block only
-            self._to_index(heights[first : first + _BLOCK], out[first : first + _BLOCK])
-        return out
-
     def _to_index(self, heights: np.ndarray, out: np.ndarray) -> None:
         """Heights (mm) into the 8-bit colour index, written into ``out``."""
         if heights.dtype == np.uint8 and self._mm_per_index == 1.0:
@@ -314,8 +307,6 @@ class PreviewMovie:
         crops: np.ndarray | None,
         frame_numbers: np.ndarray | None = None,
         times_s: np.ndarray | None = None,
-        *,
-        indexed: bool = False,
     ) -> None:
         """Encode frames given as arena heights and their crops.
 
@@ -334,8 +325,6 @@ class PreviewMovie:
         times_s : numpy.ndarray, optional
             ``(n,)`` each frame's time from the session's first frame, seconds, written on it
             as minutes:seconds.
-        indexed : bool, default False
-            ``arena_heights`` are already colour indexes (:meth:`colour_index`).
 
         Raises
         ------
@@ -363,10 +352,7 @@ class PreviewMovie:
             last = min(first + _BLOCK, count)
             index = self._index[: last - first]
             arena = index[:, top : top + rows, arena_col : arena_col + cols]
-            if indexed:
-                np.copyto(arena, arena_heights[first:last])
-            else:
-                self._to_index(arena_heights[first:last], arena)
+            self._to_index(arena_heights[first:last], arena)
             np.maximum(arena, self._outside, out=arena)
             shown = index[:, top : top + crop_rows * zoom, : crop_cols * zoom]
             if crops is None:
@@ -432,10 +418,11 @@ class PreviewMovieWriter(ResultsWriter):
     Give it to the extraction beside the results writer
     (``extraction.run([H5ResultsWriter(out), PreviewMovieWriter(out / "results_00.mp4")])``).
     It declares that it wants the arena heights of every chunk (:attr:`arena_heights_step`) and
-    hands each chunk's arena heights and crops to one movie thread through a queue. The queue
-    holds at most ``max_queued`` chunks, so a slow movie holds the extraction back instead of
-    filling memory. A failure of the movie is logged as a warning and never fails the
-    extraction.
+    hands each chunk's arena heights and crops to one movie thread through a queue, in blocks
+    of at most :data:`QUEUED_FRAMES` frames (views of the chunk's own arrays: nothing copied).
+    The queue holds at most ``max_queued`` blocks, so a slow movie holds the extraction back
+    instead of filling memory, whatever the chunk size. A failure of the movie is logged as a
+    warning and never fails the extraction.
 
     Parameters
     ----------
@@ -445,8 +432,7 @@ class PreviewMovieWriter(ResultsWriter):
         As in :class:`PreviewMovie` (by default the arena at the camera's resolution, up to
         200 pixels across).
     max_queued : int, default 1
-        Chunks waiting for the movie thread at most (the arena heights of a 1,000-frame chunk
-        of a Kinect arena at full resolution are about 120 MB).
+        Blocks waiting for the movie thread at most.
     """
 
     def __init__(
@@ -489,7 +475,7 @@ class PreviewMovieWriter(ResultsWriter):
             if self.error is not None:
                 continue  # keep draining, so the extraction never waits on a dead movie
             try:
-                movie.add(*item, indexed=True)
+                movie.add(*item)
             except Exception as error:  # the movie is optional
                 self._fail(error)
 
@@ -540,13 +526,11 @@ class PreviewMovieWriter(ResultsWriter):
             return
         numbers = self._first_frame + chunk.start + np.arange(len(chunk))
         times = self._times_s[chunk.start : chunk.start + len(chunk)]
-        try:
-            # As colour indexes, so the chunk's float heights are freed before it waits.
-            arena = self._movie.colour_index(chunk.arena_heights)
-        except Exception as error:  # the movie is optional
-            self._fail(error)
-            return
-        self._queue.put((arena, chunk.frames, numbers, times))
+        for first in range(0, len(chunk), QUEUED_FRAMES):
+            block = slice(first, first + QUEUED_FRAMES)
+            self._queue.put(
+                (chunk.arena_heights[block], chunk.frames[block], numbers[block], times[block])
+            )
 
     def _stop(self) -> None:
         if self._thread is not None:
