@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .options import config_options, existing, load_config, open_checked, session_options
-from .terminal import InputError, RunError, debug_option
+from .terminal import InputError, RunError, cli_words, debug_option
 
 
 @click.command()
@@ -96,7 +96,12 @@ def echo_outputs(outcome) -> None:
 def find_roi(
     input_file: Path, output_dir: Path | None, config_file: Path | None, progress_bar: bool, **given
 ) -> None:
-    """Find the arena (ROI) and the background of a recording, and write them as TIFFs."""
+    """Find the arena (ROI) and the background of a recording, and write them as TIFFs.
+
+    Prints the arena's size and floor depth, what the arena step did beyond moseq2-extract's
+    steps (a sloped wall left out, a retry with the gradient filter) and why the arena looks
+    implausible, if it does.
+    """
     from ..io.report_figures import roi_overlay
     from ..io.results_h5 import check_writable
     from ..io.tiff import write_arena_images
@@ -120,6 +125,11 @@ def find_roi(
     click.echo(f"  {'true depth':<18}{arena.roi.true_depth:.1f} mm")
     if depth_range is not None:
         click.echo(f"  {'depth range':<18}{depth_range[0]:.0f}-{depth_range[1]:.0f} mm")
+    # What the arena step did beyond moseq2-extract's steps, and why the arena looks wrong
+    # (also warned): recorded with the results as roi_notes and roi_problems.
+    for label, texts in (("note", arena.roi.notes), ("implausible", arena.roi.problems)):
+        for text in texts:
+            click.echo(f"  {label:<18}{cli_words(text)}")
     for name in ("bground.tiff", "roi.tiff", "first_frame.tiff", "roi_overlay.png"):
         click.echo(f"  {name:<18}{output_dir / name}")
 

@@ -97,7 +97,8 @@ def warn_if_implausible(arena: ArenaROI) -> None:
         warnings.warn(
             f"the arena found looks implausible: {'; '.join(arena.problems)}. Check roi.tiff; "
             "give the floor's depth range (bg_roi_depth_range), the gradient filter "
-            "(bg_roi_gradient_filter), another region (bg_roi_index) or a ManualROI",
+            "(bg_roi_gradient_filter: true) or another region (bg_roi_index); from Python, "
+            "ManualROI takes a mask of the arena",
             ArenaWarning,
             stacklevel=3,
         )
@@ -141,7 +142,9 @@ def retry_with_gradient_filter(first: ArenaROI, find_again: Callable[[], ArenaRO
     return second
 
 
-def sloped_wall_note(region: np.ndarray, sloped: np.ndarray) -> tuple[str, ...]:
+def sloped_wall_note(
+    region: np.ndarray, sloped: np.ndarray, mask: np.ndarray
+) -> tuple[str, ...]:
     """A note (logged) on the sloped wall left out beside the chosen floor region, if any.
 
     Parameters
@@ -150,11 +153,15 @@ def sloped_wall_note(region: np.ndarray, sloped: np.ndarray) -> tuple[str, ...]:
         The chosen floor region, before dilation.
     sloped : numpy.ndarray, bool
         Pixels left out of the floor as sloped wall.
+    mask : numpy.ndarray, bool
+        The arena: ``region`` dilated, eroded and hole-filled.
 
     Returns
     -------
     tuple of str
-        Empty when no sloped pixel would have joined ``region``.
+        Empty when no sloped pixel would have joined ``region`` and stayed out of ``mask``
+        (something standing still on the floor, which the hole filling takes back, is not
+        reported).
     """
     if not sloped.any():
         return ()
@@ -162,7 +169,7 @@ def sloped_wall_note(region: np.ndarray, sloped: np.ndarray) -> tuple[str, ...]:
 
     grown, _ = ndimage.label(region | sloped, structure=np.ones((3, 3), dtype=bool))
     labels = np.unique(grown[region])
-    count = int(np.count_nonzero(sloped & np.isin(grown, labels[labels > 0])))
+    count = int(np.count_nonzero(sloped & ~mask & np.isin(grown, labels[labels > 0])))
     if count == 0:
         return ()
     note = (

@@ -601,6 +601,6 @@ class PlaneROI(ROIStrategy):
             plane=found.plane,
             depth_range=depth_range,
             weights=self.resolve_weights(camera),
-            notes=sloped_wall_note(region, found.sloped),
+            notes=sloped_wall_note(region, found.sloped, mask),
             problems=arena_problems(mask),
         )

@@ -22,6 +22,9 @@ Layout written (what moseq2-pca and other downstream tools read)::
                         corrector ran: probability that the orientation is right, NaN
                         where the animal was not found or the corrector gives none),
                         dropped_frame_count (), dropped_after (k,) int64,
+                        roi_notes (k,) str and roi_problems (k,) str (what the arena
+                        step did beyond moseq2-extract's steps; why the arena looks
+                        implausible; both may be empty),
                         parameters/<name> (every parameter under its moseq2 name)
 
 Every dataset moseq2-extract describes carries a ``description`` attribute. The arena's TIFF
@@ -42,7 +45,7 @@ parameter table (:mod:`depthextractors.extraction.parameters`) with its help tex
 ``description``; ``/metadata/extraction/strategies`` (JSON) each strategy's class and
 parameters; ``/metadata/extraction/job`` (JSON) how the run was executed. ``results_00.yaml``
 holds the same (``parameters``, ``strategies``, ``job``), so it can be given back as
-``--config-file``.
+``--config-file``, and the arena step's ``roi_notes`` and ``roi_problems``.
 """
 
 from __future__ import annotations
@@ -119,6 +122,14 @@ _DESCRIPTIONS = {
         "Each strategy's class and parameters by role, and the session's own parameters (JSON)"
     ),
     "metadata/extraction/job": "How the extraction ran: threads and chunk size (JSON)",
+    "metadata/extraction/roi_notes": (
+        "What the arena step did beyond moseq2-extract's steps (sloped wall left out, a retry "
+        "with the gradient filter), one sentence each"
+    ),
+    "metadata/extraction/roi_problems": (
+        "Why the arena found looks implausible (touches the frame border, covers most of it, "
+        "lies off centre); empty when it does not"
+    ),
 }
 
 # Descriptions of the recorded parameters: the parameter table's help, plus what a run adds.
@@ -296,6 +307,9 @@ def _read_metadata(handle: h5py.File, num_frames: int) -> dict[str, Any]:
     if "dropped_frame_count" in extraction:
         metadata["dropped_frame_count"] = int(extraction["dropped_frame_count"][()])
         metadata["dropped_after"] = extraction["dropped_after"][()]
+    for name in ("roi_notes", "roi_problems"):
+        if name in extraction:
+            metadata[name] = decode(extraction[name][()])
     return metadata
 
 
@@ -392,6 +406,8 @@ class H5ResultsWriter(ResultsWriter):
                 "count": setup.dropped_frame_count,
                 "after": setup.dropped_after,
             },
+            "roi_notes": list(setup.roi_notes),
+            "roi_problems": list(setup.roi_problems),
         }
         if error is not None:
             content["error"] = error
@@ -498,6 +514,9 @@ class H5ResultsWriter(ResultsWriter):
         put("dropped_after", np.asarray(setup.dropped_after, dtype=np.int64))
         if setup.roi_plane is not None:
             put("roi_plane", np.asarray(setup.roi_plane, dtype=np.float64))
+        for name in ("roi_notes", "roi_problems"):
+            texts = [text.encode("utf-8") for text in getattr(setup, name)]
+            put(name, np.array(texts, dtype=object), dtype=h5py.string_dtype(), shape=(len(texts),))
         if setup.has_flips:
             put("flips", np.zeros(setup.num_frames, dtype=bool))
             put("flip_confidence", np.full(setup.num_frames, np.nan, dtype=np.float32))
