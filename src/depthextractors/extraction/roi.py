@@ -471,8 +471,7 @@ class PlaneROI(ROIStrategy):
         """
         image = check_background(background, camera_invalid_depths(camera))
         low, high = self.resolve_depth_range(image, camera)
-        in_range = (image > low) & (image < high)
-        usable = in_range
+        usable = (image > low) & (image < high)
         use_gradient = self.gradient_filter if gradient_filter is None else gradient_filter
         if use_gradient:
             usable = usable & self.gradient_mask(image)
@@ -500,12 +499,8 @@ class PlaneROI(ROIStrategy):
             )
         distance = np.abs(image - plane_depth(plane, image.shape))
         floor = usable & (distance < self.noise_tolerance)
-        sloped = np.zeros(image.shape, dtype=bool)
-        if self.exclude_sloped_walls:
-            rows, cols = image.shape
-            centre = camera.principal_point if camera is not None else (cols // 2, rows // 2)
-            sloped = sloped_wall_pixels(image, plane, floor, noise, centre)
-            floor &= ~sloped
+        sloped = self._sloped_walls(image, plane, floor, noise, camera)
+        floor &= ~sloped
         from scipy import ndimage  # imported on use: it costs 0.15 s at start-up
 
         labels, num_regions = ndimage.label(floor, structure=np.ones((3, 3), dtype=bool))
@@ -518,6 +513,21 @@ class PlaneROI(ROIStrategy):
             labels, num_regions, self.resolve_weights(camera), self.min_region_fraction
         )
         return FloorCandidates(labels, order, plane, (low, high), noise, sloped)
+
+    def _sloped_walls(
+        self,
+        image: np.ndarray,
+        plane: np.ndarray,
+        band: np.ndarray,
+        noise: float,
+        camera: CameraModel | None,
+    ) -> np.ndarray:
+        """The band's sloped-wall pixels (none when ``exclude_sloped_walls`` is off)."""
+        if not self.exclude_sloped_walls:
+            return np.zeros(image.shape, dtype=bool)
+        rows, cols = image.shape
+        centre = camera.principal_point if camera is not None else (cols // 2, rows // 2)
+        return sloped_wall_pixels(image, plane, band, noise, centre)
 
     def shape_region(self, region: np.ndarray) -> np.ndarray:
         """Dilate, erode and fill holes in a region mask, as configured.

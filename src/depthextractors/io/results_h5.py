@@ -22,9 +22,7 @@ Layout written (what moseq2-pca and other downstream tools read)::
                         corrector ran: probability that the orientation is right, NaN
                         where the animal was not found or the corrector gives none),
                         dropped_frame_count (), dropped_after (k,) int64,
-                        roi_notes (k,) str and roi_problems (k,) str (what the arena
-                        step did beyond moseq2-extract's steps; why the arena looks
-                        implausible; both may be empty),
+                        roi_notes (k,) str, roi_problems (k,) str (arena step),
                         parameters/<name> (every parameter under its moseq2 name)
 
 Every dataset moseq2-extract describes carries a ``description`` attribute. The arena's TIFF
@@ -122,14 +120,8 @@ _DESCRIPTIONS = {
         "Each strategy's class and parameters by role, and the session's own parameters (JSON)"
     ),
     "metadata/extraction/job": "How the extraction ran: threads and chunk size (JSON)",
-    "metadata/extraction/roi_notes": (
-        "What the arena step did beyond moseq2-extract's steps (sloped wall left out, a retry "
-        "with the gradient filter), one sentence each"
-    ),
-    "metadata/extraction/roi_problems": (
-        "Why the arena found looks implausible (touches the frame border, covers most of it, "
-        "lies off centre); empty when it does not"
-    ),
+    "metadata/extraction/roi_notes": "What the arena step did beyond moseq2-extract's steps",
+    "metadata/extraction/roi_problems": "Why the arena looks implausible (empty: it does not)",
 }
 
 # Descriptions of the recorded parameters: the parameter table's help, plus what a run adds.
