@@ -18,7 +18,7 @@ from .options import (
     session_options,
     show_progress,
 )
-from .terminal import InputError, RunError, debug_option
+from .terminal import InputError, RunError, cli_words, debug_option
 
 
 @click.command()
@@ -119,7 +119,12 @@ def find_roi(
     progress_bar: bool | None,
     **given: Any,
 ) -> None:
-    """Find the arena (ROI) and the background of a recording, and write them as TIFFs."""
+    """Find the arena (ROI) and the background of a recording, and write them as TIFFs.
+
+    Prints the arena's size and floor depth, what the arena step did beyond moseq2-extract's
+    steps (a sloped wall left out, a retry with the gradient filter) and why the arena looks
+    implausible, if it does.
+    """
     from ..io.output_dir import check_writable
     from ..io.report_figures import roi_overlay
     from ..io.tiff import write_arena_images
@@ -143,6 +148,11 @@ def find_roi(
     click.echo(f"  {'true depth':<18}{arena.roi.true_depth:.1f} mm")
     if depth_range is not None:
         click.echo(f"  {'depth range':<18}{depth_range[0]:.0f}-{depth_range[1]:.0f} mm")
+    # What the arena step did beyond moseq2-extract's steps, and why the arena looks wrong
+    # (also warned): recorded with the results as roi_notes and roi_problems.
+    for label, texts in (("note", arena.roi.notes), ("implausible", arena.roi.problems)):
+        for text in texts:
+            click.echo(f"  {label:<18}{cli_words(text)}")
     for name in ("bground.tiff", "roi.tiff", "first_frame.tiff", "roi_overlay.png"):
         click.echo(f"  {name:<18}{output_dir / name}")
 

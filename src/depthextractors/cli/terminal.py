@@ -1,6 +1,10 @@
 """What the command line shows on the terminal: one line per error, with its exit code, and one
 line per warning or log message; ``--debug`` shows tracebacks and debug messages instead.
 
+Warnings that name configuration keys (:class:`~depthextractors.extraction.ArenaWarning`:
+``bg_roi_gradient_filter``, ``bg_roi_retry_implausible: false``) are shown in the command
+line's words (``--bg-roi-gradient-filter``, ``--bg-roi-retry-implausible false``).
+
 Bad input (a missing file, an unknown file type, malformed YAML, a value out of range) is
 :class:`InputError` (exit code 2); any other failure is :class:`RunError` (exit code 1).
 
@@ -21,7 +25,8 @@ from typing import Any
 
 import click
 
-from ..config import ConfigError
+from ..config import ConfigError, option_specs
+from ..extraction.arena_checks import ArenaWarning
 from ..io.output_dir import OutputBusyError, OutputWriteError
 
 # Errors that mean "the input is wrong" (exit code 2) rather than "something failed" (1).
@@ -48,6 +53,15 @@ _EXTRA_OPTIONS = {
     "skip_completed": "--skip-completed",
     "n_jobs": "--n-jobs",
 }
+# Warnings whose messages name configuration keys, shown with the options' names instead.
+_NAMING_KEYS = (ArenaWarning,)
+# A configuration key with an underscore (plain words such as "camera" are left alone), and
+# the value a message may give it ("bg_roi_retry_implausible: false").
+_KEY_IN_TEXT = re.compile(
+    r"(?<![\w-])("
+    + "|".join(sorted((s.key for s in option_specs() if "_" in s.key), key=len, reverse=True))
+    + r")(?![\w-])(?:: (true|false|[-+\d.]+))?"
+)
 
 
 class InputError(click.ClickException):
@@ -60,6 +74,29 @@ class RunError(click.ClickException):
     """A failure while running: printed as one line, exit code 1."""
 
     exit_code = 1
+
+
+def cli_words(text: str) -> str:
+    """``text`` with the configuration keys it names written as command-line options.
+
+    Parameters
+    ----------
+    text : str
+        A message in the configuration's words (``bg_roi_depth_range``,
+        ``bg_roi_exclude_sloped_walls: false``).
+
+    Returns
+    -------
+    str
+        The same message with ``--bg-roi-depth-range`` and ``--bg-roi-exclude-sloped-walls
+        false``.
+    """
+
+    def option(match: re.Match) -> str:
+        name = "--" + match.group(1).replace("_", "-")
+        return name if match.group(2) is None else f"{name} {match.group(2)}"
+
+    return _KEY_IN_TEXT.sub(option, text)
 
 
 def _one_line(error: BaseException) -> str:
@@ -203,14 +240,17 @@ def debug_option(function):
 class _CliLogFormatter(logging.Formatter):
     """One line per message on the terminal; warnings shown as ``Warning: <message>``."""
 
-    _warning = re.compile(r"^.*?:\d+: (?:\w+Warning): (.*)$")
+    _warning = re.compile(r"^.*?:\d+: (\w+Warning): (.*)$")
+    _naming_keys = frozenset(category.__name__ for category in _NAMING_KEYS)
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         if record.name == "py.warnings":
             first = message.strip().splitlines()[0] if message.strip() else message
             match = self._warning.match(first)
-            return f"Warning: {in_cli_words(match.group(1) if match else first)}"
+            category, text = match.groups() if match else (None, first)
+            text = in_cli_words(text)
+            return f"Warning: {cli_words(text) if category in self._naming_keys else text}"
         if record.levelno >= logging.WARNING:
             return f"Warning: {in_cli_words(message)}"
         return message
@@ -246,4 +286,7 @@ def configure_terminal_output() -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    click.echo(f"Warning: {in_cli_words(str(message))}", err=True)
+    text = in_cli_words(str(message))
+    if issubclass(category, _NAMING_KEYS):
+        text = cli_words(text)
+    click.echo(f"Warning: {text}", err=True)

@@ -210,6 +210,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     _p("bg_roi_min_region_fraction", "float",
        "Floor regions smaller than this fraction of the image are not ranked (0: rank all)",
        "roi", "min_region_fraction", group=ROI, minimum=0, maximum=0.999, moseq2=False),
+    _p("bg_roi_exclude_sloped_walls", "bool", "Leave sloped walls (ramps) out of the floor; "
+       "vertical walls are kept as moseq2-extract keeps them", "roi", "exclude_sloped_walls",
+       group=ROI, moseq2=False),
+    _p("bg_roi_retry_implausible", "bool", "Retry with the gradient filter when the arena "
+       "touches the frame border, fills it or lies off centre", "roi", "retry_implausible",
+       group=ROI, moseq2=False),
     _p("bg_roi_frame_stride", "int", "Stride between the frames the background median is of",
        "background", "frame_stride", group=ROI, minimum=1, moseq2=False),
     _p("med_scale", "filter_size", "Median blur size applied to background frames (odd)",

@@ -502,6 +502,8 @@ class SessionExtraction:
             dropped_frame_count=dropped.count,
             dropped_after=dropped.after,
             roi_plane=None if arena.roi.plane is None else tuple(float(v) for v in arena.roi.plane),
+            roi_notes=tuple(arena.roi.notes),
+            roi_problems=tuple(arena.roi.problems),
         )
 
     def _stream(

@@ -45,7 +45,9 @@ class ExtractionResults:
         ``uuid``, ``true_depth``, ``roi``, ``background``, ``first_frame``, ``parameters``,
         ``acquisition``, ``first_frame_idx``, ``last_frame_idx``, ``dropped_frame_count``,
         ``dropped_after``, ``version``, ``roi_plane`` (when the arena strategy fitted a floor
-        plane).
+        plane), ``roi_notes`` and ``roi_problems`` (lists of sentences: what the arena step did
+        beyond moseq2-extract's steps, and why the arena looks implausible; absent from files
+        of earlier versions and of moseq2-extract).
     flips : array-like or None
         bool per frame when a flip corrector ran.
     path : pathlib.Path or None
@@ -282,6 +284,8 @@ class InMemoryResultsWriter(ResultsWriter):
             "software": SOFTWARE,
             "strategies": setup.strategies,
             "job": setup.job,
+            "roi_notes": list(setup.roi_notes),
+            "roi_problems": list(setup.roi_problems),
         }
         if setup.roi_plane is not None:
             metadata["roi_plane"] = setup.roi_plane

@@ -22,6 +22,7 @@ Layout written (what moseq2-pca and other downstream tools read)::
                         corrector ran: probability that the orientation is right, NaN
                         where the animal was not found or the corrector gives none),
                         dropped_frame_count (), dropped_after (k,) int64,
+                        roi_notes (k,) str, roi_problems (k,) str (arena step),
                         parameters/<name> (every parameter under its moseq2 name)
 
 Every dataset moseq2-extract describes carries a ``description`` attribute. The writer is
@@ -43,7 +44,7 @@ parameter table (:mod:`depthextractors.extraction.parameters`) with its help tex
 ``description``; ``/metadata/extraction/strategies`` (JSON) each strategy's class and
 parameters; ``/metadata/extraction/job`` (JSON) how the run was executed. ``results_00.yaml``
 holds the same (``parameters``, ``strategies``, ``job``), so it can be given back as
-``--config-file``.
+``--config-file``, and the arena step's ``roi_notes`` and ``roi_problems``.
 """
 
 from __future__ import annotations
@@ -324,4 +325,7 @@ def _read_metadata(handle: h5py.File, num_frames: int) -> dict[str, Any]:
     if "dropped_frame_count" in extraction:
         metadata["dropped_frame_count"] = int(extraction["dropped_frame_count"][()])
         metadata["dropped_after"] = extraction["dropped_after"][()]
+    for name in ("roi_notes", "roi_problems"):
+        if name in extraction:
+            metadata[name] = decode(extraction[name][()])
     return metadata

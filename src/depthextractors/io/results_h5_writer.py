@@ -89,6 +89,8 @@ _DESCRIPTIONS = {
         "Each strategy's class and parameters by role, and the session's own parameters (JSON)"
     ),
     "metadata/extraction/job": "How the extraction ran: threads and chunk size (JSON)",
+    "metadata/extraction/roi_notes": "What the arena step did beyond moseq2-extract's steps",
+    "metadata/extraction/roi_problems": "Why the arena looks implausible (empty: it does not)",
 }
 
 
@@ -164,13 +166,12 @@ class H5ResultsWriter(ResultsWriter):
                 "count": setup.dropped_frame_count,
                 "after": setup.dropped_after,
             },
+            "roi_notes": list(setup.roi_notes),
+            "roi_problems": list(setup.roi_problems),
         }
         if error is not None:
             content["error"] = error
         return content
-
-    def _parameters(self) -> dict[str, Any]:
-        return {**self._setup.parameters, "output_dir": str(self.output_dir)}
 
     def _parameters(self) -> dict[str, Any]:
         return {**self._setup.parameters, "output_dir": str(self.output_dir)}
@@ -307,6 +308,9 @@ class H5ResultsWriter(ResultsWriter):
         put("dropped_after", np.asarray(setup.dropped_after, dtype=np.int64))
         if setup.roi_plane is not None:
             put("roi_plane", np.asarray(setup.roi_plane, dtype=np.float64))
+        for name in ("roi_notes", "roi_problems"):
+            texts = [text.encode("utf-8") for text in getattr(setup, name)]
+            put(name, np.array(texts, dtype=object), dtype=h5py.string_dtype(), shape=(len(texts),))
         if setup.has_flips:
             put("flips", np.zeros(setup.num_frames, dtype=bool))
             put("flip_confidence", np.full(setup.num_frames, np.nan, dtype=np.float32))
