@@ -91,6 +91,11 @@ class ExtractionSetup:
     roi_problems : tuple of str
         Why the arena looks implausible (:attr:`ArenaROI.problems
         <depthextractors.extraction.ArenaROI.problems>`); empty when it does not.
+    timestamps_source : str
+        Where the frame times come from (:attr:`DepthVideoExtractor.timestamps_source
+        <depthextractors.extractors.DepthVideoExtractor.timestamps_source>`): ``"depth_ts.txt"``,
+        ``"container"``, ``"given"``, ``"set with set_times"`` or ``"made up from the frame
+        rate"`` (the recording had no usable times); empty when unknown.
     """
 
     num_frames: int
@@ -118,6 +123,7 @@ class ExtractionSetup:
     mask_dtype: np.dtype = field(default_factory=lambda: np.dtype(bool))
     roi_notes: tuple[str, ...] = ()
     roi_problems: tuple[str, ...] = ()
+    timestamps_source: str = ""
 
 
 @dataclass

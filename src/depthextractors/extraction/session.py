@@ -504,6 +504,7 @@ class SessionExtraction:
             roi_plane=None if arena.roi.plane is None else tuple(float(v) for v in arena.roi.plane),
             roi_notes=tuple(arena.roi.notes),
             roi_problems=tuple(arena.roi.problems),
+            timestamps_source=self.extractor.timestamps_source,
         )
 
     def _stream(

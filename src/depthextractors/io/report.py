@@ -30,7 +30,7 @@ from .report_figures import (
 )
 from .results import ExtractionResults
 
-__all__ = ["render_html", "write_report"]
+__all__ = ["cautions", "render_html", "write_report"]
 
 
 def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
@@ -48,6 +48,10 @@ def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
         ("Valid frames (animal found)", f"{100 * valid.mean():.1f}%" if n else "—"),
         ("Dropped frames", f"{results.dropped_frame_count:,}"),
     ]
+    if results.metadata.get("timestamps_source"):
+        rows.append(("Frame times from", str(results.metadata["timestamps_source"])))
+    for note in results.metadata.get("roi_notes") or ():
+        rows.append(("Arena step", str(note)))
     rows.append(("Heading (nose end)", _heading_summary(results, valid, duration)))
     if results.flip_confidence is not None and n:
         confidence = np.asarray(results.flip_confidence[:], dtype=np.float64)
@@ -125,6 +129,58 @@ def _warning(results: ExtractionResults) -> str | None:
     )
 
 
+# An animal whose body is longer than this share of the crop's width in many frames does not fit.
+_CROP_FILL = 0.95
+# ... in more than this share of the frames with the animal.
+_TOO_LONG_SHARE = 0.05
+
+
+def cautions(results: ExtractionResults) -> list[str]:
+    """Conditions that put the extraction's accuracy at risk, one sentence each.
+
+    The arena looked implausible (``roi_problems``), the frame times were made up from the
+    frame rate (``timestamps_source``), or the animal's body is longer than the crop in more
+    than 5% of the frames with the animal (it is cut off: give a larger ``crop_size``).
+
+    Parameters
+    ----------
+    results : ExtractionResults
+        The extraction.
+
+    Returns
+    -------
+    list of str
+        Empty when nothing is at risk.
+    """
+    found = []
+    metadata = results.metadata
+    problems = list(metadata.get("roi_problems") or ())
+    if problems:
+        found.append(
+            f"The arena looks implausible: {'; '.join(problems)}. Check the arena picture below "
+            "(roi_overlay) before using these results."
+        )
+    if metadata.get("timestamps_source") == "made up from the frame rate":
+        found.append(
+            "The recording had no usable frame times: they were made up from the frame rate, "
+            "so dropped frames cannot be seen and speeds assume a steady rate."
+        )
+    crop = results.parameters.get("crop_size")
+    lengths = results.scalars.get("length_px") if results.scalars else None
+    if crop is not None and lengths is not None and len(results):
+        width = float(np.max(np.atleast_1d(crop)))
+        body = np.asarray(lengths[:], dtype=np.float64)[results.valid]
+        body = body[np.isfinite(body)]
+        too_long = float(np.mean(body > _CROP_FILL * width)) if body.size else 0.0
+        if too_long > _TOO_LONG_SHARE:
+            found.append(
+                f"The animal is longer than the {int(width)}-pixel crop in {100 * too_long:.0f}% "
+                f"of the frames with it (median length {np.median(body):.0f} px): its ends are "
+                "cut off. Extract again with a larger crop_size."
+            )
+    return found
+
+
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto;
        max-width: 1200px; color: #222; padding: 0 16px; }
@@ -187,8 +243,8 @@ def render_html(results: ExtractionResults, figures: list[ReportFigure]) -> str:
     )
     made = _datetime.datetime.now(_datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     source = html.escape(str(results.path) if results.path else "in-memory results")
-    warning = _warning(results)
-    banner = f'<p class="warning">{html.escape(warning)}</p>\n' if warning else ""
+    warnings = [text for text in (_warning(results), *cautions(results)) if text]
+    banner = "".join(f'<p class="warning">{html.escape(text)}</p>\n' for text in warnings)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>\n"

@@ -47,7 +47,8 @@ class ExtractionResults:
         ``dropped_after``, ``version``, ``roi_plane`` (when the arena strategy fitted a floor
         plane), ``roi_notes`` and ``roi_problems`` (lists of sentences: what the arena step did
         beyond moseq2-extract's steps, and why the arena looks implausible; absent from files
-        of earlier versions and of moseq2-extract).
+        of earlier versions and of moseq2-extract), ``timestamps_source`` (where the frame
+        times come from; ``"made up from the frame rate"`` when the recording had none).
     flips : array-like or None
         bool per frame when a flip corrector ran.
     path : pathlib.Path or None
@@ -286,6 +287,7 @@ class InMemoryResultsWriter(ResultsWriter):
             "job": setup.job,
             "roi_notes": list(setup.roi_notes),
             "roi_problems": list(setup.roi_problems),
+            "timestamps_source": setup.timestamps_source,
         }
         if setup.roi_plane is not None:
             metadata["roi_plane"] = setup.roi_plane

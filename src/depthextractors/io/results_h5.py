@@ -23,6 +23,7 @@ Layout written (what moseq2-pca and other downstream tools read)::
                         where the animal was not found or the corrector gives none),
                         dropped_frame_count (), dropped_after (k,) int64,
                         roi_notes (k,) str, roi_problems (k,) str (arena step),
+                        timestamps_source () str (where the frame times come from),
                         parameters/<name> (every parameter under its moseq2 name)
 
 Every dataset moseq2-extract describes carries a ``description`` attribute. The writer is
@@ -328,4 +329,6 @@ def _read_metadata(handle: h5py.File, num_frames: int) -> dict[str, Any]:
     for name in ("roi_notes", "roi_problems"):
         if name in extraction:
             metadata[name] = decode(extraction[name][()])
+    if "timestamps_source" in extraction:
+        metadata["timestamps_source"] = decode(extraction["timestamps_source"][()])
     return metadata
