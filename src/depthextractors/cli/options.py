@@ -139,10 +139,16 @@ def moseq2_options(command: str):
 
 def reading_options(function):
     """The readers' escape hatches: ``--frame-size``, ``--allow-partial-frame``,
-    ``--allow-truncated`` and ``--track`` (given to the configuration's reading options)."""
+    ``--allow-truncated``, ``--allow-ir`` and ``--track`` (given to the configuration's reading
+    options)."""
     function = click.option(
         "--track", default=None,
         help="Title of the Azure .mkv track to read  [default: DEPTH]",
+    )(function)  # fmt: skip
+    function = click.option(
+        "--allow-ir", is_flag=True, default=None,
+        help="Read a file named as infrared (ir.*) or an FFV1 stream titled as something other "
+        "than depth, as depth",
     )(function)  # fmt: skip
     function = click.option(
         "--allow-truncated", is_flag=True, default=None,

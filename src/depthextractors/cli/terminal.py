@@ -27,6 +27,7 @@ import click
 
 from ..config import ConfigError, option_specs
 from ..extraction.arena_checks import ArenaWarning
+from ..extractors.errors import CorruptRecordingError
 from ..io.output_dir import OutputBusyError, OutputWriteError
 
 # Errors that mean "the input is wrong" (exit code 2) rather than "something failed" (1).
@@ -41,11 +42,12 @@ _BAD_INPUT = (
 )
 _DEBUG_KEY = "depthextractors.debug"
 # Failures whose message says everything: shown without the name of their type.
-_SELF_EXPLAINED = (OutputBusyError, OutputWriteError, PermissionError)
+_SELF_EXPLAINED = (OutputBusyError, OutputWriteError, PermissionError, CorruptRecordingError)
 # Python arguments of the reading layer and the workflow, and their options.
 _EXTRA_OPTIONS = {
     "allow_partial_frame": "--allow-partial-frame",
     "allow_truncated": "--allow-truncated",
+    "allow_ir": "--allow-ir",
     "frame_size": "--frame-size",
     "camera": "--camera-type",
     "track": "--track",

@@ -72,7 +72,7 @@ _SPECS = {spec.key: spec for spec in PARAMETERS}
 #: The readers' escape hatches, accepted beside the parameters (command-line options, or keys
 #: of a configuration file): kept in :attr:`ExtractionConfig.run_options` and given to the
 #: extractor by :meth:`ExtractionConfig.open_video`.
-READING_KEYS = ("frame_size", "allow_partial_frame", "allow_truncated", "track")
+READING_KEYS = ("frame_size", "allow_partial_frame", "allow_truncated", "allow_ir", "track")
 
 
 def option_specs() -> list[ParameterSpec]:
@@ -409,8 +409,8 @@ class ExtractionConfig(Mapping):
 
         Reading options (:data:`READING_KEYS`, from :attr:`run_options`) are the readers'
         escape hatches: ``frame_size`` and ``allow_partial_frame`` (raw files),
-        ``allow_truncated`` (``.avi`` / ``.mkv``), ``track`` (the Azure ``.mkv`` track, also
-        moseq2's ``mapping``).
+        ``allow_truncated`` (``.avi`` / ``.mkv``), ``allow_ir`` (read a file named or titled
+        as infrared), ``track`` (the Azure ``.mkv`` track, also moseq2's ``mapping``).
 
         Parameters
         ----------
