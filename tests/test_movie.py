@@ -1,5 +1,5 @@
-"""The preview movie results_00.mp4: a strip with frame number and time, the crop enlarged,
-the arena in false colour beside it."""
+"""The preview movie results_00.mp4: a strip with frame number and time, the crop, the arena in
+false colour beside it."""
 
 import logging
 
@@ -48,9 +48,9 @@ def box_of(roi):
     return rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
 
 
-# The layout the movie promises: a 24-row strip on top; below it the crop, each pixel a
-# zoom x zoom block (zoom = the arena's rows over the crop's, 1 to 4), a grey line, a black one,
-# then the arena at the smallest whole step that keeps it within 200 pixels across.
+# The layout the movie promises: a 24-row strip on top; below it the crop at full resolution,
+# a grey line, a black one, then the arena at the smallest whole step that keeps it within 200
+# pixels across.
 STRIP = 24
 
 
@@ -58,9 +58,7 @@ def layout(roi, crop=80):
     row0, row1, col0, col1 = box_of(roi)
     step = -(-max(row1 - row0, col1 - col0) // 200)
     rows, cols = len(range(row0, row1, step)), len(range(col0, col1, step))
-    zoom = min(max(rows // crop, 1), 4)
-    arena_col = crop * zoom + 2
-    return step, rows, cols, zoom, arena_col
+    return step, rows, cols, crop + 2
 
 
 def test_movie_has_every_frame_with_the_crop_beside_the_arena(extracted):
@@ -68,10 +66,9 @@ def test_movie_has_every_frame_with_the_crop_beside_the_arena(extracted):
     codec, frames = decode(session / "proc" / "results_00.mp4")
     assert codec in ("h264", "mpeg4")
     assert frames.shape[0] == FRAMES
-    step, box_rows, box_cols, zoom, arena_col = layout(results.roi)
-    # A Kinect v2 arena (about 370 px) every second pixel, the crop twice as large.
-    assert (step, zoom) == (2, 2)
-    height = STRIP + max(box_rows, 80 * zoom)
+    step, box_rows, box_cols, arena_col = layout(results.roi)
+    assert step == 2  # a Kinect v2 arena (about 370 px) every second pixel
+    height = STRIP + max(box_rows, 80)
     assert frames.shape[1] == height + height % 2
     assert frames.shape[2] == -(-(arena_col + box_cols) // 16) * 16
     assert frames[:, STRIP:, arena_col + box_cols + 1 :].max(initial=0) < 25
@@ -81,17 +78,12 @@ def test_movie_has_every_frame_with_the_crop_beside_the_arena(extracted):
     crops = np.asarray(results.frames[:])
     checked = 0
     for k in np.flatnonzero(results.valid)[::10]:
-        shown = bright[k, STRIP : STRIP + 80 * zoom, : 80 * zoom]
-        # Each crop pixel is a zoom x zoom block: its centre samples give the crop back, and
-        # the block is one colour (up to the encoder's rounding).
-        centres = shown[zoom // 2 :: zoom, zoom // 2 :: zoom]
+        shown = bright[k, STRIP : STRIP + 80, :80]
         animal = crops[k] >= 15
         empty = crops[k] == 0
         empty[:3], empty[-3:], empty[:, :3], empty[:, -3:] = False, False, False, False
-        assert centres[animal].mean() > 60, k
-        assert centres[empty].mean() < 25, k
-        blocks = shown.reshape(80, zoom, 80, zoom)
-        assert np.median(np.ptp(blocks, axis=(1, 3))) < 10, k
+        assert shown[animal].mean() > 60, k
+        assert shown[empty].mean() < 25, k
         checked += 1
     assert checked >= 5
 
@@ -123,7 +115,7 @@ def test_animal_is_coloured_where_it_is_in_the_arena_and_the_floor_is_black(extr
     session, results, synthetic = extracted
     _, frames = decode(session / "proc" / "results_00.mp4")
     row0, row1, col0, col1 = box_of(results.roi)
-    step, box_rows, box_cols, _, arena_col = layout(results.roi)
+    step, box_rows, box_cols, arena_col = layout(results.roi)
     inside = results.roi[row0:row1:step, col0:col1:step]
     bright = frames.max(axis=-1).astype(float)
     checked = 0
@@ -176,7 +168,7 @@ def test_sixteen_bit_heights_are_scaled_into_the_colours(tmp_path):
     heights[:, 40:50, 40:50] = 5  # below min_height: black
     movie.add(heights, np.zeros((2, 8, 8), np.uint16))
     _, frames = decode(movie.close())
-    bright = frames.max(axis=-1)[:, STRIP:, movie.crop_zoom * 8 + 2 :]  # the arena
+    bright = frames.max(axis=-1)[:, STRIP:, 8 + 2 :]  # the arena
     assert bright[:, 22:28, 42:48].min() > 60
     assert bright[:, 42:48, 42:48].max() < 25
 
@@ -223,12 +215,11 @@ def test_aborted_movie_leaves_no_file(tmp_path):
 
 def test_the_arena_is_shown_within_200_pixels_across_whatever_the_camera(tmp_path):
     # A RealSense or binned Azure arena at full resolution, a Kinect v2 one every second
-    # pixel, a 1 MP Azure one every fourth; the crop enlarged to about the arena's height.
-    for across, step, zoom in ((100, 1, 1), (200, 1, 2), (370, 2, 2), (700, 4, 2), (900, 5, 2)):
+    # pixel, a 1 MP Azure one every fourth.
+    for across, step in ((100, 1), (200, 1), (370, 2), (700, 4), (900, 5)):
         roi = np.zeros((1000, 1000), bool)
         roi[10 : 10 + across, 20 : 20 + across // 2] = True
         movie = PreviewMovie(tmp_path / f"{across}.mp4", roi, (80, 80), 10, 100, 30)
         assert movie.step == step
         assert movie.arena_shape == (len(range(0, across, step)), len(range(0, across // 2, step)))
-        assert movie.crop_zoom == zoom
         movie.abort()

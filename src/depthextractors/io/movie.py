@@ -5,16 +5,14 @@ and the arena's bounding box (the ROI box) as height above the floor in false co
 ``min_height`` to 60 mm or ``max_height``; black where nothing is in ``[min_height,
 max_height]``, outside the arena and where the depth is invalid). A strip along the top gives
 the frame's number in the recording and its time from the session's first frame. Below it, the
-crop on the left, enlarged by a whole factor to about the arena's height (each crop pixel a
-square block: nothing interpolated), then a grey line, then the arena at the camera's
+crop on the left at full resolution, then a grey line, then the arena at the camera's
 resolution up to 200 pixels across (every second pixel of a Kinect v2 arena, every fourth of a 1
 MP Azure Kinect one), so a tail, a cable or a reflection show; unlike an inset over the
 arena's corner, the crop never hides the animal. The arena is exactly what the tracker saw: the
 heights the extraction computes for every frame
 (:class:`~depthextractors.extraction.heights.ArenaHeights`).
 
-How it stays cheap (measured by ``benchmarks/bench_movie.py``; the bar is at most 25% added to
-the extraction time):
+How it is kept cheap (its cost is measured by ``benchmarks/bench_movie.py``):
 
 - the recording is never read again: :class:`PreviewMovieWriter` asks the extraction for every
   n-th row and column of the heights it computes anyway (``arena_heights_step``), taken by the
@@ -82,8 +80,6 @@ _OUTSIDE_GREY = 48
 # pixel up to twice as many, and so on): the encoder's time grows with the frame's area, and
 # a full-resolution Kinect v2 arena (about 370 px) tripled the movie's cost over this size.
 _ARENA_MAX_ACROSS = 200
-# The crop is enlarged at most this many times (an 80-pixel crop to 320 beside its arena).
-_MAX_CROP_ZOOM = 4
 # Rows of the strip with the frame number and time (even, for 4:2:0 chroma), and its text.
 _HEADER_ROWS = 24
 #: Frames per block handed to the movie thread (a Kinect v2 arena's 8-bit heights every
@@ -163,8 +159,6 @@ class PreviewMovie:
     ----------
     arena_shape : (int, int)
         ``(rows, cols)`` of the arena heights :meth:`add` takes.
-    crop_zoom : int
-        How many times the crop is enlarged (each crop pixel a ``crop_zoom`` square).
     frame_shape : (int, int)
         ``(rows, cols)`` of the movie's frames.
     """
@@ -199,15 +193,15 @@ class PreviewMovie:
         self._outside = np.where(box, 0, _OUTSIDE).astype(np.uint8)
         self.crop_size = (int(crop_size[0]), int(crop_size[1]))
         self.arena_shape: tuple[int, int] = self._outside.shape
-        self.crop_zoom = int(np.clip(self.arena_shape[0] // self.crop_size[0], 1, _MAX_CROP_ZOOM))
-        shown_rows, shown_cols = (size * self.crop_zoom for size in self.crop_size)
-        # The strip on top; below it the crop on the left, a grey line, a black one, then the
-        # arena (from an even column, so each chroma sample covers two arena pixels). Even
-        # height for 4:2:0 chroma; width a multiple of 16, the encoder's macroblock, so the
-        # black padding costs nothing.
-        self._border_col = shown_cols + (shown_cols % 2)
+        crop_rows, crop_cols = self.crop_size
+        # The strip on top; below it the crop on the left (not enlarged: twice as large added
+        # half to the movie's cost), a grey line, a black one, then the arena (from an even
+        # column, so each chroma sample covers two arena pixels). Even height for 4:2:0
+        # chroma; width a multiple of 16, the encoder's macroblock, so the black padding costs
+        # nothing.
+        self._border_col = crop_cols + (crop_cols % 2)
         self._arena_col = self._border_col + 2
-        height = _HEADER_ROWS + max(self.arena_shape[0], shown_rows)
+        height = _HEADER_ROWS + max(self.arena_shape[0], crop_rows)
         width = self._arena_col + self.arena_shape[1]
         self.frame_shape = (height + height % 2, -(-width // 16) * 16)
         # Whole millimetres are their own index while they fit below the outside marker;
@@ -345,7 +339,6 @@ class PreviewMovie:
                 f"shape {crops.shape}"
             )
         rows, cols = self.arena_shape
-        zoom = self.crop_zoom
         crop_rows, crop_cols = self.crop_size
         top, arena_col = _HEADER_ROWS, self._arena_col
         for first in range(0, count, _BLOCK):
@@ -354,14 +347,11 @@ class PreviewMovie:
             arena = index[:, top : top + rows, arena_col : arena_col + cols]
             self._to_index(arena_heights[first:last], arena)
             np.maximum(arena, self._outside, out=arena)
-            shown = index[:, top : top + crop_rows * zoom, : crop_cols * zoom]
+            shown = index[:, top : top + crop_rows, :crop_cols]
             if crops is None:
                 shown[...] = 0  # no crop left over from earlier frames
             else:
-                small = index[:, top : top + crop_rows, :crop_cols]
-                self._to_index(np.asarray(crops[first:last]), small)
-                if zoom > 1:  # each crop pixel becomes a zoom x zoom block
-                    shown[...] = small.repeat(zoom, axis=1).repeat(zoom, axis=2)
+                self._to_index(np.asarray(crops[first:last]), shown)
             planes = self._colour(last - first)
             self._label(
                 planes[0],
