@@ -1,0 +1,288 @@
+"""Benchmark: accuracy against ground truth across the variety labs record (issue 15).
+
+Run as::
+
+    python benchmarks/bench_accuracy.py [--sessions 200] [--frames 300] [--first-seed 0]
+                                        [--workers 1] [--save per_session.json]
+    python benchmarks/bench_accuracy.py --load per_session.json     # tables again, no extraction
+
+1. Draws ``--sessions`` sessions with ``depthextractors.testing.draw_session_parameters(seed)``
+   (seeds ``--first-seed`` on): every camera preset, mice to rats, floors 0.5-1.1 m away and
+   tilted, round and square arenas with vertical, sloped or reflective walls, objects,
+   bedding, noise, invalid pixels and patches, flying pixels, half of them tethered (bare
+   fibres to thick bundles, to the wall or a commutator, taut or slack, from the head or the
+   back), hands, rearing, grooming and bending; writes each as a raw session of ``--frames``
+   frames in a temporary directory.
+2. Extracts it with the default settings (``SessionExtraction(open_depth_video(dir))``: the
+   arena found by ``PlaneROI``, the strided median background, ``MomentsTracker``, the default
+   filters and the motion flip corrector), then again with ``EMTracker()`` on the same arena.
+3. Compares every visible frame with the ground truth: the centroid error (px) against the
+   body's own centroid and against moseq2-extract's definition applied to a perfect frame (the
+   contour polygon's; ``SyntheticGroundTruth.contour_centroid_px``), the body-axis error
+   (degrees, modulo 180), and whether the heading is right (within 90 degrees). A frame in
+   which the animal was not found counts as an infinite error.
+4. Prints a table per randomised factor and level (sessions, frames, centroid median / p95,
+   the worst decile of sessions' p95, body-axis median, heading right %, found %), for each
+   tracker, then the tethered sessions side by side (EM against moments, per session) and the
+   worst decile of all sessions with what they were.
+
+Per-frame results are kept in memory; ``--save`` writes the per-session summaries (JSON) that
+``--load`` prints again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+TRACKERS = ("moments", "em")
+#: The figures each table shows, from a set of per-frame errors.
+COLUMNS = ("sessions", "frames", "median", "p95", "worst10 p95", "contour median",
+           "contour p95", "axis median", "heading right", "found")  # fmt: skip
+
+
+def build_tracker(name: str):
+    """The tracker a name stands for, with its default settings."""
+    from depthextractors import EMTracker, MomentsTracker
+
+    return {"moments": MomentsTracker, "em": EMTracker}[name]()
+
+
+def measure(results, truth, bbox) -> dict[str, np.ndarray]:
+    """Per visible frame: centroid errors (px) both ways, body-axis error (deg), heading."""
+    row0, _, col0, _ = bbox
+    found = np.asarray(results.valid, dtype=bool)
+    x = np.asarray(results.scalars["centroid_x_px"][:], dtype=np.float64) + col0
+    y = np.asarray(results.scalars["centroid_y_px"][:], dtype=np.float64) + row0
+    angle = np.asarray(results.scalars["angle"][:], dtype=np.float64)
+    visible = truth.visible
+    error = np.hypot(x - truth.centroid_px[:, 0], y - truth.centroid_px[:, 1])
+    contour = np.hypot(x - truth.contour_centroid_px[:, 0], y - truth.contour_centroid_px[:, 1])
+    turn = angle - truth.heading
+    axis = np.degrees(np.abs(np.angle(np.exp(2j * turn))) / 2)
+    missing = ~found | ~np.isfinite(error)
+    error[missing] = contour[missing] = axis[missing] = np.inf
+    return {
+        "error": error[visible],
+        "contour": contour[visible],
+        "axis": axis[visible],
+        "heading": (np.cos(turn) > 0)[visible] & found[visible],
+        "found": found[visible],
+        "rearing": truth.rearing[visible],
+        "grooming": truth.grooming[visible],
+    }
+
+
+def run_session(seed: int, frames: int, workdir: str) -> dict:
+    """Draw, write and extract one session; its conditions and per-frame measures."""
+    from depthextractors import ManualROI, SessionExtraction, open_depth_video
+    from depthextractors.io import InMemoryResultsWriter
+    from depthextractors.testing import draw_session_parameters
+
+    params = draw_session_parameters(seed)
+    directory = Path(workdir) / f"session_{seed}"
+    started = time.perf_counter()
+    session = params.generate(directory, frames)
+    out = {"seed": seed, "conditions": params.conditions(), "trackers": {}}
+    try:
+        video = open_depth_video(session.directory)
+        first = SessionExtraction(video)
+        results = first.run(InMemoryResultsWriter(), progress=False, n_jobs=1)
+        arena = first.arena
+        truth_mask = session.truth.arena_mask
+        out["arena_iou"] = float((arena.roi.mask & truth_mask).sum() / (arena.roi.mask | truth_mask).sum())
+        out["trackers"]["moments"] = measure(results, session.truth, arena.roi.bbox)
+        roi = ManualROI(arena.roi.mask, true_depth=arena.roi.true_depth)
+        for name in TRACKERS[1:]:
+            extraction = SessionExtraction(video, roi=roi, tracker=build_tracker(name))
+            results = extraction.run(InMemoryResultsWriter(), progress=False, n_jobs=1)
+            out["trackers"][name] = measure(results, session.truth, arena.roi.bbox)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    out["seconds"] = time.perf_counter() - started
+    return out
+
+
+# ------------------------------------------------------------------------------ tables
+def summary(sessions: list[dict], tracker: str, frames_of: str | None = None) -> dict:
+    """The COLUMNS of one group of sessions (frames of one kind only, with ``frames_of``)."""
+    errors, contours, axes, headings, found, per_session = [], [], [], [], [], []
+    for item in sessions:
+        m = item["trackers"][tracker]
+        keep = np.ones(len(m["error"]), dtype=bool) if frames_of is None else np.asarray(
+            m[frames_of], dtype=bool
+        )  # fmt: skip
+        if not keep.any():
+            continue
+        errors.append(np.asarray(m["error"])[keep])
+        contours.append(np.asarray(m["contour"])[keep])
+        axes.append(np.asarray(m["axis"])[keep])
+        headings.append(np.asarray(m["heading"])[keep])
+        found.append(np.asarray(m["found"])[keep])
+        per_session.append(np.percentile(errors[-1], 95))
+    if not errors:
+        return {}
+    error, contour, axis = (np.concatenate(v) for v in (errors, contours, axes))
+    worst = np.sort(per_session)[-max(1, math.ceil(len(per_session) / 10)) :]
+    return {
+        "sessions": len(per_session),
+        "frames": error.size,
+        "median": np.median(error),
+        "p95": np.percentile(error, 95),
+        "worst10 p95": np.median(worst),
+        "contour median": np.median(contour),
+        "contour p95": np.percentile(contour, 95),
+        "axis median": np.median(axis),
+        "heading right": 100 * np.concatenate(headings).mean(),
+        "found": 100 * np.concatenate(found).mean(),
+    }
+
+
+def _cell(name: str, value) -> str:
+    if name in ("sessions", "frames"):
+        return str(value)
+    if name in ("heading right", "found"):
+        return f"{value:.2f}%"
+    if name == "axis median":
+        return f"{value:.2f} deg"
+    return "inf" if not np.isfinite(value) else f"{value:.2f}"
+
+
+def print_tables(sessions: list[dict], trackers: tuple[str, ...]) -> None:
+    """A table per factor: one row per level and tracker."""
+    header = ["factor", "level", "tracker", *COLUMNS]
+    rows = []
+    for tracker in trackers:
+        rows.append(["all", "all", tracker, *_cells(summary(sessions, tracker))])
+        for kind in ("rearing", "grooming"):
+            rows.append([f"{kind} frames", "yes", tracker, *_cells(summary(sessions, tracker, kind))])
+    factors = sessions[0]["conditions"].keys()
+    for factor in factors:
+        by_level = defaultdict(list)
+        for item in sessions:
+            by_level[item["conditions"][factor]].append(item)
+        for level in sorted(by_level):
+            for tracker in trackers:
+                rows.append([factor, level, tracker, *_cells(summary(by_level[level], tracker))])
+    _print_rows(header, rows)
+
+
+def _cells(values: dict) -> list[str]:
+    return [_cell(name, values[name]) if values else "-" for name in COLUMNS]
+
+
+def _print_rows(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def print_tethered(sessions: list[dict]) -> None:
+    """Per tethered session: EM against moments (median, p95, and the difference)."""
+    tethered = [s for s in sessions if s["conditions"]["tether"] != "none"]
+    if not tethered:
+        return
+    worse = []
+    for item in tethered:
+        med = {t: np.median(item["trackers"][t]["error"]) for t in TRACKERS}
+        worse.append(med["em"] - med["moments"])
+    worse = np.asarray(worse)
+    print(
+        f"\ntethered sessions: {len(tethered)}; EM median minus moments median per session: "
+        f"median {np.median(worse):+.3f} px, worst {worse.max():+.3f} px, "
+        f"{int((worse > 0.1).sum())} sessions worse by more than 0.1 px"
+    )
+
+
+def print_worst(sessions: list[dict], tracker: str) -> None:
+    """The worst decile of sessions (by centroid p95) and what they were."""
+    ranked = sorted(sessions, key=lambda s: -np.percentile(s["trackers"][tracker]["error"], 95))
+    print(f"\nworst decile of sessions for {tracker} (by centroid p95):")
+    for item in ranked[: max(1, math.ceil(len(sessions) / 10))]:
+        m = item["trackers"][tracker]
+        c = item["conditions"]
+        print(
+            f"  seed {item['seed']}: median {np.median(m['error']):.2f}, p95 "
+            f"{np.percentile(m['error'], 95):.2f} px, found {100 * np.mean(m['found']):.0f}%, "
+            f"arena IoU {item.get('arena_iou', float('nan')):.3f}; "
+            + ", ".join(f"{k}={v}" for k, v in c.items())
+        )
+
+
+def _plain(item: dict) -> dict:
+    def convert(value):
+        if isinstance(value, np.ndarray):
+            return [None if not np.isfinite(v) else v for v in value.tolist()] if value.dtype.kind == "f" else value.tolist()
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+
+    return convert(item)
+
+
+def _numpy(item: dict) -> dict:
+    for measures in item["trackers"].values():
+        for key, value in measures.items():
+            measures[key] = np.array([np.inf if v is None else v for v in value])
+    return item
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--save", type=Path)
+    parser.add_argument("--load", type=Path)
+    args = parser.parse_args(argv)
+    from depthextractors._version import __version__
+    from depthextractors.testing import GENERATOR_VERSION
+
+    if args.load:
+        sessions = [_numpy(s) for s in json.loads(args.load.read_text())]
+    else:
+        seeds = range(args.first_seed, args.first_seed + args.sessions)
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as workdir:
+            if args.workers > 1:
+                with ProcessPoolExecutor(args.workers) as pool:
+                    futures = [pool.submit(run_session, s, args.frames, workdir) for s in seeds]
+                    sessions = [f.result() for f in futures]
+            else:
+                sessions = []
+                for seed in seeds:
+                    sessions.append(run_session(seed, args.frames, workdir))
+                    print(f"seed {seed}: {sessions[-1]['seconds']:.1f} s", file=sys.stderr)
+        print(f"{len(sessions)} sessions in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        if args.save:
+            args.save.write_text(json.dumps([_plain(s) for s in sessions]))
+    print(
+        f"depthextractors {__version__}, generator version {GENERATOR_VERSION}, "
+        f"{len(sessions)} sessions of {len(sessions[0]['trackers']['moments']['error'])}+ "
+        "frames, default settings (EM: EMTracker() on the same arena); errors in px against the "
+        "body's centroid ('contour': against moseq2's definition on a perfect frame)\n"
+    )
+    print_tables(sessions, tuple(t for t in TRACKERS if t in sessions[0]["trackers"]))
+    print_tethered(sessions)
+    for tracker in TRACKERS:
+        print_worst(sessions, tracker)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.exit(main())
