@@ -8,10 +8,11 @@ Run from the project root::
 
 It writes a synthetic Azure-Kinect-like recording (``write_azure_like_mkv``): per capture one
 COLOR block (a noise MJPEG frame, a few hundred kB at 720p, like a real colour frame), one
-DEPTH and one IR block (576x640 big-endian 16-bit, NFOV unbinned), one Cluster per capture as
-the recorder writes. The file is read once first so it is in the page cache, then it times
-opening the extractor, reading every frame in chunks of 100, and single frames at random
-positions, and the same for the depth frames as a raw ``depth.dat`` (the ceiling).
+DEPTH and one IR block (576x640 big-endian 16-bit, NFOV unbinned), one Cluster per capture with
+its CRC-32 as the recorder writes. The file is read once first so it is in the page cache, then
+it times opening the extractor, reading every frame in chunks of 100, and single frames at
+random positions, with the Cluster CRC-32s checked (the default) and not
+(``check_crcs=False``), and the same for the depth frames as a raw ``depth.dat`` (the ceiling).
 ``--pyav`` also times the PyAV demuxing path (the fallback for layouts the block
 scanner does not handle). Each timing is the best of ``--repeats`` runs; figures depend on the
 machine and on what else runs on it, so the load average is printed with them.
@@ -97,10 +98,18 @@ def main() -> None:
             color_frame=color,
             color_size=(color_rows, color_cols),
             imu_samples_per_capture=arguments.imu,
+            cluster_crc=True,
         )
         file_bytes = path.stat().st_size
         warm_page_cache(path)
         rows_out = measure(path, arguments.frames, arguments, "mkv", AzureDepthExtractor)
+        rows_out += measure(
+            path,
+            arguments.frames,
+            arguments,
+            "mkv, check_crcs=False",
+            lambda p: AzureDepthExtractor(p, check_crcs=False),
+        )
         check = AzureDepthExtractor(path)
         picks = np.random.default_rng(1).integers(0, arguments.frames, 5)
         assert np.array_equal(check.get_frames(picks), depth[picks]), "frames read back differ"

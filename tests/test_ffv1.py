@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from depthextractors import CameraModel, find_depth_file, open_depth_video
+from depthextractors.extractors import ffv1 as ffv1_module
 from depthextractors.extractors.ffv1 import FFV1DepthExtractor
 from depthextractors.testing import check_depth_extractor, synthesize_depth_video
 
@@ -112,7 +113,7 @@ def test_long_video_header_index_needs_no_counting(long_video, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("packets were counted although the AVI index is complete")
 
-    monkeypatch.setattr(FFV1DepthExtractor, "_count_packets", fail)
+    monkeypatch.setattr(ffv1_module, "count_packets", fail)
     extractor = FFV1DepthExtractor(path)
     assert extractor.get_num_frames() == video.shape[0]
     assert list(extractor.keyframe_indices[:3]) == [0, 30, 60]

@@ -41,7 +41,7 @@ def _differences(expected: dict, found: dict) -> list[str]:
             lines.append(f"{name}: not in the golden results")
             continue
         want, got = expected[name], found[name]
-        if want["digest"] == got["digest"]:
+        if want["digest"] == got["digest"] or _same_to_rounding(want, got):
             continue
         detail = f"dtype {got['dtype']} shape {got['shape']}"
         if (want["dtype"], want["shape"]) != (got["dtype"], got["shape"]):
@@ -53,6 +53,17 @@ def _differences(expected: dict, found: dict) -> list[str]:
                 detail += f"; {differ.size} entries differ (first: {differ[:8].tolist()})"
         lines.append(f"{name}: {detail}")
     return lines
+
+
+def _same_to_rounding(want: dict, got: dict) -> bool:
+    """Small float datasets (a fitted floor plane) equal to 1e-9: their last bits follow the
+    summation order of the numpy build (seen between numpy 2.2 and 2.4); everything else must
+    be identical to the bit."""
+    if want["dtype"] != got["dtype"] or want["shape"] != got["shape"]:
+        return False
+    if np.dtype(want["dtype"]).kind != "f" or "values" not in want or "values" not in got:
+        return False
+    return bool(np.allclose(want["values"], got["values"], rtol=1e-9, atol=0, equal_nan=True))
 
 
 @pytest.mark.parametrize("session", GOLDEN_SESSIONS, ids=lambda s: s.name)

@@ -141,16 +141,19 @@ def test_timestamp_count_mismatch_warns_with_both_numbers(tmp_path):
     assert not extractor.has_time_vector()
 
 
-def test_malformed_timestamps_warn_and_fall_back(tmp_path):
+def test_malformed_timestamp_lines_are_repaired_one_by_one(tmp_path):
+    """A bad line costs its own time only (issue 14: it used to replace every time)."""
     video = np.ones((3, 424, 512), np.uint16)
     path = write_raw(tmp_path / "depth.dat", video)
     (tmp_path / "depth_ts.txt").write_text("1000 0\nnot-a-number 0\n1066 0\n")
-    with pytest.warns(UserWarning, match="line 2 has no number"):
+    with pytest.warns(UserWarning, match="1 of its 3 .*line 2 holds no number.*interpolated"):
         extractor = RawDepthExtractor(path, sampling_frequency=30)
-    np.testing.assert_allclose(extractor.get_timestamps(), [0, 1 / 30, 2 / 30])
+    np.testing.assert_allclose(extractor.get_timestamps(), [1.0, 1.033, 1.066])
+    assert extractor.timestamps_source == "depth_ts.txt"
     (tmp_path / "depth_ts.txt").write_text("1000 0\n900 0\n1066 0\n")
-    with pytest.warns(UserWarning, match="go backwards"):
-        RawDepthExtractor(path, sampling_frequency=30)
+    with pytest.warns(UserWarning, match="line 2 goes backwards"):
+        extractor = RawDepthExtractor(path, sampling_frequency=30)
+    np.testing.assert_allclose(extractor.get_timestamps(), [1.0, 1.033, 1.066])
 
 
 def test_malformed_metadata_warns(tmp_path):

@@ -83,11 +83,14 @@ def write_bag(
     compression: str = "lz4",
 ) -> Path:
     """Write a bag laid out like the RealSense SDK's (device info, options, stream info,
-    interleaved colour and depth images), with lz4 chunks of about ``chunk_threshold`` bytes."""
+    interleaved colour and depth images), with lz4 chunks of about ``chunk_threshold`` bytes
+    that carry a content checksum, as the SDK's (roslz4) do."""
     store = _typestore()
     writer = Writer(path)
     if compression != "none":
         writer.set_compression(Writer.CompressionFormat[compression.upper()])
+    if compression == "lz4":
+        writer.compressor = lambda data: lz4.frame.compress(data, 0, content_checksum=True)
     writer.chunk_threshold = chunk_threshold
     with writer:
         info = writer.add_connection(

@@ -103,20 +103,31 @@ def test_convert_and_delete_removes_raw_only_after_verification(session_copy, mo
     assert np.array_equal(FFV1DepthExtractor(output).get_video(), frames)
 
 
-def test_verification_really_compares(tmp_path, monkeypatch):
-    """A writer that changed a pixel must be caught by the read-back, and nothing kept."""
+class ChangedAfterEncoding(NumpyDepthExtractor):
+    """Reads one pixel differently once its frames were encoded: what a writer or a disk that
+    changed the data looks like to the read-back."""
+
+    encoded = False
+
+    def iter_chunks(self, *args, **kwargs):
+        yield from super().iter_chunks(*args, **kwargs)
+        self.encoded = True
+
+    def get_video(self, start_frame=None, end_frame=None):
+        video = super().get_video(start_frame, end_frame)
+        if self.encoded:
+            video = video.copy()
+            video[0, 0, 0] += 1
+        return video
+
+
+def test_verification_really_compares(tmp_path):
+    """A file that differs from the source by one pixel must be caught, and nothing kept."""
     video = np.full((5, 64, 80), 800, dtype=np.uint16)
-    source = NumpyDepthExtractor(video, 30.0, camera=SMALL_CAMERA)
-    original = writers.av.VideoFrame.from_ndarray
-
-    def tampered(array, format):
-        array = array.copy()
-        array[0, 0] += 1
-        return original(array, format=format)
-
-    monkeypatch.setattr(writers.av.VideoFrame, "from_ndarray", staticmethod(tampered))
+    source = ChangedAfterEncoding(video, 30.0, camera=SMALL_CAMERA)
     with pytest.raises(OSError, match=r"verification of .*bad\.avi failed: frame 0 differs"):
         write_ffv1_video(source, tmp_path / "bad.avi", progress=False)
+    assert source.encoded
     assert list(tmp_path.iterdir()) == []
 
 

@@ -15,6 +15,7 @@ from ._version import __version__
 from .cameras import CAMERA_PRESETS, CameraModel, detect_camera, get_camera
 from .extractors import (
     AzureDepthExtractor,
+    CorruptRecordingError,
     DepthVideoExtractor,
     FFV1DepthExtractor,
     FrameChunk,
@@ -108,6 +109,7 @@ __all__ = [
     "BackgroundStrategy",
     "CameraModel",
     "ClassifierFlipCorrector",
+    "CorruptRecordingError",
     "DepthVideoExtractor",
     "EMTracker",
     "ExtractionConfig",

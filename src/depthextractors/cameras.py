@@ -5,6 +5,11 @@ agree with existing MoSeq results: a pinhole camera whose focal length in pixels
 ``pixels / radians(field_of_view)`` (moseq2-extract writes it as
 ``resolution / (2 * deg2rad(fov / 2))``), centred on pixel ``(cols // 2, rows // 2)``. This is
 the small-angle form of the pinhole model; it is kept on purpose for compatibility.
+
+Each model also knows which depth values are not measurements (:attr:`CameraModel.
+invalid_depths`: 0, no return; 65535, the largest uint16, a saturated or overflowing reading)
+and the range of depths the camera can measure (:attr:`CameraModel.depth_range_mm`), so that
+an arena floor no camera could see is refused instead of taken for data.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "ANY_CAMERA_DEPTH_RANGE_MM",
     "CAMERA_PRESETS",
     "DEFAULT_SAMPLING_FREQUENCY",
+    "INVALID_DEPTHS",
     "CameraModel",
     "detect_camera",
     "get_camera",
@@ -26,6 +33,11 @@ __all__ = [
 #: Frame rate (Hz) assumed when a recording gives none and none is passed: the rate every
 #: supported camera records at by default, and moseq2-extract's assumption.
 DEFAULT_SAMPLING_FREQUENCY = 30.0
+
+#: Depth values that are no measurement on every supported camera: 0 (no return: the Kinect
+#: v2 SDK, the Azure Kinect SDK and librealsense all mark invalid pixels so) and 65535 (the
+#: largest uint16: a saturated or overflowing reading, as a RealSense bag can hold).
+INVALID_DEPTHS: tuple[int, ...] = (0, 65535)
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,14 @@ class CameraModel:
         pixel ↔ millimetre conversion raises.
     depth_unit_mm : float
         Millimetres per raw depth count (1.0 for every supported camera after decoding).
+    depth_range_mm : tuple of float or None
+        ``(nearest, farthest)`` depth in millimetres the camera can measure; ``None`` when
+        unknown, in which case the widest range of any supported camera
+        (:data:`ANY_CAMERA_DEPTH_RANGE_MM`) stands in.
+    invalid_depths : tuple of int
+        Depth values that mean "no measurement" rather than a distance
+        (:data:`INVALID_DEPTHS`: 0 and 65535 by default); they are left out of the background,
+        the arena's floor and the heights.
     """
 
     name: str
@@ -53,6 +73,8 @@ class CameraModel:
     image_size: tuple[int, int]
     field_of_view: tuple[float, float] | None
     depth_unit_mm: float = 1.0
+    depth_range_mm: tuple[float, float] | None = None
+    invalid_depths: tuple[int, ...] = INVALID_DEPTHS
 
     @property
     def rows(self) -> int:
@@ -68,6 +90,30 @@ class CameraModel:
     def principal_point(self) -> tuple[int, int]:
         """``(x, y)`` pixel taken as the optical centre: ``(cols // 2, rows // 2)``."""
         return self.cols // 2, self.rows // 2
+
+    @property
+    def visible_range_mm(self) -> tuple[float, float]:
+        """:attr:`depth_range_mm`, or :data:`ANY_CAMERA_DEPTH_RANGE_MM` when it is unknown."""
+        return self.depth_range_mm if self.depth_range_mm is not None else ANY_CAMERA_DEPTH_RANGE_MM
+
+    def invalid_mask(self, depth: np.ndarray) -> np.ndarray:
+        """Where ``depth`` holds one of :attr:`invalid_depths` (no measurement).
+
+        Parameters
+        ----------
+        depth : numpy.ndarray
+            Depth in millimetres, any shape.
+
+        Returns
+        -------
+        numpy.ndarray
+            bool, the shape of ``depth``.
+        """
+        depth = np.asarray(depth)
+        mask = np.zeros(depth.shape, dtype=bool)
+        for code in self.invalid_depths:
+            mask |= depth == code
+        return mask
 
     def focal_length_px(self) -> tuple[float, float]:
         """``(fx, fy)`` focal lengths in pixels, as moseq2-extract computes them.
@@ -157,28 +203,57 @@ def _as_xy(coords: np.ndarray, name: str) -> np.ndarray:
     return array
 
 
-def _preset(name: str, family: str, rows: int, cols: int, fov: tuple[float, float]) -> CameraModel:
-    return CameraModel(name=name, family=family, image_size=(rows, cols), field_of_view=fov)
+def _preset(
+    name: str,
+    family: str,
+    rows: int,
+    cols: int,
+    fov: tuple[float, float],
+    depth_range_mm: tuple[float, float],
+) -> CameraModel:
+    return CameraModel(
+        name=name, family=family, image_size=(rows, cols), field_of_view=fov,
+        depth_range_mm=depth_range_mm,
+    )  # fmt: skip
 
 
+# Depth ranges, from the manufacturers' documents:
+# - Kinect v2: the Kinect for Windows SDK 2.0 reports depths from 500 mm
+#   (DepthFrameSource.DepthMinReliableDistance) to 8000 mm (values past
+#   DepthMaxReliableDistance, 4500 mm, are still reported, up to 8 m).
+# - Azure Kinect DK hardware specification, "Depth camera supported operating modes":
+#   NFOV unbinned 0.5-3.86 m, NFOV 2x2 binned 0.5-5.46 m, WFOV 2x2 binned 0.25-2.88 m,
+#   WFOV unbinned 0.25-2.21 m.
+# - Intel RealSense D400 series datasheet: minimum depth (Min-Z) at the lowest resolution about
+#   105 mm (D435) / 160 mm (D415), more at full resolution; range up to about 10 m.
+_KINECT_V2_RANGE = (500.0, 8000.0)
+_D435_RANGE = (105.0, 10000.0)
+_D415_RANGE = (160.0, 10000.0)
 # Fields of view are the manufacturers' nominal depth fields of view (Kinect v2: the value
 # moseq2-extract uses).
 CAMERA_PRESETS: dict[str, CameraModel] = {
     camera.name: camera
     for camera in (
-        _preset("kinect_v2", "kinect", 424, 512, (70.6, 60.0)),
-        _preset("azure_nfov_unbinned", "azure", 576, 640, (75.0, 65.0)),
-        _preset("azure_nfov_binned", "azure", 288, 320, (75.0, 65.0)),
-        _preset("azure_wfov_binned", "azure", 512, 512, (120.0, 120.0)),
-        _preset("azure_wfov_unbinned", "azure", 1024, 1024, (120.0, 120.0)),
-        _preset("realsense_d435_640x480", "realsense", 480, 640, (87.0, 58.0)),
-        _preset("realsense_d435_848x480", "realsense", 480, 848, (87.0, 58.0)),
-        _preset("realsense_d435_1280x720", "realsense", 720, 1280, (87.0, 58.0)),
-        _preset("realsense_d415_640x480", "realsense", 480, 640, (65.0, 40.0)),
-        _preset("realsense_d415_848x480", "realsense", 480, 848, (65.0, 40.0)),
-        _preset("realsense_d415_1280x720", "realsense", 720, 1280, (65.0, 40.0)),
+        _preset("kinect_v2", "kinect", 424, 512, (70.6, 60.0), _KINECT_V2_RANGE),
+        _preset("azure_nfov_unbinned", "azure", 576, 640, (75.0, 65.0), (500.0, 3860.0)),
+        _preset("azure_nfov_binned", "azure", 288, 320, (75.0, 65.0), (500.0, 5460.0)),
+        _preset("azure_wfov_binned", "azure", 512, 512, (120.0, 120.0), (250.0, 2880.0)),
+        _preset("azure_wfov_unbinned", "azure", 1024, 1024, (120.0, 120.0), (250.0, 2210.0)),
+        _preset("realsense_d435_640x480", "realsense", 480, 640, (87.0, 58.0), _D435_RANGE),
+        _preset("realsense_d435_848x480", "realsense", 480, 848, (87.0, 58.0), _D435_RANGE),
+        _preset("realsense_d435_1280x720", "realsense", 720, 1280, (87.0, 58.0), _D435_RANGE),
+        _preset("realsense_d415_640x480", "realsense", 480, 640, (65.0, 40.0), _D415_RANGE),
+        _preset("realsense_d415_848x480", "realsense", 480, 848, (65.0, 40.0), _D415_RANGE),
+        _preset("realsense_d415_1280x720", "realsense", 720, 1280, (65.0, 40.0), _D415_RANGE),
     )
 }
+
+#: The widest range of depths any supported camera measures, mm: what a camera of unknown
+#: range is assumed to see.
+ANY_CAMERA_DEPTH_RANGE_MM: tuple[float, float] = (
+    min(camera.depth_range_mm[0] for camera in CAMERA_PRESETS.values()),
+    max(camera.depth_range_mm[1] for camera in CAMERA_PRESETS.values()),
+)
 
 # Short names users type (as moseq2-extract's --camera-type) and the preset each picks first.
 _FAMILY_ALIASES = {"kinect": "kinect_v2", "azure": "azure_nfov_unbinned", "realsense": None}

@@ -2,10 +2,10 @@
 
 :class:`StridedMedianBackground` is moseq2-extract's ``get_bground_im_file``: the per-pixel
 median of every ``frame_stride``-th frame, each smoothed by a small median blur first. Unlike
-moseq2-extract, invalid pixels (depth 0) are left out of the median instead of pulling it
-towards zero. :class:`PlaneFitBackground` is moseq2-extract's ``use_plane_bground``: the arena's
-floor plane evaluated at every pixel, for animals that stand still so long that the median sees
-them.
+moseq2-extract, invalid pixels (depth 0, and the camera's other codes for no measurement, such
+as a saturated 65535) are left out of the median instead of pulling it towards them.
+:class:`PlaneFitBackground` is moseq2-extract's ``use_plane_bground``: the arena's floor plane
+evaluated at every pixel, for animals that stand still so long that the median sees them.
 """
 
 from __future__ import annotations
@@ -110,6 +110,40 @@ def _median_blur(frame: np.ndarray, size: int) -> np.ndarray:
     return ndimage.median_filter(frame, size=size, mode="nearest")
 
 
+def _median_blur_of_valid(frame: np.ndarray, size: int) -> np.ndarray:
+    """Median blur of one uint16 frame over the non-zero pixels of each window (0 = invalid).
+
+    The ``size * size`` neighbours of each pixel are sorted together (zeros first), a block of
+    rows at a time; the median of the valid ones is rounded to whole millimetres. About 40 ms
+    for a Kinect frame, against under 1 ms for :func:`_median_blur`, so it runs only for the
+    frames that need it.
+    """
+    if size == 1:
+        return frame
+    half = size // 2
+    padded = np.pad(frame, half, mode="edge")
+    rows, cols = frame.shape
+    out = np.empty_like(frame)
+    window = size * size
+    block = max(1, _MEDIAN_BLOCK_BYTES // (window * cols * frame.itemsize))
+    for start in range(0, rows, block):
+        stop = min(start + block, rows)
+        stack = np.stack([
+            padded[start + dy : stop + dy, dx : dx + cols]
+            for dy in range(size) for dx in range(size)
+        ])  # fmt: skip
+        stack.sort(axis=0)
+        valid = np.count_nonzero(stack, axis=0)
+        low = np.minimum(window - valid + (valid - 1) // 2, window - 1)
+        high = np.minimum(window - valid + valid // 2, window - 1)
+        lower = np.take_along_axis(stack, low[None], axis=0)[0].astype(np.float32)
+        upper = np.take_along_axis(stack, high[None], axis=0)[0].astype(np.float32)
+        median = np.rint((lower + upper) * np.float32(0.5))
+        median[valid == 0] = 0
+        out[start:stop] = median.astype(frame.dtype)
+    return out
+
+
 class BackgroundStrategy(Strategy, ABC):
     """Estimates the empty arena's depth from the recording: the background contract.
 
@@ -169,9 +203,12 @@ class StridedMedianBackground(BackgroundStrategy):
     Notes
     -----
     Each sampled frame is read once, with a single :meth:`DepthVideoExtractor.get_frames` call.
-    Invalid pixels (depth 0) are left out of the per-pixel median; a pixel never valid stays 0.
-    The blur runs before zeros are dropped, as in moseq2-extract, so isolated invalid pixels
-    are filled in by their neighbours.
+    Invalid pixels (depth 0, and the other values the camera uses for no measurement,
+    :attr:`~depthextractors.cameras.CameraModel.invalid_depths`: 65535, a saturated reading) are
+    left out of the per-pixel median; a pixel never valid stays 0. The blur runs before zeros
+    are dropped, as in moseq2-extract, so isolated invalid pixels are filled in by their
+    neighbours; a frame holding other invalid codes than 0 is blurred over its valid pixels
+    only (its invalid pixels count in no window), so they pull no depth up or down.
     """
 
     def __init__(
@@ -228,8 +265,25 @@ class StridedMedianBackground(BackgroundStrategy):
         if frames.dtype != np.uint16 or not (frames.flags.owndata and frames.flags.writeable):
             # The frames are blurred in place: never write into an extractor's own buffers.
             frames = np.array(frames, dtype=np.uint16)
+        # Every "no measurement" code becomes 0, the one the median leaves out: a saturated
+        # 65535 kept as a depth would pull the median towards it (by hundreds of mm where a
+        # fifth of the frames saturate). A frame that holds such codes is blurred leaving its
+        # invalid pixels out too, as zeros would pull the blur down (walls into the floor).
+        codes = [code for code in extractor.camera.invalid_depths if code != 0]
         for i in range(frames.shape[0]):
-            frames[i] = _median_blur(frames[i], self.median_filter_size)
+            frame = frames[i]
+            coded = np.zeros(frame.shape, dtype=bool)
+            for code in codes:
+                coded |= frame == code
+            if coded.any():
+                # Fill the coded pixels from their valid neighbours first, so that the blur
+                # keeps the balance of depths around them (a floor beside a wall stays floor).
+                frame[coded] = 0
+                fill = _median_blur_of_valid(frame, self.median_filter_size)
+                frame[coded] = fill[coded]
+                frames[i] = _median_blur(frame, self.median_filter_size)
+            else:
+                frames[i] = _median_blur(frame, self.median_filter_size)
         logger.debug("background: median of %d frames (stride %d)", indices.size, self.frame_stride)
         return median_ignoring_zeros(frames)
 

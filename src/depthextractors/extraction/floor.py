@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..cameras import ANY_CAMERA_DEPTH_RANGE_MM, CameraModel
+
 __all__ = [
     "AUTO_RANGE_HALF_WIDTH",
+    "check_floor_depth",
     "describe_depths",
     "estimate_floor_depth",
     "fit_plane",
@@ -240,6 +243,45 @@ def suggest_range(background: np.ndarray) -> str:
     )
 
 
+def check_floor_depth(
+    true_depth: float, camera: CameraModel | None, background: np.ndarray
+) -> None:
+    """Refuse a floor depth that the camera cannot measure (e.g. a saturated 65535 mm).
+
+    Parameters
+    ----------
+    true_depth : float
+        The floor depth found, mm.
+    camera : CameraModel or None
+        The recording's camera; its :attr:`~depthextractors.cameras.CameraModel.
+        visible_range_mm` (any supported camera's range when None).
+    background : numpy.ndarray
+        The background the floor was found in (for the message).
+
+    Raises
+    ------
+    ValueError
+        If ``true_depth`` lies outside that range; the message gives the depths found and what
+        to do.
+    """
+    low, high = camera.visible_range_mm if camera is not None else ANY_CAMERA_DEPTH_RANGE_MM
+    if low <= true_depth <= high:
+        return
+    which = (
+        f"a {camera.name} camera"
+        if camera is not None and camera.name != "unknown"
+        else ("any supported camera")
+    )
+    raise ValueError(
+        f"the arena floor was found {true_depth:.0f} mm from the camera, outside the "
+        f"{low:.0f}-{high:.0f} mm {which} can measure, so it is not a floor but invalid or "
+        f"saturated readings; {describe_depths(background)}. Check that the recording shows "
+        "the arena, give the floor's depth range (depth_range=(low, high), the "
+        "bg_roi_depth_range setting), or the camera (camera=..., a CameraModel with "
+        "depth_range_mm if yours sees farther)"
+    )
+
+
 def rank_regions(
     labels: np.ndarray,
     num_regions: int,
@@ -304,7 +346,6 @@ def rank_regions(
     ranks = np.vstack([_max_rank(-areas), _max_rank(-extents), _max_rank(far)])
     score = np.mean(ranks * np.asarray(weights, dtype=np.float64)[:, None], axis=0)
     return index[np.argsort(score, kind="stable")]
-
 
 
 def _max_rank(values: np.ndarray) -> np.ndarray:

@@ -11,6 +11,8 @@ import math
 import cv2
 import numpy as np
 
+from ..cameras import INVALID_DEPTHS
+
 __all__ = ["ArenaHeights"]
 
 
@@ -18,13 +20,15 @@ class ArenaHeights:
     """Depth (uint16 mm) to heights above the floor (mm) in the ROI's bounding box.
 
     ``height = background - depth`` truncated to whole millimetres as moseq2-extract does, and
-    0 where the height lies outside ``[min_height, max_height]``, where the depth is invalid (0)
+    0 where the height lies outside ``[min_height, max_height]``, where the depth is invalid (0,
+    or another of ``invalid_depths``, such as a saturated 65535: no measurement is no animal)
     and outside the ROI. Because the depth is an integer, truncating ``background - depth``
     equals ``floor(background) - depth``, so the common case (8-bit heights) runs in unsigned
     16-bit integers with OpenCV's saturating subtraction (negative heights become 0, dropped):
-    the background outside the ROI is set to 0 (every height there is 0) and an invalid depth
-    gives ``floor(background)``, dropped as taller than ``max_height`` — which holds when the
-    floor is farther than ``max_height`` from the camera everywhere in the ROI. Otherwise (or for
+    the background outside the ROI is set to 0 (every height there is 0), a depth of 0 gives
+    ``floor(background)``, dropped as taller than ``max_height`` — which holds when the floor is
+    farther than ``max_height`` from the camera everywhere in the ROI — and every other invalid
+    code lies beyond the floor, so it gives a negative height, dropped. Otherwise (or for
     16-bit heights) a float path with the same result runs.
 
     Parameters
@@ -37,6 +41,9 @@ class ArenaHeights:
         Heights kept, mm (inclusive, after truncation).
     dtype : numpy.dtype
         ``uint8`` or ``uint16``: the heights' type (the extraction's ``frame_dtype``).
+    invalid_depths : tuple of int, default (0, 65535)
+        Depth values that are no measurement (the camera's
+        :attr:`~depthextractors.cameras.CameraModel.invalid_depths`).
 
     Attributes
     ----------
@@ -58,6 +65,7 @@ class ArenaHeights:
         min_height: float,
         max_height: float,
         dtype: np.dtype | str = np.uint8,
+        invalid_depths: tuple[int, ...] = INVALID_DEPTHS,
     ) -> None:
         roi = np.asarray(roi, dtype=bool)
         background = np.asarray(background)
@@ -86,11 +94,16 @@ class ArenaHeights:
         self._high = math.floor(self.max_height)
         floor = np.floor(np.where(box_mask & (background_box > 0), background_box, 0))
         inside = floor[box_mask & (background_box > 0)]
+        self.invalid_depths = tuple(int(code) for code in invalid_depths)
+        # Codes other than 0 must lie beyond every floor depth, so that they give negative
+        # heights, which the saturating subtraction drops.
+        deepest = inside.max() if inside.size else 0
         self._fast = (
             self.dtype == np.uint8
             and self._low >= 1
             and self._high <= 255
             and (inside.size == 0 or (inside.min() > self._high and inside.max() < 65535))
+            and all(code == 0 or code > deepest for code in self.invalid_depths)
         )
         self._floor16 = floor.astype(np.uint16) if self._fast else None
 
@@ -114,8 +127,12 @@ class ArenaHeights:
         # Whole millimetres first, then the limits: moseq2-extract casts to its frame dtype
         # before thresholding, so 100.8 mm counts as 100 mm.
         np.floor(height, out=height)
-        # Invalid depth (0) is no object: a zero would read as a pixel as tall as the camera.
+        # Invalid depth is no object: a zero would read as a pixel as tall as the camera, a
+        # saturated 65535 as a hole far below the floor.
         drop = depth == 0
+        for code in self.invalid_depths:
+            if code != 0:
+                drop |= depth == code
         drop |= height < self.min_height
         drop |= height > self.max_height
         drop |= self.outside

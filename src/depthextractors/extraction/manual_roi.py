@@ -9,8 +9,15 @@ from typing import Any
 import numpy as np
 
 from ..cameras import CameraModel
-from .floor import fit_plane
-from .roi import ArenaROI, ROIStrategy, check_background, given_true_depth, median_floor_depth
+from .floor import check_floor_depth, fit_plane
+from .roi import (
+    ArenaROI,
+    ROIStrategy,
+    camera_invalid_depths,
+    check_background,
+    given_true_depth,
+    median_floor_depth,
+)
 
 __all__ = ["ManualROI"]
 
@@ -83,24 +90,28 @@ class ManualROI(ROIStrategy):
         background : numpy.ndarray, shape (rows, cols)
             Background depth in millimetres (0 or NaN = invalid).
         camera : CameraModel, optional
-            Unused; accepted so every ROI strategy is called the same way.
+            The recording's camera: its codes for no measurement are left out of the
+            background, and a floor depth it cannot measure is refused.
 
         Raises
         ------
         ValueError
-            If the mask and the background differ in shape, or no valid background pixel lies
-            inside the mask.
+            If the mask and the background differ in shape, no valid background pixel lies
+            inside the mask, or the floor depth measured there lies outside what the camera
+            can measure.
         """
-        image = check_background(background)
+        image = check_background(background, camera_invalid_depths(camera))
         if image.shape != self.mask.shape:
             raise ValueError(
                 f"the ROI mask is {self.mask.shape[0]}x{self.mask.shape[1]} (rows x cols) but "
                 f"the background is {image.shape[0]}x{image.shape[1]}; draw the mask on a "
                 "frame of this recording"
             )
-        true_depth = (
-            self.true_depth if self.true_depth is not None else median_floor_depth(image, self.mask)
-        )
+        if self.true_depth is None:
+            true_depth = median_floor_depth(image, self.mask)
+            check_floor_depth(true_depth, camera, image)
+        else:
+            true_depth = self.true_depth
         yy, xx = np.nonzero(self.mask & (image > 0))
         try:
             plane = fit_plane(xx, yy, image[yy, xx])

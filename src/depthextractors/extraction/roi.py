@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..cameras import CameraModel
+from ..cameras import INVALID_DEPTHS, CameraModel
 from .floor import (
     AUTO_RANGE_HALF_WIDTH,
+    check_floor_depth,
     describe_depths,
     estimate_floor_depth,
     fit_plane,
@@ -99,16 +100,31 @@ class ArenaROI:
         return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def check_background(background: np.ndarray) -> np.ndarray:
-    """``background`` as a float64 depth image, 0 where invalid (NaN too); checked."""
+def check_background(
+    background: np.ndarray, invalid_depths: tuple[int, ...] = INVALID_DEPTHS
+) -> np.ndarray:
+    """``background`` as a float64 depth image, 0 where invalid; checked.
+
+    NaN and the camera's codes for no measurement (``invalid_depths``, such as a saturated
+    65535) mark missing data like 0 does.
+    """
     image = np.asarray(background)
     if image.ndim != 2:
         raise ValueError(f"the background must be a (rows, cols) image, got shape {image.shape}")
     if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
         raise TypeError(f"the background must hold depths in mm, got dtype {image.dtype}")
     image = image.astype(np.float64)
-    # NaN marks missing data like 0 does.
-    return np.where(np.isfinite(image), image, 0.0)
+    invalid = ~np.isfinite(image)
+    for code in invalid_depths:
+        if code != 0:
+            invalid |= image == code
+    return np.where(invalid, 0.0, image)
+
+
+def camera_invalid_depths(camera: CameraModel | None) -> tuple[int, ...]:
+    """The camera's codes for no measurement (:data:`~depthextractors.cameras.INVALID_DEPTHS`
+    for no camera)."""
+    return camera.invalid_depths if camera is not None else INVALID_DEPTHS
 
 
 def median_floor_depth(background: np.ndarray, mask: np.ndarray) -> float:
@@ -352,7 +368,9 @@ class PlaneROI(ROIStrategy):
             logger.info("camera family %r unknown: using Kinect ROI weights (1, 0.1, 1)", family)
         return CAMERA_ROI_WEIGHTS.get(family, CAMERA_ROI_WEIGHTS["kinect"])
 
-    def resolve_depth_range(self, background: np.ndarray) -> tuple[float, float]:
+    def resolve_depth_range(
+        self, background: np.ndarray, camera: CameraModel | None = None
+    ) -> tuple[float, float]:
         """The depth range used on ``background`` (mm): the given one, or one found.
 
         Parameters
@@ -360,6 +378,9 @@ class PlaneROI(ROIStrategy):
         background : numpy.ndarray, shape (rows, cols)
             Background depth in mm (0 or NaN = invalid); only read when ``depth_range`` is
             ``None``.
+        camera : CameraModel, optional
+            The recording's camera: a floor is looked for only among the depths it can
+            measure (:attr:`~depthextractors.cameras.CameraModel.visible_range_mm`).
 
         Returns
         -------
@@ -375,7 +396,16 @@ class PlaneROI(ROIStrategy):
         """
         if self.depth_range is not None:
             return self.depth_range
-        floor = estimate_floor_depth(check_background(background))
+        image = check_background(background, camera_invalid_depths(camera))
+        if camera is not None:
+            # Readings beyond what the camera measures (tens of metres in an outdoor RealSense
+            # scene) are noise, never the floor.
+            low, high = camera.visible_range_mm
+            visible = np.where((image >= low) & (image <= high), image, 0.0)
+            if not visible.any():
+                check_floor_depth(estimate_floor_depth(image), camera, image)
+            image = visible
+        floor = estimate_floor_depth(image)
         found = (floor - AUTO_RANGE_HALF_WIDTH, floor + AUTO_RANGE_HALF_WIDTH)
         logger.info("arena floor found at about %.0f mm; depth range %.0f-%.0f mm", floor, *found)
         return found
@@ -434,8 +464,8 @@ class PlaneROI(ROIStrategy):
         TypeError
             If the background is not real-valued.
         """
-        image = check_background(background)
-        low, high = self.resolve_depth_range(image)
+        image = check_background(background, camera_invalid_depths(camera))
+        low, high = self.resolve_depth_range(image, camera)
         in_range = (image > low) & (image < high)
         usable = in_range
         if self.gradient_filter:
@@ -516,10 +546,10 @@ class PlaneROI(ROIStrategy):
         ------
         ValueError
             If no floor lies in the depth range (the message gives the depths found and a
-            range to try), if ``index`` is past the last region, or if the ROI is empty after
-            erosion.
+            range to try), if ``index`` is past the last region, if the ROI is empty after
+            erosion, or if the floor found lies outside the depths the camera can measure.
         """
-        image = check_background(background)
+        image = check_background(background, camera_invalid_depths(camera))
         labels, order, plane, depth_range = self.candidate_regions(image, camera)
         if self.index >= order.size:
             raise ValueError(
@@ -533,10 +563,14 @@ class PlaneROI(ROIStrategy):
                 f"the arena ROI is empty after erosion with {self.erode} x "
                 f"{self.erode_iterations}; use a smaller erode or fewer erode_iterations"
             )
-        measured = self.true_depth is None
+        if self.true_depth is None:
+            true_depth = median_floor_depth(image, mask)
+            check_floor_depth(true_depth, camera, image)
+        else:
+            true_depth = self.true_depth
         return ArenaROI(
             mask=mask,
-            true_depth=median_floor_depth(image, mask) if measured else self.true_depth,
+            true_depth=true_depth,
             plane=plane,
             depth_range=depth_range,
             weights=self.resolve_weights(camera),

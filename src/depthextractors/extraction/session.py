@@ -421,7 +421,7 @@ class SessionExtraction:
         setup = self._setup(arena, job)
         converter = ArenaHeights(
             arena.background, arena.roi.mask, self.tracker.min_height, self.tracker.max_height,
-            self.frame_dtype,
+            self.frame_dtype, invalid_depths=self.extractor.camera.invalid_depths,
         )  # fmt: skip
         row0, _, col0, _ = converter.bbox
         writer.begin(setup)

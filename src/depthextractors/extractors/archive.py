@@ -5,6 +5,12 @@ The archive is read through :class:`~.containers.gzip_index.GzipRandomAccessRead
 decompresses forwards from where the last read ended or from its nearest checkpoint, so reading
 the frames in order costs one decompression of the archive, however they are chunked. This
 module decides which members make the session and what they mean.
+
+gzip stores a CRC-32 and the length of the data at the end of each gzip member, so damage that
+still decompresses is found only when the decompressor reaches that end. The extractor goes on
+to it whenever a read reaches the last frame, and after reading the side files when they lie
+after the frames (both cost only what follows the data read); damage raises
+:class:`~.errors.CorruptRecordingError` naming the frames or member affected.
 """
 
 from __future__ import annotations
@@ -19,16 +25,27 @@ import numpy as np
 
 from ..cameras import CameraModel, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
-from .containers.gzip_index import GZIP_MAGIC, GzipRandomAccessReader, iter_tar_members
+from .containers.gzip_index import (
+    GZIP_MAGIC,
+    CorruptGzipError,
+    CorruptTarError,
+    GzipRandomAccessReader,
+    TruncatedGzipError,
+    iter_tar_members,
+)
+from .errors import CorruptRecordingError
 from .sidecar import (
-    TIMES_FROM_RATE,
     check_recording_path,
     check_sampling_frequency,
-    check_timestamps,
     parse_session_metadata,
-    read_timestamp_bytes,
     resolve_frame_size,
     resolve_sampling_frequency,
+)
+from .timestamp_files import (
+    TIMES_FROM_RATE,
+    TimestampColumn,
+    check_timestamps,
+    read_timestamp_bytes,
 )
 
 __all__ = ["TarSessionExtractor"]
@@ -81,9 +98,20 @@ class TarSessionExtractor(DepthVideoExtractor):
         If it is empty, not a gzip-compressed tar, truncated before its depth member, holds no
         ``depth.dat`` (the message lists what it holds), or the depth member is not a whole
         number of frames.
+    CorruptRecordingError
+        If the compressed data is damaged (when opening, or later when reading frames or the
+        side files).
 
     Notes
     -----
+    Integrity: gzip checks its data with a CRC-32 and a length at the end of each gzip member
+    (one member for the whole archive as ``tar czf`` writes it), so a read that reaches the last
+    frame goes on to the end of the archive (costing only the members after the frames) and
+    raises :class:`~depthextractors.extractors.CorruptRecordingError` if a check fails; so
+    does reading the side files when they follow the frames. Frames read before the check are
+    not yet verified: an extraction, which reads to the last frame, fails instead of finishing.
+    :meth:`verify` checks the whole archive at once.
+
     ``tar`` stores members in the order given; archives written with sorted names put
     ``depth.dat`` before ``depth_ts.txt`` and ``metadata.json``. Those two are then read (one
     pass over the depth data) the first time timestamps, metadata or the frame rate are asked
@@ -122,12 +150,15 @@ class TarSessionExtractor(DepthVideoExtractor):
         self._members_complete = False
         self._side_files_loaded = False
         self._metadata: dict[str, Any] = {}
-        self._timestamps_ms: np.ndarray | None = None
+        self._timestamps_ms: TimestampColumn | None = None
         self._timestamps: np.ndarray | None = None
         self._timestamps_checked = False
         self._sampling_frequency: float | None = check_sampling_frequency(sampling_frequency)
 
-        self._depth = self._find_depth_member()
+        try:
+            self._depth = self._find_depth_member()
+        except (CorruptGzipError, CorruptTarError) as error:
+            raise self._corrupt(error) from error
         self._image_size = resolve_frame_size(
             f"{self._depth.name} in {self.file_path}",
             camera,
@@ -220,6 +251,8 @@ class TarSessionExtractor(DepthVideoExtractor):
     def _read_member(self, member: _Member) -> bytes:
         try:
             return bytes(self.reader.read_at(member.offset, member.size))
+        except CorruptGzipError as error:
+            raise self._corrupt(error) from error
         except EOFError as error:
             raise ValueError(
                 f"{self.file_path} is truncated: member {member.name} ({member.size} bytes) is "
@@ -230,28 +263,112 @@ class TarSessionExtractor(DepthVideoExtractor):
         if self._side_files_loaded:
             return
         with self._lock:
-            if len(self._side_members) < 2:
-                self._find_remaining_members()
-            self._metadata = self._parse_metadata()
-            self._timestamps_ms = self._parse_timestamps()
+            try:
+                if len(self._side_members) < 2:
+                    self._find_remaining_members()
+            except (CorruptGzipError, CorruptTarError) as error:
+                raise self._corrupt(error) from error
+            contents = {name: self._read_member(m) for name, m in self._side_members.items()}
+            depth = self.__dict__.get("_depth")
+            if depth is not None and self.reader.position >= depth.offset + depth.size:
+                # The frames have been decompressed to reach the side files: going on to the
+                # end of the archive checks them, and the side files, at the cost of its tail.
+                self._verify_rest()
+            self._metadata = self._parse_metadata(contents.get(METADATA_MEMBER))
+            self._timestamps_ms = self._parse_timestamps(contents.get(TIMESTAMPS_MEMBER))
             self._side_files_loaded = True
 
-    def _parse_metadata(self) -> dict[str, Any]:
-        member = self._side_members.get(METADATA_MEMBER)
-        if member is None:
+    def _parse_metadata(self, data: bytes | None) -> dict[str, Any]:
+        if data is None:
             return {}
-        where = f"{self.file_path}:{member.name}"
-        return parse_session_metadata(self._read_member(member), where, stacklevel=4)
+        where = f"{self.file_path}:{self._side_members[METADATA_MEMBER].name}"
+        return parse_session_metadata(data, where, stacklevel=4)
 
-    def _parse_timestamps(self) -> np.ndarray | None:
+    @staticmethod
+    def _parse_timestamps(data: bytes | None) -> TimestampColumn | None:
         """The first column of depth_ts.txt (milliseconds), unchecked against the frames."""
-        member = self._side_members.get(TIMESTAMPS_MEMBER)
-        if member is None:
-            return None
-        where = f"{self.file_path}:{member.name}"
-        return read_timestamp_bytes(self._read_member(member), where, TIMES_FROM_RATE, stacklevel=4)
+        return None if data is None else read_timestamp_bytes(data)
 
-    def _check_timestamps(self, timestamps_ms: np.ndarray | None) -> np.ndarray | None:
+    # ------------------------------------------------------------------ integrity
+    def verify(self) -> None:
+        """Check the whole archive against gzip's CRC-32 and length now.
+
+        Reads do this by themselves when they reach the last frame; this is for checking an
+        archive before (or without) reading it: it decompresses whatever has not been
+        decompressed yet (the whole archive on a fresh extractor).
+
+        Raises
+        ------
+        CorruptRecordingError
+            If the archive is damaged.
+        OSError
+            If it is truncated.
+        """
+        with self._lock:
+            self._verify_rest()
+
+    def _verify_rest(self) -> None:
+        """Decompress to the end of the archive so every gzip check is made (lock held)."""
+        try:
+            self.reader.verify_to_end()
+        except CorruptGzipError as error:
+            raise self._corrupt(error) from error
+        except TruncatedGzipError as error:
+            raise OSError(
+                f"{self.file_path} is truncated: the archive ends inside its compressed data, "
+                f"at {self._where(self.reader.position)}, so it cannot be checked against its "
+                "CRC-32. Copy the archive again from its source."
+            ) from error
+
+    def _where(self, offset: int) -> str:
+        """What lies at ``offset`` of the uncompressed stream, in words."""
+        depth = self.__dict__.get("_depth")
+        frame_bytes = self.__dict__.get("_frame_bytes")
+        if depth is not None and depth.offset <= offset < depth.offset + depth.size:
+            if frame_bytes:
+                return f"frame {(offset - depth.offset) // frame_bytes} of {depth.name}"
+            return f"byte {offset - depth.offset} of {depth.name}"
+        for member in self._side_members.values():
+            if member.offset <= offset < member.offset + member.size:
+                return f"member {member.name}"
+        return f"uncompressed byte {offset}"
+
+    def _corrupt(self, error: CorruptGzipError | CorruptTarError) -> CorruptRecordingError:
+        """The one error a user sees for damage ``error`` found in the archive."""
+        advice = (
+            f"Copy the archive again from its source (`gzip -t {self.file_path.name}` reports "
+            "the same damage)"
+        )
+        if isinstance(error, CorruptTarError):
+            # A header is usually damaged because the compressed data before it is: gzip's
+            # checks then say more than the header's.
+            try:
+                self.reader.verify_to_end()
+            except CorruptGzipError as gzip_error:
+                error = gzip_error
+            except EOFError:
+                pass
+            if isinstance(error, CorruptTarError):
+                return CorruptRecordingError(f"{error}. {advice}")
+        if error.check_failed:
+            start = (
+                "its gzip data fails"
+                if error.member_start == 0
+                else f"its gzip data from {self._where(error.member_start)} onwards fails"
+            )
+            return CorruptRecordingError(
+                f"{self.file_path} is corrupt: {start} gzip's {error.reason} (made at the end "
+                f"of the data, near compressed byte {error.compressed_offset}): what it "
+                f"decompresses to is not what was compressed, so no frame read from it can be "
+                f"trusted. {advice}"
+            )
+        return CorruptRecordingError(
+            f"{self.file_path} is corrupt near compressed byte {error.compressed_offset}, at "
+            f"{self._where(error.uncompressed_offset)}: the data cannot be decompressed "
+            f"({error.reason}). {advice}"
+        )
+
+    def _check_timestamps(self, timestamps_ms: TimestampColumn | None) -> np.ndarray | None:
         """Frame times in seconds from depth_ts.txt, or None (with a warning) if unusable."""
         if timestamps_ms is None:
             return None
@@ -287,6 +404,9 @@ class TarSessionExtractor(DepthVideoExtractor):
             self._timestamps_checked = True
         return self._timestamps
 
+    def _native_timestamps_source(self) -> str:
+        return posixpath.basename(self._side_members[TIMESTAMPS_MEMBER].name)
+
     def get_metadata(self) -> dict[str, Any]:
         self._load_side_files()
         return dict(self._metadata)
@@ -306,6 +426,8 @@ class TarSessionExtractor(DepthVideoExtractor):
         with self._lock:
             try:
                 self.reader.readinto_at(offset, video)
+            except CorruptGzipError as error:
+                raise self._corrupt(error) from error
             except EOFError as error:
                 reached = max(0, self.reader.position - self._depth.offset)
                 raise OSError(
@@ -314,6 +436,9 @@ class TarSessionExtractor(DepthVideoExtractor):
                     f"ends after {reached} of them, inside frame {reached // self._frame_bytes} "
                     f"(reading frames {start_frame}..{end_frame}). Copy the archive again."
                 ) from error
+            if end_frame == self._num_frames:
+                # The last frame: gzip's checks of what was read lie at the end of the archive.
+                self._verify_rest()
         return video.astype(DEPTH_DTYPE, copy=False)
 
     def __del__(self) -> None:

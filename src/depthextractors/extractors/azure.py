@@ -26,16 +26,18 @@ import av
 import numpy as np
 
 from ..cameras import CAMERA_PRESETS, DEFAULT_SAMPLING_FREQUENCY, CameraModel, get_camera
+from .azure_demux import DemuxedTrackReading
+from .azure_layout import find_titled_video_stream, is_azure_recording
 from .base import DepthVideoExtractor
-from .containers.matroska import UnsupportedLayout, video_track_blocks
+from .containers.matroska import DamagedMatroska, UnsupportedLayout
+from .containers.matroska_blocks import ClusterExtent, read_verified_cluster, video_track_blocks
 from .containers.pyav import (
     OpenContainerLifecycle,
-    RecorderLayout,
     check_declared_size,
     open_video_container,
-    register_recorder_layout,
     sniff_container,
 )
+from .errors import CorruptRecordingError
 from .sidecar import rate_from_times
 
 __all__ = ["AZURE_DEPTH_MODES", "AzureDepthExtractor", "find_titled_video_stream"]
@@ -55,61 +57,7 @@ _SAMPLE_TYPES = {"gray16be": np.dtype(">u2"), "gray16le": np.dtype("<u2")}
 _GAP_FACTOR = 1.5
 
 
-def find_titled_video_stream(
-    container: av.container.InputContainer, title: str
-) -> av.video.stream.VideoStream | None:
-    """The video stream whose ``title`` tag is ``title`` (case-insensitive), or ``None``.
-
-    Parameters
-    ----------
-    container : av.container.InputContainer
-        An open container.
-    title : str
-        Track title, e.g. ``"DEPTH"`` or ``"IR"``.
-
-    Returns
-    -------
-    av.video.stream.VideoStream or None
-    """
-    wanted = title.casefold()
-    for stream in container.streams.video:
-        if str(stream.metadata.get("title", "")).casefold() == wanted:
-            return stream
-    return None
-
-
-def _has_azure_tags(container: av.container.InputContainer) -> bool:
-    return any(str(key).upper().startswith("K4A_") for key in container.metadata)
-
-
-def _is_azure_recording(container: av.container.InputContainer) -> bool:
-    """Azure tags, or a video track titled DEPTH: a recording to read as Azure's."""
-    return _has_azure_tags(container) or find_titled_video_stream(container, "DEPTH") is not None
-
-
-def _claims(container: av.container.InputContainer) -> bool:
-    """Azure tags, or any track titled depth: not a plain depth video."""
-    titles = {str(s.metadata.get("title", "")).casefold() for s in container.streams}
-    return "depth" in titles or _has_azure_tags(container)
-
-
-def _refusal(container: av.container.InputContainer, path: Path) -> str | None:
-    """Why a reader of plain videos must not read an Azure recording's first video track."""
-    if not _has_azure_tags(container):
-        return None
-    titles = [str(s.metadata.get("title", "(untitled)")) for s in container.streams.video]
-    return (
-        f"{path} is an Azure Kinect recording without a DEPTH track (video "
-        f"tracks: {titles}); it holds no depth. Record with the depth camera on, or "
-        "read another track with AzureDepthExtractor(path, track=...)"
-    )
-
-
-# The FFV1 reader, which also opens .mkv files, asks this before taking one as a plain video.
-register_recorder_layout(RecorderLayout(claims=_claims, refusal=_refusal))
-
-
-class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
+class AzureDepthExtractor(DemuxedTrackReading, OpenContainerLifecycle, DepthVideoExtractor):
     """Depth (or IR) frames of an Azure Kinect / Orbbec Femto ``.mkv`` recording.
 
     Opening reads the header with PyAV (tracks, tags, the calibration attachment) and then
@@ -142,6 +90,11 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
     allow_truncated : bool, default False
         When the last frame of the track is cut off (a recording that did not finish), read the
         whole frames before it with a warning instead of raising.
+    check_crcs : bool, default True
+        Check each Cluster a frame is read from against the CRC-32 the recorder stored in it
+        (the Azure Kinect recorder does; the check covers the frame, its timestamp and the
+        other tracks' blocks beside it). Reading then reads whole Clusters, colour included;
+        turn it off only for files already verified.
 
     Raises
     ------
@@ -150,6 +103,8 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
     ValueError
         If the file is empty or not a video, has no track titled ``track``, the track is not
         16-bit grey, or a frame is cut off or of the wrong size.
+    CorruptRecordingError
+        If the file's structure is damaged (when opening), or a Cluster read fails its CRC-32.
 
     Warns
     -----
@@ -159,7 +114,7 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
     """
 
     extractor_name = "AzureDepthExtractor"
-    _DECODER_STATE = ("_stream", "_packets", "_next_frame", "_file", "_scratch")
+    _DECODER_STATE = ("_stream", "_packets", "_next_frame", "_file", "_scratch", "_cluster")
     #: Index the track's Matroska blocks directly when the layout allows (False: always PyAV).
     _BLOCK_INDEX = True
 
@@ -169,10 +124,12 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         track: str = "DEPTH",
         camera: str | CameraModel = "auto",
         allow_truncated: bool = False,
+        check_crcs: bool = True,
     ) -> None:
         super().__init__()
         self.file_path = Path(file_path)
         self.track = str(track)
+        self.check_crcs = bool(check_crcs)
         container = open_video_container(self.file_path)
         try:
             self._read_header(container)
@@ -188,6 +145,8 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         self._next_frame: int | None = None
         self._file: Any = None
         self._scratch: np.ndarray | None = None
+        # The last Cluster read and checked: (extent, its bytes from extent.checked_start).
+        self._cluster: tuple[ClusterExtent, bytes] | None = None
         self._lock = threading.RLock()
 
     @classmethod
@@ -204,7 +163,7 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         bool
             False also when the file cannot be opened.
         """
-        return sniff_container(path, _is_azure_recording)
+        return sniff_container(path, is_azure_recording)
 
     # ------------------------------------------------------------------ set-up
     def _read_header(self, container: av.container.InputContainer) -> None:
@@ -214,9 +173,15 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
             raise ValueError(
                 f"{self.file_path} has no video track titled {self.track!r} (video tracks: "
                 f"{titles or 'none'}); expected an Azure Kinect recording with a {self.track} "
-                "track. Record with the depth camera on, or pass track='DEPTH' / 'IR'"
+                "track. Record with the depth camera on, or pass track='DEPTH' / 'IR' (if the "
+                "recording had one, its header is damaged: copy it again)"
             )
         context = stream.codec_context
+        if context is None:
+            raise CorruptRecordingError(
+                f"{self.file_path}: libav cannot open a decoder for the {self.track} track: the "
+                "track's description in the header is damaged. Copy the recording again"
+            )
         sample_type = _SAMPLE_TYPES.get(context.pix_fmt)
         if context.name != "rawvideo" or sample_type is None:
             raise ValueError(
@@ -264,18 +229,27 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
 
     def _scan_blocks(
         self, container: av.container.InputContainer
-    ) -> tuple[int, list[tuple[int, int, int, bool, int]]] | None:
+    ) -> tuple[int, list[tuple[int, int, int, bool, int, ClusterExtent | None]]] | None:
         """The track number and every video block, from the Matroska block headers alone.
 
-        Returns ``(track number, [(track, pts, bytes, cut off, payload offset), ...])``, or
-        None (with a debug log line saying why) when the layout is one the scanner does not
-        handle, so that the caller demuxes with PyAV instead.
+        Returns ``(track number, [(track, pts, bytes, cut off, payload offset, cluster),
+        ...])``, or None (with a debug log line saying why) when the layout is one the scanner
+        does not handle, so that the caller demuxes with PyAV instead. Damage is not a layout:
+        a demuxer would skip it and lose frames silently, so it raises.
         """
         titles = [str(s.metadata.get("title", "")) for s in container.streams.video]
         try:
             with open(self.file_path, "rb") as handle:
                 number, found = video_track_blocks(handle, self.track, titles, self._time_base)
-                blocks = [(b.track, b.timestamp, b.size, not b.complete, b.offset) for b in found]
+                blocks = [
+                    (b.track, b.timestamp, b.size, not b.complete, b.offset, b.cluster)
+                    for b in found
+                ]
+        except DamagedMatroska as damage:
+            raise CorruptRecordingError(
+                f"{self.file_path} is corrupt: {damage}, so the frames from there on cannot "
+                "be found reliably. Copy the recording again from the recording machine"
+            ) from damage
         except UnsupportedLayout as reason:
             logger.debug(
                 "%s: Matroska blocks not indexed directly (%s); demuxing with PyAV",
@@ -295,7 +269,7 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         if scanned is None:
             wanted = self._stream_index
             entries: Any = (
-                (p.stream.index, p.pts, p.size, p.is_corrupt, 0)
+                (p.stream.index, p.pts, p.size, p.is_corrupt, 0, None)
                 for p in container.demux(list(container.streams.video))
             )
         else:
@@ -304,12 +278,16 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         first_pts: dict[int, int] = {}
         frame_pts: list[int] = []
         offsets: list[int] = []
+        clusters: list[ClusterExtent | None] = []
+        seen_clusters: dict[int, ClusterExtent] = {}
         cut_off: str | None = None
         try:
-            for track, pts, size, corrupt, offset in entries:
+            for track, pts, size, corrupt, offset, cluster in entries:
                 if size == 0 or pts is None:
                     continue
                 first_pts.setdefault(track, pts)
+                if cluster is not None:
+                    seen_clusters.setdefault(cluster.start, cluster)
                 if track != wanted:
                     continue
                 if cut_off is not None:
@@ -325,6 +303,7 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
                     continue
                 frame_pts.append(pts)
                 offsets.append(offset)
+                clusters.append(cluster)
         except av.error.FFmpegError as error:
             cut_off = f"unreadable ({error})"
         if cut_off is not None:
@@ -355,6 +334,29 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         self._pts = pts
         self._first_pts_by_track = first_pts
         self._offsets = np.asarray(offsets, dtype=np.int64) if scanned is not None else None
+        self._clusters = clusters
+        if self.check_crcs:
+            self._check_clusters_without_frames(seen_clusters.values())
+
+    def _check_clusters_without_frames(self, seen: Any) -> None:
+        """Check the CRC of every Cluster with video blocks but no frame of the track.
+
+        A capture whose frame is missing is a dropped frame, or a damaged block header (its
+        track number, say) that hides the frame: only the Cluster's CRC tells them apart.
+        """
+        holding = {id(cluster) for cluster in self._clusters}
+        with open(self.file_path, "rb") as handle:
+            for cluster in seen:
+                if id(cluster) in holding or cluster.crc is None:
+                    continue
+                try:
+                    read_verified_cluster(handle, cluster)
+                except DamagedMatroska as damage:
+                    raise CorruptRecordingError(
+                        f"{self.file_path} is corrupt: {damage}; it holds no readable "
+                        f"{self.track} frame, so a frame may be hidden by the damage. Copy the "
+                        "recording again from the recording machine"
+                    ) from damage
 
     def _check_timestamps(self) -> None:
         pts = self._pts
@@ -480,6 +482,12 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         if handle is not None:
             handle.close()
 
+    def _read_into(self, video: np.ndarray, start: int) -> None:
+        if self._offsets is not None:
+            self._read_blocks(video, start)
+        else:
+            self._read_demuxed(video, start)
+
     def _read_blocks(self, video: np.ndarray, start: int) -> None:
         """Fill ``video`` with frames from ``start`` by positioned reads of the block payloads."""
         if self._file is None:
@@ -496,6 +504,11 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
             self._scratch = np.empty(self._image_size, dtype=self._sample_type)
         native = self._sample_type.isnative
         for filled, offset in enumerate(self._offsets[start : start + video.shape[0]].tolist()):
+            cluster = self._clusters[start + filled]
+            if self.check_crcs and cluster is not None and cluster.crc is not None:
+                pixels = self._verified_frame(start + filled, cluster, offset)
+                video[filled] = pixels.reshape(self._image_size)
+                continue
             # Big-endian samples go through the scratch frame: copying them into the native
             # array swaps the bytes in the same pass, faster than swapping in place after.
             target = video[filled] if native else self._scratch
@@ -514,80 +527,24 @@ class AzureDepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
             if not native:
                 video[filled] = self._scratch
 
-    def _open(self) -> None:
-        container = open_video_container(self.file_path)
-        matches = [s for s in container.streams.video if s.index == self._stream_index]
-        if not matches:
-            container.close()
-            raise OSError(
-                f"{self.file_path} changed since it was opened: its {self.track} track is gone"
-            )
-        self._container = container
-        self._stream = matches[0]
-
-    def _track_packets(self) -> Iterator[av.Packet]:
-        for packet in self._container.demux(self._stream):
-            if packet.size and packet.pts is not None:
-                yield packet
-
-    def _seek(self, frame: int, to_start: bool = False) -> None:
-        target = 0 if to_start else int(self._pts[frame])
-        self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
-        self._packets = self._track_packets()
-        self._next_frame = None
-
-    def _read_into(self, video: np.ndarray, start: int) -> None:
-        if self._offsets is not None:
-            self._read_blocks(video, start)
-            return
-        if self._container is None:
-            self._open()
-        here = self._next_frame
-        if self._packets is None or here is None or here != start:
-            self._seek(start)
-        position = self._next_frame
-        retried = False
-        filled = 0
-        while filled < video.shape[0]:
-            packet = next(self._packets, None)
-            wanted = start + filled
-            if packet is None:
-                raise OSError(
-                    f"{self.file_path}: the {self.track} track ends before frame {wanted} "
-                    f"(expected {self.get_num_frames()} frames); the file was truncated after "
-                    "it was opened"
+    def _verified_frame(self, frame: int, cluster: ClusterExtent, offset: int) -> np.ndarray:
+        """Frame ``frame``'s samples, from its Cluster read whole and checked against its CRC."""
+        if self._cluster is None or self._cluster[0] is not cluster:
+            try:
+                self._cluster = (cluster, read_verified_cluster(self._file, cluster))
+            except DamagedMatroska as damage:
+                in_cluster = [k for k, c in enumerate(self._clusters) if c is cluster]
+                frames = (
+                    f"frame {in_cluster[0]}"
+                    if len(in_cluster) == 1
+                    else f"frames {in_cluster[0]}..{in_cluster[-1]}"
                 )
-            index = int(np.searchsorted(self._pts, packet.pts))
-            if index >= self._pts.size or self._pts[index] != packet.pts:
-                raise OSError(
-                    f"{self.file_path}: found a {self.track} frame at timestamp {packet.pts} "
-                    "that was not there when the file was opened; the file changed or is corrupt"
-                )
-            if position is None and index > start:
-                # The demuxer landed after the wanted frame: read from the stream start instead.
-                if retried:
-                    raise OSError(
-                        f"{self.file_path}: cannot seek to {self.track} frame {start}; reading "
-                        f"from the start begins at frame {index}. The file's index is damaged"
-                    )
-                retried = True
-                self._seek(start, to_start=True)
-                continue
-            if position is not None and index != position:
-                raise OSError(
-                    f"{self.file_path}: expected {self.track} frame {position} next but found "
-                    f"frame {index}; the file is corrupt"
-                )
-            position = index + 1
-            if index < start:
-                continue
-            if packet.size != self._frame_bytes:
-                raise OSError(
-                    f"{self.file_path}: {self.track} frame {index} has {packet.size} bytes instead "
-                    f"of {self._frame_bytes}; the file is corrupt"
-                )
-            pixels = np.frombuffer(packet, dtype=self._sample_type)
-            # Assigning big-endian samples into the native uint16 array swaps the bytes.
-            video[filled] = pixels.reshape(self._image_size)
-            filled += 1
-        self._next_frame = position
+                raise CorruptRecordingError(
+                    f"{self.file_path} is corrupt: {damage}; it holds {self.track} {frames}, "
+                    "whose pixels and times cannot be trusted. Copy the recording again from "
+                    "the recording machine, or read only the frames before it (frame_slice)"
+                ) from damage
+        start = offset - cluster.checked_start
+        return np.frombuffer(
+            self._cluster[1], dtype=self._sample_type, count=self._frame_bytes // 2, offset=start
+        )

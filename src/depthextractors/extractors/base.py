@@ -11,50 +11,30 @@ from __future__ import annotations
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..cameras import CameraModel, get_camera
-from .frame_ranges import as_frame_index, resolve_frame_range
+from .frame_ranges import FrameChunk, as_frame_index, check_slice_request, resolve_frame_range
 
-__all__ = ["DepthVideoExtractor", "FrameChunk", "FrameSliceDepthExtractor"]
+__all__ = [
+    "TIMESTAMPS_FROM_CONTAINER",
+    "TIMESTAMPS_MADE_UP",
+    "TIMESTAMPS_SET",
+    "DepthVideoExtractor",
+    "FrameChunk",
+    "FrameSliceDepthExtractor",
+]
 
 DEPTH_DTYPE = np.dtype(np.uint16)
 
-
-@dataclass(frozen=True)
-class FrameChunk:
-    """A block of frames yielded by :meth:`DepthVideoExtractor.iter_chunks`.
-
-    Attributes
-    ----------
-    start : int
-        First frame that is new in this chunk (each frame is new in exactly one chunk).
-    end : int
-        One past the last frame of the chunk.
-    read_start : int
-        First frame held in :attr:`frames`: ``start`` minus the overlap (never below the
-        iteration's first frame).
-    frames : numpy.ndarray
-        ``(end - read_start, rows, cols)`` uint16 depth in millimetres.
-    """
-
-    start: int
-    end: int
-    read_start: int
-    frames: np.ndarray
-
-    @property
-    def num_overlap(self) -> int:
-        """Frames at the front of :attr:`frames` that belong to the previous chunk."""
-        return self.start - self.read_start
-
-    @property
-    def new_frames(self) -> np.ndarray:
-        """The frames ``start:end`` only (a view)."""
-        return self.frames[self.num_overlap :]
+#: :attr:`DepthVideoExtractor.timestamps_source` of times set with ``set_times``.
+TIMESTAMPS_SET = "set with set_times"
+#: ... of the recording's own per-frame times (block times, header stamps, stream pts).
+TIMESTAMPS_FROM_CONTAINER = "container"
+#: ... when no usable times exist and ``frame / sampling_frequency`` stands in for them.
+TIMESTAMPS_MADE_UP = "made up from the frame rate"
 
 
 class DepthVideoExtractor(ABC):
@@ -273,8 +253,9 @@ class DepthVideoExtractor(ABC):
     ) -> FrameSliceDepthExtractor:
         """A lazy view of frames ``[start_frame, end_frame)``; no frames are read.
 
-        Bounds follow :meth:`get_video` (negative from the end, clamped to the video). Slices of
-        slices compose into a single view of the original video.
+        Bounds follow :meth:`get_video` (negative from the end) except that a bound past
+        either end of the video is clamped with a warning that says by how much, and a start
+        past the end raises. Slices of slices compose into a single view of the original video.
 
         Parameters
         ----------
@@ -286,8 +267,15 @@ class DepthVideoExtractor(ABC):
         Returns
         -------
         FrameSliceDepthExtractor
+
+        Raises
+        ------
+        ValueError
+            If the start lies after the end, or past the last frame.
         """
-        start, end = resolve_frame_range(start_frame, end_frame, self.get_num_frames())
+        num_frames = self.get_num_frames()
+        start, end = resolve_frame_range(start_frame, end_frame, num_frames)
+        check_slice_request(start_frame, end_frame, num_frames, stacklevel=3)
         return FrameSliceDepthExtractor(self, start, end)
 
     def iter_chunks(
@@ -368,6 +356,27 @@ class DepthVideoExtractor(ABC):
     def has_time_vector(self) -> bool:
         """Whether frame times come from set times or native timestamps (not from the rate)."""
         return self._times is not None or self.get_native_timestamps() is not None
+
+    @property
+    def timestamps_source(self) -> str:
+        """Where :meth:`get_timestamps` takes the frame times from, for the results to record.
+
+        One of :data:`TIMESTAMPS_SET` (``"set with set_times"``), the name of the timestamp
+        file read (``"depth_ts.txt"``; lines it had to repair are warned about),
+        :data:`TIMESTAMPS_FROM_CONTAINER` (``"container"``: the recording's own times of each
+        frame), ``"given"`` (times passed to a :class:`NumpyDepthExtractor`) or
+        :data:`TIMESTAMPS_MADE_UP` (``"made up from the frame rate"``: the recording has no
+        usable times, so frame ``k`` is at ``k / sampling_frequency``).
+        """
+        if self._times is not None:
+            return TIMESTAMPS_SET
+        if self.get_native_timestamps() is None:
+            return TIMESTAMPS_MADE_UP
+        return self._native_timestamps_source()
+
+    def _native_timestamps_source(self) -> str:
+        """Where :meth:`get_native_timestamps` come from (formats with a timestamp file say)."""
+        return TIMESTAMPS_FROM_CONTAINER
 
     def get_timestamps(
         self, start_frame: int | None = None, end_frame: int | None = None
@@ -545,6 +554,9 @@ class FrameSliceDepthExtractor(DepthVideoExtractor):
 
     def has_time_vector(self) -> bool:
         return self._times is not None or self.parent.has_time_vector()
+
+    def _native_timestamps_source(self) -> str:
+        return self.parent.timestamps_source
 
     def get_metadata(self) -> dict[str, Any]:
         return self.parent.get_metadata()

@@ -13,7 +13,6 @@ import threading
 import warnings
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,12 @@ from typing import Any
 import av
 import numpy as np
 
-from ..cameras import CAMERA_PRESETS, DEFAULT_SAMPLING_FREQUENCY, CameraModel, get_camera
-from .base import DepthVideoExtractor
+from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
+from .base import TIMESTAMPS_FROM_CONTAINER, TIMESTAMPS_MADE_UP, DepthVideoExtractor
+from .containers.ffv1_index import count_packets, file_is_complete, index_from_entries
 from .containers.ffv1_slices import ffv1_slices_intact
+from .containers.matroska import DamagedMatroska
+from .containers.matroska_blocks import ClusterChecker, track_blocks
 from .containers.pyav import (
     OpenContainerLifecycle,
     check_declared_size,
@@ -32,43 +34,26 @@ from .containers.pyav import (
     recorder_layout_refusal,
     sniff_container,
 )
+from .errors import CorruptRecordingError
 from .sidecar import (
-    load_timestamps,
+    check_not_infrared,
     rate_from_times,
     read_session_metadata,
     sidecar_path,
     warn_default_rate,
 )
+from .timestamp_files import load_timestamps
 
 __all__ = ["FFV1DepthExtractor"]
 
 GREY16_PIXEL_FORMATS = ("gray16le", "gray16be")
+# Packets looked at to tell whether a video was written with FFV1 slice CRCs: one damaged
+# packet must not switch the checks off for the whole file.
+_CRC_PROBE_PACKETS = 8
 
 
 def _is_plain_video(container: av.container.InputContainer) -> bool:
     return bool(container.streams.video) and not recorder_layout_claims(container)
-
-
-@dataclass(frozen=True)
-class _FrameIndex:
-    """Presentation time (stream time base) and keyframe flag of every frame, in order."""
-
-    pts: np.ndarray
-    keyframe: np.ndarray
-
-
-def _index_from_entries(stream: av.video.stream.VideoStream, file_bytes: int) -> _FrameIndex | None:
-    """Frame index from the container's own index (AVI idx1), when it is complete and sane."""
-    entries = getattr(stream, "index_entries", None)
-    header_frames = stream.frames
-    if entries is None or header_frames <= 0 or len(entries) != header_frames:
-        return None
-    pts = np.fromiter((entry.timestamp for entry in entries), dtype=np.int64, count=len(entries))
-    keyframe = np.fromiter((entry.is_keyframe for entry in entries), dtype=bool, count=len(entries))
-    last = entries[len(entries) - 1]
-    if np.any(np.diff(pts) <= 0) or last.pos + last.size > file_bytes or not keyframe[0]:
-        return None
-    return _FrameIndex(pts, keyframe)
 
 
 class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
@@ -107,14 +92,24 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
     check_slice_crcs : bool, default True
         Verify the FFV1 slice CRCs of every frame before decoding it (about a tenth of the
         decoding time); turn off only for files already verified.
+    track : str, optional
+        Title of the video stream to read. By default the stream titled as depth (a title
+        containing "depth"), else the first video stream if it has no title; a stream titled
+        otherwise (``IR``, ``COLOR``) is read only when named here.
+    allow_ir : bool, default False
+        Read a file named ``ir.*`` (moseq's infrared recording), which is refused otherwise.
 
     Raises
     ------
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the file is empty, not a video, has no video stream, is not 16-bit grey, or is
-        truncated (unless ``allow_truncated``).
+        If the file is empty, not a video, has no video stream (or none titled ``track``, or
+        only streams titled as something other than depth), is not 16-bit grey, is named
+        ``ir.*`` (without ``allow_ir``) or is truncated (unless ``allow_truncated``).
+    CorruptRecordingError
+        When a frame read fails its slice CRC or cannot be decoded, or the container's index
+        contradicts its packets.
     """
 
     extractor_name = "FFV1DepthExtractor"
@@ -129,10 +124,14 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         threads: int = 0,
         allow_truncated: bool = False,
         check_slice_crcs: bool = True,
+        track: str | None = None,
+        allow_ir: bool = False,
     ) -> None:
         super().__init__()
         self.file_path = Path(file_path)
+        check_not_infrared(self.file_path, allow_ir)
         self._check_slice_crcs = bool(check_slice_crcs)
+        self.track = None if track is None else str(track)
         self.threads = int(threads)
         if self.threads < 0:
             raise ValueError(f"threads must be 0 (automatic) or a positive count, got {threads}")
@@ -182,9 +181,15 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         refusal = recorder_layout_refusal(container, self.file_path)
         if refusal is not None:
             raise ValueError(refusal)
-        stream = container.streams.video[0]
+        stream = self._choose_stream(container)
         context = stream.codec_context
-        pixel_format = context.pix_fmt
+        pixel_format = None if context is None else context.pix_fmt
+        if pixel_format is None:
+            raise CorruptRecordingError(
+                f"{self.file_path}: the video stream's pixel format cannot be read: its codec "
+                "description in the file header is damaged. Re-copy the file from its source, "
+                "or convert the raw depth.dat again"
+            )
         if pixel_format not in GREY16_PIXEL_FORMATS:
             raise ValueError(
                 f"{self.file_path}: the video stream is {context.name} {pixel_format}, expected "
@@ -201,11 +206,20 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         self._stream_tags = dict(stream.metadata)
 
         check_declared_size(self.file_path, allow_truncated, stacklevel=3)
-        index = _index_from_entries(stream, self.file_path.stat().st_size)
+        index = index_from_entries(stream, self.file_path.stat().st_size)
         header_frames = int(stream.frames)
         if index is None:
-            index = self._count_packets(container, stream)
+            index = count_packets(container, stream, self.file_path, stacklevel=4)
+            if index.time_base is not None:
+                self._time_base = index.time_base
             counted = index.pts.size
+            if header_frames > counted and file_is_complete(self.file_path):
+                raise CorruptRecordingError(
+                    f"{self.file_path}: the header says {header_frames} frames but the file, "
+                    f"which is complete (not cut short), holds {counted}: its header or index "
+                    "is damaged. Re-copy the file from its source, or convert the raw depth.dat "
+                    "again"
+                )
             if header_frames > counted:
                 message = (
                     f"{self.file_path}: the header promises {header_frames} frames but the file "
@@ -227,59 +241,82 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         if index.pts.size == 0:
             raise ValueError(f"{self.file_path} has a video stream but no frames in it")
         self._index = index
+        self._clusters = self._matroska_clusters(container, stream)
         self._slice_crcs = (
-            self._check_slice_crcs and self._codec_name == "ffv1" and self._first_packet_has_crcs()
+            self._check_slice_crcs and self._codec_name == "ffv1" and self._written_with_crcs()
         )
         self._sampling_frequency = self._rate_of(stream)
 
-    def _first_packet_has_crcs(self) -> bool:
-        """Whether the video was written with FFV1 slice CRCs (moseq2 and this package do)."""
-        with open_video_container(self.file_path) as container:
-            stream = container.streams.video[0]
-            for packet in container.demux(stream):
-                if packet.size:
-                    return ffv1_slices_intact(memoryview(packet))
-        return False
-
-    def _count_packets(
+    def _matroska_clusters(
         self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
-    ) -> _FrameIndex:
-        """Frame index by demuxing every packet of the stream (no decoding)."""
-        pts: list[int | None] = []
-        keyframe: list[bool] = []
+    ) -> ClusterChecker | None:
+        """For a Matroska file: its blocks checked against the frames the demuxer counted (a
+        demuxer steps over damage, losing frames silently), and a checker of its Clusters'
+        CRC-32s for the reads. None for other files, or layouts the block scanner skips."""
+        titles = [str(s.metadata.get("title", "")) for s in container.streams.video]
+        title = str(stream.metadata.get("title", ""))
         try:
-            for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue
-                if packet.is_corrupt:
-                    # A packet cut off at the end of a truncated file; it is not a frame.
-                    break
-                pts.append(packet.pts if packet.pts is not None else packet.dts)
-                keyframe.append(bool(packet.is_keyframe))
-        except av.error.FFmpegError as error:
-            warnings.warn(
-                f"{self.file_path}: reading stopped after {len(pts)} frames ({error})",
-                stacklevel=4,
+            blocks = track_blocks(self.file_path, title, titles, self._time_base)
+        except DamagedMatroska as damage:
+            raise CorruptRecordingError(
+                f"{self.file_path} is corrupt: {damage}, so the frames from there on cannot be "
+                "found reliably. Re-copy it from its source, or convert the raw depth.dat again"
+            ) from damage
+        if blocks is None:
+            return None
+        whole = sum(block.complete for block in blocks)
+        if whole != self._index.pts.size and file_is_complete(self.file_path):
+            raise CorruptRecordingError(
+                f"{self.file_path} is corrupt: its Clusters hold {whole} frames but the demuxer "
+                f"found {self._index.pts.size}, so frames are hidden or made up by damage. "
+                "Re-copy it from its source, or convert the raw depth.dat again"
             )
-        if any(value is None for value in pts):
-            # No timestamps at all in the container: frames are in file order at the nominal rate.
-            rate = stream.average_rate or stream.guessed_rate or DEFAULT_SAMPLING_FREQUENCY
-            self._time_base = Fraction(1, 1) / Fraction(rate)
-            values = np.arange(len(pts), dtype=np.int64)
-        else:
-            values = np.asarray(pts, dtype=np.int64)
-        flags = np.asarray(keyframe, dtype=bool)
-        if values.size and np.any(np.diff(values) <= 0):
-            order = np.argsort(values, kind="stable")
-            values, flags = values[order], flags[order]
-            if np.any(np.diff(values) == 0):
-                raise ValueError(
-                    f"{self.file_path}: several frames share a timestamp, so frames cannot be "
-                    "told apart; the file is damaged"
-                )
-        if flags.size:
-            flags[0] = True
-        return _FrameIndex(values, flags)
+        checker = ClusterChecker(self.file_path, (b.cluster for b in blocks if b.cluster))
+        return checker if len(checker) else None
+
+    def _choose_stream(self, container: av.container.InputContainer) -> av.video.stream.VideoStream:
+        """The video stream to read: named by ``track``, titled as depth, or the only untitled."""
+        streams = list(container.streams.video)
+        titles = [str(stream.metadata.get("title", "")) for stream in streams]
+        if self.track is not None:
+            for stream, title in zip(streams, titles, strict=True):
+                if title.casefold() == self.track.casefold():
+                    return stream
+            raise ValueError(
+                f"{self.file_path} has no video stream titled {self.track!r} (titles: "
+                f"{[t or '(untitled)' for t in titles]})"
+            )
+        for stream, title in zip(streams, titles, strict=True):
+            if "depth" in title.casefold():
+                return stream
+        if titles[0]:
+            raise ValueError(
+                f"{self.file_path}: its video stream is titled {titles[0]!r}, not depth "
+                f"(titles: {titles}); reading it would take those frames for millimetres. "
+                f"Pass track={titles[0]!r} to read it anyway"
+            )
+        return streams[0]
+
+    def _written_with_crcs(self) -> bool:
+        """Whether the video was written with FFV1 slice CRCs (moseq2 and this package do).
+
+        Without CRCs a packet passes the check only by a one-in-four-billion chance per slice,
+        so any of the first few packets passing means the writer made them.
+        """
+        probed = 0
+        with open_video_container(self.file_path) as container:
+            stream = next(s for s in container.streams.video if s.index == self._stream_index)
+            try:
+                for packet in container.demux(stream):
+                    if packet.size:
+                        if ffv1_slices_intact(memoryview(packet)):
+                            return True
+                        probed += 1
+                        if probed == _CRC_PROBE_PACKETS:
+                            break
+            except av.error.FFmpegError:
+                pass
+        return False
 
     def _rate_of(self, stream: av.video.stream.VideoStream) -> float:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -292,14 +329,21 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
 
     def _load_times(self, timestamps_path) -> np.ndarray:
         stream_times = self._index.pts.astype(np.float64) * float(self._time_base)
+        path = sidecar_path(self.file_path, timestamps_path, f"{self.file_path.stem}_ts.txt")
         times = load_timestamps(
-            sidecar_path(self.file_path, timestamps_path, f"{self.file_path.stem}_ts.txt"),
+            path,
             self._index.pts.size,
             self.file_path,
             "frame times come from the video stream",
             stacklevel=3,
         )
-        return stream_times if times is None else times
+        if times is not None:
+            self._times_source = path.name
+            return times
+        self._times_source = (
+            TIMESTAMPS_MADE_UP if self._index.made_up else TIMESTAMPS_FROM_CONTAINER
+        )
+        return stream_times
 
     def _resolve_camera(self, camera: str | CameraModel) -> CameraModel:
         if isinstance(camera, str) and camera == "auto":
@@ -335,6 +379,9 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
 
     def get_native_timestamps(self) -> np.ndarray:
         return self._times_s
+
+    def _native_timestamps_source(self) -> str:
+        return self._times_source
 
     def get_metadata(self) -> dict[str, Any]:
         return dict(self._metadata)
@@ -379,14 +426,18 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
     def _frame_of_pts(self, pts: int) -> int:
         index = int(np.searchsorted(self._index.pts, pts))
         if index >= self._index.pts.size or self._index.pts[index] != pts:
-            raise OSError(
+            raise CorruptRecordingError(
                 f"{self.file_path}: decoded a frame with timestamp {pts} (x {self._time_base} s) "
                 "that is not in the file's index; the file changed or is corrupt"
             )
         return index
 
-    def _decoded_frames(self) -> Iterator[tuple[int | None, np.ndarray]]:
-        """Decoded frames from the container's current position, as ``(pts, pixels)``."""
+    def _decoded_frames(self) -> Iterator[tuple[int | None, np.ndarray, bool]]:
+        """Decoded frames from the container's current position, as ``(pts, pixels, key)``.
+
+        ``key`` is the decoder's word (from the bitstream, not the container's index) that the
+        frame is a keyframe, which decodes without the frames before it.
+        """
         waiting_pts: deque[int | None] = deque()
         last_pts = int(self._index.pts[-1])
         for packet in self._container.demux(self._stream):
@@ -398,8 +449,10 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
                     # it to the decoder, whose threads would report it early; flush instead.
                     to_decode = None
                 else:
+                    if self._clusters is not None and packet.pos >= 0:
+                        self._check_cluster(packet.pos, packet_pts)
                     if self._slice_crcs and not ffv1_slices_intact(memoryview(packet)):
-                        raise OSError(
+                        raise CorruptRecordingError(
                             f"{self.file_path}: frame {self._frame_label(packet_pts)} is corrupt "
                             "(an FFV1 slice CRC does not match): the file was damaged after it "
                             "was written. Re-copy it from the source or re-convert the raw "
@@ -411,7 +464,7 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
             except av.error.FFmpegError as error:
                 # Frames come out in packet order, so the failing one is the oldest not yet out.
                 where = waiting_pts[0] if waiting_pts else packet_pts
-                raise OSError(
+                raise CorruptRecordingError(
                     f"{self.file_path}: frame {self._frame_label(where)} cannot be decoded "
                     f"({error}); the file is "
                     "truncated or corrupt from there on. Re-copy it from the source, or read only "
@@ -421,9 +474,36 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
                 oldest_pts = waiting_pts.popleft() if waiting_pts else None
                 # Frames keep packet order (FFV1 is intra-only), so the oldest waiting packet
                 # timestamp belongs to this frame when the decoder does not pass pts on.
-                yield (frame.pts if frame.pts is not None else oldest_pts), frame.to_ndarray()
+                pts = frame.pts if frame.pts is not None else oldest_pts
+                yield pts, frame.to_ndarray(), bool(frame.key_frame)
             if to_decode is None:
                 return
+
+    def _check_cluster(self, position: int, pts: int | None) -> None:
+        """Check the Matroska Cluster holding the packet at file offset ``position``."""
+        try:
+            self._clusters.check(position)
+        except DamagedMatroska as damage:
+            raise CorruptRecordingError(
+                f"{self.file_path}: frame {self._frame_label(pts)} is corrupt: {damage}. "
+                "Re-copy it from its source, or convert the raw depth.dat again"
+            ) from damage
+
+    def _missing_frame(self, frame: int) -> OSError:
+        """The error for a video whose packets end before ``frame``: cut short, or damaged."""
+        data_end = self._index.data_end
+        if data_end is not None and self.file_path.stat().st_size >= data_end:
+            return CorruptRecordingError(
+                f"{self.file_path}: frame {frame} cannot be found although the file holds all "
+                f"{data_end} bytes its {self.get_num_frames()} frames reach: the container's "
+                f"index or the data before frame {frame} is damaged. Re-copy the file from its "
+                "source, or convert the raw depth.dat again"
+            )
+        return OSError(
+            f"{self.file_path}: the video ends before frame {frame} (expected "
+            f"{self.get_num_frames()} frames); the file is truncated. Re-copy it, or read only "
+            f"frames before {frame}"
+        )
 
     def _frame_label(self, pts: int | None) -> str:
         """``"<index>"`` of the frame with timestamp ``pts``, for messages."""
@@ -440,13 +520,15 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
 
     def _seek_to_keyframe(self, rank: int) -> None:
         """Position the demuxer at keyframe number ``rank`` (-1: the start of the stream)."""
-        if rank < 0:
-            self._container.seek(0, stream=self._stream, backward=True, any_frame=False)
-        else:
-            key = int(self.keyframe_indices[rank])
-            self._container.seek(
-                int(self._index.pts[key]), stream=self._stream, backward=True, any_frame=False
-            )
+        key = 0 if rank < 0 else int(self.keyframe_indices[rank])
+        target = 0 if rank < 0 else int(self._index.pts[key])
+        try:
+            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+        except av.error.FFmpegError as error:
+            raise CorruptRecordingError(
+                f"{self.file_path}: cannot seek to frame {key} ({error}); the file's index is "
+                "damaged. Re-copy it from its source, or convert the raw depth.dat again"
+            ) from error
         self._decoded = self._decoded_frames()
         self._next_frame = None
 
@@ -466,42 +548,42 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         while filled < video.shape[0]:
             item = next(self._decoded, None)
             if item is None:
-                frame = start + filled
-                raise OSError(
-                    f"{self.file_path}: the video ends before frame {frame} (expected "
-                    f"{self.get_num_frames()} frames); the file is truncated. Re-copy it, or read "
-                    f"only frames before {frame}"
-                )
-            pts, pixels = item
+                raise self._missing_frame(start + filled)
+            pts, pixels, key = item
             if pts is not None:
                 index = self._frame_of_pts(int(pts))
             elif position is not None:
                 index = position
             else:
-                raise OSError(
+                raise CorruptRecordingError(
                     f"{self.file_path}: decoded frames carry no timestamps, so frame "
                     f"{start + filled} cannot be located; remux the file"
                 )
-            if position is None and index > start:
-                # The demuxer landed after the wanted frame: start from an earlier keyframe.
+            if position is None and (index > start or not key):
+                # The demuxer landed after the wanted frame, or inside a keyframe group (a
+                # damaged index entry): frames decoded from there would be wrong. Start from
+                # an earlier keyframe.
                 if tried_stream_start:
-                    raise OSError(
+                    raise CorruptRecordingError(
                         f"{self.file_path}: cannot seek to frame {start}: decoding from the start "
-                        f"of the stream begins at frame {index}; the file's index is damaged"
+                        f"of the stream begins at frame {index}"
+                        + ("" if key else ", which is not a keyframe")
+                        + "; the file's index is damaged. Re-copy it from its source, or "
+                        "convert the raw depth.dat again"
                     )
                 rank -= 1
                 tried_stream_start = rank < 0
                 self._seek_to_keyframe(rank)
                 continue
             if position is not None and index != position:
-                raise OSError(
+                raise CorruptRecordingError(
                     f"{self.file_path}: expected frame {position} next but decoded frame {index}; "
                     "frames are missing or the file is corrupt"
                 )
             position = index + 1
             if index >= start:
                 if pixels.shape != video.shape[1:]:
-                    raise OSError(
+                    raise CorruptRecordingError(
                         f"{self.file_path}: frame {index} is {pixels.shape} pixels instead of "
                         f"{video.shape[1:]}; the file is corrupt"
                     )

@@ -99,5 +99,8 @@ class NumpyDepthExtractor(DepthVideoExtractor):
     def get_native_timestamps(self) -> np.ndarray | None:
         return self._native_timestamps
 
+    def _native_timestamps_source(self) -> str:
+        return "given"
+
     def get_metadata(self) -> dict[str, Any]:
         return dict(self._metadata)

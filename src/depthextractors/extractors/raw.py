@@ -11,14 +11,14 @@ import numpy as np
 from ..cameras import CameraModel, get_camera
 from .base import DEPTH_DTYPE, DepthVideoExtractor
 from .sidecar import (
-    TIMES_FROM_RATE,
+    check_not_infrared,
     check_recording_path,
-    load_timestamps,
     read_session_metadata,
     resolve_frame_size,
     resolve_sampling_frequency,
     sidecar_path,
 )
+from .timestamp_files import TIMES_FROM_RATE, load_timestamps
 
 __all__ = ["RawDepthExtractor"]
 
@@ -48,19 +48,24 @@ class RawDepthExtractor(DepthVideoExtractor):
         Frame rate in Hz; otherwise the median interval of the timestamps, else 30 Hz.
     timestamps_path : path-like, "auto" or None, default "auto"
         Timestamp file (first column, milliseconds); ``"auto"`` uses ``depth_ts.txt`` beside the
-        file when present; ``None`` uses none.
+        file when present; ``None`` uses none. Unusable lines are repaired one by one with a
+        warning; a file that does not fit the frames is left unused, with a warning, and
+        :attr:`timestamps_source` then says the times are made up from the frame rate.
     metadata_path : path-like, "auto" or None, default "auto"
         Session metadata JSON; ``"auto"`` uses ``metadata.json`` beside the file when present.
     allow_partial_frame : bool, default False
         When the file size is not a whole number of frames, keep the whole frames (with a
         warning) instead of raising.
+    allow_ir : bool, default False
+        Read a file named ``ir.*`` (moseq's infrared recording), which is refused otherwise.
 
     Raises
     ------
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the file is empty, not a whole number of frames, or its frame size cannot be found.
+        If the file is empty, not a whole number of frames, its frame size cannot be found, or
+        it is named ``ir.*`` (without ``allow_ir``).
     """
 
     extractor_name = "RawDepthExtractor"
@@ -75,6 +80,7 @@ class RawDepthExtractor(DepthVideoExtractor):
         timestamps_path: str | os.PathLike | None = "auto",
         metadata_path: str | os.PathLike | None = "auto",
         allow_partial_frame: bool = False,
+        allow_ir: bool = False,
     ) -> None:
         super().__init__()
         self.file_path = check_recording_path(
@@ -82,6 +88,7 @@ class RawDepthExtractor(DepthVideoExtractor):
             "depth file",
             "pass the depth file inside it, or use open_depth_video(directory) to find it",
         )
+        check_not_infrared(self.file_path, allow_ir)
         self._file_dtype = np.dtype(dtype)
         if self._file_dtype.kind != "u" or self._file_dtype.itemsize != 2:
             raise ValueError(f"dtype must be '<u2' or '>u2' (16-bit unsigned), got {dtype!r}")
@@ -121,8 +128,9 @@ class RawDepthExtractor(DepthVideoExtractor):
                     "to read the whole frames only"
                 )
             warnings.warn(message + "; the extra bytes are ignored", stacklevel=2)
+        self._timestamps_path = sidecar_path(self.file_path, timestamps_path, "depth_ts.txt")
         self._timestamps = load_timestamps(
-            sidecar_path(self.file_path, timestamps_path, "depth_ts.txt"),
+            self._timestamps_path,
             self._num_frames,
             self.file_path,
             TIMES_FROM_RATE,
@@ -143,6 +151,9 @@ class RawDepthExtractor(DepthVideoExtractor):
 
     def get_native_timestamps(self) -> np.ndarray | None:
         return self._timestamps
+
+    def _native_timestamps_source(self) -> str:
+        return self._timestamps_path.name
 
     def get_metadata(self) -> dict[str, Any]:
         return dict(self._metadata)

@@ -31,6 +31,7 @@ from .containers.rosbag import (
     read_chunk_record,
     ros1_typestore,
 )
+from .errors import CorruptRecordingError
 from .sidecar import check_recording_path, check_sampling_frequency, warn_default_rate
 
 __all__ = ["BagConnection", "RealSenseBagExtractor"]
@@ -104,13 +105,15 @@ class RealSenseBagExtractor(DepthVideoExtractor):
         self._timestamps_read = False
 
         index = read_bag_index(self.file_path)
-        if index.scan_note:
-            warnings.warn(index.scan_note, stacklevel=2)
         self._indexed = index.indexed
+        self._cut_bytes = index.cut_bytes
         self._connections = index.connections
         self._locations = index.locations
         with open(self.file_path, "rb") as handle:
             self._depth = self._choose_depth_connection(topic, handle)
+            if index.scan_note:
+                # Only now: a bag cut before its first frame is one error, not a warning too.
+                warnings.warn(index.scan_note, stacklevel=2)
             self._frame_locations = np.asarray(self._locations[self._depth.id], dtype=np.int64)
             first = self._decode_image(self._read_message(0, self._frame_locations[0], handle), 0)
             self._image_size = (int(first.height), int(first.width))
@@ -143,6 +146,13 @@ class RealSenseBagExtractor(DepthVideoExtractor):
                 c for c in candidates
                 if self._peek_encoding(c, handle) in DEPTH_ENCODINGS
             ]  # fmt: skip
+        if not candidates and self._cut_bytes:
+            raise ValueError(
+                f"{self.file_path} was cut short: its writer never closed it (no index) and "
+                f"it ends inside a record ({self._cut_bytes} bytes of it are there), before "
+                f"any whole depth frame (image topics found: {image_topics}). Copy the whole "
+                "file again from the recording machine"
+            )
         if not candidates:
             all_topics = sorted(f"{c.topic} ({c.msgtype})" for c in self._connections.values())
             shown = ", ".join(all_topics[:12]) + (" ..." if len(all_topics) > 12 else "")
@@ -293,9 +303,10 @@ class RealSenseBagExtractor(DepthVideoExtractor):
             message = ros1_typestore().deserialize_ros1(raw, IMAGE_MSGTYPE)
         # Whatever the deserialiser trips on, the message bytes are not a valid image.
         except Exception as error:
-            raise OSError(
+            raise CorruptRecordingError(
                 f"{self.file_path}: depth frame {frame} on {self._depth.topic} cannot be decoded "
-                f"as sensor_msgs/Image ({error}); the bag is corrupt"
+                f"as sensor_msgs/Image ({error}); the bag is corrupt. Copy it again from the "
+                "recording machine"
             ) from error
         where = f"{self.file_path}: depth frame {frame} on {self._depth.topic}"
         if message.encoding not in DEPTH_ENCODINGS:
@@ -307,7 +318,7 @@ class RealSenseBagExtractor(DepthVideoExtractor):
             raise ValueError(f"{where} has a row step of {message.step} bytes for "
                              f"{message.width} 16-bit pixels")  # fmt: skip
         if len(message.data) != message.step * message.height:
-            raise OSError(
+            raise CorruptRecordingError(
                 f"{where} holds {len(message.data)} bytes of pixels but its header says "
                 f"{message.height} rows of {message.step} bytes; the frame is incomplete"
             )

@@ -1,25 +1,24 @@
-"""A recording's side files, read once for every format: times, metadata, frame rate and size.
+"""A recording's side files, read once for every format: metadata, frame rate and size.
 
 Also the check every format makes of the path it is given (:func:`check_recording_path`).
 
-moseq acquisition writes ``depth_ts.txt`` (device time of each frame, milliseconds in the first
-column) and ``metadata.json`` beside the depth data; the FFV1 writer keeps ``<stem>_ts.txt``
-beside a video. Raw files, FFV1 videos and session archives read them here, with one set of
-checks: a timestamp file that does not match the frames is warned about and cut to length or
-left out, never trusted silently. The frame rate follows the same rules everywhere: given, else
-from the recording's times, else :data:`~depthextractors.cameras.DEFAULT_SAMPLING_FREQUENCY`
-with a warning. Warnings take a ``stacklevel`` counted as the caller would pass it to
-:func:`warnings.warn`, so they point at the user's call whatever the depth of helpers.
+moseq acquisition writes ``metadata.json`` (and ``depth_ts.txt``, read by
+:mod:`.timestamp_files`) beside the depth data. Raw files, FFV1 videos and session archives read
+it here, whether saved as UTF-8 (with or without the byte-order mark Windows tools add) or
+UTF-16. The frame rate follows the same rules everywhere: given, else from the recording's
+times, else :data:`~depthextractors.cameras.DEFAULT_SAMPLING_FREQUENCY` with a warning.
+Warnings take a ``stacklevel`` counted as the caller would pass it to :func:`warnings.warn`, so
+they point at the user's call whatever the depth of helpers.
 """
 
 from __future__ import annotations
 
-import io
+import codecs
 import json
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +27,13 @@ import numpy as np
 from ..cameras import CAMERA_PRESETS, DEFAULT_SAMPLING_FREQUENCY, CameraModel, detect_camera
 
 __all__ = [
-    "TIMES_FROM_RATE",
+    "check_not_infrared",
     "check_recording_path",
     "check_sampling_frequency",
-    "check_timestamps",
-    "load_timestamps",
+    "decode_text",
     "parse_session_metadata",
-    "parse_timestamps",
     "rate_from_times",
     "read_session_metadata",
-    "read_timestamp_bytes",
-    "read_timestamp_file",
     "resolve_frame_size",
     "resolve_sampling_frequency",
     "sidecar_path",
@@ -47,8 +42,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: What a session falls back on when its timestamp file is unusable (for the warnings).
-TIMES_FROM_RATE = "frame times will be frame / frame rate"
+# Byte-order marks, longest first (UTF-32's little-endian mark begins with UTF-16's).
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 # ------------------------------------------------------------------------------ where they are
@@ -80,6 +81,35 @@ def check_recording_path(file_path: str | os.PathLike, what: str, instead: str) 
     return path
 
 
+def check_not_infrared(path: Path, allow_ir: bool) -> None:
+    """Refuse a file named ``ir.*`` (an infrared recording) unless ``allow_ir``.
+
+    moseq acquisition saves the infrared stream beside the depth in the same format
+    (``ir.dat`` beside ``depth.dat``), so a wrong file name alone would give infrared
+    intensities read as millimetres.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The recording given.
+    allow_ir : bool
+        Read it anyway (an explicit request).
+
+    Raises
+    ------
+    ValueError
+        If the name is ``ir``, ``ir_*`` or ``ir-*`` (any suffix, any case) and not ``allow_ir``.
+    """
+    stem = path.name.split(".", 1)[0].casefold()
+    if allow_ir or not (stem == "ir" or stem.startswith(("ir_", "ir-"))):
+        return
+    raise ValueError(
+        f"{path} is named as an infrared recording, not depth: moseq acquisition saves the IR "
+        "stream beside the depth in the same format, so its intensities would be read as "
+        "millimetres. Pass the depth file (depth.*), or allow_ir=True to read it anyway"
+    )
+
+
 def sidecar_path(data_path: Path, path: str | os.PathLike | None, default_name: str) -> Path | None:
     """Where a side file of a recording is: ``path`` as given, or ``default_name`` beside it.
 
@@ -101,187 +131,40 @@ def sidecar_path(data_path: Path, path: str | os.PathLike | None, default_name: 
     return Path(path)
 
 
-# ------------------------------------------------------------------------------ depth_ts.txt
-def read_timestamp_file(path: str | os.PathLike, column: int = 0) -> np.ndarray:
-    """Read a moseq timestamp file (``depth_ts.txt``): one frame per line, values in columns.
+# ------------------------------------------------------------------------------ metadata.json
+def decode_text(data: bytes) -> str:
+    """The text of a side file saved as UTF-8 (with or without a byte-order mark) or UTF-16.
 
-    Columns may be separated by spaces, tabs or commas. moseq acquisition writes the device
-    time in milliseconds in the first column.
-
-    Parameters
-    ----------
-    path : path-like
-        The timestamp file.
-    column : int, default 0
-        Column to read.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 values of that column, one per non-empty line, in the file's unit (ms for
-        ``depth_ts.txt``).
-
-    Raises
-    ------
-    ValueError
-        If a line lacks the column or holds a value that is not a number; the message names the
-        line.
-    """
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return parse_timestamps(handle, path, column)
-
-
-def parse_timestamps(lines: Iterable[str], source: Any, column: int = 0) -> np.ndarray:
-    """The values in ``column`` of the lines of a timestamp file, as :func:`read_timestamp_file`.
-
-    Parameters
-    ----------
-    lines : iterable of str
-        The file's lines.
-    source : object
-        What the file is called in messages (its path).
-    column : int, default 0
-        Column to read.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64, one value per non-empty line.
-    """
-    values = []
-    for line_number, line in enumerate(lines, start=1):
-        fields = line.replace(",", " ").split()
-        if not fields:
-            continue
-        try:
-            values.append(float(fields[column]))
-        except (IndexError, ValueError):
-            raise ValueError(
-                f"{source}: line {line_number} has no number in column {column}: {line.strip()!r}"
-            ) from None
-    return np.asarray(values, dtype=np.float64)
-
-
-def check_timestamps(
-    timestamps_ms: np.ndarray,
-    num_frames: int,
-    source: Any,
-    recording: Any,
-    fallback: str,
-    stacklevel: int = 2,
-) -> np.ndarray | None:
-    """Frame times in seconds from a timestamp file, or None (with a warning) if unusable.
-
-    Parameters
-    ----------
-    timestamps_ms : numpy.ndarray
-        The file's first column, milliseconds.
-    num_frames : int
-        Frames of the recording. Extra timestamps are cut off (with a warning); too few, or
-        times that go backwards or are not finite, make the file unusable.
-    source, recording : object
-        What the timestamp file and the recording are called in messages.
-    fallback : str
-        Where frame times come from instead, for the messages (``"frame times will be frame /
-        frame rate"``).
-    stacklevel : int, default 2
-        As the caller would pass it to :func:`warnings.warn`.
-
-    Returns
-    -------
-    numpy.ndarray or None
-        ``(num_frames,)`` float64 seconds.
-    """
-    count = timestamps_ms.size
-    if count < num_frames:
-        warnings.warn(
-            f"{source} has {count} timestamps but {recording} has {num_frames} frames; {fallback}",
-            stacklevel=stacklevel + 1,
-        )
-        return None
-    if count > num_frames:
-        warnings.warn(
-            f"{source} has {count} timestamps but {recording} has {num_frames} frames; the first "
-            f"{num_frames} timestamps are used",
-            stacklevel=stacklevel + 1,
-        )
-        timestamps_ms = timestamps_ms[:num_frames]
-    if np.any(np.diff(timestamps_ms) < 0) or not np.all(np.isfinite(timestamps_ms)):
-        warnings.warn(
-            f"{source} has timestamps that go backwards or are not finite; {fallback}",
-            stacklevel=stacklevel + 1,
-        )
-        return None
-    return timestamps_ms / 1000.0
-
-
-def load_timestamps(
-    path: Path | None, num_frames: int, recording: Any, fallback: str, stacklevel: int = 2
-) -> np.ndarray | None:
-    """Frame times in seconds from the timestamp file at ``path``, read and checked.
-
-    Parameters
-    ----------
-    path : pathlib.Path or None
-        The timestamp file (milliseconds in the first column); None gives None.
-    num_frames, recording, fallback, stacklevel
-        As for :func:`check_timestamps`; a file that cannot be read is warned about too.
-
-    Returns
-    -------
-    numpy.ndarray or None
-        ``(num_frames,)`` float64 seconds.
-    """
-    if path is None:
-        return None
-    try:
-        timestamps_ms = read_timestamp_file(path)
-    except (OSError, ValueError) as error:
-        _warn_unreadable(error, fallback, stacklevel + 1)
-        return None
-    return check_timestamps(timestamps_ms, num_frames, path, recording, fallback, stacklevel + 1)
-
-
-def read_timestamp_bytes(
-    data: bytes, source: Any, fallback: str, stacklevel: int = 2
-) -> np.ndarray | None:
-    """The first column (milliseconds) of a timestamp file's contents, or None if unreadable.
+    Windows tools write a byte-order mark (Notepad, PowerShell's ``Out-File``) and some write
+    UTF-16; without a mark, UTF-16 shows as a zero byte beside every ASCII character. Bytes
+    that are not valid in the encoding become U+FFFD, so a damaged file still decodes and the
+    damage shows where it is.
 
     Parameters
     ----------
     data : bytes
-        The file's contents (UTF-8).
-    source : object
-        What the file is called in messages.
-    fallback, stacklevel
-        As for :func:`check_timestamps`.
+        The file's contents.
 
     Returns
     -------
-    numpy.ndarray or None
-        float64 milliseconds, not yet checked against the frames (:func:`check_timestamps`).
+    str
     """
-    # Read as a text file reads (universal newlines), so line numbers in messages agree.
-    lines = io.StringIO(data.decode("utf-8", "replace"), newline=None)
-    try:
-        return parse_timestamps(lines, source)
-    except ValueError as error:
-        _warn_unreadable(error, fallback, stacklevel + 1)
-        return None
+    for mark, encoding in _BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            return data.decode(encoding, "replace")
+    if len(data) >= 2 and (data[0] == 0) != (data[1] == 0):
+        return data.decode("utf-16-be" if data[0] == 0 else "utf-16-le", "replace")
+    return data.decode("utf-8", "replace")
 
 
-def _warn_unreadable(error: Exception, fallback: str, stacklevel: int) -> None:
-    warnings.warn(f"could not read timestamps ({error}); {fallback}", stacklevel=stacklevel + 1)
-
-
-# ------------------------------------------------------------------------------ metadata.json
 def read_session_metadata(path: Path | None, stacklevel: int = 2) -> dict[str, Any]:
     """The JSON object in a session's ``metadata.json``; ``{}`` (with a warning) if unreadable.
 
     Parameters
     ----------
     path : pathlib.Path or None
-        The ``metadata.json`` file; ``None`` gives ``{}``.
+        The ``metadata.json`` file (UTF-8, with or without a byte-order mark, or UTF-16);
+        ``None`` gives ``{}``.
     stacklevel : int, default 2
         As the caller would pass it to :func:`warnings.warn`.
 
@@ -292,16 +175,15 @@ def read_session_metadata(path: Path | None, stacklevel: int = 2) -> dict[str, A
     if path is None:
         return {}
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        data = Path(path).read_bytes()
     except OSError as error:
         warnings.warn(f"could not read session metadata {path}: {error}", stacklevel=stacklevel + 1)
         return {}
-    return parse_session_metadata(text, path, stacklevel + 1)
+    return parse_session_metadata(data, path, stacklevel + 1)
 
 
 def parse_session_metadata(data: str | bytes, source: Any, stacklevel: int = 2) -> dict[str, Any]:
-    """The JSON object in the text (or UTF-8 bytes) of a ``metadata.json``; ``{}`` if invalid.
+    """The JSON object in the text (or bytes, see :func:`decode_text`) of a ``metadata.json``.
 
     Parameters
     ----------
@@ -315,10 +197,12 @@ def parse_session_metadata(data: str | bytes, source: Any, stacklevel: int = 2) 
     Returns
     -------
     dict
+        ``{}`` (with a warning) if the contents are not a JSON object.
     """
+    text = decode_text(data) if isinstance(data, bytes) else data.removeprefix("\ufeff")
     try:
-        metadata = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        metadata = json.loads(text)
+    except json.JSONDecodeError as error:
         warnings.warn(
             f"could not read session metadata {source}: {error}", stacklevel=stacklevel + 1
         )

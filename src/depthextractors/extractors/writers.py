@@ -27,7 +27,7 @@ import numpy as np
 from .base import DepthVideoExtractor
 from .ffv1 import FFV1DepthExtractor
 from .raw import RawDepthExtractor
-from .sidecar import read_timestamp_file
+from .timestamp_files import read_timestamp_file
 
 __all__ = ["convert_raw_to_avi", "copy_frame_range", "write_ffv1_video"]
 

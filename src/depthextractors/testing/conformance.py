@@ -7,6 +7,7 @@ generator, so the ranges and indices drawn for a seed do not depend on how the c
 from __future__ import annotations
 
 import pickle
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -228,8 +229,14 @@ def _check_slices(checked: _Checked) -> None:
         start_only.get_num_frames() == num_frames - num_frames // 2,
         f"{name}: slice with a start only",
     )
-    clamped = extractor.frame_slice(0, num_frames + 100)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clamped = extractor.frame_slice(0, num_frames + 100)
     _expect(clamped.get_num_frames() == num_frames, f"{name}: slice end must be clamped")
+    _expect(
+        any("100 frames past the end" in str(w.message) for w in caught),
+        f"{name}: a slice end clamped must be warned about, saying by how much",
+    )
 
 
 def _check_chunks(checked: _Checked) -> None:

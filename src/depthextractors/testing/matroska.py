@@ -6,13 +6,15 @@ Azure-like files are written here by hand, laid out as the recorder lays out its
 TimecodeScale 1000 ns, ``V_MS/VFW/FOURCC`` tracks titled COLOR / DEPTH / IR, ``K4A_*`` tags, a
 ``calibration.json`` attachment, one Cluster per capture holding that capture's blocks.
 Options produce the layouts a reader must also cope with (BlockGroups, laced or compressed
-blocks, unknown-size Clusters, several captures per Cluster, an IMU track).
+blocks, unknown-size Clusters, several captures per Cluster, an IMU track) and the CRC-32
+element the recorder puts first in every Cluster.
 """
 
 from __future__ import annotations
 
 import json
 import struct
+import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -118,6 +120,7 @@ def write_azure_like_mkv(
     depth_lacing: bool = False,
     depth_header_stripping: int = 0,
     imu_samples_per_capture: int = 0,
+    cluster_crc: bool = False,
 ) -> Path:
     """Write an Azure-Kinect-like recording: COLOR (MJPEG), DEPTH and IR (b16g) tracks.
 
@@ -159,6 +162,9 @@ def write_azure_like_mkv(
         same bytes).
     imu_samples_per_capture : int, default 0
         44-byte BlockGroups on an ``IMU`` subtitle track per capture, as the recorder writes.
+    cluster_crc : bool, default False
+        Begin every Cluster (of known size) and the Tags with a CRC-32 element over the rest of
+        their data, as the Azure Kinect recorder does.
 
     Returns
     -------
@@ -172,7 +178,7 @@ def write_azure_like_mkv(
         timecode_scale_ns=timecode_scale_ns, captures_per_cluster=captures_per_cluster,
         block_groups=block_groups, unknown_cluster_size=unknown_cluster_size,
         depth_lacing=depth_lacing, depth_header_stripping=depth_header_stripping,
-        imu_samples_per_capture=imu_samples_per_capture,
+        imu_samples_per_capture=imu_samples_per_capture, cluster_crc=cluster_crc,
     )  # fmt: skip
     recording.write(path)
     return path
@@ -325,6 +331,7 @@ class _AzureRecording:
     depth_lacing: bool
     depth_header_stripping: int
     imu_samples_per_capture: int
+    cluster_crc: bool
 
     def __post_init__(self) -> None:
         frames, rows, cols = self.depth.shape
@@ -356,6 +363,9 @@ class _AzureRecording:
                 content = self.cluster_content(
                     first, min(first + self.captures_per_cluster, captures)
                 )
+                if self.cluster_crc and not self.unknown_cluster_size:
+                    # EBML CRC-32: the IEEE CRC of the rest of the Cluster, stored little-endian.
+                    content = b"\xbf\x84" + zlib.crc32(content).to_bytes(4, "little") + content
                 size = _UNKNOWN_SIZE if self.unknown_cluster_size else _size(len(content))
                 handle.write((0x1F43B675).to_bytes(4, "big") + size + content)
             segment_end = handle.tell()
@@ -373,12 +383,13 @@ class _AzureRecording:
             stripped=self.stripped if self.depth_header_stripping else None,
             imu=bool(self.imu_samples_per_capture),
         )
-        return (
-            _segment_info(self.timecode_scale_ns)
-            + track_list
-            + _tags(self.tracks, self.depth_title, self.depth_mode)
-            + _attachments()
-        )
+        tags = _tags(self.tracks, self.depth_title, self.depth_mode)
+        if self.cluster_crc:
+            # The recorder checksums its Tags too (not its Info, Tracks or Attachments).
+            content = tags[4 + 8 :]
+            crc = b"\xbf\x84" + zlib.crc32(content).to_bytes(4, "little")
+            tags = _element(0x1254C367, crc + content)
+        return _segment_info(self.timecode_scale_ns) + track_list + tags + _attachments()
 
     def cluster_content(self, first: int, last: int) -> bytes:
         """Timecode and blocks of a Cluster holding captures ``[first, last)``."""

@@ -6,6 +6,13 @@ the file, however the reads are split) plus checkpoints — copies of the decomp
 left every few tens of megabytes as the data streams past, so a read behind the current position
 restarts from the nearest checkpoint instead of from the start of the file. The members of a
 ``.tar.gz`` are listed through the same reader, so their data offsets are offsets into it.
+
+Integrity: zlib checks the CRC-32 and the length (ISIZE) stored at the end of every gzip member
+when the decompressor reaches it, so damage that still decompresses (flipped bits in Huffman
+codes often do) is only found at the end of the member. :meth:`GzipRandomAccessReader.
+verify_to_end` decompresses the rest of the stream to reach every remaining check; a reader
+that has passed them all says so (:attr:`GzipRandomAccessReader.verified`). Damage is raised as
+:class:`CorruptGzipError`, with the offsets a caller needs to name what was hit.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from typing import Any, BinaryIO
 
 __all__ = [
     "GZIP_MAGIC",
+    "CorruptGzipError",
+    "CorruptTarError",
     "GzipRandomAccessReader",
     "StreamView",
     "TruncatedGzipError",
@@ -35,6 +44,62 @@ class TruncatedGzipError(EOFError):
     """The gzip file ends in the middle of its compressed data."""
 
 
+class CorruptGzipError(OSError):
+    """The gzip data is damaged: it cannot be decompressed, or fails its CRC-32 or length check.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The gzip file.
+    compressed_offset : int
+        File offset of the piece of compressed data (at most 256 kB) in which the damage was
+        found, bytes.
+    uncompressed_offset : int
+        Stream offset of the first byte that piece would have given, bytes.
+    member_start : int
+        Stream offset where the damaged gzip member's data starts, bytes. A failed check is
+        found at the end of the member, so the damage may lie anywhere from here on.
+    check_failed : bool
+        True for a failed CRC-32 or length check at the end of a member (the data decompressed
+        but is not what was compressed); False when the data could not be decompressed at all
+        (the damage is then at or shortly before ``uncompressed_offset``).
+    reason : str
+        What failed, in zlib's words or as the check's name.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        compressed_offset: int,
+        uncompressed_offset: int,
+        member_start: int,
+        check_failed: bool,
+        reason: str,
+    ) -> None:
+        self.path = path
+        self.compressed_offset = compressed_offset
+        self.uncompressed_offset = uncompressed_offset
+        self.member_start = member_start
+        self.check_failed = check_failed
+        self.reason = reason
+        if check_failed:
+            text = (
+                f"{path} is corrupt: the gzip member whose data starts at uncompressed byte "
+                f"{member_start} fails its {reason} (found near compressed byte "
+                f"{compressed_offset}): its data is not what was compressed"
+            )
+        else:
+            text = (
+                f"{path} is corrupt near compressed byte {compressed_offset} (uncompressed byte "
+                f"{uncompressed_offset}): {reason}"
+            )
+        super().__init__(text)
+
+
+class CorruptTarError(ValueError):
+    """A tar header inside the archive is damaged (its checksum fails), after the first one."""
+
+
 @dataclass
 class _DecoderState:
     decompressor: Any  # zlib.Decompress
@@ -44,19 +109,20 @@ class _DecoderState:
     # compressed_pos.
     pending: bytes
     finished: bool = False  # the last gzip member has ended
+    member_start: int = 0  # stream offset where the current gzip member's data starts
 
     def copy(self) -> _DecoderState:
         return _DecoderState(
             self.decompressor.copy(), self.compressed_pos, self.uncompressed_pos, self.pending,
-            self.finished,
+            self.finished, self.member_start,
         )  # fmt: skip
 
     def checkpoint(self) -> _DecoderState:
         """A copy that re-reads its pending bytes from the file, so it holds only the
-        decompressor's ~40 kB."""
+        decompressor's ~40 kB (which carries the member's running CRC-32 and length)."""
         return _DecoderState(
             self.decompressor.copy(), self.compressed_pos - len(self.pending),
-            self.uncompressed_pos, b"", self.finished,
+            self.uncompressed_pos, b"", self.finished, self.member_start,
         )  # fmt: skip
 
 
@@ -83,6 +149,9 @@ class GzipRandomAccessReader:
     restarts : int
         Times decompression restarted from a checkpoint because a read went backwards or
         far ahead into a part already passed once (the first read counts as one).
+    verified : bool
+        Whether the stream has been decompressed to its end and every gzip member passed its
+        CRC-32 and length checks (see :meth:`verify_to_end`).
     """
 
     _PIECE_BYTES = 256 * 1024
@@ -101,6 +170,7 @@ class GzipRandomAccessReader:
         self._handle: BinaryIO | None = None
         self.compressed_bytes_read = 0
         self.restarts = 0
+        self.verified = False
 
     @staticmethod
     def _fresh_state(compressed_pos: int, uncompressed_pos: int, pending: bytes) -> _DecoderState:
@@ -153,19 +223,33 @@ class GzipRandomAccessReader:
             try:
                 output = state.decompressor.decompress(data, limit)
             except zlib.error as error:
-                raise OSError(
-                    f"{self.path} is corrupt near compressed byte {state.compressed_pos} "
-                    f"(uncompressed byte {state.uncompressed_pos}): {error}"
-                ) from error
+                raise self._corruption(state, data, str(error)) from error
             state.pending = state.decompressor.unconsumed_tail
+            state.uncompressed_pos += len(output)
             if state.decompressor.eof:
                 # At the end of a member all leftover input is in unused_data; unconsumed_tail
                 # may then repeat it (CPython keeps a stale copy), so it must not be added.
                 self._next_member(state, state.decompressor.unused_data)
-            state.uncompressed_pos += len(output)
             self._maybe_checkpoint(state)
             if output:
                 return output
+
+    def _corruption(self, state: _DecoderState, data: bytes, message: str) -> CorruptGzipError:
+        """The error for a zlib failure while ``data`` was fed at ``state``."""
+        # zlib reports a failed trailer check as "incorrect data check" (CRC-32) or
+        # "incorrect length check" (ISIZE); anything else is undecodable deflate data.
+        check = "CRC-32 check" if "data check" in message else None
+        if "length check" in message:
+            check = "length (ISIZE) check"
+        fed_from = state.compressed_pos - len(data)
+        if check is not None:
+            return CorruptGzipError(
+                self.path, fed_from, state.uncompressed_pos, state.member_start, True, check
+            )
+        return CorruptGzipError(
+            self.path, fed_from, state.uncompressed_pos, state.member_start, False,
+            message.split(": ", 1)[-1],
+        )  # fmt: skip
 
     def _next_member(self, state: _DecoderState, rest: bytes) -> None:
         """After a gzip member ends, continue with the next one (if any follows)."""
@@ -179,6 +263,7 @@ class GzipRandomAccessReader:
         if rest[:2] == GZIP_MAGIC:
             state.decompressor = zlib.decompressobj(wbits=31)
             state.pending = rest
+            state.member_start = state.uncompressed_pos
         else:
             # Anything else after the last member (such as zero padding) is not data.
             state.finished = True
@@ -190,6 +275,31 @@ class GzipRandomAccessReader:
         if state.uncompressed_pos >= self._checkpoint_positions[-1] + self.checkpoint_spacing:
             self._checkpoints.append(state.checkpoint())
             self._checkpoint_positions.append(state.uncompressed_pos)
+
+    def verify_to_end(self) -> None:
+        """Decompress the rest of the stream, so every gzip member's CRC-32 and length are checked.
+
+        Continues from where the live decompressor stands (the bytes before it have been
+        decompressed and their checks are still ahead), so after a front-to-back read this
+        costs only what lies past the last byte read. Sets :attr:`verified`; a second call
+        does nothing.
+
+        Raises
+        ------
+        CorruptGzipError
+            If a member fails its CRC-32 or length check, or cannot be decompressed.
+        TruncatedGzipError
+            If the file ends in the middle of its compressed data.
+        """
+        if self.verified:
+            return
+        if self._state is None:
+            self._state = self._checkpoints[0].copy()
+            self.restarts += 1
+        state = self._state
+        while self._produce(state, self._MAX_OUTPUT_BYTES):
+            pass
+        self.verified = True
 
     def read_at(self, offset: int, size: int) -> bytearray:
         """Exactly ``size`` bytes of the uncompressed stream starting at ``offset``.
@@ -229,8 +339,9 @@ class GzipRandomAccessReader:
         EOFError
             If the stream ends before ``offset + size``; :class:`TruncatedGzipError` (a
             subclass) if the file is cut in the middle of its compressed data.
-        OSError
-            If the compressed data is corrupt.
+        CorruptGzipError
+            If the compressed data is corrupt (a failed CRC-32 or length check is found only
+            when a read reaches the end of a gzip member).
         """
         view = memoryview(buffer).cast("B")
         size = len(view)
@@ -320,15 +431,34 @@ def iter_tar_members(reader: GzipRandomAccessReader) -> Iterator[tarfile.TarInfo
     ------
     ValueError
         If the stream is not a readable tar archive or ends inside one.
+    CorruptTarError
+        If a header after the first is damaged: :mod:`tarfile` would take it for the end of
+        the archive and silently leave out every member after it.
     """
     try:
         with tarfile.open(fileobj=StreamView(reader), mode="r:") as tar:
             while True:
                 info = tar.next()
                 if info is None:
+                    _check_end_of_archive(reader, tar.offset)
                     return
                 yield info
     except (tarfile.ReadError, EOFError) as error:
         raise ValueError(
             f"{reader.path} is not a readable tar archive or is truncated: {error}"
         ) from error
+
+
+def _check_end_of_archive(reader: GzipRandomAccessReader, offset: int) -> None:
+    """Refuse a tar that "ends" at ``offset`` with something other than a zero block."""
+    try:
+        block = reader.read_at(offset, tarfile.BLOCKSIZE)
+    except TruncatedGzipError:
+        raise
+    except EOFError:
+        return  # the stream ends here: a tar written without its end-of-archive blocks
+    if any(block):
+        raise CorruptTarError(
+            f"{reader.path} is corrupt: the tar header at uncompressed byte {offset} is damaged "
+            "(it fails its checksum), so the members from there on cannot be found"
+        )

@@ -19,8 +19,9 @@ import av
 import numpy as np
 
 from ..base import DEPTH_DTYPE
+from ..errors import CorruptRecordingError
 from ..sidecar import check_recording_path
-from .matroska import declared_size
+from .matroska import DamagedMatroska, check_header, declared_size
 
 __all__ = [
     "OpenContainerLifecycle",
@@ -37,6 +38,9 @@ __all__ = [
 def open_video_container(path: Path) -> av.container.InputContainer:
     """Open ``path`` for reading with PyAV, turning libav errors into messages naming the file.
 
+    A Matroska file's header is checked first (its structure and CRC-32s): libav would read
+    past damage in it.
+
     Parameters
     ----------
     path : pathlib.Path
@@ -52,6 +56,9 @@ def open_video_container(path: Path) -> av.container.InputContainer:
         If there is no file at ``path``.
     ValueError
         If the file is empty or is not a container libav can read.
+    CorruptRecordingError
+        If the header is damaged: a Matroska header whose structure or CRC-32 fails
+        (:func:`~.matroska.check_header`), or text tags that are not UTF-8.
     """
     check_recording_path(
         path,
@@ -61,12 +68,24 @@ def open_video_container(path: Path) -> av.container.InputContainer:
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty (0 bytes): it holds no video; re-copy or re-record it")
     try:
+        check_header(path)
+    except DamagedMatroska as damage:
+        raise CorruptRecordingError(
+            f"{path} is corrupt: {damage}. Copy it again from its source"
+        ) from damage
+    try:
         return av.open(str(path), mode="r")
     except av.error.FFmpegError as error:
         raise ValueError(
             f"{path} is not a video file libav can read ({error}); expected a depth video "
-            "(FFV1 .avi/.mkv or an Azure Kinect .mkv). The file may be truncated at its start "
-            "or not a video at all"
+            "(FFV1 .avi/.mkv or an Azure Kinect .mkv). The file may be truncated at its start, "
+            "damaged, or not a video at all"
+        ) from error
+    except UnicodeDecodeError as error:
+        # libav read text tags that are not UTF-8: damage in the header.
+        raise CorruptRecordingError(
+            f"{path} is corrupt: its header holds text that is not valid UTF-8 ({error}). Copy "
+            "it again from its source"
         ) from error
 
 

@@ -4,9 +4,13 @@ A bag is a sequence of records, each a header of ``<uint32 length><name>=<value>
 data block; messages live inside (usually lz4-compressed) chunk records, and a closed bag ends
 with an index giving every message's chunk and offset. :func:`read_bag_index` reads that index
 with :mod:`rosbags` (no chunk is decompressed for it), or rebuilds it by scanning the chunk
-records of a bag whose writer never closed it. :class:`ChunkStream` decompresses one chunk only
-as far as the message asked for. Nothing here knows what the messages mean; the RealSense
-extractor decides which topic holds depth and how to read it.
+records of a bag whose writer never closed it. :class:`ChunkStream` decompresses one chunk,
+whole, the first time a message of it is asked for, and checks it: the lz4 frame's content
+checksum (the RealSense SDK writes one) or bz2's block CRCs, that the compressed data ends where
+the chunk does, and that it decompresses to the size the chunk's header gives. A damaged chunk
+raises :class:`~depthextractors.extractors.errors.CorruptRecordingError` naming its byte
+offset. Nothing here knows what the messages mean; the RealSense extractor decides which topic
+holds depth and how to read it.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import bz2
 import functools
 import os
 import struct
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import lz4.frame
+
+from ..errors import CorruptRecordingError
 
 __all__ = [
     "BAG_MAGIC",
@@ -86,11 +92,14 @@ class ChunkRecord:
         File offset of the compressed data, bytes.
     data_size : int
         Compressed bytes.
+    size : int or None
+        Bytes the data decompresses to, as the chunk's header says (None if it does not).
     """
 
     compression: str
     data_pos: int
     data_size: int
+    size: int | None = None
 
 
 @functools.lru_cache(maxsize=1)
@@ -174,55 +183,74 @@ def _connection_from_record(record_fields: dict[str, bytes], data: bytes, where:
 
 
 class ChunkStream:
-    """One chunk, decompressed progressively: a message near the start of a large chunk costs
-    only the bytes before it."""
+    """One chunk, decompressed whole and checked the first time any of its bytes are asked for.
 
-    _PIECE_BYTES = 1 << 20
+    Checking needs the whole chunk (lz4 keeps its checksum, bz2 its stream CRC, at the end), so
+    a message near the start of a chunk costs the chunk; chunks are small (the SDK closes one
+    at about 768 kB), so this costs little.
+    """
 
     def __init__(self, path: Path, chunk_pos: int, chunk: ChunkRecord) -> None:
         self.path = path
         self.chunk_pos = chunk_pos
         self.chunk = chunk
         if chunk.compression == "lz4":
-            self._decompress = lz4.frame.LZ4FrameDecompressor().decompress
+            self._decompressor = lz4.frame.LZ4FrameDecompressor()
         elif chunk.compression == "bz2":
-            self._decompress = bz2.BZ2Decompressor().decompress
+            self._decompressor = bz2.BZ2Decompressor()
         elif chunk.compression == "none":
-            self._decompress = bytes
+            self._decompressor = None
         else:
             raise ValueError(
                 f"{path}: the chunk at byte {chunk_pos} uses compression {chunk.compression!r}; "
                 "expected lz4, bz2 or none"
             )
-        self.consumed = 0
         self.buffer = bytearray()
+        self._loaded = False
 
-    def _feed(self, handle: BinaryIO, what: str) -> None:
-        """Decompress the next piece of the chunk's compressed data."""
-        handle.seek(self.chunk.data_pos + self.consumed)
-        piece = handle.read(min(self._PIECE_BYTES, self.chunk.data_size - self.consumed))
-        if not piece:
+    def _load(self, handle: BinaryIO, what: str) -> None:
+        """Decompress the whole chunk and check it (once)."""
+        if self._loaded:
+            return
+        handle.seek(self.chunk.data_pos)
+        data = handle.read(self.chunk.data_size)
+        if len(data) < self.chunk.data_size:
             raise OSError(
                 f"{self.path} ends inside the chunk at byte {self.chunk_pos} while reading "
-                f"{what}; the bag is truncated"
+                f"{what}; the bag is truncated. Copy it again from the recording machine"
             )
-        self.consumed += len(piece)
-        try:
-            self.buffer += self._decompress(piece)
-        except (RuntimeError, OSError, EOFError, ValueError) as error:
-            raise OSError(
-                f"{self.path}: the chunk at byte {self.chunk_pos} cannot be decompressed "
-                f"({self.chunk.compression}: {error}) while reading {what}; the bag is corrupt"
-            ) from error
+        where = f"{self.path}: the chunk at byte {self.chunk_pos} (holding {what})"
+        advice = "Copy the bag again from the recording machine"
+        if self._decompressor is None:
+            self.buffer = bytearray(data)
+        else:
+            try:
+                self.buffer = bytearray(self._decompressor.decompress(data))
+            except (RuntimeError, OSError, EOFError, ValueError) as error:
+                raise CorruptRecordingError(
+                    f"{where} is corrupt: its {self.chunk.compression} data cannot be "
+                    f"decompressed or fails its checksum ({error}). {advice}"
+                ) from error
+            if not self._decompressor.eof:
+                raise CorruptRecordingError(
+                    f"{where} is corrupt: its {self.chunk.compression} data does not end where "
+                    f"the chunk does (byte {self.chunk.data_pos + self.chunk.data_size}). {advice}"
+                )
+        if self.chunk.size is not None and len(self.buffer) != self.chunk.size:
+            raise CorruptRecordingError(
+                f"{where} is corrupt: it decompresses to {len(self.buffer)} bytes but its header "
+                f"says {self.chunk.size}. {advice}"
+            )
+        self._loaded = True
 
     def ensure(self, size: int, handle: BinaryIO, what: str) -> None:
-        """Decompress until at least ``size`` bytes of the chunk are available."""
-        while len(self.buffer) < size and self.consumed < self.chunk.data_size:
-            self._feed(handle, what)
+        """Make sure at least ``size`` bytes of the chunk are available (decompressing it)."""
+        self._load(handle, what)
         if len(self.buffer) < size:
-            raise OSError(
+            raise CorruptRecordingError(
                 f"{self.path}: the chunk at byte {self.chunk_pos} holds {len(self.buffer)} bytes, "
-                f"but {what} needs {size}; the bag is corrupt or truncated"
+                f"but {what} needs {size}; the bag's index or the chunk is damaged. Copy the bag "
+                "again from the recording machine"
             )
 
     def message_span(self, offset: int, handle: BinaryIO, what: str) -> tuple[int, int]:
@@ -232,7 +260,13 @@ class ChunkStream:
             (header_size,) = UINT32.unpack_from(self.buffer, offset)
             self.ensure(offset + 8 + header_size, handle, what)
             where = f"{self.path}, chunk at byte {self.chunk_pos}, offset {offset}"
-            fields = _parse_fields(self.buffer[offset + 4 : offset + 4 + header_size], where)
+            try:
+                fields = _parse_fields(self.buffer[offset + 4 : offset + 4 + header_size], where)
+            except ValueError as error:
+                raise CorruptRecordingError(
+                    f"{error} (reading {what}); the bag is damaged. Copy it again from the "
+                    "recording machine"
+                ) from error
             (data_size,) = UINT32.unpack_from(self.buffer, offset + 4 + header_size)
             start = offset + 8 + header_size
             op = fields.get("op", b"\x00")[0]
@@ -241,7 +275,10 @@ class ChunkStream:
                 offset = start + data_size
                 continue
             if op != _OP_MSGDATA:
-                raise OSError(f"{where}: expected a message record for {what}, found op {op}")
+                raise CorruptRecordingError(
+                    f"{where}: expected a message record for {what}, found op {op}; the bag's "
+                    "index or the chunk is damaged. Copy the bag again from the recording machine"
+                )
             return start, start + data_size
 
     def message(self, offset: int, handle: BinaryIO, what: str) -> bytes:
@@ -259,8 +296,7 @@ class ChunkStream:
 
     def records(self, handle: BinaryIO) -> list[tuple[int, _Record]]:
         """Every record in the chunk, as ``(offset, record)``."""
-        while self.consumed < self.chunk.data_size:
-            self._feed(handle, "the whole chunk")
+        self._load(handle, "the whole chunk")
         found = []
         offset = 0
         where = f"{self.path}, chunk at byte {self.chunk_pos}"
@@ -270,7 +306,10 @@ class ChunkStream:
             (data_size,) = UINT32.unpack_from(self.buffer, offset + 4 + header_size)
             record = _Record(fields, offset + 8 + header_size, data_size)
             if record.end > len(self.buffer):
-                raise ValueError(f"{where}: a record at offset {offset} runs past the chunk's end")
+                raise CorruptRecordingError(
+                    f"{where}: a record at offset {offset} runs past the chunk's end; the bag is "
+                    "damaged. Copy it again from the recording machine"
+                )
             found.append((offset, record))
             offset = record.end
         return found
@@ -294,12 +333,15 @@ class BagIndex:
         Whether the bag's own index was read (False: its chunks were scanned).
     scan_note : str or None
         For a scanned bag, what to warn its reader about.
+    cut_bytes : int
+        For a scanned bag, the bytes of an unfinished record at its end (a bag cut short).
     """
 
     connections: dict[int, BagConnection]
     locations: dict[int, list[tuple[int, int]]]
     indexed: bool
     scan_note: str | None = None
+    cut_bytes: int = 0
 
 
 def _read_bag_header(handle: BinaryIO, path: Path, file_size: int) -> tuple[int, int]:
@@ -331,12 +373,46 @@ def _index_with_rosbags(path: Path) -> BagIndex:
                 conn_id: sorted((entry.chunk_pos, entry.offset) for entry in entries)
                 for conn_id, entries in reader.indexes.items()
             }
-    except ReaderError as error:
-        raise ValueError(
-            f"{path}: the bag's index cannot be read ({error}); the file is damaged or was cut "
-            "short. Copy it again from the recording machine."
+            expected = {
+                (info.pos, conn_id): count
+                for info in reader.chunk_infos
+                for conn_id, count in info.connection_counts.items()
+                if count
+            }
+    # rosbags trips over a damaged index in many ways (asserts, struct and text errors too).
+    except (ReaderError, AssertionError, KeyError, IndexError, ValueError, struct.error) as error:
+        raise CorruptRecordingError(
+            f"{path}: the bag's index cannot be read ({str(error) or type(error).__name__}); the "
+            "file is damaged. Copy it again from the recording machine."
         ) from error
+    _check_index_counts(path, connections, locations, expected)
     return BagIndex(connections, locations, indexed=True)
+
+
+def _check_index_counts(
+    path: Path,
+    connections: dict[int, BagConnection],
+    locations: dict[int, list[tuple[int, int]]],
+    expected: dict[tuple[int, int], int],
+) -> None:
+    """Refuse a bag whose index entries disagree with its chunk infos' message counts.
+
+    A bag's index has no checksum; a damaged index-data record would silently leave out the
+    messages it lists (a topic's frames, or the device's metadata).
+    """
+    found = Counter(
+        (chunk_pos, conn_id) for conn_id, entries in locations.items() for chunk_pos, _ in entries
+    )
+    for key in sorted(set(found) | set(expected)):
+        if found.get(key, 0) != expected.get(key, 0):
+            chunk_pos, conn_id = key
+            connection = connections.get(conn_id)
+            topic = connection.topic if connection is not None else f"connection {conn_id}"
+            raise CorruptRecordingError(
+                f"{path}: the bag's index is damaged: it lists {found.get(key, 0)} messages on "
+                f"{topic} in the chunk at byte {chunk_pos}, where the chunk's summary says "
+                f"{expected.get(key, 0)}. Copy the bag again from the recording machine"
+            )
 
 
 def _scan_records(
@@ -356,10 +432,7 @@ def _scan_records(
         if record is None:
             return connections, chunks, file_size - position
         if record.op == _OP_CHUNK:
-            chunk = ChunkRecord(
-                record.fields.get("compression", b"none").decode(), record.data_pos,
-                record.data_size,
-            )  # fmt: skip
+            chunk = _chunk_of(record)
             chunks.append((position, chunk, []))
         elif record.op == _OP_IDXDATA and chunks:
             handle.seek(record.data_pos)
@@ -428,8 +501,9 @@ def _index_by_scanning(path: Path, handle: BinaryIO, first_record: int, file_siz
             "in it were never completely written)"
         )
     return BagIndex(
-        connections, {k: sorted(v) for k, v in locations.items()}, indexed=False, scan_note=note
-    )
+        connections, {k: sorted(v) for k, v in locations.items()}, indexed=False, scan_note=note,
+        cut_bytes=tail_bytes,
+    )  # fmt: skip
 
 
 def read_bag_index(path: Path) -> BagIndex:
@@ -478,6 +552,19 @@ def read_chunk_record(handle: BinaryIO, chunk_pos: int, path: Path) -> ChunkReco
     if record is None:
         raise OSError(f"{where}: the file ends inside this chunk; the bag is truncated")
     if record.op != _OP_CHUNK:
-        raise OSError(f"{where}: expected a chunk record, found op {record.op}")
+        raise CorruptRecordingError(
+            f"{where}: expected a chunk record, found op {record.op}; the bag's index or the "
+            "chunk is damaged. Copy the bag again from the recording machine"
+        )
+    return _chunk_of(record)
+
+
+def _chunk_of(record: _Record) -> ChunkRecord:
     compression = record.fields.get("compression", b"none").decode("utf-8", "replace")
-    return ChunkRecord(compression, record.data_pos, record.data_size)
+    size = record.fields.get("size")
+    return ChunkRecord(
+        compression,
+        record.data_pos,
+        record.data_size,
+        None if size is None else int.from_bytes(size, "little"),
+    )
