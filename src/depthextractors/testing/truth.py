@@ -16,7 +16,9 @@ The animal's **body** is what lies above ``MouseShape.threshold_mm`` (moseq2's d
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
@@ -28,7 +30,7 @@ from .pose import body_moments, posed_heights
 if TYPE_CHECKING:
     from .scene import Scene
 
-__all__ = ["SyntheticGroundTruth"]
+__all__ = ["SyntheticGroundTruth", "read_ground_truth", "write_ground_truth"]
 
 
 @dataclass
@@ -231,3 +233,67 @@ def contour_centroids(scene: Scene) -> np.ndarray:
         if polygon["m00"] > 0:
             out[i] = (polygon["m10"] / polygon["m00"] + c0, polygon["m01"] / polygon["m00"] + r0)
     return out
+
+
+#: Per-frame arrays :func:`write_ground_truth` stores (with the fixed ones below).
+_FRAME_FIELDS = (
+    "centroid_px", "contour_centroid_px", "heading", "length_px", "width_px", "area_px",
+    "height_mean_mm", "peak_height_mm", "speed_px_per_frame", "moving", "visible",
+    "timestamps_ms", "hand_present", "rearing", "grooming", "tether_segments", "tether_points",
+    "tether_heights",
+)  # fmt: skip
+_FIXED_FIELDS = ("dropped_after", "arena_mask", "floor_depth_mm", "background_depth_mm")
+
+
+def write_ground_truth(directory: str | os.PathLike, truth: SyntheticGroundTruth) -> Path:
+    """Write a session's ground truth beside its frames, as ``ground_truth.npz``.
+
+    Parameters
+    ----------
+    directory : path-like
+        The session directory.
+    truth : SyntheticGroundTruth
+        Its ground truth.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written. It holds every per-frame array of ``truth`` (absent ones left out),
+        ``body_axis`` (the body axis without its direction: ``heading`` folded into
+        ``(-pi/2, pi/2]``, radians), the arena mask, the floor and background depths (mm),
+        ``floor_plane``, ``true_depth_mm``, ``mm_per_px`` and ``tether_width_px``. The same
+        truth gives the same bytes.
+    """
+    arrays = {
+        name: np.asarray(getattr(truth, name))
+        for name in (*_FRAME_FIELDS, *_FIXED_FIELDS)
+        if getattr(truth, name) is not None
+    }
+    axis = np.mod(truth.heading + np.pi / 2, np.pi) - np.pi / 2
+    arrays["body_axis"] = np.where(axis == -np.pi / 2, np.pi / 2, axis)
+    arrays["floor_plane"] = np.asarray(truth.floor_plane)
+    for name in ("true_depth_mm", "mm_per_px", "tether_width_px"):
+        arrays[name] = np.asarray(getattr(truth, name))
+    path = Path(directory) / "ground_truth.npz"
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def read_ground_truth(directory: str | os.PathLike) -> SyntheticGroundTruth:
+    """Read the ground truth :func:`write_ground_truth` wrote in a session directory.
+
+    Parameters
+    ----------
+    directory : path-like
+        The session directory (holding ``ground_truth.npz``).
+
+    Returns
+    -------
+    SyntheticGroundTruth
+    """
+    with np.load(Path(directory) / "ground_truth.npz") as stored:
+        values = {name: stored[name] for name in stored.files if name != "body_axis"}
+    values["floor_plane"] = tuple(float(v) for v in values["floor_plane"])
+    for name in ("true_depth_mm", "mm_per_px", "tether_width_px"):
+        values[name] = float(values[name])
+    return SyntheticGroundTruth(**values)

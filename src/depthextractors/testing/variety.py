@@ -13,9 +13,11 @@ every randomised factor, for accuracy tables by condition.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from .synthetic import SyntheticSession
     from .truth import SyntheticGroundTruth
 
-__all__ = ["GENERATOR_VERSION", "SessionParameters", "draw_session_parameters"]
+__all__ = ["GENERATOR_VERSION", "SessionParameters", "draw_session", "draw_session_parameters"]
 
 #: Version of the generator's distribution (:func:`draw_session_parameters`) and rendering;
 #: accuracy figures name it. Version 1 was the fixed-arena generator of 0.1 (whose sessions
@@ -257,6 +259,51 @@ def draw_session_parameters(seed: int) -> SessionParameters:
         ),
     )
     return params
+
+
+def draw_session(
+    directory: str | os.PathLike, seed: int, num_frames: int = 300, chunk_size: int = 500
+) -> SyntheticSession:
+    """Draw a session from what labs record and write it with its ground truth.
+
+    Parameters
+    ----------
+    directory : path-like
+        Session directory to create (or reuse).
+    seed : int
+        Which session (:func:`draw_session_parameters`); the same seed and frame count give
+        the same files.
+    num_frames : int, default 300
+        Frames written.
+    chunk_size : int, default 500
+        Frames rendered at a time (bounds memory).
+
+    Returns
+    -------
+    SyntheticSession
+        The session; its directory holds the raw session (``depth.dat``, ``depth_ts.txt``,
+        ``metadata.json``), ``ground_truth.npz``
+        (:func:`~depthextractors.testing.write_ground_truth`: centroid, body axis, heading
+        and more per frame; :func:`~depthextractors.testing.read_ground_truth` reads it) and
+        ``session.json``: the generator version, the seed, the frame count, the parameters
+        (:meth:`SessionParameters.describe`) and the conditions
+        (:meth:`SessionParameters.conditions`).
+    """
+    from .truth import write_ground_truth
+
+    parameters = draw_session_parameters(seed)
+    session = parameters.generate(directory, num_frames, chunk_size=chunk_size)
+    write_ground_truth(session.directory, session.truth)
+    record = {
+        "generator_version": GENERATOR_VERSION,
+        "seed": int(seed),
+        "num_frames": int(num_frames),
+        "conditions": parameters.conditions(),
+        "parameters": parameters.describe(),
+    }
+    text = json.dumps(record, indent=2, sort_keys=True)
+    (Path(session.directory) / "session.json").write_text(text + "\n", encoding="utf-8")
+    return session
 
 
 def _draw_animal(rng: np.random.Generator, rat: bool) -> MouseShape:
