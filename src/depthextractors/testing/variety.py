@@ -142,7 +142,7 @@ class SessionParameters:
         return {
             "camera": camera.name,
             "animal": _animal_level(self.mouse or MouseShape()),
-            "floor distance": _level(depth, (700, 900), ("0.5-0.7 m", "0.7-0.9 m", "0.9-1.1 m")),
+            "floor distance": _level(depth, (700, 900, 1100), _DISTANCES),
             "floor tilt": _level(tilt, (1.5,), ("under 1.5 deg", "1.5-3 deg")),
             "pixel size": _level(camera.mm_per_pixel(depth)[0], (1.2, 2.0), _PIXEL_SIZES),
             "arena": self.arena,
@@ -171,6 +171,7 @@ class SessionParameters:
         return out
 
 
+_DISTANCES = ("0.5-0.7 m", "0.7-0.9 m", "0.9-1.1 m", "over 1.1 m")
 _PIXEL_SIZES = ("under 1.2 mm", "1.2-2 mm", "2 mm and more")
 _TETHER_FACTORS = ("tether", "tether route", "tether slack", "tether attachment")
 
@@ -222,7 +223,9 @@ def draw_session_parameters(seed: int) -> SessionParameters:
     Half of the sessions are tethered. Animals: 85% mice (head-to-rump length 70-125 mm,
     proportions varied by 10-15%), 15% rats (150-250 mm). Cameras: each preset equally often,
     the floor 0.5-1.1 m away (rats 0.75-1.1 m) and tilted up to 3 degrees each way; arenas
-    300-650 mm across for mice (rats 2.6-3.5 body lengths), as far as the view allows.
+    300-650 mm across for mice (rats 2.6-3.5 body lengths, at least 3.5 for any animal). An
+    arena the view does not hold moves the camera away in 50 mm steps up to 1.5 m (a narrow
+    view such as the RealSense D415's), then shrinks to 90% of the view.
     """
     rng = np.random.default_rng([int(seed), 20260415])
     rat = rng.random() < 0.15
