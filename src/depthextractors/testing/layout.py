@@ -116,30 +116,11 @@ def build_layout(
     surface = floor
     if bedding_mm:
         surface = (floor - _bedding(rng, (rows, cols), bedding_mm, mm_per_px)).astype(np.float32)
-    if walls == "vertical":
-        wall = (distance > half) & (distance <= half + rim)
-        scene = np.where(arena_mask, surface, floor_depth_mm + _ROOM_DROP_MM)
-        scene = np.where(wall, floor_depth_mm - _WALL_HEIGHT_MM, scene).astype(np.float32)
-    else:
-        # A bucket's sloped side: rising from the floor over a wide band to the rim.
-        band = 2.5 * rim
-        wall = (distance > half) & (distance <= half + band)
-        rise = np.clip((distance - half) / band, 0.0, 1.0) * _WALL_HEIGHT_MM
-        scene = np.where(arena_mask, surface, floor_depth_mm + _ROOM_DROP_MM)
-        scene = np.where(wall, floor - rise, scene).astype(np.float32)
+    wall, scene = _walls(walls, distance, half, rim, arena_mask, floor, surface, floor_depth_mm)
     obstacles = []
     for item in objects:
-        ox = cx + item.position[0] * half
-        oy = cy + item.position[1] * half
-        radius = item.size_mm / 2.0 / mm_per_px
-        if item.shape == "cylinder":
-            footprint = np.hypot(x - ox, y - oy) <= radius
-            obstacles.append((ox, oy, radius))
-        else:
-            footprint = np.maximum(np.abs(x - ox), np.abs(y - oy)) <= radius
-            obstacles.append((ox, oy, radius * math.sqrt(2.0)))
-        top = (surface - item.height_mm).astype(np.float32)
-        scene = np.where(footprint & arena_mask, top, scene).astype(np.float32)
+        scene, obstacle = _place_object(item, scene, surface, arena_mask, (cx, cy), half, mm_per_px)
+        obstacles.append(obstacle)
     near_wall = None
     if reflective_walls:
         near_wall = arena_mask & (distance > half - 0.06 * min(rows, cols))
@@ -160,6 +141,54 @@ def build_layout(
         obstacles=obstacles,
         near_wall=near_wall,
     )
+
+
+def _walls(
+    walls: str,
+    distance: np.ndarray,
+    half: float,
+    rim: float,
+    arena_mask: np.ndarray,
+    floor: np.ndarray,
+    surface: np.ndarray,
+    floor_depth_mm: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The wall's pixels and the scene's depth (mm): the arena floor, the wall, the room."""
+    if walls == "vertical":
+        wall = (distance > half) & (distance <= half + rim)
+        scene = np.where(arena_mask, surface, floor_depth_mm + _ROOM_DROP_MM)
+        return wall, np.where(wall, floor_depth_mm - _WALL_HEIGHT_MM, scene).astype(np.float32)
+    # A bucket's sloped side: rising from the floor over a wide band to the rim.
+    band = 2.5 * rim
+    wall = (distance > half) & (distance <= half + band)
+    rise = np.clip((distance - half) / band, 0.0, 1.0) * _WALL_HEIGHT_MM
+    scene = np.where(arena_mask, surface, floor_depth_mm + _ROOM_DROP_MM)
+    return wall, np.where(wall, floor - rise, scene).astype(np.float32)
+
+
+def _place_object(
+    item: ArenaObject,
+    scene: np.ndarray,
+    surface: np.ndarray,
+    arena_mask: np.ndarray,
+    centre: tuple[float, float],
+    half: float,
+    mm_per_px: float,
+) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """The scene with the object standing in it, and the ``(x, y, radius)`` px it takes."""
+    rows, cols = scene.shape
+    y, x = np.mgrid[0:rows, 0:cols].astype(np.float32)
+    ox = centre[0] + item.position[0] * half
+    oy = centre[1] + item.position[1] * half
+    radius = item.size_mm / 2.0 / mm_per_px
+    if item.shape == "cylinder":
+        footprint = np.hypot(x - ox, y - oy) <= radius
+        obstacle = (ox, oy, radius)
+    else:
+        footprint = np.maximum(np.abs(x - ox), np.abs(y - oy)) <= radius
+        obstacle = (ox, oy, radius * math.sqrt(2.0))
+    top = (surface - item.height_mm).astype(np.float32)
+    return np.where(footprint & arena_mask, top, scene).astype(np.float32), obstacle
 
 
 def _bedding(

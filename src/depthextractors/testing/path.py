@@ -73,18 +73,10 @@ def simulate_path(
             speed *= 0.6
             # Standing animals look around: slow head-and-body turns in place.
             turn = 0.9 * turn + rng.normal(0.0, 0.006)
-        # Steer away from the wall when heading out near it.
-        offset = position - (cx, cy)
-        if layout.shape == "round":
-            nearness = np.hypot(*offset) / limit
-        else:
-            nearness = np.max(np.abs(offset)) / limit
-        if nearness > 0.75 and speed > 0.3:
-            to_centre = math.atan2(-offset[1], -offset[0])
-            error = math.atan2(math.sin(to_centre - direction), math.cos(to_centre - direction))
-            turn += 0.06 * (nearness - 0.75) / 0.25 * error
-        if clearance and speed > 0.3:
-            turn += _steer_round(position, direction, clearance)
+        if speed > 0.3:
+            turn += _steer_off_wall(position - (cx, cy), direction, layout.shape, limit)
+            if clearance:
+                turn += _steer_round(position, direction, clearance)
         turn = float(np.clip(turn, -0.12, 0.12))
         direction += turn
         step = speed * np.array([math.cos(direction), math.sin(direction)])
@@ -92,10 +84,7 @@ def simulate_path(
             step *= scale
         candidate = position + step
         off = candidate - (cx, cy)
-        inside = (
-            np.hypot(*off) <= limit if layout.shape == "round" else np.max(np.abs(off)) <= limit
-        )
-        if inside and not _blocked(candidate, clearance):
+        if _extent(off, layout.shape) <= limit and not _blocked(candidate, clearance):
             position = candidate
         else:
             speed *= 0.3
@@ -104,13 +93,7 @@ def simulate_path(
         stretches[i] = 1.0 + 0.06 * np.tanh((speed - 2.0) / 1.5)
         is_moving[i] = moving and speed > 0.3
 
-    interval_ms = 1000.0 / fs
-    times = 1_000_000.0 + np.arange(total) * interval_ms + rng.normal(0.0, 0.3, total)
-    keep = np.ones(total, dtype=bool)
-    if dropped_frames:
-        dropped = rng.choice(np.arange(5, total - 5), size=dropped_frames, replace=False)
-        keep[dropped] = False
-    kept = np.flatnonzero(keep)
+    times, kept = _recording(total, dropped_frames, fs, rng)
     speed_all = np.r_[0.0, np.hypot(*np.diff(positions, axis=0).T)]
     return Path(
         positions=positions[kept],
@@ -121,6 +104,34 @@ def simulate_path(
         dropped_after=np.flatnonzero(np.diff(kept) > 1),
         speeds=speed_all[kept],
     )
+
+
+def _recording(
+    total: int, dropped_frames: int, fs: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Device times (ms) of every simulated frame, and the indices of the frames written."""
+    interval_ms = 1000.0 / fs
+    times = 1_000_000.0 + np.arange(total) * interval_ms + rng.normal(0.0, 0.3, total)
+    keep = np.ones(total, dtype=bool)
+    if dropped_frames:
+        dropped = rng.choice(np.arange(5, total - 5), size=dropped_frames, replace=False)
+        keep[dropped] = False
+    return times, np.flatnonzero(keep)
+
+
+def _extent(offset: np.ndarray, shape: str) -> float:
+    """How far out (px) a point ``offset`` px from the centre lies, for the arena's shape."""
+    return np.hypot(*offset) if shape == "round" else np.max(np.abs(offset))
+
+
+def _steer_off_wall(offset: np.ndarray, direction: float, shape: str, limit: float) -> float:
+    """Turn (radians) towards the centre when heading out near the wall (0 away from it)."""
+    nearness = _extent(offset, shape) / limit
+    if nearness <= 0.75:
+        return 0.0
+    to_centre = math.atan2(-offset[1], -offset[0])
+    error = math.atan2(math.sin(to_centre - direction), math.cos(to_centre - direction))
+    return 0.06 * (nearness - 0.75) / 0.25 * error
 
 
 def _blocked(point: np.ndarray, clearance: list[tuple[float, float, float]]) -> bool:
