@@ -56,6 +56,11 @@ COLUMNS = ("sessions", "frames", "median", "p95", "worst10 p95", "contour median
            "contour p95", "axis median", "heading right", "found")  # fmt: skip
 
 
+def p95(values) -> float:
+    """95th percentile without interpolating (frames not found count as infinite errors)."""
+    return float(np.percentile(values, 95, method="higher"))
+
+
 def build_tracker(name: str):
     """The tracker a name stands for, with its default settings."""
     from depthextractors import EMTracker, MomentsTracker
@@ -137,7 +142,7 @@ def summary(sessions: list[dict], tracker: str, frames_of: str | None = None) ->
         axes.append(np.asarray(m["axis"])[keep])
         headings.append(np.asarray(m["heading"])[keep])
         found.append(np.asarray(m["found"])[keep])
-        per_session.append(np.percentile(errors[-1], 95))
+        per_session.append(p95(errors[-1]))
     if not errors:
         return {}
     error, contour, axis = (np.concatenate(v) for v in (errors, contours, axes))
@@ -146,10 +151,10 @@ def summary(sessions: list[dict], tracker: str, frames_of: str | None = None) ->
         "sessions": len(per_session),
         "frames": error.size,
         "median": np.median(error),
-        "p95": np.percentile(error, 95),
+        "p95": p95(error),
         "worst10 p95": np.median(worst),
         "contour median": np.median(contour),
-        "contour p95": np.percentile(contour, 95),
+        "contour p95": p95(contour),
         "axis median": np.median(axis),
         "heading right": 100 * np.concatenate(headings).mean(),
         "found": 100 * np.concatenate(found).mean(),
@@ -210,12 +215,12 @@ def print_tethered(sessions: list[dict]) -> None:
     for item in tethered:
         c, m = item["conditions"], item["trackers"]
         med = {t: float(np.median(m[t]["error"])) for t in TRACKERS}
-        p95 = {t: float(np.percentile(m[t]["error"], 95)) for t in TRACKERS}
+        high = {t: p95(m[t]["error"]) for t in TRACKERS}
         worse.append(med["em"] - med["moments"])
         rows.append([
             item["seed"], c["tether"], c["tether route"], c["tether slack"],
             c["tether attachment"], c["animal"], *(_cell("median", v) for v in (
-                med["moments"], p95["moments"], med["em"], p95["em"])),
+                med["moments"], high["moments"], med["em"], high["em"])),
             "-" if not np.isfinite(worse[-1]) else f"{worse[-1]:+.3f}",
         ])  # fmt: skip
     print("\ntethered sessions, EM against moments (centroid error, px):")
@@ -271,14 +276,14 @@ def print_bars(sessions: list[dict]) -> None:
 
 def print_worst(sessions: list[dict], tracker: str) -> None:
     """The worst decile of sessions (by centroid p95) and what they were."""
-    ranked = sorted(sessions, key=lambda s: -np.percentile(s["trackers"][tracker]["error"], 95))
+    ranked = sorted(sessions, key=lambda s: -p95(s["trackers"][tracker]["error"]))
     print(f"\nworst decile of sessions for {tracker} (by centroid p95):")
     for item in ranked[: max(1, math.ceil(len(sessions) / 10))]:
         m = item["trackers"][tracker]
         c = item["conditions"]
         print(
             f"  seed {item['seed']}: median {np.median(m['error']):.2f}, p95 "
-            f"{np.percentile(m['error'], 95):.2f} px, found {100 * np.mean(m['found']):.0f}%, "
+            f"{p95(m['error']):.2f} px, found {100 * np.mean(m['found']):.0f}%, "
             f"arena IoU {item.get('arena_iou', float('nan')):.3f}; "
             + ", ".join(f"{k}={v}" for k, v in c.items())
         )

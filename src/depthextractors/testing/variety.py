@@ -220,12 +220,13 @@ def draw_session_parameters(seed: int) -> SessionParameters:
 
     Notes
     -----
-    Half of the sessions are tethered. Animals: 85% mice (head-to-rump length 70-125 mm,
-    proportions varied by 10-15%), 15% rats (150-250 mm). Cameras: each preset equally often,
-    the floor 0.5-1.1 m away (rats 0.75-1.1 m) and tilted up to 3 degrees each way; arenas
-    300-650 mm across for mice (rats 2.6-3.5 body lengths, at least 3.5 for any animal). An
-    arena the view does not hold moves the camera away in 50 mm steps up to 1.5 m (a narrow
-    view such as the RealSense D415's), then shrinks to 90% of the view.
+    Half of the sessions are tethered. Animals: 85% mice (the body 43-78 mm long: 0.7-1.25 times
+    the default adult's 62 mm, proportions varied by 10-15%), 15% rats (150-250 mm; tails
+    excluded). Cameras: each preset equally often, the floor 0.5-1.1 m away (rats 0.75-1.1 m)
+    and tilted up to 3 degrees each way; arenas 300-650 mm across for mice (rats 2.6-3.5 body
+    lengths, at least 3.5 for any animal). An arena the view does not hold moves the camera
+    away in 50 mm steps up to 1.5 m (a narrow view such as the RealSense D415's), then
+    shrinks to 90% of the view.
     """
     rng = np.random.default_rng([int(seed), 20260415])
     rat = rng.random() < 0.15
