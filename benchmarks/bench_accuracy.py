@@ -55,7 +55,8 @@ TRACKERS = ("moments", "em")
 #: without the arena step's mistakes.
 TRUE_ARENA = "moments, true arena"
 #: The figures each table shows, from a set of per-frame errors.
-COLUMNS = ("sessions", "frames", "median", "p95", "worst10 p95", "contour median",
+#: "p95 found": over the frames in which the animal was found (the others are infinite errors).
+COLUMNS = ("sessions", "frames", "median", "p95", "p95 found", "worst10 p95", "contour median",
            "contour p95", "axis median", "heading right", "found")  # fmt: skip
 
 
@@ -159,6 +160,7 @@ def summary(sessions: list[dict], tracker: str, frames_of: str | None = None) ->
         "frames": error.size,
         "median": np.median(error),
         "p95": p95(error),
+        "p95 found": p95(error[np.isfinite(error)]) if np.isfinite(error).any() else np.inf,
         "worst10 p95": np.median(worst),
         "contour median": np.median(contour),
         "contour p95": p95(contour),
