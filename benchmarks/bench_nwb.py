@@ -11,7 +11,8 @@ count, a sample of frames, timestamps).
 Why three processes: on Linux a child's ``ru_maxrss`` starts from its parent's resident size
 (the memory map it had before ``exec``), so the export child is started by a small launcher
 process that imports nothing heavy and has no other child; the results are built in another
-child so that the top process stays small too.
+child so that the top process stays small too. The export is also checked to start at 0 s (the
+session start) and to pass NWB Inspector's DANDI configuration (nothing CRITICAL).
 
 Usage::
 
@@ -42,7 +43,7 @@ def build_results(directory: Path, num_frames: int, seed: int = 0) -> Path:
 
     from depthextractors.extraction.results import ExtractionSetup, ResultChunk
     from depthextractors.extraction.scalars import MOSEQ2_SCALARS, SCALAR_DESCRIPTIONS
-    from depthextractors.io.results_h5 import H5ResultsWriter
+    from depthextractors.io import H5ResultsWriter
 
     rng = np.random.default_rng(seed)
     fps = 30.0
@@ -189,18 +190,25 @@ def main() -> int:
     export_s = report["export_s"]
 
     # Read the export back (in this process, after the measurement).
+    import h5py
     import numpy as np
 
     from depthextractors.io import ExtractionResults, read_results
+    from depthextractors.io.nwb import inspect_for_dandi
 
     back = ExtractionResults.from_nwb(nwb_path)
     original = read_results(results_path)
     sample = slice(args.frames // 2, args.frames // 2 + 500)
+    with h5py.File(nwb_path, "r") as handle:
+        first_time = handle["processing/behavior/processed_depth_video/timestamps"][0]
+    inspection = inspect_for_dandi(nwb_path)
     checks = {
         "frame count": len(back) == args.frames,
         "frames": np.array_equal(back.frames[sample], original.frames[sample]),
         "masks": np.array_equal(back.frames_mask[sample], original.frames_mask[sample]),
         "timestamps": np.array_equal(back.timestamps, original.timestamps),
+        "0 s at the session start": first_time == 0.0,
+        "DANDI checks (nothing CRITICAL)": inspection.passes,
     }
 
     print(f"frames: {args.frames}, cpu count: {os.cpu_count()} (shared with other work)")

@@ -1,4 +1,4 @@
-"""Export an extraction to NWB, read it back, and check it with NWB Inspector when installed.
+"""Export an extraction to DANDI-ready NWB, check it with DANDI's checks, and read it back.
 
 Run it with ``python examples/export_nwb.py [proc_dir]`` on a folder holding
 ``results_00.h5``; without an argument it first extracts a small synthetic session (200 frames)
@@ -13,21 +13,27 @@ import numpy as np
 
 from depthextractors import ExtractionResults, read_results
 
+# What a lab says about its sessions, NeuroConv-style (a dict, or the same in a YAML file).
+METADATA = {
+    "NWBFile": {
+        "experiment_description": "Open-field exploration imaged with a depth camera (MoSeq)",
+        "experimenter": ["Doe, Jane"],
+        "keywords": ["MoSeq", "open field"],
+        "lab": "Example lab",
+        "institution": "Example institute",
+    },
+    "Subject": {"species": "Mus musculus", "strain": "C57BL/6J", "sex": "M"},
+}
+
 
 def main(proc_dir: Path, nwb_path: Path) -> None:
     results = read_results(proc_dir / "results_00.h5")
-    # NWB Inspector and DANDI require the subject's species and age (ISO 8601 duration).
-    results.to_nwb(
-        nwb_path,
-        subject={"species": "Mus musculus", "age": "P12W", "sex": "M"},
-        experimenter="Doe, Jane",
-        lab="Example lab",
-        institution="Example institute",
-        overwrite=True,
-    )
+    # DANDI requires the subject's age (ISO 8601 duration): without it, to_nwb refuses.
+    results.to_nwb(nwb_path, metadata=METADATA, subject={"age": "P12W"}, overwrite=True)
     print(f"wrote {nwb_path} ({nwb_path.stat().st_size / 1e6:.1f} MB)")
 
-    # The NWB file reads back into the same results object (frames stay on disk, lazily).
+    # The NWB file reads back into the same results object (frames stay on disk, lazily), on
+    # the recording's clock; in the file, times are seconds from the session start.
     back = ExtractionResults.from_nwb(nwb_path)
     same = np.array_equal(back.frames[0:50], results.frames[0:50]) and np.allclose(
         np.asarray(back.scalars["centroid_x_mm"]),
@@ -42,20 +48,20 @@ def main(proc_dir: Path, nwb_path: Path) -> None:
         nwbfile = io.read()
         behavior = nwbfile.processing["behavior"]
         print(f"behavior module: {', '.join(sorted(behavior.data_interfaces))}")
+        heading = behavior["CompassDirection"]["HeadOrientation"]
+        print(f"first time stamp: {heading.get_timestamps()[0]:.3f} s after the session start")
 
     try:
-        from nwbinspector import Importance, inspect_nwbfile
+        from depthextractors.io.nwb import inspect_for_dandi
+
+        inspection = inspect_for_dandi(nwb_path)
     except ImportError:
         print("nwbinspector is not installed: pip install 'depthextractors[nwb]' to check files")
         return
-    serious = [
-        message
-        for message in inspect_nwbfile(nwbfile_path=str(nwb_path))
-        if message.importance.value >= Importance.BEST_PRACTICE_VIOLATION.value
-    ]
-    print(f"NWB Inspector: {len(serious)} problems at BEST_PRACTICE_VIOLATION or above")
-    for message in serious:
-        print(f"  {message.importance.name}: {message.message}")
+    print(f"NWB Inspector, DANDI config: {inspection.counts or 'no messages'}")
+    print(f"  passes DANDI's checks (nothing CRITICAL): {inspection.passes}")
+    for line in inspection.lines():
+        print(f"  {line}")
 
 
 if __name__ == "__main__":

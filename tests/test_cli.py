@@ -19,7 +19,7 @@ MOSEQ2_CONFIG = Path(__file__).parent / "data" / "moseq2_config.yaml"
 COMMANDS = [
     "extract", "find-roi", "convert-raw-to-avi", "copy-slice", "generate-config",
     "generate-index", "aggregate-results", "batch-extract", "export-nwb", "report",
-    "train-flip-classifier", "demo",
+    "train-flip-classifier", "demo", "compare",
 ]  # fmt: skip
 
 
@@ -132,10 +132,11 @@ def test_even_filter_size_warns_in_one_line_and_goes_on(session, tmp_path):
         (lambda d, s: ["extract", d / "notes.txt"], "no extractor reads notes.txt"),
         (lambda d, s: ["extract", s, "--config-file", d / "broken.yaml"], "not valid YAML"),
         (lambda d, s: ["extract", s, "--config-file", d / "nope.yaml"], "does not exist"),
-        (lambda d, s: ["extract", s, "--min-height", 200], "min_height"),
+        (lambda d, s: ["extract", s, "--min-height", 200], "--min-height (200 mm) must be below"),
         (lambda d, s: ["extract", s, "--max-height", 400], "uint16"),
-        (lambda d, s: ["extract", s, "--chunk-size", 0], "chunk_size must be at least 1"),
+        (lambda d, s: ["extract", s, "--chunk-size", 0], "--chunk-size must be at least 1"),
         (lambda d, s: ["extract", d / "short.dat"], "plus 7 extra bytes"),
+        (lambda d, s: ["extract", d / "short.dat"], "or pass --allow-partial-frame to read"),
         (lambda d, s: ["find-roi", d / "missing.avi"], "does not exist"),
         (lambda d, s: ["report", d / "nothing"], "does not exist"),
         (lambda d, s: ["batch-extract", d / "missing_dir"], "does not exist"),
@@ -408,3 +409,36 @@ def test_train_flip_classifier_bad_input(flip_sessions, tmp_path):
     help_text = run("train-flip-classifier", "--help").output
     for option in ("--labels", "--min-confidence", "--feature-size", "--held-out-fraction"):
         assert option in help_text
+
+
+def test_an_infrared_file_is_refused_in_cli_words_and_read_with_allow_ir(session, tmp_path):
+    infrared = tmp_path / "ir.dat"
+    shutil.copyfile(session / "depth.dat", infrared)
+    refused = run("extract", infrared, "--output-dir", tmp_path / "a", "--no-movie")
+    assert refused.exit_code == 2
+    errors = [line for line in refused.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1
+    assert "--allow-ir" in errors[0]
+    assert "allow_ir" not in errors[0]
+    read = run("extract", infrared, "--output-dir", tmp_path / "b", "--no-movie", "--allow-ir")
+    assert read.exit_code == 0, read.output
+    assert len(read_results(tmp_path / "b")) == len(open_depth_video(session))
+
+
+def test_a_corrupt_archive_is_one_line_without_a_python_type(session, tmp_path):
+    import tarfile
+
+    archive = tmp_path / "session.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ("depth.dat", "depth_ts.txt", "metadata.json"):
+            tar.add(session / name, arcname=name)
+    data = bytearray(archive.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 8] = bytes(b ^ 0xFF for b in data[middle : middle + 8])
+    archive.write_bytes(bytes(data))
+    result = run("extract", archive, "--output-dir", tmp_path / "out", "--no-movie")
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith(f"Error: {archive} is corrupt")
+    assert "CorruptRecordingError" not in result.output

@@ -16,23 +16,6 @@ def python_blocks(page: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), flags=re.DOTALL)
 
 
-def test_readme_snippet_runs(tmp_path, monkeypatch):
-    from depthextractors.testing import generate_synthetic_session
-
-    monkeypatch.chdir(tmp_path)
-    generate_synthetic_session(
-        tmp_path / "session_01", 10_100, camera="azure_nfov_binned", seed=2, chunk_size=2000
-    )
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
-    assert len(blocks) == 1
-    namespace: dict = {}
-    with pytest.warns(UserWarning, match="species"):
-        exec(compile(blocks[0], "README.md", "exec"), namespace)
-    results = namespace["results"]
-    assert len(results) == 9000
-    assert (tmp_path / "session_01.nwb").is_file()
-
-
 @pytest.fixture
 def tutorial_module(monkeypatch):
     """A real module for the page's code, so its classes pickle as they would in a user's file."""
@@ -140,3 +123,26 @@ def test_examples_page_tracker_runs_in_an_extraction(tmp_path):
     y = np.asarray(results.scalars["centroid_y_px"]) + rows.min()
     error = np.hypot(x - session.truth.centroid_px[:, 0], y - session.truth.centroid_px[:, 1])
     assert np.nanmedian(error) < 0.5
+
+
+def test_quickstart_shows_what_the_demo_prints(tmp_path):
+    from click.testing import CliRunner
+
+    from depthextractors.cli import main
+
+    page = (DOCS / "quickstart.md").read_text(encoding="utf-8")
+    shown = re.search(r"It prints.*?```text\n(.*?)```", page, re.S)
+    assert shown, "quickstart.md shows no output of the demo"
+    result = CliRunner().invoke(
+        main, ["demo", "--output-dir", str(tmp_path / "demo"), "--num-frames", "60", "--no-movie"]
+    )
+    assert result.exit_code == 0, result.output
+
+    def shape(text: str) -> list[str]:
+        # Each line's first word, numbers as N: the lines the demo prints, in order.
+        return [re.sub(r"\d[\d,.]*", "N", line.split()[0]) for line in text.splitlines()]
+
+    printed = [line for line in result.output.splitlines() if "movie" not in line.split()[:1]]
+    expected = [line for line in shown[1].splitlines() if "movie" not in line.split()[:1]]
+    assert shape("\n".join(printed)) == shape("\n".join(expected))
+    assert str((tmp_path / "demo" / "session").resolve()) in result.output  # says where

@@ -24,11 +24,18 @@ ALLOWED = {
     "io": {"_version", "cameras", "extractors", "extraction"},
     "testing": {"_version", "cameras", "extractors"},
     "config": {"_version", "cameras", "extractors", "extraction", "io"},
-    "workflow": {"_version", "cameras", "extractors", "extraction", "io", "config", "testing"},
-    "batch": {"_version", "cameras", "extractors", "extraction", "io", "config", "workflow"},
-    "cli": {
-        "_version", "cameras", "extractors", "extraction", "io", "config", "workflow", "batch",
+    "session_outputs": {"_version", "cameras", "extractors", "extraction", "io", "config"},
+    "workflow": {
+        "_version", "cameras", "extractors", "extraction", "io", "config", "session_outputs",
         "testing",
+    },
+    "batch": {
+        "_version", "cameras", "extractors", "extraction", "io", "config", "session_outputs",
+        "workflow",
+    },
+    "cli": {
+        "_version", "cameras", "extractors", "extraction", "io", "config", "session_outputs",
+        "workflow", "batch", "testing",
     },
     "__main__": {"cli"},
 }

@@ -80,6 +80,13 @@ MOSEQ2_EXTRACT_OPTIONS = [
     "--compress-threads",
     "--skip-completed",
 ]
+# What moseq2-extract 1.4.0's `extract --help` and `batch-extract --help` list beyond those.
+MOSEQ2_1_4_OPTIONS = [
+    "--cluster-type", "--recompute-bg", "--mapping", "--pixel-format", "--movie-dtype",
+    "--graduate-walls", "--widen-radius", "--extensions", "--skip-checks",
+    "--extract-out-script", "--get-cmd", "--run-cmd", "--ncpus", "--prefix", "--memory",
+    "--wall-time", "--partition",
+]  # fmt: skip
 
 
 def table_rows() -> list[list[str]]:
@@ -103,6 +110,18 @@ def test_every_moseq2_option_has_a_row():
     assert len(MOSEQ2_EXTRACT_OPTIONS) == 61
     missing = [o for o in MOSEQ2_EXTRACT_OPTIONS if f"`{o}`" not in first_cells]
     assert not missing, f"docs/migrating.md lacks moseq2-extract options {missing}"
+    newer = [o for o in MOSEQ2_1_4_OPTIONS if f"`{o}`" not in first_cells]
+    assert not newer, f"docs/migrating.md lacks moseq2-extract 1.4.0 options {newer}"
+
+
+def test_every_moseq2_key_that_is_not_a_parameter_is_on_the_page():
+    from depthextractors.config import MOSEQ2_KEYS
+
+    text = PAGE.read_text(encoding="utf-8")
+    quiet = {"input_dir", "config_file", "session_config_path", "finfo", "timestamps", "tar"}
+    for entry in MOSEQ2_KEYS:
+        option = "--" + entry.key.replace("_", "-")
+        assert entry.key in quiet or f"`{option}`" in text or f"`{entry.key}`" in text, entry.key
 
 
 DEFAULTS = ExtractionConfig()

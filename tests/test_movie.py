@@ -1,4 +1,5 @@
-"""The preview movie results_00.mp4: arena in false colour with the crop inset."""
+"""The preview movie results_00.mp4: a strip with frame number and time, the crop enlarged,
+the arena in false colour beside it."""
 
 import logging
 
@@ -47,49 +48,93 @@ def box_of(roi):
     return rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
 
 
+# The layout the movie promises: a 24-row strip on top; below it the crop, each pixel a
+# zoom x zoom block (zoom = the arena's rows over the crop's, 1 to 4), a grey line, a black one,
+# then the arena at the smallest whole step that keeps it within 200 pixels across.
+STRIP = 24
+
+
+def layout(roi, crop=80):
+    row0, row1, col0, col1 = box_of(roi)
+    step = -(-max(row1 - row0, col1 - col0) // 200)
+    rows, cols = len(range(row0, row1, step)), len(range(col0, col1, step))
+    zoom = min(max(rows // crop, 1), 4)
+    arena_col = crop * zoom + 2
+    return step, rows, cols, zoom, arena_col
+
+
 def test_movie_has_every_frame_with_the_crop_beside_the_arena(extracted):
     session, results, _ = extracted
     codec, frames = decode(session / "proc" / "results_00.mp4")
     assert codec in ("h264", "mpeg4")
     assert frames.shape[0] == FRAMES
-    row0, row1, col0, col1 = box_of(results.roi)
-    # A third of the arena box beside the 80x80 crop and its 2-pixel border; even height,
-    # width padded to the 16-pixel macroblock with black.
-    box_rows, box_cols = len(range(row0, row1, 3)), len(range(col0, col1, 3))
-    assert frames.shape[1] == max(box_rows, 80) + max(box_rows, 80) % 2
-    assert frames.shape[2] == -(-(82 + box_cols) // 16) * 16
-    assert frames[:, :, 82 + box_cols + 1 :].max(initial=0) < 25
+    step, box_rows, box_cols, zoom, arena_col = layout(results.roi)
+    # A Kinect v2 arena (about 370 px) every second pixel, the crop twice as large.
+    assert (step, zoom) == (2, 2)
+    height = STRIP + max(box_rows, 80 * zoom)
+    assert frames.shape[1] == height + height % 2
+    assert frames.shape[2] == -(-(arena_col + box_cols) // 16) * 16
+    assert frames[:, STRIP:, arena_col + box_cols + 1 :].max(initial=0) < 25
     bright = frames.max(axis=-1).astype(float)  # any channel lit = coloured
     # The grey line between crop and arena, on every frame.
-    assert np.all(np.abs(bright[:, :, 80].mean(axis=1) - 150) < 40)
+    assert np.all(np.abs(bright[:, STRIP:, arena_col - 2].mean(axis=1) - 150) < 40)
     crops = np.asarray(results.frames[:])
     checked = 0
     for k in np.flatnonzero(results.valid)[::10]:
-        inset = bright[k, :80, :80]
+        shown = bright[k, STRIP : STRIP + 80 * zoom, : 80 * zoom]
+        # Each crop pixel is a zoom x zoom block: its centre samples give the crop back, and
+        # the block is one colour (up to the encoder's rounding).
+        centres = shown[zoom // 2 :: zoom, zoom // 2 :: zoom]
         animal = crops[k] >= 15
         empty = crops[k] == 0
         empty[:3], empty[-3:], empty[:, :3], empty[:, -3:] = False, False, False, False
-        assert inset[animal].mean() > 60, k
-        assert inset[empty].mean() < 25, k
+        assert centres[animal].mean() > 60, k
+        assert centres[empty].mean() < 25, k
+        blocks = shown.reshape(80, zoom, 80, zoom)
+        assert np.median(np.ptp(blocks, axis=(1, 3))) < 10, k
         checked += 1
     assert checked >= 5
+
+
+def test_each_frame_carries_its_number_and_time(extracted, tmp_path):
+    session, _, _ = extracted
+    _, frames = decode(session / "proc" / "results_00.mp4")
+    strip = frames[:, :STRIP].max(axis=-1)
+    # Light text on black: some pixels lit, most black, on every frame.
+    lit = (strip > 150).sum(axis=(1, 2))
+    assert lit.min() > 40
+    assert np.all((strip < 40).mean(axis=(1, 2)) > 0.8)
+    # The text changes from frame to frame (its number).
+    assert all(np.abs(strip[k].astype(int) - strip[k + 1]).max() > 100 for k in range(0, 89, 7))
+    # The same number and time drawn twice give the same strip: the text is the frame's.
+    roi = np.ones((200, 200), bool)
+    strips = []
+    for name in ("a", "b"):
+        movie = PreviewMovie(tmp_path / f"{name}.mp4", roi, (8, 8), 10, 100, 30)
+        heights = np.zeros((2, *movie.arena_shape), np.uint8)
+        movie.add(heights, None, frame_numbers=np.array([1234, 1234]), times_s=[61.5, 61.5])
+        strips.append(decode(movie.close())[1][:, :STRIP].max(axis=-1))
+    np.testing.assert_array_equal(strips[0], strips[1])
+    np.testing.assert_array_equal(strips[0][0], strips[0][1])
+    assert np.abs(strips[0][0].astype(int)[:, :200] - strip[0][:, :200]).max() > 100
 
 
 def test_animal_is_coloured_where_it_is_in_the_arena_and_the_floor_is_black(extracted):
     session, results, synthetic = extracted
     _, frames = decode(session / "proc" / "results_00.mp4")
     row0, row1, col0, col1 = box_of(results.roi)
-    inside = results.roi[row0:row1:3, col0:col1:3]
+    step, box_rows, box_cols, _, arena_col = layout(results.roi)
+    inside = results.roi[row0:row1:step, col0:col1:step]
     bright = frames.max(axis=-1).astype(float)
     checked = 0
     for k in np.flatnonzero(results.valid)[::15]:
         x, y = synthetic.truth.centroid_px[k]
-        row, col = round((y - row0) / 3), 82 + round((x - col0) / 3)
-        assert bright[k, row - 1 : row + 2, col - 1 : col + 2].mean() > 60, k
+        row, col = round((y - row0) / step), round((x - col0) / step)
+        arena = bright[k, STRIP : STRIP + box_rows, arena_col : arena_col + box_cols]
+        assert arena[row - 1 : row + 2, col - 1 : col + 2].mean() > 60, k
         # Away from the animal, the arena floor is black.
-        arena = bright[k, : inside.shape[0], 82 : 82 + inside.shape[1]]
         far = np.ones(arena.shape, bool)
-        far[max(row - 15, 0) : row + 15, max(col - 82 - 15, 0) : col - 82 + 15] = False
+        far[max(row - 20, 0) : row + 20, max(col - 20, 0) : col + 20] = False
         assert np.median(arena[far & inside]) < 20, k
         # Outside the arena dark grey, so its outline shows.
         assert 30 < np.median(arena[~inside]) < 70, k
@@ -131,9 +176,9 @@ def test_sixteen_bit_heights_are_scaled_into_the_colours(tmp_path):
     heights[:, 40:50, 40:50] = 5  # below min_height: black
     movie.add(heights, np.zeros((2, 8, 8), np.uint16))
     _, frames = decode(movie.close())
-    bright = frames.max(axis=-1)
-    assert bright[:, 22:28, 10 + 42 : 10 + 48].min() > 60
-    assert bright[:, 42:48, 10 + 42 : 10 + 48].max() < 25
+    bright = frames.max(axis=-1)[:, STRIP:, movie.crop_zoom * 8 + 2 :]  # the arena
+    assert bright[:, 22:28, 42:48].min() > 60
+    assert bright[:, 42:48, 42:48].max() < 25
 
 
 def test_wrong_shapes_are_refused_with_the_expected_ones(tmp_path):
@@ -160,7 +205,7 @@ def test_a_failing_movie_never_fails_the_extraction(tmp_path, monkeypatch, caplo
     assert len(read_results(session / "proc")) == 30
     assert "preview movie could not be written" in caplog.text
     assert not (session / "proc" / "results_00.mp4").exists()
-    assert not (session / "proc" / "results_00.mp4.partial").exists()
+    assert not list((session / "proc").glob("*.partial"))
 
 
 def test_aborted_movie_leaves_no_file(tmp_path):
@@ -176,11 +221,14 @@ def test_aborted_movie_leaves_no_file(tmp_path):
         PreviewMovie(tmp_path / "n.mp4", roi, (8, 8), 10, 100, 30, downsample=0)
 
 
-def test_the_arena_is_shown_about_120_pixels_across_whatever_the_camera(tmp_path):
-    for across, step in ((100, 1), (240, 2), (356, 3), (480, 4)):
-        roi = np.zeros((600, 700), bool)
+def test_the_arena_is_shown_within_200_pixels_across_whatever_the_camera(tmp_path):
+    # A RealSense or binned Azure arena at full resolution, a Kinect v2 one every second
+    # pixel, a 1 MP Azure one every fourth; the crop enlarged to about the arena's height.
+    for across, step, zoom in ((100, 1, 1), (200, 1, 2), (370, 2, 2), (700, 4, 2), (900, 5, 2)):
+        roi = np.zeros((1000, 1000), bool)
         roi[10 : 10 + across, 20 : 20 + across // 2] = True
         movie = PreviewMovie(tmp_path / f"{across}.mp4", roi, (80, 80), 10, 100, 30)
         assert movie.step == step
         assert movie.arena_shape == (len(range(0, across, step)), len(range(0, across // 2, step)))
+        assert movie.crop_zoom == zoom
         movie.abort()

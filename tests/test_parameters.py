@@ -139,7 +139,7 @@ def test_python_defaults_equal_the_configuration_and_generate_config(tmp_path):
             assert config[spec.key] == ExtractionConfig(**{spec.key: value})[spec.key]
     assert config.max_height == MomentsTracker().max_height == 120
     assert config.dilate_iterations == PlaneROI().dilate_iterations == 1
-    assert config.use_cc is MomentsTracker().use_cc is True
+    assert config.use_cc is EMTracker().use_cc is True
     assert config.job_options() == JobOptions()
     # generate-config writes exactly the configuration's defaults.
     result = CliRunner().invoke(main, ["generate-config", "-o", str(tmp_path / "c.yaml")])

@@ -1,7 +1,9 @@
-"""The HTML report: every embedded picture decodes and shows what its caption says."""
+"""The HTML report: every figure is there, its pictures decode and show what the caption says,
+its plots draw the data, and the scale and colour bars are right."""
 
 import base64
 import re
+import xml.etree.ElementTree as ET
 
 import cv2
 import numpy as np
@@ -27,9 +29,11 @@ from depthextractors.io.report_figures import (
     VALID_COLOUR,
     build_figures,
 )
+from depthextractors.io.report_svg import OUTLINE_COLOUR
 from depthextractors.testing import generate_synthetic_session
 
 FRAMES = 150
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +44,7 @@ def report(tmp_path_factory):
     page = outcome.outputs["report"]
     html = page.read_text()
     images = {}
-    for key, data in re.findall(r'data-key="(\w+)" src="data:image/png;base64,([^"]+)"', html):
+    for key, data in re.findall(r'data-key="(\w+)"[^>]*href="data:image/png;base64,([^"]+)"', html):
         buffer = np.frombuffer(base64.b64decode(data), dtype=np.uint8)
         bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
         assert bgr is not None, key
@@ -54,14 +58,77 @@ def luminance(rgb):
     return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
 
 
-def test_every_picture_is_embedded_decodes_and_is_written_beside(report):
+PICTURES = ["background", "roi_overlay", "first_frame", "crops", "quality"]
+PLOTS = ["centroid_path", "speed", "height", "angle"]
+
+
+def svg_of(html: str, key: str) -> ET.Element:
+    """The ``<svg>`` of figure ``key`` in the page, parsed."""
+    figure = re.search(rf'<figure id="{key}"[^>]*>(<svg.*?</svg>)<figcaption>', html, re.S)
+    assert figure, key
+    return ET.fromstring(figure.group(1))
+
+
+def test_every_figure_is_in_the_page_and_written_beside(report):
     _results, html, images, page = report
-    assert list(images) == list(REPORT_IMAGES)
+    assert list(images) == PICTURES
+    assert set(PICTURES + PLOTS) == set(REPORT_IMAGES)
     for key, caption in REPORT_IMAGES.items():
         assert caption in html
+        assert (page.parent / "report" / f"{key}.svg").is_file()
+        svg_of(html, key)  # well-formed
+    for key in PICTURES:
         assert (page.parent / "report" / f"{key}.png").is_file()
         assert images[key].size > 0
     assert "<script" not in html  # self-contained and static
+
+
+def test_report_takes_no_plotting_library(report, tmp_path):
+    """The report was the slowest part of extract (matplotlib: ~2.7 s); it must not load it."""
+    import subprocess
+    import sys
+
+    results, *_ = report
+    code = (
+        "import sys; from depthextractors.io.report import write_report; "
+        f"write_report({str(results.path)!r}, {str(tmp_path)!r}); "
+        "print('matplotlib' in sys.modules)"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "False"
+
+
+def _scale_bar_mm_per_unit(svg: ET.Element) -> float:
+    """Millimetres per SVG unit from a figure's scale bar (its rect and its "N mm" label)."""
+    texts = [t.text for t in svg.iter(f"{SVG}text") if t.text and t.text.endswith(" mm")]
+    bars = [r for r in svg.iter(f"{SVG}rect") if r.get("fill") == "#222"]
+    assert len(texts) == 1
+    assert len(bars) == 1
+    return float(texts[0].split()[0]) / float(bars[0].get("width"))
+
+
+def test_scale_bars_match_the_camera(report):
+    results, html, _, _ = report
+    from depthextractors.cameras import get_camera
+
+    camera = get_camera("kinect_v2")
+    fx, fy = camera.focal_length_px()
+    floor_mm_per_px = results.true_depth * (1 / fx + 1 / fy) / 2
+    for key, zoom in (("background", 1), ("roi_overlay", 1), ("first_frame", 1), ("crops", 2)):
+        measured = _scale_bar_mm_per_unit(svg_of(html, key)) * zoom
+        assert measured == pytest.approx(floor_mm_per_px, rel=0.01), key
+
+
+def test_colour_bars_label_the_heights_shown(report):
+    _, html, _, _ = report
+    for key, label in (("background", "height above the floor (mm)"), ("crops", "height (mm)")):
+        svg = svg_of(html, key)
+        texts = [t.text for t in svg.iter(f"{SVG}text")]
+        assert label in texts, key
+        stops = [s.get("stop-color") for s in svg.iter(f"{SVG}stop")]
+        assert len(stops) >= 5, key
+        assert len(set(stops)) == len(stops), key
 
 
 def test_background_is_depth_nearer_brighter_at_camera_resolution(report):
@@ -128,12 +195,46 @@ def test_crop_grid_has_the_right_number_of_tiles_each_with_the_animal(report):
     assert np.all(grid[:gap] == 255)  # white gaps between tiles
 
 
-@pytest.mark.parametrize("key", ["centroid_path", "speed", "height", "angle"])
+def _drawn_points(svg: ET.Element, colour: str = LINE_COLOUR) -> np.ndarray:
+    lines = [p for p in svg.iter(f"{SVG}polyline") if p.get("stroke") == colour]
+    points = [np.array([xy.split(",") for xy in p.get("points").split()], float) for p in lines]
+    return np.vstack(points) if points else np.zeros((0, 2))
+
+
+@pytest.mark.parametrize("key", PLOTS)
 def test_plots_are_not_empty(report, key):
-    _, _, images, _ = report
-    line = np.array([int(LINE_COLOUR[i : i + 2], 16) for i in (1, 3, 5)])
-    close = np.abs(images[key] - line).sum(axis=-1) < 60
-    assert close.sum() > 200, key
+    _, html, _, _ = report
+    points = _drawn_points(svg_of(html, key))
+    assert len(points) > 100, key
+    assert np.ptp(points[:, 0]) > 100  # spread over the plot
+    assert np.ptp(points[:, 1]) > 20
+
+
+def test_speed_plot_draws_every_peak(report):
+    """Long series are thinned to each pixel column's extremes: the highest speed is drawn."""
+    results, html, _, _ = report
+    svg = svg_of(html, "speed")
+    points = _drawn_points(svg)
+    speed = np.asarray(results.scalars["velocity_2d_mm_per_s"], float)
+    ticks = {float(t.text): float(t.get("y")) - 4 for t in svg.iter(f"{SVG}text")
+             if t.get("text-anchor") == "end" and t.text}  # fmt: skip
+    (v0, y0), (v1, y1) = sorted(ticks.items())[:2]
+    highest_drawn = v0 + (points[:, 1].min() - y0) * (v1 - v0) / (y1 - y0)
+    assert highest_drawn == pytest.approx(np.nanmax(speed), rel=0.02)
+
+
+def test_path_plot_has_the_arena_outline_around_the_path(report):
+    _, html, _, _ = report
+    svg = svg_of(html, "centroid_path")
+    path = _drawn_points(svg)
+    outline = _drawn_points(svg, OUTLINE_COLOUR)
+    assert len(outline) > 20
+    centre = outline.mean(axis=0)
+    radius = np.hypot(*(outline - centre).T)
+    distance = np.hypot(*(path - centre).T)
+    # The synthetic arena is round: the outline is a circle and the path lies inside it.
+    assert radius.std() < 0.03 * radius.mean()
+    assert distance.max() < radius.min()
 
 
 def test_quality_timeline_marks_the_frames_without_the_animal(report):
@@ -231,7 +332,12 @@ def test_summary_table_figures(report):
     assert f"{100 * results.valid.mean():.1f}%" in html
     assert re.search(r"Dropped frames</td><td>2<", html)
     assert f"{results.true_depth:.1f} mm" in html
-    assert "Flipped frames" in html
+    flips = np.asarray(results.flips[:], bool)[results.valid]
+    switches = int(np.count_nonzero(flips[1:] != flips[:-1]))
+    assert re.search(
+        rf"Heading \(nose end\)</td><td>chosen by [^:]+: the nose end switched {switches:,} times",
+        html,
+    )
     assert re.search(r"Extracted by</td><td>depthextractors \d", html)
 
 
@@ -242,7 +348,8 @@ def test_report_of_a_moseq2_extract_file(real_data, tmp_path):
     assert "Extracted by</td><td>moseq2-extract 0.1.3<" in html
     assert "Valid frames (animal found)</td><td>100.0%<" in html
     for key in REPORT_IMAGES:
-        assert (tmp_path / "report" / f"{key}.png").is_file()
+        assert (tmp_path / "report" / f"{key}.svg").is_file()
+    assert "no flip corrector ran" in html
 
 
 def test_report_command_path_and_in_memory_results(report, tmp_path):
@@ -271,12 +378,11 @@ def test_a_session_without_the_animal_says_so_first(tmp_path):
     assert "min_height 150" in banner.group(1)
     assert html.index('class="warning"') < html.index('class="summary"')  # seen first
     assert "1 crop, frame" not in html  # 30 frames, none valid: every frame is a candidate
-    # The empty plots say why they are empty (dark text in the middle of the plot).
-    speed = re.search(r'data-key="speed" src="data:image/png;base64,([^"]+)"', html).group(1)
-    image = cv2.imdecode(np.frombuffer(base64.b64decode(speed), np.uint8), cv2.IMREAD_GRAYSCALE)
-    rows, cols = image.shape
-    middle = image[int(rows * 0.4) : int(rows * 0.6), int(cols * 0.3) : int(cols * 0.7)]
-    assert np.count_nonzero(middle < 120) > 50
+    # The empty plots say why they are empty, and draw no line.
+    for key in PLOTS:
+        svg = svg_of(html, key)
+        assert "no frames with the animal" in [t.text for t in svg.iter(f"{SVG}text")], key
+        assert len(_drawn_points(svg)) == 0, key
 
 
 def test_a_session_with_few_frames_of_the_animal_says_how_few():

@@ -1,4 +1,4 @@
-"""MomentsTracker: largest object, moments, orientation sign, axis lengths, use_cc."""
+"""MomentsTracker: largest object, moments, orientation sign, axis lengths."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from depthextractors.extraction.tracking import MomentsTracker
+from depthextractors.extraction.tracking import MomentsTracker, largest_component
 
 
 def _ellipse(centre, axes, angle_y_up_deg, height=30, shape=(200, 200)):
@@ -78,17 +78,23 @@ def test_height_limits():
 
 
 def test_empty_frame_gives_none():
-    assert MomentsTracker(use_cc=False).track(np.zeros((50, 50), np.uint8)) is None
-    assert MomentsTracker(use_cc=True).track(np.zeros((50, 50), np.uint8)) is None
+    assert MomentsTracker().track(np.zeros((50, 50), np.uint8)) is None
 
 
-def test_use_cc_matches_contours_on_separate_objects():
-    image = _ellipse((60, 60), (25, 10), 15)
-    image |= _ellipse((150, 150), (8, 5), 0)
-    by_contour = MomentsTracker(use_cc=False).track(image)
-    by_component = MomentsTracker(use_cc=True).track(image)
-    assert by_component.x == pytest.approx(by_contour.x)
-    assert by_component.orientation == pytest.approx(by_contour.orientation)
+def test_largest_contour_wins_also_over_objects_touching_at_a_corner():
+    # moseq2-extract 1.4.0 takes the largest contour whatever its use_cc (its connected
+    # component of pixels above -30 mm is the whole frame): two squares meeting at a corner
+    # are one outer contour, two 4-connected components.
+    image = np.zeros((100, 100), np.uint8)
+    image[20:50, 20:50] = 30
+    image[50:60, 50:60] = 30
+    found = MomentsTracker().track(image)
+    assert found.area == 30 * 30 + 10 * 10
+    component = largest_component((image > 10).astype(np.uint8))
+    assert component.sum() == 30 * 30
+    by_component = MomentsTracker().measure(component, image)
+    assert by_component.area == 30 * 30
+    assert by_component.x < found.x
 
 
 def test_uint16_frames_are_tracked_like_uint8():

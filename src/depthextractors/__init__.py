@@ -36,6 +36,7 @@ from .extractors import (
 if TYPE_CHECKING:
     from .config import ExtractionConfig
     from .extraction import (
+        ArenaWarning,
         BackgroundStrategy,
         ClassifierFlipCorrector,
         EMTracker,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 _LAZY = {
     **dict.fromkeys(
         (
+            "ArenaWarning",
             "BackgroundStrategy",
             "ClassifierFlipCorrector",
             "EMTracker",
@@ -105,6 +107,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CAMERA_PRESETS",
+    "ArenaWarning",
     "AzureDepthExtractor",
     "BackgroundStrategy",
     "CameraModel",

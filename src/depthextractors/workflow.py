@@ -6,16 +6,24 @@
 the preview movie, fed the same chunks), then writes the report. It is idempotent and
 resumable:
 
+- it holds the output directory's lock (:class:`~depthextractors.io.output_dir.OutputLock`)
+  from before it touches anything there until it is done: a second extraction into the same
+  directory stops at once, naming the first; the lock of a run that died is taken over;
 - a session counts as done only when ``results_00.yaml`` says ``complete`` **and**
   ``results_00.h5`` exists (the HDF5 writer renames the file into place before it writes
   ``complete``, so a crash never leaves a complete-looking result);
 - an interrupted output (``status: running`` or ``failed``, or a ``.partial`` file) is
   restarted from the beginning;
-- with ``skip_completed``, a done session is not extracted again, but a preview movie or report
-  that is missing (a crash after the results were complete) is made from ``results_00.h5``.
+- complete results are never replaced silently: without ``skip_completed`` they are
+  extracted again with a warning naming their uuid (as moseq2-extract re-extracts); with it
+  they are kept — unless they cannot be read, their two files come from different runs, or
+  they were made with other parameters, which one line says before extracting again — and a
+  preview movie or report that is missing (a crash after the results were complete) is made
+  from ``results_00.h5``.
 
-Each run appends to ``extract.log`` in the output directory: the input, the parameters, the
-warnings and, on failure, the traceback.
+Where the results go: :mod:`depthextractors.session_outputs`. Each run appends to
+``extract.log`` in the output directory: the input, the parameters, the warnings and, on
+failure, the traceback.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +42,17 @@ from typing import Any
 import yaml
 
 from .config import ExtractionConfig
+from .io.output_dir import OutputLock, check_writable
+from .session_outputs import (
+    LOG_NAME,
+    REPORT_NAME,
+    RESULTS_H5,
+    RESULTS_YAML,
+    default_output_dir,
+    reason_to_extract_again,
+    resolve_output_dir,
+    results_status,
+)
 
 __all__ = [
     "LOG_NAME",
@@ -43,73 +62,19 @@ __all__ = [
     "SessionOutcome",
     "default_output_dir",
     "extract_session",
+    "resolve_output_dir",
     "results_status",
     "session_log",
 ]
 
 logger = logging.getLogger(__name__)
-
-RESULTS_YAML = "results_00.yaml"
-RESULTS_H5 = "results_00.h5"
-REPORT_NAME = "report.html"
-LOG_NAME = "extract.log"
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
-
-
-def default_output_dir(input_file: str | os.PathLike) -> Path:
-    """Where moseq2-extract puts a session's results: ``proc`` beside the recording.
-
-    For an archive ``session_1.tar.gz`` it is ``session_1/proc`` beside the archive.
-
-    Parameters
-    ----------
-    input_file : path-like
-        The recording (or its session directory).
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    path = Path(input_file)
-    if path.is_dir():
-        return path / "proc"
-    name = path.name.lower()
-    for suffix in _ARCHIVE_SUFFIXES:
-        if name.endswith(suffix):
-            return path.parent / path.name[: -len(suffix)] / "proc"
-    return path.parent / "proc"
-
-
-def results_status(output_dir: str | os.PathLike) -> str:
-    """State of an output directory: ``missing``, ``running``, ``failed`` or ``complete``.
-
-    ``complete`` needs ``results_00.yaml`` with ``complete: true`` and ``results_00.h5``
-    beside it; an unreadable status file counts as ``failed`` (restart it).
-
-    Parameters
-    ----------
-    output_dir : path-like
-        A session's output directory.
-
-    Returns
-    -------
-    str
-    """
-    output_dir = Path(output_dir)
-    status_file = output_dir / RESULTS_YAML
-    if not status_file.is_file():
-        return "missing"
-    try:
-        with open(status_file, encoding="utf-8") as stream:
-            status = yaml.safe_load(stream)
-    except (OSError, yaml.YAMLError):
-        return "failed"
-    if not isinstance(status, dict):
-        return "failed"
-    if status.get("complete") is True:
-        return "complete" if (output_dir / RESULTS_H5).is_file() else "failed"
-    # moseq2-extract writes complete: false while it runs and no status key.
-    return "failed" if status.get("status") == "failed" else "running"
+# Files a run writes under a name of its own until complete: left over, they are of runs that
+# died (the lock says no other run is writing).
+_PARTIAL_PATTERNS = (
+    "results_00.h5*.partial", "results_00.mp4*.partial", "report.html*.partial",
+    "*.tiff*.partial", "report/*.partial",
+)  # fmt: skip
 
 
 @dataclass
@@ -172,6 +137,17 @@ class _ThreadFilter(logging.Filter):
         return record.thread == self.thread_id
 
 
+class _LogFileHandler(logging.FileHandler):
+    """The session's log file; a log that cannot be written (a full disk) is given up quietly.
+
+    logging's own handler prints a traceback on stderr for every record it cannot write; the
+    error that matters (the results could not be written either) is reported by the run.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.setLevel(logging.CRITICAL + 1)
+
+
 @contextmanager
 def session_log(path: str | os.PathLike | None) -> Iterator[logging.Logger]:
     """Append this thread's depthextractors log records and warnings to ``path``.
@@ -196,7 +172,7 @@ def session_log(path: str | os.PathLike | None) -> Iterator[logging.Logger]:
     if path is None:
         yield session_logger
         return
-    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler = _LogFileHandler(path, mode="a", encoding="utf-8")
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
     )
@@ -237,6 +213,9 @@ def _name(input_file: Path) -> str:
             return name[: -len(suffix)]
     if input_file.is_dir():
         return name
+    place = default_output_dir(input_file).parent
+    if place != input_file.parent:  # a second recording of its directory
+        return f"{input_file.parent.name}/{place.name}"
     return input_file.parent.name or input_file.stem
 
 
@@ -248,12 +227,14 @@ def _finish_outputs(
     progress: bool,
     log: logging.Logger,
     outputs: dict[str, Path],
+    movie_failed: bool = False,
 ) -> None:
-    """Preview movie (if missing), report, and the optional .avi of a raw recording."""
+    """Preview movie (if missing and not just failed), report, and the optional .avi of a raw
+    recording."""
     from .io.movie import MOVIE_NAME, write_preview_movie
 
     movie = output_dir / MOVIE_NAME
-    if config.write_movie and not movie.is_file():
+    if config.write_movie and not movie.is_file() and not movie_failed:
         log.info("making the preview movie from %s", output_dir / RESULTS_H5)
         try:
             outputs["movie"] = write_preview_movie(results, config.open_video(input_file), movie)
@@ -307,13 +288,14 @@ def extract_session(
         session directory.
     output_dir : path-like, optional
         Results directory; :func:`default_output_dir` (``proc`` beside the recording) when not
-        given.
+        given; a relative one is taken from the recording's place (:func:`resolve_output_dir`).
     config : ExtractionConfig, optional
         Parameters; moseq2-extract's defaults when not given.
     progress : bool, default False
         Show progress bars.
     skip_completed : bool, default False
-        Leave a session with complete results alone (only a missing movie or report is made).
+        Keep complete results made with these parameters (only a missing movie or report is
+        made). Without it, complete results are extracted again, with a warning naming them.
     n_jobs : int, default 2
         Threads of the extraction.
     log_file : bool, default True
@@ -327,6 +309,8 @@ def extract_session(
 
     Raises
     ------
+    OutputBusyError
+        If another extraction is writing into ``output_dir`` (nothing is touched).
     Exception
         Whatever the extraction raises (the log file gets the traceback first); batch runs
         catch it per session.
@@ -334,39 +318,95 @@ def extract_session(
     start = time.perf_counter()
     input_file = Path(input_file)
     config = config if config is not None else ExtractionConfig()
-    output_dir = Path(output_dir) if output_dir is not None else default_output_dir(input_file)
-    name = name or _name(input_file)
     if not input_file.exists():
         raise FileNotFoundError(f"{input_file} does not exist")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    log_path = output_dir / LOG_NAME if log_file else None
-    outputs: dict[str, Path] = {}
-    with session_log(log_path) as log:
-        log.info("session %s: %s -> %s", name, input_file, output_dir)
-        try:
-            status = results_status(output_dir)
-            if skip_completed and status == "complete":
-                count, outcome = _complete(input_file, output_dir, config, progress, log, outputs)
-                return SessionOutcome(
-                    name, input_file, output_dir, outcome, count, time.perf_counter() - start,
-                    "already extracted", log_path, {"results": output_dir / RESULTS_H5, **outputs},
+    output_dir, name = resolve_output_dir(input_file, output_dir), name or _name(input_file)
+    check_writable(output_dir)
+    lock = OutputLock(output_dir).acquire(quiet=True)
+    try:
+        _remove_partial_files(output_dir)
+        log_path = output_dir / LOG_NAME if log_file else None
+        with session_log(log_path) as log:
+            log.info("session %s: %s -> %s", name, input_file, output_dir)
+            for message in filter(None, [lock.takeover_message()]):
+                log.warning("%s", message)
+            try:
+                outcome = _extract_or_keep(
+                    input_file, output_dir, config, progress, skip_completed, n_jobs, log, lock
+                )
+            except BaseException as error:
+                # The traceback goes to the log file only; the terminal gets the error once.
+                log.error(
+                    "failed: %s: %s\n%s", type(error).__name__, error, traceback.format_exc(),
+                    extra={"file_only": True},
                 )  # fmt: skip
-            if status in ("running", "failed"):
-                log.info("restarting an interrupted or failed extraction (status: %s)", status)
-            results = _run_extraction(input_file, output_dir, config, progress, n_jobs, log)
-            outputs["results"] = output_dir / RESULTS_H5
-            _finish_outputs(input_file, output_dir, config, results, progress, log, outputs)
-        except BaseException as error:
-            log.error("failed: %s: %s\n%s", type(error).__name__, error, traceback.format_exc())
-            raise
-        seconds = time.perf_counter() - start
-        valid = float(results.valid.mean()) if len(results) else 0.0
-        message = f"{len(results)} frames, {100 * valid:.1f}% with the animal"
-        log.info("done in %.1f s: %s", seconds, message)
+                raise
+    finally:
+        lock.release()
+    status, count, message, outputs = outcome
     return SessionOutcome(
-        name, input_file, output_dir, "extracted", len(results), seconds, message, log_path,
-        outputs,
+        name, input_file, output_dir, status, count, time.perf_counter() - start, message,
+        log_path, outputs,
     )  # fmt: skip
+
+
+def _remove_partial_files(output_dir: Path) -> None:
+    for pattern in _PARTIAL_PATTERNS:
+        for stale in output_dir.glob(pattern):
+            with suppress(OSError):
+                stale.unlink()
+
+
+def _extract_or_keep(
+    input_file: Path,
+    output_dir: Path,
+    config: ExtractionConfig,
+    progress: bool,
+    skip_completed: bool,
+    n_jobs: int,
+    log: logging.Logger,
+    lock: OutputLock,
+) -> tuple[str, int, str, dict[str, Path]]:
+    """Keep complete results or extract; ``(status, frames, message, outputs)``."""
+    start = time.perf_counter()
+    outputs: dict[str, Path] = {}
+    status = results_status(output_dir)
+    if status == "complete":
+        reason = reason_to_extract_again(output_dir, config) if skip_completed else None
+        if skip_completed and reason is None:
+            count, outcome = _complete(input_file, output_dir, config, progress, log, outputs)
+            outputs = {"results": output_dir / RESULTS_H5, **outputs}
+            return outcome, count, "already extracted", outputs
+        if reason is not None:
+            log.warning("extracting %s again: %s", output_dir, reason)
+        else:
+            log.warning(
+                "%s holds complete results (%s); extracting again replaces them "
+                "(skip_completed=True keeps them)", output_dir, _describe_results(output_dir),
+            )  # fmt: skip
+    elif status in ("running", "failed"):
+        log.info("restarting an interrupted or failed extraction (status: %s)", status)
+    results, movie_failed = _run_extraction(
+        input_file, output_dir, config, progress, n_jobs, log, lock
+    )
+    outputs["results"] = output_dir / RESULTS_H5
+    _finish_outputs(input_file, output_dir, config, results, progress, log, outputs, movie_failed)
+    seconds = time.perf_counter() - start
+    valid = float(results.valid.mean()) if len(results) else 0.0
+    message = f"{len(results)} frames, {100 * valid:.1f}% with the animal"
+    log.info("done in %.1f s: %s", seconds, message)
+    return "extracted", len(results), message, outputs
+
+
+def _describe_results(output_dir: Path) -> str:
+    """``uuid 4895e640-..., extracted 2026-01-01 10:20`` of complete results."""
+    from .io.results_h5 import status_uuid
+
+    uuid = status_uuid(output_dir / RESULTS_YAML) or "unknown"
+    with suppress(OSError):
+        made = time.localtime((output_dir / RESULTS_H5).stat().st_mtime)
+        return f"uuid {uuid}, extracted {time.strftime('%Y-%m-%d %H:%M', made)}"
+    return f"uuid {uuid}"
 
 
 def _complete(
@@ -396,16 +436,20 @@ def _run_extraction(
     progress: bool,
     n_jobs: int,
     log: logging.Logger,
-) -> Any:
+    lock: OutputLock,
+) -> tuple[Any, bool]:
+    """The extraction's results, and whether its preview movie failed."""
     from .io.movie import MOVIE_NAME, PreviewMovieWriter
-    from .io.results_h5 import H5ResultsWriter
+    from .io.results_h5_writer import H5ResultsWriter
 
     video = config.open_video(input_file)
     log.info("recording: %r, camera %s", video, video.camera.name)
+    _check_fps(config, video, log)
     log.info("parameters:\n%s", yaml.safe_dump(config.to_dict(), sort_keys=False).rstrip())
-    writers: list[Any] = [H5ResultsWriter(output_dir)]
-    if config.write_movie:
-        writers.append(PreviewMovieWriter(output_dir / MOVIE_NAME))
+    writers: list[Any] = [H5ResultsWriter(output_dir, lock=lock)]
+    movie = PreviewMovieWriter(output_dir / MOVIE_NAME) if config.write_movie else None
+    if movie is not None:
+        writers.append(movie)
     else:
         (output_dir / MOVIE_NAME).unlink(missing_ok=True)  # an old movie would not match
     extraction = config.build_extraction(video)
@@ -413,4 +457,23 @@ def _run_extraction(
     log.info(
         "arena: %d pixels, true depth %.1f mm", int(arena.roi.mask.sum()), arena.roi.true_depth
     )
-    return extraction.run(writers, job=config.job_options(n_jobs=n_jobs, progress=progress))
+    try:
+        results = extraction.run(writers, job=config.job_options(n_jobs=n_jobs, progress=progress))
+    except BaseException:
+        # The movie may be finished before the results fail: it must not outlive them.
+        (output_dir / MOVIE_NAME).unlink(missing_ok=True)
+        raise
+    return results, movie is not None and movie.error is not None
+
+
+def _check_fps(config: ExtractionConfig, video: Any, log: logging.Logger) -> None:
+    """Say so when moseq2's ``fps`` is not the recording's frame rate (it is not used here)."""
+    if config.fps is None:
+        return
+    rate = float(video.get_sampling_frequency())
+    if rate > 0 and abs(config.fps - rate) > 0.01 * rate:
+        log.warning(
+            "fps %g is not the recording's frame rate (%.2f Hz): times, speeds and the preview "
+            "movie follow the recording's own timestamps here, so fps is ignored",
+            config.fps, rate,
+        )  # fmt: skip

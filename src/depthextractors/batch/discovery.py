@@ -6,15 +6,20 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..workflow import RESULTS_H5, default_output_dir
+from ..session_outputs import (
+    ARCHIVE_SUFFIXES,
+    NOT_RECORDINGS,
+    RECORDING_EXTENSIONS,
+    RESULTS_H5,
+    default_output_dir,
+    main_recording,
+    recording_suffix,
+)
 
 __all__ = ["DEFAULT_EXTENSIONS", "Session", "find_sessions"]
 
 #: Recording file types batch-extract looks for.
-DEFAULT_EXTENSIONS = (".dat", ".avi", ".mkv", ".bag", ".tar.gz", ".tgz")
-_ARCHIVES = (".tar.gz", ".tgz")
-# Files that are never a depth recording (infrared, colour), as moseq2-extract never takes ir.*.
-_NOT_DEPTH = ("ir", "rgb", "color", "colour", "results", ".")
+DEFAULT_EXTENSIONS = RECORDING_EXTENSIONS
 # Directories whose contents are outputs, never recordings.
 _OUTPUT_DIR_NAMES = {"proc", "aggregate_results", "report", "__pycache__"}
 
@@ -39,12 +44,6 @@ class Session:
     output_dir: Path
 
 
-def _suffix(name: str, extensions: tuple[str, ...]) -> str | None:
-    lowered = name.lower()
-    matches = [ext for ext in extensions if lowered.endswith(ext)]
-    return max(matches, key=len) if matches else None
-
-
 def find_sessions(
     root: str | os.PathLike,
     extensions: tuple[str, ...] | list[str] = DEFAULT_EXTENSIONS,
@@ -55,13 +54,15 @@ def find_sessions(
     Rules (moseq2-extract's, with its ambiguities resolved):
 
     - files named ``ir.*``, ``rgb.*``, ``color.*``, ``results*`` or starting with a dot
-      (unfinished writes) are never recordings, and nothing inside an output directory
-      (``proc``, ``aggregate_results``, ...) or a directory holding ``results_00.h5`` is;
+      (unfinished writes) are never recordings (moseq2-extract never takes ``ir.*``), and
+      nothing inside an output directory (``proc``, ``aggregate_results``, ...) or a
+      directory holding ``results_00.h5`` is;
     - an archive ``name.tar.gz`` is a session; its results go to ``name/proc`` beside it;
     - in a directory holding one recording, it is the session and its results go to
       ``proc`` beside it; when the directory holds ``depth.dat`` and its converted
       ``depth.avi`` (or other ``depth.*``), the raw file is taken, as ``open_depth_video``
-      does; other recordings of the directory each get ``<stem>/proc``.
+      does; other recordings of the directory each get ``<stem>/proc`` — the places
+      ``extract`` gives them too (:func:`~depthextractors.session_outputs.default_output_dir`).
 
     Parameters
     ----------
@@ -81,7 +82,7 @@ def find_sessions(
         ext.lower() if ext.startswith(".") else f".{ext.lower()}" for ext in extensions
     )
     if root.is_file():
-        output = default_output_dir(root).with_name(output_dir_name)
+        output = default_output_dir(root).parent / output_dir_name
         return [Session(root.name, root, output)]
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a directory")
@@ -102,43 +103,25 @@ def _sessions_in(
     sessions: list[Session] = []
     candidates = sorted(
         name for name in files
-        if _suffix(name, extensions) and not name.lower().startswith(_NOT_DEPTH)
+        if recording_suffix(name, extensions) and not name.lower().startswith(NOT_RECORDINGS)
     )  # fmt: skip
-    archives = [n for n in candidates if _suffix(n, _ARCHIVES)]
+    archives = [n for n in candidates if recording_suffix(n, ARCHIVE_SUFFIXES)]
     plain = [n for n in candidates if n not in archives]
     relative = here.relative_to(root).as_posix()
     for name in archives:
         path = here / name
-        stem = name[: -len(_suffix(name, _ARCHIVES))]
+        stem = name[: -len(recording_suffix(name, ARCHIVE_SUFFIXES))]
         label = f"{relative}/{stem}" if relative != "." else stem
         sessions.append(Session(label, path, here / stem / output_dir_name))
     if not plain:
         return sessions
-    main = _main_recording(plain)
+    main = main_recording(plain)
     label = relative if relative != "." else here.resolve().name
     if main is not None:
         sessions.append(Session(label, here / main, here / output_dir_name))
     for name in plain:
         if name == main or name.lower().startswith("depth"):
             continue  # other depth.* files are conversions of the main recording
-        stem = name[: -len(_suffix(name, extensions))]
+        stem = name[: -len(recording_suffix(name, extensions))]
         sessions.append(Session(f"{label}/{stem}", here / name, here / stem / output_dir_name))
     return sessions
-
-
-def _main_recording(plain: list[str]) -> str | None:
-    """The directory's session recording: its only one, else the preferred ``depth.*`` file
-    (raw before its conversions, as ``open_depth_video``), else none."""
-    depth_named = [n for n in plain if n.lower().startswith("depth")]
-    if len(plain) == 1:
-        return plain[0]
-    if not depth_named:
-        return None
-    from ..extractors import registered_formats
-
-    preference = {".dat": 0, ".avi": 10, ".mkv": 20, ".bag": 30}
-    formats = registered_formats()
-    return min(
-        depth_named,
-        key=lambda n: (preference.get(_suffix(n, tuple(formats)) or "", 99), n),
-    )

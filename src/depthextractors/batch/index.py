@@ -34,7 +34,7 @@ import h5py
 import numpy as np
 import yaml
 
-from ..io.results_h5 import read_acquisition_metadata
+from ..io.results_h5 import check_same_run, read_acquisition_metadata
 from ..workflow import RESULTS_YAML, results_status
 
 __all__ = [
@@ -80,6 +80,11 @@ def find_extractions(root: str | os.PathLike) -> tuple[list[Path], list[Path]]:
     -------
     (complete, incomplete) : lists of pathlib.Path
         The ``.h5`` files whose ``.yaml`` says complete, and those whose ``.yaml`` does not.
+
+    Raises
+    ------
+    ResultsFileError
+        If a complete-looking ``.yaml`` and the ``.h5`` beside it name different extractions.
     """
     complete, incomplete = [], []
     for h5 in sorted(Path(root).rglob("*.h5")):
@@ -95,12 +100,22 @@ def find_extractions(root: str | os.PathLike) -> tuple[list[Path], list[Path]]:
 
 
 def _has_frames(path: Path) -> bool:
+    """Whether ``path`` holds frames; its status file must name the same extraction.
+
+    Raises
+    ------
+    ResultsFileError
+        If the status file beside it names another uuid (two runs' files mixed).
+    """
     try:
         with h5py.File(path, "r") as handle:
-            return "frames" in handle
+            uuid = handle["metadata/uuid"][()] if "metadata/uuid" in handle else None
+            has_frames = "frames" in handle
     except OSError:
         warnings.warn(f"{path} is not a readable HDF5 file; left out", stacklevel=3)
         return False
+    check_same_run(path, uuid.decode("utf-8") if isinstance(uuid, bytes) else uuid)
+    return has_frames
 
 
 def _yaml(path: Path) -> dict[str, Any]:

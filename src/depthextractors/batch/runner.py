@@ -2,6 +2,12 @@
 
 Local runs use :class:`concurrent.futures.ProcessPoolExecutor` (``n_jobs`` sessions at a time,
 each in its own process, so a crash or a memory blow-up of one never takes the others down).
+Its workers are supervised: each ends at once when the batch process is gone, however it ends
+(``kill -9``, a crash, a closed terminal: the operating system closes the batch's end of a
+pipe every worker watches, and on Linux also sends the worker ``SIGKILL``), and an
+interrupted batch (Ctrl-C) stops its workers before it returns. A session a worker was
+extracting is left ``running`` (never complete-looking) and its directory's lock is released
+by the system, so a rerun continues where the batch stopped.
 Cluster runs submit one task per session to a ``distributed.Client`` — made from a
 ``scheduler_address``, or from any cluster object (``LocalCluster``, or a dask-jobqueue
 ``SLURMCluster`` for SLURM):
@@ -26,8 +32,13 @@ error, and a worker that dies is reported the same way by the caller.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -229,15 +240,20 @@ def run_batch(
         ``summary.failed`` lists the failed sessions; callers exit non-zero if any.
     """
     config = config if config is not None else ExtractionConfig()
-    values = config.to_dict()
+    # The reading options and moseq2's fps travel with the parameters to every worker.
+    values = {**config.run_options, **config.to_dict(), "fps": config.fps}
     start = time.perf_counter()
     sessions = list(sessions)
     names = [s.name for s in sessions]
     if len(set(names)) != len(names):
         raise ValueError("two sessions have the same name; give each its own directory")
     outputs = [s.output_dir.resolve() for s in sessions]
-    if len(set(outputs)) != len(outputs):
-        raise ValueError("two sessions would write to the same output directory")
+    shared = sorted({str(o) for o in outputs if outputs.count(o) > 1})
+    if shared:
+        raise ValueError(
+            f"two sessions would write to the same output directory {shared[0]}; give each "
+            "session's results directory as a name relative to its recording (output_dir=proc)"
+        )
     if client is not None or cluster is not None or scheduler_address is not None:
         outcomes = _run_dask(sessions, values, skip_completed, progress, client, cluster,
                              scheduler_address)  # fmt: skip
@@ -266,13 +282,15 @@ def _run_local(
             bar.update(1)
         bar.close()
         return [results[k] for k in range(len(sessions))]
-    import multiprocessing
-
     # "spawn": a clean interpreter per worker, the same on Linux, macOS and Windows (forking a
     # process that runs threads can deadlock).
     context = multiprocessing.get_context("spawn")
     threads = _threads_per_session(n_jobs)
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=n_jobs, mp_context=context, initializer=_supervised_worker,
+        initargs=(os.getpid(),),
+    )  # fmt: skip
+    try:
         futures = {
             pool.submit(run_session_task, session, values, skip, threads, False): k
             for k, session in enumerate(sessions)
@@ -281,11 +299,64 @@ def _run_local(
             k = futures[future]
             try:
                 results[k] = future.result()
-            except BaseException as error:  # the worker process died (killed, out of memory)
+            except Exception as error:  # the worker process died (killed, out of memory)
                 results[k] = _failed(sessions[k], error)
             bar.update(1)
-    bar.close()
+    except BaseException:
+        _stop_workers(pool)  # interrupted: no worker goes on without the batch
+        raise
+    finally:
+        bar.close()
+    pool.shutdown()
     return [results[k] for k in range(len(sessions))]
+
+
+#: Exit status of a worker that ended because its batch process was gone.
+ORPHANED_EXIT = 70
+
+
+def _supervised_worker(batch_pid: int) -> None:
+    """Initializer of every local worker: end as soon as the batch process is gone.
+
+    Ctrl-C is left to the batch process, which stops its workers itself; the workers' log
+    records go to each session's ``extract.log`` only (the batch prints the summary).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("depthextractors").addHandler(logging.NullHandler())
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            # PR_SET_PDEATHSIG: the kernel kills this worker when the batch process dies.
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    parent = multiprocessing.parent_process()
+    if os.getppid() != batch_pid or (parent is not None and not parent.is_alive()):
+        os._exit(ORPHANED_EXIT)  # the batch died before the signal was asked for
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # returns when the batch process's end of the pipe closes: it is gone
+        os._exit(ORPHANED_EXIT)
+
+    threading.Thread(target=watch, name="depthextractors-batch-watch", daemon=True).start()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's workers now (an interrupted batch) and wait until they are gone."""
+    # The executor keeps its worker processes in _processes; it has no public way to end them.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    deadline = time.monotonic() + 5
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(max(0.1, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join(1)
 
 
 def _run_dask(

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..config import ExtractionConfig
-from .options import existing
+from .options import CAMERA_CHOICE, existing
 from .terminal import InputError, debug_option
 
 _AZURE_PRESET = {
@@ -27,9 +27,9 @@ _AZURE_PRESET = {
     default=Path("config.yaml"), show_default=True,
 )  # fmt: skip
 @click.option(
-    "--camera-type", type=click.Choice(["k2", "kinect", "azure", "realsense", "auto"]),
-    default="auto", show_default=True,
-    help="Write moseq2-extract's preset for this camera (azure: 550-650 mm, 120x120 crops)",
+    "--camera-type", type=CAMERA_CHOICE, default="auto", show_default=True,
+    help="Write moseq2-extract's preset for this camera (azure: 550-650 mm, 120x120 crops); "
+    "k2, a camera family or a camera model name",
 )  # fmt: skip
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @debug_option
@@ -37,11 +37,15 @@ def generate_config(output_file: Path, camera_type: str, overwrite: bool) -> Non
     """Write a config.yaml with every extraction parameter and its default."""
     if output_file.exists() and not overwrite:
         raise InputError(f"{output_file} exists; pass --overwrite to replace it")
+    from ..cameras import CAMERA_PRESETS
+
+    camera_type = camera_type.lower()
     config = ExtractionConfig()
-    if camera_type == "azure":
-        config = config.updated(_AZURE_PRESET)
-    elif camera_type in ("kinect", "k2", "realsense"):
-        config = config.updated({"camera_type": "kinect" if camera_type == "k2" else camera_type})
+    family = CAMERA_PRESETS[camera_type].family if camera_type in CAMERA_PRESETS else camera_type
+    if family == "azure":
+        config = config.updated({**_AZURE_PRESET, "camera_type": camera_type})
+    elif camera_type != "auto":
+        config = config.updated({"camera_type": camera_type})
     config.to_yaml(output_file)
     click.echo(f"wrote {output_file}")
 

@@ -32,7 +32,12 @@ def demo(output_dir: Path, num_frames: int, seed: int, no_movie: bool) -> None:
     from ..workflow import extract_session
 
     session_dir = output_dir / "session"
-    click.echo(f"1. Writing a synthetic session of {num_frames} frames to {session_dir} ...")
+    rows, cols = 424, 512  # Kinect v2, as generate_synthetic_session makes by default
+    size_mb = num_frames * rows * cols * 2 / 1e6
+    click.echo(
+        f"1. Writing a synthetic session of {num_frames} frames ({size_mb:,.0f} MB, and its "
+        f"results) to {session_dir.resolve()} (--output-dir to choose another folder) ..."
+    )
     session = generate_synthetic_session(session_dir, num_frames, dropped_frames=3, seed=seed)
     video = open_depth_video(session_dir)
     rows, cols = video.get_image_size()

@@ -8,8 +8,17 @@ from typing import Any
 
 import click
 
-from .options import config_options, existing, load_config, open_checked, session_options
-from .terminal import InputError, RunError, debug_option
+from .options import (
+    config_options,
+    existing,
+    load_config,
+    moseq2_options,
+    open_checked,
+    reading_options,
+    session_options,
+    show_progress,
+)
+from .terminal import InputError, RunError, cli_words, debug_option
 
 
 @click.command()
@@ -18,12 +27,17 @@ from .terminal import InputError, RunError, debug_option
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Output directory for results_00.h5  [default: proc beside the recording]",
+    help="Output directory for results_00.h5; a relative path is taken from the recording's "
+    "place, as moseq2-extract does  [default: proc beside the recording; <name>/proc for a "
+    "second recording of its folder]",
 )
 @session_options
 @click.option(
-    "--skip-completed", is_flag=True, help="Skip the extraction if it is already complete."
-)
+    "--skip-completed", is_flag=True, default=None,
+    help="Keep complete results made with the same parameters (results that cannot be read or "
+    "were made with other parameters are extracted again, saying why). Without it, complete "
+    "results are extracted again with a warning naming them.",
+)  # fmt: skip
 @click.option("--no-movie", is_flag=True, help="Do not write the results_00.mp4 preview movie.")
 @click.option(
     "--n-jobs",
@@ -33,13 +47,15 @@ from .terminal import InputError, RunError, debug_option
     help="Threads of the extraction.",
 )
 @config_options(("roi", "extract", "workflow"))
+@reading_options
+@moseq2_options("extract")
 @debug_option
 def extract(
     input_file: Path,
     output_dir: Path | None,
     config_file: Path | None,
-    progress_bar: bool,
-    skip_completed: bool,
+    progress_bar: bool | None,
+    skip_completed: bool | None,
     no_movie: bool,
     n_jobs: int,
     **given: Any,
@@ -56,12 +72,13 @@ def extract(
     if no_movie:
         config = config.updated({"write_movie": False})
     open_checked(config, input_file)
+    run = config.run_options
     outcome = extract_session(
         input_file,
         output_dir,
         config,
-        progress=progress_bar,
-        skip_completed=skip_completed,
+        progress=show_progress(progress_bar, run),
+        skip_completed=bool(run.get("skip_completed")) if skip_completed is None else True,
         n_jobs=n_jobs,
     )
     if outcome.status in ("skipped", "completed"):
@@ -87,18 +104,29 @@ def echo_outputs(outcome) -> None:
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where bground.tiff, roi.tiff and first_frame.tiff go  [default: proc beside the "
-    "recording]",
+    help="Where bground.tiff, roi.tiff and first_frame.tiff go; a relative path is taken from "
+    "the recording's place  [default: where extract puts the results]",
 )
 @session_options
 @config_options(("roi",))
+@reading_options
+@moseq2_options("find-roi")
 @debug_option
 def find_roi(
-    input_file: Path, output_dir: Path | None, config_file: Path | None, progress_bar: bool, **given
+    input_file: Path,
+    output_dir: Path | None,
+    config_file: Path | None,
+    progress_bar: bool | None,
+    **given: Any,
 ) -> None:
-    """Find the arena (ROI) and the background of a recording, and write them as TIFFs."""
+    """Find the arena (ROI) and the background of a recording, and write them as TIFFs.
+
+    Prints the arena's size and floor depth, what the arena step did beyond moseq2-extract's
+    steps (a sloped wall left out, a retry with the gradient filter) and why the arena looks
+    implausible, if it does.
+    """
+    from ..io.output_dir import check_writable
     from ..io.report_figures import roi_overlay
-    from ..io.results_h5 import check_writable
     from ..io.tiff import write_arena_images
     from ..workflow import default_output_dir
 
@@ -120,6 +148,11 @@ def find_roi(
     click.echo(f"  {'true depth':<18}{arena.roi.true_depth:.1f} mm")
     if depth_range is not None:
         click.echo(f"  {'depth range':<18}{depth_range[0]:.0f}-{depth_range[1]:.0f} mm")
+    # What the arena step did beyond moseq2-extract's steps, and why the arena looks wrong
+    # (also warned): recorded with the results as roi_notes and roi_problems.
+    for label, texts in (("note", arena.roi.notes), ("implausible", arena.roi.problems)):
+        for text in texts:
+            click.echo(f"  {label:<18}{cli_words(text)}")
     for name in ("bground.tiff", "roi.tiff", "first_frame.tiff", "roi_overlay.png"):
         click.echo(f"  {name:<18}{output_dir / name}")
 
@@ -128,7 +161,8 @@ def find_roi(
 @click.argument("input_folder", type=click.Path(path_type=Path))
 @click.option(
     "--output-dir", default="proc", show_default=True,
-    help="Results directory of each session, relative to its recording",
+    help="Results directory of each session, relative to its recording (the place extract "
+    "gives it)",
 )  # fmt: skip
 @session_options
 @click.option(
@@ -137,8 +171,9 @@ def find_roi(
 )  # fmt: skip
 @click.option("--no-movie", is_flag=True, help="Do not write the preview movies.")
 @click.option(
-    "--extensions", multiple=True, default=(".dat", ".avi", ".mkv", ".bag", ".tar.gz", ".tgz"),
-    show_default=True, help="File extensions of the recordings (repeat the option)",
+    "--extensions", multiple=True, default=None,
+    help="File extensions of the recordings (repeat the option)  [default: .dat, .avi, .mkv, "
+    ".bag, .tar.gz, .tgz]",
 )  # fmt: skip
 @click.option(
     "--n-jobs", type=click.IntRange(min=1), default=1, show_default=True,
@@ -154,9 +189,11 @@ def find_roi(
     help="Also write the summary table here  [default: batch-summary.tsv in INPUT_FOLDER]",
 )  # fmt: skip
 @config_options(("roi", "extract", "workflow"))
+@reading_options
+@moseq2_options("batch-extract")
 @debug_option
 def batch_extract(
-    input_folder: Path, output_dir: str, config_file: Path | None, progress_bar: bool,
+    input_folder: Path, output_dir: str, config_file: Path | None, progress_bar: bool | None,
     skip_completed: bool, no_movie: bool, extensions: tuple[str, ...], n_jobs: int,
     scheduler_address: str | None, summary_file: Path | None, **given: Any,
 ) -> None:  # fmt: skip
@@ -167,12 +204,17 @@ def batch_extract(
     others. Each session gets extract.log; a summary table is printed and written. Exit code 1
     when any session failed.
     """
-    from ..batch import find_sessions, run_batch
+    from ..batch import DEFAULT_EXTENSIONS, find_sessions, run_batch
 
     existing(input_folder, "input folder")
     config = load_config(config_file, given)
     if no_movie:
         config = config.updated({"write_movie": False})
+    configured = config.run_options.get("extensions")
+    if not extensions:
+        if isinstance(configured, str):
+            configured = [configured]
+        extensions = tuple(configured) if configured else DEFAULT_EXTENSIONS
     sessions = find_sessions(input_folder, extensions=extensions, output_dir_name=output_dir)
     if not sessions:
         raise InputError(
@@ -185,7 +227,7 @@ def batch_extract(
         n_jobs=n_jobs,
         scheduler_address=scheduler_address,
         skip_completed=skip_completed,
-        progress=progress_bar,
+        progress=show_progress(progress_bar, config.run_options),
     )
     click.echo(summary.format_table())
     summary_path = summary_file or input_folder / "batch-summary.tsv"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..config import CAMERA_TYPES, ExtractionConfig
-from .options import existing
+from ..config import ExtractionConfig
+from .options import CAMERA_CHOICE, existing, load_config, reading_options
 from .terminal import InputError, RunError, debug_option
 
 
@@ -32,7 +32,22 @@ def _video_options(function):
         "-t", "--threads", type=click.IntRange(min=0), default=3, show_default=True,
         help="Number of threads for encoding (0: automatic)",
     )(function)  # fmt: skip
-    return function
+    function = click.option(
+        "-m", "--mapping", default=None,
+        help="moseq2-extract's stream selection: the title of the Azure .mkv track read "
+        "(--track)  [default: DEPTH]",
+    )(function)  # fmt: skip
+    function = click.option(
+        "--camera-type", type=CAMERA_CHOICE, default="auto", show_default=True,
+        help="Camera of the recording (sets the frame size of raw files without metadata.json)",
+    )(function)  # fmt: skip
+    return reading_options(function)
+
+
+def _reading(camera_type: str, mapping: str | None, **options) -> ExtractionConfig:
+    """The configuration that opens the input: camera and reading options."""
+    given = {"camera_type": camera_type, "mapping": mapping, **options}
+    return load_config(None, given)
 
 
 def _writers():
@@ -49,13 +64,19 @@ def _writers():
 @debug_option
 def convert_raw_to_avi(
     input_file: Path, output_file: Path | None, chunk_size: int, fps: float, delete: bool,
-    threads: int,
+    threads: int, mapping: str | None, camera_type: str, **reading,
 ) -> None:  # fmt: skip
     """Losslessly compress a raw depth file into an FFV1 .avi, verified frame by frame."""
     existing(input_file)
+    options = _reading(camera_type, None, **reading).reading_options()
+    for name in ("allow_truncated", "track"):
+        if name in options:
+            raise InputError(f"{name}={options[name]!r} does not apply to raw .dat recordings")
+    camera = {"camera": "kinect" if camera_type == "k2" else camera_type.lower()}
     output = _writers().convert_raw_to_avi(
-        input_file, output_file, delete=delete, chunk_size=chunk_size, threads=threads
-    )
+        input_file, output_file, delete=delete, chunk_size=chunk_size, threads=threads,
+        **camera, **options,
+    )  # fmt: skip
     click.echo(f"wrote {output} (verified frame by frame against {input_file})")
     if delete:
         click.echo(f"deleted {input_file}")
@@ -68,14 +89,10 @@ def convert_raw_to_avi(
     "-c", "--copy-slice", "copy_slice", type=(int, int), default=(0, 1000), show_default=True,
     help="Slice indices (first, last) of the frames to copy",
 )  # fmt: skip
-@click.option(
-    "--camera-type", type=click.Choice(CAMERA_TYPES), default="auto", show_default=True,
-    help="Camera of the recording (sets the frame size of raw files without metadata.json)",
-)  # fmt: skip
 @debug_option
 def copy_slice(
     input_file: Path, output_file: Path | None, chunk_size: int, fps: float, delete: bool,
-    threads: int, copy_slice: tuple[int, int], camera_type: str,
+    threads: int, mapping: str | None, camera_type: str, copy_slice: tuple[int, int], **reading,
 ) -> None:  # fmt: skip
     """Copy frames of a depth recording into a new file (.avi FFV1, or .dat raw session)."""
     start, stop = copy_slice
@@ -83,7 +100,7 @@ def copy_slice(
         raise InputError(
             f"--copy-slice must be (first, last) with 0 <= first < last, got {start} {stop}"
         )
-    video = ExtractionConfig(camera_type=camera_type).open_video(existing(input_file))
+    video = _reading(camera_type, mapping, **reading).open_video(existing(input_file))
     stop = min(stop, video.get_num_frames())
     if output_file is None:
         stem = input_file.name.split(".")[0] if input_file.is_file() else input_file.name

@@ -10,9 +10,14 @@ the recorded parameters cannot drift apart:
   with one line naming the key, the value and what is allowed;
 - even median filter sizes are raised to the next odd number with a warning, as moseq2-extract
   does;
-- keys moseq2-extract wrote that have no meaning here (``cluster_type``, ``pixel_format``,
-  ``movie_dtype``, SLURM settings, ...) and keys nobody knows are reported with a
-  :class:`ConfigWarning` and ignored, never fatal;
+- moseq2-extract's keys that are not parameters here (:mod:`depthextractors.config.moseq2`)
+  are honoured by the workflow (``skip_completed``, ``progress_bar``, ``mapping``, ...; see
+  :attr:`ExtractionConfig.run_options`), or named with the reason in one
+  :class:`ConfigWarning` when set to a value that would matter in moseq2-extract
+  (``threads``, ``cluster_type: slurm``, ...), or refused where results would differ
+  (``graduate_walls`` of a dilated arena); keys nobody knows are warned about and ignored;
+- a moseq2-extract flip classifier (a scikit-learn pickle) is reported in one warning and the
+  motion flip corrector is used instead: pickles are never loaded;
 - a results file's recorded parameters (``results_00.yaml`` or ``results_00.h5``) are a
   configuration too (:meth:`ExtractionConfig.from_results`): given back, they reproduce the
   results.
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -47,65 +53,26 @@ from ..extraction.parameters import (
     build_strategies,
     default_value,
 )
+from . import moseq2
+from .moseq2 import MOSEQ2_KEYS
 from .values import CAMERA_TYPES, NULLABLE_KINDS, ConfigError, ConfigWarning, coerce
 
 __all__ = [
     "CAMERA_TYPES",
-    "IGNORED_MOSEQ2_KEYS",
-    "RUN_KEYS",
+    "MOSEQ2_KEYS",
+    "READING_KEYS",
     "ConfigError",
     "ConfigWarning",
     "ExtractionConfig",
     "option_specs",
 ]
 
-#: moseq2-extract keys that belong to one command-line run, not to the extraction parameters.
-#: They are accepted in a config file without a warning and ignored there, as moseq2-extract
-#: ignores ``input_dir`` / ``output_dir`` / ``output_file`` from its config file.
-RUN_KEYS = frozenset(
-    {
-        "config_file",
-        "input_dir",
-        "output_dir",
-        "output_file",
-        "progress_bar",
-        "skip_completed",
-        "delete",
-        "threads",
-        "mapping",
-        "extensions",
-    }
-)
-
-#: moseq2-extract keys that have no meaning in depthextractors: the reason shown in the warning
-#: when a config file sets one, and the value moseq2-extract writes for it (a file with that
-#: value, as ``generate-config`` makes it, loads without a warning; ``_ANY``: never warned).
-_ANY = object()
-IGNORED_MOSEQ2_KEYS: dict[str, tuple[str, object]] = {
-    "cluster_type": (
-        "batch-extract runs locally (--n-jobs) or on Dask (--scheduler-address)", "local"
-    ),
-    "prefix": ("SLURM is reached through dask-jobqueue, see docs/batch.md", None),
-    "ncpus": ("use batch-extract --n-jobs", None),
-    "memory": ("SLURM is reached through dask-jobqueue, see docs/batch.md", None),
-    "wall_time": ("SLURM is reached through dask-jobqueue, see docs/batch.md", None),
-    "partition": ("SLURM is reached through dask-jobqueue, see docs/batch.md", None),
-    "get_cmd": ("batch-extract runs the sessions itself", False),
-    "run_cmd": ("batch-extract runs the sessions itself", False),
-    "extract_out_script": ("batch-extract runs the sessions itself", None),
-    "skip_checks": ("sessions are found by their depth files; metadata.json is optional", False),
-    "session_config_path": ("pass one --config-file per batch", None),
-    "pixel_format": ("the reader of each format knows its pixel format", _ANY),
-    "movie_dtype": ("the reader of each format knows its data type", _ANY),
-    "recompute_bg": ("the background is computed on every extraction", False),
-    "graduate_walls": ("not implemented: wall graduation of dilated arenas", False),
-    "widen_radius": ("not implemented: wall graduation of dilated arenas", 0),
-    "finfo": ("frame information is read from the recording", _ANY),
-    "timestamps": ("timestamps are read from the recording", _ANY),
-    "tar": ("archives are read in place", _ANY),
-}
-
 _SPECS = {spec.key: spec for spec in PARAMETERS}
+
+#: The readers' escape hatches, accepted beside the parameters (command-line options, or keys
+#: of a configuration file): kept in :attr:`ExtractionConfig.run_options` and given to the
+#: extractor by :meth:`ExtractionConfig.open_video`.
+READING_KEYS = ("frame_size", "allow_partial_frame", "allow_truncated", "allow_ir", "track")
 
 
 def option_specs() -> list[ParameterSpec]:
@@ -245,38 +212,68 @@ class ExtractionConfig(Mapping):
                 f"{source}: expected a mapping of parameter names to values, got "
                 f"{type(values).__name__}"
             )
+        given = {str(raw_key).replace("-", "_"): value for raw_key, value in values.items()}
         accepted: dict[str, Any] = {}
-        for raw_key, value in values.items():
-            key = str(raw_key).replace("-", "_")
+        for key, value in given.items():
             if key in _SPECS:
                 if value is None and _SPECS[key].kind not in NULLABLE_KINDS:
                     # moseq2 writes null for options it never set: keep the default.
                     continue
                 accepted[key] = value
-            elif key in RUN_KEYS:
-                continue
-            elif key in IGNORED_MOSEQ2_KEYS:
-                reason, moseq2_default = IGNORED_MOSEQ2_KEYS[key]
-                if moseq2_default is _ANY or value == moseq2_default:
-                    continue
-                warnings.warn(
-                    f"{source}: '{key}: {value}' is a moseq2-extract setting with no effect "
-                    f"here ({reason}); ignored",
-                    ConfigWarning,
-                    stacklevel=2,
-                )
-            else:
+            elif key in READING_KEYS:
+                given[key] = _reading_value(key, value, source)
+            elif not moseq2.known(key):
                 close = difflib.get_close_matches(key, list(_SPECS), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 warnings.warn(
                     f"{source}: unknown key '{key}'{hint}; ignored", ConfigWarning, stacklevel=2
                 )
+        ignored = moseq2.ignored_settings(given)
+        if ignored:
+            warnings.warn(
+                f"{source}: moseq2-extract settings with no effect here, ignored: "
+                + "; ".join(ignored),
+                ConfigWarning,
+                stacklevel=2,
+            )
+        if accepted.get("flip_classifier") is not None and _is_pickle(accepted["flip_classifier"]):
+            warnings.warn(
+                f"{source}: flip_classifier {accepted['flip_classifier']} is a moseq2-extract "
+                "classifier (a scikit-learn pickle), which depthextractors never loads; the "
+                "motion flip corrector is used instead (train a classifier with depthextractors "
+                "train-flip-classifier)",
+                ConfigWarning,
+                stacklevel=2,
+            )
+            accepted["flip_classifier"] = None
+            if accepted.get("flip_corrector") == "classifier":
+                accepted["flip_corrector"] = "motion"
         try:
             config = cls(**accepted)
         except ConfigError as error:
             raise ConfigError(f"{source}: {error}") from None
+        refused = moseq2.refusal(given, config.dilate_iterations)
+        if refused:
+            raise ConfigError(f"{source}: {refused}")
+        run = moseq2.run_options(given)
+        run.update({key: given[key] for key in READING_KEYS if given.get(key) is not None})
+        object.__setattr__(config, "_run", run)
         config._warn_unsupported(source)
         return config
+
+    @property
+    def run_options(self) -> dict[str, Any]:
+        """moseq2-extract's keys for the run that the workflow honours, as given.
+
+        ``skip_completed``, ``progress_bar``, ``extensions`` (``batch-extract``) and
+        ``mapping`` (the title of the Azure ``.mkv`` track to read), where a configuration
+        file or mapping set them; the command line's own options take precedence.
+
+        Returns
+        -------
+        dict
+        """
+        return dict(self.__dict__.get("_run", {}))
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> ExtractionConfig:
@@ -301,7 +298,7 @@ class ExtractionConfig(Mapping):
         """
         content = _read_yaml(Path(path))
         if _is_results_status(content):
-            content = content["parameters"]
+            content = _recorded(content["parameters"])
         return cls.from_dict(content, source=str(path))
 
     @classmethod
@@ -333,11 +330,11 @@ class ExtractionConfig(Mapping):
 
             if not path.is_file():
                 raise ConfigError(f"no results at {path}")
-            return cls.from_dict(read_recorded_parameters(path), source=str(path))
+            return cls.from_dict(_recorded(read_recorded_parameters(path)), source=str(path))
         content = _read_yaml(path)
         if not _is_results_status(content):
             raise ConfigError(f"{path} is not a results file (no recorded parameters in it)")
-        return cls.from_dict(content["parameters"], source=str(path))
+        return cls.from_dict(_recorded(content["parameters"]), source=str(path))
 
     def updated(self, values: Mapping[str, Any], source: str = "command line") -> ExtractionConfig:
         """A copy with ``values`` (moseq2 keys) replacing the current ones, validated again.
@@ -359,7 +356,7 @@ class ExtractionConfig(Mapping):
         ConfigError
             On a value of the wrong type or out of range.
         """
-        merged = self.to_dict()
+        merged = {**self.run_options, **self.to_dict(), "fps": self.fps}
         merged.update({k.replace("-", "_"): v for k, v in values.items()})
         return type(self).from_dict(merged, source=source)
 
@@ -408,7 +405,12 @@ class ExtractionConfig(Mapping):
 
     # ------------------------------------------------------------------ building
     def open_video(self, path: str | os.PathLike) -> Any:
-        """Open the recording with ``camera_type`` applied (``open_depth_video``).
+        """Open the recording with ``camera_type`` and the reading options applied.
+
+        Reading options (:data:`READING_KEYS`, from :attr:`run_options`) are the readers'
+        escape hatches: ``frame_size`` and ``allow_partial_frame`` (raw files),
+        ``allow_truncated`` (``.avi`` / ``.mkv``), ``allow_ir`` (read a file named or titled
+        as infrared), ``track`` (the Azure ``.mkv`` track, also moseq2's ``mapping``).
 
         Parameters
         ----------
@@ -425,11 +427,37 @@ class ExtractionConfig(Mapping):
         FileNotFoundError
             If nothing exists at ``path``.
         ValueError
-            If no registered extractor reads the file, or a directory holds several recordings.
+            If no registered extractor reads the file, a directory holds several recordings,
+            or a reading option does not apply to the file's format.
         """
         from ..extractors import open_depth_video
 
-        return open_depth_video(path, camera=self.camera_type)
+        options = self.reading_options()
+        try:
+            return open_depth_video(path, camera=self.camera_type, **options)
+        except TypeError as error:
+            match = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+            if match is None or match.group(1) not in options:
+                raise
+            name = match.group(1)
+            if name == "track" and "track" not in self.run_options:
+                # moseq2's mapping chooses among the tracks of a .mkv; other files have one.
+                options.pop("track")
+                return open_depth_video(path, camera=self.camera_type, **options)
+            raise ConfigError(
+                f"{name}={options[name]!r} does not apply to {Path(path).name} (a "
+                f"{Path(path).suffix or 'directory'} recording); leave it out for this file"
+            ) from None
+
+    def reading_options(self) -> dict[str, Any]:
+        """The reading options given (keyword arguments of the extractor), moseq2's ``mapping``
+        as ``track``."""
+        run = self.run_options
+        options = {key: run[key] for key in READING_KEYS if run.get(key) not in (None, False)}
+        mapping = run.get("mapping")
+        if "track" not in options and isinstance(mapping, str) and mapping != "DEPTH":
+            options["track"] = mapping
+        return options
 
     def build_extraction(self, extractor: Any) -> Any:
         """The ``SessionExtraction`` these parameters describe.
@@ -481,6 +509,45 @@ class ExtractionConfig(Mapping):
 def _default(spec: ParameterSpec) -> Any:
     value = default_value(spec)
     return value if value is None and spec.kind in NULLABLE_KINDS else coerce(spec, value)
+
+
+def _reading_value(key: str, value: Any, source: str) -> Any:
+    """A reading option's value checked: a frame size of two positive integers, a flag, a
+    track title."""
+    if value is None:
+        return None
+    if key == "frame_size":
+        if (
+            not isinstance(value, (list, tuple))
+            or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        ):
+            raise ConfigError(f"{source}: frame_size must be (rows, cols) in pixels, got {value!r}")
+        return tuple(value)
+    if key == "track":
+        return str(value)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")
+    return value
+
+
+def _is_pickle(path: Any) -> bool:
+    """Whether ``path`` names a Python pickle (moseq2-extract's classifiers), not a saved
+    depthextractors classifier (an ``.npz``, a zip archive)."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(2)
+    except OSError:
+        return False
+    # Pickle protocols 2+ start with PROTO (0x80); zip archives with "PK".
+    return head[:1] == b"\x80" or (
+        head[:2] != b"PK" and Path(path).suffix.lower() in (".pkl", ".p", ".pickle", ".joblib")
+    )
+
+
+def _recorded(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Recorded parameters as a configuration: without the run's own output directory."""
+    return {key: value for key, value in parameters.items() if key != "output_dir"}
 
 
 def _is_results_status(content: Any) -> bool:

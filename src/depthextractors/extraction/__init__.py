@@ -33,6 +33,7 @@ from .parameters import PARAMETERS, ParameterSpec
 from .results import ExtractionSetup, ResultChunk, ResultsWriter, ResultsWriterGroup
 from .roi import (
     ArenaROI,
+    ArenaWarning,
     PlaneROI,
     ROIStrategy,
     estimate_floor_depth,
@@ -51,6 +52,7 @@ __all__ = [
     "ArenaHeights",
     "ArenaROI",
     "ArenaResult",
+    "ArenaWarning",
     "BackgroundStrategy",
     "ChunkExecutor",
     "ClassifierFlipCorrector",

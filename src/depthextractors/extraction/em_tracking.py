@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from .filters import structuring_element
-from .tracking import MomentsTracker, SequentialTracker, TrackedObject
+from .tracking import MomentsTracker, SequentialTracker, TrackedObject, largest_component
 
 __all__ = ["EMTracker", "model_smoothing_weights", "smooth_by_model"]
 
@@ -91,7 +91,8 @@ class EMTracker(SequentialTracker):
         frames the model explains poorly borrow their centroid and angle from their
         neighbours. Off when the first value is not below the second (moseq2's default).
     use_cc : bool, default True
-        Largest 4-connected component instead of the largest contour for the animal.
+        Keep the largest 4-connected component of the pixels the model gives the animal (as
+        moseq2-extract does with its EM tracker), then its largest contour.
     init_strel : (int, int), default (9, 9)
         Size of the elliptical opening used to (re-)initialise the model, pixels.
     max_iterations : int, default 15
@@ -131,12 +132,12 @@ class EMTracker(SequentialTracker):
         regularization: float = 30.0,
         cable_sigma: float | None = 2.5,
     ) -> None:
-        self._moments = MomentsTracker(min_height, max_height, use_cc)
+        self._moments = MomentsTracker(min_height, max_height)
         # Integer heights h satisfy h >= min_height exactly when h >= ceil(min_height).
         self._low = self._moments._low  # heights above min_height, as the moments tracker
         self.min_height = self._moments.min_height
         self.max_height = self._moments.max_height
-        self.use_cc = self._moments.use_cc
+        self.use_cc = bool(use_cc)
         self.ll_threshold = float(ll_threshold)
         self.mask_threshold = float(mask_threshold)
         self.ll_clip = float(ll_clip)
@@ -365,7 +366,10 @@ class EMTracker(SequentialTracker):
             )
             if limit is not None:
                 log_likelihood[raw_heights > limit] = min(self.ll_clip, float(log_likelihood.min()))
-        found = self._moments.measure(animal.astype(np.uint8), filtered)
+        animal = animal.astype(np.uint8)
+        if self.use_cc:
+            animal = largest_component(animal)
+        found = self._moments.measure(animal, filtered)
         if found is None:
             return None
         x0, y0 = found.mask_origin

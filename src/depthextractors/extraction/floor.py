@@ -7,19 +7,27 @@ y = row in pixels, depth in millimetres; ``(a, b, c)`` is a unit vector with ``c
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from ..cameras import ANY_CAMERA_DEPTH_RANGE_MM, CameraModel
+from ..cameras import ANY_CAMERA_DEPTH_RANGE_MM, INVALID_DEPTHS, CameraModel
 
 __all__ = [
     "AUTO_RANGE_HALF_WIDTH",
+    "FloorCandidates",
+    "camera_invalid_depths",
+    "check_background",
     "check_floor_depth",
     "describe_depths",
     "estimate_floor_depth",
     "fit_plane",
+    "median_floor_depth",
     "plane_depth",
     "rank_regions",
     "ransac_plane",
+    "refine_plane",
+    "sloped_wall_pixels",
     "suggest_range",
 ]
 
@@ -28,6 +36,83 @@ __all__ = [
 AUTO_RANGE_HALF_WIDTH = 50.0
 # Candidate planes scored per batch: bounds the residual matrix to a few megabytes.
 _RANSAC_BATCH = 64
+#: Depth resolution of every supported camera (integer millimetres): no floor is flatter.
+DEPTH_RESOLUTION_MM = 1.0
+#: Floor points lie within this many robust standard deviations of the floor plane.
+FLOOR_NOISE_SIGMAS = 3.0
+# Median absolute deviation to standard deviation, for normally distributed noise.
+_MAD_TO_SIGMA = 1.4826
+# Refinement rounds at most; the floor points usually stop changing after three or four.
+_REFINE_ITERATIONS = 10
+#: How far (px) from the flat floor the foot of a vertical wall may stand in a background: the
+#: sensor's edge smoothing and the background's median blur spread a wall's foot over 2-3 px.
+WALL_FOOT_SPREAD_PX = 3.0
+
+
+class FloorCandidates(NamedTuple):
+    """The floor candidates of a background (``PlaneROI.candidate_regions``).
+
+    Attributes
+    ----------
+    labels : numpy.ndarray, shape (rows, cols), int32
+        Region label of each pixel (0 = not floor).
+    order : numpy.ndarray of int
+        Labels from the best ranked region to the worst.
+    plane : numpy.ndarray, shape (4,)
+        The floor plane ``(a, b, c, d)``, as :func:`plane_depth` takes it.
+    depth_range : (float, float)
+        The depth range used, mm.
+    noise : float
+        The floor's noise about the plane (robust standard deviation), mm.
+    sloped : numpy.ndarray, shape (rows, cols), bool
+        Pixels within ``noise_tolerance`` of the plane left out as sloped wall (none when
+        ``exclude_sloped_walls`` is off).
+    """
+
+    labels: np.ndarray
+    order: np.ndarray
+    plane: np.ndarray
+    depth_range: tuple[float, float]
+    noise: float
+    sloped: np.ndarray
+
+
+# --------------------------------------------------------------------------------------------
+# Backgrounds and floor depths
+# --------------------------------------------------------------------------------------------
+def check_background(
+    background: np.ndarray, invalid_depths: tuple[int, ...] = INVALID_DEPTHS
+) -> np.ndarray:
+    """``background`` as a float64 depth image, 0 where invalid; checked.
+
+    NaN and the camera's codes for no measurement (``invalid_depths``, such as a saturated
+    65535) mark missing data like 0 does.
+    """
+    image = np.asarray(background)
+    if image.ndim != 2:
+        raise ValueError(f"the background must be a (rows, cols) image, got shape {image.shape}")
+    if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
+        raise TypeError(f"the background must hold depths in mm, got dtype {image.dtype}")
+    image = image.astype(np.float64)
+    invalid = ~np.isfinite(image)
+    for code in invalid_depths:
+        if code != 0:
+            invalid |= image == code
+    return np.where(invalid, 0.0, image)
+
+
+def camera_invalid_depths(camera: CameraModel | None) -> tuple[int, ...]:
+    """The camera's codes for no measurement (:data:`~depthextractors.cameras.INVALID_DEPTHS`
+    for no camera)."""
+    return camera.invalid_depths if camera is not None else INVALID_DEPTHS
+
+
+def median_floor_depth(background: np.ndarray, mask: np.ndarray) -> float:
+    """The median valid background depth inside ``mask``, mm (moseq2's true depth)."""
+    inside = background[mask & (background > 0)]
+    if inside.size == 0:
+        raise ValueError("the ROI holds no valid (non-zero) background pixel; no floor depth")
+    return float(np.median(inside))
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,13 +193,14 @@ def ransac_plane(
     iterations: int,
     sample_points: int,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, float]:
-    """Seeded, vectorised RANSAC plane fit; returns the plane and its inlier fraction.
+) -> tuple[np.ndarray, float, float]:
+    """Seeded, vectorised RANSAC plane fit: the plane, its inlier fraction, the floor's noise.
 
     Candidate planes through random triples are scored together on a random subsample of the
     points: the plane with most points within ``noise_tolerance`` mm (along the depth axis)
     wins, ties going to the smaller mean truncated residual. The winner is refined by least
-    squares on its inliers among all points, twice.
+    squares on the floor's own points among all points (:func:`refine_plane`), which also
+    measures the floor's noise (mm).
     """
     count = x.size
     if count > sample_points:
@@ -154,23 +240,132 @@ def ransac_plane(
         cost[start:stop] = np.minimum(residual, tolerance).mean(axis=1, dtype=np.float64)
     best = np.lexsort((cost, -inliers))[0]
     fraction = inliers[best] / xs.size
-
     plane = _plane_from_slopes(slope_x[best], slope_y[best], offset[best])
-    for _ in range(2):
-        residual = np.abs(z - _evaluate(plane, x, y))
-        keep = residual < noise_tolerance
+    plane, noise = refine_plane(x, y, z, plane, noise_tolerance)
+    return plane, float(fraction), noise
+
+
+def refine_plane(
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, plane: np.ndarray, noise_tolerance: float
+) -> tuple[np.ndarray, float]:
+    """Least-squares refinement of a floor plane on the floor's own points; the floor's noise.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Pixel coordinates (column, row) of the candidate points.
+    z : numpy.ndarray
+        Their depths, millimetres.
+    plane : numpy.ndarray, shape (4,)
+        The starting plane (RANSAC's), unit-normal form.
+    noise_tolerance : float
+        Points farther than this (mm, along the depth axis) are never floor.
+
+    Returns
+    -------
+    plane : numpy.ndarray, shape (4,)
+        The refined plane.
+    noise : float
+        Robust standard deviation (1.4826 x the median absolute deviation) of the floor points'
+        depths about the plane, millimetres.
+
+    Notes
+    -----
+    The points within ``noise_tolerance`` of the plane include the foot of every wall and any
+    slope the band reaches up; a least-squares fit to all of them is pulled towards the camera
+    (by 6-8 mm on real arenas with sloped walls). So the fit is repeated on the points within
+    :data:`FLOOR_NOISE_SIGMAS` robust standard deviations of the median residual (never less
+    than the cameras' 1 mm depth resolution), which are the floor's, until they stop changing.
+    """
+    keep = np.abs(z - _evaluate(plane, x, y)) < noise_tolerance
+    noise = 0.0
+    for _ in range(_REFINE_ITERATIONS):
         if np.count_nonzero(keep) < 3:
             break
         try:
             plane = fit_plane(x[keep], y[keep], z[keep])
         except ValueError:
             break
-    return plane, float(fraction)
+        residual = z - _evaluate(plane, x, y)
+        inside = residual[keep]
+        centre = float(np.median(inside))
+        noise = _MAD_TO_SIGMA * float(np.median(np.abs(inside - centre)))
+        limit = max(FLOOR_NOISE_SIGMAS * noise, DEPTH_RESOLUTION_MM)
+        floor = np.abs(residual - centre) < limit
+        if np.array_equal(floor, keep):
+            break
+        keep = floor
+    return plane, noise
 
 
 def _evaluate(plane: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     a, b, c, d = plane
     return -(a * x + b * y + d) / c
+
+
+# --------------------------------------------------------------------------------------------
+# Walls in the floor band
+# --------------------------------------------------------------------------------------------
+def sloped_wall_pixels(
+    background: np.ndarray,
+    plane: np.ndarray,
+    band: np.ndarray,
+    noise: float,
+    principal_point: tuple[float, float],
+) -> np.ndarray:
+    """Pixels of the floor band that lie on a sloped wall, not on the floor or a wall's foot.
+
+    Parameters
+    ----------
+    background : numpy.ndarray, shape (rows, cols)
+        Background depth, millimetres (0 = invalid).
+    plane : numpy.ndarray, shape (4,)
+        The floor plane.
+    band : numpy.ndarray, shape (rows, cols), bool
+        The floor candidates: pixels within ``noise_tolerance`` of the plane.
+    noise : float
+        The floor's noise (robust standard deviation, mm; see :func:`refine_plane`).
+    principal_point : (float, float)
+        ``(x, y)`` pixel of the optical axis.
+
+    Returns
+    -------
+    numpy.ndarray, shape (rows, cols), bool
+        Band pixels above the flat floor whose point of floor directly below is more than
+        :data:`WALL_FOOT_SPREAD_PX` pixels from the flat floor.
+
+    Notes
+    -----
+    The flat floor is the band within :data:`FLOOR_NOISE_SIGMAS` x ``noise`` of the plane.
+    A band pixel higher than that is seen at depth ``z`` over floor of depth ``z_floor``; the
+    floor directly below it is where the camera's ray would have met the floor had the pixel's
+    surface not been there: at ``c + (p - c) * z / z_floor`` in the image (``c`` the principal
+    point, the camera looking down). A vertical wall stands on the floor's edge, so the floor
+    below every pixel of its face, however far up the ``noise_tolerance`` band reaches (near
+    the image edge the camera sees 5-10 px of a wall's face), is the flat floor: those pixels
+    are kept, as moseq2-extract keeps them. A surface that leans back (a ramp, a sloped wall)
+    stands over ground outside the flat floor and is left out, however flat it looks from the
+    camera. Only the principal point is needed, not the focal length.
+    """
+    from scipy import ndimage  # imported on use: it costs 0.15 s at start-up
+
+    image = np.asarray(background, dtype=np.float64)
+    floor_depth = plane_depth(plane, image.shape)
+    residual = image - floor_depth
+    flat = band & (np.abs(residual) < max(FLOOR_NOISE_SIGMAS * noise, DEPTH_RESOLUTION_MM))
+    above = band & ~flat & (residual < 0)
+    sloped = np.zeros(image.shape, dtype=bool)
+    if not flat.any() or not above.any():
+        return sloped
+    rows, cols = np.nonzero(above)
+    ratio = image[rows, cols] / floor_depth[rows, cols]
+    cx, cy = principal_point
+    below = (cy + (rows - cy) * ratio, cx + (cols - cx) * ratio)
+    from_flat = ndimage.distance_transform_edt(~flat)
+    offset = ndimage.map_coordinates(from_flat, below, order=1, mode="nearest")
+    far = offset > WALL_FOOT_SPREAD_PX
+    sloped[rows[far], cols[far]] = True
+    return sloped
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,15 +9,14 @@ from typing import Any
 import numpy as np
 
 from ..cameras import CameraModel
-from .floor import check_floor_depth, fit_plane
-from .roi import (
-    ArenaROI,
-    ROIStrategy,
+from .floor import (
     camera_invalid_depths,
     check_background,
-    given_true_depth,
+    check_floor_depth,
+    fit_plane,
     median_floor_depth,
 )
+from .roi import ArenaROI, ROIStrategy, given_true_depth
 
 __all__ = ["ManualROI"]
 

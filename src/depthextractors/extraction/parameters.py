@@ -210,6 +210,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     _p("bg_roi_min_region_fraction", "float",
        "Floor regions smaller than this fraction of the image are not ranked (0: rank all)",
        "roi", "min_region_fraction", group=ROI, minimum=0, maximum=0.999, moseq2=False),
+    _p("bg_roi_exclude_sloped_walls", "bool", "Leave sloped walls (ramps) out of the floor; "
+       "vertical walls are kept as moseq2-extract keeps them", "roi", "exclude_sloped_walls",
+       group=ROI, moseq2=False),
+    _p("bg_roi_retry_implausible", "bool", "Retry with the gradient filter when the arena "
+       "touches the frame border, fills it or lies off centre", "roi", "retry_implausible",
+       group=ROI, moseq2=False),
     _p("bg_roi_frame_stride", "int", "Stride between the frames the background median is of",
        "background", "frame_stride", group=ROI, minimum=1, moseq2=False),
     _p("med_scale", "filter_size", "Median blur size applied to background frames (odd)",
@@ -236,8 +242,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     _p("flip_classifier_smoothing", "filter_size",
        "Number of frames to smooth flip classifier probabilities (odd)", "flip_corrector",
        "smoothing", owner=_CLASSIFIER, minimum=0),
-    _p("use_cc", "bool", "Extract features using largest connected components", "tracker",
-       "use_cc"),
+    _p("use_cc", "bool", "Extract features using largest connected components (EM tracker: "
+       "without it moseq2-extract 1.4.0's has no effect, nor has it here)", "tracker", "use_cc",
+       owner=_EM),
     _p("use_tracking_model", "bool",
        "Use an expectation-maximization style model to aid mouse tracking (cables)",
        default=False),

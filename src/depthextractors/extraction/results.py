@@ -85,6 +85,17 @@ class ExtractionSetup:
         ``(a, b, c, d)`` of the floor plane when the ROI strategy fitted one.
     mask_dtype : numpy.dtype
         dtype of the masks: bool, or float32 log-likelihoods (:class:`EMTracker`).
+    roi_notes : tuple of str
+        What the arena step did beyond moseq2-extract's steps (:attr:`ArenaROI.notes
+        <depthextractors.extraction.ArenaROI.notes>`), one sentence each.
+    roi_problems : tuple of str
+        Why the arena looks implausible (:attr:`ArenaROI.problems
+        <depthextractors.extraction.ArenaROI.problems>`); empty when it does not.
+    timestamps_source : str
+        Where the frame times come from (:attr:`DepthVideoExtractor.timestamps_source
+        <depthextractors.extractors.DepthVideoExtractor.timestamps_source>`): ``"depth_ts.txt"``,
+        ``"container"``, ``"given"``, ``"set with set_times"`` or ``"made up from the frame
+        rate"`` (the recording had no usable times); empty when unknown.
     """
 
     num_frames: int
@@ -110,6 +121,9 @@ class ExtractionSetup:
     dropped_after: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     roi_plane: tuple[float, float, float, float] | None = None
     mask_dtype: np.dtype = field(default_factory=lambda: np.dtype(bool))
+    roi_notes: tuple[str, ...] = ()
+    roi_problems: tuple[str, ...] = ()
+    timestamps_source: str = ""
 
 
 @dataclass

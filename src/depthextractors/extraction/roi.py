@@ -21,16 +21,28 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..cameras import INVALID_DEPTHS, CameraModel
+from ..cameras import CameraModel
+from .arena_checks import (
+    ArenaWarning,
+    arena_problems,
+    retry_with_gradient_filter,
+    sloped_wall_note,
+    warn_if_implausible,
+)
 from .floor import (
     AUTO_RANGE_HALF_WIDTH,
+    FloorCandidates,
+    camera_invalid_depths,
+    check_background,
     check_floor_depth,
     describe_depths,
     estimate_floor_depth,
     fit_plane,
+    median_floor_depth,
     plane_depth,
     rank_regions,
     ransac_plane,
+    sloped_wall_pixels,
     suggest_range,
 )
 from .strategy import Strategy
@@ -38,6 +50,7 @@ from .strategy import Strategy
 __all__ = [
     "CAMERA_ROI_WEIGHTS",
     "ArenaROI",
+    "ArenaWarning",
     "PlaneROI",
     "ROIStrategy",
     "estimate_floor_depth",
@@ -82,6 +95,12 @@ class ArenaROI:
     weights : tuple of float or None
         Region ranking weights used (area, extent, distance), or ``None`` when no regions were
         ranked.
+    notes : tuple of str
+        What the arena step did beyond moseq2-extract's steps (sloped wall left out, a retry
+        with the gradient filter), one sentence each; also logged.
+    problems : tuple of str
+        Why the arena looks implausible (:func:`~depthextractors.extraction.arena_checks.
+        arena_problems`); empty when it does not. Also warned (:class:`ArenaWarning`).
     """
 
     mask: np.ndarray
@@ -89,6 +108,8 @@ class ArenaROI:
     plane: np.ndarray | None
     depth_range: tuple[float, float] | None
     weights: tuple[float, float, float] | None = None
+    notes: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
 
     @property
     def bbox(self) -> tuple[int, int, int, int]:
@@ -98,41 +119,6 @@ class ArenaROI:
         if rows.size == 0:
             raise ValueError("the ROI mask is empty; it has no bounding box")
         return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
-def check_background(
-    background: np.ndarray, invalid_depths: tuple[int, ...] = INVALID_DEPTHS
-) -> np.ndarray:
-    """``background`` as a float64 depth image, 0 where invalid; checked.
-
-    NaN and the camera's codes for no measurement (``invalid_depths``, such as a saturated
-    65535) mark missing data like 0 does.
-    """
-    image = np.asarray(background)
-    if image.ndim != 2:
-        raise ValueError(f"the background must be a (rows, cols) image, got shape {image.shape}")
-    if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
-        raise TypeError(f"the background must hold depths in mm, got dtype {image.dtype}")
-    image = image.astype(np.float64)
-    invalid = ~np.isfinite(image)
-    for code in invalid_depths:
-        if code != 0:
-            invalid |= image == code
-    return np.where(invalid, 0.0, image)
-
-
-def camera_invalid_depths(camera: CameraModel | None) -> tuple[int, ...]:
-    """The camera's codes for no measurement (:data:`~depthextractors.cameras.INVALID_DEPTHS`
-    for no camera)."""
-    return camera.invalid_depths if camera is not None else INVALID_DEPTHS
-
-
-def median_floor_depth(background: np.ndarray, mask: np.ndarray) -> float:
-    """The median valid background depth inside ``mask``, mm (moseq2's true depth)."""
-    inside = background[mask & (background > 0)]
-    if inside.size == 0:
-        raise ValueError("the ROI holds no valid (non-zero) background pixel; no floor depth")
-    return float(np.median(inside))
 
 
 def _pair(value: tuple[int, int], name: str) -> tuple[int, int]:
@@ -242,6 +228,18 @@ class PlaneROI(ROIStrategy):
         the image centre can win the distance rank and beat the arena floor (it does on the
         real ``odorbox`` and ``chamber`` backgrounds with the gradient filter); 0 restores
         moseq2-extract's behaviour. If no region is large enough the largest is kept.
+    exclude_sloped_walls : bool, default True
+        Leave sloped walls (ramps) out of the floor: above the floor's own noise, a pixel of
+        the ``noise_tolerance`` band is floor only if the floor directly below it is flat
+        floor, as it is for the face of a vertical wall (:func:`~depthextractors.extraction.
+        floor.sloped_wall_pixels`). Vertical-walled arenas come out as moseq2-extract finds
+        them; on a ramp, moseq2-extract's band climbs 30 mm. False: moseq2-extract's band.
+    retry_implausible : bool, default True
+        When the arena found without the gradient filter is implausible (touches the frame
+        border, covers most of the frame, or lies off centre: :func:`~depthextractors.
+        extraction.arena_checks.arena_problems`), find it again with ``gradient_filter=True``
+        and take that one if it is plausible, with an :class:`ArenaWarning`. False: keep the
+        first answer (still warned about).
 
     Notes
     -----
@@ -249,10 +247,12 @@ class PlaneROI(ROIStrategy):
 
     1. (optional) gradient filter; 2. RANSAC plane through the valid background pixels in the
        depth range; 3. candidate floor = pixels in the depth range within ``noise_tolerance``
-       of the plane; 4. its 8-connected regions are ranked by area (largest first), extent
-       (area over bounding-box area, largest first) and largest distance of a pixel from the
-       image centre (smallest first); the region with the smallest weighted mean rank comes
-       first (ties keep label order); 5. region ``index`` is dilated, eroded and hole-filled.
+       of the plane (sloped walls left out: ``exclude_sloped_walls``); 4. its 8-connected
+       regions are ranked by area (largest first), extent (area over bounding-box area,
+       largest first) and largest distance of a pixel from the image centre (smallest first);
+       the region with the smallest weighted mean rank comes first (ties keep label order);
+       5. region ``index`` is dilated, eroded and hole-filled; 6. an implausible arena is
+       looked for again with the gradient filter (``retry_implausible``) and warned about.
 
     Automatic depth range: the floor is the highest peak of a histogram of valid background
     depths in which each pixel votes with a Gaussian weight of its distance from the image
@@ -262,17 +262,17 @@ class PlaneROI(ROIStrategy):
     varies by more than that across the arena (tilted by more than about 6 degrees on a
     Kinect v2 at 680 mm) is clipped at the range's ends: give ``depth_range`` for such rigs.
 
-    On moseq2-extract's own real test arenas (Kinect v2 bucket, bearbox, cross, odorbox),
-    ``PlaneROI(depth_range=(650, 750), noise_tolerance=10, dilate=(15, 15), shape="rect")``
-    reproduces its reference masks (IoU 0.98-1.0, also with ``depth_range=None``); a box
-    standing on a room floor of nearly the same depth (its ``chamber``) needs
-    ``gradient_filter=True`` (IoU 0.96 with the other defaults).
+    With the defaults, the ROI matches moseq2-extract's reference masks of its own real test
+    arenas (Kinect v2; IoU >= 0.95; the documentation's arena section gives each): the
+    ``cross``, whose arms end in ramps, needs ``exclude_sloped_walls``; the ``chamber``, a
+    box standing on a room floor of the same depth, needs the retry with the gradient filter.
 
     Differences: regions under ``min_region_fraction`` of the image are not ranked; the
-    RANSAC is seeded and keeps the plane with most inliers instead of
-    moseq2's order-dependent update rule, and is refined by least squares; residuals are
-    measured along the depth axis; invalid pixels (0) never count as floor and are left out
-    of the true depth.
+    RANSAC is seeded and keeps the plane with most inliers instead of moseq2's
+    order-dependent update rule, and is refined by least squares on the floor's own points
+    (:func:`~depthextractors.extraction.floor.refine_plane`); residuals are measured along the
+    depth axis; invalid pixels (0) never count as floor and are left out of the true depth;
+    sloped walls and implausible arenas as above.
     """
 
     def __init__(
@@ -296,6 +296,8 @@ class PlaneROI(ROIStrategy):
         iterations: int = 1000,
         sample_points: int = 8000,
         min_region_fraction: float = 0.002,
+        exclude_sloped_walls: bool = True,
+        retry_implausible: bool = True,
     ) -> None:
         if depth_range is not None:
             low, high = (float(v) for v in depth_range)
@@ -345,6 +347,8 @@ class PlaneROI(ROIStrategy):
         if not 0.0 <= min_region_fraction < 1.0:
             raise ValueError(f"min_region_fraction must be in [0, 1), got {min_region_fraction}")
         self.min_region_fraction = float(min_region_fraction)
+        self.exclude_sloped_walls = bool(exclude_sloped_walls)
+        self.retry_implausible = bool(retry_implausible)
 
     # ---------------------------------------------------------------- pieces
     def resolve_weights(self, camera: CameraModel | None) -> tuple[float, float, float]:
@@ -434,8 +438,11 @@ class PlaneROI(ROIStrategy):
         return (grad_x < self.gradient_threshold) & (grad_y < self.gradient_threshold)
 
     def candidate_regions(
-        self, background: np.ndarray, camera: CameraModel | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]:
+        self,
+        background: np.ndarray,
+        camera: CameraModel | None = None,
+        gradient_filter: bool | None = None,
+    ) -> FloorCandidates:
         """Fit the floor plane and rank the connected regions of the floor candidates.
 
         Parameters
@@ -443,18 +450,16 @@ class PlaneROI(ROIStrategy):
         background : numpy.ndarray, shape (rows, cols)
             Background depth in mm (0 or NaN = invalid).
         camera : CameraModel, optional
-            Chooses the ranking weights when ``weights`` is None (see :meth:`resolve_weights`).
+            Chooses the ranking weights when ``weights`` is None (see :meth:`resolve_weights`)
+            and gives the principal point for ``exclude_sloped_walls``.
+        gradient_filter : bool, optional
+            Use the gradient filter or not (``None``: as configured).
 
         Returns
         -------
-        labels : numpy.ndarray, shape (rows, cols), int32
-            Region label of each pixel (0 = not floor).
-        order : numpy.ndarray of int
-            Labels from the best ranked region to the worst.
-        plane : numpy.ndarray, shape (4,)
-            The floor plane ``(a, b, c, d)``, as :func:`plane_depth` takes it.
-        depth_range : (float, float)
-            The depth range used, mm.
+        FloorCandidates
+            Region labels, their rank order, the plane, the depth range, the floor's noise and
+            the pixels left out as sloped wall.
 
         Raises
         ------
@@ -466,13 +471,13 @@ class PlaneROI(ROIStrategy):
         """
         image = check_background(background, camera_invalid_depths(camera))
         low, high = self.resolve_depth_range(image, camera)
-        in_range = (image > low) & (image < high)
-        usable = in_range
-        if self.gradient_filter:
+        usable = (image > low) & (image < high)
+        use_gradient = self.gradient_filter if gradient_filter is None else gradient_filter
+        if use_gradient:
             usable = usable & self.gradient_mask(image)
         count = int(np.count_nonzero(usable))
         if count < _MIN_FLOOR_POINTS:
-            filtered = " and pass the gradient filter" if self.gradient_filter else ""
+            filtered = " and pass the gradient filter" if use_gradient else ""
             raise ValueError(
                 f"no arena floor between {low:.0f} and {high:.0f} mm: only {count} background "
                 f"pixels lie in that depth range{filtered} "
@@ -482,7 +487,7 @@ class PlaneROI(ROIStrategy):
         yy, xx = np.nonzero(usable)
         depths = image[yy, xx]
         rng = np.random.default_rng(self.seed)
-        plane, fraction = ransac_plane(
+        plane, fraction, noise = ransac_plane(
             xx.astype(np.float64), yy.astype(np.float64), depths,
             self.noise_tolerance, self.iterations, self.sample_points, rng,
         )  # fmt: skip
@@ -494,6 +499,8 @@ class PlaneROI(ROIStrategy):
             )
         distance = np.abs(image - plane_depth(plane, image.shape))
         floor = usable & (distance < self.noise_tolerance)
+        sloped = self._sloped_walls(image, plane, floor, noise, camera)
+        floor &= ~sloped
         from scipy import ndimage  # imported on use: it costs 0.15 s at start-up
 
         labels, num_regions = ndimage.label(floor, structure=np.ones((3, 3), dtype=bool))
@@ -505,7 +512,22 @@ class PlaneROI(ROIStrategy):
         order = rank_regions(
             labels, num_regions, self.resolve_weights(camera), self.min_region_fraction
         )
-        return labels, order, plane, (low, high)
+        return FloorCandidates(labels, order, plane, (low, high), noise, sloped)
+
+    def _sloped_walls(
+        self,
+        image: np.ndarray,
+        plane: np.ndarray,
+        band: np.ndarray,
+        noise: float,
+        camera: CameraModel | None,
+    ) -> np.ndarray:
+        """The band's sloped-wall pixels (none when ``exclude_sloped_walls`` is off)."""
+        if not self.exclude_sloped_walls:
+            return np.zeros(image.shape, dtype=bool)
+        rows, cols = image.shape
+        centre = camera.principal_point if camera is not None else (cols // 2, rows // 2)
+        return sloped_wall_pixels(image, plane, band, noise, centre)
 
     def shape_region(self, region: np.ndarray) -> np.ndarray:
         """Dilate, erode and fill holes in a region mask, as configured.
@@ -540,7 +562,10 @@ class PlaneROI(ROIStrategy):
     def find(self, background: np.ndarray, camera: CameraModel | None = None) -> ArenaROI:
         """Find the arena in a background image (:meth:`ROIStrategy.find`).
 
-        The camera's family chooses the ranking weights when ``weights`` is None.
+        The camera's family chooses the ranking weights when ``weights`` is None. An arena
+        that looks implausible is looked for again with the gradient filter
+        (``retry_implausible``); one still implausible is returned with an
+        :class:`ArenaWarning` naming its problems (also in :attr:`ArenaROI.problems`).
 
         Raises
         ------
@@ -550,14 +575,26 @@ class PlaneROI(ROIStrategy):
             erosion, or if the floor found lies outside the depths the camera can measure.
         """
         image = check_background(background, camera_invalid_depths(camera))
-        labels, order, plane, depth_range = self.candidate_regions(image, camera)
+        arena = self._find_once(image, camera, self.gradient_filter)
+        if arena.problems and self.retry_implausible and not self.gradient_filter:
+            arena = retry_with_gradient_filter(arena, lambda: self._find_once(image, camera, True))
+        warn_if_implausible(arena)
+        return arena
+
+    def _find_once(
+        self, image: np.ndarray, camera: CameraModel | None, gradient_filter: bool
+    ) -> ArenaROI:
+        """The arena with or without the gradient filter, its notes and problems."""
+        found = self.candidate_regions(image, camera, gradient_filter)
+        labels, order, depth_range = found.labels, found.order, found.depth_range
         if self.index >= order.size:
             raise ValueError(
                 f"index={self.index} asks for region {self.index + 1} but only {order.size} "
                 f"floor region(s) were found between {depth_range[0]:.0f} and "
                 f"{depth_range[1]:.0f} mm"
             )
-        mask = self.shape_region(labels == order[self.index])
+        region = labels == order[self.index]
+        mask = self.shape_region(region)
         if not mask.any():
             raise ValueError(
                 f"the arena ROI is empty after erosion with {self.erode} x "
@@ -571,7 +608,9 @@ class PlaneROI(ROIStrategy):
         return ArenaROI(
             mask=mask,
             true_depth=true_depth,
-            plane=plane,
+            plane=found.plane,
             depth_range=depth_range,
             weights=self.resolve_weights(camera),
+            notes=sloped_wall_note(region, found.sloped, mask),
+            problems=arena_problems(mask),
         )

@@ -125,9 +125,11 @@ class SessionExtraction:
         Extra frames of the previous chunk processed again at the start of each chunk
         (``chunk_overlap``; the context the filters need is added anyway).
     frame_trim : (int, int), default (0, 0)
-        Frames left out at the beginning and the end (``frame_trim``).
+        Frames left out at the beginning and the end (``frame_trim``); a trim that leaves no
+        frame is an error (moseq2-extract ignored it silently).
     num_frames : int, optional
-        Extract only the first ``num_frames`` frames (before trimming), as ``--num-frames``.
+        Extract only the first ``num_frames`` frames (before trimming), as ``--num-frames``;
+        beyond the recording, the whole recording is extracted with a warning saying so.
     frame_dtype : {"uint8", "uint16"}, default "uint8"
         dtype of the written crops (``frame_dtype``).
 
@@ -136,7 +138,7 @@ class SessionExtraction:
     TypeError
         If a strategy does not follow its contract (subclass the base class named).
     ValueError
-        If a size or range is out of bounds.
+        If a size or range is out of bounds, or ``frame_trim`` leaves no frame.
     """
 
     def __init__(
@@ -187,6 +189,7 @@ class SessionExtraction:
             # A corrector bound to one crop size (a trained classifier) refuses others now,
             # before any work, rather than leaving the mice unflipped.
             self.flip_corrector.check_crop_size(self.crop_size)
+        self._check_frame_range()
         self.arena: ArenaResult | None = None
 
     def __repr__(self) -> str:
@@ -251,21 +254,37 @@ class SessionExtraction:
     def frame_range(self) -> tuple[int, int]:
         """``(first, last)`` source frames extracted, after ``num_frames`` and ``frame_trim``.
 
-        Follows moseq2-extract: a trim that would leave no frames is ignored.
+        ``num_frames`` beyond the recording takes the whole recording (a warning said so when
+        the session was made).
+
+        Raises
+        ------
+        ValueError
+            If ``frame_trim`` leaves no frame.
         """
         total = self.extractor.get_num_frames()
         if self.num_frames is not None:
-            if self.num_frames > total:
-                warnings.warn(
-                    f"num_frames={self.num_frames} but the recording has {total} frames; "
-                    "extracting all of them",
-                    stacklevel=3,
-                )
             total = min(total, self.num_frames)
         begin, finish = self.frame_trim
-        first = begin if 0 < begin < total else 0
-        last = total - finish if (finish > 0 and first < total - finish) else total
-        return first, last
+        if begin + finish >= total:
+            of = "asked for (num_frames)" if total == self.num_frames else "of the recording"
+            raise ValueError(
+                f"frame_trim=({begin}, {finish}) removes {begin + finish} frames but there are "
+                f"only {total} {of}; trim fewer frames (at most {max(total - 1, 0)} in all)"
+            )
+        return begin, total - finish
+
+    def _check_frame_range(self) -> None:
+        """Refuse a trim that leaves nothing, and say so when ``num_frames`` is clamped."""
+        total = self.extractor.get_num_frames()
+        if self.num_frames is not None and self.num_frames > total:
+            warnings.warn(
+                f"num_frames={self.num_frames} is beyond the recording's {total} frames: all "
+                f"{total} are extracted ({self.num_frames - total} fewer than asked)",
+                stacklevel=3,
+            )
+        if total:
+            self.frame_range()
 
     # ------------------------------------------------------------------ arena
     def find_roi(self) -> ArenaResult:
@@ -483,6 +502,9 @@ class SessionExtraction:
             dropped_frame_count=dropped.count,
             dropped_after=dropped.after,
             roi_plane=None if arena.roi.plane is None else tuple(float(v) for v in arena.roi.plane),
+            roi_notes=tuple(arena.roi.notes),
+            roi_problems=tuple(arena.roi.problems),
+            timestamps_source=self.extractor.timestamps_source,
         )
 
     def _stream(

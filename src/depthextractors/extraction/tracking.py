@@ -1,8 +1,8 @@
 """Find the animal in a filtered height image: :class:`MomentsTracker`.
 
 The tracker keeps the pixels of the filtered height image **above** ``min_height`` (moseq2's
-``frames > min_height``), takes the largest object (the largest outer contour, or with
-``use_cc`` the largest 4-connected component) and describes it as moseq2-extract's
+``frames > min_height``), takes the largest object (the outer contour of largest area, as
+moseq2-extract 1.4.0 does whatever its ``use_cc``) and describes it as moseq2-extract's
 ``get_frame_features`` / ``im_moment_features`` do, by the moments of its contour polygon
 (through the centres of the boundary pixels):
 
@@ -255,16 +255,16 @@ class MomentsTracker(Tracker):
     max_height : float, default 120
         Largest height above the floor that counts as the animal, millimetres; taller pixels are
         zeroed before filtering (``max_height``).
-    use_cc : bool, default True
-        Keep the largest 4-connected component instead of the largest outer contour
-        (``use_cc``). Both give the same object unless objects touch diagonally.
-
     Notes
     -----
     Stateless: frames can be tracked in any order and from several threads at once.
+
+    moseq2-extract's ``use_cc`` key has no argument here: without its EM tracker, moseq2-extract
+    1.4.0 takes the largest connected component of all pixels above -30 mm, the whole frame,
+    so the animal is always its largest contour (as here). :class:`EMTracker` has ``use_cc``.
     """
 
-    def __init__(self, min_height: float = 10, max_height: float = 120, use_cc: bool = True):
+    def __init__(self, min_height: float = 10, max_height: float = 120):
         min_height = float(min_height)
         max_height = float(max_height)
         if not 0 <= min_height < max_height:
@@ -274,7 +274,6 @@ class MomentsTracker(Tracker):
             )
         self.min_height = min_height
         self.max_height = max_height
-        self.use_cc = bool(use_cc)
         # Integer heights h satisfy h > min_height exactly when h >= floor(min_height) + 1.
         self._low = math.floor(min_height) + 1
         self._high = math.floor(max_height)
@@ -346,17 +345,6 @@ class MomentsTracker(Tracker):
     ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
         """The largest object's outer contour (image coordinates), its filled pixel mask
         (bounding box) and the box's top-left pixel; None when there is none."""
-        if self.use_cc:
-            count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4)
-            if count <= 1:
-                return None
-            best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-            x0, y0, w, h = (int(v) for v in stats[best, :4])
-            mask = (labels[y0 : y0 + h, x0 : x0 + w] == best).astype(np.uint8)
-            contours, _ = cv2.findContours(
-                mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0)
-            )
-            return _largest_contour(contours), mask, (x0, y0)
         contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         if not contours:
             return None
@@ -367,6 +355,15 @@ class MomentsTracker(Tracker):
         # Filling the outer contour also fills holes; the object is its pixels above threshold.
         mask &= binary[y0 : y0 + h, x0 : x0 + w]
         return contour, mask, (x0, y0)
+
+
+def largest_component(binary: np.ndarray) -> np.ndarray:
+    """The largest 4-connected component of a uint8 binary image (1 inside), same shape."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4)
+    if count <= 2:  # background and at most one object: nothing to choose
+        return binary
+    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return (labels == best).astype(np.uint8)
 
 
 def _largest_contour(contours) -> np.ndarray:

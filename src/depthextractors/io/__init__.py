@@ -8,8 +8,10 @@ read.
 """
 
 from .hdf5 import LazyH5Array
+from .output_dir import OutputBusyError, OutputLock, OutputWriteError
 from .results import ExtractionResults, InMemoryResultsWriter
-from .results_h5 import FRAME_COMPRESSION, H5ResultsWriter, read_results
+from .results_h5 import FRAME_COMPRESSION, ResultsFileError, read_results
+from .results_h5_writer import H5ResultsWriter
 from .tiff import read_scaled_tiff, write_arena_images, write_scaled_tiff
 
 __all__ = [
@@ -18,6 +20,10 @@ __all__ = [
     "H5ResultsWriter",
     "InMemoryResultsWriter",
     "LazyH5Array",
+    "OutputBusyError",
+    "OutputLock",
+    "OutputWriteError",
+    "ResultsFileError",
     "read_results",
     "read_scaled_tiff",
     "write_arena_images",

@@ -313,6 +313,8 @@ def _turned(a: ExtractionResults, b: ExtractionResults, n: int, both: np.ndarray
 def _frame_correlation(
     a: ExtractionResults, b: ExtractionResults, both: np.ndarray, turned: np.ndarray
 ) -> float:
+    if a.frames is None or b.frames is None:
+        return float("nan")  # scalars-only results (an NWB file without frames)
     indices = np.flatnonzero(both)
     if indices.size > _CORRELATED_FRAMES:
         indices = indices[np.linspace(0, indices.size - 1, _CORRELATED_FRAMES).astype(int)]

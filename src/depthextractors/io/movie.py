@@ -3,9 +3,12 @@
 Like moseq2-extract's ``results_00.mp4``, each movie frame shows the extracted crop (nose east)
 and the arena's bounding box (the ROI box) as height above the floor in false colour (jet, from
 ``min_height`` to 60 mm or ``max_height``; black where nothing is in ``[min_height,
-max_height]``, outside the arena and where the depth is invalid). The crop is on the left at
-full resolution, then a grey line, then the arena, shown about 120 pixels across (every third
-row and column of a Kinect v2 arena) so that the movie stays cheap; unlike an inset over the
+max_height]``, outside the arena and where the depth is invalid). A strip along the top gives
+the frame's number in the recording and its time from the session's first frame. Below it, the
+crop on the left, enlarged by a whole factor to about the arena's height (each crop pixel a
+square block: nothing interpolated), then a grey line, then the arena at the camera's
+resolution up to 200 pixels across (every second pixel of a Kinect v2 arena, every fourth of a 1
+MP Azure Kinect one), so a tail, a cable or a reflection show; unlike an inset over the
 arena's corner, the crop never hides the animal. The arena is exactly what the tracker saw: the
 heights the extraction computes for every frame
 (:class:`~depthextractors.extraction.heights.ArenaHeights`).
@@ -30,7 +33,8 @@ the extraction time):
 :func:`write_preview_movie` makes the same movie afterwards from ``results_00.h5`` and the
 recording (used to complete a session whose movie is missing, e.g. after a crash).
 
-Either way the movie is written as ``results_00.mp4.partial`` and renamed when complete.
+Either way the movie is written under a name of its own (``results_00.mp4.<token>.partial``)
+and renamed when complete; a movie that fails is deleted.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ import numpy as np
 from ..extraction.heights import ArenaHeights
 from ..extraction.results import ExtractionSetup, ResultChunk, ResultsWriter
 from ..extractors.base import DepthVideoExtractor
+from .output_dir import partial_path
 from .results import ExtractionResults
 
 __all__ = [
@@ -73,10 +78,18 @@ _BORDER_Y = 160
 # The colour index of pixels outside the arena, and their colour (BGR).
 _OUTSIDE = 255
 _OUTSIDE_GREY = 48
-# The arena's size in the movie by default, pixels across (a Kinect v2 arena is shown at a
-# third of its resolution): small enough to keep the movie's cost within a quarter of the
-# extraction's (benchmarks/bench_movie.py).
-_ARENA_ACROSS = 120
+# The arena is shown at the camera's resolution up to this many pixels across (every second
+# pixel up to twice as many, and so on): the encoder's time grows with the frame's area, and
+# a full-resolution Kinect v2 arena (about 370 px) tripled the movie's cost over this size.
+_ARENA_MAX_ACROSS = 200
+# The crop is enlarged at most this many times (an 80-pixel crop to 320 beside its arena).
+_MAX_CROP_ZOOM = 4
+# Rows of the strip with the frame number and time (even, for 4:2:0 chroma), and its text.
+_HEADER_ROWS = 24
+#: Frames per block handed to the movie thread (a Kinect v2 arena's 8-bit heights every
+#: second pixel: about 8 MB).
+QUEUED_FRAMES = 250
+_TEXT_Y = 235
 
 
 def preview_codec() -> str:
@@ -127,8 +140,8 @@ class PreviewMovie:
     Parameters
     ----------
     path : path-like
-        The movie to write (``results_00.mp4``); written as ``<path>.partial`` until
-        :meth:`close`.
+        The movie to write (``results_00.mp4``); written as ``<path>.<token>.partial`` (a
+        name of its own) until :meth:`close`.
     roi : numpy.ndarray
         ``(rows, cols)`` bool arena mask; the movie shows its bounding box.
     crop_size : (int, int)
@@ -139,9 +152,8 @@ class PreviewMovie:
         Frame rate of the movie, frames per second.
     downsample : int, optional
         The arena is shown every ``downsample``-th row and column (1 for full resolution);
-        by default the step that makes it about 120 pixels across (3 for a Kinect v2 arena),
-        so previews look alike and cost alike whatever the camera;
-        :meth:`add` expects heights at that resolution.
+        by default the smallest step that keeps it within 200 pixels across (2 for a Kinect v2
+        arena); :meth:`add` expects heights at that resolution.
     codec : str, optional
         Encoder name; :func:`preview_codec` by default.
     quality : int, default 20
@@ -151,6 +163,8 @@ class PreviewMovie:
     ----------
     arena_shape : (int, int)
         ``(rows, cols)`` of the arena heights :meth:`add` takes.
+    crop_zoom : int
+        How many times the crop is enlarged (each crop pixel a ``crop_zoom`` square).
     frame_shape : (int, int)
         ``(rows, cols)`` of the movie's frames.
     """
@@ -168,14 +182,14 @@ class PreviewMovie:
         quality: int = 20,
     ) -> None:
         self.path = Path(path)
-        self.partial_path = self.path.with_name(self.path.name + ".partial")
+        self.partial_path = partial_path(self.path)
         roi = np.asarray(roi, dtype=bool)
         if not roi.any():
             raise ValueError("the ROI is empty; there is nothing to show in the preview movie")
         rows_any, cols_any = np.flatnonzero(roi.any(axis=1)), np.flatnonzero(roi.any(axis=0))
         if downsample is None:
             across = max(rows_any[-1] - rows_any[0], cols_any[-1] - cols_any[0]) + 1
-            downsample = max(1, round(across / _ARENA_ACROSS))
+            downsample = max(1, -(-across // _ARENA_MAX_ACROSS))
         if isinstance(downsample, bool) or int(downsample) != downsample or downsample < 1:
             raise ValueError(f"downsample must be a whole number of 1 or more, got {downsample}")
         step = int(downsample)
@@ -185,11 +199,15 @@ class PreviewMovie:
         self._outside = np.where(box, 0, _OUTSIDE).astype(np.uint8)
         self.crop_size = (int(crop_size[0]), int(crop_size[1]))
         self.arena_shape: tuple[int, int] = self._outside.shape
-        # The crop on the left, a grey line, a black one, then the arena (from an even column,
-        # so each chroma sample covers two arena pixels). Even height for 4:2:0 chroma; width
-        # a multiple of 16, the encoder's macroblock, so the black padding costs nothing.
-        self._arena_col = self.crop_size[1] + 2
-        height = max(self.arena_shape[0], self.crop_size[0])
+        self.crop_zoom = int(np.clip(self.arena_shape[0] // self.crop_size[0], 1, _MAX_CROP_ZOOM))
+        shown_rows, shown_cols = (size * self.crop_zoom for size in self.crop_size)
+        # The strip on top; below it the crop on the left, a grey line, a black one, then the
+        # arena (from an even column, so each chroma sample covers two arena pixels). Even
+        # height for 4:2:0 chroma; width a multiple of 16, the encoder's macroblock, so the
+        # black padding costs nothing.
+        self._border_col = shown_cols + (shown_cols % 2)
+        self._arena_col = self._border_col + 2
+        height = _HEADER_ROWS + max(self.arena_shape[0], shown_rows)
         width = self._arena_col + self.arena_shape[1]
         self.frame_shape = (height + height % 2, -(-width // 16) * 16)
         # Whole millimetres are their own index while they fit below the outside marker;
@@ -234,8 +252,11 @@ class PreviewMovie:
         if heights.dtype == np.uint8 and self._mm_per_index == 1.0:
             np.copyto(out, heights)
             return
-        scaled = np.rint(np.nan_to_num(np.asarray(heights, dtype=np.float32)) / self._mm_per_index)
-        np.copyto(out, np.clip(scaled, 0, _OUTSIDE - 1), casting="unsafe")
+        # fmax/fmin (not clip) so that NaN becomes 0 too, in one pass each over float32.
+        scaled = np.multiply(heights, 1.0 / self._mm_per_index, dtype=np.float32)
+        np.fmax(scaled, 0.0, out=scaled)
+        np.fmin(scaled, _OUTSIDE - 1, out=scaled)
+        np.copyto(out, np.rint(scaled, out=scaled), casting="unsafe")
 
     def _colour(self, count: int) -> tuple[np.ndarray, ...]:
         """The first ``count`` index frames to Y, U and V planes (4:2:0), each ``(count, r, c)``."""
@@ -243,7 +264,7 @@ class PreviewMovie:
         index = self._index[:count]
         luma, u_planes, v_planes = (plane[:count] for plane in self._planes)
         cv2.LUT(index.reshape(-1, width), self._y, dst=luma.reshape(-1, width))
-        luma[:, :, self.crop_size[1]] = _BORDER_Y
+        luma[:, _HEADER_ROWS:, self._border_col] = _BORDER_Y
         half = self._half[:count]
         np.copyto(half, index[:, ::2, ::2])  # one chroma sample per 2x2 pixels
         for plane, table in ((u_planes, self._u), (v_planes, self._v)):
@@ -265,7 +286,28 @@ class PreviewMovie:
             self._container.mux(self._stream.encode(frame))
             self.frames_written += 1
 
-    def add(self, arena_heights: np.ndarray, crops: np.ndarray | None) -> None:
+    def _label(self, luma: np.ndarray, frame_numbers, times_s) -> None:
+        """Write each frame's number and time into the strip along its top."""
+        for k in range(luma.shape[0]):
+            parts = []
+            if frame_numbers is not None:
+                parts.append(f"frame {int(frame_numbers[k])}")
+            if times_s is not None and np.isfinite(times_s[k]):
+                minutes, seconds = divmod(float(times_s[k]), 60.0)
+                parts.append(f"{int(minutes):02d}:{seconds:05.2f}")
+            if parts:
+                cv2.putText(
+                    luma[k, :_HEADER_ROWS], "   ".join(parts), (6, _HEADER_ROWS - 7),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, _TEXT_Y, 1, cv2.LINE_AA,
+                )  # fmt: skip
+
+    def add(
+        self,
+        arena_heights: np.ndarray,
+        crops: np.ndarray | None,
+        frame_numbers: np.ndarray | None = None,
+        times_s: np.ndarray | None = None,
+    ) -> None:
         """Encode frames given as arena heights and their crops.
 
         Parameters
@@ -278,6 +320,11 @@ class PreviewMovie:
         crops : numpy.ndarray or None
             ``(n, crop_rows, crop_cols)`` extracted crops (heights, mm) shown on the left, or
             ``None`` for none.
+        frame_numbers : numpy.ndarray, optional
+            ``(n,)`` each frame's number in the recording, written on it.
+        times_s : numpy.ndarray, optional
+            ``(n,)`` each frame's time from the session's first frame, seconds, written on it
+            as minutes:seconds.
 
         Raises
         ------
@@ -298,19 +345,30 @@ class PreviewMovie:
                 f"shape {crops.shape}"
             )
         rows, cols = self.arena_shape
+        zoom = self.crop_zoom
         crop_rows, crop_cols = self.crop_size
-        arena_col = self._arena_col
+        top, arena_col = _HEADER_ROWS, self._arena_col
         for first in range(0, count, _BLOCK):
             last = min(first + _BLOCK, count)
             index = self._index[: last - first]
-            arena = index[:, :rows, arena_col : arena_col + cols]
+            arena = index[:, top : top + rows, arena_col : arena_col + cols]
             self._to_index(arena_heights[first:last], arena)
             np.maximum(arena, self._outside, out=arena)
+            shown = index[:, top : top + crop_rows * zoom, : crop_cols * zoom]
             if crops is None:
-                index[:, :crop_rows, :crop_cols] = 0  # no crop left over from earlier frames
+                shown[...] = 0  # no crop left over from earlier frames
             else:
-                self._to_index(np.asarray(crops[first:last]), index[:, :crop_rows, :crop_cols])
-            self._encode(self._colour(last - first))
+                small = index[:, top : top + crop_rows, :crop_cols]
+                self._to_index(np.asarray(crops[first:last]), small)
+                if zoom > 1:  # each crop pixel becomes a zoom x zoom block
+                    shown[...] = small.repeat(zoom, axis=1).repeat(zoom, axis=2)
+            planes = self._colour(last - first)
+            self._label(
+                planes[0],
+                None if frame_numbers is None else frame_numbers[first:last],
+                None if times_s is None else times_s[first:last],
+            )
+            self._encode(planes)
 
     def close(self) -> Path:
         """Flush the encoder, close the file and give it its final name.
@@ -320,9 +378,13 @@ class PreviewMovie:
         pathlib.Path
             The finished movie (``path``).
         """
-        self._container.mux(self._stream.encode(None))
-        self._container.close()
-        os.replace(self.partial_path, self.path)
+        try:
+            self._container.mux(self._stream.encode(None))
+            self._container.close()
+            os.replace(self.partial_path, self.path)
+        except BaseException:
+            self.abort()
+            raise
         return self.path
 
     def abort(self) -> None:
@@ -340,6 +402,12 @@ def _fps(timestamps_s: np.ndarray, fallback: float = 30.0) -> float:
     return 1.0 / step if step > 0 and np.isfinite(step) else fallback
 
 
+def _from_start(timestamps_s: np.ndarray) -> np.ndarray:
+    """Frame times in seconds from the first frame (the times written on the movie)."""
+    times = np.asarray(timestamps_s, dtype=np.float64)
+    return times - times[0] if times.size else times
+
+
 def _heights(parameters: dict[str, Any]) -> tuple[float, float]:
     return float(parameters.get("min_height", 10.0)), float(parameters.get("max_height", 100.0))
 
@@ -350,20 +418,21 @@ class PreviewMovieWriter(ResultsWriter):
     Give it to the extraction beside the results writer
     (``extraction.run([H5ResultsWriter(out), PreviewMovieWriter(out / "results_00.mp4")])``).
     It declares that it wants the arena heights of every chunk (:attr:`arena_heights_step`) and
-    hands each chunk's arena heights and crops to one movie thread through a queue. The queue
-    holds at most ``max_queued`` chunks, so a slow movie holds the extraction back instead of
-    filling memory. A failure of the movie is logged as a warning and never fails the
-    extraction.
+    hands each chunk's arena heights and crops to one movie thread through a queue, in blocks
+    of at most :data:`QUEUED_FRAMES` frames (views of the chunk's own arrays: nothing copied).
+    The queue holds at most ``max_queued`` blocks, so a slow movie holds the extraction back
+    instead of filling memory, whatever the chunk size. A failure of the movie is logged as a
+    warning and never fails the extraction.
 
     Parameters
     ----------
     path : path-like
         The movie to write.
     downsample : int, optional
-        As in :class:`PreviewMovie` (by default the arena is shown about 120 pixels across).
+        As in :class:`PreviewMovie` (by default the arena at the camera's resolution, up to
+        200 pixels across).
     max_queued : int, default 1
-        Chunks waiting for the movie thread at most (the arena heights of a 1,000-frame chunk
-        of a Kinect arena, every third pixel, are 14 MB).
+        Blocks waiting for the movie thread at most.
     """
 
     def __init__(
@@ -376,6 +445,8 @@ class PreviewMovieWriter(ResultsWriter):
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.movie_path: Path | None = None
+        self._first_frame = 0
+        self._times_s = np.zeros(0)
 
     @property
     def arena_heights_step(self) -> int | None:  # type: ignore[override]
@@ -420,6 +491,8 @@ class PreviewMovieWriter(ResultsWriter):
             shape the movie.
         """
         self.path.unlink(missing_ok=True)
+        self._first_frame = int(setup.first_frame_idx)
+        self._times_s = _from_start(setup.timestamps_s)
         try:
             self._movie = PreviewMovie(
                 self.path, setup.roi, setup.crop_size, *_heights(setup.parameters),
@@ -451,7 +524,13 @@ class PreviewMovieWriter(ResultsWriter):
                 )
             )
             return
-        self._queue.put((chunk.arena_heights, chunk.frames))
+        numbers = self._first_frame + chunk.start + np.arange(len(chunk))
+        times = self._times_s[chunk.start : chunk.start + len(chunk)]
+        for first in range(0, len(chunk), QUEUED_FRAMES):
+            block = slice(first, first + QUEUED_FRAMES)
+            self._queue.put(
+                (chunk.arena_heights[block], chunk.frames[block], numbers[block], times[block])
+            )
 
     def _stop(self) -> None:
         if self._thread is not None:
@@ -516,7 +595,8 @@ def write_preview_movie(
     path : path-like, optional
         The movie; ``results_00.mp4`` beside ``results_00.h5`` by default.
     downsample : int, optional
-        As in :class:`PreviewMovie` (by default the arena is shown about 120 pixels across).
+        As in :class:`PreviewMovie` (by default the arena at the camera's resolution, up to
+        200 pixels across).
     block : int, default 64
         Frames read at a time.
 
@@ -528,6 +608,11 @@ def write_preview_movie(
         if results.path is None:
             raise ValueError("in-memory results: pass the movie path")
         path = Path(results.path).with_name(MOVIE_NAME)
+    if results.frames is None:
+        raise ValueError(
+            "the results have no frames (an NWB file of scalars only); the preview movie "
+            "shows the crops, so it needs them"
+        )
     parameters = results.parameters
     crop_size = tuple(int(v) for v in results.frames.shape[1:3])
     min_height, max_height = _heights(parameters)
@@ -539,13 +624,15 @@ def write_preview_movie(
         downsample=downsample,
     )  # fmt: skip
     first = int(results.metadata.get("first_frame_idx", 0))
+    times = _from_start(results.timestamps)
     step = movie.step
     try:
         for start in range(0, len(results), block):
             stop = min(start + block, len(results))
             crops = np.asarray(results.frames[start:stop])
             arena = heights(source.get_video(first + start, first + stop))
-            movie.add(arena[:, ::step, ::step], crops)
+            numbers = first + np.arange(start, stop)
+            movie.add(arena[:, ::step, ::step], crops, numbers, times[start:stop])
     except BaseException:
         movie.abort()
         raise

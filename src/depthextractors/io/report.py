@@ -6,13 +6,13 @@ dropped frames, flips, flip confidence, true depth, ROI area), the pictures of
 :mod:`depthextractors.io.report_figures` (the arena, sample crops, the centroid path, speed,
 height and heading traces, a quality timeline) and the extraction parameters.
 
-Every picture is embedded in the page as a base64 PNG, so the page can be mailed or archived on
-its own, and written beside it in ``report/`` for use elsewhere.
+Every figure is inline SVG in the page (pictures as base64 PNG inside it), so the page can be
+mailed or archived on its own; each is also written beside it in ``report/`` (``<key>.svg``,
+and ``<key>.png`` for the pictures) for use elsewhere.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as _datetime
 import html
 import os
@@ -20,10 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .report_figures import LOW_FLIP_CONFIDENCE, ReportFigure, build_figures, low_confidence
+from .output_dir import format_bytes, output_error, partial_path
+from .report_figures import (
+    LOW_FLIP_CONFIDENCE,
+    ReportFigure,
+    build_figures,
+    low_confidence,
+    nose_switches,
+)
 from .results import ExtractionResults
 
-__all__ = ["render_html", "write_report"]
+__all__ = ["cautions", "render_html", "write_report"]
 
 
 def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
@@ -41,11 +48,11 @@ def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
         ("Valid frames (animal found)", f"{100 * valid.mean():.1f}%" if n else "—"),
         ("Dropped frames", f"{results.dropped_frame_count:,}"),
     ]
-    if results.flips is not None:
-        flips = np.asarray(results.flips[:], dtype=bool)
-        rows.append(("Flipped frames", f"{int(flips.sum()):,} ({100 * flips.mean():.1f}%)"))
-    else:
-        rows.append(("Flipped frames", "no flip corrector ran"))
+    if results.metadata.get("timestamps_source"):
+        rows.append(("Frame times from", str(results.metadata["timestamps_source"])))
+    for note in results.metadata.get("roi_notes") or ():
+        rows.append(("Arena step", str(note)))
+    rows.append(("Heading (nose end)", _heading_summary(results, valid, duration)))
     if results.flip_confidence is not None and n:
         confidence = np.asarray(results.flip_confidence[:], dtype=np.float64)
         low = int(low_confidence(confidence, valid).sum())
@@ -55,9 +62,12 @@ def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
         rows.append(
             ("Flip confidence", f"{median}{low:,} frames below {LOW_FLIP_CONFIDENCE:g}{share}")
         )
+    if "true_depth" in results.metadata and "roi" in results.metadata:
+        rows += [
+            ("Floor (true) depth", f"{results.true_depth:.1f} mm"),
+            ("Arena (ROI) area", f"{int(results.roi.sum()):,} pixels"),
+        ]
     rows += [
-        ("Floor (true) depth", f"{results.true_depth:.1f} mm"),
-        ("Arena (ROI) area", f"{int(results.roi.sum()):,} pixels"),
         ("Camera", str(parameters.get("camera_type", "—"))),
         (
             "Height range",
@@ -71,6 +81,29 @@ def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
         ("Extraction uuid", str(results.uuid)),
     ]
     return rows
+
+
+def _heading_summary(results: ExtractionResults, valid: np.ndarray, duration_s: float) -> str:
+    """What the flip corrector did, in terms of the body axis a moseq2 user knows.
+
+    ``flips`` marks frames turned by 180 degrees relative to the body axis's continuous
+    (unwrapped) direction, whose end at the first frame is arbitrary: a session can be 0% or
+    100% "flipped" and be right either way. What tells of the corrector's work is how often
+    it changed which end of the axis is the nose.
+    """
+    if results.flips is None:
+        return "no flip corrector ran: the heading is the body axis's direction, either end"
+    flips = np.asarray(results.flips[:], dtype=bool)
+    switches = int(np.count_nonzero(nose_switches(flips, valid)))
+    flips = flips[valid]
+    corrector = results.parameters.get("flip_corrector") or "the flip corrector"
+    rate = f" ({60 * switches / duration_s:.1f} per minute)" if duration_s > 0 else ""
+    share = 100 * flips.mean() if flips.size else 0.0
+    return (
+        f"chosen by {corrector}: the nose end switched {switches:,} times relative to the "
+        f"body axis{rate}; {share:.1f}% of frames with the animal are turned 180° from the "
+        "axis's first direction (which end that was is arbitrary)"
+    )
 
 
 # Below this share of frames with the animal, the report says so at the top.
@@ -96,6 +129,58 @@ def _warning(results: ExtractionResults) -> str | None:
     )
 
 
+# An animal whose body is longer than this share of the crop's width in many frames does not fit.
+_CROP_FILL = 0.95
+# ... in more than this share of the frames with the animal.
+_TOO_LONG_SHARE = 0.05
+
+
+def cautions(results: ExtractionResults) -> list[str]:
+    """Conditions that put the extraction's accuracy at risk, one sentence each.
+
+    The arena looked implausible (``roi_problems``), the frame times were made up from the
+    frame rate (``timestamps_source``), or the animal's body is longer than the crop in more
+    than 5% of the frames with the animal (it is cut off: give a larger ``crop_size``).
+
+    Parameters
+    ----------
+    results : ExtractionResults
+        The extraction.
+
+    Returns
+    -------
+    list of str
+        Empty when nothing is at risk.
+    """
+    found = []
+    metadata = results.metadata
+    problems = list(metadata.get("roi_problems") or ())
+    if problems:
+        found.append(
+            f"The arena looks implausible: {'; '.join(problems)}. Check the arena picture below "
+            "(roi_overlay) before using these results."
+        )
+    if metadata.get("timestamps_source") == "made up from the frame rate":
+        found.append(
+            "The recording had no usable frame times: they were made up from the frame rate, "
+            "so dropped frames cannot be seen and speeds assume a steady rate."
+        )
+    crop = results.parameters.get("crop_size")
+    lengths = results.scalars.get("length_px") if results.scalars else None
+    if crop is not None and lengths is not None and len(results):
+        width = float(np.max(np.atleast_1d(crop)))
+        body = np.asarray(lengths[:], dtype=np.float64)[results.valid]
+        body = body[np.isfinite(body)]
+        too_long = float(np.mean(body > _CROP_FILL * width)) if body.size else 0.0
+        if too_long > _TOO_LONG_SHARE:
+            found.append(
+                f"The animal is longer than the {int(width)}-pixel crop in {100 * too_long:.0f}% "
+                f"of the frames with it (median length {np.median(body):.0f} px): its ends are "
+                "cut off. Extract again with a larger crop_size."
+            )
+    return found
+
+
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto;
        max-width: 1200px; color: #222; padding: 0 16px; }
@@ -108,9 +193,7 @@ table.summary td:first-child { color: #555; }
 figure { margin: 0; background: #fafafa; border: 1px solid #e4e4e4; border-radius: 6px;
          padding: 10px; }
 figure.wide { grid-column: 1 / -1; }
-figure img { max-width: 100%; height: auto; display: block; margin: 0 auto;
-             image-rendering: pixelated; }
-figure.plot img { image-rendering: auto; }
+figure svg { max-width: 100%; height: auto; display: block; margin: 0 auto; }
 figcaption { font-size: 0.92em; margin-top: 6px; }
 figcaption .note { display: block; color: #777; font-size: 0.9em; margin-top: 2px; }
 .warning { background: #fff4e5; border: 1px solid #f0b35a; border-radius: 6px; padding: 10px 14px;
@@ -124,7 +207,7 @@ _PLOTS = {"centroid_path", "speed", "height", "angle"}
 
 
 def render_html(results: ExtractionResults, figures: list[ReportFigure]) -> str:
-    """The report page, with every figure embedded as a base64 PNG.
+    """The report page, with every figure inline as SVG (pictures as base64 PNG inside).
 
     Parameters
     ----------
@@ -147,15 +230,12 @@ def render_html(results: ExtractionResults, figures: list[ReportFigure]) -> str:
     )
     blocks = []
     for figure in figures:
-        data = base64.b64encode(figure.png).decode("ascii")
         classes = " ".join(
             c for c, on in (("wide", figure.key in _WIDE), ("plot", figure.key in _PLOTS)) if on
         )
         note = f'<span class="note">{html.escape(figure.note)}</span>' if figure.note else ""
         blocks.append(
-            f'<figure id="{figure.key}" class="{classes}">'
-            f'<img alt="{html.escape(figure.caption)}" data-key="{figure.key}" '
-            f'src="data:image/png;base64,{data}">'
+            f'<figure id="{figure.key}" class="{classes}">{figure.svg}'
             f"<figcaption>{html.escape(figure.caption)}{note}</figcaption></figure>"
         )
     parameters = yaml.safe_dump(
@@ -163,8 +243,8 @@ def render_html(results: ExtractionResults, figures: list[ReportFigure]) -> str:
     )
     made = _datetime.datetime.now(_datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     source = html.escape(str(results.path) if results.path else "in-memory results")
-    warning = _warning(results)
-    banner = f'<p class="warning">{html.escape(warning)}</p>\n' if warning else ""
+    warnings = [text for text in (_warning(results), *cautions(results)) if text]
+    banner = "".join(f'<p class="warning">{html.escape(text)}</p>\n' for text in warnings)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>\n"
@@ -182,7 +262,7 @@ def write_report(
     output_dir: str | os.PathLike | None = None,
     num_crops: int = 24,
 ) -> Path:
-    """Write ``report.html`` and ``report/<picture>.png`` for one extraction.
+    """Write ``report.html`` and each figure as ``report/<key>.svg`` (pictures also as ``.png``).
 
     Parameters
     ----------
@@ -196,7 +276,14 @@ def write_report(
     Returns
     -------
     pathlib.Path
-        The HTML page (written as ``.partial`` and renamed, so it is never half there).
+        The HTML page (each file is written under a name of its own and renamed, so it is
+        never half there).
+
+    Raises
+    ------
+    OutputWriteError
+        If a file cannot be written (one line: the file, the error, the space needed and free
+        when the disk is full).
     """
     if not isinstance(results, ExtractionResults):
         from .results_h5 import read_results
@@ -211,9 +298,20 @@ def write_report(
     image_dir.mkdir(parents=True, exist_ok=True)
     figures = build_figures(results, num_crops=num_crops)
     for figure in figures:
-        (image_dir / f"{figure.key}.png").write_bytes(figure.png)
+        _write_whole(image_dir / f"{figure.key}.svg", figure.svg.encode("utf-8"))
+        if figure.png is not None:
+            _write_whole(image_dir / f"{figure.key}.png", figure.png)
     page = output_dir / "report.html"
-    partial = page.with_name(page.name + ".partial")
-    partial.write_text(render_html(results, figures), encoding="utf-8")
-    os.replace(partial, page)
+    _write_whole(page, render_html(results, figures).encode("utf-8"))
     return page
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write ``data`` under a name of its own, then rename: never a half-written file."""
+    partial = partial_path(path)
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise output_error(error, path, f"{format_bytes(len(data))}") from None

@@ -4,26 +4,29 @@
   resolution (one image pixel per camera pixel);
 - a grid of sample crops spread over the session (what moseq2-pca will see);
 - the centroid path in millimetres, and speed, height and heading traces over time;
-- a quality timeline: frames without the animal, dropped frames, flipped frames, frames whose
+- a quality timeline: frames without the animal, dropped frames, nose switches, frames whose
   heading the flip corrector was unsure of.
 
-The images of the camera frame are made with OpenCV; the plots with matplotlib's object API on
-the Agg canvas (no pyplot, no global backend change), so reports can be written from worker
-threads.
+The images of the camera frame are made with OpenCV and shown at one SVG unit per camera pixel
+with a millimetre scale bar (and a colour bar where colour means height); the plots are SVG
+drawn by :mod:`depthextractors.io.report_svg` (milliseconds, where matplotlib took seconds).
+Every figure is one ``<svg>`` element; pure Python and OpenCV, so reports can be written from
+worker threads.
 """
 
 from __future__ import annotations
 
-import io as _io
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from .report_svg import LINE_COLOUR, image_panel, line_plot, path_plot
 from .results import ExtractionResults
 
 __all__ = [
     "CROP_GRID_COLUMNS",
+    "LINE_COLOUR",
     "LOW_FLIP_CONFIDENCE",
     "REPORT_IMAGES",
     "ROI_COLOUR",
@@ -41,8 +44,6 @@ ROI_COLOUR = (255, 140, 0)
 CROP_GRID_COLUMNS = 6
 #: Pixels between tiles of the crop grid (white).
 CROP_GRID_GAP = 2
-#: Colour of plotted lines (matplotlib's tab:blue).
-LINE_COLOUR = "#1f77b4"
 #: Timeline colours (R, G, B): animal found / not found, dropped frames, flips.
 VALID_COLOUR = (44, 160, 44)
 INVALID_COLOUR = (214, 39, 40)
@@ -64,11 +65,12 @@ REPORT_IMAGES: dict[str, str] = {
     "roi_overlay": "Arena (ROI) found, in orange over the background",
     "first_frame": "First frame: raw depth (nearer is brighter)",
     "crops": "Sample crops: the extracted animal, nose east",
-    "centroid_path": "Centroid path (mm)",
+    "centroid_path": "Centroid path on the floor (mm), arena outline in orange",
     "speed": "Speed (mm/s)",
     "height": "Mean height of the animal (mm)",
     "angle": "Heading angle (degrees)",
-    "quality": "Quality timeline: animal found, dropped frames, flips, low flip confidence",
+    "quality": "Quality timeline: animal found, dropped frames, nose switches, low flip "
+    "confidence",
 }
 
 
@@ -79,18 +81,23 @@ class ReportFigure:
     Attributes
     ----------
     key : str
-        File stem (``report/<key>.png``) and element id in the page.
+        File stem (``report/<key>.svg``, and ``.png`` for a picture) and element id in the
+        page.
     caption : str
         What it shows.
-    png : bytes
-        The encoded image.
+    svg : str
+        The figure as an ``<svg>`` element (a picture is embedded in it, with its scale bar
+        and colour bar).
+    png : bytes or None
+        The picture alone, PNG-encoded (None for plots).
     note : str
         A detail shown under the caption (e.g. which frames the crops are).
     """
 
     key: str
     caption: str
-    png: bytes
+    svg: str
+    png: bytes | None = None
     note: str = ""
 
 
@@ -214,9 +221,12 @@ def _quality_timeline(
     width: int = 1000,
     flip_confidence: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Four labelled bands over time: animal found, dropped frames, flips, low flip confidence.
+    """Four labelled bands over time: animal found, dropped frames, nose switches, low flip
+    confidence.
 
-    Animal found is green (red where not), dropped frames black, flips purple, and frames with
+    Animal found is green (red where not), dropped frames black, frames where the flip
+    corrector switched the nose to the body axis's other end purple (:func:`nose_switches`:
+    not the frames it left turned, whose share depends on the first frame), and frames with
     the animal whose flip confidence (a probability, 0.5 to 1) is below
     :data:`LOW_FLIP_CONFIDENCE` orange.
 
@@ -227,7 +237,7 @@ def _quality_timeline(
     n = valid.size
     band, gap, left = TIMELINE_BAND, TIMELINE_GAP, TIMELINE_LEFT
     out = np.full((4 * band + 4 * gap + 22, left + width + 10, 3), 255, dtype=np.uint8)
-    labels = ("animal found", "dropped frames", "flipped frames", "low flip conf.")
+    labels = ("animal found", "dropped frames", "nose switched", "low flip conf.")
     for row, label in enumerate(labels):
         top = gap + row * (band + gap)
         cv2.putText(
@@ -260,12 +270,38 @@ def _quality_timeline(
     out[top : top + band, left + np.flatnonzero(per_column(dropped))] = DROPPED_COLOUR
     top += band + gap
     if flips is not None:
-        out[top : top + band, left + np.flatnonzero(per_column(flips))] = FLIP_COLOUR
+        out[top : top + band, left + np.flatnonzero(per_column(nose_switches(flips, valid)))] = (
+            FLIP_COLOUR
+        )
     top += band + gap
     if flip_confidence is not None:
         low = low_confidence(flip_confidence, valid)
         out[top : top + band, left + np.flatnonzero(per_column(low))] = LOW_CONFIDENCE_COLOUR
     return out
+
+
+def nose_switches(flips: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Frames where the nose moved to the body axis's other end since the last frame with the
+    animal.
+
+    Parameters
+    ----------
+    flips : numpy.ndarray
+        ``(n,)`` bool: the frame is turned 180 degrees from the body axis's unwrapped direction.
+    valid : numpy.ndarray
+        ``(n,)`` bool: the animal was found.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` bool.
+    """
+    flips = np.asarray(flips, dtype=bool)
+    seen = np.flatnonzero(np.asarray(valid, dtype=bool))
+    switched = np.zeros(flips.size, dtype=bool)
+    turned = flips[seen]
+    switched[seen[1:][turned[1:] != turned[:-1]]] = True
+    return switched
 
 
 def low_confidence(flip_confidence: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -288,55 +324,6 @@ def low_confidence(flip_confidence: np.ndarray, valid: np.ndarray) -> np.ndarray
     confidence = np.asarray(flip_confidence, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         return np.asarray(valid, dtype=bool) & (confidence < LOW_FLIP_CONFIDENCE)
-
-
-def _plot_png(draw, size: tuple[float, float] = (6.4, 3.0)) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size, dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    draw(axes)
-    buffer = _io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def _note_if_empty(axes, values: np.ndarray) -> None:
-    """Say so on a plot with nothing to draw (an empty plot looks like a broken one)."""
-    if not np.isfinite(values).any():
-        axes.text(
-            0.5, 0.5, "no frames with the animal", transform=axes.transAxes, ha="center",
-            va="center", color="0.35", fontsize=12,
-        )  # fmt: skip
-
-
-def _trace(times: np.ndarray, values: np.ndarray, ylabel: str) -> bytes:
-    def draw(axes):
-        axes.plot(times, values, color=LINE_COLOUR, linewidth=0.8)
-        _note_if_empty(axes, np.asarray(values, dtype=float))
-        axes.set_xlabel("time (s)")
-        axes.set_ylabel(ylabel)
-        axes.grid(True, alpha=0.3)
-        if times.size:
-            axes.set_xlim(times[0], times[-1] if times[-1] > times[0] else times[0] + 1)
-
-    return _plot_png(draw)
-
-
-def _path_plot(x_mm: np.ndarray, y_mm: np.ndarray) -> bytes:
-    def draw(axes):
-        axes.plot(x_mm, y_mm, color=LINE_COLOUR, linewidth=1.2)
-        _note_if_empty(axes, np.asarray(x_mm, dtype=float))
-        axes.set_xlabel("x (mm)")
-        axes.set_ylabel("y (mm)")
-        axes.set_aspect("equal", adjustable="datalim")
-        # y grows with image rows: drawn downwards, the path matches the pictures above.
-        axes.invert_yaxis()
-        axes.grid(True, alpha=0.3)
-
-    return _plot_png(draw, size=(5.0, 5.0))
 
 
 # ---------------------------------------------------------------------------------- figures
@@ -390,52 +377,134 @@ def build_figures(results: ExtractionResults, num_crops: int = 24) -> list[Repor
     times = np.asarray(results.timestamps, dtype=np.float64)
     times = times - times[0] if times.size and np.isfinite(times[0]) else np.arange(n) / 30.0
     max_height = float(results.parameters.get("max_height", 100.0))
-    figures = _arena_figures(results, max_height)
-    picks = _sample_indices(valid, num_crops) if n else np.zeros(0, dtype=int)
+    floor = FloorMapping.of(results)
+    # Results read from an NWB file of scalars only have no arena images and no crops.
+    arena = all(key in results.metadata for key in ("background", "roi", "true_depth"))
+    figures = _arena_figures(results, max_height, floor) if arena else []
+    has_crops = n and results.frames is not None
+    picks = _sample_indices(valid, num_crops) if has_crops else np.zeros(0, dtype=int)
     if picks.size:
-        figures.append(_crops_figure(results, picks, max_height))
-    figures += _trace_figures(results, times)
+        figures.append(_crops_figure(results, picks, max_height, floor))
+    figures += _trace_figures(results, times, floor, arena)
     figures.append(_quality_figure(results, valid, times))
     return figures
 
 
-def _arena_figures(results: ExtractionResults, max_height: float) -> list[ReportFigure]:
-    """The background, the arena over it and the first frame."""
+@dataclass
+class FloorMapping:
+    """Box-relative pixels to the millimetres the path is drawn in: ``mm = scale * px + offset``.
+
+    Fitted by least squares on the frames with the animal, between the centroid in pixels
+    (``centroid_x_px``, relative to the arena's bounding box) and in millimetres (this
+    project's ``centroid_*_floor_mm``, or moseq2-extract's ``centroid_*_mm`` in files that
+    have only those), so the arena outline and the scale bars agree with the plotted path
+    whatever camera model made them.
+    """
+
+    names: tuple[str, str]
+    scale: tuple[float, float]
+    offset: tuple[float, float]
+
+    @classmethod
+    def of(cls, results: ExtractionResults) -> FloorMapping | None:
+        """The mapping of ``results``, or None with fewer than two distinct positions."""
+        px = _scalar(results, "centroid_x_px"), _scalar(results, "centroid_y_px")
+        for names in (
+            ("centroid_x_floor_mm", "centroid_y_floor_mm"),
+            ("centroid_x_mm", "centroid_y_mm"),
+        ):
+            mm = _scalar(results, names[0]), _scalar(results, names[1])
+            if any(v is None for v in (*mm, *px)):
+                continue
+            fits = [_affine(p, m) for p, m in zip(px, mm, strict=True)]
+            if all(fit is not None for fit in fits):
+                return cls(names, (fits[0][0], fits[1][0]), (fits[0][1], fits[1][1]))
+        return None
+
+    @property
+    def mm_per_px(self) -> float:
+        """Millimetres per pixel on the floor (the mean of the two axes)."""
+        return float(np.mean(np.abs(self.scale)))
+
+    def to_mm(self, xy_px: np.ndarray) -> np.ndarray:
+        """``(k, 2)`` box-relative pixel coordinates in millimetres."""
+        return np.asarray(xy_px, dtype=np.float64) * self.scale + self.offset
+
+
+def _affine(px: np.ndarray, mm: np.ndarray) -> tuple[float, float] | None:
+    both = np.isfinite(px) & np.isfinite(mm)
+    if np.unique(px[both]).size < 2:
+        return None
+    scale, offset = np.polyfit(px[both], mm[both], 1)
+    return float(scale), float(offset)
+
+
+def _arena_outline_px(roi: np.ndarray) -> np.ndarray | None:
+    """The arena's outer outline in pixels relative to its bounding box, ``(k, 2)`` (x, y)."""
+    mask = np.asarray(roi, dtype=np.uint8)
+    if not mask.any():
+        return None
+    rows, cols = np.nonzero(mask)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    largest = max(contours, key=cv2.contourArea)[:, 0, :].astype(np.float64)
+    return largest - (cols.min(), rows.min())
+
+
+def _arena_figures(
+    results: ExtractionResults, max_height: float, floor: FloorMapping | None
+) -> list[ReportFigure]:
+    """The background, the arena over it and the first frame, with scale and colour bars."""
     background = results.background
     roi = results.roi
-    # Depth images: from 60 mm above the floor (a mouse's height; walls saturate) to just
-    # below it, nearer is brighter, so the floor, the walls and the animal are told apart.
-    floor = float(results.true_depth)
-    near, far = floor - min(max_height, 60.0), floor + 10.0
+    # Depth images as height above the floor, from just below it to 60 mm above (a mouse's
+    # height; walls saturate): nearer is brighter, the floor, walls and animal told apart.
+    true_depth = float(results.true_depth)
+    below, above = -10.0, min(max_height, 60.0)
+    mm_per_px = None if floor is None else floor.mm_per_px
+    bar = {"low": below, "high": above, "label": "height above the floor (mm)",
+           "colour_map": cv2.COLORMAP_VIRIDIS}  # fmt: skip
 
-    def depth_picture(image: np.ndarray) -> bytes:
+    def depth_figure(key: str, image: np.ndarray) -> ReportFigure:
         values = np.asarray(image, dtype=np.float64)
         valid_pixels = np.isfinite(values) & (values > 0)
-        return _png(false_colour(far + near - values, near, far, valid=valid_pixels))
+        png = _png(false_colour(true_depth - values, below, above, valid=valid_pixels))
+        svg = image_panel(png, values.shape, key, mm_per_px=mm_per_px, bar=bar)
+        return ReportFigure(key, REPORT_IMAGES[key], svg, png)
 
+    overlay = _png(roi_overlay(background, roi))
+    first = results.metadata.get("first_frame", np.zeros_like(background))
     return [
-        ReportFigure("background", REPORT_IMAGES["background"], depth_picture(background)),
+        depth_figure("background", background),
         ReportFigure(
-            "roi_overlay", REPORT_IMAGES["roi_overlay"], _png(roi_overlay(background, roi))
+            "roi_overlay", REPORT_IMAGES["roi_overlay"],
+            image_panel(overlay, roi.shape, "roi_overlay", mm_per_px=mm_per_px), overlay,
         ),
-        ReportFigure(
-            "first_frame", REPORT_IMAGES["first_frame"],
-            depth_picture(results.metadata.get("first_frame", np.zeros_like(background))),
-        ),
+        depth_figure("first_frame", first),
     ]  # fmt: skip
 
 
-def _crops_figure(results: ExtractionResults, picks: np.ndarray, max_height: float) -> ReportFigure:
+def _crops_figure(
+    results: ExtractionResults, picks: np.ndarray, max_height: float, floor: FloorMapping | None
+) -> ReportFigure:
     """The crops of frames ``picks`` in a grid, coloured up to their 99th percentile height."""
     crops = np.asarray(results.frames[picks.tolist()])
     counted = f"{picks.size} crops, frames " if picks.size != 1 else "1 crop, frame "
     note = counted + ", ".join(str(int(i)) for i in picks)
     shown = crops[crops > 0]
     top = float(np.percentile(shown, 99)) if shown.size else max_height
-    return ReportFigure("crops", REPORT_IMAGES["crops"], _png(crop_grid(crops, top)), note)
+    grid = crop_grid(crops, top)
+    png = _png(grid)
+    bar = {"low": 0.0, "high": top, "label": "height (mm)", "colour_map": cv2.COLORMAP_JET}
+    svg = image_panel(
+        png, grid.shape[:2], "crops", mm_per_px=None if floor is None else floor.mm_per_px,
+        bar=bar, zoom=2.0,
+    )  # fmt: skip
+    return ReportFigure("crops", REPORT_IMAGES["crops"], svg, png, note)
 
 
-def _trace_figures(results: ExtractionResults, times: np.ndarray) -> list[ReportFigure]:
+def _trace_figures(
+    results: ExtractionResults, times: np.ndarray, floor: FloorMapping | None, arena: bool
+) -> list[ReportFigure]:
     """The centroid path, and speed, height and heading over time, for the scalars there."""
     figures = []
     # The floor position with the recording's own camera; moseq2-extract's files have only
@@ -444,26 +513,32 @@ def _trace_figures(results: ExtractionResults, times: np.ndarray) -> list[Report
     if x_mm is None or y_mm is None:
         x_mm, y_mm = _scalar(results, "centroid_x_mm"), _scalar(results, "centroid_y_mm")
     if x_mm is not None and y_mm is not None:
-        figures.append(
-            ReportFigure("centroid_path", REPORT_IMAGES["centroid_path"], _path_plot(x_mm, y_mm))
-        )
+        outline = None
+        if arena and floor is not None and floor.names[0] in results.scalars:
+            outline_px = _arena_outline_px(results.roi)
+            outline = None if outline_px is None else floor.to_mm(outline_px)
+        svg = path_plot(x_mm, y_mm, "centroid_path", outline)
+        figures.append(ReportFigure("centroid_path", REPORT_IMAGES["centroid_path"], svg))
     speed = _scalar(results, "velocity_2d_mm_per_s")
     if speed is None and (per_frame := _scalar(results, "velocity_2d_mm")) is not None:
         step = float(np.median(np.diff(times))) if times.size > 1 else 1 / 30
         speed = per_frame / step
-    if speed is not None:
-        figures.append(ReportFigure("speed", REPORT_IMAGES["speed"], _trace(times, speed, "mm/s")))
-    height = _scalar(results, "height_ave_mm")
-    if height is not None:
-        figures.append(ReportFigure("height", REPORT_IMAGES["height"], _trace(times, height, "mm")))
+    series = [("speed", speed, "speed (mm/s)")]
+    series.append(("height", _scalar(results, "height_ave_mm"), "mean height (mm)"))
     angle = _scalar(results, "angle")
+    # moseq2-extract's scalars are 0, not NaN, where the animal is missing: a plotted 0 there
+    # would read as an animal lying flat, so those frames are left out of the lines.
+    missing = ~results.valid if len(results) else np.zeros(0, dtype=bool)
+    for key, values, label in series:
+        if values is not None:
+            values = np.where(missing, np.nan, values)
+            svg = line_plot(times, values, "time (s)", label, key)
+            figures.append(ReportFigure(key, REPORT_IMAGES[key], svg))
     if angle is not None:
-        degrees = np.degrees(np.angle(np.exp(1j * angle)))
-        figures.append(
-            ReportFigure(
-                "angle", REPORT_IMAGES["angle"], _trace(*_break_at_wraps(times, degrees), "degrees")
-            )
-        )
+        degrees = np.degrees(np.angle(np.exp(1j * np.where(missing, np.nan, angle))))
+        broken_times, broken = _break_at_wraps(times, degrees)
+        svg = line_plot(broken_times, broken, "time (s)", "heading (degrees)", "angle")
+        figures.append(ReportFigure("angle", REPORT_IMAGES["angle"], svg))
     return figures
 
 
@@ -478,7 +553,10 @@ def _quality_figure(
         else np.asarray(results.flip_confidence[:], dtype=np.float64)
     )
     duration = float(times[-1]) if times.size else 0.0
-    note = "animal found: green, not found: red; dropped frames: black; flipped frames: purple"
+    note = (
+        "animal found: green, not found: red; dropped frames: black; the flip corrector moved "
+        "the nose to the body axis's other end: purple"
+    )
     if flips is None:
         note += " (no flip corrector ran)"
     note += (
@@ -492,4 +570,6 @@ def _quality_figure(
     timeline = _quality_timeline(
         valid, results.dropped_after, flips, duration, flip_confidence=confidence
     )
-    return ReportFigure("quality", REPORT_IMAGES["quality"], _png(timeline), note)
+    png = _png(timeline)
+    svg = image_panel(png, timeline.shape[:2], "quality")
+    return ReportFigure("quality", REPORT_IMAGES["quality"], svg, png, note)

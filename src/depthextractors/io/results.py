@@ -31,10 +31,12 @@ class ExtractionResults:
 
     Parameters
     ----------
-    frames : array-like
-        ``(frames, crop_rows, crop_cols)`` cropped, rotated heights, mm, nose east.
-    frames_mask : array-like
-        Same shape, bool: the animal's pixels.
+    frames : array-like or None
+        ``(frames, crop_rows, crop_cols)`` cropped, rotated heights, mm, nose east. None for
+        results that have scalars only (an NWB file without frames, such as the Datta-lab
+        files on DANDI): the frame count is then the timestamps'.
+    frames_mask : array-like or None
+        Same shape, bool: the animal's pixels (None when ``frames`` is).
     scalars : mapping of str to array-like
         Per-frame scalars (see :mod:`depthextractors.extraction.scalars`).
     timestamps : numpy.ndarray
@@ -43,7 +45,10 @@ class ExtractionResults:
         ``uuid``, ``true_depth``, ``roi``, ``background``, ``first_frame``, ``parameters``,
         ``acquisition``, ``first_frame_idx``, ``last_frame_idx``, ``dropped_frame_count``,
         ``dropped_after``, ``version``, ``roi_plane`` (when the arena strategy fitted a floor
-        plane).
+        plane), ``roi_notes`` and ``roi_problems`` (lists of sentences: what the arena step did
+        beyond moseq2-extract's steps, and why the arena looks implausible; absent from files
+        of earlier versions and of moseq2-extract), ``timestamps_source`` (where the frame
+        times come from; ``"made up from the frame rate"`` when the recording had none).
     flips : array-like or None
         bool per frame when a flip corrector ran.
     path : pathlib.Path or None
@@ -75,6 +80,8 @@ class ExtractionResults:
         self.path = path
 
     def __len__(self) -> int:
+        if self.frames is None:
+            return int(self.timestamps.size)
         return int(self.frames.shape[0])
 
     def __repr__(self) -> str:
@@ -95,7 +102,9 @@ class ExtractionResults:
         """
         if "valid" in self.scalars:
             return np.asarray(self.scalars["valid"][:], dtype=bool)
-        return np.isfinite(np.asarray(self.scalars["centroid_x_px"][:], dtype=float))
+        # The Datta-lab NWB files have the centroid in millimetres only.
+        name = "centroid_x_px" if "centroid_x_px" in self.scalars else "centroid_x_mm"
+        return np.isfinite(np.asarray(self.scalars[name][:], dtype=float))
 
     @property
     def true_depth(self) -> float:
@@ -131,71 +140,56 @@ class ExtractionResults:
         self,
         path_or_nwbfile: str | os.PathLike | Any,
         *,
+        metadata: Mapping[str, Mapping[str, Any]] | str | os.PathLike | None = None,
         subject: Any = None,
-        session_description: str | None = None,
         session_start_time: datetime | str | None = None,
-        identifier: str | None = None,
-        experimenter: str | list[str] | None = None,
-        lab: str | None = None,
-        institution: str | None = None,
         include_raw_video: Literal["external", "embedded"] | None = None,
         extractor: Any = None,
+        allow_incomplete: bool = False,
         overwrite: bool = False,
+        **nwbfile_fields: Any,
     ) -> Path | Any:
-        """Write the results as NWB (core types; see :mod:`depthextractors.io.nwb`; needs pynwb).
+        """Write the results as DANDI-ready NWB (core types; needs pynwb).
 
-        Frames and masks are streamed a buffer at a time, never loaded whole. The file is
-        written as ``<name>.partial`` and renamed when complete.
-
-        Parameters
-        ----------
-        path_or_nwbfile : path-like or pynwb.NWBFile
-            ``.nwb`` file to write, or an in-memory ``NWBFile`` to add the results to.
-        subject : pynwb.file.Subject or dict, optional
-            The animal; a dict completes ``subject_id`` (``SubjectName`` of metadata.json) and
-            ``sex`` ("U"). Give ``species`` and ``age``: DANDI and NWB Inspector require them.
-        session_description : str, optional
-            Defaults to a sentence naming ``SessionName`` of metadata.json.
-        session_start_time : datetime or ISO 8601 str, optional
-            Defaults to the recording's: ``StartTime`` of metadata.json, a RealSense bag's first
-            frame, or an Azure ``.mkv``'s creation time.
-        identifier : str, optional
-            Defaults to the extraction's uuid.
-        experimenter, lab, institution : optional
-            NWB file fields.
-        include_raw_video : {None, "external", "embedded"}
-            Also store the raw depth video (millimetres): linked by a path relative to the NWB
-            file, or embedded (streamed, compressed). Needs ``extractor``.
-        extractor : DepthVideoExtractor, optional
-            The recording the results came from (for ``include_raw_video``).
-        overwrite : bool, default False
-            Replace an existing file.
+        The arguments are :func:`~depthextractors.io.nwb.write_nwb`'s: ``metadata`` (a
+        NeuroConv-style ``{"NWBFile": {...}, "Subject": {...}}`` dict or YAML file), ``subject``
+        (a dict or ``pynwb.file.Subject``), ``session_start_time``, ``include_raw_video``
+        (``"external"``: a linked FFV1 ``.avi``; ``"embedded"``) with ``extractor``,
+        ``allow_incomplete``, ``overwrite`` and any NWBFile field (``experimenter``, ``lab``,
+        ``keywords``, ``experiment_description``...). Timestamps are seconds from the session
+        start; frames are streamed; the file is written as ``<name>.partial`` and renamed when
+        complete.
 
         Returns
         -------
         pathlib.Path or pynwb.NWBFile
             The file written, or the ``NWBFile`` given.
+
+        Raises
+        ------
+        depthextractors.io.nwb.IncompleteMetadataError
+            If the subject lacks a field DANDI requires (species, age or date of birth...) and
+            ``allow_incomplete`` is false.
         """
         from .nwb import write_nwb
 
         return write_nwb(
             self,
             path_or_nwbfile,
+            metadata=metadata,
             subject=subject,
-            session_description=session_description,
             session_start_time=session_start_time,
-            identifier=identifier,
-            experimenter=experimenter,
-            lab=lab,
-            institution=institution,
             include_raw_video=include_raw_video,
             extractor=extractor,
+            allow_incomplete=allow_incomplete,
             overwrite=overwrite,
+            **nwbfile_fields,
         )
 
     @classmethod
     def from_nwb(cls, path: str | os.PathLike) -> ExtractionResults:
-        """Read results written by :meth:`to_nwb` (frames and masks stay on disk, lazily).
+        """Read results written by :meth:`to_nwb` (frames and masks stay on disk, lazily), or a
+        Datta-lab NWB file of scalars only (``frames`` is None then).
 
         Parameters
         ----------
@@ -291,6 +285,9 @@ class InMemoryResultsWriter(ResultsWriter):
             "software": SOFTWARE,
             "strategies": setup.strategies,
             "job": setup.job,
+            "roi_notes": list(setup.roi_notes),
+            "roi_problems": list(setup.roi_problems),
+            "timestamps_source": setup.timestamps_source,
         }
         if setup.roi_plane is not None:
             metadata["roi_plane"] = setup.roi_plane

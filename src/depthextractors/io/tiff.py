@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from .output_dir import partial_path
+
 __all__ = ["read_scaled_tiff", "write_arena_images", "write_scaled_tiff"]
 
 
@@ -49,7 +51,8 @@ def write_scaled_tiff(
     ValueError
         If ``dtype`` is not an integer type.
     OSError
-        If the file cannot be written (written to ``<path>.partial``, then renamed).
+        If the file cannot be written (written to ``<path>.<token>.partial``, then renamed;
+        the partial file is removed on failure).
     """
     array = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0)
     limit = np.iinfo(dtype).max
@@ -59,11 +62,16 @@ def write_scaled_tiff(
     scale_factor = int(scale_factor)
     scaled = np.clip(np.rint(array * scale_factor), 0, limit).astype(dtype)
     path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    tifffile.imwrite(
-        partial, scaled, description=json.dumps({"scale_factor": str(scale_factor)}), metadata=None
-    )
-    os.replace(partial, path)
+    partial = partial_path(path)
+    try:
+        tifffile.imwrite(
+            partial, scaled, description=json.dumps({"scale_factor": str(scale_factor)}),
+            metadata=None,
+        )  # fmt: skip
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return scale_factor
 
 

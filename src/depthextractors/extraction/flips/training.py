@@ -161,6 +161,10 @@ def _check_arguments(
 
 def _common_crop_size(sources: Sequence[FlipTrainingSource]) -> tuple[int, ...]:
     """The crop size all sessions share."""
+    if any(results.frames is None for results in sources):
+        raise ValueError(
+            "a session has no frames (an NWB file of scalars only); training needs crops"
+        )
     crop_sizes = {tuple(int(v) for v in results.frames.shape[1:]) for results in sources}
     if len(crop_sizes) != 1:
         raise ValueError(f"the sessions have different crop sizes {sorted(crop_sizes)}")

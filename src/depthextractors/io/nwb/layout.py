@@ -19,32 +19,51 @@ PARAMETERS_NAME = "extraction_parameters"
 METADATA_NAME = "extraction_metadata"
 RAW_VIDEO_NAME = "depth_video"
 OTHER_SCALARS_NAME = "other_scalars"
-
+#: Row of ``extraction_metadata``: the camera-clock time (s) of time 0 of the file, added back
+#: to the file's timestamps when read so the results keep the recording's clock.
+CLOCK_OFFSET_KEY = "camera_clock_at_time_zero_s"
 
 # Where each scalar goes: name -> (container, series, column or None, unit). A column means
-# the scalar is one column of a SpatialSeries; the container's pynwb class is in
-# behavior._CONTAINER_KIND (BehavioralTimeSeries when not listed).
+# the scalar is one column of a SpatialSeries. Position/SpatialSeries and
+# CompassDirection/HeadOrientation are the Datta-lab files' own names and meanings (moseq2's
+# ROI-relative Kinect-pixel millimetres and the unwrapped angle); everything else is this
+# project's, beside them, named by its scalar.
 _SCALAR_LAYOUT: dict[str, tuple[str, str, int | None, str]] = {
-    "centroid_x_mm": ("position", "position", 0, "millimeters"),
-    "centroid_y_mm": ("position", "position", 1, "millimeters"),
-    "height_ave_mm": ("position", "position", 2, "millimeters"),
-    "centroid_x_px": ("position", "position_px", 0, "pixels"),
-    "centroid_y_px": ("position", "position_px", 1, "pixels"),
-    "angle": ("angle", "angle", None, "radians"),
-    "velocity_2d_mm": ("speed_2d", "speed_2d", None, "mm/frame"),
-    "velocity_2d_px": ("speed_2d", "speed_2d_px", None, "pixels/frame"),
-    "velocity_2d_mm_per_s": ("speed_2d", "speed_2d_per_s", None, "mm/s"),
-    "velocity_3d_mm": ("speed_3d", "speed_3d", None, "mm/frame"),
-    "velocity_3d_px": ("speed_3d", "speed_3d_px", None, "pixels/frame"),
-    "velocity_3d_mm_per_s": ("speed_3d", "speed_3d_per_s", None, "mm/s"),
-    "velocity_theta": ("angular_velocity_2d", "angular_velocity_2d", None, "radians"),
-    "length_mm": ("length", "length", None, "mm"),
-    "length_px": ("length", "length_px", None, "pixels"),
-    "width_mm": ("width", "width", None, "mm"),
-    "width_px": ("width", "width_px", None, "pixels"),
-    "area_mm": ("area", "area", None, "mm^2"),
-    "area_px": ("area", "area_px", None, "pixels"),
+    "centroid_x_mm": ("Position", "SpatialSeries", 0, "millimeters"),
+    "centroid_y_mm": ("Position", "SpatialSeries", 1, "millimeters"),
+    "height_ave_mm": ("Position", "SpatialSeries", 2, "millimeters"),
+    "centroid_x_px": ("Position", "centroid_roi_px", 0, "pixels"),
+    "centroid_y_px": ("Position", "centroid_roi_px", 1, "pixels"),
+    "centroid_x_floor_mm": ("Position", "centroid_floor_mm", 0, "millimeters"),
+    "centroid_y_floor_mm": ("Position", "centroid_floor_mm", 1, "millimeters"),
+    "angle": ("CompassDirection", "HeadOrientation", None, "radians"),
+    "velocity_theta": ("CompassDirection", "movement_direction", None, "radians"),
+    "velocity_2d_px": ("speed", "velocity_2d_px", None, "pixels/frame"),
+    "velocity_3d_px": ("speed", "velocity_3d_px", None, "pixels/frame"),
+    "velocity_2d_mm": ("speed", "velocity_2d_mm", None, "mm/frame"),
+    "velocity_3d_mm": ("speed", "velocity_3d_mm", None, "mm/frame"),
+    "velocity_2d_mm_per_s": ("speed", "velocity_2d_mm_per_s", None, "mm/s"),
+    "velocity_3d_mm_per_s": ("speed", "velocity_3d_mm_per_s", None, "mm/s"),
+    "length_px": ("size", "length_px", None, "pixels"),
+    "width_px": ("size", "width_px", None, "pixels"),
+    "area_px": ("size", "area_px", None, "pixels"),
+    "length_mm": ("size", "length_mm", None, "mm"),
+    "width_mm": ("size", "width_mm", None, "mm"),
+    "area_mm": ("size", "area_mm", None, "mm^2"),
+    "body_length_px": ("body", "body_length_px", None, "pixels"),
+    "body_width_px": ("body", "body_width_px", None, "pixels"),
+    "body_area_px": ("body", "body_area_px", None, "pixels"),
+    "body_height_mean_mm": ("body", "body_height_mean_mm", None, "mm"),
+    "body_length_mm": ("body", "body_length_mm", None, "mm"),
+    "body_width_mm": ("body", "body_width_mm", None, "mm"),
+    "body_area_mm2": ("body", "body_area_mm2", None, "mm^2"),
 }
+
+#: pynwb class of each container (BehavioralTimeSeries when not listed).
+_CONTAINER_KIND = {"Position": "Position", "CompassDirection": "CompassDirection"}
+
+#: Containers in the order they are added to the module (Datta-lab names first).
+_CONTAINER_ORDER = ("Position", "CompassDirection", "speed", "size", "body", OTHER_SCALARS_NAME)
 
 
 def _jsonable(value: Any) -> Any:

@@ -83,3 +83,26 @@ def _is_regular(timestamps: np.ndarray) -> bool:
         return False
     steps = np.unique(np.round(np.diff(timestamps), 9))
     return steps.size == 1 and steps[0] > 0
+
+
+class _SharedClock:
+    """The timing the series of one set share: a regular clock as ``starting_time`` and
+    ``rate``; any other as one timestamps dataset, held by the first series made through
+    :meth:`series` and linked by the others (no copies)."""
+
+    def __init__(self, timestamps: np.ndarray) -> None:
+        self._timing = _timing(timestamps)
+        self.holder: Any = None
+
+    def timing(self) -> dict[str, Any]:
+        """The timing arguments of the next series."""
+        if "rate" in self._timing or self.holder is None:
+            return dict(self._timing)
+        return {"timestamps": self.holder}
+
+    def series(self, cls: type, **fields: Any) -> Any:
+        """``cls(**fields)`` on this clock."""
+        made = cls(**fields, **self.timing())
+        if self.holder is None:
+            self.holder = made
+        return made

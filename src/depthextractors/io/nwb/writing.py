@@ -1,10 +1,10 @@
-"""Writing an NWB file: the file and its session, subject and camera, the results added to it,
-and the file written under a temporary name and renamed when complete."""
+"""Writing an NWB file: the file and its session, subject and camera, the results added to it
+on a clock that starts at the session start, and the file written under a temporary name and
+renamed when complete."""
 
 from __future__ import annotations
 
 import os
-import re
 import uuid as uuid_module
 import warnings
 from collections.abc import Mapping
@@ -17,6 +17,14 @@ import numpy as np
 from ..._version import __version__
 from ..results import ExtractionResults
 from .behavior import _add_behavior
+from .metadata import (
+    IncompleteMetadataError,
+    checked_metadata,
+    dandi_problems,
+    load_metadata,
+    merge_metadata,
+    parse_datetime,
+)
 from .video import _add_raw_video
 
 _MANUFACTURERS = {
@@ -25,7 +33,6 @@ _MANUFACTURERS = {
     "realsense": ("Intel", "RealSense"),
 }
 
-_ISO_FRACTION = re.compile(r"(\.\d{6})\d+")
 # Where a recording's start time is, in order: metadata.json of Kinect / moseq acquisition, the
 # first frame's clock time of a RealSense bag, the container's creation time (Azure .mkv).
 _START_TIME_KEYS = ("StartTime", "start_time", "creation_time")
@@ -35,48 +42,60 @@ def write_nwb(
     results: ExtractionResults,
     path_or_nwbfile: str | os.PathLike | Any,
     *,
+    metadata: Mapping[str, Mapping[str, Any]] | str | os.PathLike | None = None,
     subject: Any = None,
-    session_description: str | None = None,
     session_start_time: datetime | str | None = None,
-    identifier: str | None = None,
-    experimenter: str | list[str] | None = None,
-    lab: str | None = None,
-    institution: str | None = None,
     include_raw_video: Literal["external", "embedded"] | None = None,
     extractor: Any = None,
+    allow_incomplete: bool = False,
     overwrite: bool = False,
+    **nwbfile_fields: Any,
 ) -> Path | Any:
-    """Write extraction results as NWB (see the module docstring for the layout).
+    """Write extraction results as NWB (see the package docstring for the layout).
+
+    Timestamps are seconds from ``session_start_time``: 0 s is the recording's first frame
+    (the camera-clock time of 0 s is kept in ``extraction_metadata`` and added back by
+    :func:`read_nwb`).
 
     Parameters
     ----------
     results : ExtractionResults
         In memory or backed by ``results_00.h5``; frames and masks are streamed (read a buffer
-        of :data:`BUFFER_FRAMES` frames at a time), never loaded whole.
+        of :data:`BUFFER_FRAMES` frames at a time), never loaded whole. Results without frames
+        (``results.frames is None``) are written without ``processed_depth_video``.
     path_or_nwbfile : path-like or pynwb.NWBFile
         A ``.nwb`` path to write, or an open in-memory ``NWBFile`` to add the results to (the
-        caller writes it; the frames are streamed then).
+        caller writes it, and sets its session and subject; the frames are streamed then).
+    metadata : mapping or path-like, optional
+        NeuroConv-style ``{"NWBFile": {...}, "Subject": {...}}``, or a YAML file of it (see
+        :mod:`depthextractors.io.nwb.metadata`): experiment description, experimenters,
+        keywords, lab, institution, subject species, strain, genotype, sex, age, date of
+        birth...
     subject : pynwb.file.Subject or dict, optional
-        The animal. A dict of ``Subject`` fields completes the defaults from ``metadata.json``
-        (``subject_id`` = ``SubjectName``, ``sex`` = ``"U"``). Species and age are not in
-        ``metadata.json``; without them a warning says the file will not pass NWB Inspector.
-    session_description : str, optional
-        Defaults to a sentence naming ``SessionName``.
+        The animal: a ``Subject`` used as it is, or a dict of its fields (over ``metadata``'s).
+        ``subject_id`` defaults to ``SubjectName`` of metadata.json and ``sex`` to ``"U"``.
     session_start_time : datetime or ISO 8601 str, optional
-        Defaults to the recording's: ``StartTime`` of ``metadata.json``, the first frame's clock
-        time of a RealSense bag, or the creation time of an Azure ``.mkv``.
-    identifier : str, optional
-        Defaults to the extraction's uuid.
-    experimenter, lab, institution : optional
-        NWB file fields.
+        With a time zone. Defaults to the recording's: ``StartTime`` of ``metadata.json``, the
+        first frame's clock time of a RealSense bag, or the creation time of an Azure ``.mkv``.
     include_raw_video : {None, "external", "embedded"}
-        Also store the raw depth video (millimetres) in ``acquisition/depth_video``: as a link
-        to the recording file (path relative to the NWB file) or embedded, streamed and
-        compressed, for the extracted frame range. Needs ``extractor``.
+        Also store the raw depth video (millimetres) in ``acquisition/depth_video``, losslessly:
+        ``"external"`` links an FFV1 ``.avi`` (path relative to the NWB file; any other
+        recording is first converted to ``<nwb name>/depth.avi`` beside it, verified frame by
+        frame, with its ``depth_ts.txt``), as DANDI accepts; ``"embedded"`` streams the
+        extracted frames into the file, compressed. Needs ``extractor``.
     extractor : DepthVideoExtractor, optional
-        The recording the results were extracted from (for ``include_raw_video``).
+        The recording the results were extracted from (for ``include_raw_video``; its first
+        frame is then 0 s exactly).
+    allow_incomplete : bool, default False
+        Write even when the subject or session lacks a field DANDI requires (a warning then);
+        by default that is an :class:`IncompleteMetadataError` naming each field, before
+        anything is written.
     overwrite : bool, default False
-        Replace an existing file at ``path``.
+        Replace an existing file at ``path`` (and a converted video).
+    **nwbfile_fields
+        Any field of :data:`~depthextractors.io.nwb.metadata.NWBFILE_FIELDS`
+        (``session_description``, ``identifier``, ``experimenter``, ``lab``, ``institution``,
+        ``keywords``, ``experiment_description``...), over ``metadata``'s.
 
     Returns
     -------
@@ -87,34 +106,98 @@ def write_nwb(
     ------
     FileExistsError
         If ``path`` exists and ``overwrite`` is false.
+    IncompleteMetadataError
+        If a field DANDI requires is missing or malformed and ``allow_incomplete`` is false.
     ValueError
-        If the session start time is unknown, or ``include_raw_video`` has no ``extractor``.
+        If the session start time is unknown, a metadata key is unknown, or
+        ``include_raw_video`` has no ``extractor``.
     """
     from pynwb import NWBFile
 
     _check_raw_video_request(include_raw_video, extractor)
     if isinstance(path_or_nwbfile, NWBFile):
         _warn_ignored(
-            subject=subject, session_description=session_description,
-            session_start_time=session_start_time, identifier=identifier,
-            experimenter=experimenter, lab=lab, institution=institution,
+            metadata=metadata, subject=subject, session_start_time=session_start_time,
+            **nwbfile_fields,
         )  # fmt: skip
         nwbfile, path = path_or_nwbfile, None
     else:
         path = _checked_path(Path(path_or_nwbfile), overwrite)
-        nwbfile = _new_nwbfile(
-            results, subject=subject, session_description=session_description,
-            session_start_time=session_start_time, identifier=identifier,
-            experimenter=experimenter, lab=lab, institution=institution,
+        fields = session_metadata(
+            results, metadata, subject=subject, session_start_time=session_start_time,
+            **nwbfile_fields,
         )  # fmt: skip
-    _add_results(
-        results, nwbfile, include_raw_video=include_raw_video, extractor=extractor,
-        nwb_dir=None if path is None else path.parent,
-    )  # fmt: skip
-    if path is None:
-        return nwbfile
-    _write_complete(nwbfile, path)
+        _check_complete(fields, subject, allow_incomplete)
+        nwbfile = _new_nwbfile(fields, subject)
+    created: list[Path] = []
+    try:
+        _add_results(
+            results, nwbfile, include_raw_video=include_raw_video, extractor=extractor,
+            nwb_path=path, overwrite=overwrite, created=created,
+        )  # fmt: skip
+        if path is None:
+            return nwbfile
+        _write_complete(nwbfile, path)
+    except BaseException:
+        for made in created:
+            if made.is_dir():
+                made.rmdir()
+            else:
+                made.unlink(missing_ok=True)
+        raise
     return path
+
+
+def session_metadata(
+    results: ExtractionResults,
+    metadata: Mapping[str, Mapping[str, Any]] | str | os.PathLike | None = None,
+    *,
+    subject: Any = None,
+    session_start_time: datetime | str | None = None,
+    **nwbfile_fields: Any,
+) -> dict[str, dict[str, Any]]:
+    """The session and subject fields the file will have: the recording's, then ``metadata``,
+    then the arguments.
+
+    Parameters
+    ----------
+    results : ExtractionResults
+        Gives the defaults (``metadata.json``: ``SessionName``, ``SubjectName``, ``StartTime``;
+        the extraction's uuid).
+    metadata, subject, session_start_time, **nwbfile_fields
+        As :func:`write_nwb` takes them.
+
+    Returns
+    -------
+    dict
+        ``{"NWBFile": {...}, "Subject": {...}}``, ``session_start_time`` a datetime.
+    """
+    from pynwb.file import Subject
+
+    if isinstance(metadata, (str, os.PathLike)):
+        given = load_metadata(metadata)
+    else:
+        given = checked_metadata(metadata or {}, "metadata")
+    if subject is not None and not isinstance(subject, (Mapping, Subject)):
+        raise TypeError(
+            "subject must be a pynwb.file.Subject or a dict of its fields (e.g. "
+            f"{{'species': 'Mus musculus', 'age': 'P12W'}}), got {type(subject).__name__}"
+        )
+    arguments = checked_metadata(
+        {
+            "NWBFile": {**nwbfile_fields, "session_start_time": session_start_time},
+            "Subject": dict(subject) if isinstance(subject, Mapping) else {},
+        },
+        "the arguments",
+    )
+    fields = merge_metadata(_recording_defaults(results), given, arguments)
+    if isinstance(subject, Subject):
+        fields["Subject"] = {
+            key: getattr(subject, key) for key in ("subject_id", "species", "sex", "age",
+                                                   "date_of_birth") if getattr(subject, key)
+        }  # fmt: skip
+    fields["NWBFile"]["session_start_time"] = _start_time(results, fields["NWBFile"])
+    return fields
 
 
 def _check_raw_video_request(include_raw_video: str | None, extractor: Any) -> None:
@@ -171,60 +254,78 @@ def _write_complete(nwbfile: Any, path: Path) -> None:
         raise
 
 
-def _new_nwbfile(
-    results: ExtractionResults,
-    *,
-    subject: Any,
-    session_description: str | None,
-    session_start_time: datetime | str | None,
-    identifier: str | None,
-    experimenter: str | list[str] | None,
-    lab: str | None,
-    institution: str | None,
-) -> Any:
-    from pynwb import NWBFile
-
+def _recording_defaults(results: ExtractionResults) -> dict[str, dict[str, Any]]:
+    """Session and subject fields from the recording's metadata and the extraction."""
     acquisition = dict(results.metadata.get("acquisition") or {})
-    found = session_start_time or next(
-        (acquisition[key] for key in _START_TIME_KEYS if acquisition.get(key)), None
-    )
-    start = _parse_start_time(found)
-    if start is None:
-        if session_start_time is not None:
-            problem = f"session_start_time {session_start_time!r} is not an ISO 8601 date and time"
-        elif found is None:
-            problem = "the session start time is unknown (the recording's metadata has none)"
-        else:
-            problem = f"the recording's start time {found!r} is not an ISO 8601 date and time"
-        raise ValueError(
-            f"{problem}; pass session_start_time=datetime(..., tzinfo=...) or an ISO 8601 "
-            "string such as '2024-05-01T10:30:00+02:00' (--session-start-time on the command line)"
-        )
     session_name = acquisition.get("SessionName")
-    if session_description is None:
-        session_description = (
-            f"Depth recording of session {session_name} extracted with depthextractors (MoSeq)"
-            if session_name
-            else "Depth recording extracted with depthextractors (MoSeq)"
-        )
     uuid = results.metadata.get("uuid")
-    kwargs: dict[str, Any] = {
-        "session_description": str(session_description),
-        "identifier": str(identifier or uuid or uuid_module.uuid4()),
-        "session_start_time": start,
-        "session_id": str(session_name or uuid or "").replace("/", "_") or None,
-        "subject": _subject(acquisition, subject),
-        "was_generated_by": [["depthextractors", str(__version__)]],
-        "source_script": "depthextractors (https://github.com/depthextractors/depthextractors)",
-        "source_script_file_name": "depthextractors/io/nwb/writing.py",
+    subject_name = acquisition.get("SubjectName")
+    return {
+        "NWBFile": {
+            "session_description": (
+                f"Depth recording of session {session_name} extracted with depthextractors (MoSeq)"
+                if session_name
+                else "Depth recording extracted with depthextractors (MoSeq)"
+            ),
+            "identifier": str(uuid or uuid_module.uuid4()),
+            "session_id": str(session_name or uuid or "").replace("/", "_") or None,
+        },
+        "Subject": {
+            "subject_id": str(subject_name).replace("/", "_") if subject_name else None,
+            "sex": "U",
+        },
     }
-    if experimenter is not None:
-        kwargs["experimenter"] = experimenter
-    if lab is not None:
-        kwargs["lab"] = lab
-    if institution is not None:
-        kwargs["institution"] = institution
-    return NWBFile(**{k: v for k, v in kwargs.items() if v is not None})
+
+
+def _start_time(results: ExtractionResults, fields: Mapping[str, Any]) -> datetime:
+    """The session start time given, or the recording's (ValueError when there is none)."""
+    if fields.get("session_start_time") is not None:
+        return fields["session_start_time"]
+    acquisition = dict(results.metadata.get("acquisition") or {})
+    found = next((acquisition[key] for key in _START_TIME_KEYS if acquisition.get(key)), None)
+    start = parse_datetime(found)
+    if start is not None:
+        return start
+    problem = (
+        "the session start time is unknown (the recording's metadata has none)"
+        if found is None
+        else f"the recording's start time {found!r} is not an ISO 8601 date and time"
+    )
+    raise ValueError(
+        f"{problem}; pass session_start_time=datetime(..., tzinfo=...) or an ISO 8601 "
+        "string such as '2024-05-01T10:30:00+02:00' (--session-start-time on the command line, "
+        "NWBFile.session_start_time in the metadata YAML)"
+    )
+
+
+def _check_complete(fields: Mapping[str, Any], subject: Any, allow_incomplete: bool) -> None:
+    """Refuse (or with ``allow_incomplete`` warn about) what DANDI would refuse."""
+    problems = dandi_problems(fields)
+    if not problems:
+        return
+    text = "; ".join(problems)
+    if not allow_incomplete:
+        raise IncompleteMetadataError(
+            f"the NWB file would not pass DANDI's checks: {text}. Give each as the option or "
+            "as the key of the metadata YAML (or metadata= dict), or pass --allow-incomplete "
+            "(allow_incomplete=True) to write it anyway"
+        )
+    warnings.warn(f"the NWB file will not pass DANDI's checks: {text}", stacklevel=4)
+
+
+def _new_nwbfile(fields: Mapping[str, Mapping[str, Any]], subject: Any) -> Any:
+    from pynwb import NWBFile
+    from pynwb.file import Subject
+
+    if not isinstance(subject, Subject):
+        subject = Subject(**fields["Subject"])
+    return NWBFile(
+        **fields["NWBFile"],
+        subject=subject,
+        was_generated_by=[["depthextractors", str(__version__)]],
+        source_script="depthextractors (https://github.com/depthextractors/depthextractors)",
+        source_script_file_name="depthextractors/io/nwb/writing.py",
+    )
 
 
 def _add_results(
@@ -233,10 +334,15 @@ def _add_results(
     *,
     include_raw_video: str | None,
     extractor: Any,
-    nwb_dir: Path | None,
+    nwb_path: Path | None,
+    overwrite: bool,
+    created: list[Path],
 ) -> None:
-    """Add the camera, the behavior module and, if asked, the raw video to ``nwbfile``."""
+    """Add the camera, the behavior module and, if asked, the raw video to ``nwbfile``, on the
+    session's clock (seconds from its start). Files made on the way are appended to
+    ``created``."""
     timestamps = _checked_timestamps(results)
+    zero = _time_zero(results, extractor)
     metadata = results.metadata
     camera_name = str(
         (metadata.get("parameters") or {}).get("camera_type")
@@ -244,9 +350,28 @@ def _add_results(
         or "depth_camera"
     )
     device = _camera_device(nwbfile, camera_name)
-    _add_behavior(results, nwbfile, timestamps, device)
+    clock = _add_behavior(results, nwbfile, timestamps - zero, device, zero)
     if include_raw_video is not None:
-        _add_raw_video(nwbfile, results, include_raw_video, extractor, device, nwb_dir)
+        _add_raw_video(
+            nwbfile, results, include_raw_video, extractor, device,
+            clock=clock, zero=zero, nwb_path=nwb_path, overwrite=overwrite, created=created,
+        )  # fmt: skip
+
+
+def _time_zero(results: ExtractionResults, extractor: Any) -> float:
+    """The camera-clock time (s) of 0 s in the file: the recording's first frame.
+
+    That frame's time is the recording's own with ``extractor``; without it, it is the first
+    extracted frame's, less the frames skipped before it (``first_frame_idx``) at the median
+    frame interval.
+    """
+    if extractor is not None:
+        return float(np.asarray(extractor.get_timestamps()[:1], dtype=np.float64)[0])
+    times = np.asarray(results.timestamps, dtype=np.float64)
+    skipped = int(results.metadata.get("first_frame_idx") or 0)
+    if skipped == 0 or times.size < 2:
+        return float(times[0])
+    return float(times[0] - skipped * np.median(np.diff(times)))
 
 
 def _checked_timestamps(results: ExtractionResults) -> np.ndarray:
@@ -266,23 +391,6 @@ def _checked_timestamps(results: ExtractionResults) -> np.ndarray:
             "ascending order (set the extractor's times with set_times before extracting)"
         )
     return timestamps
-
-
-def _parse_start_time(value: Any) -> datetime | None:
-    """metadata.json's ``StartTime`` (e.g. ``2017-01-25T10:42:07.1734698-05:00``) as datetime."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value
-    text = str(value).strip()
-    # .NET writes 7 fractional digits and Python before 3.11 reads at most 6, nor "Z".
-    text = _ISO_FRACTION.sub(r"\1", text)
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 def _camera_device(nwbfile: Any, camera_name: str) -> Any:
@@ -318,34 +426,3 @@ def _camera_device(nwbfile: Any, camera_name: str) -> Any:
     device = Device(name=camera_name, description=description, model=model)
     nwbfile.add_device(device)
     return device
-
-
-def _subject(acquisition: Mapping[str, Any], subject: Any) -> Any:
-    from pynwb.file import Subject
-
-    if isinstance(subject, Subject):
-        return subject
-    fields: dict[str, Any] = {"sex": "U"}
-    if acquisition.get("SubjectName"):
-        fields["subject_id"] = str(acquisition["SubjectName"]).replace("/", "_")
-    if subject is not None:
-        if not isinstance(subject, Mapping):
-            raise TypeError(
-                "subject must be a pynwb.file.Subject or a dict of its fields (e.g. "
-                f"{{'species': 'Mus musculus', 'age': 'P12W'}}), got {type(subject).__name__}"
-            )
-        fields.update(subject)
-    missing = [
-        name
-        for name in ("subject_id", "species", "age")
-        if not fields.get(name) and not (name == "age" and fields.get("date_of_birth"))
-    ]
-    if missing:
-        warnings.warn(
-            f"the subject has no {', '.join(missing)} (metadata.json gives only SubjectName); "
-            "DANDI and NWB Inspector require them: pass e.g. subject={'subject_id': 'mouse-01', "
-            "'species': 'Mus musculus', 'age': 'P12W', 'sex': 'M'} (--subject-id, --species, "
-            "--age, --sex on the command line)",
-            stacklevel=4,
-        )
-    return Subject(**fields)
