@@ -88,6 +88,16 @@ def test_extraction_snippet_runs(tmp_path, monkeypatch):
     assert (tmp_path / "depthextractors_demo" / "proc" / "results_00.h5").is_file()
 
 
+def test_testing_kit_page_snippet_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    blocks = python_blocks("api/testing.md")
+    assert len(blocks) == 1
+    exec(compile(blocks[0], "api/testing.md", "exec"), namespace)
+    np.testing.assert_array_equal(namespace["truth"].heading, namespace["session"].truth.heading)
+    assert (tmp_path / "drawn" / "seed_0007" / "session.json").is_file()
+
+
 @pytest.mark.parametrize("page", sorted(path.name for path in DOCS.glob("*.md")))
 def test_pages_link_to_existing_pages(page):
     for target in re.findall(r"\]\(([^)#]+\.md)\)", (DOCS / page).read_text()):

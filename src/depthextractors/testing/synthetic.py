@@ -1,10 +1,13 @@
 """Synthetic sessions with ground truth, in memory or written as a raw moseq session.
 
 ``generate_synthetic_session`` writes a realistic raw moseq session (``depth.dat``,
-``depth_ts.txt``, ``metadata.json``) of an asymmetric mouse (narrower head, taller rear, a tail)
-walking with pauses and turns in a round or square arena over a tilted floor, with sensor noise,
-invalid (zero) pixels and optional dropped frames, and returns the ground truth every extraction
-step can be checked against.
+``depth_ts.txt``, ``metadata.json``) of an asymmetric animal (narrower head, taller rear, a
+tail) walking with pauses and turns in a round or square arena over a tilted floor, with sensor
+noise, invalid (zero) pixels and optional dropped frames, and returns the ground truth every
+extraction step can be checked against. Its options add what labs record beside: a tether,
+a hand, sloped or reflective walls, objects, bedding, invalid patches, flying pixels along
+the animal's outline, rearing and grooming (:func:`~depthextractors.testing.
+draw_session_parameters` draws them all).
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ import numpy as np
 
 from ..cameras import CameraModel
 from .animal import MouseShape, Tether
-from .scene import SyntheticGroundTruth, _build_scene
+from .layout import ArenaObject
+from .pose import Behaviour
+from .scene import Scene
+from .truth import SyntheticGroundTruth
+from .variety import SessionParameters
 
 __all__ = ["SyntheticSession", "generate_synthetic_session", "synthesize_depth_video"]
 
@@ -61,6 +68,14 @@ def synthesize_depth_video(
     tether: Tether | None = None,
     hand_frames: int = 0,
     seed: int = 0,
+    arena_size_mm: float | None = None,
+    walls: str = "vertical",
+    reflective_walls: bool = False,
+    objects: tuple[ArenaObject, ...] = (),
+    bedding_mm: float = 0.0,
+    dropout_patches: float = 0.0,
+    flying_pixels: float = 0.0,
+    behaviour: Behaviour | None = None,
 ) -> tuple[np.ndarray, SyntheticGroundTruth]:
     """Render a synthetic session in memory (see :func:`generate_synthetic_session`).
 
@@ -69,7 +84,8 @@ def synthesize_depth_video(
     num_frames : int, default 300
         Frames rendered.
     camera, arena, floor_depth_mm, floor_tilt_deg, noise_mm, dropout_fraction, dropped_frames, \
-sampling_frequency, mouse, tether, hand_frames, seed
+sampling_frequency, mouse, tether, hand_frames, seed, arena_size_mm, walls, reflective_walls, \
+objects, bedding_mm, dropout_patches, flying_pixels, behaviour
         As for :func:`generate_synthetic_session` (millimetres, degrees, Hz).
 
     Returns
@@ -78,10 +94,8 @@ sampling_frequency, mouse, tether, hand_frames, seed
         ``(num_frames, rows, cols)`` uint16 depth in millimetres.
     truth : SyntheticGroundTruth
     """
-    scene = _build_scene(
-        num_frames, camera, arena, floor_depth_mm, floor_tilt_deg, noise_mm,
-        dropout_fraction, dropped_frames, sampling_frequency, mouse, seed, tether, hand_frames,
-    )  # fmt: skip
+    # Every argument but the frame count is a session parameter: one list of them, not two.
+    scene = Scene(num_frames, _parameters(locals()))
     return scene.render(0, num_frames), scene.truth()
 
 
@@ -101,6 +115,14 @@ def generate_synthetic_session(
     tether: Tether | None = None,
     hand_frames: int = 0,
     seed: int = 0,
+    arena_size_mm: float | None = None,
+    walls: str = "vertical",
+    reflective_walls: bool = False,
+    objects: tuple[ArenaObject, ...] = (),
+    bedding_mm: float = 0.0,
+    dropout_patches: float = 0.0,
+    flying_pixels: float = 0.0,
+    behaviour: Behaviour | None = None,
     chunk_size: int = 500,
 ) -> SyntheticSession:
     """Write a synthetic raw moseq session and return its ground truth.
@@ -115,7 +137,8 @@ def generate_synthetic_session(
     camera : str or CameraModel, default "kinect_v2"
         Camera preset; sets the frame size and the pixel size on the floor.
     arena : {"round", "square"}
-        Shape of the arena floor (42% of the shorter image side, from the centre).
+        Shape of the arena floor (by default 42% of the shorter image side from the centre
+        to the wall).
     floor_depth_mm : float, default 680
         Distance from the camera to the floor at the image centre, mm.
     floor_tilt_deg : (float, float), default (1.5, -1.0)
@@ -136,6 +159,26 @@ def generate_synthetic_session(
         Frames during which an experimenter's hand reaches in over the animal.
     seed : int, default 0
         Everything random derives from it: the same arguments give the same bytes.
+    arena_size_mm : float, optional
+        Diameter (round) or side (square) of the arena floor, mm; ``None`` for 84% of the
+        shorter image side.
+    walls : {"vertical", "sloped"}, default "vertical"
+        A vertical wall 280 mm tall, or a bucket's side sloping up over a wide band.
+    reflective_walls : bool, default False
+        Light bounced off the walls: the floor beside them reads up to 12 mm too deep, and
+        small patches there read spurious depths (about 25 mm either way) in every frame.
+    objects : tuple of ArenaObject, default ()
+        Objects standing in the arena; the animal walks round them.
+    bedding_mm : float, default 0
+        Mean thickness of a bedding layer with a random texture (0: a bare floor), mm.
+    dropout_patches : float, default 0
+        Mean number of patches of invalid pixels (1-5 px across) per frame, anywhere in the
+        arena (also on the animal).
+    flying_pixels : float, default 0
+        Chance that a pixel along the animal's outline reads a depth between the animal and
+        the floor (a quarter as many read nothing).
+    behaviour : Behaviour, optional
+        Rearing, grooming and bending in turns (``None``: a straight, level body).
     chunk_size : int, default 500
         Frames rendered and written at a time (bounds memory).
 
@@ -143,10 +186,7 @@ def generate_synthetic_session(
     -------
     SyntheticSession
     """
-    scene = _build_scene(
-        num_frames, camera, arena, floor_depth_mm, floor_tilt_deg, noise_mm,
-        dropout_fraction, dropped_frames, sampling_frequency, mouse, seed, tether, hand_frames,
-    )  # fmt: skip
+    scene = Scene(num_frames, _parameters(locals()))
     directory = Path(output_dir)
     directory.mkdir(parents=True, exist_ok=True)
     depth_path = directory / "depth.dat"
@@ -158,6 +198,15 @@ def generate_synthetic_session(
     truth = scene.truth()
     metadata = _write_side_files(directory, scene.camera, truth, arena, seed)
     return SyntheticSession(directory, depth_path, scene.camera, truth, metadata)
+
+
+def _parameters(arguments: dict) -> SessionParameters:
+    """The session parameters among a generator function's arguments."""
+    names = SessionParameters.__dataclass_fields__
+    values = {name: arguments[name] for name in names}
+    values["floor_tilt_deg"] = tuple(values["floor_tilt_deg"])
+    values["objects"] = tuple(values["objects"])
+    return SessionParameters(**values)
 
 
 def _write_side_files(
