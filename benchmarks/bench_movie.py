@@ -35,7 +35,7 @@ def _child(mode: str, session: Path, output: Path) -> None:
     from depthextractors import open_depth_video
     from depthextractors.config import ExtractionConfig
     from depthextractors.io import H5ResultsWriter
-    from depthextractors.io.movie import PreviewMovieWriter, write_preview_movie
+    from depthextractors.io.movie_writer import PreviewMovieWriter, write_preview_movie
 
     config = ExtractionConfig(write_movie=False, write_report=False)
     video = open_depth_video(session)

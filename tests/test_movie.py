@@ -10,13 +10,13 @@ import pytest
 from depthextractors import open_depth_video, read_results
 from depthextractors.batch import extract_session
 from depthextractors.config import ExtractionConfig
-from depthextractors.io import movie as movie_module
+from depthextractors.io import movie_writer as movie_writer_module
 from depthextractors.io.movie import (
     PreviewMovie,
     _colour_tables,
     preview_codec,
-    write_preview_movie,
 )
+from depthextractors.io.movie_writer import write_preview_movie
 from depthextractors.testing import generate_synthetic_session
 
 FRAMES = 90
@@ -190,7 +190,7 @@ def test_a_failing_movie_never_fails_the_extraction(tmp_path, monkeypatch, caplo
     def broken(*args, **kwargs):
         raise RuntimeError("no encoder")
 
-    monkeypatch.setattr(movie_module, "PreviewMovie", broken)
+    monkeypatch.setattr(movie_writer_module, "PreviewMovie", broken)
     with caplog.at_level(logging.WARNING, logger="depthextractors"):
         outcome = extract_session(session, session / "proc", ExtractionConfig(write_report=False))
     assert outcome.status == "extracted"

@@ -231,7 +231,8 @@ def _finish_outputs(
 ) -> None:
     """Preview movie (if missing and not just failed), report, and the optional .avi of a raw
     recording."""
-    from .io.movie import MOVIE_NAME, write_preview_movie
+    from .io.movie import MOVIE_NAME
+    from .io.movie_writer import write_preview_movie
 
     movie = output_dir / MOVIE_NAME
     if config.write_movie and not movie.is_file() and not movie_failed:
@@ -439,7 +440,8 @@ def _run_extraction(
     lock: OutputLock,
 ) -> tuple[Any, bool]:
     """The extraction's results, and whether its preview movie failed."""
-    from .io.movie import MOVIE_NAME, PreviewMovieWriter
+    from .io.movie import MOVIE_NAME
+    from .io.movie_writer import PreviewMovieWriter
     from .io.results_h5_writer import H5ResultsWriter
 
     video = config.open_video(input_file)
