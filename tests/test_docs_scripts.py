@@ -1,8 +1,8 @@
 """Every Python block in README and docs/ runs when saved as a script, as a user pastes it.
 
 A page's blocks are joined in order into one ``.py`` file and run with ``python file.py`` in a
-folder holding what the pages name: a synthetic session at ``session_01/`` (10,100 frames, as
-README's example slices 1,000-10,000) and at ``depthextractors_demo/session/``, a folder of two
+folder holding what the pages name: a synthetic session at ``session_01/`` (2,100 frames, as
+README's example slices 100-2,000) and at ``depthextractors_demo/session/``, a folder of two
 sessions at ``moseq_data/`` and a ``config.yaml`` written by ``depthextractors generate-config``.
 The sessions are made once; each page's folder links to their files, so what a page writes
 stays in its own folder. Running the file in a new
@@ -58,9 +58,9 @@ def sandbox_template(tmp_path_factory) -> Iterator[Path]:
     from depthextractors.testing import generate_synthetic_session
 
     root = tmp_path_factory.mktemp("docs_sandbox")
-    # Azure NFOV binned frames (320x288) keep README's 10,100 frames to 1.9 GB.
+    # Azure NFOV binned frames (320x288) keep README's 2,100 frames to 390 MB.
     generate_synthetic_session(
-        root / "session_01", 10_100, camera="azure_nfov_binned", seed=2, chunk_size=2000
+        root / "session_01", 2_100, camera="azure_nfov_binned", seed=2, chunk_size=2000
     )
     generate_synthetic_session(root / "depthextractors_demo" / "session", 450, seed=0)
     for k in (1, 2):
@@ -103,7 +103,7 @@ def test_page_runs_as_a_script(page, sandbox_template, tmp_path):
     )
     for name in EXPECTED_OUTPUTS.get(page.name, []):
         assert (folder / name).is_file(), f"{page.name}: the script did not write {name}"
-    if page.name == "README.md":  # its example extracts frames 1,000-10,000
+    if page.name == "README.md":  # its example extracts frames 100-2,000
         from depthextractors import read_results
 
-        assert len(read_results(folder / "session_01" / "proc")) == 9000
+        assert len(read_results(folder / "session_01" / "proc")) == 1900
