@@ -71,7 +71,7 @@ def test_parameters_use_moseq2_names():
     # The filters' settings as recorded with the results (the moseq2 parameter table).
     from depthextractors import NumpyDepthExtractor, SessionExtraction
     from depthextractors.extraction import JobOptions
-    from depthextractors.extraction.parameters import moseq2_parameters
+    from depthextractors.extraction.recorded_parameters import moseq2_parameters
 
     extractor = NumpyDepthExtractor(np.full((2, 8, 8), 680, np.uint16), 30.0)
     recorded = moseq2_parameters(

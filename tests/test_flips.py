@@ -35,7 +35,7 @@ from depthextractors.extraction import (
     train_flip_classifier,
 )
 from depthextractors.extraction.crop import crop_and_rotate, turn_round
-from depthextractors.extraction.parameters import moseq2_parameters
+from depthextractors.extraction.recorded_parameters import moseq2_parameters
 from depthextractors.extraction.strategy import build_strategy
 from depthextractors.io import H5ResultsWriter, InMemoryResultsWriter
 from depthextractors.testing import generate_synthetic_session, synthesize_depth_video

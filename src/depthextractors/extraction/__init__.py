@@ -8,6 +8,8 @@ the results to :class:`ResultsWriter` objects (those that write files live in
 :mod:`depthextractors.io`).
 """
 
+from .arena import ArenaROI, ROIStrategy
+from .arena_checks import ArenaWarning
 from .background import (
     BackgroundStrategy,
     PlaneFitBackground,
@@ -31,15 +33,7 @@ from .heights import ArenaHeights
 from .manual_roi import ManualROI
 from .parameters import PARAMETERS, ParameterSpec
 from .results import ExtractionSetup, ResultChunk, ResultsWriter, ResultsWriterGroup
-from .roi import (
-    ArenaROI,
-    ArenaWarning,
-    PlaneROI,
-    ROIStrategy,
-    estimate_floor_depth,
-    fit_plane,
-    plane_depth,
-)
+from .roi import PlaneROI, estimate_floor_depth, fit_plane, plane_depth
 from .scalars import MOSEQ2_SCALARS, SCALAR_DESCRIPTIONS, DroppedFrames, detect_dropped_frames
 from .session import ArenaResult, SessionExtraction
 from .strategy import Strategy, build_strategy

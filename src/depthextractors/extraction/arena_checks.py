@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .roi import ArenaROI
+    from .arena import ArenaROI
 
 __all__ = [
     "MOST_OF_FRAME",

@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 
 from ..extractors.base import DepthVideoExtractor
-from .roi import PlaneROI, ROIStrategy, plane_depth
+from .arena import ROIStrategy
+from .roi import PlaneROI, plane_depth
 from .strategy import Strategy
 
 __all__ = [

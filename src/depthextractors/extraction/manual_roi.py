@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..cameras import CameraModel
+from .arena import ArenaROI, ROIStrategy, given_true_depth
 from .floor import (
     camera_invalid_depths,
     check_background,
@@ -16,7 +17,6 @@ from .floor import (
     fit_plane,
     median_floor_depth,
 )
-from .roi import ArenaROI, ROIStrategy, given_true_depth
 
 __all__ = ["ManualROI"]
 

@@ -11,7 +11,8 @@ the help text and the command-line group. Everything else comes from this table:
   ``generate-config`` and the command-line options;
 - building the pipeline from a configuration (:func:`build_strategies`);
 - the parameters recorded with the results, under these keys, with their descriptions
-  (:func:`moseq2_parameters`), which ``--config-file`` takes back to reproduce the results.
+  (:func:`~depthextractors.extraction.recorded_parameters.moseq2_parameters`), which
+  ``--config-file`` takes back to reproduce the results.
 
 Keys moseq2-extract does not have (``moseq2=False``) set the arguments it lacks, so that every
 argument of the built-in strategies can be given and is recorded.
@@ -24,21 +25,13 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any
-
-from .strategy import plain
-
-if TYPE_CHECKING:
-    from .executor import JobOptions
-    from .roi import ArenaROI
-    from .session import SessionExtraction
+from typing import Any
 
 __all__ = [
     "PARAMETERS",
     "ParameterSpec",
     "build_strategies",
     "default_value",
-    "moseq2_parameters",
     "parameter_spec",
 ]
 
@@ -510,97 +503,3 @@ def _flip_corrector(values: Mapping[str, Any], arguments: dict[str, Any]) -> Any
         raise ValueError("flip_corrector: classifier needs flip_classifier: <file> to be set")
     motion = _class(_ROLE_CLASSES["flip_corrector"])
     return motion(**_accepted(_ROLE_CLASSES["flip_corrector"], arguments))
-
-
-# ---------------------------------------------------------------------------------- recording
-def moseq2_parameters(
-    session: SessionExtraction, arena: ArenaROI | None, job: JobOptions
-) -> dict[str, Any]:
-    """Every key's value for an extraction, as recorded with its results.
-
-    Arguments of the session's strategies are read from them (:meth:`Strategy.get_params`);
-    choices of strategy from their classes; the ranking weights, the camera and the true depth
-    from what the arena step used; keys that played no part keep their defaults. As
-    moseq2-extract, ``bg_roi_depth_range`` is the range given (its default when the range was
-    found automatically). Given back as a configuration, the result builds the same pipeline;
-    strategies no key describes are listed under ``custom_strategies``.
-
-    Parameters
-    ----------
-    session : SessionExtraction
-        The extraction.
-    arena : ArenaROI or None
-        Its arena, when found.
-    job : JobOptions
-        How it ran.
-
-    Returns
-    -------
-    dict
-        Key to YAML-ready value, for every key of :data:`PARAMETERS` but the workflow's.
-    """
-    owners = {**session.strategies(), "job": job}
-    session_params = session.session_params()
-    values: dict[str, Any] = {}
-    for spec in PARAMETERS:
-        if spec.group == WORKFLOW:
-            continue
-        value = default_value(spec)
-        if spec.role == "session":
-            value = session_params[spec.argument]
-        elif spec.argument is not None:
-            owner = owners.get(spec.role)
-            if owner is not None and spec.argument in owner.param_names():
-                value = owner.get_params()[spec.argument]
-                if spec.from_argument is not None:
-                    value = spec.from_argument(value)
-        values[spec.key] = plain(value)
-    values.update(_recorded_choices(session, arena))
-    return values
-
-
-def _recorded_choices(session: SessionExtraction, arena: ArenaROI | None) -> dict[str, Any]:
-    """The keys that choose strategies, and what the arena step decided."""
-    corrector = session.flip_corrector
-    is_classifier = isinstance(corrector, _class(_CLASSIFIER))
-    kinds = {True: "classifier", False: "motion"}
-    corrector_key = "none" if corrector is None else kinds[is_classifier]
-    extractor = session.extractor
-    plane_background = _class("background.PlaneFitBackground")
-    values: dict[str, Any] = {
-        "use_plane_bground": isinstance(session.background, plane_background),
-        "use_tracking_model": isinstance(session.tracker, _class(_EM)),
-        "flip_corrector": corrector_key,
-        "flip_classifier": corrector.path if is_classifier else None,
-        "manual_set_depth_range": session.roi.get_params().get("depth_range") is not None,
-        "camera_type": extractor.camera.name,
-        "camera": extractor.camera.name,
-        "fps": float(extractor.get_sampling_frequency()),
-        "input_file": _input_file(extractor),
-        "true_depth": None if arena is None else float(arena.true_depth),
-        "custom_strategies": _custom_strategies(session) or None,
-    }
-    if arena is not None and arena.weights is not None:
-        values["bg_roi_weights"] = [float(v) for v in arena.weights]
-    return values
-
-
-def _custom_strategies(session: SessionExtraction) -> list[str]:
-    """``role: module.Class`` of every strategy the keys cannot build (subclasses included)."""
-    custom = []
-    for role, strategy in session.strategies().items():
-        if strategy is None:
-            continue
-        if not any(type(strategy) is _class(path) for path in _BUILT_BY_KEYS[role]):
-            cls = type(strategy)
-            custom.append(f"{role}: {cls.__module__}.{cls.__qualname__}")
-    return custom
-
-
-def _input_file(extractor: Any) -> str | None:
-    while extractor is not None:
-        path = getattr(extractor, "file_path", None)
-        if path is not None:
-            return str(path)
-        extractor = getattr(extractor, "parent", None)
-    return None

@@ -15,15 +15,13 @@ y = row in pixels, depth in millimetres; ``(a, b, c)`` is a unit vector with ``c
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from ..cameras import CameraModel
+from .arena import ArenaROI, ROIStrategy, given_true_depth
 from .arena_checks import (
-    ArenaWarning,
     arena_problems,
     retry_with_gradient_filter,
     sloped_wall_note,
@@ -45,14 +43,10 @@ from .floor import (
     sloped_wall_pixels,
     suggest_range,
 )
-from .strategy import Strategy
 
 __all__ = [
     "CAMERA_ROI_WEIGHTS",
-    "ArenaROI",
-    "ArenaWarning",
     "PlaneROI",
-    "ROIStrategy",
     "estimate_floor_depth",
     "fit_plane",
     "plane_depth",
@@ -73,54 +67,6 @@ _MIN_FLOOR_POINTS = 100
 _MIN_INLIER_FRACTION = 0.1
 
 
-# --------------------------------------------------------------------------------------------
-# The result
-# --------------------------------------------------------------------------------------------
-@dataclass
-class ArenaROI:
-    """The arena found in a background image.
-
-    Attributes
-    ----------
-    mask : numpy.ndarray, shape (rows, cols), bool
-        The arena floor.
-    true_depth : float
-        Median background depth inside the mask (valid pixels only), millimetres: moseq2's
-        "true depth", the distance from the camera to the floor.
-    plane : numpy.ndarray or None
-        Floor plane ``(a, b, c, d)`` with ``a*x + b*y + c*depth + d = 0`` (x, y in pixels,
-        depth in mm, unit normal, ``c < 0``), or ``None`` when unknown.
-    depth_range : tuple of float or None
-        Depth range searched for the floor, millimetres (found automatically when not given).
-    weights : tuple of float or None
-        Region ranking weights used (area, extent, distance), or ``None`` when no regions were
-        ranked.
-    notes : tuple of str
-        What the arena step did beyond moseq2-extract's steps (sloped wall left out, a retry
-        with the gradient filter), one sentence each; also logged.
-    problems : tuple of str
-        Why the arena looks implausible (:func:`~depthextractors.extraction.arena_checks.
-        arena_problems`); empty when it does not. Also warned (:class:`ArenaWarning`).
-    """
-
-    mask: np.ndarray
-    true_depth: float
-    plane: np.ndarray | None
-    depth_range: tuple[float, float] | None
-    weights: tuple[float, float, float] | None = None
-    notes: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()
-
-    @property
-    def bbox(self) -> tuple[int, int, int, int]:
-        """Bounding box ``(row_start, row_stop, col_start, col_stop)``, stops exclusive."""
-        rows = np.flatnonzero(self.mask.any(axis=1))
-        cols = np.flatnonzero(self.mask.any(axis=0))
-        if rows.size == 0:
-            raise ValueError("the ROI mask is empty; it has no bounding box")
-        return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
 def _pair(value: tuple[int, int], name: str) -> tuple[int, int]:
     try:
         first, second = (int(v) for v in value)
@@ -131,45 +77,6 @@ def _pair(value: tuple[int, int], name: str) -> tuple[int, int]:
     if first < 0 or second < 0:
         raise ValueError(f"{name} must not be negative, got {value!r}")
     return first, second
-
-
-# --------------------------------------------------------------------------------------------
-# Strategies
-# --------------------------------------------------------------------------------------------
-class ROIStrategy(Strategy, ABC):
-    """Finds the arena in a background image: the ROI contract.
-
-    A new arena strategy implements one method, :meth:`find`. The session calls it once per
-    run with the background (for :class:`PlaneFitBackground`, the median image the plane was
-    fitted to) and uses the returned mask for everything else; the mask must match the frames
-    and hold at least one pixel, and the true depth must be a positive number of millimetres.
-    """
-
-    @abstractmethod
-    def find(self, background: np.ndarray, camera: CameraModel | None = None) -> ArenaROI:
-        """Find the arena in a background image.
-
-        Parameters
-        ----------
-        background : numpy.ndarray, shape (rows, cols)
-            Background depth in millimetres (0 or NaN = invalid).
-        camera : CameraModel, optional
-            The recording's camera.
-
-        Returns
-        -------
-        ArenaROI
-        """
-
-
-def given_true_depth(value: float | None) -> float | None:
-    """A true depth given by the user, checked (``None``: measure it)."""
-    if value is None:
-        return None
-    depth = float(value)
-    if not np.isfinite(depth) or depth <= 0:
-        raise ValueError(f"true_depth must be a positive depth in mm or None, got {value!r}")
-    return depth
 
 
 class PlaneROI(ROIStrategy):
@@ -238,8 +145,9 @@ class PlaneROI(ROIStrategy):
         When the arena found without the gradient filter is implausible (touches the frame
         border, covers most of the frame, or lies off centre: :func:`~depthextractors.
         extraction.arena_checks.arena_problems`), find it again with ``gradient_filter=True``
-        and take that one if it is plausible, with an :class:`ArenaWarning`. False: keep the
-        first answer (still warned about).
+        and take that one if it is plausible, with an
+        :class:`~depthextractors.extraction.arena_checks.ArenaWarning`. False: keep the first
+        answer (still warned about).
 
     Notes
     -----
@@ -565,7 +473,8 @@ class PlaneROI(ROIStrategy):
         The camera's family chooses the ranking weights when ``weights`` is None. An arena
         that looks implausible is looked for again with the gradient filter
         (``retry_implausible``); one still implausible is returned with an
-        :class:`ArenaWarning` naming its problems (also in :attr:`ArenaROI.problems`).
+        :class:`~depthextractors.extraction.arena_checks.ArenaWarning` naming its problems
+        (also in :attr:`ArenaROI.problems`).
 
         Raises
         ------

@@ -34,6 +34,7 @@ import numpy as np
 
 from .._version import __version__
 from ..extractors.base import DepthVideoExtractor
+from .arena import ArenaROI, ROIStrategy
 from .arguments import as_crop_size, as_frame_count, as_frame_trim, checked
 from .background import BackgroundStrategy, StridedMedianBackground
 from .chunk_stages import (
@@ -55,9 +56,9 @@ from .frame_stages import (
     TrackStage,
 )
 from .heights import ArenaHeights
-from .parameters import moseq2_parameters
+from .recorded_parameters import moseq2_parameters
 from .results import ExtractionSetup, ResultChunk, ResultsWriter, ResultsWriterGroup
-from .roi import ArenaROI, PlaneROI, ROIStrategy
+from .roi import PlaneROI
 from .scalars import (
     MOSEQ2_SCALARS,
     NEW_SCALARS,
