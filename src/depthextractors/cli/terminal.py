@@ -21,7 +21,7 @@ import os
 import re
 import sys
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -99,6 +99,13 @@ def cli_words(text: str) -> str:
         return name if match.group(2) is None else f"{name} {match.group(2)}"
 
     return _KEY_IN_TEXT.sub(option, text)
+
+
+def _warning_words(text: str, category: type[Warning]) -> str:
+    """A warning's text in the command line's words (its configuration keys too, for the
+    categories whose messages name them)."""
+    text = in_cli_words(text)
+    return cli_words(text) if issubclass(category, _NAMING_KEYS) else text
 
 
 def _one_line(error: BaseException) -> str:
@@ -243,7 +250,8 @@ class _CliLogFormatter(logging.Formatter):
     """One line per message on the terminal; warnings shown as ``Warning: <message>``."""
 
     _warning = re.compile(r"^.*?:\d+: (\w+Warning): (.*)$")
-    _naming_keys = frozenset(category.__name__ for category in _NAMING_KEYS)
+    # The categories a logged warning names by class name, for _warning_words.
+    _categories: ClassVar[dict[str, type[Warning]]] = {c.__name__: c for c in _NAMING_KEYS}
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
@@ -251,8 +259,7 @@ class _CliLogFormatter(logging.Formatter):
             first = message.strip().splitlines()[0] if message.strip() else message
             match = self._warning.match(first)
             category, text = match.groups() if match else (None, first)
-            text = in_cli_words(text)
-            return f"Warning: {cli_words(text) if category in self._naming_keys else text}"
+            return f"Warning: {_warning_words(text, self._categories.get(category, Warning))}"
         if record.levelno >= logging.WARNING:
             return f"Warning: {in_cli_words(message)}"
         return message
@@ -288,7 +295,4 @@ def configure_terminal_output() -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    text = in_cli_words(str(message))
-    if issubclass(category, _NAMING_KEYS):
-        text = cli_words(text)
-    click.echo(f"Warning: {text}", err=True)
+    click.echo(f"Warning: {_warning_words(str(message), category)}", err=True)
