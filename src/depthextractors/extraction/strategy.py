@@ -139,7 +139,7 @@ def plain(value: Any) -> Any:
     Strategies become their :meth:`Strategy.describe` mapping. An array of more than
     :data:`LARGEST_RECORDED_ARRAY` elements becomes ``{"not_recorded": "<shape> <dtype>
     array"}``: a description holding one cannot be built again (the strategy records such a
-    parameter its own way, as :class:`~depthextractors.extraction.roi.ManualROI` does).
+    parameter its own way, as :class:`~depthextractors.extraction.manual_roi.ManualROI` does).
     """
     if isinstance(value, Strategy):
         return value.describe()
