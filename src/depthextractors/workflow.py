@@ -33,6 +33,7 @@ import os
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -459,6 +460,7 @@ def _run_extraction(
     log.info(
         "arena: %d pixels, true depth %.1f mm", int(arena.roi.mask.sum()), arena.roi.true_depth
     )
+    extraction = _follow_animal(config, video, extraction, log)
     try:
         results = extraction.run(writers, job=config.job_options(n_jobs=n_jobs, progress=progress))
     except BaseException:
@@ -466,6 +468,54 @@ def _run_extraction(
         (output_dir / MOVIE_NAME).unlink(missing_ok=True)
         raise
     return results, movie is not None and movie.error is not None
+
+
+def _follow_animal(
+    config: ExtractionConfig, video: Any, extraction: Any, log: logging.Logger
+) -> Any:
+    """The extraction with its size-dependent settings following the animal (``animal``).
+
+    ``mouse`` keeps moseq2's settings, and warns when the measured animal is too narrow for
+    its tail filter; ``rat`` and ``auto`` change the keys still at moseq2's defaults
+    (:func:`~depthextractors.extraction.animal_size.size_changes`), and the results record
+    the values used.
+    """
+    from .extraction.animal_size import AnimalSizeWarning, preset_size, size_changes
+
+    arena = extraction.arena
+    measured = arena.animal
+    if measured is not None:
+        log.info("animal: %s", measured.describe())
+    if config.animal == "mouse":
+        tail = config.tail_filter_size[0]
+        if measured is not None and config.tail_filter_iters and measured.width_px < tail * 1.2:
+            warnings.warn(
+                f"the animal is about {measured.width_px:.0f} pixels wide and the tail filter "
+                f"({tail}x{tail} px, tail_filter_size) may erase it; set animal: auto to size "
+                "the filters for it, or a smaller tail_filter_size",
+                AnimalSizeWarning,
+                stacklevel=2,
+            )
+        return extraction
+    if config.animal == "rat":
+        size = preset_size("rat", video.camera, arena.roi.true_depth)
+    elif measured is None:
+        warnings.warn(
+            "animal: auto could not measure the animal (fewer than 5 of the sampled frames "
+            "showed one); moseq2's mouse settings are used",
+            AnimalSizeWarning,
+            stacklevel=2,
+        )
+        return extraction
+    else:
+        size = measured
+    changes = size_changes(config, size)
+    log.info("animal: %s settings: %s", config.animal, changes or "moseq2's (no change)")
+    if not changes:
+        return extraction
+    sized = config.updated(changes, source=f"animal: {config.animal}").build_extraction(video)
+    sized.arena = arena
+    return sized
 
 
 def _check_fps(config: ExtractionConfig, video: Any, log: logging.Logger) -> None:

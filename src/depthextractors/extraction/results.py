@@ -28,6 +28,8 @@ __all__ = [
     "ResultChunk",
     "ResultsWriter",
     "ResultsWriterGroup",
+    "as_results_writer",
+    "declared_arena_heights_step",
 ]
 
 
@@ -96,6 +98,10 @@ class ExtractionSetup:
         <depthextractors.extractors.DepthVideoExtractor.timestamps_source>`): ``"depth_ts.txt"``,
         ``"container"``, ``"given"``, ``"set with set_times"`` or ``"made up from the frame
         rate"`` (the recording had no usable times); empty when unknown.
+    animal_size : dict or None
+        The animal measured before the extraction (:class:`~depthextractors.extraction.
+        animal_size.AnimalSize` as a dict: width and length in pixels, heights in mm, the share
+        of sampled frames showing a tether); None when too few frames showed one.
     """
 
     num_frames: int
@@ -124,6 +130,7 @@ class ExtractionSetup:
     roi_notes: tuple[str, ...] = ()
     roi_problems: tuple[str, ...] = ()
     timestamps_source: str = ""
+    animal_size: dict[str, Any] | None = None
 
 
 @dataclass
@@ -281,3 +288,34 @@ class ResultsWriterGroup(ResultsWriter):
     def abort(self, error: BaseException) -> None:
         for writer in self.writers:
             writer.abort(error)
+
+
+def declared_arena_heights_step(writer: ResultsWriter) -> int | None:
+    """The arena heights' pixel step the writer declared (None: none wanted), checked."""
+    step = writer.arena_heights_step
+    if step is None:
+        return None
+    if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(
+            f"{type(writer).__name__}.arena_heights_step must be a positive whole number of "
+            f"pixels (or None for no arena heights), got {step!r}"
+        )
+    return int(step)
+
+
+def as_results_writer(writers: Any) -> ResultsWriter:
+    """A writer as it is, several as one :class:`ResultsWriterGroup` (the first one's result).
+
+    Raises
+    ------
+    TypeError
+        If ``writers`` is neither a writer nor a sequence of them.
+    """
+    if isinstance(writers, ResultsWriter):
+        return writers
+    if isinstance(writers, (str, bytes)) or not isinstance(writers, Sequence):
+        raise TypeError(
+            "run() takes a results writer (e.g. depthextractors.H5ResultsWriter(output_dir) or "
+            f"InMemoryResultsWriter()) or a list of them, got {type(writers).__name__}"
+        )
+    return ResultsWriterGroup(list(writers))

@@ -34,6 +34,7 @@ import numpy as np
 
 from .._version import __version__
 from ..extractors.base import DepthVideoExtractor
+from .animal_size import AnimalSize, measure_animal
 from .arena import ArenaROI, ROIStrategy
 from .arguments import as_crop_size, as_frame_count, as_frame_trim, checked
 from .background import BackgroundStrategy, StridedMedianBackground
@@ -57,7 +58,13 @@ from .frame_stages import (
 )
 from .heights import ArenaHeights
 from .recorded_parameters import moseq2_parameters
-from .results import ExtractionSetup, ResultChunk, ResultsWriter, ResultsWriterGroup
+from .results import (
+    ExtractionSetup,
+    ResultChunk,
+    ResultsWriter,
+    as_results_writer,
+    declared_arena_heights_step,
+)
 from .roi import PlaneROI
 from .scalars import (
     MOSEQ2_SCALARS,
@@ -86,11 +93,15 @@ class ArenaResult:
         The arena: mask, true depth, floor plane, depth range.
     first_frame : numpy.ndarray
         ``(rows, cols)`` raw depth of frame 0, millimetres.
+    animal : AnimalSize or None
+        The animal measured on frames sampled over the recording (None: too few frames
+        showed one); recorded as ``animal_size``.
     """
 
     background: np.ndarray
     roi: ArenaROI
     first_frame: np.ndarray
+    animal: AnimalSize | None = None
 
 
 class SessionExtraction:
@@ -289,7 +300,8 @@ class SessionExtraction:
 
     # ------------------------------------------------------------------ arena
     def find_roi(self) -> ArenaResult:
-        """Compute the background and the arena (once; later calls return the same).
+        """Compute the background and the arena, and measure the animal (once; later calls
+        return the same).
 
         Returns
         -------
@@ -326,7 +338,11 @@ class SessionExtraction:
                 "has no valid depth"
             )
         first_frame = self.extractor.get_video(0, 1)[0]
-        self.arena = ArenaResult(background=background, roi=arena, first_frame=first_frame)
+        animal = measure_animal(
+            self.extractor, background, mask, arena.true_depth, self.tracker.min_height,
+            self.frame_range(),
+        )  # fmt: skip
+        self.arena = ArenaResult(background, arena, first_frame, animal)
         return self.arena
 
     # ------------------------------------------------------------------ the pipeline
@@ -435,8 +451,7 @@ class SessionExtraction:
         if job is not None and job_options:
             raise TypeError("give the job options either as job=JobOptions(...) or as keywords")
         job = job if job is not None else JobOptions(**job_options)
-        if not isinstance(writer, ResultsWriter):
-            writer = ResultsWriterGroup(_writers(writer))
+        writer = as_results_writer(writer)
         arena = self.find_roi()
         setup = self._setup(arena, job)
         converter = ArenaHeights(
@@ -447,7 +462,7 @@ class SessionExtraction:
         writer.begin(setup)
         try:
             # Writers declare the products they want once they have begun.
-            step = _arena_heights_step(writer)
+            step = declared_arena_heights_step(writer)
             frame_stages = self.frame_stages(converter, step)
             chunk_stages = self.chunk_stages(setup, arena, (col0, row0))
             for stage in (*frame_stages, *chunk_stages):
@@ -506,6 +521,7 @@ class SessionExtraction:
             roi_notes=tuple(arena.roi.notes),
             roi_problems=tuple(arena.roi.problems),
             timestamps_source=self.extractor.timestamps_source,
+            animal_size=None if arena.animal is None else arena.animal.to_dict(),
         )
 
     def _stream(
@@ -562,28 +578,6 @@ def _chunk(work: WindowWork, setup: ExtractionSetup) -> ResultChunk:
         flip_confidence=work.flip_confidence,
         arena_heights=work.arena_heights,
     )
-
-
-def _arena_heights_step(writer: ResultsWriter) -> int | None:
-    """The arena heights' pixel step the writer declared (None: none wanted), checked."""
-    step = writer.arena_heights_step
-    if step is None:
-        return None
-    if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(
-            f"{type(writer).__name__}.arena_heights_step must be a positive whole number of "
-            f"pixels (or None for no arena heights), got {step!r}"
-        )
-    return int(step)
-
-
-def _writers(writers: Any) -> list[ResultsWriter]:
-    if isinstance(writers, (str, bytes)) or not isinstance(writers, Sequence):
-        raise TypeError(
-            "run() takes a results writer (e.g. depthextractors.H5ResultsWriter(output_dir) or "
-            f"InMemoryResultsWriter()) or a list of them, got {type(writers).__name__}"
-        )
-    return list(writers)
 
 
 def _flip_corrector(value: Any) -> FlipCorrector | None:

@@ -48,7 +48,9 @@ class ExtractionResults:
         plane), ``roi_notes`` and ``roi_problems`` (lists of sentences: what the arena step did
         beyond moseq2-extract's steps, and why the arena looks implausible; absent from files
         of earlier versions and of moseq2-extract), ``timestamps_source`` (where the frame
-        times come from; ``"made up from the frame rate"`` when the recording had none).
+        times come from; ``"made up from the frame rate"`` when the recording had none),
+        ``animal_size`` (the animal measured before the extraction, a dict; absent when too
+        few frames showed one).
     flips : array-like or None
         bool per frame when a flip corrector ran.
     path : pathlib.Path or None
@@ -289,6 +291,8 @@ class InMemoryResultsWriter(ResultsWriter):
             "roi_problems": list(setup.roi_problems),
             "timestamps_source": setup.timestamps_source,
         }
+        if setup.animal_size is not None:
+            metadata["animal_size"] = dict(setup.animal_size)
         if setup.roi_plane is not None:
             metadata["roi_plane"] = setup.roi_plane
         return ExtractionResults(

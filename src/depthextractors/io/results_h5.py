@@ -331,4 +331,6 @@ def _read_metadata(handle: h5py.File, num_frames: int) -> dict[str, Any]:
             metadata[name] = decode(extraction[name][()])
     if "timestamps_source" in extraction:
         metadata["timestamps_source"] = decode(extraction["timestamps_source"][()])
+    if "animal_size" in extraction:
+        metadata["animal_size"] = json.loads(decode(extraction["animal_size"][()]))
     return metadata

@@ -91,6 +91,10 @@ _DESCRIPTIONS = {
     "metadata/extraction/job": "How the extraction ran: threads and chunk size (JSON)",
     "metadata/extraction/roi_notes": "What the arena step did beyond moseq2-extract's steps",
     "metadata/extraction/roi_problems": "Why the arena looks implausible (empty: it does not)",
+    "metadata/extraction/animal_size": (
+        "The animal measured on sampled frames before the extraction: width and length (px), "
+        "back and tallest height (mm), share of frames showing a tether (JSON; absent: none)"
+    ),
     "metadata/extraction/timestamps_source": (
         "Where the frame times come from ('made up from the frame rate': the recording had none)"
     ),
@@ -172,6 +176,7 @@ class H5ResultsWriter(ResultsWriter):
             "roi_notes": list(setup.roi_notes),
             "roi_problems": list(setup.roi_problems),
             "timestamps_source": setup.timestamps_source,
+            "animal_size": setup.animal_size,
         }
         if error is not None:
             content["error"] = error
@@ -313,6 +318,8 @@ class H5ResultsWriter(ResultsWriter):
         if setup.roi_plane is not None:
             put("roi_plane", np.asarray(setup.roi_plane, dtype=np.float64))
         put("timestamps_source", setup.timestamps_source, dtype=h5py.string_dtype())
+        if setup.animal_size is not None:
+            put("animal_size", json.dumps(setup.animal_size), dtype=h5py.string_dtype())
         for name in ("roi_notes", "roi_problems"):
             texts = [text.encode("utf-8") for text in getattr(setup, name)]
             put(name, np.array(texts, dtype=object), dtype=h5py.string_dtype(), shape=(len(texts),))

@@ -1,0 +1,363 @@
+"""The animal's size in the recording's pixels, and the settings that follow from it.
+
+moseq2-extract's defaults are sizes in pixels chosen for an adult mouse filmed by a Kinect v2
+about 700 mm above the floor: a 9x9 tail filter (about half the body's width), an 80x80 crop,
+a 120 mm height range, the EM tracker's log-likelihood thresholds and covariance floor. A rat,
+a juvenile, another camera or another distance changes the body's size in pixels and those
+settings stop fitting: a 9x9 opening erases a mouse 8 pixels wide (the animal is never found),
+a rat is longer than the crop, the EM tracker's model drifts off a body four times larger.
+
+This module measures the animal (:func:`measure_animal`), or takes a physical preset
+(:func:`preset_size`), and gives the moseq2 keys' values for that size
+(:func:`size_settings`): each size-dependent setting scaled by the animal's width (and height)
+relative to the reference mouse above. ``ExtractionConfig.sized_for`` applies them to the keys
+still at moseq2's defaults; the workflow does so for ``animal: auto`` / ``animal: rat``.
+
+The measurement also says whether something thin and long leaves the body in many frames (a
+tether, a cable to the wall or the commutator), for the report's cautions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..cameras import get_camera
+from .parameters import default_value, parameter_spec
+
+__all__ = [
+    "AnimalSize",
+    "AnimalSizeWarning",
+    "measure_animal",
+    "preset_size",
+    "size_changes",
+    "size_settings",
+]
+
+#: The animal and view moseq2-extract's defaults were chosen for: an adult mouse (rear width
+#: 28 mm, back 35 mm high) under a Kinect v2 whose floor is 700 mm away (1.7 mm per pixel).
+REFERENCE_WIDTH_MM = 28.0
+REFERENCE_HEIGHT_MM = 35.0
+REFERENCE_MM_PER_PX = float(np.mean(get_camera("kinect_v2").mm_per_pixel(700.0)))
+
+#: Physical presets (width, length, back height, tallest height when rearing; mm).
+PRESETS = {
+    "mouse": (REFERENCE_WIDTH_MM, 90.0, REFERENCE_HEIGHT_MM, 100.0),
+    "rat": (60.0, 220.0, 80.0, 250.0),
+}
+
+# Frames sampled for the measurement, spread evenly over the recording.
+_SAMPLE_FRAMES = 60
+# Fewest sampled frames with an animal for a measurement to be trusted.
+_MIN_FRAMES_FOUND = 5
+# Heights above this (mm) are not an animal (an experimenter's hand, the camera's own noise).
+_TALLEST_MM = 400.0
+# A frame shows a tether when this many pixels of the object lie farther from the body's
+# centre than this many body half-lengths (the tail lies below min_height beyond the body).
+_TETHER_REACH = 1.6
+_TETHER_MIN_PIXELS = 8
+# The crop grows when the animal's median length passes this share of it, to hold the animal
+# with moseq2's margin (its 80-pixel crop and a Kinect mouse about 50 px long).
+_CROP_FILL = 0.75
+_CROP_MARGIN = 0.6
+
+
+class AnimalSizeWarning(UserWarning):
+    """The animal's size does not fit the settings (a filter wider than the animal)."""
+
+
+@dataclass(frozen=True)
+class AnimalSize:
+    """How large the animal is in one recording.
+
+    Attributes
+    ----------
+    source : str
+        ``"measured"`` (from sampled frames) or a preset's name (``"rat"``).
+    width_px : float
+        Body width, pixels: twice the radius of the largest disc inside the body, median over
+        the sampled frames.
+    length_px : float
+        Body length (4 sqrt of the largest eigenvalue of the body's second moments, as the
+        ``length_px`` scalar), pixels, median over the sampled frames.
+    height_mm : float
+        Height of the back (95th percentile of the body's heights), mm, median over frames.
+    tallest_mm : float
+        Tallest the animal stood (99th percentile of the body's heights in the tallest
+        sampled frame), mm.
+    mm_per_px : float
+        Pixel size at the floor, mm.
+    frames_found : int
+        Sampled frames in which an animal was found (0 for presets).
+    tether_share : float
+        Share of those frames in which something thin reaches well beyond the body (a tether
+        or cable); NaN for presets.
+    """
+
+    source: str
+    width_px: float
+    length_px: float
+    height_mm: float
+    tallest_mm: float
+    mm_per_px: float
+    frames_found: int = 0
+    tether_share: float = float("nan")
+
+    @property
+    def scale(self) -> float:
+        """Width relative to the reference mouse at the reference view (1 = moseq2's)."""
+        return self.width_px / (REFERENCE_WIDTH_MM / REFERENCE_MM_PER_PX)
+
+    def describe(self) -> str:
+        """One line for logs and reports."""
+        text = (
+            f"{self.width_px:.1f} px wide, {self.length_px:.1f} px long, back "
+            f"{self.height_mm:.0f} mm, tallest {self.tallest_mm:.0f} mm ({self.source}"
+        )
+        if self.frames_found:
+            text += f", {self.frames_found} frames; a tether in {100 * self.tether_share:.0f}%"
+        return text + ")"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for the results' metadata (``animal_size``)."""
+        return {key: value for key, value in asdict(self).items()}
+
+
+def preset_size(name: str, camera: Any, floor_depth_mm: float) -> AnimalSize:
+    """The size of a physical preset seen from ``floor_depth_mm`` by ``camera``.
+
+    Parameters
+    ----------
+    name : {"mouse", "rat"}
+        The preset.
+    camera : CameraModel or str
+        The recording's camera.
+    floor_depth_mm : float
+        Distance from the camera to the floor, mm (the arena's true depth).
+
+    Returns
+    -------
+    AnimalSize
+    """
+    if name not in PRESETS:
+        raise ValueError(f"animal must be one of {sorted(PRESETS)} or 'auto', got {name!r}")
+    width, length, height, tallest = PRESETS[name]
+    mm_per_px = float(np.mean(get_camera(camera).mm_per_pixel(floor_depth_mm - height / 2)))
+    return AnimalSize(name, width / mm_per_px, length / mm_per_px, height, tallest, mm_per_px)
+
+
+def measure_animal(
+    extractor: Any,
+    background: np.ndarray,
+    roi: np.ndarray,
+    true_depth: float,
+    min_height: float = 10.0,
+    frame_range: tuple[int, int] | None = None,
+    sample_frames: int = _SAMPLE_FRAMES,
+) -> AnimalSize | None:
+    """Measure the animal on frames sampled evenly over the recording.
+
+    In each sampled frame the pixels of the arena at least ``min_height`` above the background
+    (and below 400 mm) are the object; its largest 8-connected part is the animal with anything
+    attached. The body is what remains after an opening by a disc as wide as half the body
+    (tails and tethers are thinner); its width, length and heights are measured, and pixels of
+    the object far beyond the body's end count as a tether.
+
+    Parameters
+    ----------
+    extractor : DepthVideoExtractor
+        The recording.
+    background : numpy.ndarray
+        ``(rows, cols)`` background depth, mm.
+    roi : numpy.ndarray
+        ``(rows, cols)`` bool arena mask.
+    true_depth : float
+        Floor depth, mm (for the pixel size).
+    min_height : float, default 10
+        Lowest height of the animal, mm.
+    frame_range : (int, int), optional
+        ``[first, last)`` frames to sample from (default: all).
+    sample_frames : int, default 60
+        Frames sampled.
+
+    Returns
+    -------
+    AnimalSize or None
+        None when fewer than 5 sampled frames show an animal.
+    """
+    first, last = frame_range if frame_range is not None else (0, extractor.get_num_frames())
+    indices = np.unique(np.linspace(first, last - 1, min(sample_frames, last - first)).astype(int))
+    roi = np.asarray(roi, dtype=bool)
+    rows = np.flatnonzero(roi.any(axis=1))
+    cols = np.flatnonzero(roi.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    floor = np.asarray(background, dtype=np.float32)[box]
+    inside = roi[box]
+    invalid = tuple(extractor.camera.invalid_depths)
+    bodies = []
+    for index in indices:
+        depth = extractor.get_video(int(index), int(index) + 1)[0][box]
+        heights = floor - depth.astype(np.float32)
+        heights[~inside | np.isin(depth, invalid)] = 0
+        heights = cv2.medianBlur(np.clip(heights, 0, 255).astype(np.uint8), 3).astype(np.float32)
+        heights[(heights < min_height) | (floor - depth > _TALLEST_MM)] = 0
+        body = _body(heights)
+        if body is not None:
+            bodies.append(body)
+    if len(bodies) < _MIN_FRAMES_FOUND:
+        return None
+    widths, lengths, backs, tallest, tethered = (np.array(v) for v in zip(*bodies, strict=True))
+    return AnimalSize(
+        source="measured",
+        width_px=round(float(np.median(widths)), 2),
+        length_px=round(float(np.median(lengths)), 2),
+        height_mm=round(float(np.median(backs)), 1),
+        tallest_mm=round(float(np.max(tallest)), 1),
+        mm_per_px=round(float(np.mean(extractor.camera.mm_per_pixel(true_depth))), 4),
+        frames_found=len(bodies),
+        tether_share=round(float(np.mean(tethered)), 3),
+    )
+
+
+def _body(heights: np.ndarray) -> tuple[float, float, float, float, bool] | None:
+    """Width, length (px), back and tallest height (mm), tether seen, of the largest object."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        (heights > 0).astype(np.uint8), connectivity=8
+    )
+    if count < 2:
+        return None
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if stats[largest, cv2.CC_STAT_AREA] < 20:
+        return None
+    whole = (labels == largest).astype(np.uint8)
+    radius = float(cv2.distanceTransform(whole, cv2.DIST_L2, 5).max())
+    side = max(3, 2 * int(radius / 2) + 1)
+    opened = cv2.morphologyEx(whole, cv2.MORPH_OPEN, cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (side, side)))  # fmt: skip
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    if count < 2:
+        return None
+    body = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    ys, xs = np.nonzero(body)
+    if xs.size < 10:
+        return None
+    centre = np.array([xs.mean(), ys.mean()])
+    eigen = np.linalg.eigvalsh(np.cov(np.vstack([xs, ys])))
+    length = 4.0 * math.sqrt(max(float(eigen[-1]), 0.0))
+    body_heights = heights[body]
+    ys_all, xs_all = np.nonzero(whole)
+    reach = np.hypot(xs_all - centre[0], ys_all - centre[1])
+    tethered = np.count_nonzero(reach > _TETHER_REACH * length / 2) >= _TETHER_MIN_PIXELS
+    return (
+        2.0 * radius,
+        length,
+        float(np.percentile(body_heights, 95)),
+        float(np.percentile(body_heights, 99)),
+        bool(tethered),
+    )
+
+
+def _odd(value: float) -> int:
+    return max(3, 2 * round((value - 1) / 2) + 1)
+
+
+def size_settings(
+    size: AnimalSize, defaults: Mapping[str, Any], max_height_cap: float | None = 255.0
+) -> dict[str, Any]:
+    """The moseq2 keys' values for an animal of this size.
+
+    Each size-dependent default (``defaults``: moseq2's, for the reference mouse) is scaled by
+    the animal's width relative to the reference (``AnimalSize.scale``): the tail filter and
+    the EM tracker's initialising opening by the scale, its covariance floor by its square, its
+    log-likelihood thresholds shifted by the change of a 3-D Gaussian's log-normaliser (so they
+    keep meaning the same distance from the model's centre); the openings shrink for a smaller
+    animal but never grow. The crop grows, never shrinks, when the animal's median length
+    passes 75% of it, to hold it with moseq2's margin; ``max_height`` rises, never falls, above
+    the tallest the animal stood (within ``max_height_cap``).
+
+    Parameters
+    ----------
+    size : AnimalSize
+        The animal.
+    defaults : mapping
+        moseq2's defaults of the keys returned.
+    max_height_cap : float or None, default 255
+        Largest ``max_height`` (mm): 255 for 8-bit frames, None for 16-bit ones.
+
+    Returns
+    -------
+    dict
+        ``tail_filter_size``, ``crop_size``, ``max_height``, ``tracking_model_init_strel``,
+        ``tracking_model_regularization``, ``tracking_model_mask_threshold``,
+        ``tracking_model_ll_threshold``.
+    """
+    scale = size.scale
+    height_scale = max(size.height_mm, 1.0) / REFERENCE_HEIGHT_MM
+    shift = -(2.0 * math.log(scale) + math.log(height_scale))
+    # Openings shrink with a smaller animal (a 9x9 one erases a body 8 px wide) but do not
+    # grow with a larger one: a wider opening cuts into the head and moves the centroid back.
+    tail = min(defaults["tail_filter_size"][0], _odd(defaults["tail_filter_size"][0] * scale))
+    strel = min(
+        defaults["tracking_model_init_strel"][0],
+        _odd(defaults["tracking_model_init_strel"][0] * scale),
+    )
+    crop = int(max(defaults["crop_size"]))
+    if size.length_px > _CROP_FILL * crop:
+        crop = 8 * math.ceil(size.length_px / _CROP_MARGIN / 8)
+    tallest = 10 * math.ceil(1.2 * size.tallest_mm / 10)
+    max_height = float(max(defaults["max_height"], tallest))
+    if max_height_cap is not None:
+        max_height = min(max_height_cap, max_height)
+    return {
+        "tail_filter_size": (tail, tail),
+        "crop_size": (crop, crop),
+        "max_height": max_height,
+        "tracking_model_init_strel": (strel, strel),
+        "tracking_model_regularization": round(defaults["tracking_model_regularization"]
+                                               * scale**2, 2),
+        "tracking_model_mask_threshold": round(defaults["tracking_model_mask_threshold"] + shift,
+                                               2),
+        "tracking_model_ll_threshold": round(defaults["tracking_model_ll_threshold"] + shift, 2),
+    }  # fmt: skip
+
+
+def size_changes(values: Mapping[str, Any], size: AnimalSize) -> dict[str, Any]:
+    """The keys to change for an animal of this size: those still at moseq2's defaults.
+
+    Parameters
+    ----------
+    values : mapping
+        The configuration's key values (an ``ExtractionConfig``).
+    size : AnimalSize
+        The animal.
+
+    Returns
+    -------
+    dict
+        Key to new value, for every size-dependent key whose value is moseq2's default and
+        whose sized value differs from it (a value set to something else is kept).
+    """
+    keys = (
+        "tail_filter_size", "crop_size", "max_height", "tracking_model_init_strel",
+        "tracking_model_regularization", "tracking_model_mask_threshold",
+        "tracking_model_ll_threshold",
+    )  # fmt: skip
+    defaults = {key: default_value(parameter_spec(key)) for key in keys}
+    cap = None if values.get("frame_dtype") == "uint16" else 255.0
+    sized = size_settings(size, defaults, max_height_cap=cap)
+    return {
+        key: value
+        for key, value in sized.items()
+        if _same(values[key], defaults[key]) and not _same(value, defaults[key])
+    }
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        return tuple(a) == tuple(b)
+    return a == b
