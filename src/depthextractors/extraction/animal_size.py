@@ -59,7 +59,7 @@ _MIN_FRAMES_FOUND = 5
 _TALLEST_MM = 400.0
 # A frame shows a tether when this many pixels of the object lie farther from the body's
 # centre than this many body half-lengths (the tail lies below min_height beyond the body).
-_TETHER_REACH = 1.6
+_TETHER_REACH = 2.0
 _TETHER_MIN_PIXELS = 8
 # The crop grows when the animal's median length passes this share of it, to hold the animal
 # with moseq2's margin (its 80-pixel crop and a Kinect mouse about 50 px long).
@@ -226,40 +226,60 @@ def measure_animal(
 
 def _body(heights: np.ndarray) -> tuple[float, float, float, float, bool] | None:
     """Width, length (px), back and tallest height (mm), tether seen, of the largest object."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        (heights > 0).astype(np.uint8), connectivity=8
-    )
-    if count < 2:
+    whole = _largest(heights > 0)
+    if whole is None or np.count_nonzero(whole) < 20:
         return None
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    if stats[largest, cv2.CC_STAT_AREA] < 20:
-        return None
-    whole = (labels == largest).astype(np.uint8)
     radius = float(cv2.distanceTransform(whole, cv2.DIST_L2, 5).max())
-    side = max(3, 2 * int(radius / 2) + 1)
-    opened = cv2.morphologyEx(whole, cv2.MORPH_OPEN, cv2.getStructuringElement(
-        cv2.MORPH_ELLIPSE, (side, side)))  # fmt: skip
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
-    if count < 2:
+    # Tails and tethers are thinner than three quarters of the body's width; the head is not.
+    side = max(3, 2 * int(0.75 * radius) + 1)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    body = _largest(cv2.morphologyEx(whole, cv2.MORPH_OPEN, disc))
+    if body is None or np.count_nonzero(body) < 10:
         return None
-    body = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     ys, xs = np.nonzero(body)
-    if xs.size < 10:
-        return None
-    centre = np.array([xs.mean(), ys.mean()])
     eigen = np.linalg.eigvalsh(np.cov(np.vstack([xs, ys])))
-    length = 4.0 * math.sqrt(max(float(eigen[-1]), 0.0))
-    body_heights = heights[body]
-    ys_all, xs_all = np.nonzero(whole)
-    reach = np.hypot(xs_all - centre[0], ys_all - centre[1])
-    tethered = np.count_nonzero(reach > _TETHER_REACH * length / 2) >= _TETHER_MIN_PIXELS
+    # A rodent's body is at most about four times as long as it is wide.
+    length = min(4.0 * math.sqrt(max(float(eigen[-1]), 0.0)), 8.0 * radius)
+    body_heights = heights[body > 0]
     return (
         2.0 * radius,
         length,
         float(np.percentile(body_heights, 95)),
         float(np.percentile(body_heights, 99)),
-        bool(tethered),
+        _tethered(whole, body, (xs.mean(), ys.mean()), length, radius),
     )
+
+
+def _largest(binary: np.ndarray) -> np.ndarray | None:
+    """The largest 8-connected part of ``binary`` as uint8 0/1, or None."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        binary.astype(np.uint8), connectivity=8
+    )
+    if count < 2:
+        return None
+    return (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+
+
+def _tethered(
+    whole: np.ndarray, body: np.ndarray, centre: tuple[float, float], length: float,
+    radius: float,
+) -> bool:  # fmt: skip
+    """Whether a thin part of the object reaches well beyond the body's end.
+
+    Walls, objects and hands touching the animal are as thick as it; a tether or cable is
+    thin (its widest point under half the body's half-width).
+    """
+    rest = whole & ~cv2.dilate(body, np.ones((3, 3), np.uint8))
+    count, labels = cv2.connectedComponents(rest, connectivity=8)
+    for label in range(1, count):
+        part = (labels == label).astype(np.uint8)
+        ys, xs = np.nonzero(part)
+        reach = np.hypot(xs - centre[0], ys - centre[1])
+        if np.count_nonzero(reach > _TETHER_REACH * length / 2) < _TETHER_MIN_PIXELS:
+            continue
+        if cv2.distanceTransform(part, cv2.DIST_L2, 5).max() < 0.5 * radius:
+            return True
+    return False
 
 
 def _odd(value: float) -> int:
