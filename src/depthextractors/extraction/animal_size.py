@@ -61,6 +61,8 @@ _TALLEST_MM = 400.0
 # centre than this many body half-lengths (the tail lies below min_height beyond the body).
 _TETHER_REACH = 2.0
 _TETHER_MIN_PIXELS = 8
+# A body at least this wide (mm) is a rat's (an adult mouse's is under 35 mm).
+_RAT_WIDTH_MM = 45.0
 # The crop grows when the animal's median length passes this share of it, to hold the animal
 # with moseq2's margin (its 80-pixel crop and a Kinect mouse about 50 px long).
 _CROP_FILL = 0.75
@@ -86,10 +88,11 @@ class AnimalSize:
         Body length (4 sqrt of the largest eigenvalue of the body's second moments, as the
         ``length_px`` scalar), pixels, median over the sampled frames.
     height_mm : float
-        Height of the back (95th percentile of the body's heights), mm, median over frames.
+        Height of the back (75th percentile of the body's heights), mm, median over frames.
     tallest_mm : float
-        Tallest the animal stood (99th percentile of the body's heights in the tallest
-        sampled frame), mm.
+        Tallest an animal of this size stands when rearing, mm: the preset's, or for a
+        measured animal a rat's when its body is at least 45 mm wide, a mouse's otherwise
+        (measured heights would count a tether rising from the back).
     mm_per_px : float
         Pixel size at the floor, mm.
     frames_found : int
@@ -117,7 +120,7 @@ class AnimalSize:
         """One line for logs and reports."""
         text = (
             f"{self.width_px:.1f} px wide, {self.length_px:.1f} px long, back "
-            f"{self.height_mm:.0f} mm, tallest {self.tallest_mm:.0f} mm ({self.source}"
+            f"{self.height_mm:.0f} mm ({self.source}"
         )
         if self.frames_found:
             text += f", {self.frames_found} frames; a tether in {100 * self.tether_share:.0f}%"
@@ -211,21 +214,24 @@ def measure_animal(
             bodies.append(body)
     if len(bodies) < _MIN_FRAMES_FOUND:
         return None
-    widths, lengths, backs, tallest, tethered = (np.array(v) for v in zip(*bodies, strict=True))
+    widths, lengths, backs, tethered = (np.array(v) for v in zip(*bodies, strict=True))
+    mm_per_px = float(np.mean(extractor.camera.mm_per_pixel(true_depth)))
+    width = float(np.median(widths))
+    kind = "rat" if width * mm_per_px >= _RAT_WIDTH_MM else "mouse"
     return AnimalSize(
         source="measured",
-        width_px=round(float(np.median(widths)), 2),
+        width_px=round(width, 2),
         length_px=round(float(np.median(lengths)), 2),
         height_mm=round(float(np.median(backs)), 1),
-        tallest_mm=round(float(np.max(tallest)), 1),
-        mm_per_px=round(float(np.mean(extractor.camera.mm_per_pixel(true_depth))), 4),
+        tallest_mm=PRESETS[kind][3],
+        mm_per_px=round(mm_per_px, 4),
         frames_found=len(bodies),
         tether_share=round(float(np.mean(tethered)), 3),
     )
 
 
-def _body(heights: np.ndarray) -> tuple[float, float, float, float, bool] | None:
-    """Width, length (px), back and tallest height (mm), tether seen, of the largest object."""
+def _body(heights: np.ndarray) -> tuple[float, float, float, bool] | None:
+    """Width, length (px), back height (mm), tether seen, of the largest object."""
     whole = _largest(heights > 0)
     if whole is None or np.count_nonzero(whole) < 20:
         return None
@@ -244,8 +250,7 @@ def _body(heights: np.ndarray) -> tuple[float, float, float, float, bool] | None
     return (
         2.0 * radius,
         length,
-        float(np.percentile(body_heights, 95)),
-        float(np.percentile(body_heights, 99)),
+        float(np.percentile(body_heights, 75)),
         _tethered(whole, body, (xs.mean(), ys.mean()), length, radius),
     )
 
@@ -297,8 +302,8 @@ def size_settings(
     log-likelihood thresholds shifted by the change of a 3-D Gaussian's log-normaliser (so they
     keep meaning the same distance from the model's centre); the openings shrink for a smaller
     animal but never grow. The crop grows, never shrinks, when the animal's median length
-    passes 75% of it, to hold it with moseq2's margin; ``max_height`` rises, never falls, above
-    the tallest the animal stood (within ``max_height_cap``).
+    passes 75% of it, to hold it with moseq2's margin; ``max_height`` rises, never falls, to 1.2
+    times the tallest an animal of this size stands (within ``max_height_cap``).
 
     Parameters
     ----------

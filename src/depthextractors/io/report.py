@@ -135,12 +135,26 @@ _CROP_FILL = 0.95
 _TOO_LONG_SHARE = 0.05
 
 
+# A tether is a caution when the animal measurement saw one in this share of sampled frames.
+_TETHER_SHARE = 0.25
+# The heading is uncertain in frames whose flip confidence is below this ...
+_LOW_CONFIDENCE = 0.75
+# ... and that is a caution when more than this share of the frames with the animal are.
+_LOW_CONFIDENCE_SHARE = 0.05
+# The tail filter may erase an animal narrower than this many times its size.
+_FILTER_MARGIN = 1.2
+
+
 def cautions(results: ExtractionResults) -> list[str]:
     """Conditions that put the extraction's accuracy at risk, one sentence each.
 
     The arena looked implausible (``roi_problems``), the frame times were made up from the
-    frame rate (``timestamps_source``), or the animal's body is longer than the crop in more
-    than 5% of the frames with the animal (it is cut off: give a larger ``crop_size``).
+    frame rate (``timestamps_source``), the animal's body is longer than the crop in more
+    than 5% of the frames with the animal (it is cut off: give a larger ``crop_size``), a
+    tether or cable reached beyond the animal in at least 25% of the frames its size was
+    measured on (``animal_size``), the animal is hardly wider than the tail filter, or the
+    flip corrector was unsure of the heading (confidence below 0.75) in more than 5% of the
+    frames with the animal.
 
     Parameters
     ----------
@@ -177,6 +191,41 @@ def cautions(results: ExtractionResults) -> list[str]:
                 f"The animal is longer than the {int(width)}-pixel crop in {100 * too_long:.0f}% "
                 f"of the frames with it (median length {np.median(body):.0f} px): its ends are "
                 "cut off. Extract again with a larger crop_size."
+            )
+    found.extend(_animal_cautions(results))
+    return found
+
+
+def _animal_cautions(results: ExtractionResults) -> list[str]:
+    """The cautions from the animal's measured size and the flip corrector's confidence."""
+    found = []
+    size = results.metadata.get("animal_size") or {}
+    share = float(size.get("tether_share", float("nan")))
+    if share >= _TETHER_SHARE:
+        found.append(
+            f"Something thin (a tether or cable) reaches well beyond the animal in "
+            f"{100 * share:.0f}% of the frames its size was measured on: check in the crops "
+            "below that it is not counted as the animal; if it is, extract with "
+            "use_tracking_model: true and animal: auto."
+        )
+    tail = results.parameters.get("tail_filter_size")
+    width = size.get("width_px")
+    filtering = tail is not None and results.parameters.get("tail_filter_iters", 1)
+    if filtering and width is not None and width < _FILTER_MARGIN * max(tail):
+        found.append(
+            f"The animal is about {width:.0f} pixels wide and the tail filter "
+            f"{max(tail)} pixels: the filter may erase it. Extract again with animal: auto "
+            "(or a smaller tail_filter_size)."
+        )
+    confidence = results.flip_confidence
+    if confidence is not None and results.valid.any():
+        values = np.asarray(confidence[:], dtype=np.float64)[results.valid]
+        unsure = float(np.mean(values < _LOW_CONFIDENCE))
+        if unsure > _LOW_CONFIDENCE_SHARE:
+            found.append(
+                f"The flip corrector was unsure of the heading (confidence below "
+                f"{_LOW_CONFIDENCE}) in {100 * unsure:.0f}% of the frames with the animal: "
+                "check the heading in the movie before relying on it."
             )
     return found
 
