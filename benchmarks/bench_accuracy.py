@@ -51,6 +51,9 @@ from pathlib import Path
 import numpy as np
 
 TRACKERS = ("moments", "em")
+#: The same two trackers with ``animal: auto``: the size-dependent settings follow the animal
+#: measured on the session (``depthextractors.extraction.animal_size``).
+AUTO = ("moments, animal auto", "em, animal auto")
 #: The default tracker given the true scene (the ground truth's arena mask, and the empty scene
 #: without noise as the background): the tracking alone, without the arena step's mistakes
 #: or an animal that stood still long enough to be part of a short session's background.
@@ -115,6 +118,8 @@ def known_background_class():
 def run_session(seed: int, frames: int, workdir: str) -> dict:
     """Draw, write and extract one session; its conditions and per-frame measures."""
     from depthextractors import ManualROI, SessionExtraction, open_depth_video
+    from depthextractors.config import ExtractionConfig
+    from depthextractors.extraction.animal_size import size_changes
     from depthextractors.io import InMemoryResultsWriter
     from depthextractors.testing import draw_session, draw_session_parameters
 
@@ -148,6 +153,13 @@ def run_session(seed: int, frames: int, workdir: str) -> dict:
         )
         results = extraction.run(InMemoryResultsWriter(), progress=False, n_jobs=1)
         out["trackers"][TRUE_SCENE] = measure(results, truth, extraction.arena.roi.bbox)
+        changes = {} if arena.animal is None else size_changes(ExtractionConfig(), arena.animal)
+        out["sized"] = {key: list(np.ravel(value)) for key, value in changes.items()}
+        for name, em in zip(AUTO, (False, True), strict=True):
+            extraction = ExtractionConfig(**changes, use_tracking_model=em).build_extraction(video)
+            extraction.arena = arena
+            results = extraction.run(InMemoryResultsWriter(), progress=False, n_jobs=1)
+            out["trackers"][name] = measure(results, session.truth, arena.roi.bbox)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     out["seconds"] = time.perf_counter() - started
@@ -233,26 +245,27 @@ def _print_rows(header: list[str], rows: list[list[str]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
-def print_tethered(sessions: list[dict]) -> None:
+def print_tethered(sessions: list[dict], pair: tuple[str, str] = TRACKERS) -> None:
     """Per tethered session: moments and EM side by side (median, p95, EM minus moments)."""
     tethered = [s for s in sessions if s["conditions"]["tethered"] == "yes"]
-    if not tethered:
+    if not tethered or pair[1] not in tethered[0]["trackers"]:
         return
+    moments, em = pair
     header = ["seed", "tether", "route", "slack", "attached", "animal", "moments median",
               "moments p95", "em median", "em p95", "em - moments"]  # fmt: skip
     rows, worse = [], []
     for item in tethered:
         c, m = item["conditions"], item["trackers"]
-        med = {t: float(np.median(m[t]["error"])) for t in TRACKERS}
-        high = {t: p95(m[t]["error"]) for t in TRACKERS}
-        worse.append(med["em"] - med["moments"])
+        med = {t: float(np.median(m[t]["error"])) for t in pair}
+        high = {t: p95(m[t]["error"]) for t in pair}
+        worse.append(med[em] - med[moments])
         rows.append([
             item["seed"], c["tether"], c["tether route"], c["tether slack"],
             c["tether attachment"], c["animal"], *(_cell("median", v) for v in (
-                med["moments"], high["moments"], med["em"], high["em"])),
+                med[moments], high[moments], med[em], high[em])),
             "-" if not np.isfinite(worse[-1]) else f"{worse[-1]:+.3f}",
         ])  # fmt: skip
-    print("\ntethered sessions, EM against moments (centroid error, px):")
+    print(f"\ntethered sessions, {em} against {moments} (centroid error, px):")
     _print_rows(header, rows)
     worse = np.asarray(worse)
     finite = worse[np.isfinite(worse)]
@@ -264,7 +277,7 @@ def print_tethered(sessions: list[dict]) -> None:
     )
 
 
-def print_bars(sessions: list[dict], tracker: str = "moments") -> None:
+def print_bars(sessions: list[dict], tracker: str = "moments", em_tracker: str = "em") -> None:
     """The issue's bars, met or missed, with the measured figures (EM's on the default arena)."""
     overall = summary(sessions, tracker)
     lines = [
@@ -281,12 +294,13 @@ def print_bars(sessions: list[dict], tracker: str = "moments") -> None:
             if not (figures["median"] <= 0.3 and figures["p95"] <= 1.0):
                 failing.append(f"{factor}={level} ({figures['median']:.2f}/{figures['p95']:.2f})")
     tethered = [s for s in sessions if s["conditions"]["tethered"] == "yes"]
-    if tethered and tracker == "moments":
-        em = summary(tethered, "em")
+    if tethered and em_tracker in tethered[0]["trackers"]:
+        em = summary(tethered, em_tracker)
         lines.append(("tethered EM median <= 0.5 px", em["median"], em["median"] <= 0.5))
         lines.append(("tethered EM p95 <= 1.5 px", em["p95"], em["p95"] <= 1.5))
         worse = [
-            np.median(s["trackers"]["em"]["error"]) - np.median(s["trackers"]["moments"]["error"])
+            np.median(s["trackers"][em_tracker]["error"])
+            - np.median(s["trackers"][tracker]["error"])
             for s in tethered
         ]
         finite = [w for w in worse if np.isfinite(w)]
@@ -382,15 +396,16 @@ def main(argv: list[str] | None = None) -> int:
         "frames, default settings (EM: EMTracker() on the same arena); errors in px against the "
         "body's centroid ('contour': against moseq2's definition on a perfect frame)\n"
     )
-    print_tables(
-        sessions, tuple(t for t in (*TRACKERS, TRUE_SCENE) if t in sessions[0]["trackers"])
-    )
+    present = tuple(t for t in (*TRACKERS, TRUE_SCENE, *AUTO) if t in sessions[0]["trackers"])
+    print_tables(sessions, present)
     print_tethered(sessions)
-    for tracker in (*TRACKERS, TRUE_SCENE):
+    print_tethered(sessions, AUTO)
+    for tracker in present:
         print_worst(sessions, tracker)
-    for tracker in ("moments", TRUE_SCENE):
+    print_bars(sessions, "moments", "em")
+    for tracker, em in ((TRUE_SCENE, None), AUTO):
         if tracker in sessions[0]["trackers"]:
-            print_bars(sessions, tracker)
+            print_bars(sessions, tracker, em)
     return 0
 
 
