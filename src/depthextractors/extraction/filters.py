@@ -26,6 +26,7 @@ __all__ = [
     "FrameFilters",
     "HampelFilter",
     "hampel_filter",
+    "remove_tethers",
     "structuring_element",
     "temporal_median",
 ]
@@ -106,6 +107,12 @@ class FrameFilters(Strategy):
         Erosions applied first to thin out cables and fibres; 0 switches it off
         (``cable_filter_iters``). moseq2-extract passed this number where OpenCV expects an
         output array, so it always eroded once; here it is the number of iterations.
+    tether_size : int, default 0
+        New (``tether_filter_size``; 0 switches it off): after the tail filter, parts of the
+        animal's object narrower than a disc of this diameter (pixels) that reach out of the
+        body's ellipse (1.25 times the ellipse of the body's second moments) are a tether or
+        cable, and are removed; narrow parts inside it (the head, the tail's base) are kept.
+        ``animal: auto`` sets it for a tethered animal (three quarters of its width).
     """
 
     spatial_size: int = 3
@@ -116,11 +123,12 @@ class FrameFilters(Strategy):
     cable_size: tuple[int, int] = (5, 5)
     cable_shape: str = "rectangle"
     cable_iterations: int = 0
+    tether_size: int = 0
 
     def __post_init__(self) -> None:
         _odd_size(self.spatial_size, "spatial_size")
         _odd_size(self.temporal_size, "temporal_size")
-        for name in ("tail_iterations", "cable_iterations"):
+        for name in ("tail_iterations", "cable_iterations", "tether_size"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         object.__setattr__(self, "tail_size", tuple(int(v) for v in self.tail_size))
@@ -141,7 +149,7 @@ class FrameFilters(Strategy):
             reach += max(self.cable_size) // 2 * int(self.cable_iterations)
         if self.tail_iterations > 0:
             reach += 2 * (max(self.tail_size) // 2) * int(self.tail_iterations)
-        return reach
+        return reach + int(self.tether_size)
 
     def kernels(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """``(cable, tail)`` structuring elements, ``None`` where the filter is off."""
@@ -184,7 +192,58 @@ class FrameFilters(Strategy):
             out = _median_blur(out, self.spatial_size)
         if tail is not None:
             out = cv2.morphologyEx(out, cv2.MORPH_OPEN, tail, iterations=int(self.tail_iterations))
+        if self.tether_size > 0:
+            out = remove_tethers(out, int(self.tether_size))
         return out.copy() if out is frame else out
+
+
+def remove_tethers(heights: np.ndarray, size: int, reach: float = 1.25) -> np.ndarray:
+    """Heights without the thin parts that reach out of the body (tethers, cables).
+
+    The body is what an opening by a disc of ``size`` pixels keeps of the largest object; the
+    other parts of the object (narrower than the disc) that have a pixel outside ``reach``
+    times the ellipse of the body's second moments are set to 0.
+
+    Parameters
+    ----------
+    heights : numpy.ndarray
+        ``(rows, cols)`` heights after the tail filter.
+    size : int
+        Diameter of the disc, pixels.
+    reach : float, default 1.25
+        Scale of the body's ellipse beyond which a thin part is a tether.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``heights``, or a copy with the tethers' pixels set to 0.
+    """
+    mask = (heights > 0).astype(np.uint8)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc), connectivity=8
+    )
+    if count < 2:
+        return heights
+    body = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    ys, xs = np.nonzero(body)
+    if xs.size < 3:
+        return heights
+    centre = np.array([xs.mean(), ys.mean()])
+    inverse = np.linalg.pinv(np.cov(np.vstack([xs, ys])) * 4.0 * reach**2)
+    rest = mask & ~cv2.dilate(body.astype(np.uint8), np.ones((3, 3), np.uint8))
+    count, labels = cv2.connectedComponents(rest, connectivity=8)
+    out = heights
+    for label in range(1, count):
+        part_ys, part_xs = np.nonzero(labels == label)
+        offsets = np.vstack([part_xs, part_ys]).T - centre
+        # Mahalanobis distance 1 under 4 * covariance is the body's ellipse (semi-axes
+        # 2 sqrt(eigenvalues), the body's half-length and half-width).
+        if np.einsum("ij,jk,ik->i", offsets, inverse, offsets).max() > 1.0:
+            if out is heights:
+                out = heights.copy()
+            out[part_ys, part_xs] = 0
+    return out
 
 
 def _median_blur(frame: np.ndarray, size: int) -> np.ndarray:

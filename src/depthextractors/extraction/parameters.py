@@ -292,6 +292,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
        minimum=1),
     _p("tail_filter_shape", "choice", "Tail filter shape", "filters", "tail_shape",
        choices=("ellipse", "rectangle", "rect"), to_argument=_shape),
+    _p("tether_filter_size", "int",
+       "Remove parts of the animal narrower than this (pixels) that reach out of its body "
+       "(tethers, cables; 0: off)", "filters", "tether_size", minimum=0, moseq2=False),
     _p("spatial_filter_size", "filter_size",
        "Space prefilter kernel (median filter, must be odd; 0: off)", "filters", "spatial_size",
        short="-s", minimum=0, from_argument=_one_element_list),
