@@ -60,7 +60,8 @@ def test_openings_shrink_with_a_narrow_animal_and_the_em_model_scales_both_ways(
     shift = -2 * math.log(0.5)  # a smaller Gaussian: higher log-densities
     assert narrow["tracking_model_mask_threshold"] == pytest.approx(-16 + shift, abs=0.01)
     assert narrow["tracking_model_ll_threshold"] == pytest.approx(-100 + shift, abs=0.01)
-    assert narrow["crop_size"] == (80, 80) and narrow["max_height"] == 120  # never shrink
+    assert narrow["crop_size"] == (80, 80)
+    assert narrow["max_height"] == 120
 
     wide = size_settings(size(3.0, height_mm=2 * REFERENCE_HEIGHT_MM), DEFAULTS)
     assert wide["tail_filter_size"] == (9, 9)  # never grow: they would cut into the head
@@ -86,9 +87,11 @@ def test_the_crop_grows_for_a_long_animal_and_a_rat_may_stand_taller():
 def test_values_set_away_from_moseq2s_defaults_are_kept():
     config = ExtractionConfig(tail_filter_size=(7, 7), crop_size=(96, 96))
     changes = size_changes(config, size(0.4, length_px=90.0))
-    assert "tail_filter_size" not in changes and "crop_size" not in changes
+    assert "tail_filter_size" not in changes
+    assert "crop_size" not in changes
     assert changes["tracking_model_init_strel"] == (3, 3)
-    wide = size_changes(ExtractionConfig(frame_dtype="uint16"), preset_size("rat", "kinect_v2", 900))
+    rat = preset_size("rat", "kinect_v2", 900)
+    wide = size_changes(ExtractionConfig(frame_dtype="uint16"), rat)
     assert wide["max_height"] == 300
 
 
@@ -134,7 +137,8 @@ def test_tethers_are_seen_and_untethered_animals_mostly_not(drawn_measurements):
     for parameters, animal, _ in drawn_measurements:
         if animal is not None:
             seen[parameters.tether is not None].append(animal.tether_share >= 0.25)
-    assert seen[True] and seen[False]
+    assert seen[True]
+    assert seen[False]
     assert np.mean(seen[True]) >= 0.6, seen
     assert np.mean(seen[False]) <= 0.25, seen
 
@@ -159,7 +163,8 @@ def test_auto_finds_an_animal_the_mouse_settings_erase(tmp_path):
     session = small_mouse_far_away(tmp_path / "small")
     extract_session(session.directory, tmp_path / "default", ExtractionConfig(**QUICK))
     log = (tmp_path / "default" / "extract.log").read_text()
-    assert "AnimalSizeWarning" in log and "may erase it" in log
+    assert "AnimalSizeWarning" in log
+    assert "may erase it" in log
     default = read_results(tmp_path / "default")
     assert default.valid.mean() < 0.5
     assert any("may erase it" in text for text in cautions(default))
@@ -192,7 +197,8 @@ def test_a_rat_preset_gives_a_crop_that_holds_it(tmp_path):
     extract_session(session.directory, tmp_path / "default", ExtractionConfig(**QUICK))
     default = read_results(tmp_path / "default")
     assert any("longer than the 80-pixel crop" in text for text in cautions(default))
-    extract_session(session.directory, tmp_path / "rat_out", ExtractionConfig(animal="rat", **QUICK))
+    rat_config = ExtractionConfig(animal="rat", **QUICK)
+    extract_session(session.directory, tmp_path / "rat_out", rat_config)
     rat = read_results(tmp_path / "rat_out")
     assert rat.parameters["crop_size"][0] > 80
     assert rat.parameters["max_height"] == 255

@@ -6,13 +6,16 @@ import cv2
 import numpy as np
 import pytest
 
+from depthextractors.config import ExtractionConfig
 from depthextractors.extraction.filters import (
     FrameFilters,
     HampelFilter,
     hampel_filter,
+    remove_tethers,
     structuring_element,
     temporal_median,
 )
+from depthextractors.extraction.parameters import build_strategies
 
 
 def _body_with_tail():
@@ -84,6 +87,7 @@ def test_parameters_use_moseq2_names():
         "tail_filter_size": [9, 9],
         "tail_filter_shape": "ellipse",
         "tail_filter_iters": 1,
+        "tether_filter_size": 0,
         "cable_filter_size": [5, 5],
         "cable_filter_shape": "rectangle",
         "cable_filter_iters": 0,
@@ -173,3 +177,34 @@ def test_hampel_filter_object():
         HampelFilter(span=5, sig=0)
     series = np.arange(10.0)
     np.testing.assert_array_equal(HampelFilter().apply(series)[0], series)
+
+
+def body_with_cable(cable_width: int) -> np.ndarray:
+    """A 60x24-pixel elliptical body, 30 mm tall, and a cable of ``cable_width`` pixels from its
+    back to the image's edge, 40 mm tall."""
+    image = np.zeros((120, 200), np.uint8)
+    cv2.ellipse(image, (70, 60), (30, 12), 0, 0, 360, 30, -1)
+    image[60 - cable_width // 2 : 60 + (cable_width + 1) // 2, 80:200] = np.maximum(
+        image[60 - cable_width // 2 : 60 + (cable_width + 1) // 2, 80:200], 40
+    )
+    return image
+
+
+def test_the_tether_filter_removes_a_cable_and_keeps_the_body():
+    body = body_with_cable(0)
+    tethered = body_with_cable(7)
+    cleaned = remove_tethers(tethered, 17)
+    outside = body == 0
+    assert not cleaned[outside].any()  # the cable is gone
+    # the body is whole but for the cable's few pixels over its back
+    kept = (cleaned > 0) & (body > 0)
+    assert kept.sum() >= 0.97 * (body > 0).sum()
+    # an animal without a cable, its narrow nose inside the body's ellipse, is unchanged
+    np.testing.assert_array_equal(remove_tethers(body, 17), body)
+    # a cable as wide as the disc is part of the body: the filter cannot tell it apart
+    assert remove_tethers(body_with_cable(19), 17)[60, 190] > 0
+    # through FrameFilters and the parameter table
+    filters = FrameFilters(spatial_size=0, tail_iterations=0, tether_size=17)
+    assert not filters.apply_spatial(tethered)[outside].any()
+    built = build_strategies(ExtractionConfig(tether_filter_size=17))
+    assert built["filters"].tether_size == 17

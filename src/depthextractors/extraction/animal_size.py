@@ -55,12 +55,14 @@ PRESETS = {
 _SAMPLE_FRAMES = 60
 # Fewest sampled frames with an animal for a measurement to be trusted.
 _MIN_FRAMES_FOUND = 5
-# Heights above this (mm) are not an animal (an experimenter's hand, the camera's own noise).
-_TALLEST_MM = 400.0
 # A frame shows a tether when this many pixels of the object lie farther from the body's
 # centre than this many body half-lengths (the tail lies below min_height beyond the body).
 _TETHER_REACH = 2.0
 _TETHER_MIN_PIXELS = 8
+#: A tether is seen when the measurement saw one in at least this share of the sampled frames.
+TETHER_SHARE = 0.25
+# The tether filter removes thin parts narrower than this share of the body's width.
+_TETHER_FILTER_WIDTH = 0.6
 # A body at least this wide (mm) is a rat's (an adult mouse's is under 35 mm).
 _RAT_WIDTH_MM = 45.0
 # The crop grows when the animal's median length passes this share of it, to hold the animal
@@ -160,16 +162,18 @@ def measure_animal(
     roi: np.ndarray,
     true_depth: float,
     min_height: float = 10.0,
+    max_height: float = 120.0,
     frame_range: tuple[int, int] | None = None,
     sample_frames: int = _SAMPLE_FRAMES,
 ) -> AnimalSize | None:
     """Measure the animal on frames sampled evenly over the recording.
 
-    In each sampled frame the pixels of the arena at least ``min_height`` above the background
-    (and below 400 mm) are the object; its largest 8-connected part is the animal with anything
-    attached. The body is what remains after an opening by a disc as wide as half the body
-    (tails and tethers are thinner); its width, length and heights are measured, and pixels of
-    the object far beyond the body's end count as a tether.
+    In each sampled frame the pixels of the arena between ``min_height`` and ``max_height``
+    above the background are the objects; the thickest 8-connected one (holding the largest
+    disc) is the animal with anything attached. The body is what remains after an opening by a
+    disc three quarters as wide as the object (tails and tethers are thinner); its width,
+    length and heights are measured, and thin parts of the object far beyond the body's end
+    count as a tether.
 
     Parameters
     ----------
@@ -181,8 +185,8 @@ def measure_animal(
         ``(rows, cols)`` bool arena mask.
     true_depth : float
         Floor depth, mm (for the pixel size).
-    min_height : float, default 10
-        Lowest height of the animal, mm.
+    min_height, max_height : float, default 10, 120
+        Heights of the animal, mm (the tracker's).
     frame_range : (int, int), optional
         ``[first, last)`` frames to sample from (default: all).
     sample_frames : int, default 60
@@ -208,7 +212,7 @@ def measure_animal(
         heights = floor - depth.astype(np.float32)
         heights[~inside | np.isin(depth, invalid)] = 0
         heights = cv2.medianBlur(np.clip(heights, 0, 255).astype(np.uint8), 3).astype(np.float32)
-        heights[(heights < min_height) | (floor - depth > _TALLEST_MM)] = 0
+        heights[(heights < min_height) | (floor - depth > max_height)] = 0
         body = _body(heights)
         if body is not None:
             bodies.append(body)
@@ -232,7 +236,7 @@ def measure_animal(
 
 def _body(heights: np.ndarray) -> tuple[float, float, float, bool] | None:
     """Width, length (px), back height (mm), tether seen, of the largest object."""
-    whole = _largest(heights > 0)
+    whole = _thickest(heights > 0)
     if whole is None or np.count_nonzero(whole) < 20:
         return None
     radius = float(cv2.distanceTransform(whole, cv2.DIST_L2, 5).max())
@@ -253,6 +257,22 @@ def _body(heights: np.ndarray) -> tuple[float, float, float, bool] | None:
         float(np.percentile(body_heights, 75)),
         _tethered(whole, body, (xs.mean(), ys.mean()), length, radius),
     )
+
+
+def _thickest(binary: np.ndarray) -> np.ndarray | None:
+    """The 8-connected part of ``binary`` holding the largest disc, as uint8 0/1, or None.
+
+    The animal is the thickest object above the floor; a wall's rim left in the arena, a
+    cable on the floor or bedding can be larger, but are thin.
+    """
+    count, labels = cv2.connectedComponents(binary.astype(np.uint8), connectivity=8)
+    if count < 2:
+        return None
+    depth = cv2.distanceTransform((labels > 0).astype(np.uint8), cv2.DIST_L2, 5)
+    thickest = np.zeros(count, np.float32)
+    np.maximum.at(thickest, labels.ravel(), depth.ravel())
+    thickest[0] = -1
+    return (labels == int(np.argmax(thickest))).astype(np.uint8)
 
 
 def _largest(binary: np.ndarray) -> np.ndarray | None:
@@ -317,7 +337,9 @@ def size_settings(
     Returns
     -------
     dict
-        ``tail_filter_size``, ``crop_size``, ``max_height``, ``tracking_model_init_strel``,
+        ``tether_filter_size`` (three fifths of the width for an animal seen with a tether in at
+        least 25% of the sampled frames, else 0), ``tail_filter_size``, ``crop_size``,
+        ``max_height``, ``tracking_model_init_strel``,
         ``tracking_model_regularization``, ``tracking_model_mask_threshold``,
         ``tracking_model_ll_threshold``.
     """
@@ -338,7 +360,9 @@ def size_settings(
     max_height = float(max(defaults["max_height"], tallest))
     if max_height_cap is not None:
         max_height = min(max_height_cap, max_height)
+    tethered = size.tether_share >= TETHER_SHARE  # False for NaN (presets)
     return {
+        "tether_filter_size": _odd(_TETHER_FILTER_WIDTH * size.width_px) if tethered else 0,
         "tail_filter_size": (tail, tail),
         "crop_size": (crop, crop),
         "max_height": max_height,
@@ -368,9 +392,9 @@ def size_changes(values: Mapping[str, Any], size: AnimalSize) -> dict[str, Any]:
         whose sized value differs from it (a value set to something else is kept).
     """
     keys = (
-        "tail_filter_size", "crop_size", "max_height", "tracking_model_init_strel",
-        "tracking_model_regularization", "tracking_model_mask_threshold",
-        "tracking_model_ll_threshold",
+        "tether_filter_size", "tail_filter_size", "crop_size", "max_height",
+        "tracking_model_init_strel", "tracking_model_regularization",
+        "tracking_model_mask_threshold", "tracking_model_ll_threshold",
     )  # fmt: skip
     defaults = {key: default_value(parameter_spec(key)) for key in keys}
     cap = None if values.get("frame_dtype") == "uint16" else 255.0

@@ -231,7 +231,7 @@ def remove_tethers(heights: np.ndarray, size: int, reach: float = 1.25) -> np.nd
         return heights
     centre = np.array([xs.mean(), ys.mean()])
     inverse = np.linalg.pinv(np.cov(np.vstack([xs, ys])) * 4.0 * reach**2)
-    rest = mask & ~cv2.dilate(body.astype(np.uint8), np.ones((3, 3), np.uint8))
+    rest = mask & ~body.astype(np.uint8)
     count, labels = cv2.connectedComponents(rest, connectivity=8)
     out = heights
     for label in range(1, count):

@@ -340,7 +340,7 @@ class SessionExtraction:
         first_frame = self.extractor.get_video(0, 1)[0]
         animal = measure_animal(
             self.extractor, background, mask, arena.true_depth, self.tracker.min_height,
-            self.frame_range(),
+            self.tracker.max_height, self.frame_range(),
         )  # fmt: skip
         self.arena = ArenaResult(background, arena, first_frame, animal)
         return self.arena

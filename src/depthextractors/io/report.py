@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..extraction.animal_size import TETHER_SHARE
 from .output_dir import format_bytes, output_error, partial_path
 from .report_figures import (
     LOW_FLIP_CONFIDENCE,
@@ -135,8 +136,6 @@ _CROP_FILL = 0.95
 _TOO_LONG_SHARE = 0.05
 
 
-# A tether is a caution when the animal measurement saw one in this share of sampled frames.
-_TETHER_SHARE = 0.25
 # The heading is uncertain in frames whose flip confidence is below this ...
 _LOW_CONFIDENCE = 0.75
 # ... and that is a caution when more than this share of the frames with the animal are.
@@ -201,7 +200,7 @@ def _animal_cautions(results: ExtractionResults) -> list[str]:
     found = []
     size = results.metadata.get("animal_size") or {}
     share = float(size.get("tether_share", float("nan")))
-    if share >= _TETHER_SHARE:
+    if share >= TETHER_SHARE:
         found.append(
             f"Something thin (a tether or cable) reaches well beyond the animal in "
             f"{100 * share:.0f}% of the frames its size was measured on: check in the crops "
