@@ -52,15 +52,17 @@ PRESETS = {
 }
 
 # Frames sampled for the measurement, spread evenly over the recording.
-_SAMPLE_FRAMES = 60
+_SAMPLE_FRAMES = 40
 # Fewest sampled frames with an animal for a measurement to be trusted.
 _MIN_FRAMES_FOUND = 5
 # A frame shows a tether when this many pixels of the object lie farther from the body's
 # centre than this many body half-lengths (the tail lies below min_height beyond the body).
 _TETHER_REACH = 2.0
 _TETHER_MIN_PIXELS = 8
+# Objects (by area) looked at for the thickest one.
+_CANDIDATES = 4
 #: A tether is seen when the measurement saw one in at least this share of the sampled frames.
-TETHER_SHARE = 0.25
+TETHER_SHARE = 0.15
 # The tether filter removes thin parts narrower than this share of the body's width.
 _TETHER_FILTER_WIDTH = 0.6
 # A body at least this wide (mm) is a rat's (an adult mouse's is under 35 mm).
@@ -189,7 +191,7 @@ def measure_animal(
         Heights of the animal, mm (the tracker's).
     frame_range : (int, int), optional
         ``[first, last)`` frames to sample from (default: all).
-    sample_frames : int, default 60
+    sample_frames : int, default 40
         Frames sampled.
 
     Returns
@@ -204,16 +206,18 @@ def measure_animal(
     cols = np.flatnonzero(roi.any(axis=0))
     box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
     floor = np.asarray(background, dtype=np.float32)[box]
-    inside = roi[box]
+    outside = ~roi[box]
     invalid = tuple(extractor.camera.invalid_depths)
     bodies = []
     for index in indices:
         depth = extractor.get_video(int(index), int(index) + 1)[0][box]
         heights = floor - depth.astype(np.float32)
-        heights[~inside | np.isin(depth, invalid)] = 0
-        heights = cv2.medianBlur(np.clip(heights, 0, 255).astype(np.uint8), 3).astype(np.float32)
-        heights[(heights < min_height) | (floor - depth > max_height)] = 0
-        body = _body(heights)
+        heights[outside | np.isin(depth, invalid)] = 0
+        # The median blur sees every height, as the extraction's spatial filter does, before
+        # the height range is applied.
+        blurred = cv2.medianBlur(np.clip(heights, 0, 255).astype(np.uint8), 3)
+        blurred[(blurred < min_height) | (heights > max_height)] = 0
+        body = _body(blurred)
         if body is not None:
             bodies.append(body)
     if len(bodies) < _MIN_FRAMES_FOUND:
@@ -235,17 +239,23 @@ def measure_animal(
 
 
 def _body(heights: np.ndarray) -> tuple[float, float, float, bool] | None:
-    """Width, length (px), back height (mm), tether seen, of the largest object."""
-    whole = _thickest(heights > 0)
-    if whole is None or np.count_nonzero(whole) < 20:
+    """Width, length (px), back height (mm), tether seen, of the thickest object."""
+    found = _thickest(heights > 0)
+    if found is None:
         return None
+    whole, (row, col) = found
+    # The object's box with the one-pixel border _thickest gives it.
+    heights = np.pad(heights, 1)[row : row + whole.shape[0], col : col + whole.shape[1]]
     radius = float(cv2.distanceTransform(whole, cv2.DIST_L2, 5).max())
     # Tails and tethers are thinner than three quarters of the body's width; the head is not.
     side = max(3, 2 * int(0.75 * radius) + 1)
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
-    body = _largest(cv2.morphologyEx(whole, cv2.MORPH_OPEN, disc))
-    if body is None or np.count_nonzero(body) < 10:
+    core = _largest(cv2.morphologyEx(whole, cv2.MORPH_OPEN, disc))
+    if core is None or np.count_nonzero(core) < 10:
         return None
+    # The opening also rounds off the head: what lies within one disc of the core is body
+    # (a tether keeps only a stub that long).
+    body = whole & cv2.dilate(core, disc)
     ys, xs = np.nonzero(body)
     eigen = np.linalg.eigvalsh(np.cov(np.vstack([xs, ys])))
     # A rodent's body is at most about four times as long as it is wide.
@@ -259,20 +269,30 @@ def _body(heights: np.ndarray) -> tuple[float, float, float, bool] | None:
     )
 
 
-def _thickest(binary: np.ndarray) -> np.ndarray | None:
-    """The 8-connected part of ``binary`` holding the largest disc, as uint8 0/1, or None.
+def _thickest(binary: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """The 8-connected part of ``binary`` holding the largest disc, cut to its box with a
+    border of one pixel, as uint8 0/1, and the box's ``(row, col)`` in ``binary`` padded by
+    one pixel; None when no part has 20 pixels or more.
 
     The animal is the thickest object above the floor; a wall's rim left in the arena, a
     cable on the floor or bedding can be larger, but are thin.
     """
-    count, labels = cv2.connectedComponents(binary.astype(np.uint8), connectivity=8)
-    if count < 2:
-        return None
-    depth = cv2.distanceTransform((labels > 0).astype(np.uint8), cv2.DIST_L2, 5)
-    thickest = np.zeros(count, np.float32)
-    np.maximum.at(thickest, labels.ravel(), depth.ravel())
-    thickest[0] = -1
-    return (labels == int(np.argmax(thickest))).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(
+        binary.astype(np.uint8), connectivity=8
+    )
+    best, best_depth = None, 0.0
+    origin = (0, 0)
+    for label in 1 + np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:_CANDIDATES]:
+        if stats[label, cv2.CC_STAT_AREA] < 20:
+            break
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        # A border of one pixel: the distance transform measures to the object's edge.
+        part = np.zeros((h + 2, w + 2), np.uint8)
+        part[1:-1, 1:-1] = labels[y : y + h, x : x + w] == label
+        depth = float(cv2.distanceTransform(part, cv2.DIST_L2, 5).max())
+        if depth > best_depth:
+            best, best_depth, origin = part, depth, (y, x)
+    return None if best is None else (best, origin)
 
 
 def _largest(binary: np.ndarray) -> np.ndarray | None:
@@ -338,7 +358,7 @@ def size_settings(
     -------
     dict
         ``tether_filter_size`` (three fifths of the width for an animal seen with a tether in at
-        least 25% of the sampled frames, else 0), ``tail_filter_size``, ``crop_size``,
+        least 15% of the sampled frames, else 0), ``tail_filter_size``, ``crop_size``,
         ``max_height``, ``tracking_model_init_strel``,
         ``tracking_model_regularization``, ``tracking_model_mask_threshold``,
         ``tracking_model_ll_threshold``.

@@ -349,7 +349,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     _p("animal", "choice",
        "Size-dependent settings left at moseq2's defaults (made for a mouse under a Kinect) "
        "follow the animal: 'mouse' keeps them, 'rat' sizes them for a rat, 'auto' for the "
-       "animal measured on 60 frames (tail filter, crop, max_height, EM tracker)",
+       "animal measured on 40 frames (tail filter, crop, max_height, EM tracker)",
        default="mouse", choices=("mouse", "rat", "auto"), group=WORKFLOW, moseq2=False),
     _p("write_movie", "bool",
        "Write a results_00.mp4 preview movie including the extracted mouse", default=True,

@@ -150,7 +150,7 @@ def cautions(results: ExtractionResults) -> list[str]:
     The arena looked implausible (``roi_problems``), the frame times were made up from the
     frame rate (``timestamps_source``), the animal's body is longer than the crop in more
     than 5% of the frames with the animal (it is cut off: give a larger ``crop_size``), a
-    tether or cable reached beyond the animal in at least 25% of the frames its size was
+    tether or cable reached beyond the animal in at least 15% of the frames its size was
     measured on (``animal_size``), the animal is hardly wider than the tail filter, or the
     flip corrector was unsure of the heading (confidence below 0.75) in more than 5% of the
     frames with the animal.
