@@ -187,6 +187,9 @@ def test_find_roi_writes_the_arena_images(session, tmp_path):
     result = run("find-roi", session, "--output-dir", tmp_path)
     assert result.exit_code == 0, result.output
     assert "true depth" in result.output
+    # the animal measured on sampled frames: a Kinect mouse is 15-20 pixels wide
+    width = float(result.output.split("animal")[1].split("px wide")[0])
+    assert 12 < width < 24, result.output
     for name in ("bground.tiff", "roi.tiff", "first_frame.tiff", "roi_overlay.png"):
         assert (tmp_path / name).is_file()
 

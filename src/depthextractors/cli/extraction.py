@@ -153,6 +153,8 @@ def find_roi(
     for label, texts in (("note", arena.roi.notes), ("implausible", arena.roi.problems)):
         for text in texts:
             click.echo(f"  {label:<18}{cli_words(text)}")
+    animal = "not found in enough frames" if arena.animal is None else arena.animal.describe()
+    click.echo(f"  {'animal':<18}{animal}")
     for name in ("bground.tiff", "roi.tiff", "first_frame.tiff", "roi_overlay.png"):
         click.echo(f"  {name:<18}{output_dir / name}")
 
