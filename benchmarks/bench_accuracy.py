@@ -154,7 +154,7 @@ def run_session(seed: int, frames: int, workdir: str) -> dict:
         results = extraction.run(InMemoryResultsWriter(), progress=False, n_jobs=1)
         out["trackers"][TRUE_SCENE] = measure(results, truth, extraction.arena.roi.bbox)
         changes = {} if arena.animal is None else size_changes(ExtractionConfig(), arena.animal)
-        out["sized"] = {key: list(np.ravel(value)) for key, value in changes.items()}
+        out["sized"] = {key: np.ravel(value).tolist() for key, value in changes.items()}
         for name, em in zip(AUTO, (False, True), strict=True):
             extraction = ExtractionConfig(**changes, use_tracking_model=em).build_extraction(video)
             extraction.arena = arena
@@ -341,6 +341,8 @@ def _plain(item: dict) -> dict:
             )
         if isinstance(value, dict):
             return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, np.generic):
+            return value.item()
         return value
 
     return convert(item)
