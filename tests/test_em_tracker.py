@@ -25,7 +25,10 @@ from depthextractors import (
 from depthextractors.extraction import FrameFilters, HampelFilter, MotionFlipCorrector
 from depthextractors.extraction.crop import crop_and_rotate
 from depthextractors.extraction.em_tracking import (
+    _inverse,
     _log_likelihood_image,
+    _nearest_positive_definite,
+    _positive_definite,
     model_smoothing_weights,
     smooth_by_model,
 )
@@ -173,6 +176,30 @@ def test_vectorised_log_likelihood_equals_scipy():
     points = np.column_stack([xx.ravel(), yy.ravel(), heights.ravel()])
     reference = multivariate_normal.logpdf(points, mean, cov).reshape(heights.shape)
     np.testing.assert_allclose(ours, reference, rtol=1e-10, atol=1e-10)
+
+
+def test_closed_form_3x3_algebra_equals_numpy():
+    """The tracker's 3x3 inverse, definiteness test and covariance repair (Python floats, for
+    speed) agree with numpy.linalg."""
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        a = rng.normal(size=(3, 3)) * rng.uniform(0.1, 30.0, size=3)
+        spd = a @ a.T + np.diag(rng.uniform(0.0, 50.0, size=3))
+        spd = 0.5 * (spd + spd.T)
+        adjugate, det = _inverse(spd.tolist())
+        np.testing.assert_allclose(np.array(adjugate) / det, np.linalg.inv(spd), rtol=1e-8)
+        assert det == pytest.approx(np.linalg.det(spd), rel=1e-9)
+        lowest = np.linalg.eigvalsh(spd).min()
+        for shift in (0.5 * lowest, 2.0 * lowest):
+            assert _positive_definite(spd.tolist(), shift) == (lowest > shift)
+        indefinite = spd - (lowest + 1.0) * np.eye(3)
+        values, vectors = np.linalg.eigh(indefinite)
+        repaired = np.array(_nearest_positive_definite(indefinite.tolist()))
+        expected = (vectors * np.maximum(values, 1e-3)) @ vectors.T
+        np.testing.assert_allclose(repaired, expected, rtol=1e-10, atol=1e-10)
+        assert np.linalg.eigvalsh(repaired).min() >= 1e-3 - 1e-9
+        np.testing.assert_array_equal(np.array(_nearest_positive_definite(spd.tolist())), spd)
+    assert _inverse([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 0.0, 1.0]]) is None
 
 
 @pytest.mark.parametrize("init_method", ["raw", "min", "med"])

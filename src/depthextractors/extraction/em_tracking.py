@@ -260,7 +260,7 @@ class EMTracker(SequentialTracker):
             [cols + origin[0], rows + origin[1], image[rows, cols].astype(np.float64)]
         )
         self._mean = points.mean(axis=0)
-        self._cov = _nearest_positive_definite(np.cov(points, rowvar=False))
+        self._cov = np.array(_nearest_positive_definite(np.cov(points, rowvar=False).tolist()))
         return True
 
     # ------------------------------------------------------------------ tracking
@@ -291,7 +291,6 @@ class EMTracker(SequentialTracker):
             In ROI-box coordinates, with the log-likelihood image; ``None`` when no animal is
             found (the model is kept).
         """
-        heights = filtered.astype(np.float64)
         if self._mean is None and not self._initialize_from(filtered, origin):
             return None
         rows, cols = filtered.shape
@@ -300,24 +299,20 @@ class EMTracker(SequentialTracker):
             np.arange(cols, dtype=np.float64) + origin[0],
             np.arange(rows, dtype=np.float64) + origin[1],
         )
-        if not self._update_model(filtered, origin, grid, heights):
+        if not self._update_model(filtered, origin, grid):
             return None
-        return self._find_animal(filtered, origin, grid, heights, raw)
+        return self._find_animal(filtered, origin, grid, raw)
 
     def _update_model(
-        self,
-        filtered: np.ndarray,
-        origin: tuple[int, int],
-        grid: tuple[np.ndarray, np.ndarray],
-        heights: np.ndarray,
+        self, filtered: np.ndarray, origin: tuple[int, int], grid: tuple[np.ndarray, np.ndarray]
     ) -> bool:
         """EM on the pixels the model explains, blended into the model; False if it found
         none (again after starting from this frame), the model then unchanged or restarted."""
-        grid_x, grid_y = grid
-        in_range = (heights > self.min_height) & (heights < self.max_height)
+        in_range = (filtered > self.min_height) & (filtered < self.max_height)
         updated = None
         for attempt in range(2):
-            log_likelihood = _log_likelihood_image(grid_x, grid_y, heights, self._mean, self._cov)
+            terms = _log_likelihood_terms(*grid, self._mean, self._cov)
+            log_likelihood = _log_likelihood(terms, filtered)
             candidates = (log_likelihood > self.ll_threshold).astype(np.uint8)
             if self.segment:
                 region = _largest_region(candidates)
@@ -325,7 +320,7 @@ class EMTracker(SequentialTracker):
             else:
                 use = candidates.astype(bool) & in_range
             if use is not None and np.count_nonzero(use) >= 3:
-                updated = self._em(grid_x, grid_y, heights, use)
+                updated = self._em(_points(use, filtered, origin))
             if updated is not None:
                 break
             # The model lost the animal: start again from this frame.
@@ -343,13 +338,13 @@ class EMTracker(SequentialTracker):
         filtered: np.ndarray,
         origin: tuple[int, int],
         grid: tuple[np.ndarray, np.ndarray],
-        heights: np.ndarray,
         raw: np.ndarray | None,
     ) -> TrackedObject | None:
         """The animal under the updated model: its pixels' moments, in ROI-box coordinates,
         with the log-likelihood image (of ``raw`` when given)."""
-        grid_x, grid_y = grid
-        log_likelihood = _log_likelihood_image(grid_x, grid_y, heights, self._mean, self._cov)
+        # One model for both images: its pixel-position terms are computed once.
+        terms = _log_likelihood_terms(*grid, self._mean, self._cov)
+        log_likelihood = _log_likelihood(terms, filtered)
         animal = (filtered >= self._low) & (log_likelihood > self.mask_threshold)
         limit = (
             None
@@ -358,14 +353,11 @@ class EMTracker(SequentialTracker):
         )
         if limit is not None:
             # A cable thick enough to survive the filters is left out of the moments too.
-            animal &= heights <= limit
+            animal &= filtered <= limit
         if raw is not None:
-            raw_heights = raw.astype(np.float64)
-            log_likelihood = _log_likelihood_image(
-                grid_x, grid_y, raw_heights, self._mean, self._cov
-            )
+            log_likelihood = _log_likelihood(terms, raw)
             if limit is not None:
-                log_likelihood[raw_heights > limit] = min(self.ll_clip, float(log_likelihood.min()))
+                log_likelihood[raw > limit] = min(self.ll_clip, float(log_likelihood.min()))
         animal = animal.astype(np.uint8)
         if self.use_cc:
             animal = largest_component(animal)
@@ -384,32 +376,40 @@ class EMTracker(SequentialTracker):
         found.mean_log_likelihood = mean_ll
         return found
 
-    def _em(
-        self, grid_x: np.ndarray, grid_y: np.ndarray, heights: np.ndarray, use: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """EM updates of mean and covariance from the pixels ``use``; None if degenerate."""
-        rows, cols = np.nonzero(use)
-        points = np.column_stack([grid_x[cols], grid_y[rows], heights[rows, cols]])
-        mean, cov = self._mean, self._cov
+    def _em(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """EM updates of mean and covariance from ``(3, n)`` points ``(x, y, height)``; None
+        if degenerate."""
+        # The 3x3 algebra is done on Python floats: numpy's per-call cost on arrays this small
+        # is many times the arithmetic.
+        mean, cov = self._mean, self._cov.tolist()
         previous = 0.0
-        ridge = self.regularization * np.eye(3)
         for _ in range(self.max_iterations):
-            log_pdf = _log_pdf(points, mean, cov)
-            if log_pdf is None:
+            inverse = _inverse(cov)
+            if inverse is None or not _positive_definite(cov):
                 return None
-            weights = np.exp(log_pdf - log_pdf.max())
+            adjugate, det = inverse
+            offsets = points - mean[:, None]
+            # Half the squared Mahalanobis distances, and each point's density relative to
+            # the densest one's: exp(log p - max log p).
+            half_precision = np.array(adjugate) * (0.5 / det)
+            half = np.einsum("ij,ij->j", half_precision @ offsets, offsets)
+            weights = np.exp(np.subtract(half.min(), half, out=half), out=half)
             weights /= weights.sum()
-            mean = weights @ points
-            offsets = points - mean
-            cov = _nearest_positive_definite((offsets * weights[:, None]).T @ offsets + ridge)
+            mean = points @ weights
+            offsets = points - mean[:, None]
+            scatter = ((offsets * weights) @ offsets.T).tolist()
+            for k in range(3):
+                scatter[k][k] += self.regularization
+            cov = _nearest_positive_definite(scatter)
             total = float(np.sum(np.log(weights + 1e-300)))
             gain = total - previous
             if 0 <= gain < self.tolerance * abs(previous):
                 break
             previous = total
-        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
+        values = [*mean.tolist(), *cov[0], *cov[1], *cov[2]]
+        if not all(map(math.isfinite, values)):
             return None
-        return mean, cov
+        return mean, np.array(cov)
 
     # ------------------------------------------------------------------ smoothing
     def smoothing_weights(self, objects: list[TrackedObject | None]) -> np.ndarray | None:
@@ -497,44 +497,94 @@ def smooth_by_model(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return out
 
 
-def _log_pdf(points: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray | None:
-    """Gaussian log-density of ``(n, 3)`` points; None if the covariance is singular."""
-    try:
-        factor = np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
+def _points(use: np.ndarray, heights: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+    """``(3, n)`` float64 ``(x, y, height)`` of the pixels ``use``, in model coordinates."""
+    rows, cols = np.nonzero(use)
+    points = np.empty((3, rows.size))
+    points[0] = cols + origin[0]
+    points[1] = rows + origin[1]
+    points[2] = heights[rows, cols]
+    return points
+
+
+def _inverse(matrix: list[list[float]]) -> tuple[list[list[float]], float] | None:
+    """Adjugate and determinant of a 3x3 matrix (the inverse is their ratio); None if
+    singular."""
+    (a, b, c), (d, e, f), (g, h, i) = matrix
+    co_a, co_b, co_c = e * i - f * h, f * g - d * i, d * h - e * g
+    det = a * co_a + b * co_b + c * co_c
+    if det == 0 or not math.isfinite(det):
         return None
-    solved = np.linalg.solve(factor, (points - mean).T)
-    log_det = 2.0 * float(np.log(np.diag(factor)).sum())
-    return -0.5 * (np.einsum("ij,ij->j", solved, solved) + log_det + 3.0 * _LOG_2PI)
+    adjugate = [
+        [co_a, c * h - b * i, b * f - c * e],
+        [co_b, a * i - c * g, c * d - a * f],
+        [co_c, b * g - a * h, a * e - b * d],
+    ]
+    return adjugate, det
+
+
+def _positive_definite(matrix: list[list[float]], shift: float = 0.0) -> bool:
+    """Whether the symmetric 3x3 ``matrix - shift * I`` is positive definite (its leading
+    minors are positive)."""
+    (a, b, c), (_, e, f), (_, _, i) = matrix
+    a, e, i = a - shift, e - shift, i - shift
+    det = a * (e * i - f * f) - b * (b * i - f * c) + c * (b * f - e * c)
+    return a > 0 and a * e - b * b > 0 and det > 0
+
+
+def _log_likelihood_terms(
+    grid_x: np.ndarray, grid_y: np.ndarray, mean: np.ndarray, cov: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """What a Gaussian's log-density image shares between height images: the pixel-position
+    part of the quadratic form plus the normalisation, the coefficient of the height offset,
+    the height precision and the mean height."""
+    inverse = _inverse(cov.tolist())
+    if inverse is None:
+        raise np.linalg.LinAlgError("the tracking model's covariance is singular")
+    (p00, p01, p02), (_, p11, p12), (_, _, p22) = inverse[0]
+    det = inverse[1]
+    mean_x, mean_y, mean_height = mean.tolist()
+    dx = (grid_x - mean_x)[None, :]
+    dy = (grid_y - mean_y)[:, None]
+    # Quadratic form expanded term by term: broadcasting the row and column offsets avoids
+    # building (rows * cols, 3) arrays.
+    planar = ((p00 / det) * dx * dx + (math.log(abs(det)) + 3.0 * _LOG_2PI)) + (
+        (p11 / det) * dy * dy + (2.0 * p01 / det) * dx * dy
+    )
+    slope = (2.0 * p02 / det) * dx + (2.0 * p12 / det) * dy
+    return planar, slope, p22 / det, mean_height
+
+
+def _log_likelihood(
+    terms: tuple[np.ndarray, np.ndarray, float, float], heights: np.ndarray
+) -> np.ndarray:
+    """Log-density of every pixel ``(x, y, height)``, float64 ``(rows, cols)``, from
+    :func:`_log_likelihood_terms`."""
+    planar, slope, p22, mean_height = terms
+    dz = heights - mean_height
+    return -0.5 * (dz * (p22 * dz + slope) + planar)
 
 
 def _log_likelihood_image(
     grid_x: np.ndarray, grid_y: np.ndarray, heights: np.ndarray, mean: np.ndarray, cov: np.ndarray
 ) -> np.ndarray:
     """Log-density of every pixel ``(x, y, height)`` of an image, float64 ``(rows, cols)``."""
-    precision = np.linalg.inv(cov)
-    log_det = float(np.linalg.slogdet(cov)[1])
-    dx = (grid_x - mean[0])[None, :]
-    dy = (grid_y - mean[1])[:, None]
-    dz = heights - mean[2]
-    # Quadratic form expanded term by term: broadcasting the row and column offsets avoids
-    # building (rows * cols, 3) arrays.
-    quadratic = (
-        precision[0, 0] * dx * dx
-        + precision[1, 1] * dy * dy
-        + 2.0 * precision[0, 1] * dx * dy
-        + dz * (precision[2, 2] * dz + 2.0 * (precision[0, 2] * dx + precision[1, 2] * dy))
-    )
-    return -0.5 * (quadratic + log_det + 3.0 * _LOG_2PI)
+    return _log_likelihood(_log_likelihood_terms(grid_x, grid_y, mean, cov), heights)
 
 
-def _nearest_positive_definite(matrix: np.ndarray, floor: float = 1e-3) -> np.ndarray:
-    """Symmetric matrix with eigenvalues raised to at least ``floor`` (a valid covariance)."""
-    symmetric = 0.5 * (matrix + matrix.T)
-    values, vectors = np.linalg.eigh(symmetric)
+def _nearest_positive_definite(
+    matrix: list[list[float]], floor: float = 1e-3
+) -> list[list[float]]:
+    """Symmetric 3x3 matrix with eigenvalues raised to at least ``floor`` (a valid
+    covariance)."""
+    symmetric = [[0.5 * (matrix[r][c] + matrix[c][r]) for c in range(3)] for r in range(3)]
+    # Eigenvalues all above 2 * floor (the rule, by leading minors) need no decomposition.
+    if _positive_definite(symmetric, 2.0 * floor):
+        return symmetric
+    values, vectors = np.linalg.eigh(np.array(symmetric))
     if values.min() >= floor:
         return symmetric
-    return (vectors * np.maximum(values, floor)) @ vectors.T
+    return ((vectors * np.maximum(values, floor)) @ vectors.T).tolist()
 
 
 def _largest_region(binary: np.ndarray) -> np.ndarray | None:
