@@ -35,8 +35,9 @@ frame to the next chunk). Initialisation (``init_method``): ``"raw"`` from the f
 an animal, ``"min"`` / ``"med"`` from the per-pixel minimum / median of the first
 ``init_frames`` frames.
 
-Everything is computed with numpy on the box around the frame's non-zero pixels (the session
-passes that sub-image and its origin), never with per-pixel ``scipy.stats`` calls.
+Everything is computed on the box around the frame's non-zero pixels (the session passes that
+sub-image and its origin), never with per-pixel ``scipy.stats`` calls; the Gaussian's algebra
+is in :mod:`.em_gaussian`.
 
 The log-likelihood image is kept with each tracked object: the session crops and rotates it
 into ``frames_mask`` (float32, clipped below at ``ll_clip`` and set to ``ll_clip`` where the
@@ -50,12 +51,18 @@ import math
 import cv2
 import numpy as np
 
+from .em_gaussian import (
+    em_update,
+    image_points,
+    log_likelihood,
+    log_likelihood_terms,
+    nearest_positive_definite,
+)
 from .filters import structuring_element
 from .tracking import MomentsTracker, SequentialTracker, TrackedObject, largest_component
 
 __all__ = ["EMTracker", "model_smoothing_weights", "smooth_by_model"]
 
-_LOG_2PI = math.log(2.0 * math.pi)
 _INIT_METHODS = ("raw", "min", "med")
 
 
@@ -260,7 +267,7 @@ class EMTracker(SequentialTracker):
             [cols + origin[0], rows + origin[1], image[rows, cols].astype(np.float64)]
         )
         self._mean = points.mean(axis=0)
-        self._cov = np.array(_nearest_positive_definite(np.cov(points, rowvar=False).tolist()))
+        self._cov = np.array(nearest_positive_definite(np.cov(points, rowvar=False).tolist()))
         return True
 
     # ------------------------------------------------------------------ tracking
@@ -311,16 +318,19 @@ class EMTracker(SequentialTracker):
         in_range = (filtered > self.min_height) & (filtered < self.max_height)
         updated = None
         for attempt in range(2):
-            terms = _log_likelihood_terms(*grid, self._mean, self._cov)
-            log_likelihood = _log_likelihood(terms, filtered)
-            candidates = (log_likelihood > self.ll_threshold).astype(np.uint8)
+            terms = log_likelihood_terms(*grid, self._mean, self._cov)
+            likelihood = log_likelihood(terms, filtered)
+            candidates = (likelihood > self.ll_threshold).astype(np.uint8)
             if self.segment:
                 region = _largest_region(candidates)
                 use = None if region is None else region & in_range
             else:
                 use = candidates.astype(bool) & in_range
             if use is not None and np.count_nonzero(use) >= 3:
-                updated = self._em(_points(use, filtered, origin))
+                updated = em_update(
+                    image_points(use, filtered, origin), self._mean, self._cov,
+                    self.max_iterations, self.tolerance, self.regularization,
+                )  # fmt: skip
             if updated is not None:
                 break
             # The model lost the animal: start again from this frame.
@@ -343,9 +353,9 @@ class EMTracker(SequentialTracker):
         """The animal under the updated model: its pixels' moments, in ROI-box coordinates,
         with the log-likelihood image (of ``raw`` when given)."""
         # One model for both images: its pixel-position terms are computed once.
-        terms = _log_likelihood_terms(*grid, self._mean, self._cov)
-        log_likelihood = _log_likelihood(terms, filtered)
-        animal = (filtered >= self._low) & (log_likelihood > self.mask_threshold)
+        terms = log_likelihood_terms(*grid, self._mean, self._cov)
+        likelihood = log_likelihood(terms, filtered)
+        animal = (filtered >= self._low) & (likelihood > self.mask_threshold)
         limit = (
             None
             if self.cable_sigma is None
@@ -355,9 +365,9 @@ class EMTracker(SequentialTracker):
             # A cable thick enough to survive the filters is left out of the moments too.
             animal &= filtered <= limit
         if raw is not None:
-            log_likelihood = _log_likelihood(terms, raw)
+            likelihood = log_likelihood(terms, raw)
             if limit is not None:
-                log_likelihood[raw > limit] = min(self.ll_clip, float(log_likelihood.min()))
+                likelihood[raw > limit] = min(self.ll_clip, float(likelihood.min()))
         animal = animal.astype(np.uint8)
         if self.use_cc:
             animal = largest_component(animal)
@@ -367,49 +377,14 @@ class EMTracker(SequentialTracker):
         x0, y0 = found.mask_origin
         h, w = found.mask.shape
         on_animal = found.mask.astype(bool)
-        mean_ll = float(log_likelihood[y0 : y0 + h, x0 : x0 + w][on_animal].mean())
+        mean_ll = float(likelihood[y0 : y0 + h, x0 : x0 + w][on_animal].mean())
         found.x += origin[0]
         found.y += origin[1]
         found.mask_origin = (x0 + origin[0], y0 + origin[1])
-        found.log_likelihood = log_likelihood.astype(np.float32)
+        found.log_likelihood = likelihood.astype(np.float32)
         found.log_likelihood_origin = (int(origin[0]), int(origin[1]))
         found.mean_log_likelihood = mean_ll
         return found
-
-    def _em(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """EM updates of mean and covariance from ``(3, n)`` points ``(x, y, height)``; None
-        if degenerate."""
-        # The 3x3 algebra is done on Python floats: numpy's per-call cost on arrays this small
-        # is many times the arithmetic.
-        mean, cov = self._mean, self._cov.tolist()
-        previous = 0.0
-        for _ in range(self.max_iterations):
-            inverse = _inverse(cov)
-            if inverse is None or not _positive_definite(cov):
-                return None
-            adjugate, det = inverse
-            offsets = points - mean[:, None]
-            # Half the squared Mahalanobis distances, and each point's density relative to
-            # the densest one's: exp(log p - max log p).
-            half_precision = np.array(adjugate) * (0.5 / det)
-            half = np.einsum("ij,ij->j", half_precision @ offsets, offsets)
-            weights = np.exp(np.subtract(half.min(), half, out=half), out=half)
-            weights /= weights.sum()
-            mean = points @ weights
-            offsets = points - mean[:, None]
-            scatter = ((offsets * weights) @ offsets.T).tolist()
-            for k in range(3):
-                scatter[k][k] += self.regularization
-            cov = _nearest_positive_definite(scatter)
-            total = float(np.sum(np.log(weights + 1e-300)))
-            gain = total - previous
-            if 0 <= gain < self.tolerance * abs(previous):
-                break
-            previous = total
-        values = [*mean.tolist(), *cov[0], *cov[1], *cov[2]]
-        if not all(map(math.isfinite, values)):
-            return None
-        return mean, np.array(cov)
 
     # ------------------------------------------------------------------ smoothing
     def smoothing_weights(self, objects: list[TrackedObject | None]) -> np.ndarray | None:
@@ -495,96 +470,6 @@ def smooth_by_model(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     out = np.asarray(v)
     out[missing] = np.nan
     return out
-
-
-def _points(use: np.ndarray, heights: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
-    """``(3, n)`` float64 ``(x, y, height)`` of the pixels ``use``, in model coordinates."""
-    rows, cols = np.nonzero(use)
-    points = np.empty((3, rows.size))
-    points[0] = cols + origin[0]
-    points[1] = rows + origin[1]
-    points[2] = heights[rows, cols]
-    return points
-
-
-def _inverse(matrix: list[list[float]]) -> tuple[list[list[float]], float] | None:
-    """Adjugate and determinant of a 3x3 matrix (the inverse is their ratio); None if
-    singular."""
-    (a, b, c), (d, e, f), (g, h, i) = matrix
-    co_a, co_b, co_c = e * i - f * h, f * g - d * i, d * h - e * g
-    det = a * co_a + b * co_b + c * co_c
-    if det == 0 or not math.isfinite(det):
-        return None
-    adjugate = [
-        [co_a, c * h - b * i, b * f - c * e],
-        [co_b, a * i - c * g, c * d - a * f],
-        [co_c, b * g - a * h, a * e - b * d],
-    ]
-    return adjugate, det
-
-
-def _positive_definite(matrix: list[list[float]], shift: float = 0.0) -> bool:
-    """Whether the symmetric 3x3 ``matrix - shift * I`` is positive definite (its leading
-    minors are positive)."""
-    (a, b, c), (_, e, f), (_, _, i) = matrix
-    a, e, i = a - shift, e - shift, i - shift
-    det = a * (e * i - f * f) - b * (b * i - f * c) + c * (b * f - e * c)
-    return a > 0 and a * e - b * b > 0 and det > 0
-
-
-def _log_likelihood_terms(
-    grid_x: np.ndarray, grid_y: np.ndarray, mean: np.ndarray, cov: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """What a Gaussian's log-density image shares between height images: the pixel-position
-    part of the quadratic form plus the normalisation, the coefficient of the height offset,
-    the height precision and the mean height."""
-    inverse = _inverse(cov.tolist())
-    if inverse is None:
-        raise np.linalg.LinAlgError("the tracking model's covariance is singular")
-    (p00, p01, p02), (_, p11, p12), (_, _, p22) = inverse[0]
-    det = inverse[1]
-    mean_x, mean_y, mean_height = mean.tolist()
-    dx = (grid_x - mean_x)[None, :]
-    dy = (grid_y - mean_y)[:, None]
-    # Quadratic form expanded term by term: broadcasting the row and column offsets avoids
-    # building (rows * cols, 3) arrays.
-    planar = ((p00 / det) * dx * dx + (math.log(abs(det)) + 3.0 * _LOG_2PI)) + (
-        (p11 / det) * dy * dy + (2.0 * p01 / det) * dx * dy
-    )
-    slope = (2.0 * p02 / det) * dx + (2.0 * p12 / det) * dy
-    return planar, slope, p22 / det, mean_height
-
-
-def _log_likelihood(
-    terms: tuple[np.ndarray, np.ndarray, float, float], heights: np.ndarray
-) -> np.ndarray:
-    """Log-density of every pixel ``(x, y, height)``, float64 ``(rows, cols)``, from
-    :func:`_log_likelihood_terms`."""
-    planar, slope, p22, mean_height = terms
-    dz = heights - mean_height
-    return -0.5 * (dz * (p22 * dz + slope) + planar)
-
-
-def _log_likelihood_image(
-    grid_x: np.ndarray, grid_y: np.ndarray, heights: np.ndarray, mean: np.ndarray, cov: np.ndarray
-) -> np.ndarray:
-    """Log-density of every pixel ``(x, y, height)`` of an image, float64 ``(rows, cols)``."""
-    return _log_likelihood(_log_likelihood_terms(grid_x, grid_y, mean, cov), heights)
-
-
-def _nearest_positive_definite(
-    matrix: list[list[float]], floor: float = 1e-3
-) -> list[list[float]]:
-    """Symmetric 3x3 matrix with eigenvalues raised to at least ``floor`` (a valid
-    covariance)."""
-    symmetric = [[0.5 * (matrix[r][c] + matrix[c][r]) for c in range(3)] for r in range(3)]
-    # Eigenvalues all above 2 * floor (the rule, by leading minors) need no decomposition.
-    if _positive_definite(symmetric, 2.0 * floor):
-        return symmetric
-    values, vectors = np.linalg.eigh(np.array(symmetric))
-    if values.min() >= floor:
-        return symmetric
-    return ((vectors * np.maximum(values, floor)) @ vectors.T).tolist()
 
 
 def _largest_region(binary: np.ndarray) -> np.ndarray | None:
