@@ -55,6 +55,7 @@ from .em_gaussian import (
     em_update,
     image_points,
     log_likelihood,
+    log_likelihood_above,
     log_likelihood_terms,
     nearest_positive_definite,
 )
@@ -319,8 +320,7 @@ class EMTracker(SequentialTracker):
         updated = None
         for attempt in range(2):
             terms = log_likelihood_terms(*grid, self._mean, self._cov)
-            likelihood = log_likelihood(terms, filtered)
-            candidates = (likelihood > self.ll_threshold).astype(np.uint8)
+            candidates = log_likelihood_above(terms, filtered, self.ll_threshold).view(np.uint8)
             if self.segment:
                 region = _largest_region(candidates)
                 use = None if region is None else region & in_range
@@ -354,8 +354,8 @@ class EMTracker(SequentialTracker):
         with the log-likelihood image (of ``raw`` when given)."""
         # One model for both images: its pixel-position terms are computed once.
         terms = log_likelihood_terms(*grid, self._mean, self._cov)
-        likelihood = log_likelihood(terms, filtered)
-        animal = (filtered >= self._low) & (likelihood > self.mask_threshold)
+        animal = log_likelihood_above(terms, filtered, self.mask_threshold)
+        animal &= filtered >= self._low
         limit = (
             None
             if self.cable_sigma is None
@@ -364,11 +364,10 @@ class EMTracker(SequentialTracker):
         if limit is not None:
             # A cable thick enough to survive the filters is left out of the moments too.
             animal &= filtered <= limit
-        if raw is not None:
-            likelihood = log_likelihood(terms, raw)
-            if limit is not None:
-                likelihood[raw > limit] = min(self.ll_clip, float(likelihood.min()))
-        animal = animal.astype(np.uint8)
+        likelihood = log_likelihood(terms, filtered if raw is None else raw)
+        if raw is not None and limit is not None:
+            likelihood[raw > limit] = min(self.ll_clip, float(likelihood.min()))
+        animal = animal.view(np.uint8)
         if self.use_cc:
             animal = largest_component(animal)
         found = self._moments.measure(animal, filtered)
@@ -376,7 +375,7 @@ class EMTracker(SequentialTracker):
             return None
         x0, y0 = found.mask_origin
         h, w = found.mask.shape
-        on_animal = found.mask.astype(bool)
+        on_animal = found.mask.view(bool)
         mean_ll = float(likelihood[y0 : y0 + h, x0 : x0 + w][on_animal].mean())
         found.x += origin[0]
         found.y += origin[1]
@@ -480,4 +479,4 @@ def _largest_region(binary: np.ndarray) -> np.ndarray | None:
     best = max(contours, key=lambda c: (cv2.contourArea(c), len(c)))
     region = np.zeros(binary.shape, dtype=np.uint8)
     cv2.drawContours(region, [best], -1, 1, thickness=cv2.FILLED)
-    return region.astype(bool)
+    return region.view(bool)
