@@ -105,7 +105,11 @@ def em_update(
         # Half the squared Mahalanobis distances, and each point's density relative to the
         # densest one's: exp(log p - max log p).
         scale = 0.5 / det
-        half_precision = np.array([[value * scale for value in row] for row in adjugate])
+        (a, b, c), (d, e, f), (g, h, i) = adjugate
+        half_precision = np.array(
+            [[a * scale, b * scale, c * scale], [d * scale, e * scale, f * scale],
+             [g * scale, h * scale, i * scale]]
+        )  # fmt: skip
         half = np.einsum("ij,ij->j", half_precision @ offsets, offsets)
         weights = np.exp(np.subtract(half.min(), half, out=half), out=half)
         weights /= weights.sum()
@@ -304,7 +308,10 @@ def nearest_positive_definite(matrix: list[list[float]], floor: float = 1e-3) ->
         A valid covariance: the symmetric part itself when its eigenvalues are all at least
         ``floor``.
     """
-    symmetric = [[0.5 * (matrix[r][c] + matrix[c][r]) for c in range(3)] for r in range(3)]
+    (a, b, c), (d, e, f), (g, h, i) = matrix
+    # 0.5 * (x + x) is x exactly: the diagonal is kept as it is.
+    ab, ac, bc = 0.5 * (b + d), 0.5 * (c + g), 0.5 * (f + h)
+    symmetric = [[a, ab, ac], [ab, e, bc], [ac, bc, i]]
     # Eigenvalues all above 2 * floor (the rule, by leading minors) need no decomposition.
     if positive_definite(symmetric, 2.0 * floor):
         return symmetric
