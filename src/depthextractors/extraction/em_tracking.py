@@ -339,8 +339,12 @@ class EMTracker(SequentialTracker):
         if updated is None:
             return False
         mean, cov = updated
-        self._mean = (1.0 - self.rho_mean) * mean + self.rho_mean * self._mean
-        self._cov = (1.0 - self.rho_cov) * cov + self.rho_cov * self._cov
+        # Without smoothing (rho 0, the default) the blend is the update itself, exactly.
+        if self.rho_mean:
+            mean = (1.0 - self.rho_mean) * mean + self.rho_mean * self._mean
+        if self.rho_cov:
+            cov = (1.0 - self.rho_cov) * cov + self.rho_cov * self._cov
+        self._mean, self._cov = mean, cov
         return True
 
     def _find_animal(
