@@ -80,8 +80,9 @@ class SpatialFilterStage(FrameStage):
         Write the filtered frames to ``work.filtered`` for a later pass (the temporal median);
         otherwise they go straight to the tracker.
     tight : bool
-        Hand the tracker the box around the filtered frame's non-zero pixels with one pixel of
-        margin (what a sequential tracker is given) rather than the filtered region.
+        When the frames are not kept: hand the tracker the box around the filtered frame's
+        non-zero pixels with one pixel of margin (what a sequential tracker is given) rather
+        than the filtered region.
     """
 
     def __init__(self, filters: FrameFilters, keep: bool, tight: bool = False) -> None:
@@ -106,12 +107,12 @@ class SpatialFilterStage(FrameStage):
             return
         y0, y1, x0, x1 = region
         image = self.filters.apply_spatial(heights[y0:y1, x0:x1], self._kernels)
-        if self.tight:
-            # Found here, on the worker threads, rather than on the sequential tracker's.
-            work.images[k] = _tight_input(image, x0, y0, heights.shape)
-            return
         if not self.keep:
-            work.images[k] = (image, x0, y0)
+            # The tight box is found here, on the worker threads, not on the sequential
+            # tracker's.
+            work.images[k] = (
+                _tight_input(image, x0, y0, heights.shape) if self.tight else (image, x0, y0)
+            )
             return
         full = work.filtered[k]
         full[y0:y1, x0:x1] = image

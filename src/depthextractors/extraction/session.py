@@ -346,11 +346,7 @@ class SessionExtraction:
         """
         stages: list[FrameStage] = [
             HeightsStage(converter, arena_heights_step),
-            SpatialFilterStage(
-                self.filters,
-                keep=self._keeps_filtered_frames,
-                tight=self.tracker.sequential and not self._keeps_filtered_frames,
-            ),
+            SpatialFilterStage(self.filters, self._keeps_filtered_frames, self.tracker.sequential),
         ]
         if self.filters.temporal_size > 1:
             stages.append(TemporalMedianStage(self.filters.temporal_size))
