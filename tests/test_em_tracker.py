@@ -24,11 +24,13 @@ from depthextractors import (
 )
 from depthextractors.extraction import FrameFilters, HampelFilter, MotionFlipCorrector
 from depthextractors.extraction.crop import crop_and_rotate
-from depthextractors.extraction.em_tracking import (
-    _log_likelihood_image,
-    model_smoothing_weights,
-    smooth_by_model,
+from depthextractors.extraction.em_gaussian import (
+    inverse,
+    log_likelihood_image,
+    nearest_positive_definite,
+    positive_definite,
 )
+from depthextractors.extraction.em_tracking import model_smoothing_weights, smooth_by_model
 from depthextractors.io import H5ResultsWriter, InMemoryResultsWriter
 from depthextractors.testing import Tether, synthesize_depth_video
 
@@ -168,11 +170,35 @@ def test_vectorised_log_likelihood_equals_scipy():
     mean = np.array([12.0, 7.0, 25.0])
     heights = rng.uniform(0, 60, size=(9, 14))
     grid_x, grid_y = np.arange(14) + 3.0, np.arange(9) + 2.0
-    ours = _log_likelihood_image(grid_x, grid_y, heights, mean, cov)
+    ours = log_likelihood_image(grid_x, grid_y, heights, mean, cov)
     xx, yy = np.meshgrid(grid_x, grid_y)
     points = np.column_stack([xx.ravel(), yy.ravel(), heights.ravel()])
     reference = multivariate_normal.logpdf(points, mean, cov).reshape(heights.shape)
     np.testing.assert_allclose(ours, reference, rtol=1e-10, atol=1e-10)
+
+
+def test_closed_form_3x3_algebra_equals_numpy():
+    """The tracker's 3x3 inverse, definiteness test and covariance repair (Python floats, for
+    speed) agree with numpy.linalg."""
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        a = rng.normal(size=(3, 3)) * rng.uniform(0.1, 30.0, size=3)
+        spd = a @ a.T + np.diag(rng.uniform(0.0, 50.0, size=3))
+        spd = 0.5 * (spd + spd.T)
+        adjugate, det = inverse(spd.tolist())
+        np.testing.assert_allclose(np.array(adjugate) / det, np.linalg.inv(spd), rtol=1e-8)
+        assert det == pytest.approx(np.linalg.det(spd), rel=1e-9)
+        lowest = np.linalg.eigvalsh(spd).min()
+        for shift in (0.5 * lowest, 2.0 * lowest):
+            assert positive_definite(spd.tolist(), shift) == (lowest > shift)
+        indefinite = spd - (lowest + 1.0) * np.eye(3)
+        values, vectors = np.linalg.eigh(indefinite)
+        repaired = np.array(nearest_positive_definite(indefinite.tolist()))
+        expected = (vectors * np.maximum(values, 1e-3)) @ vectors.T
+        np.testing.assert_allclose(repaired, expected, rtol=1e-10, atol=1e-10)
+        assert np.linalg.eigvalsh(repaired).min() >= 1e-3 - 1e-9
+        np.testing.assert_array_equal(np.array(nearest_positive_definite(spd.tolist())), spd)
+    assert inverse([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 0.0, 1.0]]) is None
 
 
 @pytest.mark.parametrize("init_method", ["raw", "min", "med"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -447,6 +448,40 @@ def test_filtering_around_the_animal_equals_filtering_the_whole_box(clip):
         assert (found.x, found.y, found.orientation) == pytest.approx(
             (reference.x, reference.y, reference.orientation)
         )
+
+
+def test_sequential_tracker_input_from_the_filtered_region_equals_the_whole_box_one():
+    """The box a sequential tracker gets (non-zero pixels plus one pixel) is the same taken
+    from the filtered region as from the whole-box frame, also where the margin reaches past
+    the region (padded with floor) or the box's edge (clipped)."""
+    from depthextractors.extraction.frame_stages import _set_input, _tight_input
+
+    rng = np.random.default_rng(0)
+    box = (60, 80)
+    cases = [
+        ((10, 30, 20, 50), (12, 25, 22, 40)),  # inside the region with room to spare
+        ((10, 30, 20, 50), (10, 30, 20, 50)),  # non-zero up to the region's edges: padded
+        ((0, 60, 0, 80), (0, 60, 70, 80)),  # the whole box: clipped at its edges
+        ((5, 20, 5, 20), None),  # nothing left after filtering
+    ]
+    for dtype in (np.uint8, np.uint16):
+        for (y0, y1, x0, x1), nonzero in cases:
+            full = np.zeros(box, dtype=dtype)
+            if nonzero is not None:
+                r0, r1, c0, c1 = nonzero
+                full[r0:r1, c0:c1] = rng.integers(0, 3, (r1 - r0, c1 - c0))
+                full[r0, c0] = full[r1 - 1, c1 - 1] = 7
+            work = SimpleNamespace(images=[None])
+            _set_input(work, 0, full)
+            found = _tight_input(full[y0:y1, x0:x1].copy(), x0, y0, box)
+            if work.images[0] is None:
+                assert found is None
+                continue
+            expected, ex, ey = work.images[0]
+            image, fx, fy = found
+            assert (fx, fy) == (ex, ey)
+            np.testing.assert_array_equal(image, expected)
+            assert image.dtype == expected.dtype
 
 
 def test_plane_background_finds_the_arena_on_the_median_image(clip):

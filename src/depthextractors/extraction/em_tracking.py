@@ -35,8 +35,9 @@ frame to the next chunk). Initialisation (``init_method``): ``"raw"`` from the f
 an animal, ``"min"`` / ``"med"`` from the per-pixel minimum / median of the first
 ``init_frames`` frames.
 
-Everything is computed with numpy on the box around the frame's non-zero pixels (the session
-passes that sub-image and its origin), never with per-pixel ``scipy.stats`` calls.
+Everything is computed on the box around the frame's non-zero pixels (the session passes that
+sub-image and its origin), never with per-pixel ``scipy.stats`` calls; the Gaussian's algebra
+is in :mod:`.em_gaussian`.
 
 The log-likelihood image is kept with each tracked object: the session crops and rotates it
 into ``frames_mask`` (float32, clipped below at ``ll_clip`` and set to ``ll_clip`` where the
@@ -50,12 +51,19 @@ import math
 import cv2
 import numpy as np
 
+from .em_gaussian import (
+    em_update,
+    image_points,
+    log_likelihood,
+    log_likelihood_above,
+    log_likelihood_terms,
+    nearest_positive_definite,
+)
 from .filters import structuring_element
 from .tracking import MomentsTracker, SequentialTracker, TrackedObject, largest_component
 
 __all__ = ["EMTracker", "model_smoothing_weights", "smooth_by_model"]
 
-_LOG_2PI = math.log(2.0 * math.pi)
 _INIT_METHODS = ("raw", "min", "med")
 
 
@@ -260,7 +268,7 @@ class EMTracker(SequentialTracker):
             [cols + origin[0], rows + origin[1], image[rows, cols].astype(np.float64)]
         )
         self._mean = points.mean(axis=0)
-        self._cov = _nearest_positive_definite(np.cov(points, rowvar=False))
+        self._cov = np.array(nearest_positive_definite(np.cov(points, rowvar=False).tolist()))
         return True
 
     # ------------------------------------------------------------------ tracking
@@ -291,7 +299,6 @@ class EMTracker(SequentialTracker):
             In ROI-box coordinates, with the log-likelihood image; ``None`` when no animal is
             found (the model is kept).
         """
-        heights = filtered.astype(np.float64)
         if self._mean is None and not self._initialize_from(filtered, origin):
             return None
         rows, cols = filtered.shape
@@ -300,32 +307,30 @@ class EMTracker(SequentialTracker):
             np.arange(cols, dtype=np.float64) + origin[0],
             np.arange(rows, dtype=np.float64) + origin[1],
         )
-        if not self._update_model(filtered, origin, grid, heights):
+        if not self._update_model(filtered, origin, grid):
             return None
-        return self._find_animal(filtered, origin, grid, heights, raw)
+        return self._find_animal(filtered, origin, grid, raw)
 
     def _update_model(
-        self,
-        filtered: np.ndarray,
-        origin: tuple[int, int],
-        grid: tuple[np.ndarray, np.ndarray],
-        heights: np.ndarray,
+        self, filtered: np.ndarray, origin: tuple[int, int], grid: tuple[np.ndarray, np.ndarray]
     ) -> bool:
         """EM on the pixels the model explains, blended into the model; False if it found
         none (again after starting from this frame), the model then unchanged or restarted."""
-        grid_x, grid_y = grid
-        in_range = (heights > self.min_height) & (heights < self.max_height)
+        in_range = (filtered > self.min_height) & (filtered < self.max_height)
         updated = None
         for attempt in range(2):
-            log_likelihood = _log_likelihood_image(grid_x, grid_y, heights, self._mean, self._cov)
-            candidates = (log_likelihood > self.ll_threshold).astype(np.uint8)
+            terms = log_likelihood_terms(*grid, self._mean, self._cov)
+            candidates = log_likelihood_above(terms, filtered, self.ll_threshold).view(np.uint8)
             if self.segment:
                 region = _largest_region(candidates)
                 use = None if region is None else region & in_range
             else:
                 use = candidates.astype(bool) & in_range
             if use is not None and np.count_nonzero(use) >= 3:
-                updated = self._em(grid_x, grid_y, heights, use)
+                updated = em_update(
+                    image_points(use, filtered, origin), self._mean, self._cov,
+                    self.max_iterations, self.tolerance, self.regularization,
+                )  # fmt: skip
             if updated is not None:
                 break
             # The model lost the animal: start again from this frame.
@@ -334,8 +339,12 @@ class EMTracker(SequentialTracker):
         if updated is None:
             return False
         mean, cov = updated
-        self._mean = (1.0 - self.rho_mean) * mean + self.rho_mean * self._mean
-        self._cov = (1.0 - self.rho_cov) * cov + self.rho_cov * self._cov
+        # Without smoothing (rho 0, the default) the blend is the update itself, exactly.
+        if self.rho_mean:
+            mean = (1.0 - self.rho_mean) * mean + self.rho_mean * self._mean
+        if self.rho_cov:
+            cov = (1.0 - self.rho_cov) * cov + self.rho_cov * self._cov
+        self._mean, self._cov = mean, cov
         return True
 
     def _find_animal(
@@ -343,14 +352,14 @@ class EMTracker(SequentialTracker):
         filtered: np.ndarray,
         origin: tuple[int, int],
         grid: tuple[np.ndarray, np.ndarray],
-        heights: np.ndarray,
         raw: np.ndarray | None,
     ) -> TrackedObject | None:
         """The animal under the updated model: its pixels' moments, in ROI-box coordinates,
         with the log-likelihood image (of ``raw`` when given)."""
-        grid_x, grid_y = grid
-        log_likelihood = _log_likelihood_image(grid_x, grid_y, heights, self._mean, self._cov)
-        animal = (filtered >= self._low) & (log_likelihood > self.mask_threshold)
+        # One model for both images: its pixel-position terms are computed once.
+        terms = log_likelihood_terms(*grid, self._mean, self._cov)
+        animal = log_likelihood_above(terms, filtered, self.mask_threshold)
+        animal &= filtered >= self._low
         limit = (
             None
             if self.cable_sigma is None
@@ -358,15 +367,11 @@ class EMTracker(SequentialTracker):
         )
         if limit is not None:
             # A cable thick enough to survive the filters is left out of the moments too.
-            animal &= heights <= limit
-        if raw is not None:
-            raw_heights = raw.astype(np.float64)
-            log_likelihood = _log_likelihood_image(
-                grid_x, grid_y, raw_heights, self._mean, self._cov
-            )
-            if limit is not None:
-                log_likelihood[raw_heights > limit] = min(self.ll_clip, float(log_likelihood.min()))
-        animal = animal.astype(np.uint8)
+            animal &= filtered <= limit
+        likelihood = log_likelihood(terms, filtered if raw is None else raw)
+        if raw is not None and limit is not None:
+            likelihood[raw > limit] = min(self.ll_clip, float(likelihood.min()))
+        animal = animal.view(np.uint8)
         if self.use_cc:
             animal = largest_component(animal)
         found = self._moments.measure(animal, filtered)
@@ -374,42 +379,15 @@ class EMTracker(SequentialTracker):
             return None
         x0, y0 = found.mask_origin
         h, w = found.mask.shape
-        on_animal = found.mask.astype(bool)
-        mean_ll = float(log_likelihood[y0 : y0 + h, x0 : x0 + w][on_animal].mean())
+        on_animal = found.mask.view(bool)
+        mean_ll = float(likelihood[y0 : y0 + h, x0 : x0 + w][on_animal].mean())
         found.x += origin[0]
         found.y += origin[1]
         found.mask_origin = (x0 + origin[0], y0 + origin[1])
-        found.log_likelihood = log_likelihood.astype(np.float32)
+        found.log_likelihood = likelihood.astype(np.float32)
         found.log_likelihood_origin = (int(origin[0]), int(origin[1]))
         found.mean_log_likelihood = mean_ll
         return found
-
-    def _em(
-        self, grid_x: np.ndarray, grid_y: np.ndarray, heights: np.ndarray, use: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """EM updates of mean and covariance from the pixels ``use``; None if degenerate."""
-        rows, cols = np.nonzero(use)
-        points = np.column_stack([grid_x[cols], grid_y[rows], heights[rows, cols]])
-        mean, cov = self._mean, self._cov
-        previous = 0.0
-        ridge = self.regularization * np.eye(3)
-        for _ in range(self.max_iterations):
-            log_pdf = _log_pdf(points, mean, cov)
-            if log_pdf is None:
-                return None
-            weights = np.exp(log_pdf - log_pdf.max())
-            weights /= weights.sum()
-            mean = weights @ points
-            offsets = points - mean
-            cov = _nearest_positive_definite((offsets * weights[:, None]).T @ offsets + ridge)
-            total = float(np.sum(np.log(weights + 1e-300)))
-            gain = total - previous
-            if 0 <= gain < self.tolerance * abs(previous):
-                break
-            previous = total
-        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
-            return None
-        return mean, cov
 
     # ------------------------------------------------------------------ smoothing
     def smoothing_weights(self, objects: list[TrackedObject | None]) -> np.ndarray | None:
@@ -497,46 +475,6 @@ def smooth_by_model(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return out
 
 
-def _log_pdf(points: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray | None:
-    """Gaussian log-density of ``(n, 3)`` points; None if the covariance is singular."""
-    try:
-        factor = np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
-        return None
-    solved = np.linalg.solve(factor, (points - mean).T)
-    log_det = 2.0 * float(np.log(np.diag(factor)).sum())
-    return -0.5 * (np.einsum("ij,ij->j", solved, solved) + log_det + 3.0 * _LOG_2PI)
-
-
-def _log_likelihood_image(
-    grid_x: np.ndarray, grid_y: np.ndarray, heights: np.ndarray, mean: np.ndarray, cov: np.ndarray
-) -> np.ndarray:
-    """Log-density of every pixel ``(x, y, height)`` of an image, float64 ``(rows, cols)``."""
-    precision = np.linalg.inv(cov)
-    log_det = float(np.linalg.slogdet(cov)[1])
-    dx = (grid_x - mean[0])[None, :]
-    dy = (grid_y - mean[1])[:, None]
-    dz = heights - mean[2]
-    # Quadratic form expanded term by term: broadcasting the row and column offsets avoids
-    # building (rows * cols, 3) arrays.
-    quadratic = (
-        precision[0, 0] * dx * dx
-        + precision[1, 1] * dy * dy
-        + 2.0 * precision[0, 1] * dx * dy
-        + dz * (precision[2, 2] * dz + 2.0 * (precision[0, 2] * dx + precision[1, 2] * dy))
-    )
-    return -0.5 * (quadratic + log_det + 3.0 * _LOG_2PI)
-
-
-def _nearest_positive_definite(matrix: np.ndarray, floor: float = 1e-3) -> np.ndarray:
-    """Symmetric matrix with eigenvalues raised to at least ``floor`` (a valid covariance)."""
-    symmetric = 0.5 * (matrix + matrix.T)
-    values, vectors = np.linalg.eigh(symmetric)
-    if values.min() >= floor:
-        return symmetric
-    return (vectors * np.maximum(values, floor)) @ vectors.T
-
-
 def _largest_region(binary: np.ndarray) -> np.ndarray | None:
     """bool mask of the largest outer contour (filled) of a uint8 image, or None."""
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -545,4 +483,4 @@ def _largest_region(binary: np.ndarray) -> np.ndarray | None:
     best = max(contours, key=lambda c: (cv2.contourArea(c), len(c)))
     region = np.zeros(binary.shape, dtype=np.uint8)
     cv2.drawContours(region, [best], -1, 1, thickness=cv2.FILLED)
-    return region.astype(bool)
+    return region.view(bool)

@@ -77,13 +77,18 @@ class SpatialFilterStage(FrameStage):
     filters : FrameFilters
         The filters.
     keep : bool
-        Write the filtered frames to ``work.filtered`` for a later pass (temporal median, a
-        sequential tracker); otherwise they go straight to the tracker.
+        Write the filtered frames to ``work.filtered`` for a later pass (the temporal median);
+        otherwise they go straight to the tracker.
+    tight : bool
+        When the frames are not kept: hand the tracker the box around the filtered frame's
+        non-zero pixels with one pixel of margin (what a sequential tracker is given) rather
+        than the filtered region.
     """
 
-    def __init__(self, filters: FrameFilters, keep: bool) -> None:
+    def __init__(self, filters: FrameFilters, keep: bool, tight: bool = False) -> None:
         self.filters = filters
         self.keep = keep
+        self.tight = tight
         self._kernels = filters.kernels()
         # Covers every filter's reach twice, so border handling never differs from filtering
         # the whole box.
@@ -103,7 +108,11 @@ class SpatialFilterStage(FrameStage):
         y0, y1, x0, x1 = region
         image = self.filters.apply_spatial(heights[y0:y1, x0:x1], self._kernels)
         if not self.keep:
-            work.images[k] = (image, x0, y0)
+            # The tight box is found here, on the worker threads, not on the sequential
+            # tracker's.
+            work.images[k] = (
+                _tight_input(image, x0, y0, heights.shape) if self.tight else (image, x0, y0)
+            )
             return
         full = work.filtered[k]
         full[y0:y1, x0:x1] = image
@@ -217,10 +226,7 @@ class SequentialTrackStage(FrameStage):
                 return
             # The first block's inputs (whole ROI box) initialise the model, as many frames
             # as it wants of them; then the block is tracked in order.
-            first = [work.full[j] for j in self._warm_up]
-            self.tracker.initialize(
-                np.stack([_zeros_like_box(work) if image is None else image for image in first])
-            )
+            self.tracker.initialize(np.stack([_whole_box(work, j) for j in self._warm_up]))
             frames, self._warm_up = self._warm_up, None
             for j in frames:
                 self._track(work, j)
@@ -257,5 +263,33 @@ def _set_input(work: WindowWork, k: int, full: np.ndarray) -> None:
     work.images[k] = (full[y0:y1, x0:x1], x0, y0)
 
 
-def _zeros_like_box(work: WindowWork) -> np.ndarray:
-    return np.zeros(work.heights.shape[1:], dtype=work.heights.dtype)
+def _tight_input(
+    image: np.ndarray, x0: int, y0: int, box: tuple[int, int]
+) -> tuple[np.ndarray, int, int] | None:
+    """:func:`_set_input`'s input from a filtered region ``image`` at ``(x0, y0)`` in a box of
+    shape ``box`` (0 outside the region), without pasting it into a whole-box frame."""
+    region = nonzero_region(image, 0)
+    if region is None:
+        return None
+    r0, r1, c0, c1 = region
+    top, left = max(0, y0 + r0 - 1), max(0, x0 + c0 - 1)
+    bottom, right = min(box[0], y0 + r1 + 1), min(box[1], x0 + c1 + 1)
+    rows, cols = image.shape
+    if top >= y0 and left >= x0 and bottom <= y0 + rows and right <= x0 + cols:
+        return image[top - y0 : bottom - y0, left - x0 : right - x0], left, top
+    # The one-pixel margin reaches past the region: it is floor (0) there.
+    padded = np.zeros((bottom - top, right - left), dtype=image.dtype)
+    padded[y0 + r0 - top : y0 + r1 - top, x0 + c0 - left : x0 + c1 - left] = image[r0:r1, c0:c1]
+    return padded, left, top
+
+
+def _whole_box(work: WindowWork, k: int) -> np.ndarray:
+    """Frame ``k``'s tracker input as a whole ROI-box image."""
+    full = work.full[k]
+    if full is not None:
+        return full
+    full = np.zeros(work.heights.shape[1:], dtype=work.heights.dtype)
+    if work.images[k] is not None:
+        image, x0, y0 = work.images[k]
+        full[y0 : y0 + image.shape[0], x0 : x0 + image.shape[1]] = image
+    return full

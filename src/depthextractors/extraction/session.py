@@ -362,7 +362,7 @@ class SessionExtraction:
         """
         stages: list[FrameStage] = [
             HeightsStage(converter, arena_heights_step),
-            SpatialFilterStage(self.filters, keep=self._keeps_filtered_frames),
+            SpatialFilterStage(self.filters, self._keeps_filtered_frames, self.tracker.sequential),
         ]
         if self.filters.temporal_size > 1:
             stages.append(TemporalMedianStage(self.filters.temporal_size))
@@ -375,9 +375,9 @@ class SessionExtraction:
 
     @property
     def _keeps_filtered_frames(self) -> bool:
-        """Whether the filtered frames of a window are kept for a later pass (the temporal
-        median needs their neighbours; a sequential tracker gets them in order)."""
-        return self.filters.temporal_size > 1 or self.tracker.sequential
+        """Whether the filtered frames of a window are kept whole for a later pass (the
+        temporal median needs their neighbours)."""
+        return self.filters.temporal_size > 1
 
     def chunk_stages(
         self, setup: ExtractionSetup, arena: ArenaResult, box_origin: tuple[int, int]

@@ -363,7 +363,7 @@ def largest_component(binary: np.ndarray) -> np.ndarray:
     if count <= 2:  # background and at most one object: nothing to choose
         return binary
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    return (labels == best).astype(np.uint8)
+    return (labels == best).view(np.uint8)
 
 
 def _largest_contour(contours) -> np.ndarray:
