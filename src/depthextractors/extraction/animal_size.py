@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from ..cameras import get_camera
+from .filters import label_regions
 from .parameters import default_value, parameter_spec
 
 __all__ = [
@@ -277,9 +278,7 @@ def _thickest(binary: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None:
     The animal is the thickest object above the floor; a wall's rim left in the arena, a
     cable on the floor or bedding can be larger, but are thin.
     """
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(
-        binary.astype(np.uint8), connectivity=8
-    )
+    _, labels, stats = label_regions(binary)
     best, best_depth = None, 0.0
     origin = (0, 0)
     for label in 1 + np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:_CANDIDATES]:
@@ -297,9 +296,7 @@ def _thickest(binary: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None:
 
 def _largest(binary: np.ndarray) -> np.ndarray | None:
     """The largest 8-connected part of ``binary`` as uint8 0/1, or None."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        binary.astype(np.uint8), connectivity=8
-    )
+    count, labels, stats = label_regions(binary)
     if count < 2:
         return None
     return (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
@@ -315,7 +312,7 @@ def _tethered(
     thin (its widest point under half the body's half-width).
     """
     rest = whole & ~cv2.dilate(body, np.ones((3, 3), np.uint8))
-    count, labels = cv2.connectedComponents(rest, connectivity=8)
+    count, labels, _ = label_regions(rest)
     for label in range(1, count):
         part = (labels == label).astype(np.uint8)
         ys, xs = np.nonzero(part)

@@ -26,6 +26,7 @@ __all__ = [
     "FrameFilters",
     "HampelFilter",
     "hampel_filter",
+    "label_regions",
     "remove_tethers",
     "structuring_element",
     "temporal_median",
@@ -197,6 +198,19 @@ class FrameFilters(Strategy):
         return out.copy() if out is frame else out
 
 
+def label_regions(binary: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """8-connected regions of a binary image: count (background included), labels, stats.
+
+    OpenCV's default labelling for 8-connectivity (BBDT, parallel) raised a floating point
+    exception here when several threads labelled at once (a batch's workers); Wu's SAUF
+    algorithm, the one its 4-connectivity uses, did not.
+    """
+    count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        binary.astype(np.uint8), 8, cv2.CV_32S, cv2.CCL_SAUF
+    )
+    return count, labels, stats
+
+
 def remove_tethers(heights: np.ndarray, size: int, reach: float = 1.25) -> np.ndarray:
     """Heights without the thin parts that reach out of the body (tethers, cables).
 
@@ -220,9 +234,7 @@ def remove_tethers(heights: np.ndarray, size: int, reach: float = 1.25) -> np.nd
     """
     mask = (heights > 0).astype(np.uint8)
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc), connectivity=8
-    )
+    count, labels, stats = label_regions(cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc))
     if count < 2:
         return heights
     body = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
@@ -232,7 +244,7 @@ def remove_tethers(heights: np.ndarray, size: int, reach: float = 1.25) -> np.nd
     centre = np.array([xs.mean(), ys.mean()])
     inverse = np.linalg.pinv(np.cov(np.vstack([xs, ys])) * 4.0 * reach**2)
     rest = mask & ~body.astype(np.uint8)
-    count, labels = cv2.connectedComponents(rest, connectivity=8)
+    count, labels, _ = label_regions(rest)
     out = heights
     for label in range(1, count):
         part_ys, part_xs = np.nonzero(labels == label)
