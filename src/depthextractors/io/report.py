@@ -204,8 +204,8 @@ def _animal_cautions(results: ExtractionResults) -> list[str]:
         found.append(
             f"Something thin (a tether or cable) reaches well beyond the animal in "
             f"{100 * share:.0f}% of the frames its size was measured on: check in the crops "
-            "below that it is not counted as the animal; if it is, extract with "
-            "use_tracking_model: true and animal: auto."
+            "below that it is not counted as the animal; if it is, extract with animal: auto "
+            "(its tether filter removes thin parts that reach out of the body)."
         )
     tail = results.parameters.get("tail_filter_size")
     width = size.get("width_px")
