@@ -1,7 +1,8 @@
 """The results say where their frame times come from, and the report says when accuracy is at
 risk: an implausible arena, frame times made up from the frame rate, an animal longer than the
-crop."""
+crop, a tether, a flip corrector unsure of the heading."""
 
+import numpy as np
 import yaml
 
 from depthextractors import read_results
@@ -58,3 +59,23 @@ def test_an_implausible_arena_is_a_caution(tmp_path):
     found = cautions(results)
     assert len(found) == 1
     assert found[0].startswith("The arena looks implausible: it touches the frame border (top)")
+
+
+def test_a_tether_and_an_unsure_heading_are_cautions(tmp_path):
+    session = tmp_path / "session"
+    generate_synthetic_session(session, 60, seed=6)
+    results = extract(session)
+    assert results.metadata["animal_size"]["tether_share"] < 0.15
+    assert cautions(results) == []
+    results.metadata["animal_size"]["tether_share"] = 0.5
+    found = cautions(results)
+    assert len(found) == 1
+    assert "tether" in found[0]
+    assert "animal: auto" in found[0]
+    results.metadata["animal_size"]["tether_share"] = 0.0
+    confidence = np.array(results.flip_confidence[:], dtype=np.float32)
+    confidence[: len(confidence) // 4] = 0.6
+    results.flip_confidence = confidence
+    found = cautions(results)
+    assert len(found) == 1
+    assert "unsure of the heading" in found[0]
