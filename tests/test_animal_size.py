@@ -14,6 +14,7 @@ from depthextractors.extraction.animal_size import (
     REFERENCE_HEIGHT_MM,
     REFERENCE_MM_PER_PX,
     REFERENCE_WIDTH_MM,
+    SIZED_KEYS,
     TETHER_SHARE,
     AnimalSize,
     preset_size,
@@ -30,11 +31,6 @@ from depthextractors.testing import (
 )
 from depthextractors.workflow import extract_session
 
-SIZED_KEYS = (
-    "tail_filter_size", "crop_size", "max_height", "tracking_model_init_strel",
-    "tracking_model_regularization", "tracking_model_mask_threshold",
-    "tracking_model_ll_threshold",
-)  # fmt: skip
 DEFAULTS = {key: default_value(parameter_spec(key)) for key in SIZED_KEYS}
 QUICK = {"write_movie": False, "write_report": False}
 

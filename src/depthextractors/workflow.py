@@ -480,7 +480,12 @@ def _follow_animal(
     (:func:`~depthextractors.extraction.animal_size.size_changes`), and the results record
     the values used.
     """
-    from .extraction.animal_size import AnimalSizeWarning, preset_size, size_changes
+    from .extraction.animal_size import (
+        AnimalSizeWarning,
+        filter_may_erase,
+        preset_size,
+        size_changes,
+    )
 
     arena = extraction.arena
     measured = arena.animal
@@ -488,7 +493,9 @@ def _follow_animal(
         log.info("animal: %s", measured.describe())
     if config.animal == "mouse":
         tail = config.tail_filter_size[0]
-        if measured is not None and config.tail_filter_iters and measured.width_px < tail * 1.2:
+        if measured is not None and filter_may_erase(
+            measured.width_px, config.tail_filter_size, config.tail_filter_iters
+        ):
             warnings.warn(
                 f"the animal is about {measured.width_px:.0f} pixels wide and the tail filter "
                 f"({tail}x{tail} px, tail_filter_size) may erase it; set animal: auto to size "

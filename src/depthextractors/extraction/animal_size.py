@@ -10,8 +10,8 @@ a rat is longer than the crop, the EM tracker's model drifts off a body four tim
 This module measures the animal (:func:`measure_animal`), or takes a physical preset
 (:func:`preset_size`), and gives the moseq2 keys' values for that size
 (:func:`size_settings`): each size-dependent setting scaled by the animal's width (and height)
-relative to the reference mouse above. ``ExtractionConfig.sized_for`` applies them to the keys
-still at moseq2's defaults; the workflow does so for ``animal: auto`` / ``animal: rat``.
+relative to the reference mouse above. :func:`size_changes` keeps those of the keys still at
+moseq2's defaults; the workflow applies them for ``animal: auto`` / ``animal: rat``.
 
 The measurement also says whether something thin and long leaves the body in many frames (a
 tether, a cable to the wall or the commutator), for the report's cautions.
@@ -28,12 +28,14 @@ import cv2
 import numpy as np
 
 from ..cameras import get_camera
-from .filters import label_regions
+from .filters import label_regions, largest_region
 from .parameters import default_value, parameter_spec
 
 __all__ = [
+    "SIZED_KEYS",
     "AnimalSize",
     "AnimalSizeWarning",
+    "filter_may_erase",
     "measure_animal",
     "preset_size",
     "size_changes",
@@ -52,6 +54,14 @@ PRESETS = {
     "rat": (60.0, 220.0, 80.0, 250.0),
 }
 
+#: The moseq2 keys that follow the animal's size (:func:`size_settings`).
+SIZED_KEYS = (
+    "tether_filter_size", "tail_filter_size", "crop_size", "max_height",
+    "tracking_model_init_strel", "tracking_model_regularization",
+    "tracking_model_mask_threshold", "tracking_model_ll_threshold",
+)  # fmt: skip
+# A tail filter may erase an animal narrower than this many times its size.
+_FILTER_MARGIN = 1.2
 # Frames sampled for the measurement, spread evenly over the recording.
 _SAMPLE_FRAMES = 40
 # Fewest sampled frames with an animal for a measurement to be trusted.
@@ -133,7 +143,13 @@ class AnimalSize:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for the results' metadata (``animal_size``)."""
-        return {key: value for key, value in asdict(self).items()}
+        return asdict(self)
+
+
+def filter_may_erase(width_px: float, tail_filter_size: Any, tail_filter_iters: int) -> bool:
+    """Whether the tail filter is nearly as wide as an animal ``width_px`` pixels wide (so
+    its opening may erase it; the warning of ``animal: mouse`` and the report's caution)."""
+    return bool(tail_filter_iters) and width_px < _FILTER_MARGIN * max(tail_filter_size)
 
 
 def preset_size(name: str, camera: Any, floor_depth_mm: float) -> AnimalSize:
@@ -210,8 +226,9 @@ def measure_animal(
     outside = ~roi[box]
     invalid = tuple(extractor.camera.invalid_depths)
     bodies = []
-    for index in indices:
-        depth = extractor.get_video(int(index), int(index) + 1)[0][box]
+    # One read of every sampled frame, as the background takes its frames.
+    for frame in extractor.get_frames(indices):
+        depth = frame[box]
         heights = floor - depth.astype(np.float32)
         heights[outside | np.isin(depth, invalid)] = 0
         # The median blur sees every height, as the extraction's spatial filter does, before
@@ -251,7 +268,7 @@ def _body(heights: np.ndarray) -> tuple[float, float, float, bool] | None:
     # Tails and tethers are thinner than three quarters of the body's width; the head is not.
     side = max(3, 2 * int(0.75 * radius) + 1)
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
-    core = _largest(cv2.morphologyEx(whole, cv2.MORPH_OPEN, disc))
+    core = largest_region(cv2.morphologyEx(whole, cv2.MORPH_OPEN, disc))
     if core is None or np.count_nonzero(core) < 10:
         return None
     # The opening also rounds off the head: what lies within one disc of the core is body
@@ -292,14 +309,6 @@ def _thickest(binary: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None:
         if depth > best_depth:
             best, best_depth, origin = part, depth, (y, x)
     return None if best is None else (best, origin)
-
-
-def _largest(binary: np.ndarray) -> np.ndarray | None:
-    """The largest 8-connected part of ``binary`` as uint8 0/1, or None."""
-    count, labels, stats = label_regions(binary)
-    if count < 2:
-        return None
-    return (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
 
 
 def _tethered(
@@ -408,12 +417,7 @@ def size_changes(values: Mapping[str, Any], size: AnimalSize) -> dict[str, Any]:
         Key to new value, for every size-dependent key whose value is moseq2's default and
         whose sized value differs from it (a value set to something else is kept).
     """
-    keys = (
-        "tether_filter_size", "tail_filter_size", "crop_size", "max_height",
-        "tracking_model_init_strel", "tracking_model_regularization",
-        "tracking_model_mask_threshold", "tracking_model_ll_threshold",
-    )  # fmt: skip
-    defaults = {key: default_value(parameter_spec(key)) for key in keys}
+    defaults = {key: default_value(parameter_spec(key)) for key in SIZED_KEYS}
     cap = None if values.get("frame_dtype") == "uint16" else 255.0
     sized = size_settings(size, defaults, max_height_cap=cap)
     return {

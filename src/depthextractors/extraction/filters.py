@@ -27,6 +27,7 @@ __all__ = [
     "HampelFilter",
     "hampel_filter",
     "label_regions",
+    "largest_region",
     "remove_tethers",
     "structuring_element",
     "temporal_median",
@@ -211,6 +212,14 @@ def label_regions(binary: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     return count, labels, stats
 
 
+def largest_region(binary: np.ndarray) -> np.ndarray | None:
+    """The largest 8-connected region of a binary image as uint8 0/1, or None when empty."""
+    count, labels, stats = label_regions(binary)
+    if count < 2:
+        return None
+    return (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+
+
 def remove_tethers(heights: np.ndarray, size: int, reach: float = 1.25) -> np.ndarray:
     """Heights without the thin parts that reach out of the body (tethers, cables).
 
@@ -234,16 +243,15 @@ def remove_tethers(heights: np.ndarray, size: int, reach: float = 1.25) -> np.nd
     """
     mask = (heights > 0).astype(np.uint8)
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    count, labels, stats = label_regions(cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc))
-    if count < 2:
+    body = largest_region(cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc))
+    if body is None:
         return heights
-    body = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     ys, xs = np.nonzero(body)
     if xs.size < 3:
         return heights
     centre = np.array([xs.mean(), ys.mean()])
     inverse = np.linalg.pinv(np.cov(np.vstack([xs, ys])) * 4.0 * reach**2)
-    rest = mask & ~body.astype(np.uint8)
+    rest = mask & ~body
     count, labels, _ = label_regions(rest)
     out = heights
     for label in range(1, count):

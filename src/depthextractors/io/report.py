@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..extraction.animal_size import TETHER_SHARE
+from ..extraction.animal_size import TETHER_SHARE, filter_may_erase
 from .output_dir import format_bytes, output_error, partial_path
 from .report_figures import (
     LOW_FLIP_CONFIDENCE,
@@ -140,8 +140,6 @@ _TOO_LONG_SHARE = 0.05
 _LOW_CONFIDENCE = 0.75
 # ... and that is a caution when more than this share of the frames with the animal are.
 _LOW_CONFIDENCE_SHARE = 0.05
-# The tail filter may erase an animal narrower than this many times its size.
-_FILTER_MARGIN = 1.2
 
 
 def cautions(results: ExtractionResults) -> list[str]:
@@ -209,8 +207,8 @@ def _animal_cautions(results: ExtractionResults) -> list[str]:
         )
     tail = results.parameters.get("tail_filter_size")
     width = size.get("width_px")
-    filtering = tail is not None and results.parameters.get("tail_filter_iters", 1)
-    if filtering and width is not None and width < _FILTER_MARGIN * max(tail):
+    iterations = results.parameters.get("tail_filter_iters", 1)
+    if tail is not None and width is not None and filter_may_erase(width, tail, iterations):
         found.append(
             f"The animal is about {width:.0f} pixels wide and the tail filter "
             f"{max(tail)} pixels: the filter may erase it. Extract again with animal: auto "
