@@ -11,6 +11,7 @@ from depthextractors.extraction import (
     PlaneROI,
     StridedMedianBackground,
     median_ignoring_zeros,
+    median_without_transients,
 )
 from depthextractors.extractors import NumpyDepthExtractor
 from depthextractors.testing import generate_synthetic_session, synthesize_depth_video
@@ -179,3 +180,100 @@ def test_plane_background_is_the_floor_plane(synthetic):
     assert np.max(np.abs(plane_background - truth.floor_depth_mm)) < 1.0
     assert strategy.arena is not None
     assert strategy.median_background is not None
+
+
+# ------------------------------------------------------------------ transient objects
+def _floor_stack(frames: int, noise_mm: float, seed: int) -> np.ndarray:
+    """Noisy samples of a tilted floor about 700 mm away, (frames, 40, 50) uint16 mm."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:40, 0:50]
+    floor = 700.0 + 0.2 * rows - 0.1 * cols
+    return np.rint(floor + rng.normal(0.0, noise_mm, (frames, 40, 50))).astype(np.uint16)
+
+
+def test_without_transients_is_the_plain_median_where_nothing_rests():
+    stack = _floor_stack(15, 2.0, seed=1)
+    stack[3, 10:20, 10:20] -= 30  # an animal passing in one sample
+    stack[np.random.default_rng(2).random(stack.shape) < 0.05] = 0
+    plain = median_ignoring_zeros(stack)
+    np.testing.assert_array_equal(median_without_transients(stack, 10.0), plain)
+    np.testing.assert_array_equal(median_without_transients(stack, 0.0), plain)
+
+
+@pytest.mark.parametrize("resting", [8, 11, 12])
+def test_an_animal_resting_through_most_samples_is_left_out(resting):
+    stack = _floor_stack(15, 2.0, seed=3)
+    floor = median_ignoring_zeros(stack)
+    stack[:resting, 12:24, 15:30] -= 35  # on the floor in `resting` of 15 samples
+    plain = median_ignoring_zeros(stack)
+    repaired = median_without_transients(stack, 10.0)
+    spot = (slice(12, 24), slice(15, 30))
+    assert np.all(floor[spot] - plain[spot] > 25)  # the plain median keeps the animal
+    # Left to the floor: the median of the 3-7 floor samples, within the noise of the floor's.
+    assert np.max(np.abs(repaired[spot] - floor[spot])) < 6.0
+    outside = np.ones(floor.shape, dtype=bool)
+    outside[spot] = False
+    np.testing.assert_array_equal(repaired[outside], plain[outside])
+
+
+def test_an_object_in_nearly_every_sample_is_kept():
+    stack = _floor_stack(15, 2.0, seed=4)
+    stack[:13, 5:15, 5:15] -= 40  # the floor shows in 2 of 15 samples: under a fifth
+    stack[:, 25:35, 30:45] -= 60  # a fixed object
+    np.testing.assert_array_equal(
+        median_without_transients(stack, 10.0), median_ignoring_zeros(stack)
+    )
+
+
+def test_a_noisy_camera_floor_is_not_taken_for_transients():
+    # Noise of 8 mm: the far depth stands ~9 mm above the median on the bare floor, so a fixed
+    # 10 mm threshold would move pixels; the threshold follows the noise instead.
+    stack = _floor_stack(15, 8.0, seed=5)
+    np.testing.assert_array_equal(
+        median_without_transients(stack, 10.0), median_ignoring_zeros(stack)
+    )
+
+
+@pytest.mark.parametrize(
+    ("height", "share", "error"),
+    [(-1.0, 0.2, ValueError), (10.0, 0.0, ValueError), (10.0, 1.5, ValueError)],
+)
+def test_without_transients_rejects_bad_arguments(height, share, error):
+    with pytest.raises(error):
+        median_without_transients(_floor_stack(3, 1.0, seed=0), height, share)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"), [(-2.0, ValueError), (float("nan"), ValueError), ("10", TypeError)]
+)
+def test_background_rejects_a_bad_transient_height(value, error):
+    with pytest.raises(error, match="transient_height"):
+        StridedMedianBackground(transient_height=value)
+
+
+def test_an_animal_resting_for_most_of_a_session_is_still_tracked():
+    from depthextractors import SessionExtraction
+    from depthextractors.io import InMemoryResultsWriter
+
+    video, truth = synthesize_depth_video(240, seed=8)
+    # The animal rests where it is in frame 0 for the first 60% of the session.
+    resting = 144
+    video[:resting] = video[0]
+    still = truth.centroid_px[0]
+    found = {}
+    for height in (0.0, 10.0):
+        extractor = NumpyDepthExtractor(video, 30.0)
+        extraction = SessionExtraction(
+            extractor, background=StridedMedianBackground(transient_height=height)
+        )
+        results = extraction.run(InMemoryResultsWriter(), progress=False, n_jobs=1)
+        row0, _, col0, _ = extraction.arena.roi.bbox
+        x = np.asarray(results.scalars["centroid_x_px"][:resting]) + col0
+        y = np.asarray(results.scalars["centroid_y_px"][:resting]) + row0
+        error = np.hypot(x - still[0], y - still[1])
+        found[height] = np.isfinite(error) & np.asarray(results.valid[:resting], dtype=bool)
+        if height:
+            assert np.median(error[found[height]]) < 1.0
+    # moseq2-extract's plain median keeps the resting animal and loses it while it rests.
+    assert found[0.0].mean() < 0.5
+    assert found[10.0].mean() == 1.0

@@ -432,7 +432,7 @@ def test_a_corrupt_archive_is_one_line_without_a_python_type(session, tmp_path):
     import tarfile
 
     archive = tmp_path / "session.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
+    with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
         for name in ("depth.dat", "depth_ts.txt", "metadata.json"):
             tar.add(session / name, arcname=name)
     data = bytearray(archive.read_bytes())

@@ -15,6 +15,7 @@ from .background import (
     PlaneFitBackground,
     StridedMedianBackground,
     median_ignoring_zeros,
+    median_without_transients,
 )
 from .crop import crop_and_rotate, place_crop
 from .em_tracking import EMTracker
@@ -83,6 +84,7 @@ __all__ = [
     "fit_plane",
     "hampel_filter",
     "median_ignoring_zeros",
+    "median_without_transients",
     "place_crop",
     "plane_depth",
     "temporal_median",

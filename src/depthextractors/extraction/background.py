@@ -6,6 +6,11 @@ moseq2-extract, invalid pixels (depth 0, and the camera's other codes for no mea
 as a saturated 65535) are left out of the median instead of pulling it towards them.
 :class:`PlaneFitBackground` is moseq2-extract's ``use_plane_bground``: the arena's floor plane
 evaluated at every pixel, for animals that stand still so long that the median sees them.
+
+Both leave out of the median what stands over the floor in most of the sampled frames but not
+in all of them (``transient_height``, :func:`median_without_transients`): an animal that rested
+in one place through more than half of a short session stays out of the background, which
+moseq2-extract's median keeps (the animal is then lost there for the whole session).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ __all__ = [
     "PlaneFitBackground",
     "StridedMedianBackground",
     "median_ignoring_zeros",
+    "median_without_transients",
 ]
 
 logger = logging.getLogger(__name__)
@@ -34,6 +40,13 @@ logger = logging.getLogger(__name__)
 # megabytes whatever the frame size and number of sampled frames.
 _MEDIAN_BLOCK_BYTES = 16 * 1024 * 1024
 
+#: Share of a pixel's valid samples the floor must show for a transient over it to be left out.
+FLOOR_SHARE = 0.2
+#: A pixel's transient threshold is at least this many times the typical spread of the noise
+#: (the median over pixels of the far depth's distance above the median): a camera noisier than
+#: the threshold allows does not have its noisy floor taken for transients.
+_NOISE_MARGIN = 4.0
+
 
 def _check_positive_int(value: int, name: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
@@ -41,6 +54,14 @@ def _check_positive_int(value: int, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be at least 1, got {value}")
     return int(value)
+
+
+def _check_height(value: float) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"transient_height must be a number of mm, got {value!r}")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"transient_height must be a finite number of mm >= 0, got {value}")
+    return float(value)
 
 
 def _check_filter_size(value: int) -> int:
@@ -73,29 +94,114 @@ def median_ignoring_zeros(stack: np.ndarray) -> np.ndarray:
     ten times faster than ``numpy.nanmedian`` on a float copy, and works in blocks of rows so
     the sorted copy stays small.
     """
+    stack = _checked_stack(stack)
+    out = np.zeros(stack.shape[1:], dtype=np.float32)
+    for rows, ordered, valid in _sorted_blocks(stack):
+        out[rows] = _median_of_sorted(ordered, valid)
+    return out
+
+
+def _checked_stack(stack: np.ndarray) -> np.ndarray:
     stack = np.asarray(stack)
     if stack.ndim != 3:
         raise ValueError(f"stack must have shape (frames, rows, cols), got {stack.shape}")
     if not np.issubdtype(stack.dtype, np.unsignedinteger):
         raise TypeError(f"stack must hold unsigned integer depth, got dtype {stack.dtype}")
+    return stack
+
+
+def _sorted_blocks(stack: np.ndarray):
+    """``(rows, sorted values, valid counts)`` for blocks of rows of a frame stack."""
     frames, rows, cols = stack.shape
-    out = np.zeros((rows, cols), dtype=np.float32)
     if frames == 0:
-        return out
-    row_bytes = max(frames * cols * stack.dtype.itemsize, 1)
-    block = max(1, _MEDIAN_BLOCK_BYTES // row_bytes)
+        return
+    block = max(1, _MEDIAN_BLOCK_BYTES // max(frames * cols * stack.dtype.itemsize, 1))
     for start in range(0, rows, block):
         part = stack[:, start : start + block]
-        ordered = np.sort(part, axis=0)
-        valid = np.count_nonzero(part, axis=0)
-        low = np.minimum(frames - valid + (valid - 1) // 2, frames - 1)
-        high = np.minimum(frames - valid + valid // 2, frames - 1)
-        lower = np.take_along_axis(ordered, low[None], axis=0)[0].astype(np.float32)
-        upper = np.take_along_axis(ordered, high[None], axis=0)[0].astype(np.float32)
-        median = (lower + upper) * np.float32(0.5)
-        median[valid == 0] = 0.0
-        out[start : start + block] = median
-    return out
+        yield slice(start, start + part.shape[1]), np.sort(part, axis=0), np.count_nonzero(
+            part, axis=0
+        )
+
+
+def _median_of_sorted(ordered: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The median of the non-zero values of each column of an axis-0 sorted array (0: none)."""
+    median = _middle_of_top(ordered, valid)
+    median[valid == 0] = 0.0
+    return median
+
+
+def _middle_of_top(ordered: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Median of the ``count`` largest values of each column of an axis-0 sorted array."""
+    frames = ordered.shape[0]
+    low = np.clip(frames - count + (count - 1) // 2, 0, frames - 1)
+    high = np.clip(frames - count + count // 2, 0, frames - 1)
+    lower = np.take_along_axis(ordered, low[None], axis=0)[0].astype(np.float32)
+    upper = np.take_along_axis(ordered, high[None], axis=0)[0].astype(np.float32)
+    return (lower + upper) * np.float32(0.5)
+
+
+def median_without_transients(
+    stack: np.ndarray, transient_height: float, floor_share: float = FLOOR_SHARE
+) -> np.ndarray:
+    """Per-pixel median over the first axis, leaving out zeros and transient objects.
+
+    At each pixel the *far depth* is the largest depth shown by at least ``floor_share`` of
+    its valid samples (the floor, when it was seen that often). Where the median is more
+    than the threshold nearer the camera than the far depth, something stood over the floor in
+    most samples but not in all (an animal resting through most of a short session, a hand):
+    the median is taken over the samples within the threshold of the far depth instead. Every
+    other pixel keeps the plain median (:func:`median_ignoring_zeros`), to the bit.
+
+    Parameters
+    ----------
+    stack : numpy.ndarray, shape (frames, rows, cols)
+        Unsigned integer depth (zeros mark invalid pixels), e.g. uint16 millimetres.
+    transient_height : float
+        Threshold in millimetres; 0 returns the plain median. It is raised to four times the
+        image's typical noise spread when the camera is noisier than that.
+    floor_share : float, default 0.2
+        Share of a pixel's valid samples (at least two) the floor must show; an object present
+        in more of them is kept (a fixed object in the arena, an animal that never moved).
+
+    Returns
+    -------
+    numpy.ndarray, shape (rows, cols), float32
+        Background depth in the stack's units; 0 where a pixel is never valid.
+    """
+    stack = _checked_stack(stack)
+    if transient_height < 0:
+        raise ValueError(f"transient_height must be at least 0 mm, got {transient_height:g}")
+    if not 0 < floor_share <= 1:
+        raise ValueError(f"floor_share must be in (0, 1], got {floor_share:g}")
+    if transient_height == 0:
+        return median_ignoring_zeros(stack)
+    frames = stack.shape[0]
+    median = np.zeros(stack.shape[1:], dtype=np.float32)
+    far = np.zeros(stack.shape[1:], dtype=np.float32)
+    valid = np.zeros(stack.shape[1:], dtype=np.int64)
+    for rows, ordered, block_valid in _sorted_blocks(stack):
+        median[rows] = _median_of_sorted(ordered, block_valid)
+        valid[rows] = block_valid
+        rank = np.maximum(np.ceil(floor_share * block_valid).astype(np.int64), 2)
+        index = np.clip(frames - rank, 0, frames - 1)
+        far[rows] = np.take_along_axis(ordered, index[None], axis=0)[0]
+    sampled = valid >= 2
+    if not sampled.any():
+        return median
+    spread = float(np.median(far[sampled] - median[sampled]))
+    threshold = max(float(transient_height), _NOISE_MARGIN * spread)
+    transient = sampled & (median < far - threshold)
+    if not transient.any():
+        return median
+    ordered = np.sort(stack[:, transient], axis=0)
+    kept = np.count_nonzero(ordered >= (far[transient] - threshold)[None], axis=0)
+    median[transient] = _middle_of_top(ordered, kept)
+    logger.debug(
+        "background: %d pixels covered in most samples left to the floor (threshold %.1f mm)",
+        int(transient.sum()),
+        threshold,
+    )
+    return median
 
 
 def _median_blur(frame: np.ndarray, size: int) -> np.ndarray:
@@ -200,6 +306,12 @@ class StridedMedianBackground(BackgroundStrategy):
         ``frame_stride`` is sampled at evenly spaced frames instead (moseq2-extract would take
         the median of two frames of a 900-frame session, which keeps half of the animal in the
         background).
+    transient_height : float, default 10.0
+        Millimetres: at a pixel where the median is this much nearer the camera than the depth
+        at least a fifth of the sampled frames show there, the object over it is transient (an
+        animal resting through most of a short session, a hand) and the background is the
+        median of the frames that show the floor (:func:`median_without_transients`). 0 gives
+        moseq2-extract's plain median everywhere; every other pixel has that median anyway.
 
     Notes
     -----
@@ -213,11 +325,16 @@ class StridedMedianBackground(BackgroundStrategy):
     """
 
     def __init__(
-        self, frame_stride: int = 500, median_filter_size: int = 5, min_frames: int = 15
+        self,
+        frame_stride: int = 500,
+        median_filter_size: int = 5,
+        min_frames: int = 15,
+        transient_height: float = 10.0,
     ) -> None:
         self.frame_stride = _check_positive_int(frame_stride, "frame_stride")
         self.median_filter_size = _check_filter_size(median_filter_size)
         self.min_frames = _check_positive_int(min_frames, "min_frames")
+        self.transient_height = _check_height(transient_height)
 
     def frame_indices(self, num_frames: int) -> np.ndarray:
         """Indices of the frames the background is computed from.
@@ -286,7 +403,7 @@ class StridedMedianBackground(BackgroundStrategy):
             else:
                 frames[i] = _median_blur(frame, self.median_filter_size)
         logger.debug("background: median of %d frames (stride %d)", indices.size, self.frame_stride)
-        return median_ignoring_zeros(frames)
+        return median_without_transients(frames, self.transient_height)
 
 
 class PlaneFitBackground(BackgroundStrategy):
@@ -305,6 +422,8 @@ class PlaneFitBackground(BackgroundStrategy):
         As in :class:`StridedMedianBackground`.
     min_frames : int, default 15
         As in :class:`StridedMedianBackground`.
+    transient_height : float, default 10.0
+        As in :class:`StridedMedianBackground`.
     roi : ROIStrategy, optional
         Finds the floor plane; ``PlaneROI()`` (automatic depth range) when not given.
 
@@ -321,12 +440,16 @@ class PlaneFitBackground(BackgroundStrategy):
         frame_stride: int = 500,
         median_filter_size: int = 5,
         min_frames: int = 15,
+        transient_height: float = 10.0,
         roi: ROIStrategy | None = None,
     ) -> None:
-        self._median = StridedMedianBackground(frame_stride, median_filter_size, min_frames)
+        self._median = StridedMedianBackground(
+            frame_stride, median_filter_size, min_frames, transient_height
+        )
         self.frame_stride = self._median.frame_stride
         self.median_filter_size = self._median.median_filter_size
         self.min_frames = self._median.min_frames
+        self.transient_height = self._median.transient_height
         self.roi = roi
         self.median_background: np.ndarray | None = None
         self.arena = None
