@@ -118,8 +118,10 @@ def _sorted_blocks(stack: np.ndarray):
     block = max(1, _MEDIAN_BLOCK_BYTES // max(frames * cols * stack.dtype.itemsize, 1))
     for start in range(0, rows, block):
         part = stack[:, start : start + block]
-        yield slice(start, start + part.shape[1]), np.sort(part, axis=0), np.count_nonzero(
-            part, axis=0
+        yield (
+            slice(start, start + part.shape[1]),
+            np.sort(part, axis=0),
+            np.count_nonzero(part, axis=0),
         )
 
 
