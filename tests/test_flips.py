@@ -551,3 +551,67 @@ def test_classifier_parameters_and_description_round_trip(trained, tmp_path):
 def test_training_takes_results_not_paths(tmp_path):
     with pytest.raises(TypeError, match=r"read_results\(path\) first"):
         train_flip_classifier([tmp_path / "results_00.h5"])
+
+
+# ------------------------------------------------------------------ rearing
+def test_upper_quartile_heights_is_the_75th_percentile_of_the_mask():
+    from depthextractors.extraction.flips.motion import upper_quartile_heights
+
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 120, size=(9, 20, 24)).astype(np.uint8)
+    masks = rng.random(frames.shape) < 0.4
+    masks[4] = False  # an empty mask
+    found = upper_quartile_heights(frames, masks)
+    for frame, mask, value in zip(frames, masks, found, strict=True):
+        expected = np.percentile(frame[mask], 75, method="inverted_cdf") if mask.any() else 0
+        assert value == expected
+
+
+def _posed_crops(reared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Crops of a still animal, nose east: the rear taller, or the front raised when reared."""
+    rows, cols = np.mgrid[0:40, 0:60]
+    body = ((cols - 30) / 22.0) ** 2 + ((rows - 20) / 9.0) ** 2 <= 1
+    frames = np.zeros((reared.size, 40, 60), dtype=np.uint8)
+    walking = np.where(body, np.where(cols < 30, 30, 24), 0)
+    rearing = np.where(body, np.where(cols < 30, 26, 60), 0)
+    frames[:] = np.where(reared[:, None, None], rearing, walking)
+    return frames, np.broadcast_to(body, frames.shape).copy()
+
+
+@pytest.mark.parametrize("back_height", [None, 30.0])
+def test_a_rearing_animal_is_not_turned_round_by_its_raised_head(back_height):
+    from depthextractors.cameras import get_camera
+    from depthextractors.extraction.flips import FlipContext
+
+    reared = np.zeros(150, dtype=bool)
+    reared[50:120] = True  # standing still, head up for 70 frames
+    frames, masks = _posed_crops(reared)
+    context = FlipContext(
+        start=0, frames=frames, masks=masks, angle=np.zeros(150),
+        centroid_px=np.full((150, 2), 100.0), valid=np.ones(150, dtype=bool),
+        timestamps_s=np.arange(150) / 30.0, camera=get_camera("kinect_v2"), true_depth=680.0,
+        animal_height_mm=back_height,
+    )  # fmt: skip
+    flips = MotionFlipCorrector().correct(context).flips
+    assert not flips[:50].any()
+    if back_height is None:
+        # Without the back height the raised head reads as a taller rear: the bout is turned.
+        assert flips[60:110].all()
+    else:
+        assert not flips.any()
+
+
+@pytest.mark.parametrize(("seed", "pitch"), [(31, 45.0), (32, 65.0), (33, 80.0)])
+def test_heading_stays_right_through_rearing_bouts(seed, pitch):
+    from depthextractors.testing import Behaviour
+
+    video, truth = synthesize_depth_video(
+        360, seed=seed, behaviour=Behaviour(rearing=0.3, rear_angle_deg=pitch)
+    )
+    extractor = NumpyDepthExtractor(video, 30.0, timestamps=truth.timestamps_ms / 1000.0)
+    results = _session(extractor, truth).run(InMemoryResultsWriter(), progress=False, n_jobs=1)
+    right, counted = _heading_right(results, truth)
+    rearing = counted & truth.rearing
+    assert rearing.sum() > 25
+    assert right[rearing].mean() >= 0.95
+    assert right[counted].mean() >= 0.98

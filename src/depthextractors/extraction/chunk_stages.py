@@ -251,6 +251,8 @@ class FlipStage(ChunkStage):
         Times of the extracted frames, seconds.
     first_frame : int
         Recording frame of ``timestamps_s[0]``.
+    animal_height_mm : float or None, optional
+        The animal's measured back height, mm (handed to the corrector).
     """
 
     def __init__(
@@ -262,8 +264,10 @@ class FlipStage(ChunkStage):
         box_origin: tuple[int, int],
         timestamps_s: np.ndarray,
         first_frame: int,
+        animal_height_mm: float | None = None,
     ) -> None:
         self.corrector = corrector
+        self.animal_height_mm = animal_height_mm
         self.tracker = tracker
         self.camera = camera
         self.true_depth = float(true_depth)
@@ -312,6 +316,7 @@ class FlipStage(ChunkStage):
             timestamps_s=self.timestamps_s[first : first + b - a],
             camera=self.camera,
             true_depth=self.true_depth,
+            animal_height_mm=self.animal_height_mm,
         )
 
     def _decide(self, context: FlipContext, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -346,6 +346,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     _p("flip_switch_cost", "float",
        _MOTION_HELP + "cost (nats) of turning the animal round between consecutive frames",
        "flip_corrector", "switch_cost", minimum=1e-9, moseq2=False),
+    _p("flip_rearing_ratio", "float",
+       _MOTION_HELP + "upper-quartile height over the animal's back height from which a "
+       "frame counts as reared (head up: the shape evidence turns round)", "flip_corrector",
+       "rearing_ratio", minimum=1e-9, moseq2=False),
     _p("flip_lookahead", "int",
        _MOTION_HELP + "frames after each chunk decoded with it (future evidence)",
        "flip_corrector", "lookahead", minimum=0, moseq2=False),

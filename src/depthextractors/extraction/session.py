@@ -413,6 +413,7 @@ class SessionExtraction:
             flips = FlipStage(
                 self.flip_corrector, self.tracker, camera, arena.roi.true_depth, box_origin,
                 setup.timestamps_s, setup.first_frame_idx,
+                None if arena.animal is None else arena.animal.height_mm,
             )  # fmt: skip
             stages.append(flips)
         computer = ScalarComputer(camera, arena.roi.true_depth, box_origin)

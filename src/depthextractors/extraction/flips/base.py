@@ -54,6 +54,10 @@ class FlipContext:
         The camera.
     true_depth : float
         Floor depth, millimetres.
+    animal_height_mm : float or None
+        The animal's back height measured before the extraction (the 75th percentile of its
+        heights, :attr:`~depthextractors.extraction.animal_size.AnimalSize.height_mm`), mm;
+        None when it was not measured.
     lookahead : FlipContext or None
         The frames that follow the chunk, up to the corrector's ``lookahead`` (fewer at the end
         of the session; ``None`` when it asks for none): evidence only, decided when their own
@@ -71,6 +75,7 @@ class FlipContext:
     camera: CameraModel
     true_depth: float
     lookahead: FlipContext | None = None
+    animal_height_mm: float | None = None
 
     def __len__(self) -> int:
         return int(self.angle.shape[0])

@@ -10,7 +10,10 @@ algorithm, chunk by chunk over the whole session:
   between them) counts, weighted by the speed (nothing below ``min_speed_mm_s``, full weight
   from ``full_speed_mm_s``); *shape* — the rear is taller and wider than the head, so the
   height mass of the animal's mask behind the centroid exceeds the mass in front of it
-  (``(rear - front) / (rear + front)``, scaled by ``shape_scale`` and capped);
+  (``(rear - front) / (rear + front)``, scaled by ``shape_scale`` and capped) — except in a
+  frame where the animal rears: its head is then the raised end, so the shape evidence turns
+  round where the upper quartile of the animal's heights stands more than ``rearing_ratio``
+  times its back height measured before the extraction (blended over 0.1 on either side);
 - transitions: turning round between two frames costs ``switch_cost`` nats when the body axis
   did not move, less when it turned (the two readings of a turn of ``d`` radians differ by
   ``switch_cost * cos(d)``), and less over frames where the animal was not found;
@@ -30,7 +33,38 @@ import numpy as np
 
 from .base import FlipContext, FlipCorrector, FlipDecision
 
-__all__ = ["MotionFlipCorrector"]
+__all__ = ["MotionFlipCorrector", "upper_quartile_heights"]
+
+#: Half-width of the band of height ratios over which the shape evidence turns round.
+_REARING_BLEND = 0.1
+
+
+def upper_quartile_heights(frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """The 75th percentile of each frame's heights on its mask, to the whole millimetre.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray, shape (n, rows, cols)
+        Heights, mm.
+    masks : numpy.ndarray, shape (n, rows, cols)
+        bool, the animal's pixels.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        float64 mm; 0 for a frame with an empty mask. Counted per whole millimetre (a histogram
+        per frame) rather than sorted: a few milliseconds for a chunk of 1,000 crops.
+    """
+    masks = np.asarray(masks, dtype=bool)
+    count = masks.reshape(masks.shape[0], -1).sum(axis=1)
+    values = np.clip(np.rint(np.asarray(frames)[masks]), 0, None).astype(np.int64)
+    bins = int(values.max()) + 1 if values.size else 1
+    owner = np.repeat(np.arange(masks.shape[0]), count)
+    histogram = np.bincount(owner * bins + values, minlength=masks.shape[0] * bins)
+    cumulative = np.cumsum(histogram.reshape(masks.shape[0], bins), axis=1)
+    quartile = (cumulative < np.ceil(0.75 * count)[:, None]).sum(axis=1).astype(np.float64)
+    quartile[count == 0] = 0.0
+    return quartile
 
 
 class MotionFlipCorrector(FlipCorrector):
@@ -57,6 +91,13 @@ class MotionFlipCorrector(FlipCorrector):
     lookahead : int, default 30
         Frames after each chunk decoded with it (future evidence for the chunk's last frames);
         the session reads and crops them twice.
+    rearing_ratio : float, default 1.25
+        Upper quartile of a frame's animal heights over the animal's measured back height
+        (:attr:`FlipContext.animal_height_mm`) at which the frame counts as reared and its
+        shape evidence turns round: full for the rear-taller reading at ``rearing_ratio - 0.1``
+        and below, full the other way at ``rearing_ratio + 0.1`` and above. A walking mouse is
+        at about 1.0-1.15 (the back height is itself an upper quartile); rearing raises it to
+        1.4 and more. No effect when the back height was not measured.
 
     Notes
     -----
@@ -74,6 +115,7 @@ class MotionFlipCorrector(FlipCorrector):
         shape_scale: float = 0.1,
         switch_cost: float = 20.0,
         lookahead: int = 30,
+        rearing_ratio: float = 1.25,
     ) -> None:
         for name, value in (
             ("motion_weight", motion_weight),
@@ -86,6 +128,8 @@ class MotionFlipCorrector(FlipCorrector):
             raise ValueError(
                 f"full_speed_mm_s ({full_speed_mm_s}) must exceed min_speed_mm_s ({min_speed_mm_s})"
             )
+        if not float(rearing_ratio) > 0:
+            raise ValueError(f"rearing_ratio must be > 0, got {rearing_ratio}")
         if not float(shape_scale) > 0 or not float(switch_cost) > 0:
             raise ValueError(
                 f"shape_scale and switch_cost must be > 0, got {shape_scale} and {switch_cost}"
@@ -103,6 +147,7 @@ class MotionFlipCorrector(FlipCorrector):
         self.shape_scale = float(shape_scale)
         self.switch_cost = float(switch_cost)
         self.lookahead = int(lookahead)
+        self.rearing_ratio = float(rearing_ratio)
         self.reset()
 
     def reset(self) -> None:
@@ -145,7 +190,8 @@ class MotionFlipCorrector(FlipCorrector):
 
         # Heights on the animal's mask only: the tail, a cable or a hand in the crop would
         # weigh on one side.
-        frames = _concat(context, "frames") * _concat(context, "masks")
+        masks = _concat(context, "masks")
+        frames = _concat(context, "frames") * masks
         middle = frames.shape[2] // 2
         # Height mass behind the centroid (west, when the angle points at the nose) and in
         # front of it; the centre column belongs to neither.
@@ -155,8 +201,18 @@ class MotionFlipCorrector(FlipCorrector):
         with np.errstate(invalid="ignore", divide="ignore"):
             asymmetry = np.where(total_mass > 0, (rear - front) / total_mass, 0.0)
         shape = self.shape_weight * np.clip(asymmetry / self.shape_scale, -1.0, 1.0)
+        shape *= self._posture(frames, masks, context.animal_height_mm)
         found = _concat(context, "valid")
         return np.where(found, motion + shape, 0.0)
+
+    def _posture(
+        self, frames: np.ndarray, masks: np.ndarray, back_height_mm: float | None
+    ) -> np.ndarray | float:
+        """Per frame, +1 where the rear is the taller end, -1 where the animal rears."""
+        if not back_height_mm or back_height_mm <= 0:
+            return 1.0
+        ratio = upper_quartile_heights(frames, masks) / back_height_mm
+        return np.clip((self.rearing_ratio - ratio) / _REARING_BLEND, -1.0, 1.0)
 
     # ------------------------------------------------------------------ decoding
     def correct(self, context: FlipContext) -> FlipDecision:
