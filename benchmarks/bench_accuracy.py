@@ -5,6 +5,7 @@ Run as::
     python benchmarks/bench_accuracy.py [--n 200] [--frames 200] [--first-seed 0]
                                         [--workers 1] [--save per_session.json]
     python benchmarks/bench_accuracy.py --load per_session.json     # tables again, no extraction
+    python benchmarks/bench_accuracy.py --load part1.json part2.json  # parts run apart, as one
 
 1. Draws ``--n`` sessions with ``depthextractors.testing.draw_session(directory, seed)``
    (seeds ``--first-seed`` on): every camera preset, mice to rats, floors 0.5-1.1 m away and
@@ -369,13 +370,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--save", type=Path)
-    parser.add_argument("--load", type=Path)
+    parser.add_argument(
+        "--load", type=Path, nargs="+", help="JSON files --save wrote (parts of one run)"
+    )
     args = parser.parse_args(argv)
     from depthextractors._version import __version__
     from depthextractors.testing import GENERATOR_VERSION
 
     if args.load:
-        sessions = [_numpy(s) for s in json.loads(args.load.read_text())]
+        sessions = [_numpy(s) for path in args.load for s in json.loads(path.read_text())]
     else:
         seeds = range(args.first_seed, args.first_seed + args.sessions)
         started = time.perf_counter()
