@@ -27,8 +27,9 @@ Run as::
    tracker, then the tethered sessions side by side (EM against moments, per session) and the
    worst decile of all sessions with what they were, and the issue's bars met or missed.
 
-A session of ``--frames`` frames is short beside a recording (the default background is the
-median of 15 of its frames, and an animal that stays put for half of them is in it), so a
+A session of ``--frames`` frames is short beside a recording: the default background is the
+median of 15 of its frames, and an animal that stays put through more than four fifths of them
+stays in it (one that stays put through fewer is left out, ``bg_transient_height``), so a
 session's figures can be worse than a long recording of the same scene would give.
 
 Per-frame results are kept in memory; ``--save`` writes the per-session summaries (JSON) that
