@@ -40,6 +40,7 @@ from depthextractors.cli.terminal import cli_words
 from depthextractors.config import ExtractionConfig
 from depthextractors.extraction import ArenaWarning, PlaneROI
 from depthextractors.extraction.arena_checks import MOST_OF_FRAME, arena_problems
+from depthextractors.extraction.floor import estimate_floor_depth, other_floor_depths
 from depthextractors.extraction.parameters import build_strategies
 from depthextractors.testing import generate_synthetic_session
 from test_arenas_real import ARENAS, KINECT, WITH_MASKS, iou, load_background, load_reference
@@ -206,6 +207,60 @@ def test_an_implausible_retry_is_not_taken():
     assert [str(w.message).split(":")[0] for w in caught] == ["the arena found looks implausible"]
     assert "touches the frame border" in str(caught[0].message)
     assert "bg_roi_gradient_filter: true" in str(caught[0].message)
+
+
+@pytest.mark.parametrize(
+    ("camera", "size", "drop", "tilt"),
+    [
+        ("kinect_v2", 300.0, 160.0, (2.0, -1.0)),
+        ("realsense_d435_640x480", 260.0, 120.0, (0.0, 0.0)),
+        ("azure_nfov_unbinned", 350.0, 200.0, (1.0, 2.5)),
+    ],
+)
+def test_a_raised_arena_inside_a_room_floor_is_found_at_the_next_flat_depth(
+    camera, size, drop, tilt
+):
+    # A small arena 1 m away, raised above the room floor: the room floor is the largest flat
+    # surface, the automatic range takes it, and its region (holes filled) is the whole frame.
+    scene = ArenaScene(
+        camera=camera, size_mm=size, floor_depth_mm=1000.0, room_drop_mm=drop, tilt_deg=tilt
+    )
+    background, floor = render(scene)
+    cam = get_camera(camera)
+    first, _ = find_quietly(PlaneROI(retry_implausible=False), background, cam)
+    assert first.mask.mean() > MOST_OF_FRAME
+    arena, caught = find_quietly(PlaneROI(), background, cam)
+    assert arena.problems == ()
+    # Measured 0.80-0.85: the walls' faces are kept and the region dilated, as moseq2-extract
+    # does; the floor itself is covered.
+    assert iou(arena.mask, floor) >= 0.78
+    assert np.count_nonzero(arena.mask & floor) >= 0.97 * np.count_nonzero(floor)
+    assert abs(arena.true_depth - 1000.0) < 15.0
+    assert "next flat depth" in arena.notes[-1]
+    assert any("next flat depth" in str(w.message) for w in caught)
+    # A depth range given is kept: only the gradient filter is retried.
+    room = 1000.0 + drop
+    kept, _ = find_quietly(PlaneROI(depth_range=(room - 50, room + 50)), background, cam)
+    assert kept.mask.mean() > MOST_OF_FRAME
+    assert not any("next flat depth" in note for note in kept.notes)
+
+
+def test_other_floor_depths_are_the_next_peaks():
+    rng = np.random.default_rng(0)
+    image = np.full((200, 240), 1200.0) + rng.normal(0, 1.0, (200, 240))
+    image[60:140, 80:160] = 1000.0 + rng.normal(0, 1.0, (80, 80))  # the arena floor
+    image[56:60, 80:160] = 880.0  # a wall's rim, few pixels
+    image[:, :10] = 0.0  # invalid
+    assert estimate_floor_depth(image) == pytest.approx(1200.0, abs=3.0)
+    # The highest peak first; none within 100 mm of the floor found or of each other.
+    depths = other_floor_depths(image, 1200.0)
+    assert depths == [pytest.approx(1000.0, abs=3.0), pytest.approx(880.0, abs=3.0)]
+    assert other_floor_depths(image, 1200.0, count=1) == depths[:1]
+    # 1000 mm lies within 100 mm of a floor found at 1050 mm: left out.
+    assert other_floor_depths(image, 1050.0) == [
+        pytest.approx(1200.0, abs=3.0),
+        pytest.approx(880.0, abs=3.0),
+    ]
 
 
 def test_an_off_centre_arena_is_warned_about():

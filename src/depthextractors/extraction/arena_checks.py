@@ -5,7 +5,8 @@ centre, with room around it. An arena mask that touches the frame border, covers
 frame or lies off centre is more likely the room's floor, a table top or a shelf at the floor's
 depth than the arena (moseq2-extract takes the whole room floor for the arena on a real box
 standing on a floor of the same depth). :func:`arena_problems` names what is wrong;
-:class:`~depthextractors.extraction.PlaneROI` retries with the gradient filter and warns with
+:class:`~depthextractors.extraction.PlaneROI` retries with the gradient filter, then at the
+other flat depths of the background (a raised arena inside a room floor), and warns with
 :class:`ArenaWarning`.
 """
 
@@ -26,6 +27,7 @@ __all__ = [
     "OFF_CENTRE",
     "ArenaWarning",
     "arena_problems",
+    "retry_at_other_floors",
     "retry_with_gradient_filter",
     "sloped_wall_note",
     "warn_if_implausible",
@@ -142,9 +144,55 @@ def retry_with_gradient_filter(first: ArenaROI, find_again: Callable[[], ArenaRO
     return second
 
 
-def sloped_wall_note(
-    region: np.ndarray, sloped: np.ndarray, mask: np.ndarray
-) -> tuple[str, ...]:
+def retry_at_other_floors(
+    first: ArenaROI, depths: list[float], find_at: Callable[[float], ArenaROI]
+) -> ArenaROI:
+    """The first plausible arena ``find_at`` finds at one of ``depths``, else ``first``.
+
+    Parameters
+    ----------
+    first : ArenaROI
+        The implausible arena found at the floor depth found first (and with the gradient
+        filter).
+    depths : list of float
+        Other floor depths to try, mm, in order (:func:`~.floor.other_floor_depths`).
+    find_at : callable
+        Finds the arena with the depth range around a floor depth; a ``ValueError`` (no floor
+        there) moves on to the next depth.
+
+    Returns
+    -------
+    ArenaROI
+        The first plausible arena, its :attr:`~ArenaROI.notes` saying why (also warned with
+        :class:`ArenaWarning`), or ``first`` when none is (logged).
+    """
+    for depth in depths:
+        try:
+            second = find_at(depth)
+        except ValueError as error:
+            logger.info("arena retry at %.0f mm found no floor: %s", depth, error)
+            continue
+        if second.problems:
+            logger.info(
+                "arena retry at %.0f mm is no better (%s)", depth, "; ".join(second.problems)
+            )
+            continue
+        note = (
+            f"the arena found first ({int(first.mask.sum()):,} px, floor at "
+            f"{first.true_depth:.0f} mm) was implausible ({'; '.join(first.problems)}); at the "
+            f"next flat depth of the background, {depth:.0f} mm, the arena is "
+            f"{int(second.mask.sum()):,} px (floor at {second.true_depth:.0f} mm), used instead "
+            "(bg_roi_retry_implausible: false keeps the first; bg_roi_depth_range sets the range)"
+        )
+        warnings.warn(note, ArenaWarning, stacklevel=3)
+        second.notes = (*second.notes, note)
+        return second
+    if depths:
+        logger.info("arena retries at %s mm are no better; keeping the first", depths)
+    return first
+
+
+def sloped_wall_note(region: np.ndarray, sloped: np.ndarray, mask: np.ndarray) -> tuple[str, ...]:
     """A note (logged) on the sloped wall left out beside the chosen floor region, if any.
 
     Parameters

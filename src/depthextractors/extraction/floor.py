@@ -23,6 +23,7 @@ __all__ = [
     "estimate_floor_depth",
     "fit_plane",
     "median_floor_depth",
+    "other_floor_depths",
     "plane_depth",
     "rank_regions",
     "ransac_plane",
@@ -394,6 +395,53 @@ def estimate_floor_depth(background: np.ndarray, bin_mm: float = 2.0) -> float:
     of the shorter image side), because the arena is what the camera is pointed at; the
     histogram is smoothed over about 10 mm and its highest peak is taken.
     """
+    smooth, edges = _depth_histogram(background, bin_mm)
+    peak = int(np.argmax(smooth))
+    return float((edges[peak] + edges[peak + 1]) / 2.0)
+
+
+def other_floor_depths(
+    background: np.ndarray, floor_mm: float, count: int = 3, bin_mm: float = 2.0
+) -> list[float]:
+    """Depths (mm) of the next flat surfaces after the floor :func:`estimate_floor_depth` found.
+
+    The peaks of the same weighted histogram, highest first, each more than twice
+    ``AUTO_RANGE_HALF_WIDTH`` from ``floor_mm`` and from each other: where the first answer is
+    a room floor around a raised arena (or a table under it), the arena's floor is among them.
+
+    Parameters
+    ----------
+    background : numpy.ndarray, shape (rows, cols)
+        Background depth in millimetres (0 = invalid).
+    floor_mm : float
+        The floor found first, millimetres.
+    count : int, default 3
+        Most depths returned.
+    bin_mm : float, default 2
+        Histogram bin width, millimetres.
+
+    Returns
+    -------
+    list of float
+        Up to ``count`` depths, millimetres.
+    """
+    smooth, edges = _depth_histogram(background, bin_mm)
+    centres = (edges[:-1] + edges[1:]) / 2.0
+    # The first and last bins can be peaks too (the nearest or farthest depth seen).
+    padded = np.concatenate([[0.0], smooth, [0.0]])
+    peaks = np.flatnonzero((smooth > padded[:-2]) & (smooth >= padded[2:]) & (smooth > 0))
+    found: list[float] = []
+    for peak in peaks[np.argsort(-smooth[peaks], kind="stable")]:
+        depth = float(centres[peak])
+        if all(abs(depth - other) > 2 * AUTO_RANGE_HALF_WIDTH for other in (floor_mm, *found)):
+            found.append(depth)
+        if len(found) == count:
+            break
+    return found
+
+
+def _depth_histogram(background: np.ndarray, bin_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """The smoothed histogram of valid depths, weighted towards the image centre, and its edges."""
     image = np.asarray(background, dtype=np.float64)
     rows, cols = image.shape
     valid = image > 0
@@ -409,8 +457,7 @@ def estimate_floor_depth(background: np.ndarray, bin_mm: float = 2.0) -> float:
     from scipy import ndimage  # imported on use: it costs 0.15 s at start-up
 
     smooth = ndimage.gaussian_filter1d(histogram, sigma=max(5.0 / bin_mm, 1.0), mode="constant")
-    peak = int(np.argmax(smooth))
-    return float((edges[peak] + edges[peak + 1]) / 2.0)
+    return smooth, edges
 
 
 def describe_depths(background: np.ndarray) -> str:

@@ -206,8 +206,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     _p("bg_roi_exclude_sloped_walls", "bool", "Leave sloped walls (ramps) out of the floor; "
        "vertical walls are kept as moseq2-extract keeps them", "roi", "exclude_sloped_walls",
        group=ROI, moseq2=False),
-    _p("bg_roi_retry_implausible", "bool", "Retry with the gradient filter when the arena "
-       "touches the frame border, fills it or lies off centre", "roi", "retry_implausible",
+    _p("bg_roi_retry_implausible", "bool", "Retry with the gradient filter, then at the "
+       "background's next flat depths, when the arena touches the frame border, fills it or "
+       "lies off centre", "roi", "retry_implausible",
        group=ROI, moseq2=False),
     _p("bg_roi_frame_stride", "int", "Stride between the frames the background median is of",
        "background", "frame_stride", group=ROI, minimum=1, moseq2=False),

@@ -23,6 +23,7 @@ from ..cameras import CameraModel
 from .arena import ArenaROI, ROIStrategy, given_true_depth
 from .arena_checks import (
     arena_problems,
+    retry_at_other_floors,
     retry_with_gradient_filter,
     sloped_wall_note,
     warn_if_implausible,
@@ -37,6 +38,7 @@ from .floor import (
     estimate_floor_depth,
     fit_plane,
     median_floor_depth,
+    other_floor_depths,
     plane_depth,
     rank_regions,
     ransac_plane,
@@ -146,8 +148,11 @@ class PlaneROI(ROIStrategy):
         border, covers most of the frame, or lies off centre: :func:`~depthextractors.
         extraction.arena_checks.arena_problems`), find it again with ``gradient_filter=True``
         and take that one if it is plausible, with an
-        :class:`~depthextractors.extraction.arena_checks.ArenaWarning`. False: keep the first
-        answer (still warned about).
+        :class:`~depthextractors.extraction.arena_checks.ArenaWarning`; when both are
+        implausible and the depth range was found automatically, look at the background's next
+        flat depths (:func:`~depthextractors.extraction.floor.other_floor_depths`, up to
+        three: a raised arena inside a room floor) and take the first plausible arena. False:
+        keep the first answer (still warned about).
 
     Notes
     -----
@@ -160,7 +165,8 @@ class PlaneROI(ROIStrategy):
        largest first) and largest distance of a pixel from the image centre (smallest first);
        the region with the smallest weighted mean rank comes first (ties keep label order);
        5. region ``index`` is dilated, eroded and hole-filled; 6. an implausible arena is
-       looked for again with the gradient filter (``retry_implausible``) and warned about.
+       looked for again with the gradient filter, then at the next flat depths
+       (``retry_implausible``), and warned about.
 
     Automatic depth range: the floor is the highest peak of a histogram of valid background
     depths in which each pixel votes with a Gaussian weight of its distance from the image
@@ -308,19 +314,24 @@ class PlaneROI(ROIStrategy):
         """
         if self.depth_range is not None:
             return self.depth_range
-        image = check_background(background, camera_invalid_depths(camera))
-        if camera is not None:
-            # Readings beyond what the camera measures (tens of metres in an outdoor RealSense
-            # scene) are noise, never the floor.
-            low, high = camera.visible_range_mm
-            visible = np.where((image >= low) & (image <= high), image, 0.0)
-            if not visible.any():
-                check_floor_depth(estimate_floor_depth(image), camera, image)
-            image = visible
+        image = self._visible(check_background(background, camera_invalid_depths(camera)), camera)
         floor = estimate_floor_depth(image)
         found = (floor - AUTO_RANGE_HALF_WIDTH, floor + AUTO_RANGE_HALF_WIDTH)
         logger.info("arena floor found at about %.0f mm; depth range %.0f-%.0f mm", floor, *found)
         return found
+
+    @staticmethod
+    def _visible(image: np.ndarray, camera: CameraModel | None) -> np.ndarray:
+        """``image`` with depths the camera cannot measure set to 0 (invalid)."""
+        if camera is None:
+            return image
+        # Readings beyond what the camera measures (tens of metres in an outdoor RealSense
+        # scene) are noise, never the floor.
+        low, high = camera.visible_range_mm
+        visible = np.where((image >= low) & (image <= high), image, 0.0)
+        if not visible.any():
+            check_floor_depth(estimate_floor_depth(image), camera, image)
+        return visible
 
     def _structuring_element(self, size: tuple[int, int]) -> np.ndarray:
         kind = cv2.MORPH_ELLIPSE if self.shape == "ellipse" else cv2.MORPH_RECT
@@ -350,6 +361,7 @@ class PlaneROI(ROIStrategy):
         background: np.ndarray,
         camera: CameraModel | None = None,
         gradient_filter: bool | None = None,
+        depth_range: tuple[float, float] | None = None,
     ) -> FloorCandidates:
         """Fit the floor plane and rank the connected regions of the floor candidates.
 
@@ -362,6 +374,8 @@ class PlaneROI(ROIStrategy):
             and gives the principal point for ``exclude_sloped_walls``.
         gradient_filter : bool, optional
             Use the gradient filter or not (``None``: as configured).
+        depth_range : (float, float), optional
+            Depth range in mm (``None``: :meth:`resolve_depth_range`).
 
         Returns
         -------
@@ -378,7 +392,7 @@ class PlaneROI(ROIStrategy):
             If the background is not real-valued.
         """
         image = check_background(background, camera_invalid_depths(camera))
-        low, high = self.resolve_depth_range(image, camera)
+        low, high = depth_range if depth_range else self.resolve_depth_range(image, camera)
         usable = (image > low) & (image < high)
         use_gradient = self.gradient_filter if gradient_filter is None else gradient_filter
         if use_gradient:
@@ -487,14 +501,32 @@ class PlaneROI(ROIStrategy):
         arena = self._find_once(image, camera, self.gradient_filter)
         if arena.problems and self.retry_implausible and not self.gradient_filter:
             arena = retry_with_gradient_filter(arena, lambda: self._find_once(image, camera, True))
+        if arena.problems and self.retry_implausible and self.depth_range is None:
+            floor = sum(arena.depth_range) / 2.0
+            depths = other_floor_depths(self._visible(image, camera), floor)
+            arena = retry_at_other_floors(arena, depths, lambda d: self._find_at(image, camera, d))
         warn_if_implausible(arena)
         return arena
 
+    def _find_at(self, image: np.ndarray, camera: CameraModel | None, depth: float) -> ArenaROI:
+        """The arena in the automatic range around ``depth``: as configured, else with the
+        gradient filter when that is plausible."""
+        depth_range = (depth - AUTO_RANGE_HALF_WIDTH, depth + AUTO_RANGE_HALF_WIDTH)
+        arena = self._find_once(image, camera, self.gradient_filter, depth_range)
+        if arena.problems and not self.gradient_filter:
+            filtered = self._find_once(image, camera, True, depth_range)
+            arena = arena if filtered.problems else filtered
+        return arena
+
     def _find_once(
-        self, image: np.ndarray, camera: CameraModel | None, gradient_filter: bool
+        self,
+        image: np.ndarray,
+        camera: CameraModel | None,
+        gradient_filter: bool,
+        depth_range: tuple[float, float] | None = None,
     ) -> ArenaROI:
         """The arena with or without the gradient filter, its notes and problems."""
-        found = self.candidate_regions(image, camera, gradient_filter)
+        found = self.candidate_regions(image, camera, gradient_filter, depth_range)
         labels, order, depth_range = found.labels, found.order, found.depth_range
         if self.index >= order.size:
             raise ValueError(
