@@ -139,9 +139,7 @@ def retry_with_gradient_filter(first: ArenaROI, find_again: Callable[[], ArenaRO
         f"{int(second.mask.sum()):,} px, used instead (bg_roi_retry_implausible: false keeps "
         "the first)"
     )
-    warnings.warn(note, ArenaWarning, stacklevel=3)
-    second.notes = (*second.notes, note)
-    return second
+    return _used_instead(second, note)
 
 
 def retry_at_other_floors(
@@ -184,12 +182,17 @@ def retry_at_other_floors(
             f"{int(second.mask.sum()):,} px (floor at {second.true_depth:.0f} mm), used instead "
             "(bg_roi_retry_implausible: false keeps the first; bg_roi_depth_range sets the range)"
         )
-        warnings.warn(note, ArenaWarning, stacklevel=3)
-        second.notes = (*second.notes, note)
-        return second
+        return _used_instead(second, note)
     if depths:
         logger.info("arena retries at %s mm are no better; keeping the first", depths)
     return first
+
+
+def _used_instead(retried: ArenaROI, note: str) -> ArenaROI:
+    """The retry's arena, its notes ending with ``note`` (also warned, at the caller's caller)."""
+    warnings.warn(note, ArenaWarning, stacklevel=4)
+    retried.notes = (*retried.notes, note)
+    return retried
 
 
 def sloped_wall_note(region: np.ndarray, sloped: np.ndarray, mask: np.ndarray) -> tuple[str, ...]:
