@@ -180,14 +180,13 @@ def median_without_transients(
     frames = stack.shape[0]
     median = np.zeros(stack.shape[1:], dtype=np.float32)
     far = np.zeros(stack.shape[1:], dtype=np.float32)
-    valid = np.zeros(stack.shape[1:], dtype=np.int64)
-    for rows, ordered, block_valid in _sorted_blocks(stack):
-        median[rows] = _median_of_sorted(ordered, block_valid)
-        valid[rows] = block_valid
-        rank = np.maximum(np.ceil(floor_share * block_valid).astype(np.int64), 2)
+    sampled = np.zeros(stack.shape[1:], dtype=bool)  # at least two valid samples
+    for rows, ordered, valid in _sorted_blocks(stack):
+        median[rows] = _median_of_sorted(ordered, valid)
+        sampled[rows] = valid >= 2
+        rank = np.maximum(np.ceil(floor_share * valid).astype(np.int64), 2)
         index = np.clip(frames - rank, 0, frames - 1)
         far[rows] = np.take_along_axis(ordered, index[None], axis=0)[0]
-    sampled = valid >= 2
     if not sampled.any():
         return median
     spread = float(np.median(far[sampled] - median[sampled]))
