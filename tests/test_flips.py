@@ -19,7 +19,6 @@ import pytest
 from depthextractors import (
     ManualROI,
     NumpyDepthExtractor,
-    RawDepthExtractor,
     SessionExtraction,
     StridedMedianBackground,
     read_results,
@@ -38,7 +37,11 @@ from depthextractors.extraction.crop import crop_and_rotate, turn_round
 from depthextractors.extraction.recorded_parameters import moseq2_parameters
 from depthextractors.extraction.strategy import build_strategy
 from depthextractors.io import H5ResultsWriter, InMemoryResultsWriter
-from depthextractors.testing import generate_synthetic_session, synthesize_depth_video
+from depthextractors.testing import (
+    SessionParameters,
+    SyntheticDepthExtractor,
+    synthesize_depth_video,
+)
 
 
 def _session(extractor, truth, **kwargs):
@@ -200,15 +203,16 @@ def test_corrector_instance_reused_gives_the_same_answer():
 @pytest.mark.parametrize("seed", [11, 12])
 def test_motion_corrector_on_9000_frames(tmp_path, seed):
     # 9,000 frames on the smaller Azure NFOV-binned preset (288 x 320) to keep the test short;
-    # written to disk in chunks and read lazily, so memory stays small.
-    session = generate_synthetic_session(
-        tmp_path / "session", 9000, camera="azure_nfov_binned", seed=seed
+    # rendered as they are read (the frames generate_synthetic_session would write), so
+    # memory stays small and no 1.7 GB file is written first.
+    video = SyntheticDepthExtractor(
+        9000, SessionParameters(camera="azure_nfov_binned", seed=seed)
     )
-    truth = session.truth
+    truth = video.truth
     assert (~truth.moving).sum() > 1000
-    results = _session(
-        RawDepthExtractor(session.depth_path), truth, flip_corrector=MotionFlipCorrector()
-    ).run(H5ResultsWriter(tmp_path / "proc"), progress=False)
+    results = _session(video, truth, flip_corrector=MotionFlipCorrector()).run(
+        H5ResultsWriter(tmp_path / "proc"), progress=False
+    )
     right, counted = _heading_right(results, truth)
     assert counted.sum() > 8900
     assert right[counted].mean() >= 0.99

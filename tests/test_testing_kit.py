@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import pickle
 
 import cv2
 import numpy as np
@@ -10,6 +11,9 @@ import pytest
 from depthextractors import CAMERA_PRESETS, RawDepthExtractor
 from depthextractors.testing import (
     MouseShape,
+    SessionParameters,
+    SyntheticDepthExtractor,
+    check_depth_extractor,
     generate_synthetic_session,
     synthesize_depth_video,
 )
@@ -26,6 +30,33 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
     assert digest(first.depth_path) == digest(second.depth_path)
     assert digest(first.depth_path) != digest(third.depth_path)
     assert not (tmp_path / "a" / "depth.dat.partial").exists()
+
+
+def test_lazy_extractor_reads_the_frames_the_generator_writes(tmp_path):
+    parameters = SessionParameters(camera="azure_nfov_binned", seed=9, dropped_frames=4)
+    written = generate_synthetic_session(tmp_path, 620, **parameters.arguments())
+    raw = RawDepthExtractor(written.depth_path)
+    lazy = SyntheticDepthExtractor(620, parameters)
+    # Reads across the generator's 500-frame blocks, random ones in any order, the last frame.
+    for start, end in [(0, 620), (480, 560), (499, 501), (619, 620)]:
+        assert np.array_equal(lazy.get_video(start, end), raw.get_video(start, end))
+    indices = [619, 3, 3, 540, 10, 500]
+    assert np.array_equal(lazy.get_frames(indices), raw.get_frames(indices))
+    np.testing.assert_allclose(lazy.get_timestamps(), raw.get_timestamps())
+    assert np.diff(lazy.get_timestamps()).max() > 1.5 / 30  # the dropped frames' gaps
+    assert lazy.get_metadata() == raw.get_metadata()
+    assert lazy.camera.name == "azure_nfov_binned"
+    np.testing.assert_array_equal(lazy.truth.centroid_px, written.truth.centroid_px)
+    copy = pickle.loads(pickle.dumps(lazy))
+    assert np.array_equal(copy.get_video(495, 505), raw.get_video(495, 505))
+    # Small blocks, so the conformance check's reads cross many of them.
+    check_depth_extractor(SyntheticDepthExtractor(90, parameters, chunk_size=40))
+    # A block of another size draws other noise: the same scene, not the same bytes.
+    other = SyntheticDepthExtractor(620, parameters, chunk_size=300).get_video(0, 10)
+    assert not np.array_equal(other, raw.get_video(0, 10))
+    for bad in (0, 1.5, True):
+        with pytest.raises((TypeError, ValueError), match="num_frames"):
+            SyntheticDepthExtractor(bad)
 
 
 def test_session_files_are_moseq_shaped(synthetic_kinect_session):

@@ -19,7 +19,12 @@ writes recordings laid out as the Azure Kinect recorder lays them out
 from .animal import MouseShape, Tether
 from .layout import ArenaObject
 from .pose import Behaviour
-from .synthetic import SyntheticSession, generate_synthetic_session, synthesize_depth_video
+from .synthetic import (
+    SyntheticDepthExtractor,
+    SyntheticSession,
+    generate_synthetic_session,
+    synthesize_depth_video,
+)
 from .truth import SyntheticGroundTruth, read_ground_truth, write_ground_truth
 from .variety import (
     GENERATOR_VERSION,
@@ -38,6 +43,7 @@ __all__ = [
     "Behaviour",
     "MouseShape",
     "SessionParameters",
+    "SyntheticDepthExtractor",
     "SyntheticGroundTruth",
     "SyntheticSession",
     "Tether",

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..cameras import CameraModel
+from ..extractors.base import DepthVideoExtractor
 from .animal import MouseShape, Tether
 from .layout import ArenaObject
 from .pose import Behaviour
@@ -27,7 +30,16 @@ from .scene import Scene
 from .truth import SyntheticGroundTruth
 from .variety import SessionParameters
 
-__all__ = ["SyntheticSession", "generate_synthetic_session", "synthesize_depth_video"]
+__all__ = [
+    "SyntheticDepthExtractor",
+    "SyntheticSession",
+    "generate_synthetic_session",
+    "synthesize_depth_video",
+]
+
+#: Frames :func:`generate_synthetic_session` renders at a time. The sensor noise is drawn per
+#: block, so a session's bytes depend on it; the lazy extractor renders the same blocks.
+RENDER_BLOCK = 500
 
 
 @dataclass
@@ -123,7 +135,7 @@ def generate_synthetic_session(
     dropout_patches: float = 0.0,
     flying_pixels: float = 0.0,
     behaviour: Behaviour | None = None,
-    chunk_size: int = 500,
+    chunk_size: int = RENDER_BLOCK,
 ) -> SyntheticSession:
     """Write a synthetic raw moseq session and return its ground truth.
 
@@ -200,6 +212,98 @@ def generate_synthetic_session(
     return SyntheticSession(directory, depth_path, scene.camera, truth, metadata)
 
 
+class SyntheticDepthExtractor(DepthVideoExtractor):
+    """A synthetic session rendered as it is read: nothing is written to disk.
+
+    The frames are those :func:`generate_synthetic_session` writes for the same parameters
+    (bit for bit, with the default ``chunk_size``), so long sessions can be extracted without
+    writing gigabytes first. Each read renders the blocks of ``chunk_size`` frames it touches
+    and keeps the last one, so sequential reads and sorted strided reads render each block
+    about once.
+
+    Parameters
+    ----------
+    num_frames : int
+        Frames in the session (dropped frames come on top and are not in it).
+    parameters : SessionParameters, optional
+        What the session is made of; ``None`` for the generator's defaults.
+    chunk_size : int, default 500
+        Frames rendered at a time, as :func:`generate_synthetic_session`'s ``chunk_size``.
+
+    Attributes
+    ----------
+    truth : SyntheticGroundTruth
+        The ground truth of every frame.
+    """
+
+    extractor_name = "SyntheticDepthExtractor"
+
+    def __init__(
+        self,
+        num_frames: int,
+        parameters: SessionParameters | None = None,
+        *,
+        chunk_size: int = RENDER_BLOCK,
+    ) -> None:
+        super().__init__()
+        if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)):
+            raise TypeError(f"num_frames must be an integer, got {num_frames!r}")
+        if num_frames < 1 or chunk_size < 1:
+            raise ValueError(
+                f"num_frames and chunk_size must be at least 1, got {num_frames} and {chunk_size}"
+            )
+        parameters = parameters if parameters is not None else SessionParameters()
+        self._scene = Scene(int(num_frames), _parameters(parameters.arguments()))
+        self._chunk_size = int(chunk_size)
+        self._num_frames = int(num_frames)
+        self._sampling_frequency = float(parameters.sampling_frequency)
+        self.truth = self._scene.truth()
+        self._camera = self._scene.camera
+        self._metadata = _acquisition_metadata(
+            self._scene.camera, parameters.arena, parameters.seed
+        )
+        self._block: tuple[int, np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    def get_image_size(self) -> tuple[int, int]:
+        return tuple(int(n) for n in self._scene.camera.image_size)
+
+    def get_num_frames(self) -> int:
+        return self._num_frames
+
+    def get_sampling_frequency(self) -> float:
+        return float(self._sampling_frequency)
+
+    def get_video(self, start_frame: int | None = None, end_frame: int | None = None) -> np.ndarray:
+        if end_frame <= start_frame:
+            rows, cols = self.get_image_size()
+            return np.empty((0, rows, cols), dtype=np.uint16)
+        parts = []
+        first, last = start_frame // self._chunk_size, (end_frame - 1) // self._chunk_size
+        for block in range(first, last + 1):
+            block_start = block * self._chunk_size
+            frames = self._rendered(block)
+            parts.append(frames[max(start_frame - block_start, 0) : end_frame - block_start])
+        return np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
+
+    def _rendered(self, block: int) -> np.ndarray:
+        with self._lock:
+            if self._block is None or self._block[0] != block:
+                start = block * self._chunk_size
+                end = min(start + self._chunk_size, self._num_frames)
+                self._block = (block, self._scene.render(start, end))
+            return self._block[1]
+
+    def get_native_timestamps(self) -> np.ndarray:
+        return self.truth.timestamps_ms / 1000.0
+
+    def _native_timestamps_source(self) -> str:
+        return "synthetic"
+
+    def get_metadata(self) -> dict[str, Any]:
+        return dict(self._metadata)
+
+
 def _parameters(arguments: dict) -> SessionParameters:
     """The session parameters among a generator function's arguments."""
     names = SessionParameters.__dataclass_fields__
@@ -224,8 +328,16 @@ def _write_side_files(
         np.column_stack([truth.timestamps_ms, np.zeros(truth.timestamps_ms.size)]),
         fmt=["%.4f", "%d"],
     )
+    metadata = _acquisition_metadata(camera, arena, seed)
+    with open(directory / "metadata.json", "w", encoding="utf-8") as handle:
+        json.dump(metadata, handle, indent=2)
+    return metadata
+
+
+def _acquisition_metadata(camera: CameraModel, arena: str, seed: int) -> dict:
+    """What moseq acquisition writes to ``metadata.json``, for a synthetic session."""
     rows, cols = camera.image_size
-    metadata = {
+    return {
         "SubjectName": f"synthetic-mouse-{seed}",
         "SessionName": f"synthetic-{arena}-{seed}",
         "NidaqChannels": 0,
@@ -238,6 +350,3 @@ def _write_side_files(
         "StartTime": "2026-01-01T00:00:00+00:00",
         "CameraType": camera.name,
     }
-    with open(directory / "metadata.json", "w", encoding="utf-8") as handle:
-        json.dump(metadata, handle, indent=2)
-    return metadata

@@ -1,0 +1,202 @@
+"""Benchmark: where the time of ``depthextractors extract`` goes, step by step (issue 17).
+
+Run as::
+
+    python benchmarks/bench_stages.py [--frames 9000] [--repeats 3] [--no-movie] [--no-report]
+
+1. Writes (or reuses) the synthetic Kinect v2 session ``bench_extract.py`` writes (same seed,
+   same ``--workdir``), then reads it once so it is in the page cache.
+2. In a fresh child process per repeat, runs what ``depthextractors extract <session>`` runs
+   (``extract_session`` with the defaults: ``results_00.h5``, the preview movie, the report),
+   with timers wrapped round each step, and prints a table:
+
+   - the command's phases, wall seconds on the main thread: importing the package, the arena
+     step (background, arena, animal size), the extraction loop, finishing ``results_00.h5``
+     and the movie, the report, and the rest (output folder, lock, log, setup);
+   - the CPU time of each stage per frame (``time.thread_time`` summed over the threads that
+     ran it): reading the recording, every frame stage and chunk stage, the results writer
+     and the movie writer, and the CPU the timers did not see (the movie's encoder threads,
+     libraries' own threads, the interpreter's waits).
+
+The timers cost about a microsecond a call (four calls a frame): the command runs a few percent
+slower than without them; ``bench_extract.py`` and ``farm-bench`` give the figures without.
+With 2 cores, the extraction loop's wall time is about the sum of its stages' CPU time over 2
+when the threads keep both cores busy; the sequential parts (chunk stages, the writers'
+handover) are what keeps it from that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _timed(table: dict, label: str, function):
+    """``function`` wrapped to add its thread CPU (and wall) seconds to ``table[label]``."""
+
+    def wrapper(*args, **kwargs):
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            entry = table[label]
+            entry["cpu"] += time.thread_time() - cpu
+            entry["wall"] += time.perf_counter() - wall
+            entry["calls"] += 1
+
+    wrapper.__wrapped__ = function
+    return wrapper
+
+
+def _install(table: dict) -> None:
+    """Wrap the steps of an extraction (classes patched in place, in this process only)."""
+    from depthextractors.extraction import chunk_stages, frame_stages, session
+    from depthextractors.extraction.executor import ChunkExecutor
+    from depthextractors.extractors.raw import RawDepthExtractor
+    from depthextractors.io import movie, movie_writer, report, results_h5_writer
+
+    def wrap(owner, name: str, label: str) -> None:
+        setattr(owner, name, _timed(table, label, getattr(owner, name)))
+
+    wrap(session.SessionExtraction, "find_roi", "phase: arena step")
+    wrap(ChunkExecutor, "run", "phase: extraction loop")
+    wrap(results_h5_writer.H5ResultsWriter, "finish", "phase: finish results_00.h5")
+    wrap(movie_writer.PreviewMovieWriter, "finish", "phase: finish the movie")
+    wrap(report, "write_report", "phase: report")
+    wrap(RawDepthExtractor, "get_video", "stage: reading the recording")
+    for module in (frame_stages, chunk_stages):
+        for name in module.__all__:
+            stage = getattr(module, name)
+            if isinstance(stage, type) and "process" in stage.__dict__:
+                wrap(stage, "process", f"stage: {name}")
+    wrap(results_h5_writer.H5ResultsWriter, "write", "stage: results writer (write)")
+    wrap(movie_writer.PreviewMovieWriter, "write", "stage: movie writer (write)")
+    wrap(movie.PreviewMovie, "_encode", "stage: movie encoding (PyAV)")
+
+
+def _child(session: str, output: str) -> None:
+    """Runs in the child process: one timed ``extract`` of ``session``; prints JSON."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    import depthextractors  # noqa: F401  (the import is the first phase)
+    from depthextractors.config import ExtractionConfig
+    from depthextractors.workflow import extract_session
+
+    imported = time.perf_counter() - wall0
+    table: dict = defaultdict(lambda: {"cpu": 0.0, "wall": 0.0, "calls": 0})
+    _install(table)
+    flags = json.loads(os.environ.get("BENCH_STAGES_CONFIG", "{}"))
+    outcome = extract_session(session, output, ExtractionConfig(**flags), log_file=False)
+    if not outcome.ok:
+        raise SystemExit(f"extraction failed: {outcome.message}")
+    print(
+        json.dumps(
+            {
+                "frames": outcome.num_frames,
+                "wall": time.perf_counter() - wall0,
+                "cpu": time.process_time() - cpu0,
+                "import": imported,
+                "table": table,
+            }
+        )
+    )
+
+
+def _session(workdir: Path, frames: int) -> Path:
+    """The session ``bench_extract.py`` writes, made if missing, read once into the cache."""
+    directory = workdir / f"session_{frames}"
+    depth = directory / "depth.dat"
+    if not depth.is_file():
+        from depthextractors.testing import generate_synthetic_session
+
+        generate_synthetic_session(directory, frames, dropped_frames=frames // 1000, seed=2026)
+    with open(depth, "rb") as handle:
+        while handle.read(1 << 26):
+            pass
+    return directory
+
+
+def _run(session: Path, output: Path, config: dict) -> dict:
+    env = dict(os.environ, BENCH_STAGES_CONFIG=json.dumps(config))
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(session), str(output)],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    if done.returncode:
+        raise SystemExit(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _report(runs: list[dict]) -> None:
+    frames = runs[0]["frames"]
+    best = min(runs, key=lambda run: run["wall"])
+    print(
+        f"{frames:,} frames; best of {len(runs)} runs: {best['wall']:.2f} s wall "
+        f"({frames / best['wall']:,.0f} frames/s), {best['cpu']:.2f} s CPU; load "
+        f"{os.getloadavg()[0]:.1f}\n"
+    )
+    table = best["table"]
+    phases = {"import": best["import"]}
+    phases.update(
+        {k.split(": ", 1)[1]: v["wall"] for k, v in table.items() if k.startswith("phase:")}
+    )
+    phases["the rest (folder, lock, log, setup, writers' start)"] = best["wall"] - sum(
+        phases.values()
+    )
+    print("| phase (main thread) | wall s | share |\n|---|---|---|")
+    for name, seconds in phases.items():
+        print(f"| {name} | {seconds:.3f} | {100 * seconds / best['wall']:.1f}% |")
+    stages = {k.split(": ", 1)[1]: v for k, v in table.items() if k.startswith("stage:")}
+    seen = sum(v["cpu"] for v in stages.values())
+    loop_cpu = best["cpu"] - best["import"] - sum(
+        table.get(f"phase: {k}", {"cpu": 0.0})["cpu"]
+        for k in ("arena step", "report", "finish results_00.h5", "finish the movie")
+    )
+    print("\n| stage (all threads) | CPU ms/frame | share of the loop's CPU |\n|---|---|---|")
+    for name, entry in sorted(stages.items(), key=lambda item: -item[1]["cpu"]):
+        print(
+            f"| {name} | {1000 * entry['cpu'] / frames:.3f} | "
+            f"{100 * entry['cpu'] / max(loop_cpu, 1e-9):.1f}% |"
+        )
+    print(
+        f"| not seen by the timers (encoder and library threads, waits) | "
+        f"{1000 * (loop_cpu - seen) / frames:.3f} | "
+        f"{100 * (loop_cpu - seen) / max(loop_cpu, 1e-9):.1f}% |"
+    )
+    print(f"\nCPU outside import, arena step, finishing and report: {loop_cpu:.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=9000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-movie", action="store_true", help="write_movie: false")
+    parser.add_argument("--no-report", action="store_true", help="write_report: false")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "de_bench")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.child:
+        _child(*arguments.child)
+        return
+    session = _session(arguments.workdir, arguments.frames)
+    config = {}
+    if arguments.no_movie:
+        config["write_movie"] = False
+    if arguments.no_report:
+        config["write_report"] = False
+    with tempfile.TemporaryDirectory() as scratch:
+        runs = [_run(session, Path(scratch) / f"proc{k}", config) for k in range(arguments.repeats)]
+    _report(runs)
+
+
+if __name__ == "__main__":
+    main()
