@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from depthextractors import SessionExtraction, open_depth_video, read_results
+from depthextractors import SessionExtraction, read_results
 from depthextractors.config import ExtractionConfig
 from depthextractors.extraction.animal_size import (
     REFERENCE_HEIGHT_MM,
@@ -25,7 +25,7 @@ from depthextractors.extraction.parameters import default_value, parameter_spec
 from depthextractors.io.report import cautions
 from depthextractors.testing import (
     MouseShape,
-    draw_session,
+    SyntheticDepthExtractor,
     draw_session_parameters,
     generate_synthetic_session,
 )
@@ -98,13 +98,12 @@ DRAWN = range(3000, 3008)
 
 
 @pytest.fixture(scope="module")
-def drawn_measurements(tmp_path_factory):
+def drawn_measurements():
     rows = []
     for seed in DRAWN:
-        directory = tmp_path_factory.mktemp(f"drawn{seed}")
-        draw_session(directory, seed, 60)
         parameters = draw_session_parameters(seed)
-        video = open_depth_video(directory)
+        # Rendered as read: the frames draw_session would write, without the disk.
+        video = SyntheticDepthExtractor(60, parameters)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             arena = SessionExtraction(video).find_roi()

@@ -17,11 +17,11 @@ from depthextractors import (
     ManualROI,
     SessionExtraction,
     get_camera,
-    open_depth_video,
 )
 from depthextractors.io import InMemoryResultsWriter
 from depthextractors.testing import (
     GENERATOR_VERSION,
+    SyntheticDepthExtractor,
     draw_session,
     draw_session_parameters,
     read_ground_truth,
@@ -142,13 +142,13 @@ def test_ground_truth_is_what_the_frames_show(seed, frames, axis_deg):
     params = draw_session_parameters(seed)
     video, truth = clean(params).synthesize(frames)
     mouse = params.mouse
-    heights = truth.background_depth_mm[None] - video.astype(np.float32)
     tail_px = mouse.tail_width_mm / truth.mm_per_px
     posed = truth.rearing | truth.grooming
     sample = np.r_[np.arange(0, 40, 3), np.flatnonzero(posed)[::4]]
     errors, axes, areas, nose_lower = [], [], [], []
     for index in sample:
-        image = np.where(truth.arena_mask, heights[index], 0)
+        heights = truth.background_depth_mm - video[index].astype(np.float32)
+        image = np.where(truth.arena_mask, heights, 0)
         centroid, axis, area = measured_body(image, mouse.threshold_mm, tail_px)
         errors.append(np.hypot(*(centroid - truth.centroid_px[index])))
         turn = (axis - truth.heading[index]) % np.pi
@@ -210,13 +210,13 @@ def extraction_errors(results, truth, bbox):
 
 
 @pytest.fixture(scope="module")
-def extracted_sample(tmp_path_factory):
+def extracted_sample():
     """Drawn sessions of 150 frames extracted with the defaults (MomentsTracker) and with
     EMTracker on the same arena: per seed, (conditions, moments errors, EM errors)."""
     out = {}
     for seed in SAMPLE:
-        session = draw_session(tmp_path_factory.mktemp(f"drawn{seed}"), seed, 150)
-        video = open_depth_video(session.directory)
+        # Rendered as read: the frames draw_session would write, without the disk.
+        video = SyntheticDepthExtractor(150, draw_session_parameters(seed))
         default = SessionExtraction(video)
         results = default.run(InMemoryResultsWriter(), progress=False, n_jobs=1)
         roi = default.arena.roi
@@ -225,8 +225,8 @@ def extracted_sample(tmp_path_factory):
         ).run(InMemoryResultsWriter(), progress=False, n_jobs=1)
         out[seed] = (
             draw_session_parameters(seed).conditions(),
-            extraction_errors(results, session.truth, roi.bbox),
-            extraction_errors(em, session.truth, roi.bbox),
+            extraction_errors(results, video.truth, roi.bbox),
+            extraction_errors(em, video.truth, roi.bbox),
         )
     return out
 

@@ -226,7 +226,9 @@ class SyntheticDepthExtractor(DepthVideoExtractor):
     num_frames : int
         Frames in the session (dropped frames come on top and are not in it).
     parameters : SessionParameters, optional
-        What the session is made of; ``None`` for the generator's defaults.
+        What the session is made of (as :func:`~depthextractors.testing.draw_session` writes
+        it: a hand stays for at most half of the frames); ``None`` for the generator's
+        defaults.
     chunk_size : int, default 500
         Frames rendered at a time, as :func:`generate_synthetic_session`'s ``chunk_size``.
 
@@ -253,7 +255,7 @@ class SyntheticDepthExtractor(DepthVideoExtractor):
                 f"num_frames and chunk_size must be at least 1, got {num_frames} and {chunk_size}"
             )
         parameters = parameters if parameters is not None else SessionParameters()
-        self._scene = Scene(int(num_frames), _parameters(parameters.arguments()))
+        self._scene = Scene(int(num_frames), _parameters(parameters.arguments(int(num_frames))))
         self._chunk_size = int(chunk_size)
         self._num_frames = int(num_frames)
         self._sampling_frequency = float(parameters.sampling_frequency)
