@@ -80,7 +80,17 @@ def _install(table: dict) -> None:
                 wrap(stage, "process", f"stage: {name}")
     wrap(results_h5_writer.H5ResultsWriter, "write", "stage: results writer (write)")
     wrap(movie_writer.PreviewMovieWriter, "write", "stage: movie writer (write)")
-    wrap(movie.PreviewMovie, "_encode", "stage: movie encoding (PyAV)")
+    wrap(movie.PreviewMovie, "add", "stage: movie frames and encoding (PyAV)")
+    # Work a chunk stage spreads over the threads (the crops): timed on the threads that run it.
+    submit = ChunkExecutor._submit_ranges
+
+    def submit_timed(self, function, count, offset=0):
+        name = getattr(function, "__qualname__", "")
+        if not name.startswith("run_frame_passes"):  # the frame stages are timed themselves
+            function = _timed(table, f"stage: {name.split('.<locals>')[0]} (threads)", function)
+        return submit(self, function, count, offset)
+
+    ChunkExecutor._submit_ranges = submit_timed
 
 
 def _child(session: str, output: str) -> None:
