@@ -828,3 +828,22 @@ def test_chunk_size_and_thread_invariance_through_the_executor(clip, tracker):
             results = extract(chunk_size, n_jobs)
             assert results.metadata["job"] == {"n_jobs": n_jobs, "chunk_size": chunk_size}
             _all_outputs_equal(reference, results, f"chunk_size={chunk_size}, n_jobs={n_jobs}")
+
+
+def test_read_blocks_follow_the_frame_size_and_do_not_change_results(clip, monkeypatch):
+    from depthextractors.extraction import executor
+
+    # About 8 MB a block: 19 Kinect v2 frames, 4 of 1024 x 1024, never more than 64 or under 1.
+    assert executor.read_block_frames((424, 512)) == 19
+    assert executor.read_block_frames((1024, 1024)) == 4
+    assert executor.read_block_frames((100, 100)) == executor.READ_BLOCK == 64
+    assert executor.read_block_frames((4000, 4000)) == 1
+    extractor, truth = clip
+
+    def extract():
+        extraction = _extraction(extractor, truth, filters=FrameFilters(temporal_size=3))
+        return extraction.run(InMemoryResultsWriter(), chunk_size=60, n_jobs=2, progress=False)
+
+    reference = extract()
+    monkeypatch.setattr(executor, "READ_BLOCK_BYTES", 1)  # one frame a block
+    _all_outputs_equal(reference, extract(), "one frame per read block")

@@ -31,9 +31,19 @@ from .strategy import Strategy
 
 __all__ = ["READ_BLOCK", "ChunkExecutor", "ChunkWindow", "JobOptions", "plan_windows"]
 
-#: Frames read from the recording at a time: small enough that the raw blocks in flight stay
-#: a few megabytes, large enough that reading is efficient.
+#: Frames read from the recording at a time, at most (and the frames a sequential tracker
+#: starts from).
 READ_BLOCK = 64
+#: Bytes of raw depth read at a time, at most: about three blocks are in memory at once (one
+#: read, one worked on, one waiting to be freed), so larger frames are read fewer at a time.
+READ_BLOCK_BYTES = 8 * 2**20
+
+
+def read_block_frames(image_size: tuple[int, int]) -> int:
+    """Frames read at a time for frames of ``image_size`` (rows, cols): within
+    :data:`READ_BLOCK_BYTES`, at most :data:`READ_BLOCK`, at least one."""
+    frame_bytes = int(image_size[0]) * int(image_size[1]) * 2
+    return max(1, min(READ_BLOCK, READ_BLOCK_BYTES // max(frame_bytes, 1)))
 
 
 @dataclass(frozen=True, repr=False)
@@ -204,7 +214,8 @@ class ChunkExecutor:
         """
         futures: list[Future] = []
         offset = 0
-        for chunk in extractor.iter_chunks(READ_BLOCK, 0, start, stop):
+        block = read_block_frames(extractor.get_image_size())
+        for chunk in extractor.iter_chunks(block, 0, start, stop):
             count = chunk.frames.shape[0]
             receive(offset, chunk.frames)
             futures.extend(self._submit_ranges(function, count, offset))
