@@ -93,7 +93,8 @@ def _measure(mode: str, session: Path, output: Path | str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _session(directory: Path, frames: int) -> Path:
+def kinect_session(directory: Path, frames: int) -> Path:
+    """The synthetic Kinect v2 session of ``frames`` frames in ``directory``, written if missing."""
     depth = directory / "depth.dat"
     if (
         depth.is_file()
@@ -218,7 +219,7 @@ def main() -> None:
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} CPUs, load average before: {os.getloadavg()}")
-    session = _session(work / f"session_{args.frames}", args.frames)
+    session = kinect_session(work / f"session_{args.frames}", args.frames)
 
     rows = []
     roi = _measure("find_roi", session, work / "proc_roi")

@@ -37,6 +37,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from bench_extract import kinect_session
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -53,7 +55,6 @@ def _timed(table: dict, label: str, function):
             entry["wall"] += time.perf_counter() - wall
             entry["calls"] += 1
 
-    wrapper.__wrapped__ = function
     return wrapper
 
 
@@ -121,14 +122,9 @@ def _child(session: str, output: str) -> None:
 
 
 def _session(workdir: Path, frames: int) -> Path:
-    """The session ``bench_extract.py`` writes, made if missing, read once into the cache."""
-    directory = workdir / f"session_{frames}"
-    depth = directory / "depth.dat"
-    if not depth.is_file():
-        from depthextractors.testing import generate_synthetic_session
-
-        generate_synthetic_session(directory, frames, dropped_frames=frames // 1000, seed=2026)
-    with open(depth, "rb") as handle:
+    """The session ``bench_extract.py`` writes (made if missing), read once into the cache."""
+    directory = kinect_session(workdir / f"session_{frames}", frames)
+    with open(directory / "depth.dat", "rb") as handle:
         while handle.read(1 << 26):
             pass
     return directory
@@ -167,9 +163,13 @@ def _report(runs: list[dict]) -> None:
         print(f"| {name} | {seconds:.3f} | {100 * seconds / best['wall']:.1f}% |")
     stages = {k.split(": ", 1)[1]: v for k, v in table.items() if k.startswith("stage:")}
     seen = sum(v["cpu"] for v in stages.values())
-    loop_cpu = best["cpu"] - best["import"] - sum(
-        table.get(f"phase: {k}", {"cpu": 0.0})["cpu"]
-        for k in ("arena step", "report", "finish results_00.h5", "finish the movie")
+    loop_cpu = (
+        best["cpu"]
+        - best["import"]
+        - sum(
+            table.get(f"phase: {k}", {"cpu": 0.0})["cpu"]
+            for k in ("arena step", "report", "finish results_00.h5", "finish the movie")
+        )
     )
     print("\n| stage (all threads) | CPU ms/frame | share of the loop's CPU |\n|---|---|---|")
     for name, entry in sorted(stages.items(), key=lambda item: -item[1]["cpu"]):

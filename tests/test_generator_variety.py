@@ -215,8 +215,9 @@ def extracted_sample():
     EMTracker on the same arena: per seed, (conditions, moments errors, EM errors)."""
     out = {}
     for seed in SAMPLE:
+        parameters = draw_session_parameters(seed)
         # Rendered as read: the frames draw_session would write, without the disk.
-        video = SyntheticDepthExtractor(150, draw_session_parameters(seed))
+        video = SyntheticDepthExtractor(150, parameters)
         default = SessionExtraction(video)
         results = default.run(InMemoryResultsWriter(), progress=False, n_jobs=1)
         roi = default.arena.roi
@@ -224,7 +225,7 @@ def extracted_sample():
             video, roi=ManualROI(roi.mask, true_depth=roi.true_depth), tracker=EMTracker()
         ).run(InMemoryResultsWriter(), progress=False, n_jobs=1)
         out[seed] = (
-            draw_session_parameters(seed).conditions(),
+            parameters.conditions(),
             extraction_errors(results, video.truth, roi.bbox),
             extraction_errors(em, video.truth, roi.bbox),
         )

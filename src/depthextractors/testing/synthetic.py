@@ -274,7 +274,7 @@ class SyntheticDepthExtractor(DepthVideoExtractor):
         return self._num_frames
 
     def get_sampling_frequency(self) -> float:
-        return float(self._sampling_frequency)
+        return self._sampling_frequency
 
     def get_video(self, start_frame: int | None = None, end_frame: int | None = None) -> np.ndarray:
         if end_frame <= start_frame:
