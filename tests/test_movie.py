@@ -143,6 +143,29 @@ def test_post_pass_movie_is_the_one_made_during_extraction(extracted, tmp_path):
     np.testing.assert_array_equal(after, during)
 
 
+def test_a_movie_behind_the_extraction_gets_every_block_intact(extracted, tmp_path, monkeypatch):
+    """The writer copies each block into one of its few buffers and the extraction reuses its
+    chunks' memory: with small blocks and a movie thread slower than the extraction, every
+    buffer is reused many times, and the movie is still the one made afterwards."""
+    import time
+
+    session = extracted[0]
+    monkeypatch.setattr(movie_writer_module, "QUEUED_FRAMES", 7)
+    add = PreviewMovie.add
+
+    def slow_add(self, *args, **kwargs):
+        time.sleep(0.02)
+        return add(self, *args, **kwargs)
+
+    monkeypatch.setattr(PreviewMovie, "add", slow_add)
+    config = ExtractionConfig(write_report=False, chunk_size=25)
+    extract_session(session, tmp_path / "proc", config)
+    _, during = decode(tmp_path / "proc" / "results_00.mp4")
+    _, before = decode(session / "proc" / "results_00.mp4")
+    assert len(during) == FRAMES
+    np.testing.assert_array_equal(during, before)
+
+
 def test_colour_tables_black_outside_the_height_range():
     y, u, v = _colour_tables(10.0, 100.0)  # index = whole millimetres
     black = (y[0], u[0], v[0])

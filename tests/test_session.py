@@ -513,7 +513,9 @@ class _ArenaRecorder(ResultsWriter):
         import cv2
 
         self.opencv_threads.add(cv2.getNumThreads())
-        self.chunks.append((chunk.start, chunk.arena_heights))
+        # The chunk's arrays are reused once write returns (the writer contract): copy.
+        heights = chunk.arena_heights
+        self.chunks.append((chunk.start, None if heights is None else heights.copy()))
         self.inner.write(chunk)
 
     def finish(self):

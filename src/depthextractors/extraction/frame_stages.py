@@ -44,19 +44,40 @@ class HeightsStage(FrameStage):
         When a writer wants the arena heights, every this-many-th row and column of the
         finished frames' heights is kept (taken right after each frame's heights are made,
         still in the cache).
+
+    Notes
+    -----
+    The arena heights go to two buffers used in turn, so a chunk's are overwritten two chunks
+    later: the executor has finished writing a chunk before it processes the chunk after next,
+    and writers keep nothing of a chunk past :meth:`ResultsWriter.write
+    <depthextractors.extraction.ResultsWriter.write>`. New memory for every chunk would cost
+    its first write each time (on some virtual machines about 80 MB/s).
     """
 
     def __init__(self, converter: ArenaHeights, arena_heights_step: int | None = None) -> None:
         self.converter = converter
         self.arena_heights_step = arena_heights_step
+        self._buffers: list[np.ndarray | None] = [None, None]
+        self._turn = 0
+
+    def reset(self) -> None:
+        """Drop the arena-height buffers (a new run may have another box or chunk size)."""
+        self._buffers = [None, None]
+        self._turn = 0
 
     def begin(self, work: WindowWork) -> None:
-        """Allocate the finished frames' arena heights when a writer wants them."""
+        """Give the finished frames' arena heights a buffer when a writer wants them."""
         step = self.arena_heights_step
-        if step is not None:
-            own = work.own.stop - work.own.start
-            sample = work.heights[0, ::step, ::step]
-            work.arena_heights = np.empty((own, *sample.shape), dtype=work.heights.dtype)
+        if step is None:
+            return
+        own = work.own.stop - work.own.start
+        shape = work.heights[0, ::step, ::step].shape
+        buffer = self._buffers[self._turn]
+        if buffer is None or buffer.shape[0] < own or buffer.shape[1:] != shape:
+            buffer = np.empty((own, *shape), dtype=work.heights.dtype)
+            self._buffers[self._turn] = buffer
+        self._turn = 1 - self._turn
+        work.arena_heights = buffer[:own]
 
     def process(self, work: WindowWork, k: int) -> None:
         """Heights of frame ``k`` from its raw depth (which is then released)."""

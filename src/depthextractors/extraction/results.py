@@ -158,7 +158,8 @@ class ResultChunk:
         box, every ``arena_heights_step``-th row and column, as the tracker saw them (0 outside
         ``[min_height, max_height]``, outside the arena and where the depth is invalid). Only
         made for a writer that asks for them (see :class:`ResultsWriter`), such as the preview
-        movie; None otherwise.
+        movie; None otherwise. Their memory is reused for later chunks once
+        :meth:`ResultsWriter.write` has returned: a writer that keeps them past it copies them.
     """
 
     start: int
@@ -185,6 +186,10 @@ class ResultsWriter(ABC):
     with :attr:`arena_heights_step`, read once after :meth:`begin`; every chunk then carries
     :attr:`ResultChunk.arena_heights`, every ``arena_heights_step``-th row and column of the
     heights the extraction computed anyway, so the recording is never read twice.
+
+    A chunk's arrays belong to the writer only while :meth:`write` runs: the extraction may
+    reuse their memory for later chunks, so a writer that keeps any of them past it (a queue
+    for a thread of its own, a list of chunks) copies them.
     """
 
     #: Every chunk carries the arena heights at this pixel step (``None``: none wanted).

@@ -26,8 +26,8 @@ __all__ = ["QUEUED_FRAMES", "PreviewMovieWriter", "write_preview_movie"]
 logger = logging.getLogger(__name__)
 
 #: Frames per block handed to the movie thread (a Kinect v2 arena's 8-bit heights every
-#: second pixel: about 8 MB).
-QUEUED_FRAMES = 250
+#: second pixel: about 3.4 MB).
+QUEUED_FRAMES = 100
 
 
 def _fps(timestamps_s: np.ndarray, fallback: float = 30.0) -> float:
@@ -54,11 +54,14 @@ class PreviewMovieWriter(ResultsWriter):
     Give it to the extraction beside the results writer
     (``extraction.run([H5ResultsWriter(out), PreviewMovieWriter(out / "results_00.mp4")])``).
     It declares that it wants the arena heights of every chunk (:attr:`arena_heights_step`) and
-    hands each chunk's arena heights and crops to one movie thread through a queue, in blocks
-    of at most :data:`QUEUED_FRAMES` frames (views of the chunk's own arrays: nothing copied).
-    The queue holds at most ``max_queued`` blocks, so a slow movie holds the extraction back
-    instead of filling memory, whatever the chunk size. A failure of the movie is logged as a
-    warning and never fails the extraction.
+    hands each chunk's arena heights and crops to one movie thread, in blocks of at most
+    :data:`QUEUED_FRAMES` frames. A chunk's arrays are the extraction's only while
+    :meth:`write` runs (it reuses their memory for later chunks), so each block is copied into
+    one of ``max_queued + 1`` block buffers the writer keeps and the movie thread hands back
+    when it has encoded them: memory stays bounded whatever the chunk size, a slow movie holds
+    the extraction back, and no memory is newly allocated per chunk (the first write to new
+    memory is what costs, on some virtual machines about 80 MB/s). A failure of the movie is
+    logged as a warning and never fails the extraction.
 
     Parameters
     ----------
@@ -68,7 +71,7 @@ class PreviewMovieWriter(ResultsWriter):
         As in :class:`PreviewMovie` (by default the arena at the camera's resolution, up to
         200 pixels across).
     max_queued : int, default 1
-        Blocks waiting for the movie thread at most.
+        Blocks waiting for the movie thread at most (beside the one it encodes).
     """
 
     def __init__(
@@ -77,7 +80,10 @@ class PreviewMovieWriter(ResultsWriter):
         self.path = Path(path)
         self.downsample = downsample
         self._movie: PreviewMovie | None = None
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, int(max_queued)))
+        self._slots = max(1, int(max_queued)) + 1
+        # Block buffers ready to be filled, and filled ones waiting for the movie thread.
+        self._free: queue.Queue = queue.Queue()
+        self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.movie_path: Path | None = None
@@ -108,12 +114,14 @@ class PreviewMovieWriter(ResultsWriter):
             item = self._queue.get()
             if item is None:
                 return
-            if self.error is not None:
-                continue  # keep draining, so the extraction never waits on a dead movie
+            (arena, crops), count, numbers, times = item
             try:
-                movie.add(*item)
+                if self.error is None:  # else drain, so the extraction never waits on it
+                    movie.add(arena[:count], crops[:count], numbers, times)
             except Exception as error:  # the movie is optional
                 self._fail(error)
+            finally:
+                self._free.put((arena, crops))
 
     def begin(self, setup: ExtractionSetup) -> None:
         """Open the movie and start the movie thread.
@@ -137,13 +145,25 @@ class PreviewMovieWriter(ResultsWriter):
         except Exception as error:  # the movie is optional
             self._fail(error)
             return
+        self._free = queue.Queue()
+        self._queue = queue.Queue()
+        dtype = np.dtype(setup.frame_dtype)
+        for _ in range(self._slots):
+            self._free.put(
+                (
+                    np.empty((QUEUED_FRAMES, *self._movie.arena_shape), dtype=dtype),
+                    np.empty((QUEUED_FRAMES, *self._movie.crop_size), dtype=dtype),
+                )
+            )
         self._thread = threading.Thread(
             target=self._work, name="depthextractors-movie", daemon=True
         )
         self._thread.start()
 
     def write(self, chunk: ResultChunk) -> None:
-        """Queue the chunk's arena heights and crops for the movie.
+        """Copy the chunk's arena heights and crops for the movie thread.
+
+        Waits while every block buffer is full (the movie is behind).
 
         Parameters
         ----------
@@ -164,9 +184,11 @@ class PreviewMovieWriter(ResultsWriter):
         times = self._times_s[chunk.start : chunk.start + len(chunk)]
         for first in range(0, len(chunk), QUEUED_FRAMES):
             block = slice(first, first + QUEUED_FRAMES)
-            self._queue.put(
-                (chunk.arena_heights[block], chunk.frames[block], numbers[block], times[block])
-            )
+            arena, crops = buffers = self._free.get()
+            count = len(numbers[block])
+            np.copyto(arena[:count], chunk.arena_heights[block])
+            np.copyto(crops[:count], chunk.frames[block])
+            self._queue.put((buffers, count, numbers[block], times[block]))
 
     def _stop(self) -> None:
         if self._thread is not None:
