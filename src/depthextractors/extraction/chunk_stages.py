@@ -27,7 +27,7 @@ import numpy as np
 
 from ..cameras import CameraModel
 from .arguments import as_frame_count
-from .crop import crop_and_rotate, turn_round
+from .crop import crop_and_rotate, crop_reach, turn_round
 from .em_tracking import smooth_by_model
 from .filters import HampelFilter
 from .flips import FlipContext, FlipCorrector, FlipDecision
@@ -174,6 +174,7 @@ class CropStage(ChunkStage):
         self.ll_clip = tracker.log_likelihood_clip
         # Integer heights h satisfy h > min_height exactly when h >= floor(min_height) + 1.
         self.above_min = math.floor(tracker.min_height) + 1
+        self.reach = crop_reach(crop_size)
         self.animal_masks = animal_masks
 
     @property
@@ -208,7 +209,8 @@ class CropStage(ChunkStage):
         if found is None:
             return
         x, y, angle = work.x[k], work.y[k], work.angle[k]
-        work.crops[j] = crop_and_rotate(work.heights[k], x, y, angle, self.crop_size)
+        heights, origin = self._heights_for_crop(work, k, x, y)
+        work.crops[j] = crop_and_rotate(heights, x, y, angle, self.crop_size, origin=origin)
         if found.image is not None:
             work.filtered_crops[j] = crop_and_rotate(
                 found.image, x, y, angle, self.crop_size, origin=found.image_origin
@@ -230,6 +232,37 @@ class CropStage(ChunkStage):
         ) + self.ll_clip  # fmt: skip
         likelihood[work.crops[j] < self.tracker.min_height] = self.ll_clip
         work.masks[j] = likelihood
+
+
+    def _heights_for_crop(
+        self, work: WindowWork, k: int, x: float, y: float
+    ) -> tuple[np.ndarray, tuple[int, int]]:
+        """The heights of frame ``k`` a crop at ``(x, y)`` reads and their origin in the ROI
+        box: the pixels within :attr:`reach` of ``(floor(x), floor(y))``, from the window's
+        heights, the frame's patch or, when the centroid moved past the patch after tracking
+        (a Hampel filter), the frame's heights made again.
+
+        Always that window, whichever the source: OpenCV's warp computes source positions in
+        single precision, so a crop from another origin can round one pixel differently."""
+        rows, cols = work.box_shape
+        if not (math.isfinite(x) and math.isfinite(y)):
+            window = (0, rows, 0, cols)
+        else:
+            col, row = math.floor(x), math.floor(y)
+            window = (
+                min(max(0, row - self.reach), rows), min(max(0, row + self.reach + 1), rows),
+                min(max(0, col - self.reach), cols), min(max(0, col + self.reach + 1), cols),
+            )  # fmt: skip
+        y0, y1, x0, x1 = window
+        if work.heights is not None:
+            return work.heights[k][y0:y1, x0:x1], (x0, y0)
+        patch = work.patches[k]
+        if patch is not None:
+            heights, px, py = patch
+            prows, pcols = heights.shape
+            if py <= y0 and y1 <= py + prows and px <= x0 and x1 <= px + pcols:
+                return heights[y0 - py : y1 - py, x0 - px : x1 - px], (x0, y0)
+        return work.reread_heights(k)[y0:y1, x0:x1], (x0, y0)
 
 
 class FlipStage(ChunkStage):

@@ -20,7 +20,7 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["crop_and_rotate", "crop_matrix", "place_crop", "turn_round"]
+__all__ = ["crop_and_rotate", "crop_matrix", "crop_reach", "place_crop", "turn_round"]
 
 
 def crop_matrix(
@@ -63,6 +63,29 @@ def crop_matrix(
     matrix[0, 2] = cols // 2 - (cos_a * dx - sin_a * dy)
     matrix[1, 2] = rows // 2 - (sin_a * dx + cos_a * dy)
     return matrix
+
+
+def crop_reach(crop_size: tuple[int, int]) -> int:
+    """Pixels on each side of ``(floor(x), floor(y))`` that :func:`crop_and_rotate` may read.
+
+    A crop's corner lies ``hypot`` of the half sizes from the centroid, whatever the angle;
+    bilinear interpolation reads the next pixel too, and OpenCV rounds source positions to
+    1/32 pixel. The image rows ``floor(y) - reach`` to ``floor(y) + reach`` and the same
+    columns around ``floor(x)`` hold every pixel the crop reads.
+
+    Parameters
+    ----------
+    crop_size : (int, int)
+        ``(rows, cols)`` of the crop.
+
+    Returns
+    -------
+    int
+    """
+    rows, cols = (int(v) for v in crop_size)
+    half_rows = max(rows // 2, rows - 1 - rows // 2)
+    half_cols = max(cols // 2, cols - 1 - cols // 2)
+    return math.ceil(math.hypot(half_rows, half_cols)) + 2
 
 
 def crop_and_rotate(

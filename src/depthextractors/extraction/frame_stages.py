@@ -9,11 +9,14 @@ Each is a :class:`~depthextractors.extraction.stages.FrameStage`; the session co
    frames; it reads ``temporal_size // 2`` frames on each side;
 4. :class:`TrackStage` (a stateless tracker, any order and thread) or
    :class:`SequentialTrackStage` (a tracker with state, frames in order, its state carried from
-   chunk to chunk).
+   chunk to chunk);
+5. :class:`HeightsPatchStage` when all of them are one pass (no temporal median, a stateless
+   tracker): the heights round the animal, kept for its crop, as the frame's heights are not.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -25,6 +28,7 @@ from .stages import FrameStage, WindowWork, nonzero_region
 from .tracking import SequentialTracker, Tracker
 
 __all__ = [
+    "HeightsPatchStage",
     "HeightsStage",
     "SequentialTrackStage",
     "SpatialFilterStage",
@@ -71,10 +75,10 @@ class HeightsStage(FrameStage):
         if step is None:
             return
         own = work.own.stop - work.own.start
-        shape = work.heights[0, ::step, ::step].shape
+        shape = tuple(-(-size // step) for size in work.box_shape)
         buffer = self._buffers[self._turn]
         if buffer is None or buffer.shape[0] < own or buffer.shape[1:] != shape:
-            buffer = np.empty((own, *shape), dtype=work.heights.dtype)
+            buffer = np.empty((own, *shape), dtype=work.frame_dtype)
             self._buffers[self._turn] = buffer
         self._turn = 1 - self._turn
         work.arena_heights = buffer[:own]
@@ -84,10 +88,11 @@ class HeightsStage(FrameStage):
         row0, row1, col0, col1 = self.converter.bbox
         depth = work.depth[k]
         work.depth[k] = None
-        self.converter.convert(depth[row0:row1, col0:col1], work.heights[k])
+        heights = work.frame_heights(k)
+        self.converter.convert(depth[row0:row1, col0:col1], heights)
         if work.arena_heights is not None and work.own.start <= k < work.own.stop:
             step = self.arena_heights_step
-            work.arena_heights[k - work.own.start] = work.heights[k][::step, ::step]
+            work.arena_heights[k - work.own.start] = heights[::step, ::step]
 
 
 class SpatialFilterStage(FrameStage):
@@ -122,7 +127,7 @@ class SpatialFilterStage(FrameStage):
 
     def process(self, work: WindowWork, k: int) -> None:
         """Filter frame ``k``'s heights; the tracker's input is the result."""
-        heights = work.heights[k]
+        heights = work.frame_heights(k)
         region = nonzero_region(heights, self._margin)
         if region is None:
             return
@@ -260,10 +265,40 @@ class SequentialTrackStage(FrameStage):
         if k >= self._skip and found is not None:
             image, x0, y0 = found
             rows, cols = image.shape
-            raw = work.heights[k][y0 : y0 + rows, x0 : x0 + cols]
+            raw = work.frame_heights(k)[y0 : y0 + rows, x0 : x0 + cols]
             work.objects[k] = _with_image(self.tracker.track(image, (x0, y0), raw), image, x0, y0)
         if self._snapshot is not None and k + 1 == self._snapshot:
             self._state = self.tracker.state
+
+
+class HeightsPatchStage(FrameStage):
+    """Keeps the heights around the tracked animal, enough for its crop, and nothing more.
+
+    When the frame stages are one pass, a frame's heights are gone once it leaves the pass;
+    the crop, made after the chunk's positions are final, reads only the pixels within
+    :func:`~depthextractors.extraction.crop.crop_reach` of the centroid, so those are kept
+    (``work.patches``), a tenth of the ROI box for an 80x80 crop in a Kinect v2 arena.
+
+    Parameters
+    ----------
+    reach : int
+        Pixels kept on each side of the centroid's pixel.
+    """
+
+    def __init__(self, reach: int) -> None:
+        self.reach = int(reach)
+
+    def process(self, work: WindowWork, k: int) -> None:
+        """Keep frame ``k``'s heights around its animal (nothing where none was found)."""
+        found = work.objects[k]
+        if found is None or not (math.isfinite(found.x) and math.isfinite(found.y)):
+            return
+        rows, cols = work.box_shape
+        col, row = math.floor(found.x), math.floor(found.y)
+        y0, y1 = max(0, row - self.reach), min(rows, row + self.reach + 1)
+        x0, x1 = max(0, col - self.reach), min(cols, col + self.reach + 1)
+        if y1 > y0 and x1 > x0:
+            work.patches[k] = (work.frame_heights(k)[y0:y1, x0:x1].copy(), x0, y0)
 
 
 def _with_image(found: Any, image: np.ndarray, x0: int, y0: int) -> Any:
@@ -309,7 +344,7 @@ def _whole_box(work: WindowWork, k: int) -> np.ndarray:
     full = work.full[k]
     if full is not None:
         return full
-    full = np.zeros(work.heights.shape[1:], dtype=work.heights.dtype)
+    full = np.zeros(work.box_shape, dtype=work.frame_dtype)
     if work.images[k] is not None:
         image, x0, y0 = work.images[k]
         full[y0 : y0 + image.shape[0], x0 : x0 + image.shape[1]] = image

@@ -15,10 +15,12 @@ filters, flip corrector — into a pipeline of stages and runs it:
 
 :class:`~depthextractors.extraction.executor.ChunkExecutor` runs it: it plans the chunks with
 the context and look-ahead the stages declare, reads the recording in small blocks, spreads the
-frames over threads and writes on a thread of its own. Memory is bounded by the chunk size
-(about ``chunk_size`` ROI-box images of one byte per pixel, twice that with a temporal filter or
-a sequential tracker), not by the session length; the results do not depend on the chunk size or
-the number of threads.
+frames over threads and writes on a thread of its own. Memory is bounded by the chunk size,
+not by the session length: ``chunk_size`` patches of heights round the animal (about a tenth
+of a Kinect v2 arena's box for 80x80 crops), or ``chunk_size`` ROI-box images of one byte per
+pixel with a sequential tracker and twice that with a temporal filter, whose later passes read
+the whole window's heights. The results do not depend on the chunk size or the number of
+threads.
 """
 
 from __future__ import annotations
@@ -46,10 +48,12 @@ from .chunk_stages import (
     ScalarStage,
     UnwrapStage,
 )
+from .crop import crop_reach
 from .executor import ChunkExecutor, ChunkWindow, JobOptions, plan_windows
 from .filters import FrameFilters, HampelFilter
 from .flips import FlipCorrector, MotionFlipCorrector
 from .frame_stages import (
+    HeightsPatchStage,
     HeightsStage,
     SequentialTrackStage,
     SpatialFilterStage,
@@ -371,6 +375,8 @@ class SessionExtraction:
             stages.append(SequentialTrackStage(self.tracker, self.filters.temporal_radius, first))
         else:
             stages.append(TrackStage(self.tracker))
+        if len(frame_passes(stages)) == 1:
+            stages.append(HeightsPatchStage(crop_reach(self.crop_size)))
         return stages
 
     @property
@@ -542,11 +548,13 @@ class SessionExtraction:
             self.chunk_overlap, lookahead,
         )  # fmt: skip
         executor = ChunkExecutor(job)
-        # One buffer of ROI-box heights for every chunk: the memory a chunk needs, paid once.
-        longest = max((w.size for w in windows), default=0)
-        heights = np.empty((longest, *converter.shape), dtype=self.frame_dtype)
-        filtered = np.empty_like(heights) if self._keeps_filtered_frames else None
         passes = frame_passes(frame_stages)
+        # A later pass reads the window's heights: one buffer of ROI-box heights for every
+        # chunk, paid once. In one pass only the patches round the animal are kept.
+        longest = max((w.size for w in windows), default=0)
+        box = (longest, *converter.shape)
+        heights = np.empty(box, dtype=self.frame_dtype) if len(passes) > 1 else None
+        filtered = np.empty(box, self.frame_dtype) if self._keeps_filtered_frames else None
         found = 0
 
         def process(window: ChunkWindow) -> ResultChunk:
@@ -554,9 +562,14 @@ class SessionExtraction:
             work = WindowWork(
                 window=window,
                 executor=executor,
-                heights=heights[: window.size],
+                heights=None if heights is None else heights[: window.size],
+                box_shape=converter.shape,
+                frame_dtype=np.dtype(self.frame_dtype),
                 filtered=None if filtered is None else filtered[: window.size],
                 ahead=min(lookahead, window.read_end - window.end),
+                reread_heights=lambda k: converter(
+                    self.extractor.get_frames([window.read_start + k])
+                )[0],
             )
             run_frame_passes(work, passes, self.extractor)
             for stage in chunk_stages:

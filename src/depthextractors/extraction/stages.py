@@ -22,6 +22,8 @@ over a window.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -54,8 +56,15 @@ class WindowWork:
         The frames read and the frames finished.
     executor : ChunkExecutor
         For stages that spread their own work over the threads.
-    heights : numpy.ndarray
-        ``(n, rows, cols)`` heights above the floor in the ROI's bounding box, mm.
+    heights : numpy.ndarray or None
+        ``(n, rows, cols)`` heights above the floor in the ROI's bounding box, mm, kept for the
+        whole window when a later pass reads them; ``None`` when the frame stages are one pass,
+        where each frame's heights live in its thread's scratch while the frame goes through
+        the pass (:meth:`frame_heights`) and only ``patches`` are kept.
+    box_shape : (int, int)
+        ``(rows, cols)`` of the ROI's bounding box.
+    frame_dtype : numpy.dtype
+        dtype of the heights.
     filtered : numpy.ndarray or None
         ``(n, rows, cols)`` spatially filtered heights, when a later pass needs them.
     depth : list
@@ -67,21 +76,31 @@ class WindowWork:
         The tracker's input as a whole ROI-box image where a stage made one (else ``None``).
     objects : list
         The tracked animal of each frame (``None`` where not found), ROI-box coordinates.
+    patches : list
+        ``(heights, x0, y0)``: the heights around the tracked animal, enough for its crop, and
+        the patch's origin in the ROI box, or ``None``; made when ``heights`` is not kept.
     arena_heights : numpy.ndarray or None
         Heights of the finished frames at the writers' pixel step (a writer product).
     ahead : int
         Frames after the finished ones that are cropped too, as evidence for the flips.
+    reread_heights : callable or None
+        ``reread_heights(k)``: frame ``k``'s heights made again from the recording, for a crop
+        that reaches past its patch (a Hampel filter moved the centroid).
     """
 
     window: ChunkWindow
     executor: ChunkExecutor
-    heights: np.ndarray
+    heights: np.ndarray | None
+    box_shape: tuple[int, int]
+    frame_dtype: np.dtype
     filtered: np.ndarray | None = None
     arena_heights: np.ndarray | None = None
     ahead: int = 0
+    reread_heights: Callable[[int], np.ndarray] | None = None
     depth: list = field(init=False)
     images: list = field(init=False)
     full: list = field(init=False)
+    patches: list = field(init=False)
     objects: list[TrackedObject | None] = field(init=False)
     x: np.ndarray | None = None
     y: np.ndarray | None = None
@@ -99,7 +118,30 @@ class WindowWork:
         self.depth = [None] * count
         self.images = [None] * count
         self.full = [None] * count
+        self.patches = [None] * count
         self.objects = [None] * count
+
+    def frame_heights(self, k: int) -> np.ndarray:
+        """Frame ``k``'s heights: its row of :attr:`heights`, or, when the window's heights
+        are not kept, the calling thread's scratch image (valid while the frame goes through
+        the pass on this thread).
+
+        Parameters
+        ----------
+        k : int
+            Frame index, counted from ``window.read_start``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``box_shape`` heights, mm.
+        """
+        if self.heights is not None:
+            return self.heights[k]
+        scratch = getattr(_scratch, "heights", None)
+        if scratch is None or scratch.shape != self.box_shape or scratch.dtype != self.frame_dtype:
+            scratch = _scratch.heights = np.empty(self.box_shape, dtype=self.frame_dtype)
+        return scratch
 
     @property
     def count(self) -> int:
@@ -110,6 +152,10 @@ class WindowWork:
     def own(self) -> slice:
         """The finished frames, as a slice of the frames read."""
         return self.window.own
+
+
+#: Each thread's heights of the frame it is working on (when a window's are not kept whole).
+_scratch = threading.local()
 
 
 class FrameStage:
