@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 
 from depthextractors import (
+    EMTracker,
     ManualROI,
     MomentsTracker,
     NumpyDepthExtractor,
     SessionExtraction,
     StridedMedianBackground,
 )
-from depthextractors.extraction import HampelFilter
+from depthextractors.extraction import FrameFilters, HampelFilter
 from depthextractors.extraction import session as session_module
 from depthextractors.extraction.chunk_stages import CropStage
 from depthextractors.extraction.crop import crop_and_rotate, crop_reach
@@ -83,23 +84,29 @@ def _counting_patches(monkeypatch):
     return kept
 
 
-def test_crops_are_the_same_from_patches_whole_heights_or_the_recording(clip, monkeypatch):
+@pytest.mark.parametrize("tracker", ["moments", "em"])
+def test_crops_are_the_same_from_patches_whole_heights_or_the_recording(clip, monkeypatch, tracker):
     extractor, truth = clip
     kept = _counting_patches(monkeypatch)
-    from_patches = _run(extractor, truth)
-    assert sum(kept) > 100  # the default pipeline kept a patch for (nearly) every frame
+    settings = {"tracker": MomentsTracker() if tracker == "moments" else EMTracker()}
+    from_patches = _run(extractor, truth, **settings)
+    # The patch stage kept a patch for (nearly) every frame: round the tracked animal, or
+    # round the sequential tracker's input.
+    assert sum(kept) > 100
     assert from_patches.scalars["valid"].sum() > 100
     # Chunk size and threads change nothing.
-    _same(from_patches, _run(extractor, truth, chunk_size=17, n_jobs=1))
-    _same(from_patches, _run(extractor, truth, chunk_size=1000, n_jobs=3))
+    _same(from_patches, _run(extractor, truth, chunk_size=17, n_jobs=1, **settings))
+    _same(from_patches, _run(extractor, truth, chunk_size=1000, n_jobs=3, **settings))
     # Every stage its own pass: the window's heights are kept whole and cropped from.
     with monkeypatch.context() as patch:
         patch.setattr(session_module, "frame_passes", _each_stage_its_own_pass)
-        _same(from_patches, _run(extractor, truth))
-    # No patches at all: every crop made from the recording again.
+        _same(from_patches, _run(extractor, truth, **settings))
+    # No patches at all: every crop made from the recording again (and the sequential
+    # tracker's raw heights read from the window).
     with monkeypatch.context() as patch:
+        patch.setattr(session_module, "frame_passes", _each_stage_its_own_pass)
         patch.setattr(HeightsPatchStage, "process", lambda self, work, k: None)
-        _same(from_patches, _run(extractor, truth))
+        _same(from_patches, _run(extractor, truth, **settings))
 
 
 def test_a_centroid_a_hampel_filter_moves_past_its_patch_is_cropped_from_the_recording(
@@ -182,12 +189,23 @@ def test_every_source_gives_the_crop_window_round_the_centroid(x, y):
 def test_the_default_pipeline_is_one_pass_and_keeps_patches(clip):
     extractor, truth = clip
     extraction = SessionExtraction(extractor, roi=ManualROI(truth.arena_mask))
-    stages = extraction.frame_stages(
-        converter=_converter(extraction, truth), arena_heights_step=None
-    )
+    converter = _converter(extraction, truth)
+    stages = extraction.frame_stages(converter=converter, arena_heights_step=None)
     assert len(frame_passes(stages)) == 1
     assert isinstance(stages[-1], HeightsPatchStage)
+    assert stages[-1].around == "animal"
     assert stages[-1].reach == crop_reach(extraction.crop_size)
+    # A sequential tracker: the patch is kept round its input, in the first pass.
+    extraction = SessionExtraction(extractor, roi=ManualROI(truth.arena_mask), tracker=EMTracker())
+    first = frame_passes(extraction.frame_stages(converter=converter, arena_heights_step=None))[0]
+    assert isinstance(first[-1], HeightsPatchStage)
+    assert first[-1].around == "input"
+    # A temporal median reads every pixel of the window later: no patches.
+    extraction = SessionExtraction(
+        extractor, roi=ManualROI(truth.arena_mask), filters=FrameFilters(temporal_size=3)
+    )
+    stages = extraction.frame_stages(converter=converter, arena_heights_step=None)
+    assert not any(isinstance(stage, HeightsPatchStage) for stage in stages)
 
 
 def _converter(extraction, truth):

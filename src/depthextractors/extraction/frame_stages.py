@@ -10,8 +10,9 @@ Each is a :class:`~depthextractors.extraction.stages.FrameStage`; the session co
 4. :class:`TrackStage` (a stateless tracker, any order and thread) or
    :class:`SequentialTrackStage` (a tracker with state, frames in order, its state carried from
    chunk to chunk);
-5. :class:`HeightsPatchStage` when all of them are one pass (no temporal median, a stateless
-   tracker): the heights round the animal, kept for its crop, as the frame's heights are not.
+5. :class:`HeightsPatchStage` without a temporal median: the heights round the animal, kept
+   for its crop (and a sequential tracker's raw heights) as the frame's heights are not; after
+   the tracker when it is stateless, before it (round its input) when it is sequential.
 """
 
 from __future__ import annotations
@@ -265,40 +266,67 @@ class SequentialTrackStage(FrameStage):
         if k >= self._skip and found is not None:
             image, x0, y0 = found
             rows, cols = image.shape
-            raw = work.frame_heights(k)[y0 : y0 + rows, x0 : x0 + cols]
+            raw = _raw_heights(work, k, x0, y0, rows, cols)
             work.objects[k] = _with_image(self.tracker.track(image, (x0, y0), raw), image, x0, y0)
         if self._snapshot is not None and k + 1 == self._snapshot:
             self._state = self.tracker.state
 
 
 class HeightsPatchStage(FrameStage):
-    """Keeps the heights around the tracked animal, enough for its crop, and nothing more.
+    """Keeps the heights round the animal, enough for its crop, and nothing more.
 
-    When the frame stages are one pass, a frame's heights are gone once it leaves the pass;
-    the crop, made after the chunk's positions are final, reads only the pixels within
-    :func:`~depthextractors.extraction.crop.crop_reach` of the centroid, so those are kept
-    (``work.patches``), a tenth of the ROI box for an 80x80 crop in a Kinect v2 arena.
+    The window's heights are not kept whole unless a later pass needs every pixel of them
+    (the temporal median): a frame's heights are gone once it leaves the first pass. The crop,
+    made after the chunk's positions are final, reads only the pixels within
+    :func:`~depthextractors.extraction.crop.crop_reach` of the centroid, so those are kept in
+    ``work.patches``: round the tracked centroid when the tracker runs in the same pass (a
+    tenth of the ROI box for an 80x80 crop in a Kinect v2 arena), or round the tracker's input
+    region when a sequential tracker runs later (it reads the raw heights there, and finds the
+    animal inside it).
 
     Parameters
     ----------
     reach : int
-        Pixels kept on each side of the centroid's pixel.
+        Pixels kept on each side of the centroid's pixel (or of the input region).
+    around : {"animal", "input"}, default "animal"
+        What the patch is kept round.
     """
 
-    def __init__(self, reach: int) -> None:
+    def __init__(self, reach: int, around: str = "animal") -> None:
+        if around not in ("animal", "input"):
+            raise ValueError(f"around must be 'animal' or 'input', got {around!r}")
         self.reach = int(reach)
+        self.around = around
 
     def process(self, work: WindowWork, k: int) -> None:
-        """Keep frame ``k``'s heights around its animal (nothing where none was found)."""
-        found = work.objects[k]
-        if found is None or not (math.isfinite(found.x) and math.isfinite(found.y)):
-            return
+        """Keep frame ``k``'s heights round its animal (nothing where there is none)."""
+        if self.around == "animal":
+            found = work.objects[k]
+            if found is None or not (math.isfinite(found.x) and math.isfinite(found.y)):
+                return
+            col, row = math.floor(found.x), math.floor(found.y)
+            top, bottom, left, right = row, row + 1, col, col + 1
+        else:
+            found = work.images[k]
+            if found is None:
+                return
+            image, left, top = found
+            bottom, right = top + image.shape[0], left + image.shape[1]
         rows, cols = work.box_shape
-        col, row = math.floor(found.x), math.floor(found.y)
-        y0, y1 = max(0, row - self.reach), min(rows, row + self.reach + 1)
-        x0, x1 = max(0, col - self.reach), min(cols, col + self.reach + 1)
+        y0, y1 = max(0, top - self.reach), min(rows, bottom + self.reach)
+        x0, x1 = max(0, left - self.reach), min(cols, right + self.reach)
         if y1 > y0 and x1 > x0:
             work.patches[k] = (work.frame_heights(k)[y0:y1, x0:x1].copy(), x0, y0)
+
+
+def _raw_heights(work: WindowWork, k: int, x0: int, y0: int, rows: int, cols: int) -> np.ndarray:
+    """Frame ``k``'s heights in ``rows`` x ``cols`` pixels from ``(x0, y0)`` of the ROI box,
+    from its patch when it has one (which then holds them), else from the window's."""
+    patch = work.patches[k]
+    if patch is None:
+        return work.frame_heights(k)[y0 : y0 + rows, x0 : x0 + cols]
+    heights, px, py = patch
+    return heights[y0 - py : y0 - py + rows, x0 - px : x0 - px + cols]
 
 
 def _with_image(found: Any, image: np.ndarray, x0: int, y0: int) -> Any:

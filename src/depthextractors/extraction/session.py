@@ -17,10 +17,9 @@ filters, flip corrector — into a pipeline of stages and runs it:
 the context and look-ahead the stages declare, reads the recording in small blocks, spreads the
 frames over threads and writes on a thread of its own. Memory is bounded by the chunk size,
 not by the session length: ``chunk_size`` patches of heights round the animal (about a tenth
-of a Kinect v2 arena's box for 80x80 crops), or ``chunk_size`` ROI-box images of one byte per
-pixel with a sequential tracker and twice that with a temporal filter, whose later passes read
-the whole window's heights. The results do not depend on the chunk size or the number of
-threads.
+of a Kinect v2 arena's box for 80x80 crops), or, with a temporal filter, whose later pass reads
+every pixel of the window, twice ``chunk_size`` ROI-box images of one byte per pixel. The
+results do not depend on the chunk size or the number of threads.
 """
 
 from __future__ import annotations
@@ -370,13 +369,19 @@ class SessionExtraction:
         ]
         if self.filters.temporal_size > 1:
             stages.append(TemporalMedianStage(self.filters.temporal_size))
+        # Without a temporal median no later pass reads every pixel of the window's heights:
+        # only the heights round the animal are kept (see HeightsPatchStage).
+        patches = not self._keeps_filtered_frames
+        reach = crop_reach(self.crop_size)
         if self.tracker.sequential:
+            if patches:
+                stages.append(HeightsPatchStage(reach, around="input"))
             first, _ = self.frame_range()
             stages.append(SequentialTrackStage(self.tracker, self.filters.temporal_radius, first))
         else:
             stages.append(TrackStage(self.tracker))
-        if len(frame_passes(stages)) == 1:
-            stages.append(HeightsPatchStage(crop_reach(self.crop_size)))
+            if patches:
+                stages.append(HeightsPatchStage(reach))
         return stages
 
     @property
@@ -549,11 +554,13 @@ class SessionExtraction:
         )  # fmt: skip
         executor = ChunkExecutor(job)
         passes = frame_passes(frame_stages)
-        # A later pass reads the window's heights: one buffer of ROI-box heights for every
-        # chunk, paid once. In one pass only the patches round the animal are kept.
+        # Patches round the animal, or one buffer of ROI-box heights for every chunk (the
+        # memory a chunk needs, paid once) when a later pass reads them all.
         longest = max((w.size for w in windows), default=0)
         box = (longest, *converter.shape)
-        heights = np.empty(box, dtype=self.frame_dtype) if len(passes) > 1 else None
+        # A frame's heights outlive the first pass only in the window's buffer.
+        patches = any(isinstance(stage, HeightsPatchStage) for stage in passes[0])
+        heights = None if patches else np.empty(box, dtype=self.frame_dtype)
         filtered = np.empty(box, self.frame_dtype) if self._keeps_filtered_frames else None
         found = 0
 
