@@ -233,7 +233,6 @@ class CropStage(ChunkStage):
         likelihood[work.crops[j] < self.tracker.min_height] = self.ll_clip
         work.masks[j] = likelihood
 
-
     def _heights_for_crop(
         self, work: WindowWork, k: int, x: float, y: float
     ) -> tuple[np.ndarray, tuple[int, int]]:

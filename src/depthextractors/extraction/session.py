@@ -554,11 +554,10 @@ class SessionExtraction:
         )  # fmt: skip
         executor = ChunkExecutor(job)
         passes = frame_passes(frame_stages)
-        # Patches round the animal, or one buffer of ROI-box heights for every chunk (the
-        # memory a chunk needs, paid once) when a later pass reads them all.
+        # A frame's heights outlive the first pass only in a buffer of ROI-box heights for
+        # every chunk (paid once), wanted where no patches round the animal are kept then.
         longest = max((w.size for w in windows), default=0)
         box = (longest, *converter.shape)
-        # A frame's heights outlive the first pass only in the window's buffer.
         patches = any(isinstance(stage, HeightsPatchStage) for stage in passes[0])
         heights = None if patches else np.empty(box, dtype=self.frame_dtype)
         filtered = np.empty(box, self.frame_dtype) if self._keeps_filtered_frames else None

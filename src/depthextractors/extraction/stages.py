@@ -58,9 +58,9 @@ class WindowWork:
         For stages that spread their own work over the threads.
     heights : numpy.ndarray or None
         ``(n, rows, cols)`` heights above the floor in the ROI's bounding box, mm, kept for the
-        whole window when a later pass reads them; ``None`` when the frame stages are one pass,
-        where each frame's heights live in its thread's scratch while the frame goes through
-        the pass (:meth:`frame_heights`) and only ``patches`` are kept.
+        whole window when a later pass reads every pixel of them (a temporal median); else
+        ``None``: each frame's heights live in its thread's scratch image while the frame goes
+        through the first pass (:meth:`frame_heights`), and only ``patches`` are kept.
     box_shape : (int, int)
         ``(rows, cols)`` of the ROI's bounding box.
     frame_dtype : numpy.dtype
@@ -77,8 +77,9 @@ class WindowWork:
     objects : list
         The tracked animal of each frame (``None`` where not found), ROI-box coordinates.
     patches : list
-        ``(heights, x0, y0)``: the heights around the tracked animal, enough for its crop, and
-        the patch's origin in the ROI box, or ``None``; made when ``heights`` is not kept.
+        ``(heights, x0, y0)``: the heights round the tracked animal (or a sequential tracker's
+        input), enough for its crop, and the patch's origin in the ROI box, or ``None``; made
+        when ``heights`` is not kept.
     arena_heights : numpy.ndarray or None
         Heights of the finished frames at the writers' pixel step (a writer product).
     ahead : int

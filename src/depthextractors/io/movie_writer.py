@@ -55,8 +55,8 @@ class PreviewMovieWriter(ResultsWriter):
     (``extraction.run([H5ResultsWriter(out), PreviewMovieWriter(out / "results_00.mp4")])``).
     It declares that it wants the arena heights of every chunk (:attr:`arena_heights_step`) and
     hands each chunk's arena heights and crops to one movie thread, in blocks of at most
-    :data:`QUEUED_FRAMES` frames. A chunk's arrays are the extraction's only while
-    :meth:`write` runs (it reuses their memory for later chunks), so each block is copied into
+    :data:`QUEUED_FRAMES` frames. A chunk's arrays may be read only while :meth:`write` runs
+    (the extraction reuses their memory for later chunks), so each block is copied into
     one of ``max_queued + 1`` block buffers the writer keeps and the movie thread hands back
     when it has encoded them: memory stays bounded whatever the chunk size, a slow movie holds
     the extraction back, and no memory is newly allocated per chunk (the first write to new
