@@ -9,6 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def warm_page_cache(path: Path) -> None:
+    """Read a file (or every file in a folder) once, so that timed reads find it in memory."""
+    path = Path(path)
+    for file in sorted(path.iterdir()) if path.is_dir() else [path]:
+        if file.is_file():
+            with open(file, "rb", buffering=0) as handle:
+                while handle.read(1 << 24):
+                    pass
+
+
 def best_of(repeats: int, function: Callable[[], object]) -> float:
     """Shortest wall time of ``repeats`` calls of ``function``, in seconds.
 

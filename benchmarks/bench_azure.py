@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _common import best_of, print_table
+from _common import best_of, print_table, warm_page_cache
 
 from depthextractors import RawDepthExtractor
 from depthextractors.extractors.azure import AzureDepthExtractor
@@ -36,12 +36,6 @@ from depthextractors.testing.matroska import mjpeg_frame, write_azure_like_mkv
 def read_all(extractor: AzureDepthExtractor, chunk_size: int = 100) -> None:
     for _ in extractor.iter_chunks(chunk_size):
         pass
-
-
-def warm_page_cache(path: Path) -> None:
-    with open(path, "rb") as handle:
-        while handle.read(1 << 24):
-            pass
 
 
 def measure(path: Path, frames: int, arguments, label: str, open_video) -> list[tuple[str, str]]:

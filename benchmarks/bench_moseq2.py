@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import print_table
+from _common import print_table, warm_page_cache
 
 SESSIONS = {
     "kinect_round": {"camera": "kinect_v2", "arena": "round"},
@@ -45,16 +45,6 @@ SESSIONS = {
 }
 # The drop-in bars (issue 13), checked on every session.
 RELATIVE_SCALARS = ("area_px", "width_px", "length_px", "height_ave_mm")
-
-
-def read_once(recording: Path) -> None:
-    """Read the recording's files once, so that neither tool's run pays for the disk."""
-    files = [recording] if recording.is_file() else sorted(recording.iterdir())
-    for path in files:
-        if path.is_file():
-            with open(path, "rb", buffering=0) as handle:
-                while handle.read(16 * 2**20):
-                    pass
 
 
 def make_session(name: str, frames: int, workdir: Path, seed: int) -> tuple[Path, Path]:
@@ -155,7 +145,7 @@ def main() -> None:
     summary = []
     for name in args.sessions.split(","):
         recording, truth_file = make_session(name, args.frames, args.workdir, args.seed)
-        read_once(recording)
+        warm_page_cache(recording)
         out = args.workdir / name / "out"
         shutil.rmtree(out, ignore_errors=True)
         seconds, rss, _ = run_timed(

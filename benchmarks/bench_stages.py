@@ -37,6 +37,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from _common import warm_page_cache
 from bench_extract import kinect_session
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,9 +125,7 @@ def _child(session: str, output: str) -> None:
 def _session(workdir: Path, frames: int) -> Path:
     """The session ``bench_extract.py`` writes (made if missing), read once into the cache."""
     directory = kinect_session(workdir / f"session_{frames}", frames)
-    with open(directory / "depth.dat", "rb") as handle:
-        while handle.read(1 << 26):
-            pass
+    warm_page_cache(directory / "depth.dat")
     return directory
 
 

@@ -22,7 +22,7 @@ from depthextractors import (
     StridedMedianBackground,
 )
 from depthextractors.extraction import FrameFilters, HampelFilter
-from depthextractors.extraction import session as session_module
+from depthextractors.extraction import stages as stages_module
 from depthextractors.extraction.chunk_stages import CropStage
 from depthextractors.extraction.crop import crop_and_rotate, crop_reach
 from depthextractors.extraction.executor import ChunkExecutor, ChunkWindow, JobOptions
@@ -99,12 +99,12 @@ def test_crops_are_the_same_from_patches_whole_heights_or_the_recording(clip, mo
     _same(from_patches, _run(extractor, truth, chunk_size=1000, n_jobs=3, **settings))
     # Every stage its own pass: the window's heights are kept whole and cropped from.
     with monkeypatch.context() as patch:
-        patch.setattr(session_module, "frame_passes", _each_stage_its_own_pass)
+        patch.setattr(stages_module, "frame_passes", _each_stage_its_own_pass)
         _same(from_patches, _run(extractor, truth, **settings))
     # No patches at all: every crop made from the recording again (and the sequential
     # tracker's raw heights read from the window).
     with monkeypatch.context() as patch:
-        patch.setattr(session_module, "frame_passes", _each_stage_its_own_pass)
+        patch.setattr(stages_module, "frame_passes", _each_stage_its_own_pass)
         patch.setattr(HeightsPatchStage, "process", lambda self, work, k: None)
         _same(from_patches, _run(extractor, truth, **settings))
 
@@ -132,7 +132,7 @@ def test_a_centroid_a_hampel_filter_moves_past_its_patch_is_cropped_from_the_rec
     moved = _run(extractor, truth, **hampel)
     assert len(reread) >= 5  # the glitches' patches were cut 60 px from the final centroid
     with monkeypatch.context() as patch:
-        patch.setattr(session_module, "frame_passes", _each_stage_its_own_pass)
+        patch.setattr(stages_module, "frame_passes", _each_stage_its_own_pass)
         _same(moved, _run(extractor, truth, **hampel))
 
 

@@ -115,6 +115,7 @@ class SpatialFilterStage(FrameStage):
     def __init__(self, filters: FrameFilters, keep: bool, tight: bool = False) -> None:
         self.filters = filters
         self.keep = keep
+        self.writes_filtered = keep
         self.tight = tight
         self._kernels = filters.kernels()
         # Covers every filter's reach twice, so border handling never differs from filtering
@@ -291,6 +292,8 @@ class HeightsPatchStage(FrameStage):
     around : {"animal", "input"}, default "animal"
         What the patch is kept round.
     """
+
+    keeps_patches = True
 
     def __init__(self, reach: int, around: str = "animal") -> None:
         if around not in ("animal", "input"):

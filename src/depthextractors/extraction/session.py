@@ -48,7 +48,7 @@ from .chunk_stages import (
     UnwrapStage,
 )
 from .crop import crop_reach
-from .executor import ChunkExecutor, ChunkWindow, JobOptions, plan_windows
+from .executor import JobOptions
 from .filters import FrameFilters, HampelFilter
 from .flips import FlipCorrector, MotionFlipCorrector
 from .frame_stages import (
@@ -63,7 +63,6 @@ from .heights import ArenaHeights
 from .recorded_parameters import moseq2_parameters
 from .results import (
     ExtractionSetup,
-    ResultChunk,
     ResultsWriter,
     as_results_writer,
     declared_arena_heights_step,
@@ -76,7 +75,7 @@ from .scalars import (
     ScalarComputer,
     detect_dropped_frames,
 )
-from .stages import ChunkStage, FrameStage, WindowWork, frame_passes, run_frame_passes
+from .stages import ChunkStage, FrameStage, run_windows
 from .tracking import MomentsTracker, Tracker
 
 __all__ = ["ArenaResult", "SessionExtraction"]
@@ -479,7 +478,10 @@ class SessionExtraction:
             chunk_stages = self.chunk_stages(setup, arena, (col0, row0))
             for stage in (*frame_stages, *chunk_stages):
                 stage.reset()
-            valid = self._stream(setup, job, frame_stages, chunk_stages, converter, writer)
+            valid = run_windows(
+                self.extractor, setup, job, frame_stages, chunk_stages, converter, writer,
+                self.chunk_overlap,
+            )  # fmt: skip
             if self.flip_corrector is not None:
                 self.flip_corrector.finalize()
         except BaseException as error:
@@ -535,69 +537,6 @@ class SessionExtraction:
             timestamps_source=self.extractor.timestamps_source,
             animal_size=None if arena.animal is None else arena.animal.to_dict(),
         )
-
-    def _stream(
-        self,
-        setup: ExtractionSetup,
-        job: JobOptions,
-        frame_stages: list[FrameStage],
-        chunk_stages: list[ChunkStage],
-        converter: ArenaHeights,
-        writer: ResultsWriter,
-    ) -> int:
-        """Run the stages over every chunk; the number of frames with the animal."""
-        context = sum(s.margin for s in frame_stages) + sum(s.margin for s in chunk_stages)
-        lookahead = max((s.lookahead for s in chunk_stages), default=0)
-        windows = plan_windows(
-            setup.first_frame_idx, setup.last_frame_idx, job.chunk_size, context,
-            self.chunk_overlap, lookahead,
-        )  # fmt: skip
-        executor = ChunkExecutor(job)
-        passes = frame_passes(frame_stages)
-        # A frame's heights outlive the first pass only in a buffer of ROI-box heights for
-        # every chunk (paid once), wanted where no patches round the animal are kept then.
-        longest = max((w.size for w in windows), default=0)
-        box = (longest, *converter.shape)
-        patches = any(isinstance(stage, HeightsPatchStage) for stage in passes[0])
-        heights = None if patches else np.empty(box, dtype=self.frame_dtype)
-        filtered = np.empty(box, self.frame_dtype) if self._keeps_filtered_frames else None
-        found = 0
-
-        def process(window: ChunkWindow) -> ResultChunk:
-            nonlocal found
-            work = WindowWork(
-                window=window,
-                executor=executor,
-                heights=None if heights is None else heights[: window.size],
-                box_shape=converter.shape,
-                frame_dtype=np.dtype(self.frame_dtype),
-                filtered=None if filtered is None else filtered[: window.size],
-                ahead=min(lookahead, window.read_end - window.end),
-                reread_heights=lambda k: converter(
-                    self.extractor.get_frames([window.read_start + k])
-                )[0],
-            )
-            run_frame_passes(work, passes, self.extractor)
-            for stage in chunk_stages:
-                stage.process(work)
-            found += int(np.count_nonzero(work.scalars["valid"]))
-            return _chunk(work, setup)
-
-        executor.run(windows, process, writer, setup.num_frames)
-        return found
-
-
-def _chunk(work: WindowWork, setup: ExtractionSetup) -> ResultChunk:
-    count = work.own.stop - work.own.start
-    return ResultChunk(
-        start=work.window.start - setup.first_frame_idx,
-        frames=work.crops[:count],
-        masks=work.masks[:count],
-        scalars=work.scalars,
-        flips=work.flips,
-        flip_confidence=work.flip_confidence,
-        arena_heights=work.arena_heights,
-    )
 
 
 def _flip_corrector(value: Any) -> FlipCorrector | None:

@@ -30,7 +30,9 @@ import cv2
 import numpy as np
 
 from ..extractors.base import DepthVideoExtractor
-from .executor import ChunkExecutor, ChunkWindow
+from .executor import ChunkExecutor, ChunkWindow, JobOptions, plan_windows
+from .heights import ArenaHeights
+from .results import ExtractionSetup, ResultChunk, ResultsWriter
 from .tracking import TrackedObject
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "frame_passes",
     "nonzero_region",
     "run_frame_passes",
+    "run_windows",
 ]
 
 
@@ -168,10 +171,18 @@ class FrameStage:
         Frames of context it reads on each side of a frame (0: it reads only the frame).
     sequential : bool
         Whether frames must be processed in order, one at a time.
+    writes_filtered : bool
+        Whether it writes each frame's filtered heights to ``work.filtered`` (a buffer for the
+        whole window, which :func:`run_windows` then provides) for a later pass.
+    keeps_patches : bool
+        Whether it keeps in ``work.patches`` all a frame's crop needs of its heights; in the
+        first pass, it spares the window a buffer of every frame's heights.
     """
 
     margin: int = 0
     sequential: bool = False
+    writes_filtered: bool = False
+    keeps_patches: bool = False
 
     def reset(self) -> None:
         """Forget everything before a new run (nothing by default)."""
@@ -298,6 +309,93 @@ def run_frame_passes(
             work.executor.map_ranges(frames, work.count)
         for stage in stages:
             stage.end(work)
+
+
+def run_windows(
+    extractor: DepthVideoExtractor,
+    setup: ExtractionSetup,
+    job: JobOptions,
+    frame_stages: list[FrameStage],
+    chunk_stages: list[ChunkStage],
+    converter: ArenaHeights,
+    writer: ResultsWriter,
+    chunk_overlap: int,
+) -> int:
+    """Run the stages over every chunk of the setup's frames and write the chunks.
+
+    The chunks are planned with the context and look-ahead the stages declare; the window
+    buffers are allocated once for the longest window, as the stages declare them: every
+    frame's heights unless a first-pass stage keeps patches, the filtered frames when a stage
+    writes them.
+
+    Parameters
+    ----------
+    extractor : DepthVideoExtractor
+        The recording.
+    setup : ExtractionSetup
+        The frames to extract (``first_frame_idx``, ``last_frame_idx``, ``num_frames``).
+    job : JobOptions
+        Threads, chunk size and progress bar.
+    frame_stages, chunk_stages : list
+        The pipeline, in order.
+    converter : ArenaHeights
+        Depth to heights in the ROI box (its shape and dtype size the buffers; a frame whose
+        crop reaches past its patch is converted again with it).
+    writer : ResultsWriter
+        Receives the chunks.
+    chunk_overlap : int
+        Extra frames read before each chunk.
+
+    Returns
+    -------
+    int
+        Frames with the animal.
+    """
+    context = sum(s.margin for s in frame_stages) + sum(s.margin for s in chunk_stages)
+    lookahead = max((s.lookahead for s in chunk_stages), default=0)
+    windows = plan_windows(
+        setup.first_frame_idx, setup.last_frame_idx, job.chunk_size, context, chunk_overlap,
+        lookahead,
+    )  # fmt: skip
+    executor = ChunkExecutor(job)
+    passes = frame_passes(frame_stages)
+    box = (max((w.size for w in windows), default=0), *converter.shape)
+    # A frame's heights outlive the first pass only in a buffer for the window (paid once).
+    patches = any(stage.keeps_patches for stage in passes[0])
+    heights = None if patches else np.empty(box, dtype=converter.dtype)
+    writes_filtered = any(stage.writes_filtered for stage in frame_stages)
+    filtered = np.empty(box, dtype=converter.dtype) if writes_filtered else None
+    found = 0
+
+    def process(window: ChunkWindow) -> ResultChunk:
+        nonlocal found
+        work = WindowWork(
+            window=window,
+            executor=executor,
+            heights=None if heights is None else heights[: window.size],
+            box_shape=converter.shape,
+            frame_dtype=converter.dtype,
+            filtered=None if filtered is None else filtered[: window.size],
+            ahead=min(lookahead, window.read_end - window.end),
+            reread_heights=lambda k: converter(extractor.get_frames([window.read_start + k]))[0],
+        )
+        run_frame_passes(work, passes, extractor)
+        for stage in chunk_stages:
+            stage.process(work)
+        found += int(np.count_nonzero(work.scalars["valid"]))
+        count = work.own.stop - work.own.start
+        return ResultChunk(
+            start=window.start - setup.first_frame_idx,
+            frames=work.crops[:count],
+            masks=work.masks[:count],
+            scalars=work.scalars,
+            flips=work.flips,
+            flip_confidence=work.flip_confidence,
+            arena_heights=work.arena_heights,
+        )
+
+    executor.run(windows, process, writer, setup.num_frames)
+    return found
 
 
 def nonzero_region(image: np.ndarray, margin: int) -> tuple[int, int, int, int] | None:
