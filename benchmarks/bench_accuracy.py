@@ -87,12 +87,16 @@ def build_tracker(name: str):
     return {"moments": MomentsTracker, "em": EMTracker}[name]()
 
 
-def measure(results, truth, bbox) -> dict[str, np.ndarray]:
-    """Per visible frame: centroid errors (px) both ways, body-axis error (deg), heading."""
+def measure(results, truth, bbox, centroid: str = "centroid") -> dict[str, np.ndarray]:
+    """Per visible frame: centroid errors (px) both ways, body-axis error (deg), heading.
+
+    ``centroid`` names the scalars measured: ``"centroid"`` (moseq2-extract's
+    ``centroid_x_px``) or ``"body_centroid"`` (this project's ``body_centroid_x_px``).
+    """
     row0, _, col0, _ = bbox
     found = np.asarray(results.valid, dtype=bool)
-    x = np.asarray(results.scalars["centroid_x_px"][:], dtype=np.float64) + col0
-    y = np.asarray(results.scalars["centroid_y_px"][:], dtype=np.float64) + row0
+    x = np.asarray(results.scalars[f"{centroid}_x_px"][:], dtype=np.float64) + col0
+    y = np.asarray(results.scalars[f"{centroid}_y_px"][:], dtype=np.float64) + row0
     angle = np.asarray(results.scalars["angle"][:], dtype=np.float64)
     visible = truth.visible
     error = np.hypot(x - truth.centroid_px[:, 0], y - truth.centroid_px[:, 1])

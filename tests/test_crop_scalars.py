@@ -104,6 +104,8 @@ def _inputs(n=6):
         "body_width": np.full(6, 16.0),
         "body_area": np.full(6, 430.0),
         "body_height": np.array([20.5, 21.5, 21.5, nan, 22.5, 22.5]),
+        "body_x": np.array([10.25, 11.5, 13.5, 12.0, 20.5, 21.5]),
+        "body_y": np.array([50.5, 50.5, 52.5, 52.0, 55.5, 55.5]),
     }
     times = np.array([0.0, 1 / 30, 2 / 30, 3 / 30, 5 / 30, 6 / 30])
     return {name: values[:n] for name, values in features.items()}, times[:n]
@@ -142,6 +144,10 @@ def test_scalar_names_and_units():
     assert values["body_length_mm"][0] == pytest.approx(31 * mm_x, rel=1e-6)
     assert values["body_area_mm2"][0] == pytest.approx(430 * mm_x * mm_y, rel=1e-6)
     assert values["body_height_mean_mm"][0] == 20.5
+    # The body centroid: ROI-box pixels as given, NaN where the animal was not found.
+    assert values["body_centroid_x_px"][0] == 10.25
+    assert values["body_centroid_y_px"][2] == 52.5
+    assert np.isnan(values["body_centroid_x_px"][3])
 
 
 def test_moseq2_millimetres_use_kinect_v2_pixels_whatever_the_camera():

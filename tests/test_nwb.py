@@ -187,7 +187,7 @@ def test_inspector_validation_and_plain_read(exported):
         assert video.data.shape == (NUM_FRAMES, 80, 80)
         assert type(behavior["Position"]).__name__ == "Position"
         assert set(behavior["Position"].spatial_series) == {
-            "SpatialSeries", "centroid_roi_px", "centroid_floor_mm",
+            "SpatialSeries", "centroid_roi_px", "body_centroid_roi_px", "centroid_floor_mm",
         }  # fmt: skip
         assert behavior["Position"]["SpatialSeries"].data.shape == (NUM_FRAMES, 3)
         assert behavior["Position"]["centroid_floor_mm"].data.shape == (NUM_FRAMES, 2)

@@ -413,6 +413,7 @@ class ScalarStage(ChunkStage):
             "crop_area": area, "crop_height": crop_height,
             "body_length": feature("body_length"), "body_width": feature("body_width"),
             "body_area": feature("area"), "body_height": feature("height_mean"),
+            "body_x": feature("body_x"), "body_y": feature("body_y"),
         }  # fmt: skip
         times = self.timestamps_s[window.start - self.first_frame : window.end - self.first_frame]
         work.scalars = self.computer.compute(features, times)

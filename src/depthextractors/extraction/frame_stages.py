@@ -10,6 +10,8 @@ Each is a :class:`~depthextractors.extraction.stages.FrameStage`; the session co
 4. :class:`TrackStage` (a stateless tracker, any order and thread) or
    :class:`SequentialTrackStage` (a tracker with state, frames in order, its state carried from
    chunk to chunk);
+   Either also finds the tracked animal's body centroid (:class:`BodyCentroid`) from the
+   frame's heights round it, while they are at hand;
 5. :class:`HeightsPatchStage` without a temporal median: the heights round the animal, kept
    for its crop (and a sequential tracker's raw heights) as the frame's heights are not; after
    the tracker when it is stateless, before it (round its input) when it is sequential.
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .body_centroid import BodyCentroid
 from .executor import READ_BLOCK
 from .filters import FrameFilters
 from .heights import ArenaHeights
@@ -181,10 +184,13 @@ class TrackStage(FrameStage):
     ----------
     tracker : Tracker
         The tracker.
+    body : BodyCentroid, optional
+        Also finds each tracked animal's body centroid (``body_x``, ``body_y``).
     """
 
-    def __init__(self, tracker: Tracker) -> None:
+    def __init__(self, tracker: Tracker, body: BodyCentroid | None = None) -> None:
         self.tracker = tracker
+        self.body = body
 
     def reset(self) -> None:
         """Let the tracker forget everything (its contract's hook)."""
@@ -197,6 +203,7 @@ class TrackStage(FrameStage):
         if found is not None:
             image, x0, y0 = found
             work.objects[k] = _with_image(self.tracker.track(image, (x0, y0)), image, x0, y0)
+            _locate_body(work, k, self.body)
 
 
 class SequentialTrackStage(FrameStage):
@@ -216,12 +223,21 @@ class SequentialTrackStage(FrameStage):
         Frames at the start of a chunk (after the session's first) that are context only.
     session_start : int
         The session's first frame (no skipped context before it).
+    body : BodyCentroid, optional
+        Also finds each tracked animal's body centroid (``body_x``, ``body_y``).
     """
 
     sequential = True
 
-    def __init__(self, tracker: SequentialTracker, context: int, session_start: int) -> None:
+    def __init__(
+        self,
+        tracker: SequentialTracker,
+        context: int,
+        session_start: int,
+        body: BodyCentroid | None = None,
+    ) -> None:
         self.tracker = tracker
+        self.body = body
         self.context = int(context)
         self.session_start = int(session_start)
         self._state: Any = None
@@ -269,6 +285,7 @@ class SequentialTrackStage(FrameStage):
             rows, cols = image.shape
             raw = _raw_heights(work, k, x0, y0, rows, cols)
             work.objects[k] = _with_image(self.tracker.track(image, (x0, y0), raw), image, x0, y0)
+            _locate_body(work, k, self.body)
         if self._snapshot is not None and k + 1 == self._snapshot:
             self._state = self.tracker.state
 
@@ -330,6 +347,30 @@ def _raw_heights(work: WindowWork, k: int, x0: int, y0: int, rows: int, cols: in
         return work.frame_heights(k)[y0 : y0 + rows, x0 : x0 + cols]
     heights, px, py = patch
     return heights[y0 - py : y0 - py + rows, x0 - px : x0 - px + cols]
+
+
+def _locate_body(work: WindowWork, k: int, body: BodyCentroid | None) -> None:
+    """Set the body centroid of frame ``k``'s object (nothing where there is none)."""
+    found = work.objects[k]
+    if body is None or found is None:
+        return
+
+    def heights(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        return _heights_at(work, k, x0, y0, y1 - y0, x1 - x0)
+
+    found.body_x, found.body_y = body.locate(found, heights, work.box_shape)
+
+
+def _heights_at(work: WindowWork, k: int, x0: int, y0: int, rows: int, cols: int) -> np.ndarray:
+    """:func:`_raw_heights` where the patch covers the pixels; else the frame's heights made
+    again from the recording (a patch is kept round what its crop needs)."""
+    patch = work.patches[k]
+    if patch is not None:
+        heights, px, py = patch
+        inside = px <= x0 and py <= y0 and x0 + cols <= px + heights.shape[1]
+        if not (inside and y0 + rows <= py + heights.shape[0]):
+            return work.reread_heights(k)[y0 : y0 + rows, x0 : x0 + cols]
+    return _raw_heights(work, k, x0, y0, rows, cols)
 
 
 def _with_image(found: Any, image: np.ndarray, x0: int, y0: int) -> Any:

@@ -23,6 +23,11 @@ batch effect:
 
 Where this project computes something better, it is kept under a new name:
 
+- ``body_centroid_x_px`` / ``body_centroid_y_px``: the centre of the animal's body pixels, in
+  the same frame of reference as ``centroid_x_px`` (:mod:`.body_centroid`: the threshold
+  means "above ``min_height``" for heights rounded down, and what the tail filter trimmed of
+  the snout and flanks is put back); closer to the body's centre than moseq2-extract's
+  contour centroid, which the crops keep following;
 - ``centroid_x_floor_mm`` / ``centroid_y_floor_mm``: the full-frame position on the floor, mm
   from the optical axis, with the recording's own camera model
   (:meth:`~depthextractors.cameras.CameraModel.pixels_to_mm`);
@@ -103,6 +108,14 @@ SCALAR_DESCRIPTIONS: dict[str, str] = {
     "height_ave_mm": "Mouse average height (mm)",
     "angle": "Angle (radians, unwrapped, counter-clockwise from +x with y pointing up)",
     "velocity_theta": "Angular component of velocity (arctan2(vel_y, vel_x), radians)",
+    "body_centroid_x_px": (
+        "X centre of the mouse's body pixels (pixels, from the left edge of the ROI bounding "
+        "box; the tail filter's trimming of snout and flanks undone)"
+    ),
+    "body_centroid_y_px": (
+        "Y centre of the mouse's body pixels (pixels, from the top edge of the ROI bounding "
+        "box; the tail filter's trimming of snout and flanks undone)"
+    ),
     "centroid_x_floor_mm": (
         "X centroid on the floor (mm from the optical axis, full-frame pixel position and the "
         "recording's camera model at the floor depth)"
@@ -119,8 +132,7 @@ SCALAR_DESCRIPTIONS: dict[str, str] = {
     "body_width_mm": "Mouse width from its filled pixel set, camera's pixel size (mm)",
     "body_area_mm2": "Area of the tracked mouse, camera's pixel size (mm^2)",
     "velocity_2d_mm_per_s": (
-        "2D speed on the floor (mm / s) from the frame timestamps; dropped frames are "
-        "accounted for"
+        "2D speed on the floor (mm / s) from the frame timestamps; dropped frames are accounted for"
     ),
     "velocity_3d_mm_per_s": (
         "3D speed (mm / s) from the frame timestamps, the body's height change included; "
@@ -131,6 +143,8 @@ SCALAR_DESCRIPTIONS: dict[str, str] = {
 
 #: This project's scalars, beside moseq2-extract's 17, in the order they are written.
 NEW_SCALARS: tuple[str, ...] = (
+    "body_centroid_x_px",
+    "body_centroid_y_px",
     "centroid_x_floor_mm",
     "centroid_y_floor_mm",
     "body_length_px",
@@ -229,7 +243,8 @@ class ScalarComputer:
             ROI box, px), ``angle`` (radians, y up), ``length``, ``width`` (contour axes, px),
             ``crop_area`` (px) and ``crop_height`` (mm) of the cropped filtered frame (0 where
             no animal), ``body_length``, ``body_width`` (filled-pixel axes, px),
-            ``body_area`` (px) and ``body_height`` (mm).
+            ``body_area`` (px), ``body_height`` (mm) and ``body_x``, ``body_y`` (the body
+            centroid relative to the ROI box, px).
         timestamps_s : numpy.ndarray
             Frame times, seconds.
 
@@ -248,9 +263,7 @@ class ScalarComputer:
         crop_height = np.asarray(features["crop_height"], dtype=np.float64)
         body_height = np.where(valid, np.asarray(features["body_height"], np.float64), np.nan)
         times = np.asarray(timestamps_s, dtype=np.float64)
-        series = np.column_stack(
-            [x, y, moseq2_mm, crop_height, floor_mm, body_height, times]
-        )
+        series = np.column_stack([x, y, moseq2_mm, crop_height, floor_mm, body_height, times])
         steps = self._steps(series)
         out = self._moseq2_scalars(features, valid, moseq2_mm, steps)
         out.update(self._new_scalars(features, valid, floor_mm, steps))
@@ -304,7 +317,14 @@ class ScalarComputer:
         mm_x, mm_y = self.mm_per_px
         body = {
             name: np.where(valid, np.asarray(features[name], np.float64), np.nan)
-            for name in ("body_length", "body_width", "body_area", "body_height")
+            for name in (
+                "body_length",
+                "body_width",
+                "body_area",
+                "body_height",
+                "body_x",
+                "body_y",
+            )
         }
         with np.errstate(invalid="ignore", divide="ignore"):
             speed_2d = np.hypot(dx, dy)
@@ -312,6 +332,8 @@ class ScalarComputer:
             per_second = np.where(dt > 0, 1.0 / dt, np.nan)
             per_second[(dt == 0) & (speed_3d == 0)] = 0.0
             return {
+                "body_centroid_x_px": body["body_x"],
+                "body_centroid_y_px": body["body_y"],
                 "centroid_x_floor_mm": floor_mm[:, 0],
                 "centroid_y_floor_mm": floor_mm[:, 1],
                 "body_length_px": body["body_length"],

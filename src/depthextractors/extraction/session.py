@@ -39,6 +39,7 @@ from .animal_size import AnimalSize, measure_animal
 from .arena import ArenaROI, ROIStrategy
 from .arguments import as_crop_size, as_frame_count, as_frame_trim, checked
 from .background import BackgroundStrategy, StridedMedianBackground
+from .body_centroid import BodyCentroid
 from .chunk_stages import (
     CropStage,
     FlipStage,
@@ -372,13 +373,16 @@ class SessionExtraction:
         # only the heights round the animal are kept (see HeightsPatchStage).
         patches = not self._keeps_filtered_frames
         reach = crop_reach(self.crop_size)
+        body = BodyCentroid(self.filters, self.tracker.min_height)
         if self.tracker.sequential:
             if patches:
                 stages.append(HeightsPatchStage(reach, around="input"))
             first, _ = self.frame_range()
-            stages.append(SequentialTrackStage(self.tracker, self.filters.temporal_radius, first))
+            stages.append(
+                SequentialTrackStage(self.tracker, self.filters.temporal_radius, first, body)
+            )
         else:
-            stages.append(TrackStage(self.tracker))
+            stages.append(TrackStage(self.tracker, body))
             if patches:
                 stages.append(HeightsPatchStage(reach))
         return stages

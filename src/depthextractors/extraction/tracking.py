@@ -66,6 +66,9 @@ class TrackedObject:
     body_length, body_width : float
         Major and minor axis lengths of the filled pixel set's moments, pixels (NaN when the
         tracker gives none).
+    body_x, body_y : float
+        The body centroid (:class:`~depthextractors.extraction.body_centroid.BodyCentroid`),
+        ROI-box pixels, set by the session (NaN until then).
     image : numpy.ndarray or None
         The filtered heights the tracker was given, set by the session (moseq2-extract's
         area and mean height are those of the cropped filtered frame).
@@ -87,6 +90,8 @@ class TrackedObject:
     mean_log_likelihood: float = float("nan")
     body_length: float = float("nan")
     body_width: float = float("nan")
+    body_x: float = float("nan")
+    body_y: float = float("nan")
     image: np.ndarray | None = None
     image_origin: tuple[int, int] = (0, 0)
 

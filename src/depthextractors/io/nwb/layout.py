@@ -34,6 +34,8 @@ _SCALAR_LAYOUT: dict[str, tuple[str, str, int | None, str]] = {
     "height_ave_mm": ("Position", "SpatialSeries", 2, "millimeters"),
     "centroid_x_px": ("Position", "centroid_roi_px", 0, "pixels"),
     "centroid_y_px": ("Position", "centroid_roi_px", 1, "pixels"),
+    "body_centroid_x_px": ("Position", "body_centroid_roi_px", 0, "pixels"),
+    "body_centroid_y_px": ("Position", "body_centroid_roi_px", 1, "pixels"),
     "centroid_x_floor_mm": ("Position", "centroid_floor_mm", 0, "millimeters"),
     "centroid_y_floor_mm": ("Position", "centroid_floor_mm", 1, "millimeters"),
     "angle": ("CompassDirection", "HeadOrientation", None, "radians"),

@@ -31,6 +31,13 @@ _SPATIAL = {
         "was not found.",
         "pixels from the top-left corner of the arena ROI's bounding box, x = column, y = row",
     ),
+    "body_centroid_roi_px": (
+        "Centre of the animal's body pixels (x, y) in pixels from the top-left corner of the "
+        "arena ROI's bounding box (depthextractors' body_centroid_x_px, body_centroid_y_px; not "
+        "in moseq2-extract): the pixels above min_height, with what the tail filter trimmed of "
+        "the snout and flanks put back. NaN where the animal was not found.",
+        "pixels from the top-left corner of the arena ROI's bounding box, x = column, y = row",
+    ),
     "centroid_floor_mm": (
         "Centroid of the animal on the arena floor (x, y) in millimetres from the camera's "
         "optical axis, from its full-frame pixel position and this recording's own camera model "

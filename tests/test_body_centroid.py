@@ -1,0 +1,146 @@
+"""The body centroid (body_centroid_x_px / _y_px): what the tail filter trimmed of the body is
+put back, tails, cables and blobs apart from the body stay out, and the threshold means "above
+min_height" for heights rounded down."""
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from depthextractors import MomentsTracker
+from depthextractors.extraction.body_centroid import BodyCentroid
+from depthextractors.extraction.filters import FrameFilters
+
+ROWS, COLS = 120, 170
+COLUMNS = np.arange(COLS)[None, :]
+
+
+def ellipse(heights, centre, axes, value, angle=0.0):
+    cv2.ellipse(heights, centre, axes, angle, 0, 360, int(value), thickness=cv2.FILLED)
+
+
+def animal(nose_width=3, nose_length=5, tail_length=45):
+    """uint8 heights (mm): a body (30 mm) in a 1 px rim of exactly 10 mm, a narrow nose tip
+    (20 mm) at its east end and a tail (15 mm) from its west end; and the tail's pixels."""
+    heights = np.zeros((ROWS, COLS), dtype=np.uint8)
+    ellipse(heights, (85, 60), (27, 14), 10)
+    ellipse(heights, (85, 60), (26, 13), 30)
+    half = nose_width // 2
+    heights[60 - half : 60 + half + 1, 112 : 112 + nose_length] = 20
+    tail = np.zeros_like(heights, dtype=bool)
+    tail[59:62, 58 - tail_length : 58] = True
+    heights[tail] = 15
+    return heights, tail
+
+
+def track(heights, filters, min_height=10.0):
+    """The tracked object of a whole-box frame, as the session hands it over."""
+    filtered = filters.apply_spatial(heights)
+    found = MomentsTracker(min_height, 120).track(filtered)
+    found.image, found.image_origin = filtered, (0, 0)
+    return found
+
+
+def locate(heights, filters, found, min_height=10.0):
+    def read(y0, y1, x0, x1):
+        return heights[y0:y1, x0:x1]
+
+    return BodyCentroid(filters, min_height).locate(found, read, heights.shape)
+
+
+def pixel_centroid(mask):
+    ys, xs = np.nonzero(mask)
+    return xs.mean(), ys.mean()
+
+
+def test_the_trimmed_nose_and_rim_come_back_and_the_tail_stays_out():
+    heights, tail = animal()
+    filters = FrameFilters()
+    found = track(heights, filters)
+    # What the median leaves at 10 mm and above, without the tail west of the rim. Where the
+    # tail joins the rim a pixel either way moves the centroid by 0.02 px; the tail would move
+    # it by 5 px, the nose by 0.3 px.
+    smoothed = cv2.medianBlur(heights, 3)
+    expected = pixel_centroid((smoothed >= 10) & ~(tail & (COLUMNS < 58)))
+    x, y = locate(heights, filters, found)
+    assert (x, y) == pytest.approx(expected, abs=0.06)
+    without_nose = pixel_centroid((smoothed >= 10) & ~tail & (COLUMNS < 112))
+    assert x - without_nose[0] > 0.2
+    # moseq2-extract's centroid lacks the nose and the rim: it lies west of the body's centre.
+    assert expected[0] - found.x > 0.1
+
+
+def test_a_long_trimmed_part_stays_out_however_close_it_starts():
+    """A nose narrower than the tail filter that reaches farther than its radius is cut off
+    as a tail would be: only parts within the radius come back."""
+    heights, tail = animal(nose_length=12)
+    filters = FrameFilters()
+    found = track(heights, filters)
+    body = (cv2.medianBlur(heights, 3) >= 10) & ~(tail & (COLUMNS < 58))
+    x, _ = locate(heights, filters, found)
+    # Without the nose's 3x12 pixels the centroid is 0.6 px farther west than with them.
+    assert x == pytest.approx(pixel_centroid(body & (COLUMNS < 113))[0], abs=0.2)
+    assert pixel_centroid(body)[0] - x > 0.4
+
+
+def test_a_blob_apart_from_the_body_stays_out():
+    heights, _tail = animal(tail_length=0)
+    heights[40:45, 116:121] = 40  # 5x5 px, 2 px from the body's rim: the tail filter removes it
+    filters = FrameFilters()
+    found = track(heights, filters)
+    with_blob = locate(heights, filters, found)
+    heights[40:45, 116:121] = 0
+    without = locate(heights, filters, track(heights, filters))
+    assert with_blob == pytest.approx(without, abs=1e-9)
+
+
+def test_heights_of_exactly_min_height_count_as_above_it_when_rounded_down():
+    """Heights are whole millimetres rounded down: 10 stands for 10.0-10.99 mm, above a
+    min_height of 10 mm, which the tracker (moseq2-extract's "> 10") leaves out."""
+    heights = np.zeros((ROWS, COLS), dtype=np.uint8)
+    ellipse(heights, (85, 60), (26, 13), 30)
+    heights[50:70, 112:114] = 10  # a 2 px band against the body's east side
+    filters = FrameFilters(tail_iterations=0)
+    found = track(heights, filters)
+    body = cv2.medianBlur(heights, 3) >= 10
+    assert locate(heights, filters, found) == pytest.approx(pixel_centroid(body), abs=1e-9)
+    assert found.x < pixel_centroid(body)[0] - 0.5
+    # With min_height 10.5 mm the band's 10.0-10.99 mm no longer counts (threshold 11 mm).
+    assert BodyCentroid(filters, 10.5).threshold == 11
+    found = track(heights, filters, 10.5)
+    above = cv2.medianBlur(heights, 3) >= 11
+    assert locate(heights, filters, found, 10.5) == pytest.approx(pixel_centroid(above), abs=1e-9)
+
+
+@pytest.mark.parametrize("origin", [(0, 0), (30, 20)])
+def test_the_centroid_is_in_roi_box_pixels_whatever_the_tracker_input(origin):
+    """The tracker's input is a region of the box; the centroid is the same in box pixels."""
+    heights, _ = animal()
+    filters = FrameFilters()
+    whole = locate(heights, filters, track(heights, filters))
+    x0, y0 = origin
+    filtered = filters.apply_spatial(heights)
+    region = filtered[y0:, x0:]
+    found = MomentsTracker(10, 120).track(region, (x0, y0))
+    found.image, found.image_origin = region, (x0, y0)
+    assert locate(heights, filters, found) == pytest.approx(whole, abs=1e-9)
+
+
+def test_the_reach_follows_the_tail_filter():
+    assert BodyCentroid(FrameFilters(tail_size=(9, 9)), 10).reach == 5
+    assert BodyCentroid(FrameFilters(tail_size=(15, 15)), 10).reach == 8
+    assert BodyCentroid(FrameFilters(tail_iterations=0), 10).reach == 0
+    assert "reach=5" in repr(BodyCentroid(FrameFilters(), 10))
+
+
+def test_an_object_at_the_box_edge():
+    heights, _ = animal()
+    shifted = np.zeros_like(heights)
+    shifted[:, :40] = heights[:, 85 - 20 : 85 + 20]  # the body cut by the box's west edge
+    filters = FrameFilters()
+    x, y = locate(shifted, filters, track(shifted, filters))
+    assert math.isfinite(x)
+    assert math.isfinite(y)
+    assert 0 <= x < 40
+    assert y == pytest.approx(60, abs=0.5)
