@@ -22,7 +22,9 @@ Run as::
    ``animal: auto`` — the best moseq2-extract's centroid definition (the largest contour of
    the filtered mask above ``min_height``) can do on these frames, as nothing is left to the
    arena step or the background.
-3. Compares every visible frame with the ground truth: the centroid error (px) against the
+3. Compares every visible frame with the ground truth, for moseq2-extract's centroid
+   (``centroid_x_px``) and, in the rows named "..., body centroid", for this project's body
+   centroid (``body_centroid_x_px``) of the same extraction: the centroid error (px) against the
    body's own centroid and against moseq2-extract's definition applied to a perfect frame (the
    contour polygon's; ``SyntheticGroundTruth.contour_centroid_px``), the body-axis error
    (degrees, modulo 180), and whether the heading is right (within 90 degrees). A frame in
@@ -69,6 +71,11 @@ TRUE_SCENE = "moments, true scene"
 #: (the largest contour of the filtered mask above ``min_height``) on the drawn frames, with
 #: nothing left to the arena step or the background.
 TRUE_SCENE_AUTO = "moments, animal auto, true scene"
+#: Rows measuring this project's body centroid (``body_centroid_x_px``) instead of
+#: moseq2-extract's contour centroid, from the same extraction: ``"<row>, body centroid"``.
+BODY = ", body centroid"
+#: The rows that get a body-centroid row beside them.
+WITH_BODY = ("moments", "em", *AUTO, TRUE_SCENE_AUTO)
 #: The figures each table shows, from a set of per-frame errors.
 #: "p95 found": over the frames in which the animal was found (the others are infinite errors).
 COLUMNS = ("sessions", "frames", "median", "p95", "p95 found", "worst10 p95", "contour median",
@@ -116,6 +123,13 @@ def measure(results, truth, bbox, centroid: str = "centroid") -> dict[str, np.nd
     }
 
 
+def _measure_both(out: dict, name: str, results, truth, bbox) -> None:
+    """A row for moseq2's centroid and, for WITH_BODY rows, one for the body centroid."""
+    out["trackers"][name] = measure(results, truth, bbox)
+    if name in WITH_BODY:
+        out["trackers"][name + BODY] = measure(results, truth, bbox, "body_centroid")
+
+
 def known_background_class():
     """A background strategy that returns a given image (the ground truth's empty scene)."""
     from depthextractors.extraction.background import BackgroundStrategy
@@ -154,12 +168,12 @@ def run_session(seed: int, frames: int, workdir: str) -> dict:
         out["arena_iou"] = float(
             (arena.roi.mask & truth_mask).sum() / (arena.roi.mask | truth_mask).sum()
         )
-        out["trackers"]["moments"] = measure(results, session.truth, arena.roi.bbox)
+        _measure_both(out, "moments", results, session.truth, arena.roi.bbox)
         roi = ManualROI(arena.roi.mask, true_depth=arena.roi.true_depth)
         for name in TRACKERS[1:]:
             extraction = SessionExtraction(video, roi=roi, tracker=build_tracker(name))
             results = extraction.run(InMemoryResultsWriter(), progress=False, n_jobs=1)
-            out["trackers"][name] = measure(results, session.truth, arena.roi.bbox)
+            _measure_both(out, name, results, session.truth, arena.roi.bbox)
         truth = session.truth
         extraction = SessionExtraction(
             video,
@@ -174,12 +188,12 @@ def run_session(seed: int, frames: int, workdir: str) -> dict:
             extraction = ExtractionConfig(**changes, use_tracking_model=em).build_extraction(video)
             extraction.arena = arena
             results = extraction.run(InMemoryResultsWriter(), progress=False, n_jobs=1)
-            out["trackers"][name] = measure(results, session.truth, arena.roi.bbox)
+            _measure_both(out, name, results, session.truth, arena.roi.bbox)
         extraction = ExtractionConfig(**changes).build_extraction(video)
         extraction.roi = ManualROI(truth_mask, true_depth=truth.true_depth_mm)
         extraction.background = KnownBackground(truth.background_depth_mm)
         results = extraction.run(InMemoryResultsWriter(), progress=False, n_jobs=1)
-        out["trackers"][TRUE_SCENE_AUTO] = measure(results, truth, extraction.arena.roi.bbox)
+        _measure_both(out, TRUE_SCENE_AUTO, results, truth, extraction.arena.roi.bbox)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     out["seconds"] = time.perf_counter() - started
@@ -421,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         "body's centroid ('contour': against moseq2's definition on a perfect frame)\n"
     )
     order = (*TRACKERS, TRUE_SCENE, *AUTO, TRUE_SCENE_AUTO)
+    order = tuple(row for name in order for row in (name, name + BODY))
     present = tuple(t for t in order if t in sessions[0]["trackers"])
     print_tables(sessions, present)
     print_tethered(sessions)
@@ -431,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     for tracker, em in ((TRUE_SCENE, None), AUTO, (TRUE_SCENE_AUTO, None)):
         if tracker in sessions[0]["trackers"]:
             print_bars(sessions, tracker, em)
+    for tracker, em in (("moments", "em"), AUTO, (TRUE_SCENE_AUTO, None)):
+        if tracker + BODY in sessions[0]["trackers"]:
+            print_bars(sessions, tracker + BODY, None if em is None else em + BODY)
     return 0
 
 

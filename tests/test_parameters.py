@@ -5,6 +5,7 @@ recorded parameters agree, and recorded parameters reproduce the results.
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 
 import h5py
@@ -33,8 +34,10 @@ from depthextractors.extraction import (
     Strategy,
     StridedMedianBackground,
 )
+from depthextractors.extraction.executor import default_threads
 from depthextractors.extraction.parameters import PARAMETERS, default_value
 from depthextractors.testing import generate_synthetic_session
+from depthextractors.workflow import extract_session
 
 # Arguments of the built-in strategies that no key sets, and why.
 NOT_KEYS = {
@@ -130,6 +133,11 @@ def test_shared_arguments_have_one_default():
             assert a[name] == b[name], f"{first.__name__} and {second.__name__}: {name}"
 
 
+def test_default_threads_leave_two_cpus_to_one_extraction_thread():
+    assert [default_threads(cpus) for cpus in (1, 2, 3, 4, 8, 64)] == [1, 1, 3, 4, 4, 4]
+    assert default_threads() == default_threads(os.cpu_count())
+
+
 def test_python_defaults_equal_the_configuration_and_generate_config(tmp_path):
     config = ExtractionConfig()
     # Each key's default is read from the constructor that owns its argument.
@@ -141,6 +149,11 @@ def test_python_defaults_equal_the_configuration_and_generate_config(tmp_path):
     assert config.dilate_iterations == PlaneROI().dilate_iterations == 1
     assert config.use_cc is EMTracker().use_cc is True
     assert config.job_options() == JobOptions()
+    # The extraction's threads: one default for Python, the command line and batch sessions.
+    assert JobOptions().n_jobs == default_threads()
+    extract_help = CliRunner().invoke(main, ["extract", "--help"]).output
+    assert f"[default: {default_threads()};" in " ".join(extract_help.split())
+    assert inspect.signature(extract_session).parameters["n_jobs"].default is None
     # generate-config writes exactly the configuration's defaults.
     result = CliRunner().invoke(main, ["generate-config", "-o", str(tmp_path / "c.yaml")])
     assert result.exit_code == 0, result.output
@@ -227,7 +240,7 @@ def test_results_record_every_key_with_its_description(session, tmp_path):
             assert group[spec.key].attrs["description"] == spec.help
     status = yaml.safe_load((tmp_path / "results_00.yaml").read_text())
     assert set(status["strategies"]) >= {"background", "roi", "tracker", "flip_corrector"}
-    assert status["job"] == {"n_jobs": 2, "chunk_size": 1000}
+    assert status["job"] == {"n_jobs": default_threads(), "chunk_size": 1000}
 
 
 def test_job_options_are_not_science_parameters(session):

@@ -277,7 +277,7 @@ def extract_session(
     *,
     progress: bool = False,
     skip_completed: bool = False,
-    n_jobs: int = 2,
+    n_jobs: int | None = None,
     log_file: bool = True,
     name: str | None = None,
 ) -> SessionOutcome:
@@ -298,8 +298,10 @@ def extract_session(
     skip_completed : bool, default False
         Keep complete results made with these parameters (only a missing movie or report is
         made). Without it, complete results are extracted again, with a warning naming them.
-    n_jobs : int, default 2
-        Threads of the extraction.
+    n_jobs : int, optional
+        Threads of the extraction; by default
+        :func:`~depthextractors.extraction.executor.default_threads` (1 on a machine with 2
+        CPUs, up to 4 on larger ones).
     log_file : bool, default True
         Append the session's log to ``extract.log`` in ``output_dir``.
     name : str, optional
@@ -365,7 +367,7 @@ def _extract_or_keep(
     config: ExtractionConfig,
     progress: bool,
     skip_completed: bool,
-    n_jobs: int,
+    n_jobs: int | None,
     log: logging.Logger,
     lock: OutputLock,
 ) -> tuple[str, int, str, dict[str, Path]]:
@@ -436,7 +438,7 @@ def _run_extraction(
     output_dir: Path,
     config: ExtractionConfig,
     progress: bool,
-    n_jobs: int,
+    n_jobs: int | None,
     log: logging.Logger,
     lock: OutputLock,
 ) -> tuple[Any, bool]:
@@ -462,7 +464,10 @@ def _run_extraction(
     )
     extraction = _follow_animal(config, video, extraction, log)
     try:
-        results = extraction.run(writers, job=config.job_options(n_jobs=n_jobs, progress=progress))
+        options = (
+            {"progress": progress} if n_jobs is None else {"n_jobs": n_jobs, "progress": progress}
+        )
+        results = extraction.run(writers, job=config.job_options(**options))
     except BaseException:
         # The movie may be finished before the results fail: it must not outlive them.
         (output_dir / MOVIE_NAME).unlink(missing_ok=True)

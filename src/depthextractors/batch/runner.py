@@ -50,6 +50,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..config import ExtractionConfig
+from ..extraction.executor import default_threads
 from ..workflow import LOG_NAME, SessionOutcome, extract_session
 from .discovery import Session
 
@@ -198,7 +199,8 @@ class BatchSummary:
 
 
 def _threads_per_session(parallel: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, parallel))
+    """An extraction's default threads on its share of the machine's CPUs."""
+    return default_threads(max(1, (os.cpu_count() or 1) // max(1, parallel)))
 
 
 def run_batch(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..extraction.executor import default_threads
 from .options import (
     config_options,
     existing,
@@ -42,9 +42,10 @@ from .terminal import InputError, RunError, cli_words, debug_option
 @click.option(
     "--n-jobs",
     type=click.IntRange(min=1),
-    default=min(os.cpu_count() or 1, 4),
+    default=default_threads(),
     show_default=True,
-    help="Threads of the extraction.",
+    help="Threads of the extraction (by default 1 on a machine with 2 CPUs, up to 4 on larger "
+    "ones).",
 )
 @config_options(("roi", "extract", "workflow"))
 @reading_options

@@ -454,8 +454,9 @@ class SessionExtraction:
         job : JobOptions, optional
             How to run: threads, chunk size, progress bar.
         **job_options
-            Or the fields of :class:`JobOptions` directly: ``n_jobs`` (threads, default 2),
-            ``chunk_size`` (frames per chunk, default 1000), ``progress`` (default True).
+            Or the fields of :class:`JobOptions` directly: ``n_jobs`` (threads, default
+            :func:`~.executor.default_threads`), ``chunk_size`` (frames per chunk, default
+            1000), ``progress`` (default True).
 
         Returns
         -------
