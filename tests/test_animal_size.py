@@ -25,7 +25,9 @@ from depthextractors.extraction.parameters import default_value, parameter_spec
 from depthextractors.io.report import cautions
 from depthextractors.testing import (
     MouseShape,
+    SessionParameters,
     SyntheticDepthExtractor,
+    Tether,
     draw_session_parameters,
     generate_synthetic_session,
 )
@@ -206,3 +208,22 @@ def test_a_rat_preset_gives_a_crop_that_holds_it(tmp_path):
     assert rat.parameters["max_height"] == 255
     assert not any("longer than" in text for text in cautions(rat))
     assert rat.metadata["animal_size"]["source"] == "measured"
+
+
+@pytest.mark.parametrize("route", ["commutator", "wall"])
+def test_a_bundle_half_as_wide_as_a_small_mouse_is_a_tether(route):
+    """A 10 mm bundle beside a juvenile mouse at about 3 mm a pixel is about half as wide as
+    the body: it is still thin beside walls, objects or a hand, and counts as a tether."""
+    common = dict(
+        camera="azure_nfov_binned", floor_depth_mm=690.0, mouse=MouseShape().scaled(0.7),
+        seed=11,
+    )  # fmt: skip
+    bundle = Tether(width_mm=10.0, attach_height_mm=30.0, top_height_mm=290.0, route=route)
+    shares = {}
+    for name, tether in (("bundle", bundle), ("none", None)):
+        video = SyntheticDepthExtractor(200, SessionParameters(tether=tether, **common))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            shares[name] = SessionExtraction(video).find_roi().animal.tether_share
+    assert shares["bundle"] >= TETHER_SHARE, shares
+    assert shares["none"] < TETHER_SHARE, shares

@@ -70,6 +70,10 @@ _MIN_FRAMES_FOUND = 5
 # centre than this many body half-lengths (the tail lies below min_height beyond the body).
 _TETHER_REACH = 2.0
 _TETHER_MIN_PIXELS = 8
+# ... and is thin: its widest point under this share of the body's half-width. A bundle beside
+# a juvenile mouse at 3 mm a pixel is half as wide as the body (drawn session 39 of the
+# accuracy benchmark); walls, objects and hands touching the animal are as thick as it.
+_TETHER_THICKNESS = 0.75
 # Objects (by area) looked at for the thickest one.
 _CANDIDATES = 4
 #: A tether is seen when the measurement saw one in at least this share of the sampled frames.
@@ -318,7 +322,7 @@ def _tethered(
     """Whether a thin part of the object reaches well beyond the body's end.
 
     Walls, objects and hands touching the animal are as thick as it; a tether or cable is
-    thin (its widest point under half the body's half-width).
+    thin (its widest point under three quarters of the body's half-width).
     """
     rest = whole & ~cv2.dilate(body, np.ones((3, 3), np.uint8))
     count, labels, _ = label_regions(rest)
@@ -328,7 +332,7 @@ def _tethered(
         reach = np.hypot(xs - centre[0], ys - centre[1])
         if np.count_nonzero(reach > _TETHER_REACH * length / 2) < _TETHER_MIN_PIXELS:
             continue
-        if cv2.distanceTransform(part, cv2.DIST_L2, 5).max() < 0.5 * radius:
+        if cv2.distanceTransform(part, cv2.DIST_L2, 5).max() < _TETHER_THICKNESS * radius:
             return True
     return False
 
