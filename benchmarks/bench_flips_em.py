@@ -2,7 +2,7 @@
 
 Run as::
 
-    python benchmarks/bench_flips_em.py [--frames 3000] [--repeats 5] [--n-jobs 2]
+    python benchmarks/bench_flips_em.py [--frames 3000] [--repeats 5] [--n-jobs N]
 
 1. Writes a synthetic Kinect v2 session (``--frames`` frames, untethered) and a tethered one
    (``Tether()``) unless they exist, in a temporary directory (or ``--workdir``).
@@ -37,6 +37,7 @@ from depthextractors.extraction import (
     MotionFlipCorrector,
     train_flip_classifier,
 )
+from depthextractors.extraction.executor import default_threads
 from depthextractors.testing import Tether, generate_synthetic_session
 
 
@@ -96,7 +97,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=3000, help="frames per session")
     parser.add_argument("--repeats", type=int, default=5, help="runs per measurement")
-    parser.add_argument("--n-jobs", type=int, default=2, help="extraction threads")
+    parser.add_argument(
+        "--n-jobs", type=int, default=default_threads(), help="extraction threads (the default's)"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="keep sessions here")
     args = parser.parse_args()
 

@@ -26,7 +26,11 @@ from depthextractors.extraction import stages as stages_module
 from depthextractors.extraction.chunk_stages import CropStage
 from depthextractors.extraction.crop import crop_and_rotate, crop_reach
 from depthextractors.extraction.executor import ChunkExecutor, ChunkWindow, JobOptions
-from depthextractors.extraction.frame_stages import HeightsPatchStage
+from depthextractors.extraction.frame_stages import (
+    BodyCentroidStage,
+    HeightsPatchStage,
+    SequentialTrackStage,
+)
 from depthextractors.extraction.stages import WindowWork, frame_passes
 from depthextractors.io import InMemoryResultsWriter
 from depthextractors.testing import synthesize_depth_video
@@ -193,13 +197,18 @@ def test_the_default_pipeline_is_one_pass_and_keeps_patches(clip):
     stages = extraction.frame_stages(converter=converter, arena_heights_step=None)
     assert len(frame_passes(stages)) == 1
     assert isinstance(stages[-1], HeightsPatchStage)
+    assert isinstance(stages[-2], BodyCentroidStage)
     assert stages[-1].around == "animal"
     assert stages[-1].reach == crop_reach(extraction.crop_size)
     # A sequential tracker: the patch is kept round its input, in the first pass.
     extraction = SessionExtraction(extractor, roi=ManualROI(truth.arena_mask), tracker=EMTracker())
-    first = frame_passes(extraction.frame_stages(converter=converter, arena_heights_step=None))[0]
+    passes = frame_passes(extraction.frame_stages(converter=converter, arena_heights_step=None))
+    first = passes[0]
     assert isinstance(first[-1], HeightsPatchStage)
     assert first[-1].around == "input"
+    # The body centroid needs no order: after the tracker, on the threads again.
+    assert [type(stage) for stage in passes[1]] == [SequentialTrackStage]
+    assert [type(stage) for stage in passes[2]] == [BodyCentroidStage]
     # A temporal median reads every pixel of the window later: no patches.
     extraction = SessionExtraction(
         extractor, roi=ManualROI(truth.arena_mask), filters=FrameFilters(temporal_size=3)

@@ -10,9 +10,9 @@ Each is a :class:`~depthextractors.extraction.stages.FrameStage`; the session co
 4. :class:`TrackStage` (a stateless tracker, any order and thread) or
    :class:`SequentialTrackStage` (a tracker with state, frames in order, its state carried from
    chunk to chunk);
-   Either also finds the tracked animal's body centroid (:class:`BodyCentroid`) from the
-   frame's heights round it, while they are at hand;
-5. :class:`HeightsPatchStage` without a temporal median: the heights round the animal, kept
+5. :class:`BodyCentroidStage` — the tracked animal's body centroid, from the frame's heights
+   round it (in the tracking pass, or in a pass of its own after a sequential tracker);
+6. :class:`HeightsPatchStage` without a temporal median: the heights round the animal, kept
    for its crop (and a sequential tracker's raw heights) as the frame's heights are not; after
    the tracker when it is stateless, before it (round its input) when it is sequential.
 """
@@ -32,6 +32,7 @@ from .stages import FrameStage, WindowWork, nonzero_region
 from .tracking import SequentialTracker, Tracker
 
 __all__ = [
+    "BodyCentroidStage",
     "HeightsPatchStage",
     "HeightsStage",
     "SequentialTrackStage",
@@ -184,13 +185,10 @@ class TrackStage(FrameStage):
     ----------
     tracker : Tracker
         The tracker.
-    body : BodyCentroid, optional
-        Also finds each tracked animal's body centroid (``body_x``, ``body_y``).
     """
 
-    def __init__(self, tracker: Tracker, body: BodyCentroid | None = None) -> None:
+    def __init__(self, tracker: Tracker) -> None:
         self.tracker = tracker
-        self.body = body
 
     def reset(self) -> None:
         """Let the tracker forget everything (its contract's hook)."""
@@ -203,7 +201,6 @@ class TrackStage(FrameStage):
         if found is not None:
             image, x0, y0 = found
             work.objects[k] = _with_image(self.tracker.track(image, (x0, y0)), image, x0, y0)
-            _locate_body(work, k, self.body)
 
 
 class SequentialTrackStage(FrameStage):
@@ -223,21 +220,12 @@ class SequentialTrackStage(FrameStage):
         Frames at the start of a chunk (after the session's first) that are context only.
     session_start : int
         The session's first frame (no skipped context before it).
-    body : BodyCentroid, optional
-        Also finds each tracked animal's body centroid (``body_x``, ``body_y``).
     """
 
     sequential = True
 
-    def __init__(
-        self,
-        tracker: SequentialTracker,
-        context: int,
-        session_start: int,
-        body: BodyCentroid | None = None,
-    ) -> None:
+    def __init__(self, tracker: SequentialTracker, context: int, session_start: int) -> None:
         self.tracker = tracker
-        self.body = body
         self.context = int(context)
         self.session_start = int(session_start)
         self._state: Any = None
@@ -285,9 +273,36 @@ class SequentialTrackStage(FrameStage):
             rows, cols = image.shape
             raw = _raw_heights(work, k, x0, y0, rows, cols)
             work.objects[k] = _with_image(self.tracker.track(image, (x0, y0), raw), image, x0, y0)
-            _locate_body(work, k, self.body)
         if self._snapshot is not None and k + 1 == self._snapshot:
             self._state = self.tracker.state
+
+
+class BodyCentroidStage(FrameStage):
+    """The body centroid of each frame's tracked animal (``body_x``, ``body_y`` of its object).
+
+    It reads the frame's heights round the animal: in the pass that tracks with a stateless
+    tracker (its thread's scratch image), or, after a sequential tracker, in a pass of its own
+    on the threads (the patch kept round the tracker's input).
+
+    Parameters
+    ----------
+    locator : BodyCentroid
+        Finds the centroid from the tracked object and the heights round it.
+    """
+
+    def __init__(self, locator: BodyCentroid) -> None:
+        self.locator = locator
+
+    def process(self, work: WindowWork, k: int) -> None:
+        """Set the body centroid of frame ``k``'s object (nothing where there is none)."""
+        found = work.objects[k]
+        if found is None or found.image is None:
+            return
+
+        def heights(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+            return _heights_at(work, k, x0, y0, y1 - y0, x1 - x0)
+
+        found.body_x, found.body_y = self.locator.locate(found, heights, work.box_shape)
 
 
 class HeightsPatchStage(FrameStage):
@@ -347,18 +362,6 @@ def _raw_heights(work: WindowWork, k: int, x0: int, y0: int, rows: int, cols: in
         return work.frame_heights(k)[y0 : y0 + rows, x0 : x0 + cols]
     heights, px, py = patch
     return heights[y0 - py : y0 - py + rows, x0 - px : x0 - px + cols]
-
-
-def _locate_body(work: WindowWork, k: int, body: BodyCentroid | None) -> None:
-    """Set the body centroid of frame ``k``'s object (nothing where there is none)."""
-    found = work.objects[k]
-    if body is None or found is None:
-        return
-
-    def heights(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-        return _heights_at(work, k, x0, y0, y1 - y0, x1 - x0)
-
-    found.body_x, found.body_y = body.locate(found, heights, work.box_shape)
 
 
 def _heights_at(work: WindowWork, k: int, x0: int, y0: int, rows: int, cols: int) -> np.ndarray:

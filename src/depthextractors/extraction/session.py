@@ -53,6 +53,7 @@ from .executor import JobOptions
 from .filters import FrameFilters, HampelFilter
 from .flips import FlipCorrector, MotionFlipCorrector
 from .frame_stages import (
+    BodyCentroidStage,
     HeightsPatchStage,
     HeightsStage,
     SequentialTrackStage,
@@ -373,16 +374,16 @@ class SessionExtraction:
         # only the heights round the animal are kept (see HeightsPatchStage).
         patches = not self._keeps_filtered_frames
         reach = crop_reach(self.crop_size)
-        body = BodyCentroid(self.filters, self.tracker.min_height)
+        body = BodyCentroidStage(BodyCentroid(self.filters, self.tracker.min_height))
         if self.tracker.sequential:
             if patches:
                 stages.append(HeightsPatchStage(reach, around="input"))
             first, _ = self.frame_range()
-            stages.append(
-                SequentialTrackStage(self.tracker, self.filters.temporal_radius, first, body)
-            )
+            stages.append(SequentialTrackStage(self.tracker, self.filters.temporal_radius, first))
+            # In a pass of its own on the threads (it needs no order).
+            stages.append(body)
         else:
-            stages.append(TrackStage(self.tracker, body))
+            stages.extend([TrackStage(self.tracker), body])
             if patches:
                 stages.append(HeightsPatchStage(reach))
         return stages

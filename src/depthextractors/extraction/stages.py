@@ -263,7 +263,9 @@ def frame_passes(stages: list[FrameStage]) -> list[list[FrameStage]]:
     """
     passes: list[list[FrameStage]] = []
     for stage in stages:
-        if not passes or stage.margin > 0 or stage.sequential:
+        # After a sequential pass, stages that do not need the order run on the threads again.
+        after_sequential = bool(passes) and any(s.sequential for s in passes[-1])
+        if not passes or stage.margin > 0 or stage.sequential or after_sequential:
             passes.append([stage])
         else:
             passes[-1].append(stage)
