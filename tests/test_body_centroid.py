@@ -144,3 +144,19 @@ def test_an_object_at_the_box_edge():
     assert math.isfinite(y)
     assert 0 <= x < 40
     assert y == pytest.approx(60, abs=0.5)
+
+
+def test_hundreds_of_trimmed_parts_are_each_judged():
+    """More trimmed parts than an 8-bit label holds: each touching part within reach comes
+    back, and a long one does not."""
+    body = np.zeros((30, 700), dtype=np.uint8)
+    body[10:20, 20:680] = 1
+    candidates = body.copy()
+    candidates[9, 21:679:2] = 1  # 329 one-pixel parts along the top edge, apart from each other
+    candidates[20:30, 100] = 1  # a 10 px line down from the bottom edge (reach 5): too long
+    locator = BodyCentroid(FrameFilters(), 10)
+    grown = body.copy()
+    locator._put_back_trimmed(grown, candidates)
+    np.testing.assert_array_equal(grown[9], candidates[9])
+    assert not grown[20:30, 100].any()
+    np.testing.assert_array_equal(grown[10:20], body[10:20])

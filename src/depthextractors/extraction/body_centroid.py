@@ -103,7 +103,7 @@ class BodyCentroid:
         Notes
         -----
         Only the pixels within ``margin`` of the tracked object's bounding box are examined.
-        About 20 microseconds a frame for a Kinect v2 mouse; each step is one OpenCV call, as
+        About 50 microseconds a frame for a Kinect v2 mouse; each step is one OpenCV call, as
         the numpy equivalents (boolean indexing, gathers by label) cost several times more on
         such small images.
         """
