@@ -249,7 +249,8 @@ class ChunkStage:
 
 def frame_passes(stages: list[FrameStage]) -> list[list[FrameStage]]:
     """Frame stages grouped into passes: a stage reading its neighbours (``margin > 0``) or
-    needing the frames in order (``sequential``) starts a new pass.
+    needing the frames in order (``sequential``) starts a new pass, and so does the stage after
+    a sequential one (it runs on the threads again).
 
     Parameters
     ----------
@@ -263,7 +264,6 @@ def frame_passes(stages: list[FrameStage]) -> list[list[FrameStage]]:
     """
     passes: list[list[FrameStage]] = []
     for stage in stages:
-        # After a sequential pass, stages that do not need the order run on the threads again.
         after_sequential = bool(passes) and any(s.sequential for s in passes[-1])
         if not passes or stage.margin > 0 or stage.sequential or after_sequential:
             passes.append([stage])
