@@ -247,6 +247,8 @@ def test_demo_extracts_reports_and_exports(tmp_path):
     assert result.exit_code == 0, result.output
     assert "kinect_v2 (424 x 512 pixels)" in result.output
     assert "frames           60" in result.output
+    assert "(moseq2's centroid_x_px)" in result.output
+    assert "(body_centroid_x_px)" in result.output
     assert (tmp_path / "session" / "depth.dat").stat().st_size == 60 * 424 * 512 * 2
     proc = tmp_path / "session" / "proc"
     for name in ("results_00.h5", "results_00.mp4", "report.html"):
