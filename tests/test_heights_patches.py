@@ -30,6 +30,7 @@ from depthextractors.extraction.frame_stages import (
     BodyCentroidStage,
     HeightsPatchStage,
     SequentialTrackStage,
+    _raw_heights,
 )
 from depthextractors.extraction.stages import WindowWork, frame_passes
 from depthextractors.io import InMemoryResultsWriter
@@ -222,3 +223,20 @@ def _converter(extraction, truth):
 
     background = np.full(truth.arena_mask.shape, 600.0, dtype=np.float32)
     return ArenaHeights(background, truth.arena_mask, 10, 100)
+
+
+def test_a_patch_gives_the_heights_it_covers_and_the_recording_the_rest():
+    rng = np.random.default_rng(5)
+    heights = rng.integers(0, 90, (60, 80), dtype=np.uint8)
+    calls = []
+    work = _window_work(heights.shape, reread=lambda k: calls.append(k) or heights)
+    assert work.patch_heights(0, 0, 5, 0, 5) is None  # no patch yet
+    work.patches[0] = (heights[10:40, 20:50].copy(), 20, 10)
+    np.testing.assert_array_equal(work.patch_heights(0, 12, 30, 25, 49), heights[12:30, 25:49])
+    for outside in ((9, 30, 25, 49), (12, 41, 25, 49), (12, 30, 19, 49), (12, 30, 25, 51)):
+        assert work.patch_heights(0, *outside) is None
+    # What a stage reads after the patch was kept: the patch, else the frame made again.
+    np.testing.assert_array_equal(_raw_heights(work, 0, 25, 12, 18, 24), heights[12:30, 25:49])
+    assert calls == []
+    np.testing.assert_array_equal(_raw_heights(work, 0, 15, 5, 30, 30), heights[5:35, 15:45])
+    assert calls == [0]

@@ -117,9 +117,8 @@ class BodyCentroid:
             return math.nan, math.nan
         if self.reach:
             self._put_back_trimmed(body, self._candidates(heights, box_shape, x0, y0, x1, y1))
+        # The body holds at least the seed pixel its flood started from.
         moments = cv2.moments(body, binaryImage=True)
-        if moments["m00"] <= 0:
-            return math.nan, math.nan
         return moments["m10"] / moments["m00"] + x0, moments["m01"] / moments["m00"] + y0
 
     def _object(

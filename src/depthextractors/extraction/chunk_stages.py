@@ -255,13 +255,10 @@ class CropStage(ChunkStage):
         y0, y1, x0, x1 = window
         if work.heights is not None:
             return work.heights[k][y0:y1, x0:x1], (x0, y0)
-        patch = work.patches[k]
-        if patch is not None:
-            heights, px, py = patch
-            prows, pcols = heights.shape
-            if py <= y0 and y1 <= py + prows and px <= x0 and x1 <= px + pcols:
-                return heights[y0 - py : y1 - py, x0 - px : x1 - px], (x0, y0)
-        return work.reread_heights(k)[y0:y1, x0:x1], (x0, y0)
+        heights = work.patch_heights(k, y0, y1, x0, x1)
+        if heights is None:
+            heights = work.reread_heights(k)[y0:y1, x0:x1]
+        return heights, (x0, y0)
 
 
 class FlipStage(ChunkStage):

@@ -300,7 +300,7 @@ class BodyCentroidStage(FrameStage):
             return
 
         def heights(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-            return _heights_at(work, k, x0, y0, y1 - y0, x1 - x0)
+            return _raw_heights(work, k, x0, y0, y1 - y0, x1 - x0)
 
         found.body_x, found.body_y = self.locator.locate(found, heights, work.box_shape)
 
@@ -355,25 +355,14 @@ class HeightsPatchStage(FrameStage):
 
 
 def _raw_heights(work: WindowWork, k: int, x0: int, y0: int, rows: int, cols: int) -> np.ndarray:
-    """Frame ``k``'s heights in ``rows`` x ``cols`` pixels from ``(x0, y0)`` of the ROI box,
-    from its patch when it has one (which then holds them), else from the window's."""
-    patch = work.patches[k]
-    if patch is None:
-        return work.frame_heights(k)[y0 : y0 + rows, x0 : x0 + cols]
-    heights, px, py = patch
-    return heights[y0 - py : y0 - py + rows, x0 - px : x0 - px + cols]
-
-
-def _heights_at(work: WindowWork, k: int, x0: int, y0: int, rows: int, cols: int) -> np.ndarray:
-    """:func:`_raw_heights` where the patch covers the pixels; else the frame's heights made
-    again from the recording (a patch is kept round what its crop needs)."""
-    patch = work.patches[k]
-    if patch is not None:
-        heights, px, py = patch
-        inside = px <= x0 and py <= y0 and x0 + cols <= px + heights.shape[1]
-        if not (inside and y0 + rows <= py + heights.shape[0]):
-            return work.reread_heights(k)[y0 : y0 + rows, x0 : x0 + cols]
-    return _raw_heights(work, k, x0, y0, rows, cols)
+    """Frame ``k``'s heights in ``rows`` x ``cols`` pixels from ``(x0, y0)`` of the ROI box:
+    from the window's (or this thread's scratch image) before it has a patch, from its patch
+    when that covers them, else made again from the recording."""
+    y1, x1 = y0 + rows, x0 + cols
+    if work.patches[k] is None:
+        return work.frame_heights(k)[y0:y1, x0:x1]
+    heights = work.patch_heights(k, y0, y1, x0, x1)
+    return work.reread_heights(k)[y0:y1, x0:x1] if heights is None else heights
 
 
 def _with_image(found: Any, image: np.ndarray, x0: int, y0: int) -> Any:

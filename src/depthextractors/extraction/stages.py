@@ -147,6 +147,31 @@ class WindowWork:
             scratch = _scratch.heights = np.empty(self.box_shape, dtype=self.frame_dtype)
         return scratch
 
+    def patch_heights(self, k: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray | None:
+        """Frame ``k``'s heights in rows ``y0:y1`` and columns ``x0:x1`` of the ROI box from
+        its patch, or ``None`` when it has no patch or the patch does not cover them.
+
+        Parameters
+        ----------
+        k : int
+            Frame index, counted from ``window.read_start``.
+        y0, y1, x0, x1 : int
+            The pixels, ROI-box coordinates.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            A view of the patch, mm.
+        """
+        patch = self.patches[k]
+        if patch is None:
+            return None
+        heights, px, py = patch
+        rows, cols = heights.shape
+        if not (py <= y0 and y1 <= py + rows and px <= x0 and x1 <= px + cols):
+            return None
+        return heights[y0 - py : y1 - py, x0 - px : x1 - px]
+
     @property
     def count(self) -> int:
         """Frames read."""
