@@ -244,6 +244,7 @@ def test_turning_round_equals_cropping_with_angle_plus_pi(size, interpolation):
         {"switch_cost": 0},
         {"velocity_span": 0},
         {"lookahead": -1},
+        {"shape_height_cap": 0},
     ],
 )
 def test_motion_corrector_rejects_bad_settings(kwargs):
@@ -603,6 +604,35 @@ def test_a_rearing_animal_is_not_turned_round_by_its_raised_head(back_height):
         assert flips[60:110].all()
     else:
         assert not flips.any()
+
+
+def _still_animal_context(frames, masks, back_height):
+    from depthextractors.cameras import get_camera
+    from depthextractors.extraction.flips import FlipContext
+
+    n = frames.shape[0]
+    return FlipContext(
+        start=0, frames=frames, masks=masks, angle=np.zeros(n),
+        centroid_px=np.full((n, 2), 100.0), valid=np.ones(n, dtype=bool),
+        timestamps_s=np.arange(n) / 30.0, camera=get_camera("kinect_v2"), true_depth=680.0,
+        animal_height_mm=back_height,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("stub_height", [90, 120])
+def test_a_tether_rising_from_the_head_does_not_make_it_the_rear(stub_height):
+    """A still animal, nose east, rear taller (30 mm) than the front (24 mm), with a tether's
+    stub rising from its head (35 pixels at ``stub_height``): the heights counted at most the
+    back height keep the nose east; counted in full, the stub makes the head the heavier end
+    and the whole session is turned round."""
+    frames, masks = _posed_crops(np.zeros(120, dtype=bool))
+    frames[:, 18:23, 44:51] = stub_height
+    capped = MotionFlipCorrector().correct(_still_animal_context(frames, masks, 30.0))
+    assert not capped.flips.any()
+    uncapped = MotionFlipCorrector(shape_height_cap=None)
+    assert uncapped.correct(_still_animal_context(frames, masks, 30.0)).flips.all()
+    # Without a measured back height nothing is capped.
+    assert MotionFlipCorrector().correct(_still_animal_context(frames, masks, None)).flips.all()
 
 
 @pytest.mark.parametrize(("seed", "pitch"), [(31, 45.0), (32, 65.0), (33, 80.0)])

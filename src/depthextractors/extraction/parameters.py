@@ -351,6 +351,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
        _MOTION_HELP + "upper-quartile height over the animal's back height from which a "
        "frame counts as reared (head up: the shape evidence turns round)", "flip_corrector",
        "rearing_ratio", minimum=1e-9, moseq2=False),
+    _p("flip_shape_height_cap", "float_or_none",
+       _MOTION_HELP + "heights counted in the shape evidence at most this many times the "
+       "animal's back height, so a tether rising from the head does not weigh it (null: "
+       "every height)", "flip_corrector", "shape_height_cap", minimum=1e-9, moseq2=False),
     _p("flip_lookahead", "int",
        _MOTION_HELP + "frames after each chunk decoded with it (future evidence)",
        "flip_corrector", "lookahead", minimum=0, moseq2=False),
