@@ -228,3 +228,20 @@ def test_the_tether_filter_removes_a_cable_and_keeps_the_body():
     assert not filters.apply_spatial(tethered)[outside].any()
     built = build_strategies(ExtractionConfig(tether_filter_size=17))
     assert built["filters"].tether_size == 17
+
+
+def test_the_tether_filter_keeps_both_halves_of_a_body_the_opening_cuts_in_two():
+    """A cable standing on the back that rises above max_height leaves a hole there (its
+    heights are dropped): the disc's opening cuts the body in two at the hole, and both halves
+    are body. Only the cable, narrower than the disc and reaching out, is removed."""
+    tethered = body_with_cable(7)
+    hole = np.zeros_like(tethered)
+    cv2.ellipse(hole, (70, 60), (6, 10), 0, 0, 360, 1, -1)
+    tethered[hole > 0] = 0
+    body = body_with_cable(0)
+    body[hole > 0] = 0
+    cleaned = remove_tethers(tethered, 17)
+    assert not cleaned[body == 0].any()  # the cable is gone
+    for half in (slice(0, 70), slice(71, 200)):
+        kept = (cleaned[:, half] > 0) & (body[:, half] > 0)
+        assert kept.sum() >= 0.95 * (body[:, half] > 0).sum()

@@ -74,6 +74,10 @@ _TETHER_MIN_PIXELS = 8
 # a juvenile mouse at 3 mm a pixel is half as wide as the body (drawn session 39 of the
 # accuracy benchmark); walls, objects and hands touching the animal are as thick as it.
 _TETHER_THICKNESS = 0.75
+# ... or, nearer the body, when this many of its pixels stand higher than this many times the
+# back height: a cable rising to a commutator leaves the height range (max_height) before it
+# reaches far, while tails lie low and a rearing head is body, not a thin part beside it.
+_TETHER_RISE = 1.5
 # Objects (by area) looked at for the thickest one.
 _CANDIDATES = 4
 #: A tether is seen when the measurement saw one in at least this share of the sampled frames.
@@ -282,12 +286,13 @@ def _body(heights: np.ndarray) -> tuple[float, float, float, bool] | None:
     eigen = np.linalg.eigvalsh(np.cov(np.vstack([xs, ys])))
     # A rodent's body is at most about four times as long as it is wide.
     length = min(4.0 * math.sqrt(max(float(eigen[-1]), 0.0)), 8.0 * radius)
-    body_heights = heights[body > 0]
+    back = float(np.percentile(heights[body > 0], 75))
+    rising = heights > _TETHER_RISE * back
     return (
         2.0 * radius,
         length,
-        float(np.percentile(body_heights, 75)),
-        _tethered(whole, body, (xs.mean(), ys.mean()), length, radius),
+        back,
+        _tethered(whole, body, (xs.mean(), ys.mean()), length, radius, rising),
     )
 
 
@@ -317,9 +322,10 @@ def _thickest(binary: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None:
 
 def _tethered(
     whole: np.ndarray, body: np.ndarray, centre: tuple[float, float], length: float,
-    radius: float,
+    radius: float, rising: np.ndarray,
 ) -> bool:  # fmt: skip
-    """Whether a thin part of the object reaches well beyond the body's end.
+    """Whether a thin part of the object reaches well beyond the body's end, or rises well
+    above its back (``rising``: the object's pixels higher than 1.5 times the back height).
 
     Walls, objects and hands touching the animal are as thick as it; a tether or cable is
     thin (its widest point under three quarters of the body's half-width).
@@ -330,7 +336,9 @@ def _tethered(
         part = (labels == label).astype(np.uint8)
         ys, xs = np.nonzero(part)
         reach = np.hypot(xs - centre[0], ys - centre[1])
-        if np.count_nonzero(reach > _TETHER_REACH * length / 2) < _TETHER_MIN_PIXELS:
+        far = np.count_nonzero(reach > _TETHER_REACH * length / 2)
+        high = np.count_nonzero(rising[ys, xs])
+        if max(far, high) < _TETHER_MIN_PIXELS:
             continue
         if cv2.distanceTransform(part, cv2.DIST_L2, 5).max() < _TETHER_THICKNESS * radius:
             return True

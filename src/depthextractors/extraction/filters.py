@@ -223,9 +223,9 @@ def largest_region(binary: np.ndarray) -> np.ndarray | None:
 def remove_tethers(heights: np.ndarray, size: int, reach: float = 1.25) -> np.ndarray:
     """Heights without the thin parts that reach out of the body (tethers, cables).
 
-    The body is what an opening by a disc of ``size`` pixels keeps of the largest object; the
-    other parts of the object (narrower than the disc) that have a pixel outside ``reach``
-    times the ellipse of the body's second moments are set to 0.
+    The body is what an opening by a disc of ``size`` pixels keeps of the object holding the
+    opening's largest part; the other parts of the object (narrower than the disc) that have
+    a pixel outside ``reach`` times the ellipse of the body's second moments are set to 0.
 
     Parameters
     ----------
@@ -243,15 +243,23 @@ def remove_tethers(heights: np.ndarray, size: int, reach: float = 1.25) -> np.nd
     """
     mask = (heights > 0).astype(np.uint8)
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    body = largest_region(cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc))
-    if body is None:
+    opened = cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc)
+    largest = largest_region(opened)
+    if largest is None:
         return heights
+    # The body is every part of the largest object's opening, not only its largest part: the
+    # opening cuts a body in two where it narrows (a waist, or a hole where a cable standing
+    # on the back rises above max_height), and both halves are body. Only what the opening
+    # removed can be a tether.
+    _, objects, _ = label_regions(mask)
+    row, col = np.unravel_index(int(np.argmax(largest)), largest.shape)
+    body = opened.astype(bool) & (objects == objects[row, col])
     ys, xs = np.nonzero(body)
     if xs.size < 3:
         return heights
     centre = np.array([xs.mean(), ys.mean()])
     inverse = np.linalg.pinv(np.cov(np.vstack([xs, ys])) * 4.0 * reach**2)
-    rest = mask & ~body
+    rest = mask & ~opened
     count, labels, _ = label_regions(rest)
     out = heights
     for label in range(1, count):
