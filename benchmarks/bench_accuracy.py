@@ -23,10 +23,11 @@ Run as::
    the filtered mask above ``min_height``) can do on these frames, as nothing is left to the
    arena step or the background.
 3. Compares every visible frame with the ground truth, for moseq2-extract's centroid
-   (``centroid_x_px``) and, in the rows named "..., body centroid", for this project's body
-   centroid (``body_centroid_x_px``) of the same extraction: the centroid error (px) against the
-   body's own centroid and against moseq2-extract's definition applied to a perfect frame (the
-   contour polygon's; ``SyntheticGroundTruth.contour_centroid_px``), the body-axis error
+   (``centroid_x_px``, ``angle``) and, in the rows named "..., body centroid", for this
+   project's body centroid and axis (``body_centroid_x_px``, ``body_angle``) of the same
+   extraction: the centroid error (px) against the body's own centroid and against
+   moseq2-extract's definition applied to a perfect frame (the contour polygon's;
+   ``SyntheticGroundTruth.contour_centroid_px``), the body-axis error
    (degrees, modulo 180), and whether the heading is right (within 90 degrees). A frame in
    which the animal was not found counts as an infinite error.
 4. Prints a table per randomised factor and level (sessions, frames, centroid median / p95,
@@ -98,13 +99,15 @@ def measure(results, truth, bbox, centroid: str = "centroid") -> dict[str, np.nd
     """Per visible frame: centroid errors (px) both ways, body-axis error (deg), heading.
 
     ``centroid`` names the scalars measured: ``"centroid"`` (moseq2-extract's
-    ``centroid_x_px``) or ``"body_centroid"`` (this project's ``body_centroid_x_px``).
+    ``centroid_x_px`` and ``angle``) or ``"body_centroid"`` (this project's
+    ``body_centroid_x_px`` and ``body_angle``).
     """
     row0, _, col0, _ = bbox
     found = np.asarray(results.valid, dtype=bool)
     x = np.asarray(results.scalars[f"{centroid}_x_px"][:], dtype=np.float64) + col0
     y = np.asarray(results.scalars[f"{centroid}_y_px"][:], dtype=np.float64) + row0
-    angle = np.asarray(results.scalars["angle"][:], dtype=np.float64)
+    angle_name = "body_angle" if centroid == "body_centroid" else "angle"
+    angle = np.asarray(results.scalars[angle_name][:], dtype=np.float64)
     visible = truth.visible
     error = np.hypot(x - truth.centroid_px[:, 0], y - truth.centroid_px[:, 1])
     contour = np.hypot(x - truth.contour_centroid_px[:, 0], y - truth.contour_centroid_px[:, 1])

@@ -106,6 +106,9 @@ def _inputs(n=6):
         "body_height": np.array([20.5, 21.5, 21.5, nan, 22.5, 22.5]),
         "body_x": np.array([10.25, 11.5, 13.5, 12.0, 20.5, 21.5]),
         "body_y": np.array([50.5, 50.5, 52.5, 52.0, 55.5, 55.5]),
+        # The body's axis modulo pi: in frames 2 and 6 pointing the other way from angle.
+        "body_axis": np.linspace(0.1, 0.6, 6)
+        + np.array([0.02, 0.03 - np.pi, 0.0, 0.0, -0.04, 0.01 + np.pi]),
     }
     times = np.array([0.0, 1 / 30, 2 / 30, 3 / 30, 5 / 30, 6 / 30])
     return {name: values[:n] for name, values in features.items()}, times[:n]
@@ -148,6 +151,10 @@ def test_scalar_names_and_units():
     assert values["body_centroid_x_px"][0] == 10.25
     assert values["body_centroid_y_px"][2] == 52.5
     assert np.isnan(values["body_centroid_x_px"][3])
+    # The body's axis turned to the angle's heading (and unwrapping): within 90 degrees of it.
+    turned = values["body_angle"] - values["angle"]
+    np.testing.assert_allclose(turned[[0, 1, 2, 4, 5]], [0.02, 0.03, 0.0, -0.04, 0.01], atol=1e-6)
+    assert np.isnan(values["body_angle"][3])
 
 
 def test_moseq2_millimetres_use_kinect_v2_pixels_whatever_the_camera():

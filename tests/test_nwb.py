@@ -104,11 +104,15 @@ def exported(h5_results, tmp_path_factory):
 
 # ------------------------------------------------------------------------------- helpers
 def _unwrapped_heading(message) -> bool:
-    """NWB Inspector's wish for radians within +-2 pi, on HeadOrientation: by design, it holds
-    the unwrapped angle as the Datta-lab files do (so that its differences have no 2 pi jumps)."""
-    return (
-        message.check_function_name == "check_spatial_series_radians_magnitude"
-        and message.location == "/processing/behavior/CompassDirection/HeadOrientation"
+    """NWB Inspector's wish for radians within +-2 pi, on HeadOrientation and body_orientation:
+    by design, they hold the unwrapped angle as the Datta-lab files do (so that its differences
+    have no 2 pi jumps)."""
+    return message.check_function_name == "check_spatial_series_radians_magnitude" and (
+        message.location
+        in (
+            "/processing/behavior/CompassDirection/HeadOrientation",
+            "/processing/behavior/CompassDirection/body_orientation",
+        )
     )
 
 
@@ -193,6 +197,10 @@ def test_inspector_validation_and_plain_read(exported):
         assert behavior["Position"]["centroid_floor_mm"].data.shape == (NUM_FRAMES, 2)
         assert type(behavior["CompassDirection"]).__name__ == "CompassDirection"
         assert behavior["CompassDirection"]["HeadOrientation"].unit == "radians"
+        body_orientation = behavior["CompassDirection"]["body_orientation"]
+        heading = behavior["CompassDirection"]["HeadOrientation"].data[:]
+        turned = body_orientation.data[:] - heading
+        assert np.nanmax(np.abs(turned)) <= np.pi / 2  # the body's axis, towards the heading
         assert set(behavior["body"].time_series) == {
             "body_length_px", "body_width_px", "body_area_px", "body_height_mean_mm",
             "body_length_mm", "body_width_mm", "body_area_mm2",

@@ -1,4 +1,5 @@
-"""The body centroid (``body_centroid_x_px`` / ``body_centroid_y_px``): :class:`BodyCentroid`.
+"""The body centroid and axis (``body_centroid_x_px`` / ``body_centroid_y_px``, ``body_angle``):
+:class:`BodyCentroid`.
 
 moseq2-extract's centroid (``centroid_x_px`` / ``centroid_y_px``, kept with that meaning) is the
 centroid of the contour polygon of what the tail filter leaves above ``min_height``. Three
@@ -21,9 +22,12 @@ The body centroid undoes the first two and avoids the third:
    above that threshold that the object lacks is added when it touches the object and none of
    its pixels lies farther from the object than the tail filter's radius (plus one pixel).
    The tail and cables reach farther and stay out; the snout tip and flank pixels come back;
-3. the mean of the pixel centres of the result (the filled pixel set, not a polygon).
+3. the mean of the pixel centres of the result (the filled pixel set, not a polygon), and the
+   orientation of its second moments (``-0.5 * arctan2(2 mu11, mu20 - mu02)``, as the
+   tracker's angle, but of the body's pixels rather than the trimmed contour's): the body axis
+   (``body_angle``, turned to the extraction's heading).
 
-Nothing else uses it: crops, angles and moseq2-extract's scalars keep their meaning.
+Nothing else uses them: crops, angles and moseq2-extract's scalars keep their meaning.
 """
 
 from __future__ import annotations
@@ -80,8 +84,8 @@ class BodyCentroid:
         found: TrackedObject,
         heights: Callable[[int, int, int, int], np.ndarray],
         box_shape: tuple[int, int],
-    ) -> tuple[float, float]:
-        """The body centroid of a tracked object, ROI-box pixels.
+    ) -> tuple[float, float, float]:
+        """The body centroid and axis of a tracked object.
 
         Parameters
         ----------
@@ -96,9 +100,11 @@ class BodyCentroid:
 
         Returns
         -------
-        (float, float)
-            ``(x, y)``, pixel centres at whole numbers (as ``centroid_x_px``); NaN when the
-            object has no pixel at the threshold.
+        (float, float, float)
+            ``(x, y, axis)``: the centroid in ROI-box pixels, pixel centres at whole numbers
+            (as ``centroid_x_px``), and the body's axis, radians in ``[-pi/2, pi/2]`` (y up;
+            the axis only, not which end is the head); NaN when the object has no pixel at
+            the threshold.
 
         Notes
         -----
@@ -114,12 +120,13 @@ class BodyCentroid:
         x0, x1 = max(0, mx - self.margin), min(cols, mx + mw + self.margin)
         body = self._object(found, x0, y0, x1, y1)
         if body is None:
-            return math.nan, math.nan
+            return math.nan, math.nan, math.nan
         if self.reach:
             self._put_back_trimmed(body, self._candidates(heights, box_shape, x0, y0, x1, y1))
         # The body holds at least the seed pixel its flood started from.
         moments = cv2.moments(body, binaryImage=True)
-        return moments["m10"] / moments["m00"] + x0, moments["m01"] / moments["m00"] + y0
+        axis = -0.5 * math.atan2(2.0 * moments["mu11"], moments["mu20"] - moments["mu02"])
+        return moments["m10"] / moments["m00"] + x0, moments["m01"] / moments["m00"] + y0, axis
 
     def _object(
         self, found: TrackedObject, x0: int, y0: int, x1: int, y1: int

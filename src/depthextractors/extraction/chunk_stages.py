@@ -411,6 +411,7 @@ class ScalarStage(ChunkStage):
             "body_length": feature("body_length"), "body_width": feature("body_width"),
             "body_area": feature("area"), "body_height": feature("height_mean"),
             "body_x": feature("body_x"), "body_y": feature("body_y"),
+            "body_axis": feature("body_axis"),
         }  # fmt: skip
         times = self.timestamps_s[window.start - self.first_frame : window.end - self.first_frame]
         work.scalars = self.computer.compute(features, times)

@@ -278,7 +278,8 @@ class SequentialTrackStage(FrameStage):
 
 
 class BodyCentroidStage(FrameStage):
-    """The body centroid of each frame's tracked animal (``body_x``, ``body_y`` of its object).
+    """The body centroid and axis of each frame's tracked animal (``body_x``, ``body_y``,
+    ``body_axis`` of its object).
 
     It reads the frame's heights round the animal: in the pass that tracks with a stateless
     tracker (its thread's scratch image), or, after a sequential tracker, in a pass of its own
@@ -294,7 +295,8 @@ class BodyCentroidStage(FrameStage):
         self.locator = locator
 
     def process(self, work: WindowWork, k: int) -> None:
-        """Set the body centroid of frame ``k``'s object (nothing where there is none)."""
+        """Set the body centroid and axis of frame ``k``'s object (nothing where there is
+        none)."""
         found = work.objects[k]
         if found is None or found.image is None:
             return
@@ -302,7 +304,9 @@ class BodyCentroidStage(FrameStage):
         def heights(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
             return _raw_heights(work, k, x0, y0, y1 - y0, x1 - x0)
 
-        found.body_x, found.body_y = self.locator.locate(found, heights, work.box_shape)
+        found.body_x, found.body_y, found.body_axis = self.locator.locate(
+            found, heights, work.box_shape
+        )
 
 
 class HeightsPatchStage(FrameStage):

@@ -28,6 +28,10 @@ Where this project computes something better, it is kept under a new name:
   means "above ``min_height``" for heights rounded down, and what the tail filter trimmed of
   the snout and flanks is put back); closer to the body's centre than moseq2-extract's
   contour centroid, which the crops keep following;
+- ``body_angle``: the axis of the same body pixels' second moments, turned to the heading of
+  ``angle`` (within 90 degrees of it, so the flip corrector's choice of head and tail and the
+  unwrapping carry over); ``angle`` keeps moseq2-extract's meaning (the trimmed contour's
+  axis) and the crops follow it;
 - ``centroid_x_floor_mm`` / ``centroid_y_floor_mm``: the full-frame position on the floor, mm
   from the optical axis, with the recording's own camera model
   (:meth:`~depthextractors.cameras.CameraModel.pixels_to_mm`);
@@ -42,6 +46,7 @@ Where this project computes something better, it is kept under a new name:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,6 +121,10 @@ SCALAR_DESCRIPTIONS: dict[str, str] = {
         "Y centre of the mouse's body pixels (pixels, from the top edge of the ROI bounding "
         "box; the tail filter's trimming of snout and flanks undone)"
     ),
+    "body_angle": (
+        "Axis of the mouse's body pixels (radians, counter-clockwise from +x with y pointing "
+        "up; within 90 degrees of angle, unwrapped with it)"
+    ),
     "centroid_x_floor_mm": (
         "X centroid on the floor (mm from the optical axis, full-frame pixel position and the "
         "recording's camera model at the floor depth)"
@@ -145,6 +154,7 @@ SCALAR_DESCRIPTIONS: dict[str, str] = {
 NEW_SCALARS: tuple[str, ...] = (
     "body_centroid_x_px",
     "body_centroid_y_px",
+    "body_angle",
     "centroid_x_floor_mm",
     "centroid_y_floor_mm",
     "body_length_px",
@@ -243,8 +253,9 @@ class ScalarComputer:
             ROI box, px), ``angle`` (radians, y up), ``length``, ``width`` (contour axes, px),
             ``crop_area`` (px) and ``crop_height`` (mm) of the cropped filtered frame (0 where
             no animal), ``body_length``, ``body_width`` (filled-pixel axes, px),
-            ``body_area`` (px), ``body_height`` (mm) and ``body_x``, ``body_y`` (the body
-            centroid relative to the ROI box, px).
+            ``body_area`` (px), ``body_height`` (mm), ``body_x``, ``body_y`` (the body
+            centroid relative to the ROI box, px) and ``body_axis`` (the body's axis,
+            radians modulo pi, y up).
         timestamps_s : numpy.ndarray
             Frame times, seconds.
 
@@ -334,6 +345,7 @@ class ScalarComputer:
             return {
                 "body_centroid_x_px": body["body_x"],
                 "body_centroid_y_px": body["body_y"],
+                "body_angle": _turned_to(features["body_axis"], features["angle"], valid),
                 "centroid_x_floor_mm": floor_mm[:, 0],
                 "centroid_y_floor_mm": floor_mm[:, 1],
                 "body_length_px": body["body_length"],
@@ -346,3 +358,12 @@ class ScalarComputer:
                 "velocity_2d_mm_per_s": speed_2d * per_second,
                 "velocity_3d_mm_per_s": speed_3d * per_second,
             }
+
+
+def _turned_to(axis: np.ndarray, angle: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The axis (radians, modulo pi) as the direction within 90 degrees of ``angle``: the
+    angle's heading and unwrapping, the axis's orientation; NaN where not valid."""
+    angle = np.asarray(angle, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        turn = np.mod(np.asarray(axis, dtype=np.float64) - angle + math.pi / 2, math.pi)
+    return np.where(valid, angle + turn - math.pi / 2, np.nan)

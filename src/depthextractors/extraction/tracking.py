@@ -69,6 +69,9 @@ class TrackedObject:
     body_x, body_y : float
         The body centroid (:class:`~depthextractors.extraction.body_centroid.BodyCentroid`),
         ROI-box pixels, set by the session (NaN until then).
+    body_axis : float
+        The body's axis from the same pixels, radians in ``[-pi/2, pi/2]`` (y up), set by the
+        session (NaN until then).
     image : numpy.ndarray or None
         The filtered heights the tracker was given, set by the session (moseq2-extract's
         area and mean height are those of the cropped filtered frame).
@@ -92,6 +95,7 @@ class TrackedObject:
     body_width: float = float("nan")
     body_x: float = float("nan")
     body_y: float = float("nan")
+    body_axis: float = float("nan")
     image: np.ndarray | None = None
     image_origin: tuple[int, int] = (0, 0)
 

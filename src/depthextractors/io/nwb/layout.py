@@ -39,6 +39,7 @@ _SCALAR_LAYOUT: dict[str, tuple[str, str, int | None, str]] = {
     "centroid_x_floor_mm": ("Position", "centroid_floor_mm", 0, "millimeters"),
     "centroid_y_floor_mm": ("Position", "centroid_floor_mm", 1, "millimeters"),
     "angle": ("CompassDirection", "HeadOrientation", None, "radians"),
+    "body_angle": ("CompassDirection", "body_orientation", None, "radians"),
     "velocity_theta": ("CompassDirection", "movement_direction", None, "radians"),
     "velocity_2d_px": ("speed", "velocity_2d_px", None, "pixels/frame"),
     "velocity_3d_px": ("speed", "velocity_3d_px", None, "pixels/frame"),

@@ -57,6 +57,13 @@ _DIRECTIONS = {
         "corrector. NaN where the animal was not found.",
         "0 = image +x (east), counter-clockwise positive with y pointing up; unwrapped",
     ),
+    "body_orientation": (
+        "Axis of the animal's body pixels (the same pixels as body_centroid_roi_px), radians "
+        "counter-clockwise from the image's +x axis with y pointing up, turned to within 90 "
+        "degrees of HeadOrientation and unwrapped with it (depthextractors' body_angle; not in "
+        "moseq2-extract, whose angle is the contour's axis). NaN where the animal was not found.",
+        "0 = image +x (east), counter-clockwise positive with y pointing up; unwrapped",
+    ),
     "movement_direction": (
         "Direction in which the centroid moved since the previous frame, radians in [-pi, pi] "
         "(moseq2-extract's velocity_theta, arctan2(dy_mm, dx_mm)). NaN next to a frame without "
