@@ -635,6 +635,27 @@ def test_a_tether_rising_from_the_head_does_not_make_it_the_rear(stub_height):
     assert MotionFlipCorrector().correct(_still_animal_context(frames, masks, None)).flips.all()
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("back_height", [None, 20.0, 23.7, 254.6, 300.0])
+def test_capped_asymmetry_is_that_of_the_capped_heights(dtype, back_height):
+    """The asymmetry is computed on whole millimetres in place (no float copy of the chunk);
+    it equals the asymmetry of min(height, cap x back height) computed in floating point."""
+    rng = np.random.default_rng(7)
+    frames = rng.integers(0, 256, size=(12, 30, 41)).astype(dtype)
+    frames[3] = 0  # a frame without the animal
+    corrector = MotionFlipCorrector(shape_height_cap=1.1)
+    found = corrector._capped_asymmetry(frames.copy(), back_height)
+    heights = frames.astype(np.float64)
+    if back_height is not None:
+        heights = np.minimum(heights, 1.1 * back_height)
+    rear, front = heights[:, :, :20].sum(axis=(1, 2)), heights[:, :, 21:].sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = np.where(rear + front > 0, (rear - front) / (rear + front), 0.0)
+    # Float32 heights are capped at the cap rounded to float32.
+    tolerance = 1e-7 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(found, expected, rtol=0, atol=tolerance)
+
+
 @pytest.mark.parametrize(("seed", "pitch"), [(31, 45.0), (32, 65.0), (33, 80.0)])
 def test_heading_stays_right_through_rearing_bouts(seed, pitch):
     from depthextractors.testing import Behaviour

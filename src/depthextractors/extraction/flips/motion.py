@@ -206,22 +206,46 @@ class MotionFlipCorrector(FlipCorrector):
         # weigh on one side.
         masks = _concat(context, "masks")
         frames = _concat(context, "frames") * masks
-        shape = self.shape_weight * np.clip(
-            self._asymmetry(frames, context.animal_height_mm) / self.shape_scale, -1.0, 1.0
-        )
-        shape *= self._posture(frames, masks, context.animal_height_mm)
+        # The posture reads the heights as they are; the asymmetry then caps them in place.
+        posture = self._posture(frames, masks, context.animal_height_mm)
+        asymmetry = self._capped_asymmetry(frames, context.animal_height_mm)
+        shape = self.shape_weight * np.clip(asymmetry / self.shape_scale, -1.0, 1.0) * posture
         found = _concat(context, "valid")
         return np.where(found, motion + shape, 0.0)
 
-    def _asymmetry(self, frames: np.ndarray, back_height_mm: float | None) -> np.ndarray:
-        """Per frame, ``(rear - front) / (rear + front)`` of the (capped) height mass."""
-        if self.shape_height_cap is not None and back_height_mm and back_height_mm > 0:
-            frames = np.minimum(frames, self.shape_height_cap * back_height_mm)
+    def _capped_asymmetry(self, frames: np.ndarray, back_height_mm: float | None) -> np.ndarray:
+        """Per frame, ``(rear - front) / (rear + front)`` of the height mass, each height
+        counted at most ``shape_height_cap`` times the back height; ``frames`` (a scratch copy)
+        is capped in place."""
         middle = frames.shape[2] // 2
-        # Height mass behind the centroid (west, when the angle points at the nose) and in
-        # front of it; the centre column belongs to neither.
-        rear = frames[:, :, :middle].sum(axis=(1, 2), dtype=np.float64)
-        front = frames[:, :, middle + 1 :].sum(axis=(1, 2), dtype=np.float64)
+
+        def halves() -> tuple[np.ndarray, np.ndarray]:
+            # Height mass behind the centroid (west, when the angle points at the nose) and in
+            # front of it; the centre column belongs to neither.
+            return (
+                frames[:, :, :middle].sum(axis=(1, 2), dtype=np.float64),
+                frames[:, :, middle + 1 :].sum(axis=(1, 2), dtype=np.float64),
+            )
+
+        limit = None
+        if self.shape_height_cap is not None and back_height_mm and back_height_mm > 0:
+            limit = self.shape_height_cap * float(back_height_mm)
+        if limit is None or (frames.dtype.kind in "ui" and limit >= np.iinfo(frames.dtype).max):
+            rear, front = halves()
+        elif frames.dtype.kind in "ui":
+            # Whole millimetres, capped in place (a float copy of a chunk's crops is tens of
+            # megabytes of fresh memory): min(h, limit) is min(h, floor) plus the fraction for
+            # every pixel above floor, counted as the mass min(h, floor + 1) adds.
+            whole = math.floor(limit)
+            np.minimum(frames, whole + 1, out=frames)
+            above = halves()
+            np.minimum(frames, whole, out=frames)
+            capped = halves()
+            fraction = limit - whole
+            rear, front = (c + fraction * (a - c) for a, c in zip(above, capped, strict=True))
+        else:
+            np.minimum(frames, limit, out=frames)
+            rear, front = halves()
         total_mass = rear + front
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(total_mass > 0, (rear - front) / total_mass, 0.0)
