@@ -219,9 +219,9 @@ class MotionFlipCorrector(FlipCorrector):
         counted at most ``shape_height_cap`` times the back height; ``frames`` (a scratch copy)
         is capped in place."""
         middle = frames.shape[2] // 2
-        # Whole millimetres add up exactly, and faster, in integers (80x80 crops of 16-bit
-        # heights stay far below 2**32).
-        total = np.uint32 if frames.dtype.kind in "ui" and frames.itemsize <= 2 else np.float64
+        # Whole millimetres add up exactly, and faster, in integers (8-bit heights in 32 bits
+        # for crops of up to 16 million pixels).
+        total = {"u1": np.uint32, "u2": np.uint64}.get(frames.dtype.str[1:], np.float64)
 
         def halves() -> tuple[np.ndarray, np.ndarray]:
             # Height mass behind the centroid (west, when the angle points at the nose) and in
