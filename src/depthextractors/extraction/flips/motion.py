@@ -221,7 +221,9 @@ class MotionFlipCorrector(FlipCorrector):
         middle = frames.shape[2] // 2
         # Whole millimetres add up exactly, and faster, in integers (8-bit heights in 32 bits
         # for crops of up to 16 million pixels).
-        total = {"u1": np.uint32, "u2": np.uint64}.get(frames.dtype.str[1:], np.float64)
+        total = {"u1": np.uint32, "u2": np.uint64}.get(frames.dtype.str[1:])
+        whole_mm = total is not None
+        total = total or np.float64
 
         def halves() -> tuple[np.ndarray, np.ndarray]:
             # Height mass behind the centroid (west, when the angle points at the nose) and in
@@ -234,9 +236,9 @@ class MotionFlipCorrector(FlipCorrector):
         limit = None
         if self.shape_height_cap is not None and back_height_mm and back_height_mm > 0:
             limit = self.shape_height_cap * float(back_height_mm)
-        if limit is None or (frames.dtype.kind in "ui" and limit >= np.iinfo(frames.dtype).max):
+        if limit is None or (whole_mm and limit >= np.iinfo(frames.dtype).max):
             rear, front = halves()
-        elif frames.dtype.kind in "ui":
+        elif whole_mm:
             # Whole millimetres, capped in place (a float copy of a chunk's crops is tens of
             # megabytes of fresh memory): min(h, limit) is min(h, floor) plus the fraction for
             # every pixel above floor, counted as the mass min(h, floor + 1) adds.
