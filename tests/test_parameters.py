@@ -34,7 +34,7 @@ from depthextractors.extraction import (
     Strategy,
     StridedMedianBackground,
 )
-from depthextractors.extraction.executor import default_threads
+from depthextractors.extraction.executor import default_processes, default_threads
 from depthextractors.extraction.parameters import PARAMETERS, default_value
 from depthextractors.testing import generate_synthetic_session
 from depthextractors.workflow import extract_session
@@ -135,6 +135,10 @@ def test_shared_arguments_have_one_default():
 
 def test_default_threads_leave_two_cpus_to_one_extraction_thread():
     assert [default_threads(cpus) for cpus in (1, 2, 3, 4, 8, 64)] == [1, 1, 3, 4, 4, 4]
+
+
+def test_default_processes_are_one_per_cpu_up_to_eight():
+    assert [default_processes(cpus) for cpus in (1, 2, 3, 8, 64)] == [1, 2, 3, 8, 8]
     assert default_threads() == default_threads(os.cpu_count())
 
 
@@ -149,10 +153,16 @@ def test_python_defaults_equal_the_configuration_and_generate_config(tmp_path):
     assert config.dilate_iterations == PlaneROI().dilate_iterations == 1
     assert config.use_cc is EMTracker().use_cc is True
     assert config.job_options() == JobOptions()
-    # The extraction's threads: one default for Python, the command line and batch sessions.
-    assert JobOptions().n_jobs == default_threads()
-    extract_help = CliRunner().invoke(main, ["extract", "--help"]).output
-    assert f"[default: {default_threads()};" in " ".join(extract_help.split())
+    # The extraction's workers: one default for Python, the command line and batch sessions,
+    # which depends on where the frames are worked on.
+    assert JobOptions().n_jobs is None
+    assert JobOptions().plan(True) == ("processes", default_processes())
+    assert JobOptions().plan(False) == ("threads", default_threads())
+    assert JobOptions(n_jobs=1).plan(True) == ("threads", 1)
+    assert JobOptions(n_jobs=1, workers="processes").plan(True) == ("processes", 1)
+    assert JobOptions(workers="threads").plan(True) == ("threads", default_threads())
+    options = {option.name: option for option in main.commands["extract"].params}
+    assert options["n_jobs"].default is None
     assert inspect.signature(extract_session).parameters["n_jobs"].default is None
     # generate-config writes exactly the configuration's defaults.
     result = CliRunner().invoke(main, ["generate-config", "-o", str(tmp_path / "c.yaml")])
@@ -240,7 +250,10 @@ def test_results_record_every_key_with_its_description(session, tmp_path):
             assert group[spec.key].attrs["description"] == spec.help
     status = yaml.safe_load((tmp_path / "results_00.yaml").read_text())
     assert set(status["strategies"]) >= {"background", "roi", "tracker", "flip_corrector"}
-    assert status["job"] == {"n_jobs": default_threads(), "chunk_size": 1000}
+    # A raw depth.dat: the first pass in worker processes (pytest's main script is guarded).
+    assert status["job"] == {
+        "n_jobs": default_processes(), "chunk_size": 1000, "workers": "processes",
+    }  # fmt: skip
 
 
 def test_job_options_are_not_science_parameters(session):
@@ -251,8 +264,10 @@ def test_job_options_are_not_science_parameters(session):
     np.testing.assert_array_equal(first.frames, second.frames)
     assert first.parameters == {**second.parameters, "chunk_size": 7}
     assert first.metadata["strategies"] == second.metadata["strategies"]
+    # What ran is recorded: one worker works in a thread, two in processes (a raw depth.dat).
     assert (first.metadata["job"], second.metadata["job"]) == (
-        {"n_jobs": 1, "chunk_size": 7}, {"n_jobs": 2, "chunk_size": 1000},
+        {"n_jobs": 1, "chunk_size": 7, "workers": "threads"},
+        {"n_jobs": 2, "chunk_size": 1000, "workers": "processes"},
     )  # fmt: skip
     with pytest.raises(TypeError, match="either"):
         extraction.run(InMemoryResultsWriter(), job=JobOptions(), n_jobs=1)

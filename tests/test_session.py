@@ -828,7 +828,9 @@ def test_chunk_size_and_thread_invariance_through_the_executor(clip, tracker):
             if (chunk_size, n_jobs) == (1000, 1):
                 continue
             results = extract(chunk_size, n_jobs)
-            assert results.metadata["job"] == {"n_jobs": n_jobs, "chunk_size": chunk_size}
+            assert results.metadata["job"] == {
+                "n_jobs": n_jobs, "chunk_size": chunk_size, "workers": "threads",
+            }  # fmt: skip
             _all_outputs_equal(reference, results, f"chunk_size={chunk_size}, n_jobs={n_jobs}")
 
 

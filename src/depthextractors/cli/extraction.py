@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from ..extraction.executor import default_threads
 from .options import (
     config_options,
     existing,
@@ -42,10 +41,10 @@ from .terminal import InputError, RunError, cli_words, debug_option
 @click.option(
     "--n-jobs",
     type=click.IntRange(min=1),
-    default=default_threads(),
-    show_default=True,
-    help="Threads of the extraction (by default 1 on a machine with 2 CPUs, up to 4 on larger "
-    "ones).",
+    default=None,
+    help="Workers of the extraction: by default one process per CPU (up to 8) where the "
+    "recording is a raw depth.dat, else threads (1 on a machine with 2 CPUs, up to 4 on larger "
+    "ones); see --workers.",
 )
 @config_options(("roi", "extract", "workflow"))
 @reading_options
@@ -58,7 +57,7 @@ def extract(
     progress_bar: bool | None,
     skip_completed: bool | None,
     no_movie: bool,
-    n_jobs: int,
+    n_jobs: int | None,
     **given: Any,
 ) -> None:
     """Extract the animal from a depth recording into results_00.h5 (moseq2 layout).

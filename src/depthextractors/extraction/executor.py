@@ -20,7 +20,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -34,6 +34,7 @@ __all__ = [
     "ChunkExecutor",
     "ChunkWindow",
     "JobOptions",
+    "default_processes",
     "default_threads",
     "plan_windows",
 ]
@@ -54,7 +55,8 @@ def read_block_frames(image_size: tuple[int, int]) -> int:
 
 
 def default_threads(cpus: int | None = None) -> int:
-    """The extraction's threads when none are asked for, on a machine with ``cpus`` CPUs.
+    """The extraction's threads when none are asked for and frames are worked on in threads,
+    on a machine with ``cpus`` CPUs.
 
     One on 2 CPUs or fewer: the recording is read, the results written and the movie encoded
     on threads of their own, and a second thread for the per-frame work only added hand-overs
@@ -77,6 +79,30 @@ def default_threads(cpus: int | None = None) -> int:
     return 1 if cpus <= 2 else min(cpus, 4)
 
 
+def default_processes(cpus: int | None = None) -> int:
+    """The extraction's worker processes when none are asked for: one per CPU, up to 8.
+
+    Each process has its own interpreter lock, so they scale where threads do not; the main
+    process's reading of results, chunk stages and writers share the same CPUs (on 2 CPUs, 2
+    workers). Beyond 8 not measured.
+
+    Parameters
+    ----------
+    cpus : int, optional
+        CPUs available; ``os.cpu_count()`` by default.
+
+    Returns
+    -------
+    int
+    """
+    cpus = (os.cpu_count() or 1) if cpus is None else int(cpus)
+    return max(1, min(cpus, 8))
+
+
+#: ``JobOptions.workers`` values.
+WORKER_KINDS = ("auto", "processes", "threads")
+
+
 @dataclass(frozen=True, repr=False)
 class JobOptions(Strategy):
     """How an extraction runs (not what it computes): recorded apart from the parameters.
@@ -84,34 +110,73 @@ class JobOptions(Strategy):
     Parameters
     ----------
     n_jobs : int, optional
-        Threads working on frames; -1 for one per CPU. By default :func:`default_threads`
-        (1 on a machine with 2 CPUs, up to 4 on larger ones).
+        Workers on the frames (processes or threads); -1 for one per CPU. By default
+        :func:`default_processes` in processes (one per CPU, up to 8) and
+        :func:`default_threads` in threads (1 on a machine with 2 CPUs, up to 4 on larger ones).
     chunk_size : int, default 1000
         Frames finished per chunk (``chunk_size``); memory grows with it, the results do not
         change.
     progress : bool, default True
         Show a tqdm progress bar.
+    workers : {"auto", "processes", "threads"}, default "auto"
+        Where the first frame pass runs (heights, filters, a stateless tracker, the body
+        centroid): ``"processes"`` in worker processes that read their own frames, which needs
+        a recording that reads at any frame from a copy of its extractor (a raw ``depth.dat``;
+        others run in threads); ``"threads"`` in threads of this process; ``"auto"``: processes
+        where the recording allows it and there are at least 2 workers, else threads. The
+        results are the same.
     """
 
-    n_jobs: int = field(default_factory=default_threads)
+    n_jobs: int | None = None
     chunk_size: int = 1000
     progress: bool = True
+    workers: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("n_jobs", "chunk_size"):
             value = getattr(self, name)
+            if value is None and name == "n_jobs":
+                continue
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
                 raise TypeError(f"{name} must be an integer, got {value!r}")
-        if self.n_jobs < 1 and self.n_jobs != -1:
+        if self.n_jobs is not None and self.n_jobs < 1 and self.n_jobs != -1:
             raise ValueError(
-                f"n_jobs must be a positive number of threads or -1, got {self.n_jobs}"
+                f"n_jobs must be a positive number of workers or -1, got {self.n_jobs}"
             )
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1 frame, got {self.chunk_size}")
+        if self.workers not in WORKER_KINDS:
+            raise ValueError(
+                f"workers must be one of {', '.join(map(repr, WORKER_KINDS))}, got {self.workers!r}"
+            )
+
+    def plan(self, processes_possible: bool) -> tuple[str, int]:
+        """Where the first frame pass runs and on how many workers.
+
+        Parameters
+        ----------
+        processes_possible : bool
+            Whether the recording and the first pass allow worker processes.
+
+        Returns
+        -------
+        (str, int)
+            ``"processes"`` or ``"threads"``, and the workers.
+        """
+        cpus = os.cpu_count() or 1
+        asked = cpus if self.n_jobs == -1 else self.n_jobs
+        if processes_possible and self.workers != "threads":
+            count = default_processes() if asked is None else int(asked)
+            if self.workers == "processes" or count >= 2:
+                return "processes", count
+        return "threads", default_threads() if asked is None else int(asked)
 
     @property
     def threads(self) -> int:
-        """Worker threads to use: ``n_jobs``, or one per CPU for -1."""
+        """Threads the extraction uses for frame work done in this process: ``n_jobs``, one
+        per CPU for -1, :func:`default_threads` when not given."""
+        if self.n_jobs is None:
+            return default_threads()
         return (os.cpu_count() or 1) if self.n_jobs == -1 else int(self.n_jobs)
 
 
@@ -197,11 +262,13 @@ class ChunkExecutor:
     ----------
     options : JobOptions
         Threads, chunk size and progress bar.
+    threads : int, optional
+        Threads for the frame work done in this process; ``options.threads`` by default.
     """
 
-    def __init__(self, options: JobOptions) -> None:
+    def __init__(self, options: JobOptions, threads: int | None = None) -> None:
         self.options = options
-        self.threads = options.threads
+        self.threads = options.threads if threads is None else int(threads)
         self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ parallel work

@@ -309,6 +309,11 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     _p("chunk_size", "int",
        "Frames processed per chunk; memory grows with it, the results do not change", "job",
        "chunk_size", short="-b", minimum=1),
+    _p("workers", "choice",
+       "Where the per-frame work runs: worker processes that read their own frames (a raw "
+       "depth.dat), threads of one process, or auto (processes where the recording allows it); "
+       "the results do not change", "job", "workers", choices=("auto", "processes", "threads"),
+       moseq2=False),
     _p("chunk_overlap", "int", "Frames overlapped in each chunk. Useful for cable tracking",
        "session", "chunk_overlap", minimum=0),
     _p("frame_dtype", "choice", "Data type for processed frames", "session", "frame_dtype",

@@ -28,7 +28,7 @@ import logging
 import uuid as uuid_module
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,7 @@ from .crop import crop_reach
 from .executor import JobOptions
 from .filters import FrameFilters, HampelFilter
 from .flips import FlipCorrector, MotionFlipCorrector
+from .frame_processes import start_worker_server
 from .frame_stages import (
     BodyCentroidStage,
     HeightsPatchStage,
@@ -77,7 +78,7 @@ from .scalars import (
     ScalarComputer,
     detect_dropped_frames,
 )
-from .stages import ChunkStage, FrameStage, run_windows
+from .stages import ChunkStage, FrameStage, choose_workers, frame_passes, run_windows
 from .tracking import MomentsTracker, Tracker
 
 __all__ = ["ArenaResult", "SessionExtraction"]
@@ -469,6 +470,9 @@ class SessionExtraction:
             raise TypeError("give the job options either as job=JobOptions(...) or as keywords")
         job = job if job is not None else JobOptions(**job_options)
         writer = as_results_writer(writer)
+        if job.workers != "threads" and self.extractor.reads_anywhere:
+            # The workers' server imports the extraction while the arena is found.
+            start_worker_server()
         arena = self.find_roi()
         setup = self._setup(arena, job)
         converter = ArenaHeights(
@@ -476,6 +480,9 @@ class SessionExtraction:
             self.frame_dtype, invalid_depths=self.extractor.camera.invalid_depths,
         )  # fmt: skip
         row0, _, col0, _ = converter.bbox
+        first_pass = frame_passes(self.frame_stages(converter, None))[0]
+        plan = choose_workers(job, self.extractor, first_pass)
+        setup = replace(setup, job={**setup.job, "n_jobs": plan[1], "workers": plan[0]})
         writer.begin(setup)
         try:
             # Writers declare the products they want once they have begun.
@@ -486,7 +493,7 @@ class SessionExtraction:
                 stage.reset()
             valid = run_windows(
                 self.extractor, setup, job, frame_stages, chunk_stages, converter, writer,
-                self.chunk_overlap,
+                self.chunk_overlap, plan,
             )  # fmt: skip
             if self.flip_corrector is not None:
                 self.flip_corrector.finalize()
@@ -527,7 +534,7 @@ class SessionExtraction:
             last_frame_idx=last,
             parameters=moseq2_parameters(self, arena.roi, job),
             strategies=self.describe(),
-            job={"n_jobs": job.n_jobs, "chunk_size": job.chunk_size},
+            job={"n_jobs": job.n_jobs, "chunk_size": job.chunk_size, "workers": job.workers},
             acquisition=dict(self.extractor.get_metadata()),
             uuid=str(uuid_module.uuid4()),
             version=__version__,

@@ -22,7 +22,10 @@ over a window.
 
 from __future__ import annotations
 
+import itertools
+import pickle
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,10 +42,12 @@ __all__ = [
     "ChunkStage",
     "FrameStage",
     "WindowWork",
+    "choose_workers",
     "frame_passes",
     "nonzero_region",
     "run_frame_passes",
     "run_windows",
+    "why_not_processes",
 ]
 
 
@@ -298,7 +303,10 @@ def frame_passes(stages: list[FrameStage]) -> list[list[FrameStage]]:
 
 
 def run_frame_passes(
-    work: WindowWork, passes: list[list[FrameStage]], extractor: DepthVideoExtractor
+    work: WindowWork,
+    passes: list[list[FrameStage]],
+    extractor: DepthVideoExtractor,
+    first_pass: Callable[[WindowWork], None] | None = None,
 ) -> None:
     """Every pass over every frame of the window; the first while the frames are read.
 
@@ -313,6 +321,10 @@ def run_frame_passes(
         From :func:`frame_passes`.
     extractor : DepthVideoExtractor
         The recording the window's frames are read from.
+    first_pass : callable, optional
+        ``first_pass(work)`` puts the first pass's results into ``work`` instead (worker
+        processes ran it, :class:`~.frame_processes.FramePassProcesses`); the first pass's
+        stages still begin and end here.
     """
     for index, stages in enumerate(passes):
         for stage in stages:
@@ -323,7 +335,9 @@ def run_frame_passes(
                 for stage in stages:
                     stage.process(work, k)
 
-        if index == 0:
+        if index == 0 and first_pass is not None:
+            first_pass(work)
+        elif index == 0:
 
             def receive(offset: int, block: np.ndarray) -> None:
                 work.depth[offset : offset + block.shape[0]] = list(block)
@@ -338,6 +352,74 @@ def run_frame_passes(
             stage.end(work)
 
 
+def why_not_processes(extractor: DepthVideoExtractor, first_pass: list[FrameStage]) -> str | None:
+    """Why the first pass cannot run in worker processes that read their own frames, or
+    ``None`` when it can: the recording must read at any frame from a copy of its extractor,
+    the program's main script must be importable by workers
+    (:func:`~.frame_processes.main_script_guarded`), and no stage of the pass may need the
+    frames in order, their neighbours or a buffer of the whole window.
+
+    Parameters
+    ----------
+    extractor : DepthVideoExtractor
+        The recording.
+    first_pass : list of FrameStage
+        The first pass, from :func:`frame_passes`.
+
+    Returns
+    -------
+    str or None
+    """
+    from .frame_processes import main_script_guarded
+
+    if not extractor.reads_anywhere:
+        return f"{type(extractor).__name__} recordings are read in order, in this process"
+    if any(stage.sequential or stage.writes_filtered or stage.margin for stage in first_pass) or (
+        not any(stage.keeps_patches for stage in first_pass)
+    ):
+        return "the first frame pass keeps the window's frames whole (a temporal median)"
+    if not main_script_guarded():
+        return (
+            'the main script runs its work outside `if __name__ == "__main__":`, and every '
+            "worker process would run it again"
+        )
+    try:
+        pickle.dumps(first_pass)
+    except Exception as error:  # a strategy defined where a worker cannot import it
+        return f"a stage of the first frame pass cannot be sent to a worker process ({error})"
+    return None
+
+
+def choose_workers(
+    job: JobOptions, extractor: DepthVideoExtractor, first_pass: list[FrameStage]
+) -> tuple[str, int]:
+    """Where the first frame pass runs, ``"processes"`` or ``"threads"``, and on how many
+    workers (:meth:`JobOptions.plan`), warning when processes were asked for but cannot be
+    used (:func:`why_not_processes`).
+
+    Parameters
+    ----------
+    job : JobOptions
+        The job options.
+    extractor : DepthVideoExtractor
+        The recording.
+    first_pass : list of FrameStage
+        The first pass, from :func:`frame_passes`.
+
+    Returns
+    -------
+    (str, int)
+    """
+    obstacle = None if job.workers == "threads" else why_not_processes(extractor, first_pass)
+    if job.workers == "processes" and obstacle is not None:
+        warnings.warn(
+            f"workers='processes' was asked for, but the frames are worked on in threads: "
+            f"{obstacle}",
+            stacklevel=3,
+        )
+    return job.plan(job.workers != "threads" and obstacle is None)
+
+
 def run_windows(
     extractor: DepthVideoExtractor,
     setup: ExtractionSetup,
@@ -347,6 +429,7 @@ def run_windows(
     converter: ArenaHeights,
     writer: ResultsWriter,
     chunk_overlap: int,
+    plan: tuple[str, int] = ("threads", 1),
 ) -> int:
     """Run the stages over every chunk of the setup's frames and write the chunks.
 
@@ -372,6 +455,8 @@ def run_windows(
         Receives the chunks.
     chunk_overlap : int
         Extra frames read before each chunk.
+    plan : (str, int), default ("threads", 1)
+        Where the first frame pass runs and on how many workers (:func:`choose_workers`).
 
     Returns
     -------
@@ -384,8 +469,9 @@ def run_windows(
         setup.first_frame_idx, setup.last_frame_idx, job.chunk_size, context, chunk_overlap,
         lookahead,
     )  # fmt: skip
-    executor = ChunkExecutor(job)
     passes = frame_passes(frame_stages)
+    kind, workers = plan
+    executor = ChunkExecutor(job, threads=workers if kind == "threads" else None)
     box = (max((w.size for w in windows), default=0), *converter.shape)
     # A frame's heights outlive the first pass only in a buffer for the window (paid once).
     patches = any(stage.keeps_patches for stage in passes[0])
@@ -393,6 +479,22 @@ def run_windows(
     writes_filtered = any(stage.writes_filtered for stage in frame_stages)
     filtered = np.empty(box, dtype=converter.dtype) if writes_filtered else None
     found = 0
+    pool = None
+    if kind == "processes":
+        from .frame_processes import FramePassProcesses
+
+        pool = FramePassProcesses(passes[0], extractor, workers, converter.shape, converter.dtype)
+    # Blocks sent to the workers, by window: the next window's are sent before this one is
+    # finished, so the workers work on it while this process runs the chunk stages.
+    sent: dict[int, list] = {}
+    following = dict(itertools.pairwise(windows))
+
+    def first_pass(work: WindowWork) -> None:
+        window = work.window
+        blocks = sent.pop(window.start, None) or pool.submit(window)
+        if window in following:
+            sent[following[window].start] = pool.submit(following[window])
+        pool.collect(blocks, work)
 
     def process(window: ChunkWindow) -> ResultChunk:
         nonlocal found
@@ -406,7 +508,7 @@ def run_windows(
             ahead=min(lookahead, window.read_end - window.end),
             reread_heights=lambda k: converter(extractor.get_frames([window.read_start + k]))[0],
         )
-        run_frame_passes(work, passes, extractor)
+        run_frame_passes(work, passes, extractor, None if pool is None else first_pass)
         for stage in chunk_stages:
             stage.process(work)
         found += int(np.count_nonzero(work.scalars["valid"]))
@@ -421,7 +523,13 @@ def run_windows(
             arena_heights=work.arena_heights,
         )
 
-    executor.run(windows, process, writer, setup.num_frames)
+    finished = False
+    try:
+        executor.run(windows, process, writer, setup.num_frames)
+        finished = True
+    finally:
+        if pool is not None:
+            pool.close(wait=finished)
     return found
 
 

@@ -57,6 +57,10 @@ class DepthVideoExtractor(ABC):
     """
 
     extractor_name: str = "DepthVideoExtractor"
+    #: Whether a copy of the extractor in another process reads any range of frames about as
+    #: fast as the frames in order (a file read at an offset, no decoder to run from a key
+    #: frame): the extraction then lets worker processes read and work on blocks of frames.
+    reads_anywhere: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -529,6 +533,10 @@ class FrameSliceDepthExtractor(DepthVideoExtractor):
 
     def get_num_frames(self) -> int:
         return self.end_frame - self.start_frame
+
+    @property
+    def reads_anywhere(self) -> bool:  # type: ignore[override]
+        return self.parent.reads_anywhere
 
     def get_sampling_frequency(self) -> float:
         return self.parent.get_sampling_frequency()

@@ -69,6 +69,7 @@ class RawDepthExtractor(DepthVideoExtractor):
     """
 
     extractor_name = "RawDepthExtractor"
+    reads_anywhere = True
 
     def __init__(
         self,

@@ -1,0 +1,252 @@
+"""The first frame pass in worker processes: :class:`FramePassProcesses`.
+
+Each frame goes through a few dozen short OpenCV and numpy calls, every one of which hands
+Python's interpreter lock to another thread and takes it back; threads in one process therefore
+scale badly (on 2 cores a second extraction thread made the command slower). Worker processes
+have a lock each. When the recording can be read at any frame from a copy of its extractor
+(:attr:`~depthextractors.extractors.DepthVideoExtractor.reads_anywhere`, a file read at an
+offset) and the first pass needs no order, each worker reads a block of frames itself and runs
+the first pass's stages on it; what the later passes and the chunk stages need of a frame (its
+tracked object, the heights kept round it, the tracker's input, the arena heights a writer wants)
+comes back, a few tens of kilobytes a frame, while the main process finishes the chunk before.
+
+The workers start from a fork server (a clean interpreter that imported the extraction once; a
+fork of a process running threads can deadlock), or spawn where there is none. Either way each
+worker imports the program's main script, as Python's worker processes do: a script that runs
+an extraction at its top level, not under ``if __name__ == "__main__":``, would run it again in
+every worker, so for such a script the first pass stays in threads (:func:`main_script_guarded`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import re
+import signal
+import sys
+import warnings
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..extractors.base import DepthVideoExtractor
+from .executor import ChunkWindow, read_block_frames
+from .stages import FrameStage, WindowWork
+
+__all__ = ["FramePassProcesses", "main_script_guarded", "start_worker_server"]
+
+#: What the workers import before they are forked: everything a frame stage runs.
+_PRELOAD = ["depthextractors.extraction.frame_stages"]
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """The fork server where the platform has one (Linux, macOS), else spawn."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD)
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def start_worker_server() -> None:
+    """Start the fork server now (it imports the extraction, about 0.3 s), so that it is ready
+    when the extraction's workers are forked from it; nothing where there is none, or where
+    the main script is not guarded (:func:`main_script_guarded`: the server imports it)."""
+    if not main_script_guarded():
+        return
+    context = _context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+_GUARD = re.compile(r"""^if\s+__name__\s*==\s*['"]__main__['"]\s*:""", re.MULTILINE)
+
+
+def main_script_guarded() -> bool:
+    """Whether worker processes can import the program's main script without running its work.
+
+    Python's worker processes (spawned or forked from a server) import the main script under
+    another name before they start. That is harmless for an interactive session or notebook
+    (no script), ``python -m package`` (a package's ``__main__`` is not imported) and a script
+    whose work is under ``if __name__ == "__main__":`` (console scripts, this project's
+    command line, pytest), which is looked for in its source.
+
+    Returns
+    -------
+    bool
+    """
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    name = getattr(spec, "name", None)
+    if name is not None:
+        if name == "__main__" or name.endswith(".__main__"):
+            return True
+        path = getattr(spec, "origin", None)
+    else:
+        path = getattr(main, "__file__", None)
+    if path is None:
+        return True
+    try:
+        source = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return _GUARD.search(source) is not None
+
+
+@dataclass
+class _Installed:
+    stages: list[FrameStage]
+    extractor: DepthVideoExtractor
+    box_shape: tuple[int, int]
+    frame_dtype: np.dtype
+
+
+_installed: _Installed | None = None
+
+
+def _install(payload: bytes) -> None:
+    """Worker start: unpickle the first pass's stages and the recording once."""
+    global _installed
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    # One thread per worker: OpenCV's and BLAS's own pools would compete for the same cores.
+    cv2.setNumThreads(0)
+    threadpool_limits(limits=1, user_api="blas")
+    # Ctrl-C stops the main process, which stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with warnings.catch_warnings():
+        # The recording warned when the main process opened it; its copy here need not.
+        warnings.simplefilter("ignore")
+        _installed = pickle.loads(payload)
+
+
+def _run_block(window: ChunkWindow, lo: int, hi: int) -> tuple[list, list, list, Any]:
+    """Frames ``[lo, hi)`` of the window (counted from its ``read_start``) through the first
+    pass: their objects, tracker inputs and patches, and their arena heights (finished frames
+    only, or ``None``)."""
+    setup = _installed
+    work = WindowWork(
+        window=window, executor=None, heights=None, box_shape=setup.box_shape,
+        frame_dtype=setup.frame_dtype,
+    )  # fmt: skip
+    for stage in setup.stages:
+        stage.begin(work)
+    start = window.read_start
+    work.depth[lo:hi] = list(setup.extractor.get_video(start + lo, start + hi))
+    for k in range(lo, hi):
+        for stage in setup.stages:
+            stage.process(work, k)
+    for stage in setup.stages:
+        stage.end(work)
+    arena = None
+    if work.arena_heights is not None:
+        own = work.own
+        first, last = max(lo, own.start), min(hi, own.stop)
+        if last > first:
+            arena = work.arena_heights[first - own.start : last - own.start].copy()
+    return work.objects[lo:hi], work.images[lo:hi], work.patches[lo:hi], arena
+
+
+class FramePassProcesses:
+    """Worker processes that run a window's first frame pass.
+
+    Parameters
+    ----------
+    stages : list of FrameStage
+        The first pass: no stage is sequential, none writes the window's filtered frames, and
+        one keeps the heights round each frame (the window's heights are not kept whole).
+    extractor : DepthVideoExtractor
+        The recording; its ``reads_anywhere`` must be true.
+    workers : int
+        Processes.
+    box_shape : (int, int)
+        The ROI box, pixels.
+    frame_dtype : numpy.dtype
+        The heights' type.
+    """
+
+    def __init__(
+        self,
+        stages: list[FrameStage],
+        extractor: DepthVideoExtractor,
+        workers: int,
+        box_shape: tuple[int, int],
+        frame_dtype: np.dtype,
+    ) -> None:
+        payload = pickle.dumps(_Installed(list(stages), extractor, box_shape, frame_dtype))
+        self.block = read_block_frames(extractor.get_image_size())
+        self._pool = ProcessPoolExecutor(
+            workers, mp_context=_context(), initializer=_install, initargs=(payload,)
+        )
+
+    def submit(self, window: ChunkWindow) -> list[tuple[int, int, Future]]:
+        """Send the window's frames to the workers, a read block at a time.
+
+        Parameters
+        ----------
+        window : ChunkWindow
+            The window.
+
+        Returns
+        -------
+        list of (int, int, Future)
+            Each block's frames ``[lo, hi)`` and its result, for :meth:`collect`.
+        """
+        bounds = range(0, window.size, self.block)
+        return [
+            (lo, min(lo + self.block, window.size),
+             self._pool.submit(_run_block, window, lo, min(lo + self.block, window.size)))
+            for lo in bounds
+        ]  # fmt: skip
+
+    @staticmethod
+    def collect(blocks: list[tuple[int, int, Future]], work: WindowWork) -> None:
+        """Put what the workers made for each block into the window's work, in order.
+
+        Parameters
+        ----------
+        blocks : list
+            From :meth:`submit` for ``work.window``.
+        work : WindowWork
+            The window's work (its first-pass stages have begun).
+
+        Raises
+        ------
+        RuntimeError
+            If a worker process stopped (killed, out of memory).
+        """
+        own = work.own
+        for lo, hi, future in blocks:
+            try:
+                objects, images, patches, arena = future.result()
+            except BrokenProcessPool as error:
+                start = work.window.read_start
+                raise RuntimeError(
+                    f"a worker process of the extraction stopped (killed, or out of memory?) "
+                    f"while working on frames {start + lo}..{start + hi - 1}; nothing more was "
+                    f"extracted. Run again, with fewer workers (n_jobs, --n-jobs) or in threads "
+                    f"(workers='threads', --workers threads)"
+                ) from error
+            work.objects[lo:hi] = objects
+            work.images[lo:hi] = images
+            work.patches[lo:hi] = patches
+            if arena is not None:
+                first = max(lo, own.start) - own.start
+                work.arena_heights[first : first + arena.shape[0]] = arena
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers (without waiting when the extraction failed or was interrupted).
+
+        Parameters
+        ----------
+        wait : bool, default True
+            Wait for running blocks to end.
+        """
+        self._pool.shutdown(wait=wait, cancel_futures=True)

@@ -1,0 +1,159 @@
+"""Worker processes for the first frame pass (issue 17): the same results as threads, one clear
+error when a worker stops, and the cases where the frames stay in threads."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from depthextractors import (
+    EMTracker,
+    H5ResultsWriter,
+    MomentsTracker,
+    NumpyDepthExtractor,
+    SessionExtraction,
+    open_depth_video,
+)
+from depthextractors.extraction.frame_processes import main_script_guarded
+from depthextractors.io import InMemoryResultsWriter
+from depthextractors.testing import generate_synthetic_session
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("workers") / "session"
+    generate_synthetic_session(directory, 130, seed=5)
+    return directory
+
+
+class _ArenaHeightsWriter(InMemoryResultsWriter):
+    """Results in memory, and the arena heights a preview movie would get."""
+
+    arena_heights_step = 2
+
+    def __init__(self):
+        super().__init__()
+        self.arena_heights = []
+
+    def write(self, chunk):
+        self.arena_heights.append(np.array(chunk.arena_heights))
+        super().write(chunk)
+
+
+def _extract(recording, tracker="moments", **job):
+    extraction = SessionExtraction(
+        open_depth_video(recording), tracker=EMTracker() if tracker == "em" else MomentsTracker()
+    )
+    writer = _ArenaHeightsWriter()
+    results = extraction.run(writer, progress=False, **job)
+    return results, np.concatenate(writer.arena_heights)
+
+
+def _same(a, b, context):
+    np.testing.assert_array_equal(a.frames[:], b.frames[:], err_msg=context)
+    np.testing.assert_array_equal(a.frames_mask[:], b.frames_mask[:], err_msg=context)
+    assert a.scalars.keys() == b.scalars.keys()
+    for name in a.scalars:
+        np.testing.assert_array_equal(a.scalars[name][:], b.scalars[name][:], err_msg=name)
+    for name in ("flips", "flip_confidence"):
+        np.testing.assert_array_equal(getattr(a, name)[:], getattr(b, name)[:], err_msg=name)
+
+
+@pytest.mark.parametrize("tracker", ["moments", "em"])
+def test_worker_processes_give_the_results_of_threads(recording, tracker):
+    reference, arena = _extract(recording, tracker, workers="threads", n_jobs=1)
+    assert reference.metadata["job"]["workers"] == "threads"
+    assert reference.valid.mean() > 0.9
+    for chunk_size in (9, 1000):
+        results, heights = _extract(
+            recording, tracker, workers="processes", n_jobs=2, chunk_size=chunk_size
+        )
+        assert results.metadata["job"] == {
+            "n_jobs": 2, "chunk_size": chunk_size, "workers": "processes",
+        }  # fmt: skip
+        _same(reference, results, f"{tracker}, chunk_size={chunk_size}")
+        np.testing.assert_array_equal(arena, heights)
+
+
+def test_auto_uses_processes_for_a_raw_file_with_two_workers(recording):
+    results, _ = _extract(recording, n_jobs=2)
+    assert results.metadata["job"]["workers"] == "processes"
+    results, _ = _extract(recording, n_jobs=1)
+    assert results.metadata["job"]["workers"] == "threads"
+
+
+def test_a_recording_read_in_order_stays_in_threads(recording):
+    video = open_depth_video(recording)
+    in_memory = NumpyDepthExtractor(video.get_video(0, 60), video.get_sampling_frequency())
+    extraction = SessionExtraction(in_memory)
+    with pytest.warns(UserWarning, match="NumpyDepthExtractor recordings are read in order"):
+        results = extraction.run(
+            InMemoryResultsWriter(), progress=False, workers="processes", n_jobs=2
+        )
+    assert results.metadata["job"] == {"n_jobs": 2, "chunk_size": 1000, "workers": "threads"}
+
+
+def test_a_strategy_a_worker_cannot_import_stays_in_threads(recording):
+    class LocalTracker(MomentsTracker):  # defined in a function: it cannot be pickled
+        pass
+
+    extraction = SessionExtraction(open_depth_video(recording), tracker=LocalTracker())
+    with pytest.warns(UserWarning, match="cannot be sent to a worker process"):
+        results = extraction.run(
+            InMemoryResultsWriter(), progress=False, workers="processes", n_jobs=2
+        )
+    assert results.metadata["job"]["workers"] == "threads"
+
+
+def _fake_main(monkeypatch, path):
+    main = types.ModuleType("__main__")
+    main.__file__ = str(path)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+
+
+def test_an_unguarded_main_script_keeps_the_frames_in_threads(recording, tmp_path, monkeypatch):
+    script = tmp_path / "extract_all.py"
+    script.write_text("from depthextractors import extract_session\nextract_session('x')\n")
+    _fake_main(monkeypatch, script)
+    assert not main_script_guarded()
+    extraction = SessionExtraction(open_depth_video(recording), num_frames=40)
+    with pytest.warns(UserWarning, match='outside `if __name__ == "__main__":`'):
+        results = extraction.run(
+            InMemoryResultsWriter(), progress=False, workers="processes", n_jobs=2
+        )
+    assert results.metadata["job"]["workers"] == "threads"
+
+
+def test_main_scripts_that_workers_may_import(tmp_path, monkeypatch):
+    script = tmp_path / "guarded.py"
+    script.write_text("def run():\n    pass\n\n\nif __name__ == '__main__':\n    run()\n")
+    _fake_main(monkeypatch, script)
+    assert main_script_guarded()
+    _fake_main(monkeypatch, tmp_path / "gone.py")  # cannot be read: not taken as guarded
+    assert not main_script_guarded()
+    interactive = types.ModuleType("__main__")  # a notebook or the interpreter's prompt
+    monkeypatch.setitem(sys.modules, "__main__", interactive)
+    assert main_script_guarded()
+
+
+class _DyingTracker(MomentsTracker):
+    """Moments, but a worker process that tracks frame content summing to a multiple of 7 is
+    killed (as the kernel's out-of-memory killer would)."""
+
+    def track(self, image, origin=(0, 0), raw=None):
+        if multiprocessing.parent_process() is not None and int(image.sum()) % 7 == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().track(image, origin, raw)
+
+
+def test_a_worker_that_dies_gives_one_clear_error_and_no_results(recording, tmp_path):
+    extraction = SessionExtraction(open_depth_video(recording), tracker=_DyingTracker())
+    with pytest.raises(RuntimeError, match=r"worker process .* stopped .* --workers threads"):
+        extraction.run(H5ResultsWriter(tmp_path), progress=False, workers="processes", n_jobs=2)
+    assert not (tmp_path / "results_00.h5").exists()
