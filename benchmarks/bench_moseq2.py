@@ -10,8 +10,9 @@ moseq2-extract reads at any frame size), both command lines run with their defau
 (each writes its preview movie; this project also its report), each in its own process, the
 recording read once before so that both find it in the page cache (a session made earlier may
 have left it):
-wall time, frames/s and peak RSS; then accuracy against the generator's ground truth (centroid
-error, heading right) and ``depthextractors compare`` of the two results (the drop-in bars of
+wall time, frames/s and peak memory (on Linux the summed PSS of the command's whole process
+tree, workers included); then accuracy against the generator's ground truth (centroid error,
+heading right) and ``depthextractors compare`` of the two results (the drop-in bars of
 issue 13: arena IoU >= 0.98, centroid_*_px median difference <= 0.5 px, centroid_*_mm <= 1 mm,
 area/width/length/height medians within 1%, frame correlation >= 0.95).
 
@@ -32,7 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import print_table, warm_page_cache
+from _common import print_table, run_process_tree, warm_page_cache
 
 SESSIONS = {
     "kinect_round": {"camera": "kinect_v2", "arena": "round"},
@@ -67,12 +68,18 @@ def make_session(name: str, frames: int, workdir: Path, seed: int) -> tuple[Path
 
 
 def run_timed(command: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) of the process itself, and its output.
+    """Wall seconds, peak memory (MB) and output of a command.
 
-    The command runs under GNU time where there is one: a child forked from this (large)
-    script would report this script's peak as its own (Linux carries ``ru_maxrss`` over a
-    fork and exec), one forked from ``time`` starts small.
+    On Linux the peak is that of the command's whole process tree, the sum of its processes'
+    proportional set sizes (:func:`_common.run_process_tree`): this project's worker processes
+    are children of a fork server, which the command does not wait for, so its own rusage
+    would leave them out. Elsewhere, the peak RSS of the process itself under GNU time where
+    there is one (a child forked from this large script would report its peak: Linux carries
+    ``ru_maxrss`` over a fork and exec; one forked from ``time`` starts small).
     """
+    if Path("/proc/self/smaps_rollup").exists():
+        result = run_process_tree(command)
+        return result["wall"], result["pss"], result["output"]
     gnu_time = Path("/usr/bin/time")
     wrapped = [str(gnu_time), "-f", "peak_kb=%M", *command] if gnu_time.is_file() else command
     started = time.perf_counter()

@@ -157,3 +157,26 @@ def test_a_worker_that_dies_gives_one_clear_error_and_no_results(recording, tmp_
     with pytest.raises(RuntimeError, match=r"worker process .* stopped .* --workers threads"):
         extraction.run(H5ResultsWriter(tmp_path), progress=False, workers="processes", n_jobs=2)
     assert not (tmp_path / "results_00.h5").exists()
+
+
+def _extract_in_a_daemon(recording, queue):
+    try:
+        extraction = SessionExtraction(open_depth_video(recording), num_frames=30)
+        with pytest.warns(UserWarning, match="daemonic process"):
+            results = extraction.run(
+                InMemoryResultsWriter(), progress=False, workers="processes", n_jobs=2
+            )
+        queue.put(results.metadata["job"]["workers"])
+    except BaseException as error:  # the test reads what went wrong
+        queue.put(repr(error))
+
+
+def test_a_daemonic_process_extracts_in_threads(recording):
+    """A Dask worker (a daemonic process) cannot start processes: the frames stay in threads."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_extract_in_a_daemon, args=(recording, queue), daemon=True)
+    process.start()
+    outcome = queue.get(timeout=120)
+    process.join(timeout=30)
+    assert outcome == "threads"

@@ -63,7 +63,7 @@ def run_session_task(
     session: Session,
     config_values: dict[str, Any],
     skip_completed: bool = True,
-    n_threads: int = 1,
+    n_threads: int | None = 1,
     progress: bool = False,
 ) -> SessionOutcome:
     """Extract one session and report what happened; never raises.
@@ -76,8 +76,10 @@ def run_session_task(
         ``ExtractionConfig.to_dict()`` (a plain dict travels to any worker).
     skip_completed : bool, default True
         Leave complete results alone.
-    n_threads : int, default 1
-        Threads of this session's extraction.
+    n_threads : int or None, default 1
+        Workers of this session's extraction (``n_jobs``); ``None``: the extraction's default
+        (worker processes for a raw ``depth.dat``, which a daemonic worker, such as Dask's,
+        cannot start: 1 keeps the extraction in one thread).
     progress : bool, default False
         Progress bar of the extraction.
 
@@ -198,9 +200,12 @@ class BatchSummary:
         return path
 
 
-def _threads_per_session(parallel: int) -> int:
-    """An extraction's default threads on its share of the machine's CPUs."""
-    return default_threads(max(1, (os.cpu_count() or 1) // max(1, parallel)))
+def _threads_per_session(parallel: int) -> int | None:
+    """An extraction's workers: its own default when it has the machine to itself (worker
+    processes for a raw ``depth.dat``), else the default threads on its share of the CPUs."""
+    if parallel <= 1:
+        return None
+    return default_threads(max(1, (os.cpu_count() or 1) // parallel))
 
 
 def run_batch(

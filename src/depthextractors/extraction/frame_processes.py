@@ -56,7 +56,7 @@ def start_worker_server() -> None:
     """Start the fork server now (it imports the extraction, about 0.3 s), so that it is ready
     when the extraction's workers are forked from it; nothing where there is none, or where
     the main script is not guarded (:func:`main_script_guarded`: the server imports it)."""
-    if not main_script_guarded():
+    if multiprocessing.current_process().daemon or not main_script_guarded():
         return
     context = _context()
     if context.get_start_method() == "forkserver":
@@ -129,29 +129,30 @@ def _install(payload: bytes) -> None:
 
 def _run_block(window: ChunkWindow, lo: int, hi: int) -> tuple[list, list, list, Any]:
     """Frames ``[lo, hi)`` of the window (counted from its ``read_start``) through the first
-    pass: their objects, tracker inputs and patches, and their arena heights (finished frames
-    only, or ``None``)."""
+    pass: their objects, tracker inputs and patches, and the arena heights of those of them
+    that the window finishes (or ``None``)."""
     setup = _installed
+    # The block as a window of its own: its buffers (the arena heights a writer wants) are the
+    # block's size, not the window's, and are used again by the next block.
+    first, last = window.read_start + lo, window.read_start + hi
+    own_start = min(max(window.start, first), last)
+    block = ChunkWindow(first, last, own_start, max(own_start, min(window.end, last)), None)
     work = WindowWork(
-        window=window, executor=None, heights=None, box_shape=setup.box_shape,
+        window=block, executor=None, heights=None, box_shape=setup.box_shape,
         frame_dtype=setup.frame_dtype,
     )  # fmt: skip
     for stage in setup.stages:
         stage.begin(work)
-    start = window.read_start
-    work.depth[lo:hi] = list(setup.extractor.get_video(start + lo, start + hi))
-    for k in range(lo, hi):
+    work.depth[:] = list(setup.extractor.get_video(first, last))
+    for k in range(block.size):
         for stage in setup.stages:
             stage.process(work, k)
     for stage in setup.stages:
         stage.end(work)
     arena = None
-    if work.arena_heights is not None:
-        own = work.own
-        first, last = max(lo, own.start), min(hi, own.stop)
-        if last > first:
-            arena = work.arena_heights[first - own.start : last - own.start].copy()
-    return work.objects[lo:hi], work.images[lo:hi], work.patches[lo:hi], arena
+    if work.arena_heights is not None and block.end > block.start:
+        arena = work.arena_heights[: block.end - block.start].copy()
+    return work.objects, work.images, work.patches, arena
 
 
 class FramePassProcesses:

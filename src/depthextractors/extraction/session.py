@@ -470,7 +470,7 @@ class SessionExtraction:
             raise TypeError("give the job options either as job=JobOptions(...) or as keywords")
         job = job if job is not None else JobOptions(**job_options)
         writer = as_results_writer(writer)
-        if job.workers != "threads" and self.extractor.reads_anywhere:
+        if job.plan(True)[0] == "processes" and self.extractor.reads_anywhere:
             # The workers' server imports the extraction while the arena is found.
             start_worker_server()
         arena = self.find_roi()

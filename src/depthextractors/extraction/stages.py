@@ -23,6 +23,7 @@ over a window.
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import pickle
 import threading
 import warnings
@@ -378,6 +379,8 @@ def why_not_processes(extractor: DepthVideoExtractor, first_pass: list[FrameStag
         not any(stage.keeps_patches for stage in first_pass)
     ):
         return "the first frame pass keeps the window's frames whole (a temporal median)"
+    if multiprocessing.current_process().daemon:
+        return "this is a daemonic process (a Dask worker, say), which cannot start processes"
     if not main_script_guarded():
         return (
             'the main script runs its work outside `if __name__ == "__main__":`, and every '
