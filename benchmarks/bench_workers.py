@@ -3,13 +3,14 @@
 Run as::
 
     python benchmarks/bench_workers.py [--frames 9000] [--repeats 3] [--movie] [--n-jobs N]
-                                       [--session DIR]
+                                       [--session DIR] [-- EXTRACT_OPTIONS ...]
 
 1. Writes (or reuses) the synthetic Kinect v2 session ``bench_extract.py`` writes (same seed,
    same ``--workdir``), or takes ``--session``, and reads it once so it is in the page cache.
 2. Runs ``depthextractors extract <session>`` with ``--workers threads`` and ``--workers
    processes`` in turn, ``--repeats`` pairs (without the movie and report unless ``--movie``),
-   each a fresh command. While a command runs, its whole process tree (the command, the
+   each a fresh command (with the options after ``--``, e.g. ``-- --use-tracking-model True``
+   for ``EMTracker``). While a command runs, its whole process tree (the command, the
    workers' fork server and the workers) is read from ``/proc`` every 20 ms: the CPU seconds of
    every process (the workers' are not in the command's own rusage: their parent is the fork
    server, which the command does not wait for) and the sum of the processes' proportional
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=None, help="workers (default: each's own)")
     parser.add_argument("--session", type=Path, default=None, help="a session to extract instead")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "de_bench")
+    parser.add_argument("extract_options", nargs="*", help="more options of extract, after --")
     args = parser.parse_args()
     if not Path("/proc/self/smaps_rollup").exists():
         raise SystemExit("this benchmark reads /proc (Linux)")
@@ -58,6 +60,7 @@ def main() -> None:
                     command += ["--no-movie", "--write-report", "False"]
                 if args.n_jobs is not None:
                     command += ["--n-jobs", str(args.n_jobs)]
+                command += args.extract_options
                 result = run_process_tree(command)
                 if frames is None:
                     import h5py
@@ -75,7 +78,9 @@ def main() -> None:
           f"medians of {args.repeats}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
     medians = {}
     for mode, results in runs.items():
-        medians[mode] = {key: statistics.median(r[key] for r in results) for key in results[0]}
+        medians[mode] = {
+            key: statistics.median(r[key] for r in results) for key in ("wall", "cpu", "pss")
+        }
         m = medians[mode]
         print(f"| {mode} | {m['wall']:.2f} s ({frames / m['wall']:,.0f} frames/s) | "
               f"CPU {m['cpu']:.2f} s | peak PSS {m['pss']:.0f} MB |")  # fmt: skip

@@ -6,8 +6,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
 import sys
+import time
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +183,61 @@ def test_a_daemonic_process_extracts_in_threads(recording):
     outcome = queue.get(timeout=120)
     process.join(timeout=30)
     assert outcome == "threads"
+
+
+_SLOW_SCRIPT = """
+import sys, time
+from depthextractors import MomentsTracker, SessionExtraction, open_depth_video
+from depthextractors.io import InMemoryResultsWriter
+
+
+class SlowTracker(MomentsTracker):
+    def track(self, image, origin=(0, 0), raw=None):
+        time.sleep(0.05)
+        return super().track(image, origin, raw)
+
+
+if __name__ == "__main__":
+    extraction = SessionExtraction(open_depth_video(sys.argv[1]), tracker=SlowTracker())
+    extraction.run(InMemoryResultsWriter(), progress=False, workers="processes", n_jobs=2)
+"""
+
+
+def _descendants(pid):
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+            except (OSError, IndexError):
+                continue
+    tree, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return tree - {pid}
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_the_workers_end_when_the_extraction_is_killed(recording, tmp_path):
+    script = tmp_path / "slow_extraction.py"
+    script.write_text(_SLOW_SCRIPT)
+    process = subprocess.Popen([sys.executable, str(script), str(recording)])
+    deadline = time.monotonic() + 60
+    workers = set()
+    while len(workers) < 3 and time.monotonic() < deadline:  # the fork server and 2 workers
+        time.sleep(0.2)
+        workers = _descendants(process.pid)
+    assert len(workers) >= 3, "the worker processes did not start"
+    process.kill()  # as `kill -9` or the out-of-memory killer: no chance to stop them
+    process.wait()
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    for pid in left:  # so that a failure here leaves nothing running behind the tests
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes {left} outlived the extraction"

@@ -20,10 +20,13 @@ every worker, so for such a script the first pass stays in threads (:func:`main_
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import re
 import signal
 import sys
+import threading
+import time
 import warnings
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -110,9 +113,36 @@ class _Installed:
 _installed: _Installed | None = None
 
 
-def _install(payload: bytes) -> None:
-    """Worker start: unpickle the first pass's stages and the recording once."""
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def _watch(main_pid: int, period: float = 0.5) -> None:
+    """End this worker once the extraction's process is gone (killed: it could not stop its
+    workers; the fork server then ends too, as its last client is gone)."""
+    while _alive(main_pid):
+        time.sleep(period)
+    os._exit(1)
+
+
+def _install(payload: bytes, main_pid: int) -> None:
+    """Worker start: unpickle the first pass's stages and the recording once, and watch the
+    extraction's process."""
     global _installed
+    threading.Thread(
+        target=_watch, args=(main_pid,), name="depthextractors-watch", daemon=True
+    ).start()
     import cv2
     from threadpoolctl import threadpool_limits
 
@@ -184,7 +214,7 @@ class FramePassProcesses:
         payload = pickle.dumps(_Installed(list(stages), extractor, box_shape, frame_dtype))
         self.block = read_block_frames(extractor.get_image_size())
         self._pool = ProcessPoolExecutor(
-            workers, mp_context=_context(), initializer=_install, initargs=(payload,)
+            workers, mp_context=_context(), initializer=_install, initargs=(payload, os.getpid())
         )
 
     def submit(self, window: ChunkWindow) -> list[tuple[int, int, Future]]:
