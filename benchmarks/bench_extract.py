@@ -12,7 +12,9 @@ Run as::
    ``find_roi`` alone (and its TIFF images), then the default
    ``SessionExtraction(...).run(H5ResultsWriter(output_dir))`` writing ``results_00.h5``
    (background, arena, tracking, crops, scalars, HDF5 — everything). Frames/s are end to end
-   over the whole extraction, arena step included.
+   over the whole extraction, arena step included. The extraction's worker processes (the
+   default for a raw file, issue 17) are not in that peak RSS: ``bench_workers.py`` measures
+   the whole process tree.
 3. Peak RSS on a ``--long-frames`` session (default 54,000 = 30 minutes at 30 fps). To keep
    the benchmark short, that session is the 9,000-frame ``depth.dat`` repeated on disk (its
    bytes concatenated until the length is reached, timestamps continued at 30 fps), read by the
