@@ -34,7 +34,11 @@ from depthextractors.extraction import (
     Strategy,
     StridedMedianBackground,
 )
-from depthextractors.extraction.executor import default_processes, default_threads
+from depthextractors.extraction.executor import (
+    PROCESSES_MIN_FRAMES,
+    default_processes,
+    default_threads,
+)
 from depthextractors.extraction.parameters import PARAMETERS, default_value
 from depthextractors.testing import generate_synthetic_session
 from depthextractors.workflow import extract_session
@@ -157,9 +161,11 @@ def test_python_defaults_equal_the_configuration_and_generate_config(tmp_path):
     # which depends on where the frames are worked on.
     assert JobOptions().n_jobs is None
     assert JobOptions().plan(True) == ("processes", default_processes())
+    assert JobOptions().plan(True, PROCESSES_MIN_FRAMES) == ("processes", default_processes())
+    assert JobOptions().plan(True, PROCESSES_MIN_FRAMES - 1) == ("threads", default_threads())
     assert JobOptions().plan(False) == ("threads", default_threads())
     assert JobOptions(n_jobs=1).plan(True) == ("threads", 1)
-    assert JobOptions(n_jobs=1, workers="processes").plan(True) == ("processes", 1)
+    assert JobOptions(n_jobs=1, workers="processes").plan(True, 10) == ("processes", 1)
     assert JobOptions(workers="threads").plan(True) == ("threads", default_threads())
     options = {option.name: option for option in main.commands["extract"].params}
     assert options["n_jobs"].default is None
@@ -250,10 +256,8 @@ def test_results_record_every_key_with_its_description(session, tmp_path):
             assert group[spec.key].attrs["description"] == spec.help
     status = yaml.safe_load((tmp_path / "results_00.yaml").read_text())
     assert set(status["strategies"]) >= {"background", "roi", "tracker", "flip_corrector"}
-    # A raw depth.dat: the first pass in worker processes (pytest's main script is guarded).
-    assert status["job"] == {
-        "n_jobs": default_processes(), "chunk_size": 1000, "workers": "processes",
-    }  # fmt: skip
+    # 30 frames: too few to start worker processes for (PROCESSES_MIN_FRAMES).
+    assert status["job"] == {"n_jobs": default_threads(), "chunk_size": 1000, "workers": "threads"}
 
 
 def test_job_options_are_not_science_parameters(session):
@@ -264,11 +268,14 @@ def test_job_options_are_not_science_parameters(session):
     np.testing.assert_array_equal(first.frames, second.frames)
     assert first.parameters == {**second.parameters, "chunk_size": 7}
     assert first.metadata["strategies"] == second.metadata["strategies"]
-    # What ran is recorded: one worker works in a thread, two in processes (a raw depth.dat).
+    # What ran is recorded (60 frames of a raw depth.dat: threads unless processes are asked for).
     assert (first.metadata["job"], second.metadata["job"]) == (
         {"n_jobs": 1, "chunk_size": 7, "workers": "threads"},
-        {"n_jobs": 2, "chunk_size": 1000, "workers": "processes"},
+        {"n_jobs": 2, "chunk_size": 1000, "workers": "threads"},
     )  # fmt: skip
+    third = extraction.run(InMemoryResultsWriter(), n_jobs=2, workers="processes", progress=False)
+    np.testing.assert_array_equal(first.frames, third.frames)
+    assert third.metadata["job"] == {"n_jobs": 2, "chunk_size": 1000, "workers": "processes"}
     with pytest.raises(TypeError, match="either"):
         extraction.run(InMemoryResultsWriter(), job=JobOptions(), n_jobs=1)
 

@@ -23,6 +23,7 @@ from depthextractors import (
     SessionExtraction,
     open_depth_video,
 )
+from depthextractors.extraction import executor
 from depthextractors.extraction.frame_processes import main_script_guarded
 from depthextractors.io import InMemoryResultsWriter
 from depthextractors.testing import generate_synthetic_session
@@ -84,7 +85,10 @@ def test_worker_processes_give_the_results_of_threads(recording, tracker):
         np.testing.assert_array_equal(arena, heights)
 
 
-def test_auto_uses_processes_for_a_raw_file_with_two_workers(recording):
+def test_auto_uses_processes_for_a_long_raw_file_with_two_workers(recording, monkeypatch):
+    results, _ = _extract(recording, n_jobs=2)  # 130 frames: not worth starting processes
+    assert results.metadata["job"]["workers"] == "threads"
+    monkeypatch.setattr(executor, "PROCESSES_MIN_FRAMES", 100)
     results, _ = _extract(recording, n_jobs=2)
     assert results.metadata["job"]["workers"] == "processes"
     results, _ = _extract(recording, n_jobs=1)

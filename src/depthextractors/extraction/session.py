@@ -470,7 +470,8 @@ class SessionExtraction:
             raise TypeError("give the job options either as job=JobOptions(...) or as keywords")
         job = job if job is not None else JobOptions(**job_options)
         writer = as_results_writer(writer)
-        if job.plan(True)[0] == "processes" and self.extractor.reads_anywhere:
+        first, last = self.frame_range()
+        if self.extractor.reads_anywhere and job.plan(True, last - first)[0] == "processes":
             # The workers' server imports the extraction while the arena is found.
             start_worker_server()
         arena = self.find_roi()
@@ -481,7 +482,7 @@ class SessionExtraction:
         )  # fmt: skip
         row0, _, col0, _ = converter.bbox
         first_pass = frame_passes(self.frame_stages(converter, None))[0]
-        plan = choose_workers(job, self.extractor, first_pass)
+        plan = choose_workers(job, self.extractor, first_pass, setup.num_frames)
         setup = replace(setup, job={**setup.job, "n_jobs": plan[1], "workers": plan[0]})
         writer.begin(setup)
         try:

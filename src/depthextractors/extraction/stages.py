@@ -394,7 +394,10 @@ def why_not_processes(extractor: DepthVideoExtractor, first_pass: list[FrameStag
 
 
 def choose_workers(
-    job: JobOptions, extractor: DepthVideoExtractor, first_pass: list[FrameStage]
+    job: JobOptions,
+    extractor: DepthVideoExtractor,
+    first_pass: list[FrameStage],
+    frames: int | None = None,
 ) -> tuple[str, int]:
     """Where the first frame pass runs, ``"processes"`` or ``"threads"``, and on how many
     workers (:meth:`JobOptions.plan`), warning when processes were asked for but cannot be
@@ -408,6 +411,8 @@ def choose_workers(
         The recording.
     first_pass : list of FrameStage
         The first pass, from :func:`frame_passes`.
+    frames : int, optional
+        Frames to extract.
 
     Returns
     -------
@@ -420,7 +425,7 @@ def choose_workers(
             f"{obstacle}",
             stacklevel=3,
         )
-    return job.plan(job.workers != "threads" and obstacle is None)
+    return job.plan(job.workers != "threads" and obstacle is None, frames)
 
 
 def run_windows(
