@@ -19,6 +19,7 @@ every worker, so for such a script the first pass stays in threads (:func:`main_
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -28,6 +29,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -201,6 +203,9 @@ class FramePassProcesses:
         The ROI box, pixels.
     frame_dtype : numpy.dtype
         The heights' type.
+    windows : sequence of ChunkWindow, optional
+        The windows :meth:`first_pass` will be asked for, in order: each window's blocks are
+        sent to the workers as soon as the window before it is collected.
     """
 
     def __init__(
@@ -210,12 +215,31 @@ class FramePassProcesses:
         workers: int,
         box_shape: tuple[int, int],
         frame_dtype: np.dtype,
+        windows: Sequence[ChunkWindow] = (),
     ) -> None:
+        self._following = dict(itertools.pairwise(windows))
+        self._sent: dict[ChunkWindow, list] = {}
         payload = pickle.dumps(_Installed(list(stages), extractor, box_shape, frame_dtype))
         self.block = read_block_frames(extractor.get_image_size())
         self._pool = ProcessPoolExecutor(
             workers, mp_context=_context(), initializer=_install, initargs=(payload, os.getpid())
         )
+
+    def first_pass(self, work: WindowWork) -> None:
+        """Put the first pass of ``work.window`` into ``work``, having sent the next window's
+        blocks first: the workers work on them while this process finishes this window.
+
+        Parameters
+        ----------
+        work : WindowWork
+            The window's work (its first-pass stages have begun).
+        """
+        window = work.window
+        blocks = self._sent.pop(window, None) or self.submit(window)
+        following = self._following.get(window)
+        if following is not None:
+            self._sent[following] = self.submit(following)
+        self.collect(blocks, work)
 
     def submit(self, window: ChunkWindow) -> list[tuple[int, int, Future]]:
         """Send the window's frames to the workers, a read block at a time.
@@ -271,6 +295,13 @@ class FramePassProcesses:
             if arena is not None:
                 first = max(lo, own.start) - own.start
                 work.arena_heights[first : first + arena.shape[0]] = arena
+
+    def __enter__(self) -> FramePassProcesses:
+        return self
+
+    def __exit__(self, kind: type | None, error: BaseException | None, trace: Any) -> None:
+        # After a failure or an interruption the workers are not waited for.
+        self.close(wait=error is None)
 
     def close(self, wait: bool = True) -> None:
         """Stop the workers (without waiting when the extraction failed or was interrupted).

@@ -22,13 +22,14 @@ over a window.
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import multiprocessing
 import pickle
 import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -38,6 +39,9 @@ from .executor import ChunkExecutor, ChunkWindow, JobOptions, plan_windows
 from .heights import ArenaHeights
 from .results import ExtractionSetup, ResultChunk, ResultsWriter
 from .tracking import TrackedObject
+
+if TYPE_CHECKING:
+    from .frame_processes import FramePassProcesses
 
 __all__ = [
     "ChunkStage",
@@ -478,8 +482,7 @@ def run_windows(
         lookahead,
     )  # fmt: skip
     passes = frame_passes(frame_stages)
-    kind, workers = plan
-    executor = ChunkExecutor(job, threads=workers if kind == "threads" else None)
+    executor = ChunkExecutor(job, threads=plan[1] if plan[0] == "threads" else None)
     box = (max((w.size for w in windows), default=0), *converter.shape)
     # A frame's heights outlive the first pass only in a buffer for the window (paid once).
     patches = any(stage.keeps_patches for stage in passes[0])
@@ -487,22 +490,7 @@ def run_windows(
     writes_filtered = any(stage.writes_filtered for stage in frame_stages)
     filtered = np.empty(box, dtype=converter.dtype) if writes_filtered else None
     found = 0
-    pool = None
-    if kind == "processes":
-        from .frame_processes import FramePassProcesses
-
-        pool = FramePassProcesses(passes[0], extractor, workers, converter.shape, converter.dtype)
-    # Blocks sent to the workers, by window: the next window's are sent before this one is
-    # finished, so the workers work on it while this process runs the chunk stages.
-    sent: dict[int, list] = {}
-    following = dict(itertools.pairwise(windows))
-
-    def first_pass(work: WindowWork) -> None:
-        window = work.window
-        blocks = sent.pop(window.start, None) or pool.submit(window)
-        if window in following:
-            sent[following[window].start] = pool.submit(following[window])
-        pool.collect(blocks, work)
+    pool = _first_pass_processes(plan, passes[0], extractor, converter, windows)
 
     def process(window: ChunkWindow) -> ResultChunk:
         nonlocal found
@@ -516,29 +504,47 @@ def run_windows(
             ahead=min(lookahead, window.read_end - window.end),
             reread_heights=lambda k: converter(extractor.get_frames([window.read_start + k]))[0],
         )
-        run_frame_passes(work, passes, extractor, None if pool is None else first_pass)
+        run_frame_passes(work, passes, extractor, None if pool is None else pool.first_pass)
         for stage in chunk_stages:
             stage.process(work)
         found += int(np.count_nonzero(work.scalars["valid"]))
-        count = work.own.stop - work.own.start
-        return ResultChunk(
-            start=window.start - setup.first_frame_idx,
-            frames=work.crops[:count],
-            masks=work.masks[:count],
-            scalars=work.scalars,
-            flips=work.flips,
-            flip_confidence=work.flip_confidence,
-            arena_heights=work.arena_heights,
-        )
+        return _result_chunk(work, setup)
 
-    finished = False
-    try:
+    with pool if pool is not None else contextlib.nullcontext():
         executor.run(windows, process, writer, setup.num_frames)
-        finished = True
-    finally:
-        if pool is not None:
-            pool.close(wait=finished)
     return found
+
+
+def _first_pass_processes(
+    plan: tuple[str, int],
+    first_pass: list[FrameStage],
+    extractor: DepthVideoExtractor,
+    converter: ArenaHeights,
+    windows: list[ChunkWindow],
+) -> FramePassProcesses | None:
+    """The worker processes of the first pass when the plan says so, else ``None``."""
+    kind, workers = plan
+    if kind != "processes":
+        return None
+    from .frame_processes import FramePassProcesses
+
+    return FramePassProcesses(
+        first_pass, extractor, workers, converter.shape, converter.dtype, windows
+    )
+
+
+def _result_chunk(work: WindowWork, setup: ExtractionSetup) -> ResultChunk:
+    """What the writers get of a finished window."""
+    count = work.own.stop - work.own.start
+    return ResultChunk(
+        start=work.window.start - setup.first_frame_idx,
+        frames=work.crops[:count],
+        masks=work.masks[:count],
+        scalars=work.scalars,
+        flips=work.flips,
+        flip_confidence=work.flip_confidence,
+        arena_heights=work.arena_heights,
+    )
 
 
 def nonzero_region(image: np.ndarray, margin: int) -> tuple[int, int, int, int] | None:
