@@ -3,12 +3,16 @@
 Run as::
 
     python benchmarks/bench_stages.py [--frames 9000] [--repeats 3] [--no-movie] [--no-report]
+                                      [--workers threads|processes|auto]
 
 1. Writes (or reuses) the synthetic Kinect v2 session ``bench_extract.py`` writes (same seed,
    same ``--workdir``), then reads it once so it is in the page cache.
 2. In a fresh child process per repeat, runs what ``depthextractors extract <session>`` runs
    (``extract_session`` with the defaults: ``results_00.h5``, the preview movie, the report),
-   with timers wrapped round each step, and prints a table:
+   with timers wrapped round each step, and prints a table. The timers see only that process,
+   so the frame stages run in its threads (``--workers threads``, the default here); with
+   ``--workers processes`` (the command's default for this session) the table shows the main
+   process's share and ``bench_workers.py`` the whole tree:
 
    - the command's phases, wall seconds on the main thread: importing the package, the arena
      step (background, arena, animal size), the extraction loop, finishing ``results_00.h5``
@@ -191,13 +195,17 @@ def main() -> None:
     parser.add_argument("--no-movie", action="store_true", help="write_movie: false")
     parser.add_argument("--no-report", action="store_true", help="write_report: false")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "de_bench")
+    parser.add_argument(
+        "--workers", default="threads", choices=("threads", "processes", "auto"),
+        help="the job option workers (threads by default: the timers see only this process)",
+    )  # fmt: skip
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:
         _child(*arguments.child)
         return
     session = _session(arguments.workdir, arguments.frames)
-    config = {}
+    config = {"workers": arguments.workers}
     if arguments.no_movie:
         config["write_movie"] = False
     if arguments.no_report:
