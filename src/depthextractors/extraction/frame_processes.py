@@ -142,9 +142,10 @@ def _install(payload: bytes, main_pid: int) -> None:
     """Worker start: unpickle the first pass's stages and the recording once, and watch the
     extraction's process."""
     global _installed
-    threading.Thread(
-        target=_watch, args=(main_pid,), name="depthextractors-watch", daemon=True
-    ).start()
+    if os.name == "posix":  # os.kill(pid, 0) tests a process there (elsewhere it can end it)
+        threading.Thread(
+            target=_watch, args=(main_pid,), name="depthextractors-watch", daemon=True
+        ).start()
     import cv2
     from threadpoolctl import threadpool_limits
 
