@@ -6,12 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from depthextractors import (
-    CAMERA_PRESETS,
-    NumpyDepthExtractor,
-    RawDepthExtractor,
-    open_depth_video,
-)
+from depthextractors import CAMERA_PRESETS, RawDepthExtractor, open_depth_video
 from depthextractors.extractors import read_timestamp_file
 from depthextractors.testing import check_depth_extractor
 
@@ -66,29 +61,6 @@ def test_big_endian(tmp_path):
     np.testing.assert_array_equal(extractor.get_video(), video)
     assert extractor.get_video().dtype == np.uint16
     assert extractor.file_dtype == np.dtype(">u2")
-
-
-@pytest.mark.parametrize("dtype", ["<u2", ">u2"])
-def test_reading_into_a_kept_buffer_gives_the_frames_of_get_video(tmp_path, dtype):
-    rng = np.random.default_rng(3)
-    video = rng.integers(0, 65535, size=(9, 424, 512), dtype=np.uint16)
-    extractor = RawDepthExtractor(
-        write_raw(tmp_path / "depth.dat", video, dtype=dtype), dtype=dtype, sampling_frequency=30
-    )
-    buffer = np.zeros((4, 424, 512), np.uint16)
-    for start in (0, 5):  # the buffer is read into again
-        assert extractor.read_video_into(buffer, start) is buffer
-        np.testing.assert_array_equal(buffer, video[start : start + 4])
-    view = extractor.frame_slice(2, 9)  # a slice reads its parent's frames
-    np.testing.assert_array_equal(view.read_video_into(buffer[:3], 4), video[6:9])
-    in_memory = NumpyDepthExtractor(video, 30.0)  # the base class's way: a copy of get_video
-    np.testing.assert_array_equal(in_memory.read_video_into(buffer, 1), video[1:5])
-    with pytest.raises(IndexError, match="not all in the video"):
-        extractor.read_video_into(buffer, 6)
-    with pytest.raises(ValueError, match="C-contiguous uint16"):
-        extractor.read_video_into(np.zeros((2, 424, 512), np.float32), 0)
-    with pytest.raises(ValueError, match="C-contiguous uint16"):
-        extractor.read_video_into(np.zeros((2, 512, 424), np.uint16), 0)
 
 
 def test_frame_size_from_metadata(tmp_path):

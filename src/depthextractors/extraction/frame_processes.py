@@ -113,10 +113,6 @@ class _Installed:
 
 
 _installed: _Installed | None = None
-#: The worker's raw block, read into again for every block: new memory per block costs the
-#: kernel's clearing of every page, as much again as the read (0.22 against 0.07 ms a Kinect
-#: v2 frame, wall, 19-frame blocks of a file in the page cache).
-_raw: np.ndarray | None = None
 
 
 def _alive(pid: int) -> bool:
@@ -164,15 +160,6 @@ def _install(payload: bytes, main_pid: int) -> None:
         _installed = pickle.loads(payload)
 
 
-def _raw_block(count: int) -> np.ndarray:
-    """The worker's raw block buffer, ``count`` frames of it."""
-    global _raw
-    rows, cols = _installed.extractor.get_image_size()
-    if _raw is None or _raw.shape[0] < count or _raw.shape[1:] != (rows, cols):
-        _raw = np.empty((count, rows, cols), dtype=np.uint16)
-    return _raw[:count]
-
-
 def _run_block(window: ChunkWindow, lo: int, hi: int) -> tuple[list, list, list, Any]:
     """Frames ``[lo, hi)`` of the window (counted from its ``read_start``) through the first
     pass: their objects, tracker inputs and patches, and the arena heights of those of them
@@ -189,7 +176,7 @@ def _run_block(window: ChunkWindow, lo: int, hi: int) -> tuple[list, list, list,
     )  # fmt: skip
     for stage in setup.stages:
         stage.begin(work)
-    work.depth[:] = list(setup.extractor.read_video_into(_raw_block(block.size), first))
+    work.depth[:] = list(setup.extractor.get_video(first, last))
     for k in range(block.size):
         for stage in setup.stages:
             stage.process(work, k)

@@ -115,26 +115,6 @@ class DepthVideoExtractor(ABC):
         return {}
 
     # ------------------------------------------------------------------ what the base class gives
-    def read_video_into(self, out: np.ndarray, start_frame: int) -> np.ndarray:
-        """:meth:`get_video`'s frames ``[start_frame, start_frame + len(out))`` into ``out``
-        (C-contiguous uint16, ``(frames, rows, cols)``), which is returned: memory the caller
-        reuses spares the first write to new pages, which costs about as much as the read of a
-        raw file in the page cache."""
-        rows, cols = self.get_image_size()
-        start, count = int(start_frame), len(out)
-        if out.dtype != DEPTH_DTYPE or out.shape[1:] != (rows, cols) or not out.flags.c_contiguous:
-            raise ValueError(
-                f"out must be C-contiguous uint16 (n, {rows}, {cols}), got {out.shape}"
-            )
-        if start < 0 or start + count > self.get_num_frames():
-            raise IndexError(f"frames {start}..{start + count} are not all in the video")
-        self._read_into(out, start)
-        return out
-
-    def _read_into(self, out: np.ndarray, start: int) -> None:
-        """:meth:`read_video_into` after its checks; a copy of :meth:`get_video` by default."""
-        out[...] = self.get_video(start, start + out.shape[0])
-
     def __reduce__(self) -> tuple[Any, ...]:
         args, kwargs = self._constructor_arguments
         return (
@@ -566,9 +546,6 @@ class FrameSliceDepthExtractor(DepthVideoExtractor):
 
     def _read_frames(self, indices: np.ndarray) -> np.ndarray:
         return self.parent.get_frames(indices + self.start_frame)
-
-    def _read_into(self, out: np.ndarray, start: int) -> None:
-        self.parent._read_into(out, self.start_frame + start)
 
     def get_native_timestamps(self) -> np.ndarray | None:
         if not self.parent.has_time_vector():

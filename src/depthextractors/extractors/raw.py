@@ -166,17 +166,14 @@ class RawDepthExtractor(DepthVideoExtractor):
 
     def get_video(self, start_frame: int | None = None, end_frame: int | None = None) -> np.ndarray:
         rows, cols = self._image_size
-        video = np.empty((end_frame - start_frame, rows, cols), dtype=DEPTH_DTYPE)
-        if video.shape[0]:
-            self._read_into(video, start_frame)
-        return video
-
-    def _read_into(self, out: np.ndarray, start: int) -> None:
-        count = out.shape[0]
+        count = end_frame - start_frame
+        video = np.empty((count, rows, cols), dtype=self._file_dtype)
+        if count == 0:
+            return video.astype(DEPTH_DTYPE)
         # A fresh handle per read keeps reads thread-safe and the extractor picklable.
         with open(self.file_path, "rb", buffering=0) as handle:
-            handle.seek(start * self._frame_bytes)
-            buffer = memoryview(out).cast("B")
+            handle.seek(start_frame * self._frame_bytes)
+            buffer = memoryview(video).cast("B")
             done = 0
             while done < buffer.nbytes:
                 got = handle.readinto(buffer[done:])
@@ -185,8 +182,9 @@ class RawDepthExtractor(DepthVideoExtractor):
                 done += got
         if done != count * self._frame_bytes:
             raise OSError(
-                f"{self.file_path}: read {done} bytes for frames {start}..{start + count} but "
+                f"{self.file_path}: read {done} bytes for frames {start_frame}..{end_frame} but "
                 f"expected {count * self._frame_bytes}; the file shrank after it was opened"
             )
-        if self._file_dtype != DEPTH_DTYPE:  # big-endian samples on disk
-            out.byteswap(inplace=True)
+        if self._file_dtype != DEPTH_DTYPE:
+            video = video.byteswap().view(video.dtype.newbyteorder())
+        return video.view(DEPTH_DTYPE) if video.dtype == DEPTH_DTYPE else video.astype(DEPTH_DTYPE)
