@@ -85,6 +85,24 @@ def test_worker_processes_give_the_results_of_threads(recording, tracker):
         np.testing.assert_array_equal(arena, heights)
 
 
+@pytest.mark.parametrize("view", ["frame_trim", "frame_slice"])
+def test_worker_processes_read_the_frames_a_trim_or_a_slice_leaves(recording, view):
+    """Frames left out at both ends: the workers read the same source frames as threads."""
+    results = {}
+    for workers in ("threads", "processes"):
+        video = open_depth_video(recording)
+        if view == "frame_trim":
+            extraction = SessionExtraction(video, frame_trim=(7, 4))
+        else:
+            extraction = SessionExtraction(video.frame_slice(7, 126))
+        results[workers] = extraction.run(
+            InMemoryResultsWriter(), progress=False, workers=workers, chunk_size=40, n_jobs=2
+        )
+    assert len(results["processes"]) == 130 - 7 - 4
+    assert results["processes"].metadata["job"]["workers"] == "processes"
+    _same(results["threads"], results["processes"], view)
+
+
 def test_auto_uses_processes_for_a_long_raw_file_with_two_workers(recording, monkeypatch):
     results, _ = _extract(recording, n_jobs=2)  # 130 frames: not worth starting processes
     assert results.metadata["job"]["workers"] == "threads"
