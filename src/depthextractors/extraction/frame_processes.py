@@ -42,7 +42,12 @@ from ..extractors.base import DepthVideoExtractor
 from .executor import ChunkWindow, read_block_frames
 from .stages import FrameStage, WindowWork
 
-__all__ = ["FramePassProcesses", "main_script_guarded", "start_worker_server"]
+__all__ = [
+    "FramePassProcesses",
+    "main_script_guarded",
+    "start_worker_server",
+    "why_no_workers",
+]
 
 #: What the workers import before they are forked: everything a frame stage runs.
 _PRELOAD = ["depthextractors.extraction.frame_stages"]
@@ -57,11 +62,23 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+def why_no_workers() -> str | None:
+    """Why this process cannot start worker processes, or ``None`` when it can."""
+    if multiprocessing.current_process().daemon:
+        return "this is a daemonic process (a Dask worker, say), which cannot start processes"
+    if not main_script_guarded():
+        return (
+            'the main script runs its work outside `if __name__ == "__main__":`, and every '
+            "worker process would run it again"
+        )
+    return None
+
+
 def start_worker_server() -> None:
     """Start the fork server now (it imports the extraction, about 0.3 s), so that it is ready
     when the extraction's workers are forked from it; nothing where there is none, or where
-    the main script is not guarded (:func:`main_script_guarded`: the server imports it)."""
-    if multiprocessing.current_process().daemon or not main_script_guarded():
+    no workers can start (:func:`why_no_workers`; the server would import the main script)."""
+    if why_no_workers() is not None:
         return
     context = _context()
     if context.get_start_method() == "forkserver":

@@ -28,7 +28,7 @@ import logging
 import uuid as uuid_module
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -475,15 +475,14 @@ class SessionExtraction:
             # The workers' server imports the extraction while the arena is found.
             start_worker_server()
         arena = self.find_roi()
-        setup = self._setup(arena, job)
         converter = ArenaHeights(
             arena.background, arena.roi.mask, self.tracker.min_height, self.tracker.max_height,
             self.frame_dtype, invalid_depths=self.extractor.camera.invalid_depths,
         )  # fmt: skip
         row0, _, col0, _ = converter.bbox
         first_pass = frame_passes(self.frame_stages(converter, None))[0]
-        plan = choose_workers(job, self.extractor, first_pass, setup.num_frames)
-        setup = replace(setup, job={**setup.job, "n_jobs": plan[1], "workers": plan[0]})
+        plan = choose_workers(job, self.extractor, first_pass, last - first)
+        setup = self._setup(arena, job, plan)
         writer.begin(setup)
         try:
             # Writers declare the products they want once they have begun.
@@ -511,7 +510,7 @@ class SessionExtraction:
             )
         return writer.finish()
 
-    def _setup(self, arena: ArenaResult, job: JobOptions) -> ExtractionSetup:
+    def _setup(self, arena: ArenaResult, job: JobOptions, plan: tuple[str, int]) -> ExtractionSetup:
         first, last = self.frame_range()
         timestamps = self.extractor.get_timestamps(first, last)
         dropped = detect_dropped_frames(timestamps)
@@ -535,7 +534,8 @@ class SessionExtraction:
             last_frame_idx=last,
             parameters=moseq2_parameters(self, arena.roi, job),
             strategies=self.describe(),
-            job={"n_jobs": job.n_jobs, "chunk_size": job.chunk_size, "workers": job.workers},
+            # How it ran: the workers used, not only those asked for.
+            job={"n_jobs": plan[1], "chunk_size": job.chunk_size, "workers": plan[0]},
             acquisition=dict(self.extractor.get_metadata()),
             uuid=str(uuid_module.uuid4()),
             version=__version__,

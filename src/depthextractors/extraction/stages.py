@@ -23,7 +23,6 @@ over a window.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import pickle
 import threading
 import warnings
@@ -360,9 +359,9 @@ def run_frame_passes(
 def why_not_processes(extractor: DepthVideoExtractor, first_pass: list[FrameStage]) -> str | None:
     """Why the first pass cannot run in worker processes that read their own frames, or
     ``None`` when it can: the recording must read at any frame from a copy of its extractor,
-    the program's main script must be importable by workers
-    (:func:`~.frame_processes.main_script_guarded`), and no stage of the pass may need the
-    frames in order, their neighbours or a buffer of the whole window.
+    this process must be able to start workers (:func:`~.frame_processes.why_no_workers`),
+    and no stage of the pass may need the frames in order, their neighbours or a buffer of
+    the whole window.
 
     Parameters
     ----------
@@ -375,7 +374,7 @@ def why_not_processes(extractor: DepthVideoExtractor, first_pass: list[FrameStag
     -------
     str or None
     """
-    from .frame_processes import main_script_guarded
+    from .frame_processes import why_no_workers
 
     if not extractor.reads_anywhere:
         return f"{type(extractor).__name__} recordings are read in order, in this process"
@@ -383,13 +382,9 @@ def why_not_processes(extractor: DepthVideoExtractor, first_pass: list[FrameStag
         not any(stage.keeps_patches for stage in first_pass)
     ):
         return "the first frame pass keeps the window's frames whole (a temporal median)"
-    if multiprocessing.current_process().daemon:
-        return "this is a daemonic process (a Dask worker, say), which cannot start processes"
-    if not main_script_guarded():
-        return (
-            'the main script runs its work outside `if __name__ == "__main__":`, and every '
-            "worker process would run it again"
-        )
+    obstacle = why_no_workers()
+    if obstacle is not None:
+        return obstacle
     try:
         pickle.dumps(first_pass)
     except Exception as error:  # a strategy defined where a worker cannot import it
