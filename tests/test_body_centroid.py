@@ -102,6 +102,43 @@ def test_a_blob_apart_from_the_body_stays_out():
     assert with_blob == pytest.approx(without, abs=1e-9)
 
 
+def with_cable(height_at_body, rise):
+    """The flat animal without a tail and a cable 11 px wide (wider than the tail filter's
+    9 px disc, narrower than 0.7 of the body's 28 px) from its back out to the north-east,
+    ``height_at_body`` mm where it leaves the body's outline and ``rise`` mm higher 35 px on;
+    and the body's own pixels (what the median leaves at 10 mm and above without the cable)."""
+    heights, _ = animal(tail_length=0)
+    body = cv2.medianBlur(heights, 3) >= 10
+    for step in np.linspace(0.0, 45.0, 91):  # from 10 px inside the outline
+        x, y = 100 + step * 0.7071, 52 - step * 0.7071
+        value = height_at_body + rise * max(0.0, step - 10.0) / 35.0
+        cv2.circle(heights, (round(x), round(y)), 5, int(value), thickness=cv2.FILLED)
+    return heights, body
+
+
+def test_a_thick_cable_rising_from_the_back_is_left_out():
+    """A bundle as wide as the tail filter's disc survives it and the tracker's contour holds
+    it; the body centroid leaves out what of it reaches out of the body above the back."""
+    heights, body = with_cable(45, 55)
+    filters = FrameFilters()
+    found = track(heights, filters)
+    truth = pixel_centroid(body)
+    x, y = locate(heights, filters, found)
+    assert math.hypot(x - truth[0], y - truth[1]) < 0.3
+    # moseq2-extract's centroid is pulled out along the cable by pixels.
+    assert math.hypot(found.x - truth[0], found.y - truth[1]) > 2.0
+
+
+def test_a_cable_as_low_as_the_body_s_edge_stays():
+    """Height is what tells a cable from the body's narrow parts: the same shape lying at the
+    height of a snout or tail base (12 mm) is not cut off, and pulls the centroid out."""
+    heights, body = with_cable(12, 0)
+    filters = FrameFilters()
+    truth = pixel_centroid(body)
+    x, y = locate(heights, filters, track(heights, filters))
+    assert math.hypot(x - truth[0], y - truth[1]) > 2.0
+
+
 def test_heights_of_exactly_min_height_count_as_above_it_when_rounded_down():
     """Heights are whole millimetres rounded down: 10 stands for 10.0-10.99 mm, above a
     min_height of 10 mm, which the tracker (moseq2-extract's "> 10") leaves out."""

@@ -13,7 +13,7 @@ things move it off the body's centre, each measured against the generator's grou
   body;
 - the polygon runs through the boundary pixels' centres, half a pixel inside the body.
 
-The body centroid undoes the first two and avoids the third:
+The body centroid undoes the first two, avoids the third, and leaves out thick cables:
 
 1. the tracked object at the threshold that means "above ``min_height``" for heights rounded
    down (``height >= ceil(min_height)``): the connected parts of the tracker's filtered input
@@ -22,7 +22,14 @@ The body centroid undoes the first two and avoids the third:
    above that threshold that the object lacks is added when it touches the object and none of
    its pixels lies farther from the object than the tail filter's radius (plus one pixel).
    The tail and cables reach farther and stay out; the snout tip and flank pixels come back;
-3. the mean of the pixel centres of the result (the filled pixel set, not a polygon), and the
+3. thick cables taken out: a cable as wide as the tail filter's disc or wider (a bundle,
+   about half a mouse's width) survives the tail and cable filters and pulls the centroid out
+   along it. A narrow part of the result (what an opening by a disc of 0.7 times the body's
+   widest removes) that reaches out of the body's wide part farther than the disc's radius,
+   and is mostly taller out there than 1.15 times the wide part's 95th-percentile height, is
+   a cable leaving the animal above its back: the snout, flanks and tail base are narrow too,
+   but low (:func:`_without_cables`);
+4. the mean of the pixel centres of the result (the filled pixel set, not a polygon), and the
    orientation of its second moments (``-0.5 * arctan2(2 mu11, mu20 - mu02)``, as the
    tracker's angle, but of the body's pixels rather than the trimmed contour's): the body axis
    (``body_angle``, turned to the extraction's heading).
@@ -121,8 +128,10 @@ class BodyCentroid:
         body = self._object(found, x0, y0, x1, y1)
         if body is None:
             return math.nan, math.nan, math.nan
+        smoothed = self._smoothed(heights, box_shape, x0, y0, x1, y1)
         if self.reach:
-            self._put_back_trimmed(body, self._candidates(heights, box_shape, x0, y0, x1, y1))
+            self._put_back_trimmed(body, _at_least(smoothed, self.threshold))
+        body = _without_cables(body, smoothed)
         # The body holds at least the seed pixel its flood started from.
         moments = cv2.moments(body, binaryImage=True)
         axis = -0.5 * math.atan2(2.0 * moments["mu11"], moments["mu20"] - moments["mu02"])
@@ -157,7 +166,7 @@ class BodyCentroid:
         cv2.floodFill(above, filled, seed, 0, 0, 0, 8 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
         return filled[1:-1, 1:-1]
 
-    def _candidates(
+    def _smoothed(
         self,
         heights: Callable[[int, int, int, int], np.ndarray],
         box_shape: tuple[int, int],
@@ -166,7 +175,8 @@ class BodyCentroid:
         x1: int,
         y1: int,
     ) -> np.ndarray:
-        """uint8 (0/1): the median-filtered heights at the threshold over the same pixels."""
+        """The heights over the same pixels after the filters before the tail filter (the
+        cable filter and the median), mm."""
         rows, cols = box_shape
         # The median (and cable filter) read this far past the pixels; as filtering the
         # whole box, the border is the box's own.
@@ -174,7 +184,7 @@ class BodyCentroid:
         ry0, ry1 = max(0, y0 - b), min(rows, y1 + b)
         rx0, rx1 = max(0, x0 - b), min(cols, x1 + b)
         smoothed = self._before_tail.apply_spatial(heights(ry0, ry1, rx0, rx1), self._kernels)
-        return _at_least(smoothed[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0], self.threshold)
+        return smoothed[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
 
     def _put_back_trimmed(self, body: np.ndarray, candidates: np.ndarray) -> None:
         """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach."""
@@ -207,3 +217,84 @@ def _at_least(image: np.ndarray, threshold: int) -> np.ndarray:
     if image.dtype == np.uint8:
         return cv2.threshold(image, threshold - 1, 1, cv2.THRESH_BINARY)[1]
     return (image >= threshold).astype(np.uint8)
+
+
+#: A cable is narrower than an opening by a disc of this share of the body's widest keeps (the
+#: widest: twice its deepest pixel's distance to the outline). A thick bundle is about half a
+#: mouse's width; the snout, the flanks and the tail's base are narrow too, but low.
+CABLE_WIDTH_SHARE = 0.7
+#: ... and, where it reaches farther from the body's wide part than that disc's radius, taller
+#: than this share of the wide part's 95th-percentile height: a cable leaves the animal above
+#: its back and rises to its anchor, while the body's narrow parts slope to the floor, and a
+#: piece of a rat's back that a cable lying on it cuts off from the rest is no taller than
+#: the back.
+CABLE_HEIGHT_SHARE = 1.15
+#: ... in at least this many pixels (one may be noise) ...
+CABLE_MIN_TALL_PIXELS = 2
+#: ... and in at least this share of its pixels out there: a cable lying along a rat's long,
+#: narrow head is tall out there too, but the head round it is not.
+CABLE_TALL_SHARE = 0.5
+
+
+def _without_cables(body: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
+    """uint8 (0/1): ``body`` without the narrow, tall parts that leave it (a thick cable or
+    bundle, which the tail and cable filters keep), and what they held apart from its wide
+    part.
+
+    The wide part is ``body`` opened by a disc of :data:`CABLE_WIDTH_SHARE` times the body's
+    widest; each 8-connected part of the rest is a cable when, of its pixels farther from the
+    wide part than the disc's radius, at least :data:`CABLE_MIN_TALL_PIXELS` and
+    :data:`CABLE_TALL_SHARE` of them are taller than :data:`CABLE_HEIGHT_SHARE` times the wide
+    part's 95th-percentile height. What a cable covers of the body itself is wide and stays.
+
+    Parameters
+    ----------
+    body : numpy.ndarray
+        uint8 (0/1) body pixels.
+    smoothed : numpy.ndarray
+        Heights over the same pixels (mm), after the filters before the tail filter.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``body`` itself when it has no such part, else a new uint8 (0/1) array.
+    """
+    # The opening from two distance transforms (Euclidean within a few per cent): the pixels
+    # farther than the disc's radius from the outline, and those within the radius of them.
+    # An opening by OpenCV's elliptic element of 20 px costs ten times as much.
+    inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
+    radius = CABLE_WIDTH_SHARE * cv2.minMaxLoc(inside)[1]
+    if radius < 1.5:
+        return body
+    outside_core = cv2.threshold(inside, radius, 1, cv2.THRESH_BINARY_INV)[1].astype(np.uint8)
+    # The ends of a body flatter than a mouse's are narrow too, but the opening shaves them by
+    # a pixel or two; a cable reaches out of the body by more than the radius. Most frames
+    # have no such part, which the city-block distance (never shorter) shows at a third of
+    # the cost.
+    if cv2.minMaxLoc(cv2.distanceTransform(outside_core, cv2.DIST_L1, 3), body)[1] <= 2 * radius:
+        return body
+    from_core = cv2.distanceTransform(outside_core, cv2.DIST_L2, 5)
+    far = (body > 0) & (from_core > 2.0 * radius)
+    if not far.any():
+        return body
+    wide = (body > 0) & (from_core <= radius)
+    narrow = (body > 0) & ~wide
+    count, labels = cv2.connectedComponents(narrow.astype(np.uint8), connectivity=8)
+    values = smoothed[wide]
+    rank = int(0.95 * (values.size - 1))
+    level = CABLE_HEIGHT_SHARE * float(np.partition(values, rank)[rank])
+    tall = np.bincount(labels[far & (smoothed > level)], minlength=count)
+    out_there = np.bincount(labels[far], minlength=count)
+    cables = (tall >= CABLE_MIN_TALL_PIXELS) & (tall >= CABLE_TALL_SHARE * out_there)
+    cables[0] = False
+    if not cables.any():
+        return body
+    kept = body.copy()
+    kept[cables[labels]] = 0
+    # A cable can hold narrow parts of the body beyond it apart from the wide part: only what
+    # stays joined to the wide part is body.
+    count, labels = cv2.connectedComponents(kept, connectivity=8)
+    joined = np.zeros(count, dtype=bool)
+    joined[labels[wide]] = True
+    joined[0] = False
+    return joined[labels].astype(np.uint8)
