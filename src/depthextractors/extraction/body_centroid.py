@@ -51,6 +51,22 @@ from .tracking import TrackedObject
 
 __all__ = ["BodyCentroid"]
 
+#: A cable is narrower than an opening by a disc of this share of the body's widest keeps (the
+#: widest: twice its deepest pixel's distance to the outline). A thick bundle is about half a
+#: mouse's width; the snout, the flanks and the tail's base are narrow too, but low.
+CABLE_WIDTH_SHARE = 0.7
+#: ... and, where it reaches farther from the body's wide part than that disc's radius, taller
+#: than this share of the wide part's 95th-percentile height: a cable leaves the animal above
+#: its back and rises to its anchor, while the body's narrow parts slope to the floor, and a
+#: piece of a rat's back that a cable lying on it cuts off from the rest is no taller than
+#: the back.
+CABLE_HEIGHT_SHARE = 1.15
+#: ... in at least this many pixels (one may be noise) ...
+CABLE_MIN_TALL_PIXELS = 2
+#: ... and in at least this share of its pixels out there: a cable lying along a rat's long,
+#: narrow head is tall out there too, but the head round it is not.
+CABLE_TALL_SHARE = 0.5
+
 
 class BodyCentroid:
     """Locates the centre of the animal's body pixels in one frame.
@@ -116,7 +132,8 @@ class BodyCentroid:
         Notes
         -----
         Only the pixels within ``margin`` of the tracked object's bounding box are examined.
-        About 50 microseconds a frame for a Kinect v2 mouse; each step is one OpenCV call, as
+        About 50 microseconds a frame for a Kinect v2 mouse, and 15-30 more to look for a
+        thick cable (``benchmarks/bench_stages.py``); each step is one OpenCV call, as
         the numpy equivalents (boolean indexing, gathers by label) cost several times more on
         such small images.
         """
@@ -219,23 +236,6 @@ def _at_least(image: np.ndarray, threshold: int) -> np.ndarray:
     return (image >= threshold).astype(np.uint8)
 
 
-#: A cable is narrower than an opening by a disc of this share of the body's widest keeps (the
-#: widest: twice its deepest pixel's distance to the outline). A thick bundle is about half a
-#: mouse's width; the snout, the flanks and the tail's base are narrow too, but low.
-CABLE_WIDTH_SHARE = 0.7
-#: ... and, where it reaches farther from the body's wide part than that disc's radius, taller
-#: than this share of the wide part's 95th-percentile height: a cable leaves the animal above
-#: its back and rises to its anchor, while the body's narrow parts slope to the floor, and a
-#: piece of a rat's back that a cable lying on it cuts off from the rest is no taller than
-#: the back.
-CABLE_HEIGHT_SHARE = 1.15
-#: ... in at least this many pixels (one may be noise) ...
-CABLE_MIN_TALL_PIXELS = 2
-#: ... and in at least this share of its pixels out there: a cable lying along a rat's long,
-#: narrow head is tall out there too, but the head round it is not.
-CABLE_TALL_SHARE = 0.5
-
-
 def _without_cables(body: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
     """uint8 (0/1): ``body`` without the narrow, tall parts that leave it (a thick cable or
     bundle, which the tail and cable filters keep), and what they held apart from its wide
@@ -274,11 +274,12 @@ def _without_cables(body: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
     if cv2.minMaxLoc(cv2.distanceTransform(outside_core, cv2.DIST_L1, 3), body)[1] <= 2 * radius:
         return body
     from_core = cv2.distanceTransform(outside_core, cv2.DIST_L2, 5)
-    far = (body > 0) & (from_core > 2.0 * radius)
+    pixels = body > 0
+    far = pixels & (from_core > 2.0 * radius)
     if not far.any():
         return body
-    wide = (body > 0) & (from_core <= radius)
-    narrow = (body > 0) & ~wide
+    wide = pixels & (from_core <= radius)
+    narrow = pixels & ~wide
     count, labels = cv2.connectedComponents(narrow.astype(np.uint8), connectivity=8)
     values = smoothed[wide]
     rank = int(0.95 * (values.size - 1))
