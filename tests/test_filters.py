@@ -245,3 +245,46 @@ def test_the_tether_filter_keeps_both_halves_of_a_body_the_opening_cuts_in_two()
     for half in (slice(0, 70), slice(71, 200)):
         kept = (cleaned[:, half] > 0) & (body[:, half] > 0)
         assert kept.sum() >= 0.95 * (body[:, half] > 0).sum()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_filtering_the_region_round_non_zero_pixels_equals_filtering_the_whole_image(seed):
+    """The session filters only the non-zero pixels' box plus ``region_margin()``; every
+    combination of filters must give there what filtering the whole image gives, and 0 past
+    it (shapes, odd and even sizes, iterations, the tether filter, 8- and 16-bit heights)."""
+    from depthextractors.extraction.stages import nonzero_region
+
+    rng = np.random.default_rng(seed)
+    shapes = ("ellipse", "rectangle", "cross")
+    filters = FrameFilters(
+        spatial_size=int(rng.choice([0, 3, 5, 7])),
+        tail_size=tuple(int(v) for v in rng.integers(1, 14, 2)),
+        tail_shape=str(rng.choice(shapes)),
+        tail_iterations=int(rng.integers(0, 4)),
+        cable_size=tuple(int(v) for v in rng.integers(1, 8, 2)),
+        cable_shape=str(rng.choice(shapes)),
+        cable_iterations=int(rng.integers(0, 3)),
+        tether_size=int(rng.choice([0, 0, 5, 9])),
+    )
+    dtype = np.uint16 if seed % 4 == 3 else np.uint8
+    image = np.zeros((90, 110), dtype=dtype)
+    centre = (int(rng.integers(-5, 115)), int(rng.integers(-5, 95)))
+    axes = (int(rng.integers(4, 30)), int(rng.integers(3, 15)))
+    cv2.ellipse(image, centre, axes, float(rng.uniform(0, 180)), 0, 360, 40, thickness=-1)
+    end = (int(rng.integers(0, 110)), int(rng.integers(0, 90)))
+    cv2.line(image, centre, end, 25, thickness=int(rng.integers(1, 6)))
+    # Noise on and round the animal, and specks that widen the region.
+    image[image > 0] += rng.integers(0, 20, np.count_nonzero(image)).astype(dtype)
+    specks = rng.integers(0, image.shape, (int(rng.integers(0, 4)), 2))
+    image[specks[:, 0], specks[:, 1]] = rng.integers(11, 60, len(specks)).astype(dtype)
+    whole = filters.apply_spatial(image)
+    region = nonzero_region(image, filters.region_margin())
+    if region is None:
+        assert not whole.any()
+        return
+    y0, y1, x0, x1 = region
+    part = filters.apply_spatial(image[y0:y1, x0:x1])
+    np.testing.assert_array_equal(part, whole[y0:y1, x0:x1])
+    outside = np.ones(whole.shape, dtype=bool)
+    outside[y0:y1, x0:x1] = False
+    assert not whole[outside].any()

@@ -428,7 +428,7 @@ def test_filtering_around_the_animal_equals_filtering_the_whole_box(clip):
     extractor, _ = clip
     filters = FrameFilters(cable_iterations=1)
     tracker = MomentsTracker()
-    margin = 2 * filters.reach() + 2
+    margin = filters.region_margin()
     background = np.median(extractor.get_video(0, 150)[::10], axis=0).astype(np.float32)
     for index in (0, 50, 149):
         depth = extractor.get_video(index, index + 1)[0].astype(np.float32)

@@ -95,6 +95,10 @@ class BodyCentroid:
         self.reach = max(filters.tail_size) // 2 + 1 if filters.tail_iterations > 0 else 0
         # Everything within the reach of the object, and the pixels just past it, which are far.
         self.margin = self.reach + 2
+        # Whole-pixel distances to the body: 0 touching it, 1 within reach, 2 beyond.
+        self._distance_kinds = np.full(256, 2, dtype=np.uint8)
+        self._distance_kinds[: self.reach + 1] = 1
+        self._distance_kinds[:2] = 0
         self._before_tail = replace(filters, tail_iterations=0, tether_size=0, temporal_size=0)
         self._kernels = self._before_tail.kernels()
         self._border = self._before_tail.reach()
@@ -107,6 +111,7 @@ class BodyCentroid:
         found: TrackedObject,
         heights: Callable[[int, int, int, int], np.ndarray],
         box_shape: tuple[int, int],
+        smoothed: tuple[np.ndarray, int, int] | None = None,
     ) -> tuple[float, float, float]:
         """The body centroid and axis of a tracked object.
 
@@ -120,6 +125,13 @@ class BodyCentroid:
             ``y0:y1`` and columns ``x0:x1`` of the ROI box.
         box_shape : (int, int)
             ``(rows, cols)`` of the ROI box.
+        smoothed : (numpy.ndarray, int, int), optional
+            ``(image, x0, y0)``: the heights after the filters before the tail filter (the
+            cable filter and the median) over the region of the box whose top-left pixel is
+            ``(x0, y0)``, as filtering the whole box gives them, and 0 past the region (the
+            spatial filter's intermediate image, :meth:`FrameFilters.spatial_steps
+            <depthextractors.extraction.filters.FrameFilters.spatial_steps>`, round all the
+            box's non-zero heights). By default they are filtered again from ``heights``.
 
         Returns
         -------
@@ -145,7 +157,10 @@ class BodyCentroid:
         body = self._object(found, x0, y0, x1, y1)
         if body is None:
             return math.nan, math.nan, math.nan
-        smoothed = self._smoothed(heights, box_shape, x0, y0, x1, y1)
+        if smoothed is None:
+            smoothed = self._smoothed(heights, box_shape, x0, y0, x1, y1)
+        else:
+            smoothed = _window(*smoothed, x0, y0, x1, y1)
         if self.reach:
             self._put_back_trimmed(body, _at_least(smoothed, self.threshold))
         body = _without_cables(body, smoothed)
@@ -160,26 +175,15 @@ class BodyCentroid:
         """uint8 (0/1) over rows ``y0:y1``, columns ``x0:x1``: the part of the filtered input
         at the threshold that holds the tracked object (flooded from the object's top-left
         boundary pixel, which lies on its outer contour)."""
-        image = found.image
-        ix, iy = found.image_origin
-        shape = (y1 - y0, x1 - x0)
-        if ix <= x0 and iy <= y0 and x1 <= ix + image.shape[1] and y1 <= iy + image.shape[0]:
-            region = image[y0 - iy : y1 - iy, x0 - ix : x1 - ix]
-        else:  # the region reaches past the tracker's input, which is 0 there
-            region = np.zeros(shape, dtype=image.dtype)
-            top, left = max(y0, iy), max(x0, ix)
-            bottom, right = min(y1, iy + image.shape[0]), min(x1, ix + image.shape[1])
-            if bottom > top and right > left:
-                region[top - y0 : bottom - y0, left - x0 : right - x0] = image[
-                    top - iy : bottom - iy, left - ix : right - ix
-                ]
-        above = _at_least(region, self.threshold)
-        first = int(np.argmax(found.mask))
+        # The region usually reaches past the tracker's input (a few pixels round the animal's
+        # heights), which is 0 there.
+        above = _at_least(_window(found.image, *found.image_origin, x0, y0, x1, y1), self.threshold)
+        first = int(found.mask.argmax())
         mx, my = found.mask_origin
         seed = (mx - x0 + first % found.mask.shape[1], my - y0 + first // found.mask.shape[1])
         if not above[seed[1], seed[0]]:
             return None
-        filled = np.zeros((shape[0] + 2, shape[1] + 2), dtype=np.uint8)
+        filled = np.zeros((y1 - y0 + 2, x1 - x0 + 2), dtype=np.uint8)
         cv2.floodFill(above, filled, seed, 0, 0, 0, 8 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
         return filled[1:-1, 1:-1]
 
@@ -209,16 +213,14 @@ class BodyCentroid:
         count, labels = cv2.connectedComponents(trimmed, connectivity=8, ltype=cv2.CV_16U)
         if count < 2:
             return
-        # Each trimmed part's distances to the body, rounded to whole pixels (a chamfer
-        # distance: 1 to every neighbour, side or diagonal), as one histogram per part.
-        distance = cv2.convertScaleAbs(cv2.distanceTransform(1 - body, cv2.DIST_L2, 3))
-        histogram = cv2.calcHist(
-            [labels, distance.astype(np.uint16)], [0, 1], trimmed, [count, 256],
-            [0, count, 0, 256],
-        )  # fmt: skip
-        touching = histogram[:, :2].any(axis=1)
-        beyond = histogram[:, self.reach + 1 :].any(axis=1)
-        back = (touching & ~beyond).astype(np.uint8)
+        # Each trimmed part's distances to the body (OpenCV's 3x3 chamfer approximation),
+        # rounded to whole pixels and sorted into touching (0-1), within reach and beyond it:
+        # one histogram of three bins per part.
+        outside = cv2.threshold(body, 0, 1, cv2.THRESH_BINARY_INV)[1]
+        distance = cv2.convertScaleAbs(cv2.distanceTransform(outside, cv2.DIST_L2, 3))
+        kind = cv2.LUT(distance, self._distance_kinds).astype(np.uint16)
+        histogram = cv2.calcHist([labels, kind], [0, 1], trimmed, [count, 3], [0, count, 0, 3])
+        back = ((histogram[:, 0] > 0) & (histogram[:, 2] == 0)).astype(np.uint8)
         back[0] = 0
         if count <= 256:
             table = np.zeros(256, dtype=np.uint8)
@@ -227,6 +229,20 @@ class BodyCentroid:
         else:
             put_back = back[labels]
         cv2.bitwise_or(body, put_back, dst=body)
+
+
+def _window(image: np.ndarray, ix: int, iy: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    """Rows ``y0:y1``, columns ``x0:x1`` of the box from ``image``, whose top-left pixel is
+    ``(ix, iy)`` in the box and which overlaps them; 0 where they reach past it."""
+    top, left = max(y0, iy), max(x0, ix)
+    bottom = max(top, min(y1, iy + image.shape[0]))
+    right = max(left, min(x1, ix + image.shape[1]))
+    inside = image[top - iy : bottom - iy, left - ix : right - ix]
+    if (top, left, bottom, right) == (y0, x0, y1, x1):
+        return inside
+    return cv2.copyMakeBorder(
+        inside, top - y0, y1 - bottom, left - x0, x1 - right, cv2.BORDER_CONSTANT, value=0
+    )
 
 
 def _at_least(image: np.ndarray, threshold: int) -> np.ndarray:

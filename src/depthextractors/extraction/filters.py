@@ -153,6 +153,18 @@ class FrameFilters(Strategy):
             reach += 2 * (max(self.tail_size) // 2) * int(self.tail_iterations)
         return reach + int(self.tether_size)
 
+    def region_margin(self) -> int:
+        """Pixels of floor to keep round an image's non-zero pixels so that filtering only
+        that region gives what filtering the whole image gives there (and 0 elsewhere).
+
+        No filter spreads non-zero pixels farther than the median's radius (erosions and
+        openings only shrink them). One more pixel keeps a ring of floor at the region's edge
+        through every filter, which is what the whole image has past it: the median's
+        replicated border reads that floor, and every erosion whose element crosses the edge
+        still sees a floor pixel inside the region, as its element is convex.
+        """
+        return self.spatial_size // 2 + 1
+
     def kernels(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """``(cable, tail)`` structuring elements, ``None`` where the filter is off."""
         cable = (
@@ -186,17 +198,40 @@ class FrameFilters(Strategy):
         numpy.ndarray
             A new filtered image of the same shape and dtype.
         """
+        return self.spatial_steps(frame, kernels)[1]
+
+    def spatial_steps(
+        self,
+        frame: np.ndarray,
+        kernels: tuple[np.ndarray | None, np.ndarray | None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`apply_spatial`, also giving the image before the tail filter.
+
+        Parameters
+        ----------
+        frame, kernels
+            As in :meth:`apply_spatial`.
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            The heights after the cable filter and the median (what the tail filter is
+            applied to), and after every spatial filter; never ``frame`` itself (both may be
+            the same new array).
+        """
         cable, tail = self.kernels() if kernels is None else kernels
         out = frame
         if cable is not None:
             out = cv2.erode(out, cable, iterations=int(self.cable_iterations))
         if self.spatial_size > 0:
             out = _median_blur(out, self.spatial_size)
+        smoothed = out.copy() if out is frame else out
+        out = smoothed
         if tail is not None:
             out = cv2.morphologyEx(out, cv2.MORPH_OPEN, tail, iterations=int(self.tail_iterations))
         if self.tether_size > 0:
             out = remove_tethers(out, int(self.tether_size))
-        return out.copy() if out is frame else out
+        return smoothed, out
 
 
 def label_regions(binary: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:

@@ -114,17 +114,21 @@ class SpatialFilterStage(FrameStage):
         When the frames are not kept: hand the tracker the box around the filtered frame's
         non-zero pixels with one pixel of margin (what a sequential tracker is given) rather
         than the filtered region.
+    keep_smoothed : bool
+        Also keep the region's heights before the tail filter (``work.smoothed``) for the
+        body centroid, which then need not filter them again.
     """
 
-    def __init__(self, filters: FrameFilters, keep: bool, tight: bool = False) -> None:
+    def __init__(
+        self, filters: FrameFilters, keep: bool, tight: bool = False, keep_smoothed: bool = False
+    ) -> None:
         self.filters = filters
         self.keep = keep
         self.writes_filtered = keep
         self.tight = tight
+        self.keep_smoothed = keep_smoothed
         self._kernels = filters.kernels()
-        # Covers every filter's reach twice, so border handling never differs from filtering
-        # the whole box.
-        self._margin = 2 * filters.reach() + 2
+        self._margin = filters.region_margin()
 
     def begin(self, work: WindowWork) -> None:
         """Clear the window's filtered frames (regions are written into them)."""
@@ -138,7 +142,9 @@ class SpatialFilterStage(FrameStage):
         if region is None:
             return
         y0, y1, x0, x1 = region
-        image = self.filters.apply_spatial(heights[y0:y1, x0:x1], self._kernels)
+        smoothed, image = self.filters.spatial_steps(heights[y0:y1, x0:x1], self._kernels)
+        if self.keep_smoothed:
+            work.smoothed[k] = (smoothed, x0, y0)
         if not self.keep:
             # The tight box is found here, on the worker threads, not on the sequential
             # tracker's.
@@ -282,8 +288,9 @@ class BodyCentroidStage(FrameStage):
     ``body_axis`` of its object).
 
     It reads the frame's heights round the animal: in the pass that tracks with a stateless
-    tracker (its thread's scratch image), or, after a sequential tracker, in a pass of its own
-    on the threads (the patch kept round the tracker's input).
+    tracker (the heights before the tail filter that the spatial filter kept, else its
+    thread's scratch image), or, after a sequential tracker, in a pass of its own on the
+    threads (the patch kept round the tracker's input).
 
     Parameters
     ----------
@@ -304,8 +311,9 @@ class BodyCentroidStage(FrameStage):
         def heights(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
             return _raw_heights(work, k, x0, y0, y1 - y0, x1 - x0)
 
+        smoothed, work.smoothed[k] = work.smoothed[k], None
         found.body_x, found.body_y, found.body_axis = self.locator.locate(
-            found, heights, work.box_shape
+            found, heights, work.box_shape, smoothed
         )
 
 

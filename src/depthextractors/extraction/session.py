@@ -365,18 +365,23 @@ class SessionExtraction:
         -------
         list of FrameStage
         """
+        keep = self._keeps_filtered_frames
+        sequential = self.tracker.sequential
         stages: list[FrameStage] = [
             HeightsStage(converter, arena_heights_step),
-            SpatialFilterStage(self.filters, self._keeps_filtered_frames, self.tracker.sequential),
+            # The body centroid in the tracking pass reuses what the tail filter was given.
+            SpatialFilterStage(
+                self.filters, keep, sequential, keep_smoothed=not (keep or sequential)
+            ),
         ]
         if self.filters.temporal_size > 1:
             stages.append(TemporalMedianStage(self.filters.temporal_size))
         # Without a temporal median no later pass reads every pixel of the window's heights:
         # only the heights round the animal are kept (see HeightsPatchStage).
-        patches = not self._keeps_filtered_frames
+        patches = not keep
         reach = crop_reach(self.crop_size)
         body = BodyCentroidStage(BodyCentroid(self.filters, self.tracker.min_height))
-        if self.tracker.sequential:
+        if sequential:
             if patches:
                 stages.append(HeightsPatchStage(reach, around="input"))
             first, _ = self.frame_range()

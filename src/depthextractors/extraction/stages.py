@@ -86,6 +86,10 @@ class WindowWork:
         origin in the ROI box, or ``None`` (nothing there); released once tracked.
     full : list
         The tracker's input as a whole ROI-box image where a stage made one (else ``None``).
+    smoothed : list
+        ``(image, x0, y0)``: the heights before the tail filter over the tracker's input
+        region, where the spatial filter kept them for the body centroid (else ``None``);
+        released once it is found.
     objects : list
         The tracked animal of each frame (``None`` where not found), ROI-box coordinates.
     patches : list
@@ -113,6 +117,7 @@ class WindowWork:
     depth: list = field(init=False)
     images: list = field(init=False)
     full: list = field(init=False)
+    smoothed: list = field(init=False)
     patches: list = field(init=False)
     objects: list[TrackedObject | None] = field(init=False)
     x: np.ndarray | None = None
@@ -131,6 +136,7 @@ class WindowWork:
         self.depth = [None] * count
         self.images = [None] * count
         self.full = [None] * count
+        self.smoothed = [None] * count
         self.patches = [None] * count
         self.objects = [None] * count
 
