@@ -162,7 +162,9 @@ class BodyCentroid:
         else:
             smoothed = _window(*smoothed, x0, y0, x1, y1)
         if self.reach:
-            self._put_back_trimmed(body, _at_least(smoothed, self.threshold))
+            # A trimmed part cut by an edge of the window (not the box's) may go on past it.
+            cut = (y0 > 0, y1 < rows, x0 > 0, x1 < cols)
+            self._put_back_trimmed(body, _at_least(smoothed, self.threshold), cut)
         body = _without_cables(body, smoothed)
         # The body holds at least the seed pixel its flood started from.
         moments = cv2.moments(body, binaryImage=True)
@@ -207,8 +209,20 @@ class BodyCentroid:
         smoothed = self._before_tail.apply_spatial(heights(ry0, ry1, rx0, rx1), self._kernels)
         return smoothed[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
 
-    def _put_back_trimmed(self, body: np.ndarray, candidates: np.ndarray) -> None:
-        """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach."""
+    def _put_back_trimmed(
+        self,
+        body: np.ndarray,
+        candidates: np.ndarray,
+        cut: tuple[bool, bool, bool, bool] = (False, False, False, False),
+    ) -> None:
+        """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach.
+
+        ``cut`` says which edges of the image (top, bottom, left, right) cut the heights
+        short: a part that reaches one of them is not known to stay within reach. The window
+        holds the reach round the tracker's mask, but the object flooded from it can be
+        larger (``EMTracker``'s mask leaves out what its model finds unlikely, such as a
+        cable's base), and a part clipped by the window would look short enough to put back.
+        """
         trimmed = cv2.subtract(candidates, body)
         count, labels = cv2.connectedComponents(trimmed, connectivity=8, ltype=cv2.CV_16U)
         if count < 2:
@@ -219,6 +233,9 @@ class BodyCentroid:
         outside = cv2.threshold(body, 0, 1, cv2.THRESH_BINARY_INV)[1]
         distance = cv2.convertScaleAbs(cv2.distanceTransform(outside, cv2.DIST_L2, 3))
         kind = cv2.LUT(distance, self._distance_kinds).astype(np.uint16)
+        for edge, at in zip(cut, (np.s_[0], np.s_[-1], np.s_[:, 0], np.s_[:, -1]), strict=True):
+            if edge:
+                kind[at] = 2
         histogram = cv2.calcHist([labels, kind], [0, 1], trimmed, [count, 3], [0, count, 0, 3])
         back = ((histogram[:, 0] > 0) & (histogram[:, 2] == 0)).astype(np.uint8)
         back[0] = 0
