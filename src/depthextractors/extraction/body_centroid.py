@@ -21,7 +21,9 @@ The body centroid undoes the first two, avoids the third, and leaves out thick c
 2. what the tail filter took back: every 8-connected part of the median-filtered heights
    above that threshold that the object lacks is added when it touches the object and none of
    its pixels lies farther from the object than the tail filter's radius (plus one pixel).
-   The tail and cables reach farther and stay out; the snout tip and flank pixels come back;
+   The tail and cables reach farther and stay out; the snout tip and flank pixels come back.
+   The pixels examined hold that reach round all of the object, which can be larger than
+   the tracker's mask (``EMTracker``'s leaves out what its model finds unlikely);
 3. thick cables taken out: a cable as wide as the tail filter's disc or wider (a bundle,
    about half a mouse's width) survives the tail and cable filters and pulls the centroid out
    along it. A narrow part of the result (what an opening by a disc of 0.7 times the body's
@@ -157,14 +159,14 @@ class BodyCentroid:
         body = self._object(found, x0, y0, x1, y1)
         if body is None:
             return math.nan, math.nan, math.nan
+        if self.reach:
+            x0, y0, x1, y1, body = self._holding_the_reach(body, (x0, y0, x1, y1), box_shape)
         if smoothed is None:
             smoothed = self._smoothed(heights, box_shape, x0, y0, x1, y1)
         else:
             smoothed = _window(*smoothed, x0, y0, x1, y1)
         if self.reach:
-            # A trimmed part cut by an edge of the window (not the box's) may go on past it.
-            cut = (y0 > 0, y1 < rows, x0 > 0, x1 < cols)
-            self._put_back_trimmed(body, _at_least(smoothed, self.threshold), cut)
+            self._put_back_trimmed(body, _at_least(smoothed, self.threshold))
         body = _without_cables(body, smoothed)
         # The body holds at least the seed pixel its flood started from.
         moments = cv2.moments(body, binaryImage=True)
@@ -209,20 +211,31 @@ class BodyCentroid:
         smoothed = self._before_tail.apply_spatial(heights(ry0, ry1, rx0, rx1), self._kernels)
         return smoothed[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
 
-    def _put_back_trimmed(
-        self,
-        body: np.ndarray,
-        candidates: np.ndarray,
-        cut: tuple[bool, bool, bool, bool] = (False, False, False, False),
-    ) -> None:
-        """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach.
+    def _holding_the_reach(
+        self, body: np.ndarray, window: tuple[int, int, int, int], box_shape: tuple[int, int]
+    ) -> tuple[int, int, int, int, np.ndarray]:
+        """The window ``(x0, y0, x1, y1)`` grown to hold the reach (and a pixel) round all of
+        ``body``, and ``body`` over it.
 
-        ``cut`` says which edges of the image (top, bottom, left, right) cut the heights
-        short: a part that reaches one of them is not known to stay within reach. The window
-        holds the reach round the tracker's mask, but the object flooded from it can be
-        larger (``EMTracker``'s mask leaves out what its model finds unlikely, such as a
-        cable's base), and a part clipped by the window would look short enough to put back.
+        The pixels examined are those round the tracker's mask, but the object flooded from
+        it can be larger: ``EMTracker``'s mask leaves out what its model finds unlikely, such
+        as a cable's base. Trimmed parts are judged by how far they reach from the body; one
+        cut short by the window's edge would look short enough to put back, and one that
+        would be put back could reach past it.
         """
+        x0, y0, x1, y1 = window
+        bx, by, bw, bh = cv2.boundingRect(body)
+        needed = _grown((x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh), self.reach + 1, box_shape)
+        nx0, ny0 = min(x0, needed[0]), min(y0, needed[1])
+        nx1, ny1 = max(x1, needed[2]), max(y1, needed[3])
+        if (nx0, ny0, nx1, ny1) != window:
+            body = cv2.copyMakeBorder(
+                body, y0 - ny0, ny1 - y1, x0 - nx0, nx1 - x1, cv2.BORDER_CONSTANT, value=0
+            )
+        return nx0, ny0, nx1, ny1, body
+
+    def _put_back_trimmed(self, body: np.ndarray, candidates: np.ndarray) -> None:
+        """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach."""
         trimmed = cv2.subtract(candidates, body)
         count, labels = cv2.connectedComponents(trimmed, connectivity=8, ltype=cv2.CV_16U)
         if count < 2:
@@ -233,9 +246,6 @@ class BodyCentroid:
         outside = cv2.threshold(body, 0, 1, cv2.THRESH_BINARY_INV)[1]
         distance = cv2.convertScaleAbs(cv2.distanceTransform(outside, cv2.DIST_L2, 3))
         kind = cv2.LUT(distance, self._distance_kinds).astype(np.uint16)
-        for edge, at in zip(cut, (np.s_[0], np.s_[-1], np.s_[:, 0], np.s_[:, -1]), strict=True):
-            if edge:
-                kind[at] = 2
         histogram = cv2.calcHist([labels, kind], [0, 1], trimmed, [count, 3], [0, count, 0, 3])
         back = ((histogram[:, 0] > 0) & (histogram[:, 2] == 0)).astype(np.uint8)
         back[0] = 0
@@ -246,6 +256,15 @@ class BodyCentroid:
         else:
             put_back = back[labels]
         cv2.bitwise_or(body, put_back, dst=body)
+
+
+def _grown(
+    box: tuple[int, int, int, int], margin: int, box_shape: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` grown by ``margin`` pixels on every side, within the ROI box."""
+    x0, y0, x1, y1 = box
+    rows, cols = box_shape
+    return max(0, x0 - margin), max(0, y0 - margin), min(cols, x1 + margin), min(rows, y1 + margin)
 
 
 def _window(image: np.ndarray, ix: int, iy: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
