@@ -271,7 +271,7 @@ def test_a_bundle_on_a_generated_session_without_the_tail_filter(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "scene, filters",
+    ("scene", "filters"),
     [
         ("animal", FrameFilters()),
         ("cable", FrameFilters()),
@@ -280,9 +280,7 @@ def test_a_bundle_on_a_generated_session_without_the_tail_filter(tmp_path):
         ("animal", FrameFilters(spatial_size=0, tail_size=(7, 7), tether_size=9)),
     ],
 )
-def test_the_spatial_filter_s_region_before_the_tail_filter_gives_the_same_centroid(
-    scene, filters
-):
+def test_the_spatial_filter_s_region_before_the_tail_filter_gives_the_same_centroid(scene, filters):
     """In the tracking pass the body centroid takes the heights before the tail filter from
     the spatial filter's region round the non-zero pixels (0 past it) instead of filtering
     the raw heights again: the centroid and axis must be the same, bit for bit."""
@@ -325,3 +323,18 @@ def test_a_tracker_mask_smaller_than_the_object_puts_back_nothing_the_window_cut
     partial = replace(found, mask=found.mask[:, cut:].copy(), mask_origin=(mx + cut, my))
     whole = locate(heights, filters, found)
     assert locate(heights, filters, partial) == pytest.approx(whole, abs=1e-9)
+
+
+def test_the_stage_releases_the_kept_heights_of_a_frame_without_an_animal():
+    """The spatial filter keeps each frame's heights before the tail filter for the body
+    centroid; a frame where the tracker found nothing must not hold them until the window
+    ends (a chunk of such frames round noise would keep a whole-box image each)."""
+    from types import SimpleNamespace
+
+    from depthextractors.extraction.frame_stages import BodyCentroidStage
+
+    stage = BodyCentroidStage(BodyCentroid(FrameFilters(), 10.0))
+    kept = (np.ones((40, 40), dtype=np.uint8), 0, 0)
+    work = SimpleNamespace(objects=[None], smoothed=[kept], box_shape=(40, 40))
+    stage.process(work, 0)
+    assert work.smoothed == [None]

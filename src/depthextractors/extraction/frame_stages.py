@@ -304,6 +304,7 @@ class BodyCentroidStage(FrameStage):
     def process(self, work: WindowWork, k: int) -> None:
         """Set the body centroid and axis of frame ``k``'s object (nothing where there is
         none)."""
+        smoothed, work.smoothed[k] = work.smoothed[k], None
         found = work.objects[k]
         if found is None or found.image is None:
             return
@@ -311,7 +312,6 @@ class BodyCentroidStage(FrameStage):
         def heights(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
             return _raw_heights(work, k, x0, y0, y1 - y0, x1 - x0)
 
-        smoothed, work.smoothed[k] = work.smoothed[k], None
         found.body_x, found.body_y, found.body_axis = self.locator.locate(
             found, heights, work.box_shape, smoothed
         )
