@@ -310,9 +310,10 @@ def test_the_spatial_filter_s_region_before_the_tail_filter_gives_the_same_centr
 
 def test_a_tracker_mask_smaller_than_the_object_puts_back_nothing_the_window_cuts_short():
     """A tracker's mask can leave out part of the object flooded from it (EMTracker's leaves
-    out what its model finds unlikely); the pixels examined are those round the mask, so the
-    tail's trimmed part is cut by their edge a few pixels past the body. It must still count
-    as reaching beyond, not be put back as short: the same centroid as from the whole mask."""
+    out what its model finds unlikely). Round such a mask the tail's trimmed part would be
+    cut by the window's edge a few pixels past the body and look short enough to put back;
+    the window must hold the reach round the whole object: the same centroid as from the
+    whole mask."""
     from dataclasses import replace
 
     heights, _ = animal()

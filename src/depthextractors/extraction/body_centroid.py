@@ -151,11 +151,9 @@ class BodyCentroid:
         the numpy equivalents (boolean indexing, gathers by label) cost several times more on
         such small images.
         """
-        rows, cols = box_shape
         mx, my = found.mask_origin
         mh, mw = found.mask.shape
-        y0, y1 = max(0, my - self.margin), min(rows, my + mh + self.margin)
-        x0, x1 = max(0, mx - self.margin), min(cols, mx + mw + self.margin)
+        x0, y0, x1, y1 = _grown((mx, my, mx + mw, my + mh), self.margin, box_shape)
         body = self._object(found, x0, y0, x1, y1)
         if body is None:
             return math.nan, math.nan, math.nan
@@ -202,12 +200,9 @@ class BodyCentroid:
     ) -> np.ndarray:
         """The heights over the same pixels after the filters before the tail filter (the
         cable filter and the median), mm."""
-        rows, cols = box_shape
         # The median (and cable filter) read this far past the pixels; as filtering the
         # whole box, the border is the box's own.
-        b = self._border
-        ry0, ry1 = max(0, y0 - b), min(rows, y1 + b)
-        rx0, rx1 = max(0, x0 - b), min(cols, x1 + b)
+        rx0, ry0, rx1, ry1 = _grown((x0, y0, x1, y1), self._border, box_shape)
         smoothed = self._before_tail.apply_spatial(heights(ry0, ry1, rx0, rx1), self._kernels)
         return smoothed[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
 
@@ -228,11 +223,7 @@ class BodyCentroid:
         needed = _grown((x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh), self.reach + 1, box_shape)
         nx0, ny0 = min(x0, needed[0]), min(y0, needed[1])
         nx1, ny1 = max(x1, needed[2]), max(y1, needed[3])
-        if (nx0, ny0, nx1, ny1) != window:
-            body = cv2.copyMakeBorder(
-                body, y0 - ny0, ny1 - y1, x0 - nx0, nx1 - x1, cv2.BORDER_CONSTANT, value=0
-            )
-        return nx0, ny0, nx1, ny1, body
+        return nx0, ny0, nx1, ny1, _window(body, x0, y0, nx0, ny0, nx1, ny1)
 
     def _put_back_trimmed(self, body: np.ndarray, candidates: np.ndarray) -> None:
         """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach."""
