@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .arena_image_ops import label_regions
+
 if TYPE_CHECKING:
     from .arena import ArenaROI
 
@@ -216,9 +218,7 @@ def sloped_wall_note(region: np.ndarray, sloped: np.ndarray, mask: np.ndarray) -
     """
     if not sloped.any():
         return ()
-    from scipy import ndimage  # imported on use: it costs 0.15 s at start-up
-
-    grown, _ = ndimage.label(region | sloped, structure=np.ones((3, 3), dtype=bool))
+    grown, _ = label_regions(region | sloped)
     labels = np.unique(grown[region])
     count = int(np.count_nonzero(sloped & ~mask & np.isin(grown, labels[labels > 0])))
     if count == 0:

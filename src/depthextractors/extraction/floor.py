@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..cameras import ANY_CAMERA_DEPTH_RANGE_MM, INVALID_DEPTHS, CameraModel
+from .arena_image_ops import bilinear_at, bounding_boxes, distance_to, gaussian_smooth
 
 __all__ = [
     "AUTO_RANGE_HALF_WIDTH",
@@ -348,8 +349,6 @@ def sloped_wall_pixels(
     stands over ground outside the flat floor and is left out, however flat it looks from the
     camera. Only the principal point is needed, not the focal length.
     """
-    from scipy import ndimage  # imported on use: it costs 0.15 s at start-up
-
     image = np.asarray(background, dtype=np.float64)
     floor_depth = plane_depth(plane, image.shape)
     residual = image - floor_depth
@@ -362,8 +361,7 @@ def sloped_wall_pixels(
     ratio = image[rows, cols] / floor_depth[rows, cols]
     cx, cy = principal_point
     below = (cy + (rows - cy) * ratio, cx + (cols - cx) * ratio)
-    from_flat = ndimage.distance_transform_edt(~flat)
-    offset = ndimage.map_coordinates(from_flat, below, order=1, mode="nearest")
+    offset = bilinear_at(distance_to(flat), *below)
     far = offset > WALL_FOOT_SPREAD_PX
     sloped[rows[far], cols[far]] = True
     return sloped
@@ -454,9 +452,7 @@ def _depth_histogram(background: np.ndarray, bin_mm: float) -> tuple[np.ndarray,
     low, high = np.floor(depths.min()), np.ceil(depths.max()) + bin_mm
     edges = np.arange(low, high + bin_mm, bin_mm)
     histogram, edges = np.histogram(depths, bins=edges, weights=weights)
-    from scipy import ndimage  # imported on use: it costs 0.15 s at start-up
-
-    smooth = ndimage.gaussian_filter1d(histogram, sigma=max(5.0 / bin_mm, 1.0), mode="constant")
+    smooth = gaussian_smooth(histogram, sigma=max(5.0 / bin_mm, 1.0))
     return smooth, edges
 
 
@@ -561,14 +557,11 @@ def rank_regions(
     if not keep.any():
         keep = areas == areas.max()
     index, areas = index[keep], areas[keep]
-    from scipy import ndimage  # imported on use: it costs 0.15 s at start-up
-
-    all_boxes = ndimage.find_objects(labels)
-    boxes = [all_boxes[i - 1] for i in index]
-    box_areas = np.array(
-        [(box[0].stop - box[0].start) * (box[1].stop - box[1].start) for box in boxes],
-        dtype=np.float64,
+    corners = bounding_boxes(labels, num_regions)[index - 1]
+    box_areas = ((corners[:, 1] - corners[:, 0]) * (corners[:, 3] - corners[:, 2])).astype(
+        np.float64
     )
+    boxes = [(slice(top, bottom), slice(left, right)) for top, bottom, left, right in corners]
     extents = areas / box_areas
     rows, cols = labels.shape
     # Distances from the image centre as moseq2 measures them: (rows / 2, cols / 2).

@@ -28,6 +28,7 @@ from .arena_checks import (
     sloped_wall_note,
     warn_if_implausible,
 )
+from .arena_image_ops import fill_holes, label_regions
 from .floor import (
     AUTO_RANGE_HALF_WIDTH,
     FloorCandidates,
@@ -423,9 +424,7 @@ class PlaneROI(ROIStrategy):
         floor = usable & (distance < self.noise_tolerance)
         sloped = self._sloped_walls(image, plane, floor, noise, camera)
         floor &= ~sloped
-        from scipy import ndimage  # imported on use: it costs 0.15 s at start-up
-
-        labels, num_regions = ndimage.label(floor, structure=np.ones((3, 3), dtype=bool))
+        labels, num_regions = label_regions(floor)
         if num_regions == 0:
             raise ValueError(
                 f"no pixel lies within {self.noise_tolerance:g} mm of the floor plane between "
@@ -475,9 +474,7 @@ class PlaneROI(ROIStrategy):
             )
         out = mask.astype(bool)
         if self.fill_holes:
-            from scipy import ndimage  # imported on use: it costs 0.15 s at start-up
-
-            out = ndimage.binary_fill_holes(out)
+            out = fill_holes(out)
         return out
 
     # ---------------------------------------------------------------- the strategy
