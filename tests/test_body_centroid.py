@@ -206,6 +206,64 @@ def test_hundreds_of_trimmed_parts_are_each_judged():
     np.testing.assert_array_equal(grown[10:20], body[10:20])
 
 
+def wide_animal(stub_width=11, stub_length=26, head=False):
+    """uint8 heights (mm) of an animal 60 px wide, as a mouse at about 0.5 mm a pixel: a body
+    (35 mm) in a 1 px rim of 10 mm, the base of its tail (14 mm, ``stub_width`` px wide, wider
+    than the 9x9 tail filter) reaching ``stub_length`` px west of it, and, with ``head``, a
+    head half as wide (30 mm) at its east end; and the body's and head's pixels."""
+    heights = np.zeros((200, 300), dtype=np.uint8)
+    ellipse(heights, (150, 100), (57, 31), 10)
+    ellipse(heights, (150, 100), (56, 30), 35)
+    if head:
+        ellipse(heights, (212, 100), (24, 15), 30)
+    own = heights > 0
+    half = stub_width // 2
+    heights[100 - half : 100 + half + 1, 94 - stub_length : 96] = np.maximum(
+        heights[100 - half : 100 + half + 1, 94 - stub_length : 96], 14
+    )
+    return heights, own
+
+
+@pytest.mark.parametrize("head", [False, True])
+def test_a_tail_base_wider_than_the_tail_filter_is_left_out(head):
+    """At high resolution a tail's base is wider than the tail filter's disc and survives it;
+    moseq2-extract's centroid is pulled back along it by pixels. The body centroid leaves it
+    out (a disc of 0.3 of the body's width removes it, and it reaches far), and keeps a head
+    half the body's width."""
+    heights, own = wide_animal(head=head)
+    filters = FrameFilters()
+    found = track(heights, filters)
+    truth = pixel_centroid(own)
+    x, y = locate(heights, filters, found)
+    assert math.hypot(x - truth[0], y - truth[1]) < 0.15
+    assert truth[0] - found.x > 1.5
+    with_stub = pixel_centroid(cv2.medianBlur(heights, 3) >= 10)
+    assert x - with_stub[0] > 1.0
+
+
+def test_a_short_wide_tail_base_stays():
+    """What the wider disc removes but does not reach far (here a tail stump 8 px long) is not
+    told from the body's narrow parts, and stays."""
+    heights, _own = wide_animal(stub_length=8)
+    filters = FrameFilters()
+    x, _ = locate(heights, filters, track(heights, filters))
+    assert x == pytest.approx(pixel_centroid(cv2.medianBlur(heights, 3) >= 10)[0], abs=0.05)
+
+
+def test_no_tail_is_looked_for_on_a_body_the_tail_filter_s_disc_covers():
+    """A mouse at 1.5 mm a pixel (19 px wide): a disc of 0.3 of its width is smaller than the
+    9x9 tail filter's, which removed everything narrower already; the body is left as it
+    is."""
+    from depthextractors.extraction.body_centroid import _without_tail
+
+    body = np.zeros((40, 60), dtype=np.uint8)
+    ellipse(body, (30, 20), (18, 9), 1)
+    body[19:22, 2:14] = 1  # a 3 px tail the opening by a 5.4 px disc would remove
+    inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
+    assert _without_tail(body, inside, 4) is body
+    assert not np.array_equal(_without_tail(body, inside, 2), body)
+
+
 @pytest.mark.parametrize("degrees", [0.0, 25.0, 70.0, 115.0, 160.0])
 def test_the_body_axis_is_the_body_s_whatever_its_direction(degrees):
     """A body (an ellipse 30 mm tall in a 10 mm rim) turned by ``degrees`` with a tail from its

@@ -31,7 +31,13 @@ The body centroid undoes the first two, avoids the third, and leaves out thick c
    and is mostly taller out there than 1.15 times the wide part's 95th-percentile height, is
    a cable leaving the animal above its back: the snout, flanks and tail base are narrow too,
    but low (:func:`_without_cables`);
-4. the mean of the pixel centres of the result (the filled pixel set, not a polygon), and the
+4. a thick tail base taken out: the tail filter's disc is a fixed number of pixels, and the
+   base of a tail wider than it (a mouse seen at under about 0.6 mm a pixel) survives it and
+   pulls the centroid back by pixels. When a disc of :data:`TAIL_WIDTH_SHARE` times the
+   body's widest is larger than the tail filter's, what an opening by that disc removes and
+   reaches farther than :data:`TAIL_REACH` times its radius from the opened body is left out
+   (:func:`_without_tail`). The head and the snout are wider or shorter and stay;
+5. the mean of the pixel centres of the result (the filled pixel set, not a polygon), and the
    orientation of its second moments (``-0.5 * arctan2(2 mu11, mu20 - mu02)``, as the
    tracker's angle, but of the body's pixels rather than the trimmed contour's): the body axis
    (``body_angle``, turned to the extraction's heading).
@@ -68,6 +74,12 @@ CABLE_MIN_TALL_PIXELS = 2
 #: ... and in at least this share of its pixels out there: a cable lying along a rat's long,
 #: narrow head is tall out there too, but the head round it is not.
 CABLE_TALL_SHARE = 0.5
+#: A tail is narrower than an opening by a disc of this share of the body's widest keeps (a
+#: tail's base is 0.15-0.2 of the body's width, a mouse's or rat's head about half of it) ...
+TAIL_WIDTH_SHARE = 0.3
+#: ... and reaches farther from what the opening keeps than this many of the disc's radii
+#: (where a snout tapers to a point, what the disc cannot reach stays within them).
+TAIL_REACH = 2.0
 
 
 class BodyCentroid:
@@ -97,6 +109,8 @@ class BodyCentroid:
         self.reach = max(filters.tail_size) // 2 + 1 if filters.tail_iterations > 0 else 0
         # Everything within the reach of the object, and the pixels just past it, which are far.
         self.margin = self.reach + 2
+        # Only a disc larger than the tail filter's removes what that filter left.
+        self._tail_radius = max(filters.tail_size) // 2 if filters.tail_iterations > 0 else None
         # Whole-pixel distances to the body: 0 touching it, 1 within reach, 2 beyond.
         self._distance_kinds = np.full(256, 2, dtype=np.uint8)
         self._distance_kinds[: self.reach + 1] = 1
@@ -165,7 +179,12 @@ class BodyCentroid:
             smoothed = _window(*smoothed, x0, y0, x1, y1)
         if self.reach:
             self._put_back_trimmed(body, _at_least(smoothed, self.threshold))
-        body = _without_cables(body, smoothed)
+        inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
+        without = _without_cables(body, smoothed, inside)
+        if without is not body:
+            body, inside = without, cv2.distanceTransform(without, cv2.DIST_L2, 5)
+        if self._tail_radius is not None:
+            body = _without_tail(body, inside, self._tail_radius)
         # The body holds at least the seed pixel its flood started from.
         moments = cv2.moments(body, binaryImage=True)
         axis = -0.5 * math.atan2(2.0 * moments["mu11"], moments["mu20"] - moments["mu02"])
@@ -279,7 +298,7 @@ def _at_least(image: np.ndarray, threshold: int) -> np.ndarray:
     return (image >= threshold).astype(np.uint8)
 
 
-def _without_cables(body: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
+def _without_cables(body: np.ndarray, smoothed: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """uint8 (0/1): ``body`` without the narrow, tall parts that leave it (a thick cable or
     bundle, which the tail and cable filters keep), and what they held apart from its wide
     part.
@@ -296,6 +315,9 @@ def _without_cables(body: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
         uint8 (0/1) body pixels.
     smoothed : numpy.ndarray
         Heights over the same pixels (mm), after the filters before the tail filter.
+    inside : numpy.ndarray
+        float32 distances of ``body``'s pixels to its outline (``cv2.distanceTransform(body,
+        cv2.DIST_L2, 5)``), px.
 
     Returns
     -------
@@ -305,7 +327,6 @@ def _without_cables(body: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
     # The opening from two distance transforms (Euclidean within a few per cent): the pixels
     # farther than the disc's radius from the outline, and those within the radius of them.
     # An opening by OpenCV's elliptic element of 20 px costs ten times as much.
-    inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
     radius = CABLE_WIDTH_SHARE * cv2.minMaxLoc(inside)[1]
     if radius < 1.5:
         return body
@@ -342,3 +363,51 @@ def _without_cables(body: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
     joined[labels[wide]] = True
     joined[0] = False
     return joined[labels].astype(np.uint8)
+
+
+def _without_tail(body: np.ndarray, inside: np.ndarray, tail_radius: int) -> np.ndarray:
+    """uint8 (0/1): ``body`` without a tail base wider than the tail filter's disc.
+
+    The body is opened by a disc of :data:`TAIL_WIDTH_SHARE` times its widest (twice its
+    deepest pixel's distance to the outline); each 8-connected part the opening removes that
+    has a pixel farther than :data:`TAIL_REACH` times the disc's radius from what it keeps is
+    a tail. Nothing changes where that disc is no larger than the tail filter's (radius
+    ``tail_radius``), which has removed everything narrower already: a mouse at 1.5 mm a pixel
+    is 19 px wide, a disc of 0.3 times that smaller than the 9x9 tail filter's.
+
+    Parameters
+    ----------
+    body : numpy.ndarray
+        uint8 (0/1) body pixels.
+    inside : numpy.ndarray
+        float32 distances of ``body``'s pixels to its outline (``cv2.distanceTransform(body,
+        cv2.DIST_L2, 5)``), px.
+    tail_radius : int
+        The tail filter's radius, px.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``body`` itself when it has no such part, else a new uint8 (0/1) array.
+    """
+    radius = TAIL_WIDTH_SHARE * cv2.minMaxLoc(inside)[1]
+    if radius <= tail_radius:
+        return body
+    # The opening from two distance transforms, as in _without_cables.
+    outside_core = cv2.threshold(inside, radius, 1, cv2.THRESH_BINARY_INV)[1].astype(np.uint8)
+    from_core = cv2.distanceTransform(outside_core, cv2.DIST_L2, 5)
+    pixels = body > 0
+    kept = pixels & (from_core <= radius)
+    removed = pixels & ~kept
+    if not removed.any():
+        return body
+    from_kept = cv2.distanceTransform((~kept).view(np.uint8), cv2.DIST_L2, 5)
+    far = removed & (from_kept > TAIL_REACH * radius)
+    if not far.any():
+        return body
+    count, labels = cv2.connectedComponents(removed.view(np.uint8), connectivity=8)
+    tails = np.zeros(count, dtype=bool)
+    tails[labels[far]] = True
+    without = body.copy()
+    without[tails[labels]] = 0
+    return without
