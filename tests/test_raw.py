@@ -71,6 +71,32 @@ def test_frame_size_from_metadata(tmp_path):
     assert extractor.camera.name == "azure_nfov_unbinned"
 
 
+@pytest.mark.parametrize(
+    ("camera_type", "expected"),
+    [
+        ("realsense_d415_1280x720", "realsense_d415_1280x720"),
+        ("realsense_d435_1280x720", "realsense_d435_1280x720"),
+        ("kinect_v2", "realsense_d435_1280x720"),  # another size: detected from the size
+        ("no such camera", "realsense_d435_1280x720"),
+        (None, "realsense_d435_1280x720"),
+    ],
+)
+def test_the_camera_named_in_metadata_is_used_where_the_size_does_not_tell(
+    tmp_path, camera_type, expected
+):
+    """The D415's and D435's 1280x720 frames have fields of view 1.5 times apart: CameraType
+    in metadata.json (which this project's writers and generator record) says which."""
+    video = np.ones((2, 720, 1280), np.uint16)
+    metadata = {"DepthResolution": [1280, 720]}
+    if camera_type is not None:
+        metadata["CameraType"] = camera_type
+    path = write_raw(tmp_path / "depth.dat", video, metadata=metadata)
+    assert RawDepthExtractor(path, sampling_frequency=30).camera.name == expected
+    # A camera given is used as given.
+    given = RawDepthExtractor(path, camera="realsense_d435_1280x720", sampling_frequency=30)
+    assert given.camera.name == "realsense_d435_1280x720"
+
+
 def test_frame_size_inferred_when_only_one_camera_fits(tmp_path):
     path = write_raw(tmp_path / "depth.dat", np.ones((1, 480, 848), np.uint16))
     extractor = RawDepthExtractor(path, sampling_frequency=30)

@@ -20,7 +20,7 @@ from typing import Any
 import av
 import numpy as np
 
-from ..cameras import CAMERA_PRESETS, CameraModel, get_camera
+from ..cameras import CameraModel
 from .base import TIMESTAMPS_FROM_CONTAINER, TIMESTAMPS_MADE_UP, DepthVideoExtractor
 from .containers.ffv1_index import count_packets, file_is_complete, index_from_entries
 from .containers.ffv1_slices import ffv1_slices_intact
@@ -39,6 +39,7 @@ from .sidecar import (
     check_not_infrared,
     rate_from_times,
     read_session_metadata,
+    resolve_camera,
     sidecar_path,
     warn_default_rate,
 )
@@ -346,12 +347,9 @@ class FFV1DepthExtractor(OpenContainerLifecycle, DepthVideoExtractor):
         return stream_times
 
     def _resolve_camera(self, camera: str | CameraModel) -> CameraModel:
-        if isinstance(camera, str) and camera == "auto":
-            for named in (self._metadata.get("CameraType"), self._camera_tag()):
-                preset = CAMERA_PRESETS.get(named) if isinstance(named, str) else None
-                if preset is not None and preset.image_size == self._image_size:
-                    return preset
-        return get_camera(camera, self._image_size)
+        return resolve_camera(
+            camera, self._image_size, self._metadata.get("CameraType"), self._camera_tag()
+        )
 
     def _camera_tag(self) -> str | None:
         """Camera preset named in the container tags, as :func:`write_ffv1_video` writes it.

@@ -8,12 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from ..cameras import CameraModel, get_camera
+from ..cameras import CameraModel
 from .base import DEPTH_DTYPE, DepthVideoExtractor
 from .sidecar import (
     check_not_infrared,
     check_recording_path,
     read_session_metadata,
+    resolve_camera,
     resolve_frame_size,
     resolve_sampling_frequency,
     sidecar_path,
@@ -34,8 +35,10 @@ class RawDepthExtractor(DepthVideoExtractor):
     file_path : path-like
         The raw depth file.
     camera : str or CameraModel, default "auto"
-        ``"auto"`` detects the camera from the frame size; a family (``"kinect"``, ``"azure"``,
-        ``"realsense"``), a preset name from :data:`depthextractors.cameras.CAMERA_PRESETS`, or a
+        ``"auto"`` takes ``CameraType`` from ``metadata.json`` beside the file when it names a
+        preset of the frames' size, else detects the camera from the frame size; a family
+        (``"kinect"``, ``"azure"``, ``"realsense"``), a preset name from
+        :data:`depthextractors.cameras.CAMERA_PRESETS`, or a
         :class:`~depthextractors.cameras.CameraModel`.
     frame_size : tuple of int, optional
         ``(rows, cols)`` of a frame (note: rows first, unlike moseq2's ``(width, height)``).
@@ -108,7 +111,7 @@ class RawDepthExtractor(DepthVideoExtractor):
             self._file_dtype.itemsize,
             lambda: self._metadata,
         )
-        self._camera = get_camera(camera, self._image_size)
+        self._camera = resolve_camera(camera, self._image_size, self._metadata.get("CameraType"))
         frame_bytes = self._image_size[0] * self._image_size[1] * self._file_dtype.itemsize
         self._frame_bytes = frame_bytes
         self._num_frames, leftover = divmod(file_bytes, frame_bytes)

@@ -24,7 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from ..cameras import CAMERA_PRESETS, DEFAULT_SAMPLING_FREQUENCY, CameraModel, detect_camera
+from ..cameras import (
+    CAMERA_PRESETS,
+    DEFAULT_SAMPLING_FREQUENCY,
+    CameraModel,
+    detect_camera,
+    get_camera,
+)
 
 __all__ = [
     "check_not_infrared",
@@ -34,6 +40,7 @@ __all__ = [
     "parse_session_metadata",
     "rate_from_times",
     "read_session_metadata",
+    "resolve_camera",
     "resolve_frame_size",
     "resolve_sampling_frequency",
     "sidecar_path",
@@ -290,6 +297,41 @@ def resolve_sampling_frequency(
     return warn_default_rate(
         f"{source}: no sampling_frequency given and no usable timestamps", stacklevel + 1
     )
+
+
+# ------------------------------------------------------------------------------ camera
+def resolve_camera(
+    camera: str | CameraModel, image_size: tuple[int, int], *named: Any
+) -> CameraModel:
+    """The camera of a recording whose frames are ``image_size``.
+
+    ``"auto"`` takes the first preset that ``named`` names (``CameraType`` in the session's
+    ``metadata.json``, which this project's writers and generator record; a container tag)
+    when its frames are that size, and otherwise detects the camera from the size alone. The
+    size does not always tell: the RealSense D415's and D435's 1280x720 frames cover fields of
+    view 1.5 times apart, and so pixel sizes 1.5 times apart (what the animal's size is
+    measured with).
+
+    Parameters
+    ----------
+    camera : str or CameraModel
+        As the extractors take it ("auto", a family, a preset name or a model).
+    image_size : tuple of int
+        ``(rows, cols)`` of the frames.
+    *named : object
+        Preset names the recording gives, most trusted first (``None`` and anything that is
+        not a preset of that size are passed over).
+
+    Returns
+    -------
+    CameraModel
+    """
+    if isinstance(camera, str) and camera == "auto":
+        for name in named:
+            preset = CAMERA_PRESETS.get(name) if isinstance(name, str) else None
+            if preset is not None and preset.image_size == tuple(image_size):
+                return preset
+    return get_camera(camera, image_size)
 
 
 # ------------------------------------------------------------------------------ frame size
