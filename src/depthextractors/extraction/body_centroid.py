@@ -13,7 +13,8 @@ things move it off the body's centre, each measured against the generator's grou
   body;
 - the polygon runs through the boundary pixels' centres, half a pixel inside the body.
 
-The body centroid undoes the first two, avoids the third, and leaves out thick cables:
+The body centroid undoes the first two, avoids the third, and leaves out thick cables and tail
+bases:
 
 1. the tracked object at the threshold that means "above ``min_height``" for heights rounded
    down (``height >= ceil(min_height)``): the connected parts of the tracker's filtered input
