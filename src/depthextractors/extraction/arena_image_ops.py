@@ -40,9 +40,12 @@ def label_regions(mask: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, 
     count -= 1
     if count > 1:
         # OpenCV's block-based scan can number regions in another order than a pixel scan.
+        # A region's first pixel starts a run of equal labels along the rows: the earliest
+        # run start of each label (a sort of all pixels costs 5 times as much at 1024x1024).
         flat = labels.ravel()
-        # Labels are 0..count, all present (count > 1 means some background separates them).
-        _, first = np.unique(flat, return_index=True)
+        starts = np.flatnonzero(np.diff(flat, prepend=-1))
+        first = np.full(count + 1, flat.size, dtype=np.int64)
+        np.minimum.at(first, flat[starts], starts)
         order = np.argsort(first[1:], kind="stable")
         renumber = np.zeros(count + 1, dtype=np.int32)
         renumber[order + 1] = np.arange(1, count + 1, dtype=np.int32)
