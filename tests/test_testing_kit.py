@@ -163,6 +163,19 @@ def test_other_cameras(camera):
     assert truth.arena_mask.shape == video.shape[1:]
 
 
+@pytest.mark.parametrize("camera", sorted(CAMERA_PRESETS))
+def test_a_written_session_reads_back_as_the_camera_it_was_made_with(tmp_path, camera):
+    """Several presets share a frame size (the RealSense D415's and D435's, whose fields of
+    view differ 1.5x); the camera recorded in metadata.json says which, so pixel sizes (and
+    the animal's measured size) come out right."""
+    session = generate_synthetic_session(tmp_path, 2, camera=camera, seed=0)
+    extractor = RawDepthExtractor(session.depth_path)
+    assert extractor.camera.name == camera
+    assert extractor.camera.mm_per_pixel(700.0) == pytest.approx(
+        CAMERA_PRESETS[camera].mm_per_pixel(700.0)
+    )
+
+
 def test_generator_argument_errors(tmp_path):
     with pytest.raises(ValueError, match="arena"):
         synthesize_depth_video(5, arena="hexagon")
