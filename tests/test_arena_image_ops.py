@@ -1,23 +1,24 @@
 """The arena step's image operations give what scipy.ndimage gives (they replace it so that the
-arena step does not import scipy), on random masks of many shapes and densities."""
+arena step does not import scipy), on random masks of many shapes and densities; so does the
+labelling it shares with the filters (filters.label_regions), numbering included."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from depthextractors.extraction.arena_image_ops import (
     bilinear_at,
-    bounding_boxes,
     distance_to,
     fill_holes,
     gaussian_smooth,
-    label_regions,
 )
+from depthextractors.extraction.filters import label_regions
 
 
 def random_mask(seed: int) -> np.ndarray:
@@ -39,32 +40,32 @@ def random_mask(seed: int) -> np.ndarray:
 SEEDS = range(60)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("connectivity", [4, 8])
-def test_labels_are_scipys_in_the_same_order(seed, connectivity):
-    mask = random_mask(seed)
-    structure = ndimage.generate_binary_structure(2, 1 if connectivity == 4 else 2)
-    expected, expected_count = ndimage.label(mask, structure=structure)
-    labels, count = label_regions(mask, connectivity)
-    assert count == expected_count
+def large_mask(seed: int) -> np.ndarray:
+    """A noisy 1024x1024 mask of thousands of regions (OpenCV labels it in parallel stripes)."""
+    rng = np.random.default_rng(seed)
+    return ndimage.binary_opening(rng.random((1024, 1024)) < rng.uniform(0.3, 0.7))
+
+
+@pytest.mark.parametrize("mask", [*(random_mask(s) for s in SEEDS), large_mask(0), large_mask(1)])
+def test_labels_and_their_boxes_are_scipys_in_the_same_order(mask):
+    """Region i holds the i-th region a raster scan meets, as scipy numbers them (the arena's
+    ranking breaks ties by label), and the statistics are each region's box and area."""
+    expected, expected_count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    count, labels, stats = label_regions(mask)
+    assert count == expected_count + 1
     np.testing.assert_array_equal(labels, expected)
+    areas = np.bincount(expected.ravel(), minlength=count)[1:]
+    np.testing.assert_array_equal(stats[1:, cv2.CC_STAT_AREA], areas)
+    for (left, top, width, height, _), box in zip(
+        stats[1:], ndimage.find_objects(expected), strict=True
+    ):
+        assert (slice(top, top + height), slice(left, left + width)) == box
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_filled_holes_are_scipys(seed):
     mask = random_mask(seed)
     np.testing.assert_array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_bounding_boxes_are_scipys(seed):
-    labels, count = ndimage.label(random_mask(seed))
-    boxes = bounding_boxes(labels, count)
-    assert boxes.shape == (count, 4)
-    for (top, bottom, left, right), expected in zip(
-        boxes, ndimage.find_objects(labels), strict=True
-    ):
-        assert (slice(top, bottom), slice(left, right)) == expected
 
 
 @pytest.mark.parametrize("seed", SEEDS)

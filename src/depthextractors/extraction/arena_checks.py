@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .arena_image_ops import label_regions
+from .filters import label_regions
 
 if TYPE_CHECKING:
     from .arena import ArenaROI
@@ -218,7 +218,7 @@ def sloped_wall_note(region: np.ndarray, sloped: np.ndarray, mask: np.ndarray) -
     """
     if not sloped.any():
         return ()
-    grown, _ = label_regions(region | sloped)
+    _, grown, _ = label_regions(region | sloped)
     labels = np.unique(grown[region])
     count = int(np.count_nonzero(sloped & ~mask & np.isin(grown, labels[labels > 0])))
     if count == 0:

@@ -1,56 +1,18 @@
-"""Image operations of the arena step: connected regions, hole filling, bounding boxes,
-distances to a mask, bilinear sampling and 1-D Gaussian smoothing.
+"""Image operations of the arena step: hole filling, distances to a mask, bilinear sampling
+and 1-D Gaussian smoothing (its connected regions are :func:`.filters.label_regions`').
 
-They give what ``scipy.ndimage``'s ``label``, ``binary_fill_holes``, ``find_objects``,
-``distance_transform_edt``, ``map_coordinates(order=1, mode="nearest")`` and
-``gaussian_filter1d(mode="constant")`` give, with OpenCV and numpy. Importing
-``scipy.ndimage`` costs 0.2-0.5 s on the 2-core machine, which every ``extract`` and
-``find-roi`` command paid in its arena step while nothing else ran; the arena found is the
-same (``tests/test_arena_image_ops.py`` compares each function with scipy's).
+They give what ``scipy.ndimage``'s ``binary_fill_holes``, ``distance_transform_edt``,
+``map_coordinates(order=1, mode="nearest")`` and ``gaussian_filter1d(mode="constant")`` give,
+with OpenCV and numpy. Importing ``scipy.ndimage`` costs 0.2-0.5 s on the 2-core machine,
+which every ``extract`` and ``find-roi`` command paid in its arena step while nothing else
+ran; the arena found is the same (``tests/test_arena_image_ops.py`` compares each function,
+and the labelling, with scipy's).
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-
-
-def label_regions(mask: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, int]:
-    """Label the connected regions of a mask, numbered in the order a raster scan meets them.
-
-    Parameters
-    ----------
-    mask : numpy.ndarray, shape (rows, cols)
-        Boolean (or 0/1) mask.
-    connectivity : {4, 8}
-        Whether diagonal neighbours connect.
-
-    Returns
-    -------
-    labels : numpy.ndarray of int32, shape (rows, cols)
-        0 outside the mask, 1..count inside; region 1 holds the first pixel of the mask in
-        row-major order, region 2 the first pixel not in region 1, and so on (scipy's order,
-        which ties in the arena's ranking are broken by).
-    count : int
-        The number of regions.
-    """
-    count, labels = cv2.connectedComponents(
-        np.ascontiguousarray(mask, dtype=np.uint8), connectivity=connectivity, ltype=cv2.CV_32S
-    )
-    count -= 1
-    if count > 1:
-        # OpenCV's block-based scan can number regions in another order than a pixel scan.
-        # A region's first pixel starts a run of equal labels along the rows: the earliest
-        # run start of each label (a sort of all pixels costs 5 times as much at 1024x1024).
-        flat = labels.ravel()
-        starts = np.flatnonzero(np.diff(flat, prepend=-1))
-        first = np.full(count + 1, flat.size, dtype=np.int64)
-        np.minimum.at(first, flat[starts], starts)
-        order = np.argsort(first[1:], kind="stable")
-        renumber = np.zeros(count + 1, dtype=np.int32)
-        renumber[order + 1] = np.arange(1, count + 1, dtype=np.int32)
-        labels = renumber[labels]
-    return labels, count
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -66,8 +28,9 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     numpy.ndarray of bool, shape (rows, cols)
     """
     inside = np.asarray(mask, dtype=bool)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        (~inside).view(np.uint8), connectivity=4, ltype=cv2.CV_32S
+    # Wu's SAUF, as label_regions uses (OpenCV's other algorithms are not safe in threads).
+    count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        (~inside).view(np.uint8), 4, cv2.CV_32S, cv2.CCL_SAUF
     )
     rows, cols = inside.shape
     left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
@@ -78,39 +41,6 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     if count <= 1 or not hole.any():
         return inside.copy()
     return inside | hole[labels]
-
-
-def bounding_boxes(labels: np.ndarray, count: int) -> np.ndarray:
-    """Each region's bounding box.
-
-    Parameters
-    ----------
-    labels : numpy.ndarray of int, shape (rows, cols)
-        Region labels, 0 for none (as :func:`label_regions` gives).
-    count : int
-        The largest label.
-
-    Returns
-    -------
-    numpy.ndarray of int64, shape (count, 4)
-        ``top, bottom, left, right`` of region ``i + 1`` in row ``i``, bottom and right
-        exclusive (slices ``[top:bottom, left:right]``); ``0, 0, 0, 0`` for a label with no
-        pixel.
-    """
-    rows, cols = labels.shape
-    flat = labels.ravel()
-    where = np.flatnonzero(flat)
-    label = flat[where]
-    row, col = np.divmod(where, cols)
-    boxes = np.zeros((count + 1, 4), dtype=np.int64)
-    boxes[:, 0], boxes[:, 2] = rows, cols
-    np.minimum.at(boxes[:, 0], label, row)
-    np.maximum.at(boxes[:, 1], label, row + 1)
-    np.minimum.at(boxes[:, 2], label, col)
-    np.maximum.at(boxes[:, 3], label, col + 1)
-    empty = boxes[:, 1] == 0
-    boxes[empty] = 0
-    return boxes[1:]
 
 
 def distance_to(mask: np.ndarray) -> np.ndarray:

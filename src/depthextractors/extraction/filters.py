@@ -239,7 +239,10 @@ def label_regions(binary: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
 
     OpenCV's default labelling for 8-connectivity (BBDT, parallel) raised a floating point
     exception here when several threads labelled at once (a batch's workers); Wu's SAUF
-    algorithm, the one its 4-connectivity uses, did not.
+    algorithm, the one its 4-connectivity uses, did not. SAUF scans in raster order and a
+    merge keeps the smaller label, so regions are numbered in the order a raster scan meets
+    them, as ``scipy.ndimage.label`` numbers them (the arena's ranking breaks ties by label;
+    ``tests/test_arena_image_ops.py`` checks it, the block-based default does not give it).
     """
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
         binary.astype(np.uint8), 8, cv2.CV_32S, cv2.CCL_SAUF

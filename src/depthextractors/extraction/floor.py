@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..cameras import ANY_CAMERA_DEPTH_RANGE_MM, INVALID_DEPTHS, CameraModel
-from .arena_image_ops import bilinear_at, bounding_boxes, distance_to, gaussian_smooth
+from .arena_image_ops import bilinear_at, distance_to, gaussian_smooth
 
 __all__ = [
     "AUTO_RANGE_HALF_WIDTH",
@@ -522,7 +522,7 @@ def check_floor_depth(
 
 def rank_regions(
     labels: np.ndarray,
-    num_regions: int,
+    stats: np.ndarray,
     weights: tuple[float, float, float],
     min_region_fraction: float,
 ) -> np.ndarray:
@@ -536,8 +536,10 @@ def rank_regions(
     ----------
     labels : numpy.ndarray
         ``(rows, cols)`` int region labels, 0 for no region.
-    num_regions : int
-        Number of labels.
+    stats : numpy.ndarray
+        ``(count, 5)`` OpenCV statistics of labels ``0..count - 1`` (left, top, width, height,
+        area; :func:`~depthextractors.extraction.filters.label_regions`), row 0 the
+        background's.
     weights : (float, float, float)
         Weights of the (area, extent, distance) ranks.
     min_region_fraction : float
@@ -549,20 +551,19 @@ def rank_regions(
     numpy.ndarray
         Labels in rank order.
     """
-    index = np.arange(1, num_regions + 1)
-    areas = np.bincount(labels.ravel(), minlength=num_regions + 1)[1:].astype(np.float64)
+    index = np.arange(1, stats.shape[0])
+    # OpenCV's columns: CC_STAT_LEFT, _TOP, _WIDTH, _HEIGHT, _AREA.
+    left, top, width, height, areas = stats[1:].T
+    areas = areas.astype(np.float64)
     # Specks of floor-like pixels (a few px on a shelf or between wall dropouts) would
     # otherwise win the distance-from-centre rank and beat the real floor.
     keep = areas >= min_region_fraction * labels.size
     if not keep.any():
         keep = areas == areas.max()
     index, areas = index[keep], areas[keep]
-    corners = bounding_boxes(labels, num_regions)[index - 1]
-    box_areas = ((corners[:, 1] - corners[:, 0]) * (corners[:, 3] - corners[:, 2])).astype(
-        np.float64
-    )
-    boxes = [(slice(top, bottom), slice(left, right)) for top, bottom, left, right in corners]
-    extents = areas / box_areas
+    corners = zip(left[keep], top[keep], width[keep], height[keep], strict=True)
+    boxes = [(slice(y, y + h), slice(x, x + w)) for x, y, w, h in corners]
+    extents = areas / (width[keep] * height[keep]).astype(np.float64)
     rows, cols = labels.shape
     # Distances from the image centre as moseq2 measures them: (rows / 2, cols / 2).
     distance = np.hypot(

@@ -28,7 +28,8 @@ from .arena_checks import (
     sloped_wall_note,
     warn_if_implausible,
 )
-from .arena_image_ops import fill_holes, label_regions
+from .arena_image_ops import fill_holes
+from .filters import label_regions
 from .floor import (
     AUTO_RANGE_HALF_WIDTH,
     FloorCandidates,
@@ -424,14 +425,14 @@ class PlaneROI(ROIStrategy):
         floor = usable & (distance < self.noise_tolerance)
         sloped = self._sloped_walls(image, plane, floor, noise, camera)
         floor &= ~sloped
-        labels, num_regions = label_regions(floor)
-        if num_regions == 0:
+        count, labels, stats = label_regions(floor)
+        if count < 2:
             raise ValueError(
                 f"no pixel lies within {self.noise_tolerance:g} mm of the floor plane between "
                 f"{low:.0f} and {high:.0f} mm; {describe_depths(image)}"
             )
         order = rank_regions(
-            labels, num_regions, self.resolve_weights(camera), self.min_region_fraction
+            labels, stats, self.resolve_weights(camera), self.min_region_fraction
         )
         return FloorCandidates(labels, order, plane, (low, high), noise, sloped)
 
