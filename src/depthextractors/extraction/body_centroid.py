@@ -406,7 +406,10 @@ def _without_tail(body: np.ndarray, inside: np.ndarray, tail_radius: int) -> np.
     far = removed & (from_kept > TAIL_REACH * radius)
     if not far.any():
         return body
-    count, labels = cv2.connectedComponents(removed.view(np.uint8), connectivity=8)
+    # Wu's SAUF, as filters.label_regions explains (it runs on the worker threads).
+    count, labels = cv2.connectedComponentsWithAlgorithm(
+        removed.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_SAUF
+    )
     tails = np.zeros(count, dtype=bool)
     tails[labels[far]] = True
     without = body.copy()
