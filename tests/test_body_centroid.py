@@ -386,14 +386,22 @@ def test_a_tracker_mask_smaller_than_the_object_puts_back_nothing_the_window_cut
 
 def test_the_stage_releases_the_kept_heights_of_a_frame_without_an_animal():
     """The spatial filter keeps each frame's heights before the tail filter for the body
-    centroid; a frame where the tracker found nothing must not hold them until the window
-    ends (a chunk of such frames round noise would keep a whole-box image each)."""
+    centroid, and the heights stage its raw depth; a frame where the tracker found nothing
+    must not hold them until the window ends (a chunk of such frames round noise would keep
+    a whole-box image each)."""
     from types import SimpleNamespace
 
     from depthextractors.extraction.frame_stages import BodyCentroidStage
+    from depthextractors.extraction.heights import ArenaHeights
 
-    stage = BodyCentroidStage(BodyCentroid(FrameFilters(), 10.0))
+    converter = ArenaHeights(np.full((40, 40), 700.0), np.ones((40, 40), bool), 10.0, 100.0)
+    stage = BodyCentroidStage(BodyCentroid(FrameFilters(), 10.0), converter)
     kept = (np.ones((40, 40), dtype=np.uint8), 0, 0)
-    work = SimpleNamespace(objects=[None], smoothed=[kept], box_shape=(40, 40))
+    depth = np.full((40, 40), 700, dtype=np.uint16)
+    work = SimpleNamespace(
+        objects=[None], smoothed=[kept], depth=[depth], hidden=[kept], box_shape=(40, 40)
+    )
     stage.process(work, 0)
     assert work.smoothed == [None]
+    assert work.depth == [None]
+    assert work.hidden == [None]

@@ -38,7 +38,13 @@ bases:
    body's widest is larger than the tail filter's, what an opening by that disc removes and
    reaches farther than :data:`TAIL_REACH` times its radius from the opened body is left out
    (:func:`_without_tail`). The head and the snout are wider or shorter and stay;
-5. the mean of the pixel centres of the result (the filled pixel set, not a polygon), and the
+5. hidden pixels given to the body: where the depth is invalid or taller than ``max_height``
+   (an invalid patch, a hand or a cable over the animal) the heights are 0, as on the floor,
+   and the body loses what lies under them. Each such pixel that lies nearer the body than any
+   pixel seen to be something else, and within the body's deepest distance to its outline, is
+   taken to be body (:func:`_with_hidden`); the extraction passes where the depth is hidden,
+   from the raw depth round the animal;
+6. the mean of the pixel centres of the result (the filled pixel set, not a polygon), and the
    orientation of its second moments (``-0.5 * arctan2(2 mu11, mu20 - mu02)``, as the
    tracker's angle, but of the body's pixels rather than the trimmed contour's): the body axis
    (``body_angle``, turned to the extraction's heading).
@@ -129,6 +135,7 @@ class BodyCentroid:
         heights: Callable[[int, int, int, int], np.ndarray],
         box_shape: tuple[int, int],
         smoothed: tuple[np.ndarray, int, int] | None = None,
+        hidden: Callable[[int, int, int, int], np.ndarray | None] | None = None,
     ) -> tuple[float, float, float]:
         """The body centroid and axis of a tracked object.
 
@@ -149,6 +156,11 @@ class BodyCentroid:
             spatial filter's intermediate image, :meth:`FrameFilters.spatial_steps
             <depthextractors.extraction.filters.FrameFilters.spatial_steps>`, round all the
             box's non-zero heights). By default they are filtered again from ``heights``.
+        hidden : callable, optional
+            ``hidden(y0, y1, x0, x1)``: uint8 (0/1), 1 where the frame's depth hides what lies
+            below it in those rows and columns of the ROI box (:meth:`ArenaHeights.hidden
+            <depthextractors.extraction.heights.ArenaHeights.hidden>`), or ``None`` when that
+            is not known there. By default no pixel is hidden.
 
         Returns
         -------
@@ -186,6 +198,8 @@ class BodyCentroid:
             body, inside = without, cv2.distanceTransform(without, cv2.DIST_L2, 5)
         if self._tail_radius is not None:
             body = _without_tail(body, inside, self._tail_radius)
+        if hidden is not None:
+            body, x0, y0 = _with_hidden(body, (x0, y0), inside, hidden, box_shape)
         # The body holds at least the seed pixel its flood started from.
         moments = cv2.moments(body, binaryImage=True)
         axis = -0.5 * math.atan2(2.0 * moments["mu11"], moments["mu20"] - moments["mu02"])
@@ -415,3 +429,54 @@ def _without_tail(body: np.ndarray, inside: np.ndarray, tail_radius: int) -> np.
     without = body.copy()
     without[tails[labels]] = 0
     return without
+
+
+def _with_hidden(
+    body: np.ndarray,
+    origin: tuple[int, int],
+    inside: np.ndarray,
+    hidden: Callable[[int, int, int, int], np.ndarray | None],
+    box_shape: tuple[int, int],
+) -> tuple[np.ndarray, int, int]:
+    """``body`` with the hidden pixels that belong to it, and its origin in the ROI box.
+
+    A hidden pixel (see :meth:`BodyCentroid.locate`'s ``hidden``) is body when it lies nearer
+    the body than any pixel that is neither body nor hidden, and no farther from the body than
+    the body's deepest distance to its outline: a hidden region is shared out between the body
+    and what surrounds it by nearness, so a patch inside the body fills it, one across its edge
+    fills it up to the edge's course, and a hand or cable beside the animal adds nothing past
+    what a half-width of body could be.
+
+    Parameters
+    ----------
+    body : numpy.ndarray
+        uint8 (0/1) body pixels, whose top-left pixel is ``origin`` ``(x0, y0)`` in the box.
+    inside : numpy.ndarray
+        float32 distances of the body's pixels to its outline, px (of ``body`` or of the body
+        before its tail base was cut, whose deepest pixel is the same).
+    hidden, box_shape
+        As :meth:`BodyCentroid.locate`'s.
+
+    Returns
+    -------
+    (numpy.ndarray, int, int)
+        ``(body, x0, y0)``: ``body`` and ``origin`` themselves when no pixel is added, else a
+        new uint8 (0/1) array over a larger window and its origin.
+    """
+    x0, y0 = origin
+    limit = cv2.minMaxLoc(inside)[1]
+    rows, cols = body.shape
+    gx0, gy0, gx1, gy1 = _grown((x0, y0, x0 + cols, y0 + rows), math.ceil(limit), box_shape)
+    mask = hidden(gy0, gy1, gx0, gx1)
+    if mask is None or cv2.countNonZero(mask) == 0:
+        return body, x0, y0
+    grown = _window(body, x0, y0, gx0, gy0, gx1, gy1)
+    not_body = cv2.threshold(grown, 0, 1, cv2.THRESH_BINARY_INV)[1]
+    from_body = cv2.distanceTransform(not_body, cv2.DIST_L2, 5)
+    # Pixels seen to be something else (the floor, another object) are 0 in this image.
+    unseen_or_body = cv2.bitwise_or(grown, mask)
+    from_seen = cv2.distanceTransform(unseen_or_body, cv2.DIST_L2, 5)
+    added = (mask > 0) & (not_body > 0) & (from_body < from_seen) & (from_body <= limit)
+    if not added.any():
+        return body, x0, y0
+    return cv2.bitwise_or(grown, added.view(np.uint8)), gx0, gy0

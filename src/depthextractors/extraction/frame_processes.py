@@ -177,10 +177,10 @@ def _install(payload: bytes, main_pid: int) -> None:
         _installed = pickle.loads(payload)
 
 
-def _run_block(window: ChunkWindow, lo: int, hi: int) -> tuple[list, list, list, Any]:
+def _run_block(window: ChunkWindow, lo: int, hi: int) -> tuple[list, list, list, list, Any]:
     """Frames ``[lo, hi)`` of the window (counted from its ``read_start``) through the first
-    pass: their objects, tracker inputs and patches, and the arena heights of those of them
-    that the window finishes (or ``None``)."""
+    pass: their objects, tracker inputs, patches and hidden pixels, and the arena heights of
+    those of them that the window finishes (or ``None``)."""
     setup = _installed
     # The block as a window of its own: its buffers (the arena heights a writer wants) are the
     # block's size, not the window's, and are used again by the next block.
@@ -202,7 +202,7 @@ def _run_block(window: ChunkWindow, lo: int, hi: int) -> tuple[list, list, list,
     arena = None
     if work.arena_heights is not None and block.end > block.start:
         arena = work.arena_heights[: block.end - block.start].copy()
-    return work.objects, work.images, work.patches, arena
+    return work.objects, work.images, work.patches, work.hidden, arena
 
 
 class FramePassProcesses:
@@ -298,7 +298,7 @@ class FramePassProcesses:
         own = work.own
         for lo, hi, future in blocks:
             try:
-                objects, images, patches, arena = future.result()
+                objects, images, patches, hidden, arena = future.result()
             except BrokenProcessPool as error:
                 start = work.window.read_start
                 raise RuntimeError(
@@ -310,6 +310,7 @@ class FramePassProcesses:
             work.objects[lo:hi] = objects
             work.images[lo:hi] = images
             work.patches[lo:hi] = patches
+            work.hidden[lo:hi] = hidden
             if arena is not None:
                 first = max(lo, own.start) - own.start
                 work.arena_heights[first : first + arena.shape[0]] = arena

@@ -27,7 +27,7 @@ import numpy as np
 from .body_centroid import BodyCentroid
 from .executor import READ_BLOCK
 from .filters import FrameFilters
-from .heights import ArenaHeights
+from .heights import ArenaHeights, HiddenPixels
 from .stages import FrameStage, WindowWork, nonzero_region
 from .tracking import SequentialTracker, Tracker
 
@@ -53,6 +53,14 @@ class HeightsStage(FrameStage):
         When a writer wants the arena heights, every this-many-th row and column of the
         finished frames' heights is kept (taken right after each frame's heights are made,
         still in the cache).
+    keep_depth : bool, default False
+        Leave each frame's raw depth in ``work.depth`` for a later stage of the same pass,
+        which releases it (where the depth hides the animal: :class:`BodyCentroidStage`,
+        :class:`HeightsPatchStage`); by default it is released here.
+    keep_hidden : bool, default False
+        Keep where each frame's depth hides what lies below it over the whole box
+        (``work.hidden``), for the body centroid in a later pass when no later stage of this
+        one sees the raw depth (after a temporal median).
 
     Notes
     -----
@@ -63,9 +71,17 @@ class HeightsStage(FrameStage):
     its first write each time (on some virtual machines about 80 MB/s).
     """
 
-    def __init__(self, converter: ArenaHeights, arena_heights_step: int | None = None) -> None:
+    def __init__(
+        self,
+        converter: ArenaHeights,
+        arena_heights_step: int | None = None,
+        keep_depth: bool = False,
+        keep_hidden: bool = False,
+    ) -> None:
         self.converter = converter
         self.arena_heights_step = arena_heights_step
+        self.keep_depth = keep_depth
+        self.keep_hidden = keep_hidden
         self._buffers: list[np.ndarray | None] = [None, None]
         self._turn = 0
 
@@ -89,12 +105,17 @@ class HeightsStage(FrameStage):
         work.arena_heights = buffer[:own]
 
     def process(self, work: WindowWork, k: int) -> None:
-        """Heights of frame ``k`` from its raw depth (which is then released)."""
+        """Heights of frame ``k`` from its raw depth (which is then released, unless a later
+        stage releases it)."""
         row0, row1, col0, col1 = self.converter.bbox
         depth = work.depth[k]
-        work.depth[k] = None
+        if not self.keep_depth:
+            work.depth[k] = None
         heights = work.frame_heights(k)
         self.converter.convert(depth[row0:row1, col0:col1], heights)
+        if self.keep_hidden:
+            hidden = self.converter.hidden(depth[row0:row1, col0:col1], 0, 0)
+            work.hidden[k] = HiddenPixels.of(hidden, 0, 0)
         if work.arena_heights is not None and work.own.start <= k < work.own.stop:
             step = self.arena_heights_step
             work.arena_heights[k - work.own.start] = heights[::step, ::step]
@@ -290,21 +311,30 @@ class BodyCentroidStage(FrameStage):
     It reads the frame's heights round the animal: in the pass that tracks with a stateless
     tracker (the heights before the tail filter that the spatial filter kept, else its
     thread's scratch image), or, after a sequential tracker, in a pass of its own on the
-    threads (the patch kept round the tracker's input).
+    threads (the patch kept round the tracker's input). Where the depth hides the animal it
+    reads from the frame's raw depth, which it then releases, in the tracking pass (the heights
+    stage keeps it), or from the hidden pixels kept for a later pass (``work.hidden``: by
+    :class:`HeightsPatchStage` round a sequential tracker's input, by :class:`HeightsStage`
+    over the box before a temporal median).
 
     Parameters
     ----------
     locator : BodyCentroid
         Finds the centroid from the tracked object and the heights round it.
+    converter : ArenaHeights
+        Which pixels of the raw depth are hidden (:meth:`ArenaHeights.hidden`).
     """
 
-    def __init__(self, locator: BodyCentroid) -> None:
+    def __init__(self, locator: BodyCentroid, converter: ArenaHeights) -> None:
         self.locator = locator
+        self.converter = converter
 
     def process(self, work: WindowWork, k: int) -> None:
         """Set the body centroid and axis of frame ``k``'s object (nothing where there is
         none)."""
         smoothed, work.smoothed[k] = work.smoothed[k], None
+        depth, work.depth[k] = work.depth[k], None
+        kept, work.hidden[k] = work.hidden[k], None
         found = work.objects[k]
         if found is None or found.image is None:
             return
@@ -312,8 +342,15 @@ class BodyCentroidStage(FrameStage):
         def heights(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
             return _raw_heights(work, k, x0, y0, y1 - y0, x1 - x0)
 
+        def hidden(y0: int, y1: int, x0: int, x1: int) -> np.ndarray | None:
+            if depth is not None:
+                row0, _, col0, _ = self.converter.bbox
+                window = depth[row0 + y0 : row0 + y1, col0 + x0 : col0 + x1]
+                return self.converter.hidden(window, y0, x0)
+            return None if kept is None else kept.window(x0, y0, x1, y1)
+
         found.body_x, found.body_y, found.body_axis = self.locator.locate(
-            found, heights, work.box_shape, smoothed
+            found, heights, work.box_shape, smoothed, hidden
         )
 
 
@@ -335,18 +372,28 @@ class HeightsPatchStage(FrameStage):
         Pixels kept on each side of the centroid's pixel (or of the input region).
     around : {"animal", "input"}, default "animal"
         What the patch is kept round.
+    converter : ArenaHeights, optional
+        With ``around="input"``: also keep where the raw depth hides what lies below it over
+        the patch (``work.hidden``, :meth:`ArenaHeights.hidden`), for the body centroid after
+        the sequential tracker, and release the raw depth (the heights stage kept it).
     """
 
     keeps_patches = True
 
-    def __init__(self, reach: int, around: str = "animal") -> None:
+    def __init__(
+        self, reach: int, around: str = "animal", converter: ArenaHeights | None = None
+    ) -> None:
         if around not in ("animal", "input"):
             raise ValueError(f"around must be 'animal' or 'input', got {around!r}")
         self.reach = int(reach)
         self.around = around
+        self.converter = converter
 
     def process(self, work: WindowWork, k: int) -> None:
         """Keep frame ``k``'s heights round its animal (nothing where there is none)."""
+        depth = work.depth[k]
+        if self.converter is not None:
+            work.depth[k] = None
         if self.around == "animal":
             found = work.objects[k]
             if found is None or not (math.isfinite(found.x) and math.isfinite(found.y)):
@@ -364,6 +411,14 @@ class HeightsPatchStage(FrameStage):
         x0, x1 = max(0, left - self.reach), min(cols, right + self.reach)
         if y1 > y0 and x1 > x0:
             work.patches[k] = (work.frame_heights(k)[y0:y1, x0:x1].copy(), x0, y0)
+            if self.converter is not None and depth is not None:
+                work.hidden[k] = self._hidden(depth, x0, y0, x1, y1)
+
+    def _hidden(self, depth: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> HiddenPixels | None:
+        """Where the depth hides what lies below it over the patch (``None``: nowhere)."""
+        row0, _, col0, _ = self.converter.bbox
+        window = depth[row0 + y0 : row0 + y1, col0 + x0 : col0 + x1]
+        return HiddenPixels.of(self.converter.hidden(window, y0, x0), x0, y0)
 
 
 def _raw_heights(work: WindowWork, k: int, x0: int, y0: int, rows: int, cols: int) -> np.ndarray:

@@ -7,13 +7,14 @@ heights, so both see exactly what moseq2-extract's ``chunk`` holds.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from ..cameras import INVALID_DEPTHS
 
-__all__ = ["ArenaHeights"]
+__all__ = ["ArenaHeights", "HiddenPixels"]
 
 
 class ArenaHeights:
@@ -106,6 +107,9 @@ class ArenaHeights:
             and all(code == 0 or code > deepest for code in self.invalid_depths)
         )
         self._floor16 = floor.astype(np.uint16) if self._fast else None
+        # floor(background - depth) is floor(background) - depth for integer depths.
+        self._floor = np.floor(background_box)
+        self._inside_ones = box_mask.astype(np.uint8)
 
     def convert(self, depth: np.ndarray, out: np.ndarray) -> None:
         """Heights of one frame's bounding box.
@@ -139,6 +143,42 @@ class ArenaHeights:
         height[drop] = 0
         np.copyto(out, height, casting="unsafe")
 
+    def hidden(self, depth: np.ndarray, y0: int, x0: int) -> np.ndarray:
+        """Where the depth hides what lies below it, over part of the bounding box.
+
+        A pixel of the ROI is hidden when its depth is invalid (no measurement) or its height
+        is above ``max_height`` (a hand, or a cable on its way up, between the camera and the
+        animal): :meth:`convert` makes both 0, like the floor, though an animal may lie
+        under them.
+
+        Parameters
+        ----------
+        depth : numpy.ndarray
+            uint16 depth (mm) of rows ``y0:y0 + rows`` and columns ``x0:x0 + cols`` of the
+            bounding box.
+        y0, x0 : int
+            The first row and column, bounding-box coordinates.
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8 (0/1), ``depth``'s shape: 1 where hidden; 0 outside the ROI.
+        """
+        rows, cols = depth.shape
+        window = np.s_[y0 : y0 + rows, x0 : x0 + cols]
+        if self._fast:
+            # As in convert: a depth of 0 gives a height above max_height.
+            hidden = cv2.compare(cv2.subtract(self._floor16[window], depth), self._high, cv2.CMP_GT)
+            for code in self.invalid_depths:
+                if code != 0:
+                    cv2.bitwise_or(hidden, cv2.compare(depth, code, cv2.CMP_EQ), dst=hidden)
+            return cv2.bitwise_and(hidden, self._inside_ones[window])
+        hidden = np.subtract(self._floor[window], depth, dtype=np.float32) > self.max_height
+        for code in self.invalid_depths:
+            hidden |= depth == code
+        hidden &= ~self.outside[window]
+        return hidden.view(np.uint8)
+
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """Heights of whole frames.
 
@@ -156,4 +196,49 @@ class ArenaHeights:
         out = np.empty((frames.shape[0], *self.shape), dtype=self.dtype)
         for k in range(frames.shape[0]):
             self.convert(frames[k, row0:row1, col0:col1], out[k])
+        return out
+
+
+@dataclass(frozen=True)
+class HiddenPixels:
+    """Where a frame's depth hides what lies below it (:meth:`ArenaHeights.hidden`), kept for
+    a later pass at one bit a pixel over the hidden pixels' bounding box.
+
+    Attributes
+    ----------
+    bits : numpy.ndarray
+        ``numpy.packbits(mask, axis=1)`` of the box's uint8 (0/1) mask.
+    x0, y0 : int
+        The box's top-left pixel in the ROI's bounding box.
+    cols : int
+        The box's columns.
+    """
+
+    bits: np.ndarray
+    x0: int
+    y0: int
+    cols: int
+
+    @classmethod
+    def of(cls, mask: np.ndarray, x0: int, y0: int) -> HiddenPixels | None:
+        """``mask`` (uint8 0/1, its top-left pixel at ``(x0, y0)``) kept, or ``None`` when no
+        pixel of it is hidden."""
+        left, top, cols, rows = cv2.boundingRect(mask)
+        if cols == 0:
+            return None
+        bits = np.packbits(mask[top : top + rows, left : left + cols], axis=1)
+        return cls(bits, x0 + left, y0 + top, cols)
+
+    def window(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        """uint8 (0/1) over rows ``y0:y1`` and columns ``x0:x1`` of the ROI's bounding box:
+        1 where hidden (0 past the kept box)."""
+        out = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+        top, left = max(y0, self.y0), max(x0, self.x0)
+        bottom = min(y1, self.y0 + self.bits.shape[0])
+        right = min(x1, self.x0 + self.cols)
+        if bottom > top and right > left:
+            rows = np.unpackbits(self.bits[top - self.y0 : bottom - self.y0], axis=1)
+            out[top - y0 : bottom - y0, left - x0 : right - x0] = rows[
+                :, left - self.x0 : right - self.x0
+            ]
         return out

@@ -367,8 +367,11 @@ class SessionExtraction:
         """
         keep = self._keeps_filtered_frames
         sequential = self.tracker.sequential
+        # Where the raw depth hides the animal the body centroid reads it in the first pass,
+        # or what was kept of it round a sequential tracker's input, or over the whole box
+        # before a temporal median.
         stages: list[FrameStage] = [
-            HeightsStage(converter, arena_heights_step),
+            HeightsStage(converter, arena_heights_step, keep_depth=not keep, keep_hidden=keep),
             # The body centroid in the tracking pass reuses what the tail filter was given.
             SpatialFilterStage(
                 self.filters, keep, sequential, keep_smoothed=not (keep or sequential)
@@ -380,10 +383,10 @@ class SessionExtraction:
         # only the heights round the animal are kept (see HeightsPatchStage).
         patches = not keep
         reach = crop_reach(self.crop_size)
-        body = BodyCentroidStage(BodyCentroid(self.filters, self.tracker.min_height))
+        body = BodyCentroidStage(BodyCentroid(self.filters, self.tracker.min_height), converter)
         if sequential:
             if patches:
-                stages.append(HeightsPatchStage(reach, around="input"))
+                stages.append(HeightsPatchStage(reach, around="input", converter=converter))
             first, _ = self.frame_range()
             stages.append(SequentialTrackStage(self.tracker, self.filters.temporal_radius, first))
             # In a pass of its own on the threads (it needs no order).

@@ -96,6 +96,11 @@ class WindowWork:
         ``(heights, x0, y0)``: the heights round the tracked animal (or a sequential tracker's
         input), enough for its crop, and the patch's origin in the ROI box, or ``None``; made
         when ``heights`` is not kept.
+    hidden : list
+        :class:`~depthextractors.extraction.heights.HiddenPixels`: where the raw depth hides
+        what lies below it, kept for the body centroid in a later pass (round a sequential
+        tracker's input, or over the box before a temporal median), or ``None`` (nothing
+        hidden there, or not kept).
     arena_heights : numpy.ndarray or None
         Heights of the finished frames at the writers' pixel step (a writer product).
     ahead : int
@@ -119,6 +124,7 @@ class WindowWork:
     full: list = field(init=False)
     smoothed: list = field(init=False)
     patches: list = field(init=False)
+    hidden: list = field(init=False)
     objects: list[TrackedObject | None] = field(init=False)
     x: np.ndarray | None = None
     y: np.ndarray | None = None
@@ -138,6 +144,7 @@ class WindowWork:
         self.full = [None] * count
         self.smoothed = [None] * count
         self.patches = [None] * count
+        self.hidden = [None] * count
         self.objects = [None] * count
 
     def frame_heights(self, k: int) -> np.ndarray:

@@ -1,0 +1,258 @@
+"""Pixels whose depth hides the animal (an invalid code, or taller than max_height: an invalid
+patch, a hand or a cable over it) are 0 in the heights, like the floor; the body centroid gives
+them to the body when they lie nearer it than anything seen, on every path of the extraction."""
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from depthextractors import MomentsTracker
+from depthextractors.extraction.body_centroid import BodyCentroid
+from depthextractors.extraction.filters import FrameFilters
+from depthextractors.extraction.heights import ArenaHeights, HiddenPixels
+
+ROWS, COLS = 120, 170
+CENTRE = (85, 60)
+AXES = (26, 13)
+
+
+def body_heights():
+    """uint8 heights (mm): an elliptic body 30 mm tall (52 x 26 px); and its pixels."""
+    heights = np.zeros((ROWS, COLS), dtype=np.uint8)
+    cv2.ellipse(heights, CENTRE, AXES, 0, 0, 360, 30, thickness=cv2.FILLED)
+    return heights, heights > 0
+
+
+def pixel_centroid(mask):
+    ys, xs = np.nonzero(mask)
+    return xs.mean(), ys.mean()
+
+
+def locate(heights, hidden_mask=None):
+    """The body centroid of ``heights`` (tracked with the default filters), with
+    ``hidden_mask`` (bool, whole box) as the hidden pixels when given."""
+    filters = FrameFilters()
+    filtered = filters.apply_spatial(heights)
+    found = MomentsTracker(10.0, 120).track(filtered)
+    found.image, found.image_origin = filtered, (0, 0)
+
+    def read(y0, y1, x0, x1):
+        return heights[y0:y1, x0:x1]
+
+    hidden = None
+    if hidden_mask is not None:
+
+        def hidden(y0, y1, x0, x1):
+            return hidden_mask[y0:y1, x0:x1].astype(np.uint8)
+
+    return BodyCentroid(filters, 10.0).locate(found, read, heights.shape, None, hidden)[:2]
+
+
+def distance(a, b):
+    return math.hypot(a[0] - b[0], a[1] - b[1])
+
+
+def hide(heights, mask):
+    covered = heights.copy()
+    covered[mask] = 0
+    return covered
+
+
+def test_a_patch_over_the_rear_of_the_body_is_given_back():
+    """A hand or an invalid patch over the rear third: without the hidden pixels the centroid
+    moves forward by several pixels; with them it is back within a fraction of a pixel."""
+    heights, body = body_heights()
+    truth = pixel_centroid(body)
+    hidden = np.zeros_like(body)
+    hidden[30:95, 40:76] = True  # over the west end and well past it
+    covered = hide(heights, hidden)
+    without = locate(covered)
+    assert distance(without, truth) > 4.0
+    assert distance(locate(covered, hidden), truth) < 0.5
+
+
+def test_a_hole_in_the_body_is_filled():
+    """An invalid patch inside the body (farther from its outline than the tail filter's
+    disc, which would trim the thin rim beside it) is filled: the centroid is the whole
+    body's."""
+    heights, body = body_heights()
+    hidden = np.zeros_like(body)
+    cv2.circle(hidden.view(np.uint8), (92, 62), 4, 1, thickness=cv2.FILLED)
+    covered = hide(heights, hidden)
+    whole = locate(heights)
+    assert distance(locate(covered), whole) > 0.2
+    assert locate(covered, hidden) == pytest.approx(whole, abs=1e-9)
+
+
+def test_hidden_pixels_away_from_the_body_add_nothing():
+    """A hand beside the animal (two pixels of floor between them) and an invalid patch
+    across the arena: the floor seen between is nearer, so nothing is added."""
+    heights, body = body_heights()
+    hidden = np.zeros_like(body)
+    hidden[10:110, 114:150] = True  # the body ends at column 111
+    hidden[5:20, 5:30] = True
+    assert locate(heights, hidden) == pytest.approx(locate(heights), abs=1e-9)
+
+
+def test_a_cable_leaving_the_body_adds_no_more_than_its_base():
+    """A cable above max_height (hidden) from the body's flank to the arena's edge: only the
+    pixels nearer the body than the floor on either side of the cable are added, a stub no
+    longer than the cable's half width, not the cable."""
+    heights, body = body_heights()
+    cable = np.zeros_like(body)
+    cable[:47, 83:88] = True  # 5 px wide, north from the body's top edge (row 47)
+    found = locate(heights, cable)
+    whole = locate(heights)
+    assert distance(found, whole) < 0.2
+    assert distance(pixel_centroid(body | cable), pixel_centroid(body)) > 2.0
+
+
+def test_nothing_is_added_past_the_body_s_deepest_distance_to_its_outline():
+    """A hidden region that covers the body's east end and reaches far beyond it, with no
+    floor seen round it: the body grows by at most its half width (13 px) there."""
+    heights, body = body_heights()
+    hidden = np.zeros_like(body)
+    hidden[:, 100:] = True
+    covered = hide(heights, hidden)
+    x, _ = locate(covered, hidden)
+    # The centroid of the body cut at column 100 and extended by up to 13 px + rounding.
+    extended = body.copy()
+    extended[:, 100:] = False
+    rows = np.flatnonzero(extended[:, 99])
+    extended[rows[0] : rows[-1] + 1, 100:114] = True
+    assert x <= pixel_centroid(extended)[0] + 0.5
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_the_hidden_pixels_are_those_the_heights_drop_for_invalid_depth_or_height(dtype):
+    """``ArenaHeights.hidden`` marks exactly the pixels of the ROI whose heights are 0 because
+    the depth is an invalid code or the height above ``max_height``, for 8- and 16-bit heights
+    (the converter's two paths)."""
+    rng = np.random.default_rng(4)
+    background = np.full((60, 80), 700.0, dtype=np.float32) + rng.uniform(0, 1, (60, 80))
+    roi = np.zeros((60, 80), dtype=bool)
+    roi[5:55, 8:75] = True
+    converter = ArenaHeights(background, roi, 10.0, 120.0, dtype)
+    depth = rng.integers(540, 720, (60, 80)).astype(np.uint16)
+    depth[rng.random((60, 80)) < 0.05] = 0
+    depth[rng.random((60, 80)) < 0.05] = 65535
+    row0, row1, col0, col1 = converter.bbox
+    box = depth[row0:row1, col0:col1]
+    heights = np.empty(converter.shape, dtype=dtype)
+    converter.convert(box, heights)
+    height = np.floor(background[row0:row1, col0:col1]) - box.astype(np.float64)
+    expected = ((box == 0) | (box == 65535) | (height > 120)) & roi[row0:row1, col0:col1]
+    hidden = converter.hidden(box, 0, 0)
+    assert hidden.dtype == np.uint8
+    np.testing.assert_array_equal(hidden.astype(bool), expected)
+    assert not heights[expected].any()
+    # A window of the box gives the same pixels as the whole box there.
+    np.testing.assert_array_equal(converter.hidden(box[7:30, 11:50], 7, 11), hidden[7:30, 11:50])
+
+
+def test_hidden_pixels_kept_for_a_later_pass_give_back_any_window():
+    """A frame's hidden pixels are kept at one bit a pixel over their bounding box; any
+    window of the ROI box reads back as the mask did there, 0 past the kept box."""
+    rng = np.random.default_rng(7)
+    mask = np.zeros((50, 70), dtype=np.uint8)
+    mask[12:31, 9:44] = rng.random((19, 35)) < 0.3
+    mask[12, 9] = mask[30, 43] = 1  # the bounding box's corners
+    kept = HiddenPixels.of(mask, 100, 200)
+    assert (kept.x0, kept.y0, kept.cols, kept.bits.shape) == (109, 212, 35, (19, 5))
+    box = np.zeros((300, 300), dtype=np.uint8)  # the ROI box, the mask at (100, 200)
+    box[200:250, 100:170] = mask
+    for x0, y0, x1, y1 in [(100, 200, 170, 250), (95, 190, 130, 215), (140, 225, 180, 260)]:
+        np.testing.assert_array_equal(kept.window(x0, y0, x1, y1), box[y0:y1, x0:x1])
+    assert HiddenPixels.of(np.zeros((5, 5), dtype=np.uint8), 0, 0) is None
+
+
+def _session_with_patches(tmp_path):
+    """A generated session with many invalid patches (some over the animal) and a hand over
+    it for a quarter of the frames."""
+    from depthextractors.testing import generate_synthetic_session
+
+    return generate_synthetic_session(
+        tmp_path / "session", 160, seed=21, dropout_patches=15.0, hand_frames=40
+    )
+
+
+def _body_centroids(session, em, workers, temporal_filter_size=0):
+    from depthextractors import open_depth_video
+    from depthextractors.config import ExtractionConfig
+    from depthextractors.io import InMemoryResultsWriter
+
+    config = ExtractionConfig(use_tracking_model=em, temporal_filter_size=temporal_filter_size)
+    extraction = config.build_extraction(open_depth_video(session.directory))
+    results = extraction.run(InMemoryResultsWriter(), progress=False, workers=workers, n_jobs=2)
+    row0, _, col0, _ = extraction.arena.roi.bbox
+    x = results.scalars["body_centroid_x_px"][:] + col0
+    y = results.scalars["body_centroid_y_px"][:] + row0
+    return x, y, np.asarray(results.valid, bool)
+
+
+@pytest.mark.parametrize("em", [False, True])
+def test_threads_and_worker_processes_fill_the_same_hidden_pixels(tmp_path, em):
+    """The body centroid reads the hidden pixels from the raw depth in the tracking pass, or,
+    after a sequential tracker (``EMTracker``), from what the patch stage kept round its
+    input: in threads and in worker processes alike."""
+    session = _session_with_patches(tmp_path)
+    threads = _body_centroids(session, em, "threads")
+    processes = _body_centroids(session, em, "processes")
+    for a, b in zip(threads, processes, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_sequential_tracker_s_patches_hold_every_hidden_pixel_read(tmp_path, monkeypatch):
+    """After ``EMTracker`` the hidden pixels come from the patches kept round its input:
+    keeping them over the whole box instead changes no centroid, so the patches hold every
+    pixel the body centroid reads."""
+    from depthextractors.extraction import frame_stages
+
+    session = _session_with_patches(tmp_path)
+    patches = _body_centroids(session, True, "threads")
+    keep = frame_stages.HeightsPatchStage.__init__
+
+    def whole_box(self, reach, around="animal", converter=None):
+        keep(self, 100_000, around, converter)
+
+    monkeypatch.setattr(frame_stages.HeightsPatchStage, "__init__", whole_box)
+    everywhere = _body_centroids(session, True, "threads")
+    for a, b in zip(patches, everywhere, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("em", "temporal_filter_size"),
+    [(False, 0), (True, 0), (False, 3)],
+    ids=["moments", "em", "temporal-median"],
+)
+def test_the_hidden_pixels_bring_the_body_centroid_nearer_the_truth(
+    tmp_path, monkeypatch, em, temporal_filter_size
+):
+    """End to end on a generated session with invalid patches and a hand over the animal, on
+    each path the hidden pixels reach the body centroid by (the raw depth in the tracking
+    pass, the patches kept round a sequential tracker's input, the whole box kept before a
+    temporal median): the frames the body centroid changes are nearer the truth with the
+    hidden pixels than without them (measured with the default tracker: 22 frames, mean error
+    1.75 against 2.39 px; p95 of all frames 1.44 against 2.61 px)."""
+    from depthextractors.extraction import body_centroid
+
+    session = _session_with_patches(tmp_path)
+    truth = session.truth
+    with_hidden = _body_centroids(session, em, "threads", temporal_filter_size)
+    monkeypatch.setattr(body_centroid, "_with_hidden", lambda body, origin, *_: (body, *origin))
+    without = _body_centroids(session, em, "threads", temporal_filter_size)
+
+    def errors(found):
+        x, y, valid = found
+        error = np.hypot(x - truth.centroid_px[:, 0], y - truth.centroid_px[:, 1])
+        return error, valid & truth.visible
+
+    error_with, visible = errors(with_hidden)
+    error_without, _ = errors(without)
+    changed = visible & (np.abs(error_with - error_without) > 1e-6)
+    assert changed.sum() >= 10
+    assert np.mean(error_with[changed]) < 0.85 * np.mean(error_without[changed])
+    assert np.percentile(error_with[visible], 95) < np.percentile(error_without[visible], 95)
