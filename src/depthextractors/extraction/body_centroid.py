@@ -87,6 +87,8 @@ TAIL_WIDTH_SHARE = 0.3
 #: ... and reaches farther from what the opening keeps than this many of the disc's radii
 #: (where a snout tapers to a point, what the disc cannot reach stays within them).
 TAIL_REACH = 2.0
+#: The four neighbours of a pixel (and itself), for the hidden pixels' test.
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 
 class BodyCentroid:
@@ -445,7 +447,8 @@ def _with_hidden(
     the body's deepest distance to its outline: a hidden region is shared out between the body
     and what surrounds it by nearness, so a patch inside the body fills it, one across its edge
     fills it up to the edge's course, and a hand or cable beside the animal adds nothing past
-    what a half-width of body could be.
+    what a half-width of body could be. The pixels examined are those within that distance
+    (and a pixel) of the body's bounding box.
 
     Parameters
     ----------
@@ -465,18 +468,28 @@ def _with_hidden(
     """
     x0, y0 = origin
     limit = cv2.minMaxLoc(inside)[1]
-    rows, cols = body.shape
-    gx0, gy0, gx1, gy1 = _grown((x0, y0, x0 + cols, y0 + rows), math.ceil(limit), box_shape)
+    bx, by, cols, rows = cv2.boundingRect(body)
+    box = (x0 + bx, y0 + by, x0 + bx + cols, y0 + by + rows)
+    gx0, gy0, gx1, gy1 = _grown(box, math.ceil(limit) + 1, box_shape)
     mask = hidden(gy0, gy1, gx0, gx1)
-    if mask is None or cv2.countNonZero(mask) == 0:
+    if mask is None:
         return body, x0, y0
     grown = _window(body, x0, y0, gx0, gy0, gx1, gy1)
-    not_body = cv2.threshold(grown, 0, 1, cv2.THRESH_BINARY_INV)[1]
-    from_body = cv2.distanceTransform(not_body, cv2.DIST_L2, 5)
     # Pixels seen to be something else (the floor, another object) are 0 in this image.
     unseen_or_body = cv2.bitwise_or(grown, mask)
-    from_seen = cv2.distanceTransform(unseen_or_body, cv2.DIST_L2, 5)
-    added = (mask > 0) & (not_body > 0) & (from_body < from_seen) & (from_body <= limit)
-    if not added.any():
+    # A hidden pixel with a seen pixel among its four neighbours is 1 px from it, no farther
+    # than from the body: only those with none can be added (most frames, with a few
+    # scattered invalid pixels, have none).
+    deep = cv2.subtract(cv2.erode(unseen_or_body, _CROSS), grown)
+    if cv2.countNonZero(deep) == 0:
         return body, x0, y0
-    return cv2.bitwise_or(grown, added.view(np.uint8)), gx0, gy0
+    from_body = cv2.distanceTransform(
+        cv2.threshold(grown, 0, 1, cv2.THRESH_BINARY_INV)[1], cv2.DIST_L2, 5
+    )
+    from_seen = cv2.distanceTransform(unseen_or_body, cv2.DIST_L2, 5)
+    nearer = cv2.compare(from_body, from_seen, cv2.CMP_LT)
+    within = cv2.compare(from_body, limit, cv2.CMP_LE)
+    added = cv2.bitwise_and(cv2.bitwise_and(deep, nearer), within)
+    if cv2.countNonZero(added) == 0:
+        return body, x0, y0
+    return cv2.bitwise_or(grown, added), gx0, gy0

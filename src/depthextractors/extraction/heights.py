@@ -107,6 +107,7 @@ class ArenaHeights:
             and all(code == 0 or code > deepest for code in self.invalid_depths)
         )
         self._floor16 = floor.astype(np.uint16) if self._fast else None
+        self._tall_below = cv2.subtract(self._floor16, self._high) if self._fast else None
         # floor(background - depth) is floor(background) - depth for integer depths.
         self._floor = np.floor(background_box)
         self._inside_ones = box_mask.astype(np.uint8)
@@ -167,8 +168,9 @@ class ArenaHeights:
         rows, cols = depth.shape
         window = np.s_[y0 : y0 + rows, x0 : x0 + cols]
         if self._fast:
-            # As in convert: a depth of 0 gives a height above max_height.
-            hidden = cv2.compare(cv2.subtract(self._floor16[window], depth), self._high, cv2.CMP_GT)
+            # Taller than max_height where the depth is under floor - max_height (a depth of 0
+            # included, as in convert); that bound is 0 outside the ROI.
+            hidden = cv2.compare(depth, self._tall_below[window], cv2.CMP_LT)
             for code in self.invalid_depths:
                 if code != 0:
                     cv2.bitwise_or(hidden, cv2.compare(depth, code, cv2.CMP_EQ), dst=hidden)
