@@ -183,10 +183,11 @@ class BodyCentroid:
         Notes
         -----
         Only the pixels within ``margin`` of the tracked object's bounding box are examined.
-        About 50 microseconds a frame for a Kinect v2 mouse, and 15-30 more to look for a
-        thick cable (``benchmarks/bench_stages.py``); each step is one OpenCV call, as
-        the numpy equivalents (boolean indexing, gathers by label) cost several times more on
-        such small images.
+        About 150-200 microseconds of CPU a frame for a Kinect v2 mouse on the 2-core
+        development machine (``benchmarks/bench_stages.py``), 20-60 of them to look at the
+        hidden pixels round it (2026-12-06); most steps are one OpenCV call, as the numpy
+        equivalents (boolean indexing, gathers by label) cost several times more on such
+        small images.
         """
         mx, my = found.mask_origin
         mh, mw = found.mask.shape
