@@ -1,6 +1,7 @@
 """Pixels whose depth hides the animal (an invalid code, or taller than max_height: an invalid
-patch, a hand or a cable over it) are 0 in the heights, like the floor; the body centroid gives
-them to the body when they lie nearer it than anything seen, on every path of the extraction."""
+patch, a hand or a cable over it) are 0 in the heights, like the floor; the body centroid joins
+the parts of the body they cut off and gives them to the body when they lie nearer it than
+anything seen, on every path of the extraction."""
 
 import math
 
