@@ -244,7 +244,7 @@ def test_the_hidden_pixels_bring_the_body_centroid_nearer_the_truth(
     session = _session_with_patches(tmp_path)
     truth = session.truth
     with_hidden = _body_centroids(session, em, "threads", temporal_filter_size)
-    monkeypatch.setattr(body_centroid, "_with_hidden", lambda body, origin, *_: (body, *origin))
+    monkeypatch.setattr(body_centroid, "with_hidden", lambda body, origin, *_: (body, *origin))
     without = _body_centroids(session, em, "threads", temporal_filter_size)
 
     def errors(found):

@@ -38,14 +38,14 @@ bases:
    body's widest is larger than the tail filter's, what an opening by that disc removes and
    reaches farther than :data:`TAIL_REACH` times its radius from the opened body is left out
    (:func:`_without_tail`). The head and the snout are wider or shorter and stay;
-5. hidden pixels given to the body: where the depth is invalid or taller than ``max_height``
-   (an invalid patch, a hand or a cable over the animal) the heights are 0, as on the floor,
-   and the body loses what lies under them, or the part of it beyond them when they cross it
-   (the tracker follows one side). A part at the threshold as wide as a body that such pixels
-   cut off from it joins it; then each hidden pixel that lies nearer the body than any pixel
-   seen to be something else, and within the body's deepest distance to its outline, is
-   taken to be body (:func:`_with_hidden`); the extraction passes where the depth is hidden,
-   from the raw depth round the animal;
+5. hidden pixels given to the body: where the depth is invalid or taller than ``max_height`` (an
+   invalid patch, a hand or a cable over the animal) the heights are 0, as on the floor, and the
+   body loses what lies under them, or the part of it beyond them when they cross it (the tracker
+   follows one side). A part at the threshold as wide as a body that such pixels cut off from it
+   joins it; then each hidden pixel that lies nearer the body than any pixel seen to be something
+   else, and within the body's deepest distance to its outline, is taken to be body
+   (:func:`~.body_hidden.with_hidden`); the extraction passes where the depth is hidden, from the
+   raw depth round the animal;
 6. the mean of the pixel centres of the result (the filled pixel set, not a polygon), and the
    orientation of its second moments (``-0.5 * arctan2(2 mu11, mu20 - mu02)``, as the
    tracker's angle, but of the body's pixels rather than the trimmed contour's): the body axis
@@ -63,6 +63,8 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
+from .body_hidden import with_hidden
+from .box_windows import at_least, box_window, grown_box
 from .filters import FrameFilters
 from .tracking import TrackedObject
 
@@ -89,14 +91,6 @@ TAIL_WIDTH_SHARE = 0.3
 #: ... and reaches farther from what the opening keeps than this many of the disc's radii
 #: (where a snout tapers to a point, what the disc cannot reach stays within them).
 TAIL_REACH = 2.0
-#: A part of the heights at the threshold that hidden pixels cut off from the body joins it when
-#: its deepest pixel lies at least this share of the body's half-width from its outline (a
-#: body's other half; a cable's visible stretch is narrower).
-JOIN_WIDTH_SHARE = 0.5
-#: The four neighbours of a pixel (and itself), for the hidden pixels' test.
-_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-#: The eight neighbours of a pixel (and itself).
-_SQUARE = np.ones((3, 3), dtype=np.uint8)
 
 
 class BodyCentroid:
@@ -191,7 +185,7 @@ class BodyCentroid:
         """
         mx, my = found.mask_origin
         mh, mw = found.mask.shape
-        x0, y0, x1, y1 = _grown((mx, my, mx + mw, my + mh), self.margin, box_shape)
+        x0, y0, x1, y1 = grown_box((mx, my, mx + mw, my + mh), self.margin, box_shape)
         body = self._object(found, x0, y0, x1, y1)
         if body is None:
             return math.nan, math.nan, math.nan
@@ -200,9 +194,9 @@ class BodyCentroid:
         if smoothed is None:
             smoothed = self._smoothed(heights, box_shape, x0, y0, x1, y1)
         else:
-            smoothed = _window(*smoothed, x0, y0, x1, y1)
+            smoothed = box_window(*smoothed, x0, y0, x1, y1)
         if self.reach:
-            self._put_back_trimmed(body, _at_least(smoothed, self.threshold))
+            self._put_back_trimmed(body, at_least(smoothed, self.threshold))
         inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
         without = _without_cables(body, smoothed, inside)
         if without is not body:
@@ -210,7 +204,7 @@ class BodyCentroid:
         if self._tail_radius is not None:
             body = _without_tail(body, inside, self._tail_radius)
         if hidden is not None:
-            body, x0, y0 = _with_hidden(
+            body, x0, y0 = with_hidden(
                 body, (x0, y0), cv2.minMaxLoc(inside)[1], hidden, heights, self.threshold, box_shape
             )
         # The body holds at least the seed pixel its flood started from.
@@ -226,7 +220,9 @@ class BodyCentroid:
         boundary pixel, which lies on its outer contour)."""
         # The region usually reaches past the tracker's input (a few pixels round the animal's
         # heights), which is 0 there.
-        above = _at_least(_window(found.image, *found.image_origin, x0, y0, x1, y1), self.threshold)
+        above = at_least(
+            box_window(found.image, *found.image_origin, x0, y0, x1, y1), self.threshold
+        )
         first = int(found.mask.argmax())
         mx, my = found.mask_origin
         seed = (mx - x0 + first % found.mask.shape[1], my - y0 + first // found.mask.shape[1])
@@ -249,7 +245,7 @@ class BodyCentroid:
         cable filter and the median), mm."""
         # The median (and cable filter) read this far past the pixels; as filtering the
         # whole box, the border is the box's own.
-        rx0, ry0, rx1, ry1 = _grown((x0, y0, x1, y1), self._border, box_shape)
+        rx0, ry0, rx1, ry1 = grown_box((x0, y0, x1, y1), self._border, box_shape)
         smoothed = self._before_tail.apply_spatial(heights(ry0, ry1, rx0, rx1), self._kernels)
         return smoothed[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
 
@@ -267,10 +263,12 @@ class BodyCentroid:
         """
         x0, y0, x1, y1 = window
         bx, by, bw, bh = cv2.boundingRect(body)
-        needed = _grown((x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh), self.reach + 1, box_shape)
+        needed = grown_box(
+            (x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh), self.reach + 1, box_shape
+        )
         nx0, ny0 = min(x0, needed[0]), min(y0, needed[1])
         nx1, ny1 = max(x1, needed[2]), max(y1, needed[3])
-        return nx0, ny0, nx1, ny1, _window(body, x0, y0, nx0, ny0, nx1, ny1)
+        return nx0, ny0, nx1, ny1, box_window(body, x0, y0, nx0, ny0, nx1, ny1)
 
     def _put_back_trimmed(self, body: np.ndarray, candidates: np.ndarray) -> None:
         """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach."""
@@ -294,36 +292,6 @@ class BodyCentroid:
         else:
             put_back = back[labels]
         cv2.bitwise_or(body, put_back, dst=body)
-
-
-def _grown(
-    box: tuple[int, int, int, int], margin: int, box_shape: tuple[int, int]
-) -> tuple[int, int, int, int]:
-    """``(x0, y0, x1, y1)`` grown by ``margin`` pixels on every side, within the ROI box."""
-    x0, y0, x1, y1 = box
-    rows, cols = box_shape
-    return max(0, x0 - margin), max(0, y0 - margin), min(cols, x1 + margin), min(rows, y1 + margin)
-
-
-def _window(image: np.ndarray, ix: int, iy: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-    """Rows ``y0:y1``, columns ``x0:x1`` of the box from ``image``, whose top-left pixel is
-    ``(ix, iy)`` in the box and which overlaps them; 0 where they reach past it."""
-    top, left = max(y0, iy), max(x0, ix)
-    bottom = max(top, min(y1, iy + image.shape[0]))
-    right = max(left, min(x1, ix + image.shape[1]))
-    inside = image[top - iy : bottom - iy, left - ix : right - ix]
-    if (top, left, bottom, right) == (y0, x0, y1, x1):
-        return inside
-    return cv2.copyMakeBorder(
-        inside, top - y0, y1 - bottom, left - x0, x1 - right, cv2.BORDER_CONSTANT, value=0
-    )
-
-
-def _at_least(image: np.ndarray, threshold: int) -> np.ndarray:
-    """uint8 (0/1): where ``image`` is at least ``threshold``."""
-    if image.dtype == np.uint8:
-        return cv2.threshold(image, threshold - 1, 1, cv2.THRESH_BINARY)[1]
-    return (image >= threshold).astype(np.uint8)
 
 
 def _without_cables(body: np.ndarray, smoothed: np.ndarray, inside: np.ndarray) -> np.ndarray:
@@ -442,147 +410,3 @@ def _without_tail(body: np.ndarray, inside: np.ndarray, tail_radius: int) -> np.
     without = body.copy()
     without[tails[labels]] = 0
     return without
-
-
-def _with_hidden(
-    body: np.ndarray,
-    origin: tuple[int, int],
-    half_width: float,
-    hidden: Callable[[int, int, int, int], np.ndarray | None],
-    heights: Callable[[int, int, int, int], np.ndarray],
-    threshold: int,
-    box_shape: tuple[int, int],
-) -> tuple[np.ndarray, int, int]:
-    """``body`` with what the hidden pixels cut off from it and the hidden pixels that belong
-    to it, and its origin in the ROI box.
-
-    A hidden pixel (see :meth:`BodyCentroid.locate`'s ``hidden``) is body when it lies nearer
-    the body than any pixel that is neither body nor hidden, and no farther from the body than
-    ``half_width``: a hidden region is shared out between the body and what surrounds it by
-    nearness, so a patch inside the body fills it, one across its edge fills it up to the
-    edge's course, and a hand or cable beside the animal adds nothing past what a half-width
-    of body could be. The pixels examined are those within ``half_width`` (and a pixel) of the
-    body's bounding box. Before that, a part of the animal that hidden pixels cut off from the
-    body (a cable above ``max_height`` lying across it) joins it (:func:`_joined_across_hidden`).
-
-    Parameters
-    ----------
-    body : numpy.ndarray
-        uint8 (0/1) body pixels, whose top-left pixel is ``origin`` ``(x0, y0)`` in the box.
-    half_width : float
-        The body's deepest distance to its outline, px.
-    hidden, heights, box_shape
-        As :meth:`BodyCentroid.locate`'s.
-    threshold : int
-        Whole millimetres from which a height counts as above ``min_height``.
-
-    Returns
-    -------
-    (numpy.ndarray, int, int)
-        ``(body, x0, y0)``: ``body`` and ``origin`` themselves when nothing is added, else a
-        new uint8 (0/1) array over a larger window and its origin.
-    """
-    x0, y0 = origin
-    seen = _hidden_round(body, x0, y0, half_width, hidden, box_shape)
-    if seen is None:
-        return body, x0, y0
-    joined = _joined_across_hidden(body, x0, y0, half_width, hidden, heights, threshold, box_shape)
-    if joined is not None:
-        body, x0, y0 = joined
-        seen = _hidden_round(body, x0, y0, half_width, hidden, box_shape)
-        if seen is None:
-            return body, x0, y0
-    (gx0, gy0), grown, unseen_or_body, deep = seen
-    from_body = cv2.distanceTransform(
-        cv2.threshold(grown, 0, 1, cv2.THRESH_BINARY_INV)[1], cv2.DIST_L2, 5
-    )
-    from_seen = cv2.distanceTransform(unseen_or_body, cv2.DIST_L2, 5)
-    nearer = cv2.compare(from_body, from_seen, cv2.CMP_LT)
-    within = cv2.compare(from_body, half_width, cv2.CMP_LE)
-    added = cv2.bitwise_and(cv2.bitwise_and(deep, nearer), within)
-    if cv2.countNonZero(added) == 0:
-        return body, x0, y0
-    return cv2.bitwise_or(grown, added), gx0, gy0
-
-
-def _hidden_round(
-    body: np.ndarray,
-    x0: int,
-    y0: int,
-    half_width: float,
-    hidden: Callable[[int, int, int, int], np.ndarray | None],
-    box_shape: tuple[int, int],
-) -> tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray] | None:
-    """The pixels within ``half_width`` and a pixel of ``body``'s bounding box: ``((x0, y0),
-    body, body or hidden, hidden pixels none of whose four neighbours is seen)`` over them
-    (uint8), or ``None`` when no hidden pixel there lacks a seen neighbour.
-
-    A hidden pixel with a seen pixel (neither body nor hidden) among its four neighbours is
-    1 px from it, no farther than from the body: only those with none can be body (most
-    frames, with a few scattered invalid pixels, have none).
-    """
-    bx, by, cols, rows = cv2.boundingRect(body)
-    box = (x0 + bx, y0 + by, x0 + bx + cols, y0 + by + rows)
-    gx0, gy0, gx1, gy1 = _grown(box, math.ceil(half_width) + 1, box_shape)
-    mask = hidden(gy0, gy1, gx0, gx1)
-    if mask is None:
-        return None
-    grown = _window(body, x0, y0, gx0, gy0, gx1, gy1)
-    # Pixels seen to be something else (the floor, another object) are 0 in this image.
-    unseen_or_body = cv2.bitwise_or(grown, mask)
-    deep = cv2.subtract(cv2.erode(unseen_or_body, _CROSS), grown)
-    if cv2.countNonZero(deep) == 0:
-        return None
-    return (gx0, gy0), grown, unseen_or_body, deep
-
-
-def _joined_across_hidden(
-    body: np.ndarray,
-    x0: int,
-    y0: int,
-    half_width: float,
-    hidden: Callable[[int, int, int, int], np.ndarray | None],
-    heights: Callable[[int, int, int, int], np.ndarray],
-    threshold: int,
-    box_shape: tuple[int, int],
-) -> tuple[np.ndarray, int, int] | None:
-    """``body`` joined with the parts of the animal that hidden pixels cut off from it, and
-    its origin, or ``None`` when there are none.
-
-    A cable or hand above ``max_height`` lying across the animal hides a strip of it, and
-    the tracker follows one side. Each 8-connected part of the heights at ``threshold`` and
-    above (not body, not hidden) that touches a hidden region touching the body, and is as
-    wide as a body (its deepest pixel at least :data:`JOIN_WIDTH_SHARE` times ``half_width``
-    from its outline; a cable's visible stretch or a speck of noise is narrower), is joined.
-    The pixels examined are those within the body's length of its bounding box.
-    """
-    bx, by, cols, rows = cv2.boundingRect(body)
-    box = (x0 + bx, y0 + by, x0 + bx + cols, y0 + by + rows)
-    gx0, gy0, gx1, gy1 = _grown(box, max(cols, rows), box_shape)
-    mask = hidden(gy0, gy1, gx0, gx1)
-    if mask is None:
-        return None
-    grown = _window(body, x0, y0, gx0, gy0, gx1, gy1)
-    # Wu's SAUF, as filters.label_regions explains (this runs on the worker threads).
-    count, regions = cv2.connectedComponentsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_SAUF)
-    touching = np.zeros(count, dtype=bool)
-    touching[regions[cv2.bitwise_and(cv2.dilate(grown, _SQUARE), mask) > 0]] = True
-    if not touching.any():
-        return None
-    beside = cv2.dilate(touching[regions].view(np.uint8), _SQUARE)
-    above = _at_least(heights(gy0, gy1, gx0, gx1), threshold)
-    above[cv2.bitwise_or(grown, mask) > 0] = 0
-    count, parts = cv2.connectedComponentsWithAlgorithm(above, 8, cv2.CV_32S, cv2.CCL_SAUF)
-    if count < 2:
-        return None
-    # The parts as wide as a body hold a pixel that deep inside them.
-    depth = cv2.distanceTransform(above, cv2.DIST_L2, 5)
-    wide = np.zeros(count, dtype=bool)
-    wide[parts[depth >= JOIN_WIDTH_SHARE * half_width]] = True
-    joined = np.zeros(count, dtype=bool)
-    joined[parts[cv2.bitwise_and(beside, above) > 0]] = True
-    joined &= wide
-    joined[0] = False
-    if not joined.any():
-        return None
-    return cv2.bitwise_or(grown, joined[parts].view(np.uint8)), gx0, gy0

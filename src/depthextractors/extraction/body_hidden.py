@@ -1,0 +1,175 @@
+"""What the depth hides of the body: :func:`with_hidden`, a step of
+:class:`~depthextractors.extraction.body_centroid.BodyCentroid`.
+
+Where the depth is invalid or taller than ``max_height`` (an invalid patch, an experimenter's
+hand, a cable over the animal) the heights are 0, as on the floor
+(:meth:`~depthextractors.extraction.heights.ArenaHeights.hidden` says which pixels), and the
+body centroid loses what lies under them, or, where a cable above ``max_height`` lies across
+the animal, the part beyond it: the tracker follows one side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from .box_windows import at_least, box_window, grown_box
+
+__all__ = ["JOIN_WIDTH_SHARE", "with_hidden"]
+
+#: A part of the heights at the threshold that hidden pixels cut off from the body joins it when
+#: its deepest pixel lies at least this share of the body's half-width from its outline (a
+#: body's other half; a cable's visible stretch is narrower).
+JOIN_WIDTH_SHARE = 0.5
+#: The four neighbours of a pixel (and itself), for the hidden pixels' test.
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+#: The eight neighbours of a pixel (and itself).
+_SQUARE = np.ones((3, 3), dtype=np.uint8)
+
+
+def with_hidden(
+    body: np.ndarray,
+    origin: tuple[int, int],
+    half_width: float,
+    hidden: Callable[[int, int, int, int], np.ndarray | None],
+    heights: Callable[[int, int, int, int], np.ndarray],
+    threshold: int,
+    box_shape: tuple[int, int],
+) -> tuple[np.ndarray, int, int]:
+    """``body`` with what the hidden pixels cut off from it and the hidden pixels that belong
+    to it, and its origin in the ROI box.
+
+    A hidden pixel (see :meth:`~.body_centroid.BodyCentroid.locate`'s ``hidden``) is body when it
+    lies nearer the body than any pixel that is neither body nor hidden, and no farther from the
+    body than ``half_width``: a hidden region is shared out between the body and what surrounds it
+    by nearness, so a patch inside the body fills it, one across its edge fills it up to the edge's
+    course, and a hand or cable beside the animal adds nothing past what a half-width of body could
+    be. The pixels examined are those within ``half_width`` (and a pixel) of the body's bounding
+    box. Before that, a part of the animal that hidden pixels cut off from the body (a cable above
+    ``max_height`` lying across it) joins it (:func:`_joined_across_hidden`).
+
+
+    Parameters
+    ----------
+    body : numpy.ndarray
+        uint8 (0/1) body pixels, whose top-left pixel is ``origin`` ``(x0, y0)`` in the box.
+    half_width : float
+        The body's deepest distance to its outline, px.
+    hidden, heights, box_shape
+        As :meth:`~.body_centroid.BodyCentroid.locate`'s.
+    threshold : int
+        Whole millimetres from which a height counts as above ``min_height``.
+
+    Returns
+    -------
+    (numpy.ndarray, int, int)
+        ``(body, x0, y0)``: ``body`` and ``origin`` themselves when nothing is added, else a
+        new uint8 (0/1) array over a larger window and its origin.
+    """
+    x0, y0 = origin
+    seen = _hidden_round(body, x0, y0, half_width, hidden, box_shape)
+    if seen is None:
+        return body, x0, y0
+    joined = _joined_across_hidden(body, x0, y0, half_width, hidden, heights, threshold, box_shape)
+    if joined is not None:
+        body, x0, y0 = joined
+        seen = _hidden_round(body, x0, y0, half_width, hidden, box_shape)
+        if seen is None:
+            return body, x0, y0
+    (gx0, gy0), grown, unseen_or_body, deep = seen
+    from_body = cv2.distanceTransform(
+        cv2.threshold(grown, 0, 1, cv2.THRESH_BINARY_INV)[1], cv2.DIST_L2, 5
+    )
+    from_seen = cv2.distanceTransform(unseen_or_body, cv2.DIST_L2, 5)
+    nearer = cv2.compare(from_body, from_seen, cv2.CMP_LT)
+    within = cv2.compare(from_body, half_width, cv2.CMP_LE)
+    added = cv2.bitwise_and(cv2.bitwise_and(deep, nearer), within)
+    if cv2.countNonZero(added) == 0:
+        return body, x0, y0
+    return cv2.bitwise_or(grown, added), gx0, gy0
+
+
+def _hidden_round(
+    body: np.ndarray,
+    x0: int,
+    y0: int,
+    half_width: float,
+    hidden: Callable[[int, int, int, int], np.ndarray | None],
+    box_shape: tuple[int, int],
+) -> tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray] | None:
+    """The pixels within ``half_width`` and a pixel of ``body``'s bounding box: ``((x0, y0),
+    body, body or hidden, hidden pixels none of whose four neighbours is seen)`` over them
+    (uint8), or ``None`` when no hidden pixel there lacks a seen neighbour.
+
+    A hidden pixel with a seen pixel (neither body nor hidden) among its four neighbours is
+    1 px from it, no farther than from the body: only those with none can be body (most
+    frames, with a few scattered invalid pixels, have none).
+    """
+    bx, by, cols, rows = cv2.boundingRect(body)
+    box = (x0 + bx, y0 + by, x0 + bx + cols, y0 + by + rows)
+    gx0, gy0, gx1, gy1 = grown_box(box, math.ceil(half_width) + 1, box_shape)
+    mask = hidden(gy0, gy1, gx0, gx1)
+    if mask is None:
+        return None
+    grown = box_window(body, x0, y0, gx0, gy0, gx1, gy1)
+    # Pixels seen to be something else (the floor, another object) are 0 in this image.
+    unseen_or_body = cv2.bitwise_or(grown, mask)
+    deep = cv2.subtract(cv2.erode(unseen_or_body, _CROSS), grown)
+    if cv2.countNonZero(deep) == 0:
+        return None
+    return (gx0, gy0), grown, unseen_or_body, deep
+
+
+def _joined_across_hidden(
+    body: np.ndarray,
+    x0: int,
+    y0: int,
+    half_width: float,
+    hidden: Callable[[int, int, int, int], np.ndarray | None],
+    heights: Callable[[int, int, int, int], np.ndarray],
+    threshold: int,
+    box_shape: tuple[int, int],
+) -> tuple[np.ndarray, int, int] | None:
+    """``body`` joined with the parts of the animal that hidden pixels cut off from it, and
+    its origin, or ``None`` when there are none.
+
+    A cable or hand above ``max_height`` lying across the animal hides a strip of it, and
+    the tracker follows one side. Each 8-connected part of the heights at ``threshold`` and
+    above (not body, not hidden) that touches a hidden region touching the body, and is as
+    wide as a body (its deepest pixel at least :data:`JOIN_WIDTH_SHARE` times ``half_width``
+    from its outline; a cable's visible stretch or a speck of noise is narrower), is joined.
+    The pixels examined are those within the body's length of its bounding box.
+    """
+    bx, by, cols, rows = cv2.boundingRect(body)
+    box = (x0 + bx, y0 + by, x0 + bx + cols, y0 + by + rows)
+    gx0, gy0, gx1, gy1 = grown_box(box, max(cols, rows), box_shape)
+    mask = hidden(gy0, gy1, gx0, gx1)
+    if mask is None:
+        return None
+    grown = box_window(body, x0, y0, gx0, gy0, gx1, gy1)
+    # Wu's SAUF, as filters.label_regions explains (this runs on the worker threads).
+    count, regions = cv2.connectedComponentsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_SAUF)
+    touching = np.zeros(count, dtype=bool)
+    touching[regions[cv2.bitwise_and(cv2.dilate(grown, _SQUARE), mask) > 0]] = True
+    if not touching.any():
+        return None
+    beside = cv2.dilate(touching[regions].view(np.uint8), _SQUARE)
+    above = at_least(heights(gy0, gy1, gx0, gx1), threshold)
+    above[cv2.bitwise_or(grown, mask) > 0] = 0
+    count, parts = cv2.connectedComponentsWithAlgorithm(above, 8, cv2.CV_32S, cv2.CCL_SAUF)
+    if count < 2:
+        return None
+    # The parts as wide as a body hold a pixel that deep inside them.
+    depth = cv2.distanceTransform(above, cv2.DIST_L2, 5)
+    wide = np.zeros(count, dtype=bool)
+    wide[parts[depth >= JOIN_WIDTH_SHARE * half_width]] = True
+    joined = np.zeros(count, dtype=bool)
+    joined[parts[cv2.bitwise_and(beside, above) > 0]] = True
+    joined &= wide
+    joined[0] = False
+    if not joined.any():
+        return None
+    return cv2.bitwise_or(grown, joined[parts].view(np.uint8)), gx0, gy0

@@ -1,0 +1,41 @@
+"""Windows of the ROI box round an animal, for the body centroid's steps: grown, cut out and
+thresholded."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ["at_least", "box_window", "grown_box"]
+
+
+def grown_box(
+    box: tuple[int, int, int, int], margin: int, box_shape: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` grown by ``margin`` pixels on every side, within the ROI box."""
+    x0, y0, x1, y1 = box
+    rows, cols = box_shape
+    return max(0, x0 - margin), max(0, y0 - margin), min(cols, x1 + margin), min(rows, y1 + margin)
+
+
+def box_window(
+    image: np.ndarray, ix: int, iy: int, x0: int, y0: int, x1: int, y1: int
+) -> np.ndarray:
+    """Rows ``y0:y1``, columns ``x0:x1`` of the box from ``image``, whose top-left pixel is
+    ``(ix, iy)`` in the box and which overlaps them; 0 where they reach past it."""
+    top, left = max(y0, iy), max(x0, ix)
+    bottom = max(top, min(y1, iy + image.shape[0]))
+    right = max(left, min(x1, ix + image.shape[1]))
+    inside = image[top - iy : bottom - iy, left - ix : right - ix]
+    if (top, left, bottom, right) == (y0, x0, y1, x1):
+        return inside
+    return cv2.copyMakeBorder(
+        inside, top - y0, y1 - bottom, left - x0, x1 - right, cv2.BORDER_CONSTANT, value=0
+    )
+
+
+def at_least(image: np.ndarray, threshold: int) -> np.ndarray:
+    """uint8 (0/1): where ``image`` is at least ``threshold``."""
+    if image.dtype == np.uint8:
+        return cv2.threshold(image, threshold - 1, 1, cv2.THRESH_BINARY)[1]
+    return (image >= threshold).astype(np.uint8)
