@@ -145,17 +145,18 @@ def test_the_hidden_pixels_are_those_the_heights_drop_for_invalid_depth_or_heigh
     converter.convert(box, heights)
     height = np.floor(background[row0:row1, col0:col1]) - box.astype(np.float64)
     expected = ((box == 0) | (box == 65535) | (height > 120)) & roi[row0:row1, col0:col1]
-    hidden = converter.hidden(box, 0, 0)
+    hidden = converter.hidden(depth, 0, row1 - row0, 0, col1 - col0)
     assert hidden.dtype == np.uint8
     np.testing.assert_array_equal(hidden.astype(bool), expected)
     assert not heights[expected].any()
     # A window of the box gives the same pixels as the whole box there.
-    np.testing.assert_array_equal(converter.hidden(box[7:30, 11:50], 7, 11), hidden[7:30, 11:50])
+    np.testing.assert_array_equal(converter.hidden(depth, 7, 30, 11, 50), hidden[7:30, 11:50])
 
 
 def test_hidden_pixels_kept_for_a_later_pass_give_back_any_window():
     """A frame's hidden pixels are kept at one bit a pixel over their bounding box; any
-    window of the ROI box reads back as the mask did there, 0 past the kept box."""
+    window of the ROI box reads back as the mask did there, 0 past the kept box (all 0 for a
+    window that misses it)."""
     rng = np.random.default_rng(7)
     mask = np.zeros((50, 70), dtype=np.uint8)
     mask[12:31, 9:44] = rng.random((19, 35)) < 0.3
@@ -164,7 +165,8 @@ def test_hidden_pixels_kept_for_a_later_pass_give_back_any_window():
     assert (kept.x0, kept.y0, kept.cols, kept.bits.shape) == (109, 212, 35, (19, 5))
     box = np.zeros((300, 300), dtype=np.uint8)  # the ROI box, the mask at (100, 200)
     box[200:250, 100:170] = mask
-    for x0, y0, x1, y1 in [(100, 200, 170, 250), (95, 190, 130, 215), (140, 225, 180, 260)]:
+    windows = [(100, 200, 170, 250), (95, 190, 130, 215), (140, 225, 180, 260), (0, 0, 90, 60)]
+    for x0, y0, x1, y1 in windows:
         np.testing.assert_array_equal(kept.window(x0, y0, x1, y1), box[y0:y1, x0:x1])
     assert HiddenPixels.of(np.zeros((5, 5), dtype=np.uint8), 0, 0) is None
 

@@ -51,7 +51,6 @@ def with_hidden(
     box. Before that, a part of the animal that hidden pixels cut off from the body (a cable above
     ``max_height`` lying across it) joins it (:func:`_joined_across_hidden`).
 
-
     Parameters
     ----------
     body : numpy.ndarray
@@ -108,13 +107,10 @@ def _hidden_round(
     1 px from it, no farther than from the body: only those with none can be body (most
     frames, with a few scattered invalid pixels, have none).
     """
-    bx, by, cols, rows = cv2.boundingRect(body)
-    box = (x0 + bx, y0 + by, x0 + bx + cols, y0 + by + rows)
-    gx0, gy0, gx1, gy1 = grown_box(box, math.ceil(half_width) + 1, box_shape)
-    mask = hidden(gy0, gy1, gx0, gx1)
-    if mask is None:
+    window = _round_body(body, x0, y0, math.ceil(half_width) + 1, hidden, box_shape)
+    if window is None:
         return None
-    grown = box_window(body, x0, y0, gx0, gy0, gx1, gy1)
+    gx0, gy0, grown, mask = window
     # Pixels seen to be something else (the floor, another object) are 0 in this image.
     unseen_or_body = cv2.bitwise_or(grown, mask)
     deep = cv2.subtract(cv2.erode(unseen_or_body, _CROSS), grown)
@@ -143,13 +139,11 @@ def _joined_across_hidden(
     from its outline; a cable's visible stretch or a speck of noise is narrower), is joined.
     The pixels examined are those within the body's length of its bounding box.
     """
-    bx, by, cols, rows = cv2.boundingRect(body)
-    box = (x0 + bx, y0 + by, x0 + bx + cols, y0 + by + rows)
-    gx0, gy0, gx1, gy1 = grown_box(box, max(cols, rows), box_shape)
-    mask = hidden(gy0, gy1, gx0, gx1)
-    if mask is None:
+    _, _, cols, rows = cv2.boundingRect(body)
+    window = _round_body(body, x0, y0, max(cols, rows), hidden, box_shape)
+    if window is None:
         return None
-    grown = box_window(body, x0, y0, gx0, gy0, gx1, gy1)
+    gx0, gy0, grown, mask = window
     # Wu's SAUF, as filters.label_regions explains (this runs on the worker threads).
     count, regions = cv2.connectedComponentsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_SAUF)
     touching = np.zeros(count, dtype=bool)
@@ -157,7 +151,7 @@ def _joined_across_hidden(
     if not touching.any():
         return None
     beside = cv2.dilate(touching[regions].view(np.uint8), _SQUARE)
-    above = at_least(heights(gy0, gy1, gx0, gx1), threshold)
+    above = at_least(heights(gy0, gy0 + grown.shape[0], gx0, gx0 + grown.shape[1]), threshold)
     above[cv2.bitwise_or(grown, mask) > 0] = 0
     count, parts = cv2.connectedComponentsWithAlgorithm(above, 8, cv2.CV_32S, cv2.CCL_SAUF)
     if count < 2:
@@ -173,3 +167,22 @@ def _joined_across_hidden(
     if not joined.any():
         return None
     return cv2.bitwise_or(grown, joined[parts].view(np.uint8)), gx0, gy0
+
+
+def _round_body(
+    body: np.ndarray,
+    x0: int,
+    y0: int,
+    margin: int,
+    hidden: Callable[[int, int, int, int], np.ndarray | None],
+    box_shape: tuple[int, int],
+) -> tuple[int, int, np.ndarray, np.ndarray] | None:
+    """The pixels within ``margin`` of ``body``'s bounding box (within the ROI box): ``(x0,
+    y0, body, hidden)`` over them, or ``None`` when which are hidden is not known there."""
+    bx, by, cols, rows = cv2.boundingRect(body)
+    box = (x0 + bx, y0 + by, x0 + bx + cols, y0 + by + rows)
+    gx0, gy0, gx1, gy1 = grown_box(box, margin, box_shape)
+    mask = hidden(gy0, gy1, gx0, gx1)
+    if mask is None:
+        return None
+    return gx0, gy0, box_window(body, x0, y0, gx0, gy0, gx1, gy1), mask

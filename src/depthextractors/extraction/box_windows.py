@@ -22,10 +22,12 @@ def box_window(
     image: np.ndarray, ix: int, iy: int, x0: int, y0: int, x1: int, y1: int
 ) -> np.ndarray:
     """Rows ``y0:y1``, columns ``x0:x1`` of the box from ``image``, whose top-left pixel is
-    ``(ix, iy)`` in the box and which overlaps them; 0 where they reach past it."""
+    ``(ix, iy)`` in the box; 0 where they reach past it (all of them when they miss it)."""
     top, left = max(y0, iy), max(x0, ix)
-    bottom = max(top, min(y1, iy + image.shape[0]))
-    right = max(left, min(x1, ix + image.shape[1]))
+    bottom = min(y1, iy + image.shape[0])
+    right = min(x1, ix + image.shape[1])
+    if bottom <= top or right <= left:
+        return np.zeros((y1 - y0, x1 - x0), dtype=image.dtype)
     inside = image[top - iy : bottom - iy, left - ix : right - ix]
     if (top, left, bottom, right) == (y0, x0, y1, x1):
         return inside

@@ -114,7 +114,7 @@ class HeightsStage(FrameStage):
         heights = work.frame_heights(k)
         self.converter.convert(depth[row0:row1, col0:col1], heights)
         if self.keep_hidden:
-            hidden = self.converter.hidden(depth[row0:row1, col0:col1], 0, 0)
+            hidden = self.converter.hidden(depth, 0, row1 - row0, 0, col1 - col0)
             work.hidden[k] = HiddenPixels.of(hidden, 0, 0)
         if work.arena_heights is not None and work.own.start <= k < work.own.stop:
             step = self.arena_heights_step
@@ -344,9 +344,7 @@ class BodyCentroidStage(FrameStage):
 
         def hidden(y0: int, y1: int, x0: int, x1: int) -> np.ndarray | None:
             if depth is not None:
-                row0, _, col0, _ = self.converter.bbox
-                window = depth[row0 + y0 : row0 + y1, col0 + x0 : col0 + x1]
-                return self.converter.hidden(window, y0, x0)
+                return self.converter.hidden(depth, y0, y1, x0, x1)
             return None if kept is None else kept.window(x0, y0, x1, y1)
 
         found.body_x, found.body_y, found.body_axis = self.locator.locate(
@@ -412,13 +410,8 @@ class HeightsPatchStage(FrameStage):
         if y1 > y0 and x1 > x0:
             work.patches[k] = (work.frame_heights(k)[y0:y1, x0:x1].copy(), x0, y0)
             if self.converter is not None and depth is not None:
-                work.hidden[k] = self._hidden(depth, x0, y0, x1, y1)
-
-    def _hidden(self, depth: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> HiddenPixels | None:
-        """Where the depth hides what lies below it over the patch (``None``: nowhere)."""
-        row0, _, col0, _ = self.converter.bbox
-        window = depth[row0 + y0 : row0 + y1, col0 + x0 : col0 + x1]
-        return HiddenPixels.of(self.converter.hidden(window, y0, x0), x0, y0)
+                hidden = self.converter.hidden(depth, y0, y1, x0, x1)
+                work.hidden[k] = HiddenPixels.of(hidden, x0, y0)
 
 
 def _raw_heights(work: WindowWork, k: int, x0: int, y0: int, rows: int, cols: int) -> np.ndarray:

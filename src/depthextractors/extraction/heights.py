@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from ..cameras import INVALID_DEPTHS
+from .box_windows import box_window
 
 __all__ = ["ArenaHeights", "HiddenPixels"]
 
@@ -144,8 +145,8 @@ class ArenaHeights:
         height[drop] = 0
         np.copyto(out, height, casting="unsafe")
 
-    def hidden(self, depth: np.ndarray, y0: int, x0: int) -> np.ndarray:
-        """Where the depth hides what lies below it, over part of the bounding box.
+    def hidden(self, frame: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Where a frame's depth hides what lies below it, over part of the bounding box.
 
         A pixel of the ROI is hidden when its depth is invalid (no measurement) or its height
         is above ``max_height`` (a hand, or a cable on its way up, between the camera and the
@@ -154,19 +155,19 @@ class ArenaHeights:
 
         Parameters
         ----------
-        depth : numpy.ndarray
-            uint16 depth (mm) of rows ``y0:y0 + rows`` and columns ``x0:x0 + cols`` of the
-            bounding box.
-        y0, x0 : int
-            The first row and column, bounding-box coordinates.
+        frame : numpy.ndarray
+            ``(rows, cols)`` uint16 depth of the whole camera image, mm.
+        y0, y1, x0, x1 : int
+            Rows ``y0:y1`` and columns ``x0:x1`` of the bounding box.
 
         Returns
         -------
         numpy.ndarray
-            uint8 (0/1), ``depth``'s shape: 1 where hidden; 0 outside the ROI.
+            uint8 (0/1) over those pixels: 1 where hidden; 0 outside the ROI.
         """
-        rows, cols = depth.shape
-        window = np.s_[y0 : y0 + rows, x0 : x0 + cols]
+        row0, _, col0, _ = self.bbox
+        depth = frame[row0 + y0 : row0 + y1, col0 + x0 : col0 + x1]
+        window = np.s_[y0:y1, x0:x1]
         if self._fast:
             # Taller than max_height where the depth is under floor - max_height (a depth of 0
             # included, as in convert); that bound is 0 outside the ROI.
@@ -234,13 +235,8 @@ class HiddenPixels:
     def window(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
         """uint8 (0/1) over rows ``y0:y1`` and columns ``x0:x1`` of the ROI's bounding box:
         1 where hidden (0 past the kept box)."""
-        out = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
-        top, left = max(y0, self.y0), max(x0, self.x0)
-        bottom = min(y1, self.y0 + self.bits.shape[0])
-        right = min(x1, self.x0 + self.cols)
-        if bottom > top and right > left:
-            rows = np.unpackbits(self.bits[top - self.y0 : bottom - self.y0], axis=1)
-            out[top - y0 : bottom - y0, left - x0 : right - x0] = rows[
-                :, left - self.x0 : right - self.x0
-            ]
-        return out
+        # Only the kept rows the window holds are unpacked.
+        first = min(max(y0 - self.y0, 0), self.bits.shape[0])
+        last = max(min(y1 - self.y0, self.bits.shape[0]), first)
+        rows = np.unpackbits(self.bits[first:last], axis=1, count=self.cols)
+        return box_window(rows, self.x0, self.y0 + first, x0, y0, x1, y1)
