@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -49,7 +50,8 @@ def with_hidden(
     course, and a hand or cable beside the animal adds nothing past what a half-width of body could
     be. The pixels examined are those within ``half_width`` (and a pixel) of the body's bounding
     box. Before that, a part of the animal that hidden pixels cut off from the body (a cable above
-    ``max_height`` lying across it) joins it (:func:`_joined_across_hidden`).
+    ``max_height`` lying across it) joins it (:func:`_joined_across_hidden`), and so do the
+    flanks either side of a hidden strip along it (:func:`_flanks_beside_hidden`).
 
     Parameters
     ----------
@@ -72,9 +74,15 @@ def with_hidden(
     seen = _hidden_round(body, x0, y0, half_width, hidden, box_shape)
     if seen is None:
         return body, x0, y0
-    joined = _joined_across_hidden(body, x0, y0, half_width, hidden, heights, threshold, box_shape)
+    around = _around_hidden(body, x0, y0, hidden, heights, threshold, box_shape)
+    joined = None if around is None else _joined_across_hidden(around, half_width)
     if joined is not None:
-        body, x0, y0 = joined
+        body, x0, y0 = joined, around.x0, around.y0
+        around = _around_hidden(body, x0, y0, hidden, heights, threshold, box_shape)
+    flanks = None if around is None else _flanks_beside_hidden(around, half_width)
+    if flanks is not None:
+        body, x0, y0 = flanks, around.x0, around.y0
+    if joined is not None or flanks is not None:
         seen = _hidden_round(body, x0, y0, half_width, hidden, box_shape)
         if seen is None:
             return body, x0, y0
@@ -119,54 +127,120 @@ def _hidden_round(
     return (gx0, gy0), grown, unseen_or_body, deep
 
 
-def _joined_across_hidden(
+class _AroundHidden(NamedTuple):
+    """The pixels within the body's length of its bounding box (uint8 images over them, whose
+    top-left pixel is ``(x0, y0)`` in the ROI box)."""
+
+    x0: int
+    y0: int
+    body: np.ndarray
+    #: The body grown by a pixel (its eight neighbours).
+    near_body: np.ndarray
+    #: The hidden regions (8-connected) that touch the body.
+    hidden: np.ndarray
+    #: The heights at the threshold and above that are neither body nor hidden ...
+    above: np.ndarray
+    #: ... their 8-connected parts (labels 1 to ``count - 1``; 0 elsewhere) ...
+    parts: np.ndarray
+    count: int
+    #: ... and which of them touch a hidden region that touches the body.
+    touching: np.ndarray
+
+
+def _around_hidden(
     body: np.ndarray,
     x0: int,
     y0: int,
-    half_width: float,
     hidden: Callable[[int, int, int, int], np.ndarray | None],
     heights: Callable[[int, int, int, int], np.ndarray],
     threshold: int,
     box_shape: tuple[int, int],
-) -> tuple[np.ndarray, int, int] | None:
-    """``body`` joined with the parts of the animal that hidden pixels cut off from it, and
-    its origin, or ``None`` when there are none.
-
-    A cable or hand above ``max_height`` lying across the animal hides a strip of it, and
-    the tracker follows one side. Each 8-connected part of the heights at ``threshold`` and
-    above (not body, not hidden) that touches a hidden region touching the body, and is as
-    wide as a body (its deepest pixel at least :data:`JOIN_WIDTH_SHARE` times ``half_width``
-    from its outline; a cable's visible stretch or a speck of noise is narrower), is joined.
-    The pixels examined are those within the body's length of its bounding box.
-    """
+) -> _AroundHidden | None:
+    """What lies round the hidden regions that touch ``body`` (whose top-left pixel is
+    ``(x0, y0)`` in the box), or ``None`` when no part of the heights at ``threshold`` touches
+    such a region."""
     _, _, cols, rows = cv2.boundingRect(body)
     window = _round_body(body, x0, y0, max(cols, rows), hidden, box_shape)
     if window is None:
         return None
     gx0, gy0, grown, mask = window
+    near_body = cv2.dilate(grown, _SQUARE)
     # Wu's SAUF, as filters.label_regions explains (this runs on the worker threads).
     count, regions = cv2.connectedComponentsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_SAUF)
-    touching = np.zeros(count, dtype=bool)
-    touching[regions[cv2.bitwise_and(cv2.dilate(grown, _SQUARE), mask) > 0]] = True
-    if not touching.any():
+    on_body = np.zeros(count, dtype=bool)
+    on_body[regions[cv2.bitwise_and(near_body, mask) > 0]] = True
+    if not on_body.any():
         return None
-    beside = cv2.dilate(touching[regions].view(np.uint8), _SQUARE)
+    hidden_on_body = on_body[regions].view(np.uint8)
+    beside = cv2.dilate(hidden_on_body, _SQUARE)
     above = at_least(heights(gy0, gy0 + grown.shape[0], gx0, gx0 + grown.shape[1]), threshold)
     above[cv2.bitwise_or(grown, mask) > 0] = 0
     count, parts = cv2.connectedComponentsWithAlgorithm(above, 8, cv2.CV_32S, cv2.CCL_SAUF)
-    if count < 2:
+    touching = np.zeros(count, dtype=bool)
+    touching[parts[cv2.bitwise_and(beside, above) > 0]] = True
+    touching[0] = False
+    if not touching.any():
         return None
+    return _AroundHidden(gx0, gy0, grown, near_body, hidden_on_body, above, parts, count, touching)
+
+
+def _joined_across_hidden(around: _AroundHidden, half_width: float) -> np.ndarray | None:
+    """The body joined with the parts of the animal that hidden pixels cut off from it (over
+    ``around``'s pixels), or ``None`` when there are none.
+
+    A cable or hand above ``max_height`` lying across the animal hides a strip of it, and
+    the tracker follows one side. Each part of ``around.above`` that touches a hidden region
+    touching the body, and is as wide as a body (its deepest pixel at least
+    :data:`JOIN_WIDTH_SHARE` times ``half_width`` from its outline; a cable's visible stretch
+    or a speck of noise is narrower), is joined.
+    """
     # The parts as wide as a body hold a pixel that deep inside them.
-    depth = cv2.distanceTransform(above, cv2.DIST_L2, 5)
-    wide = np.zeros(count, dtype=bool)
-    wide[parts[depth >= JOIN_WIDTH_SHARE * half_width]] = True
-    joined = np.zeros(count, dtype=bool)
-    joined[parts[cv2.bitwise_and(beside, above) > 0]] = True
-    joined &= wide
-    joined[0] = False
+    depth = cv2.distanceTransform(around.above, cv2.DIST_L2, 5)
+    joined = np.zeros(around.count, dtype=bool)
+    joined[around.parts[depth >= JOIN_WIDTH_SHARE * half_width]] = True
+    joined &= around.touching
     if not joined.any():
         return None
-    return cv2.bitwise_or(grown, joined[parts].view(np.uint8)), gx0, gy0
+    return cv2.bitwise_or(around.body, joined[around.parts].view(np.uint8))
+
+
+def _flanks_beside_hidden(around: _AroundHidden, half_width: float) -> np.ndarray | None:
+    """The body with its flanks beside a hidden strip along it (over ``around``'s pixels), or
+    ``None`` when there are none.
+
+    A cable above ``max_height`` lying along the animal's back hides a strip down its middle;
+    the body either side of it is two slivers, narrower than the tail filter's disc, which
+    removes them, and narrower than a body, so that :func:`_joined_across_hidden` leaves them
+    out. The parts of ``around.above`` that touch both the body and a hidden region touching
+    it are flanks where, with the body and those hidden regions, they are as wide as a body:
+    where the opening of that union by a disc of radius :data:`JOIN_WIDTH_SHARE` times
+    ``half_width`` keeps them, joined to the body. A tail, or a cable beside the body, is as
+    narrow in the union as without it.
+    """
+    flank = np.zeros(around.count, dtype=bool)
+    flank[around.parts[cv2.bitwise_and(around.near_body, around.above) > 0]] = True
+    flank &= around.touching
+    if not flank.any():
+        return None
+    candidates = flank[around.parts].view(np.uint8)
+    union = cv2.bitwise_or(cv2.bitwise_or(around.body, candidates), around.hidden)
+    # The opening from two distance transforms, as in body_centroid._without_cables: the
+    # pixels farther than the radius from the outline, and those within the radius of them.
+    radius = max(1.0, JOIN_WIDTH_SHARE * half_width)
+    inside = cv2.distanceTransform(union, cv2.DIST_L2, 5)
+    outside_core = cv2.threshold(inside, radius, 1, cv2.THRESH_BINARY_INV)[1].astype(np.uint8)
+    from_core = cv2.distanceTransform(outside_core, cv2.DIST_L2, 5)
+    opened = cv2.bitwise_and(
+        cv2.threshold(from_core, radius, 1, cv2.THRESH_BINARY_INV)[1].astype(np.uint8), union
+    )
+    count, kept = cv2.connectedComponentsWithAlgorithm(opened, 8, cv2.CV_32S, cv2.CCL_SAUF)
+    with_body = np.zeros(count, dtype=bool)
+    with_body[kept[cv2.bitwise_and(opened, around.body) > 0]] = True
+    with_body[0] = False
+    flanks = cv2.bitwise_and(with_body[kept].view(np.uint8), candidates)
+    if cv2.countNonZero(flanks) == 0:
+        return None
+    return cv2.bitwise_or(around.body, flanks)
 
 
 def _round_body(
