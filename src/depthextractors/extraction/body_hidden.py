@@ -224,6 +224,12 @@ def _flanks_beside_hidden(around: _AroundHidden, half_width: float) -> np.ndarra
         return None
     candidates = flank[around.parts].view(np.uint8)
     union = cv2.bitwise_or(cv2.bitwise_or(around.body, candidates), around.hidden)
+    # The window is the body's length round it; the rest is examined over the union's
+    # bounding box (and a pixel of background round it), a ninth of that or less.
+    x, y, cols, rows = cv2.boundingRect(union)
+    x0, y0 = max(x - 1, 0), max(y - 1, 0)
+    x1, y1 = min(x + cols + 1, union.shape[1]), min(y + rows + 1, union.shape[0])
+    union, body = union[y0:y1, x0:x1], around.body[y0:y1, x0:x1]
     # The opening from two distance transforms, as in body_centroid._without_cables: the
     # pixels farther than the radius from the outline, and those within the radius of them.
     radius = max(1.0, JOIN_WIDTH_SHARE * half_width)
@@ -235,12 +241,14 @@ def _flanks_beside_hidden(around: _AroundHidden, half_width: float) -> np.ndarra
     )
     count, kept = cv2.connectedComponentsWithAlgorithm(opened, 8, cv2.CV_32S, cv2.CCL_SAUF)
     with_body = np.zeros(count, dtype=bool)
-    with_body[kept[cv2.bitwise_and(opened, around.body) > 0]] = True
+    with_body[kept[cv2.bitwise_and(opened, body) > 0]] = True
     with_body[0] = False
-    flanks = cv2.bitwise_and(with_body[kept].view(np.uint8), candidates)
+    flanks = cv2.bitwise_and(with_body[kept].view(np.uint8), candidates[y0:y1, x0:x1])
     if cv2.countNonZero(flanks) == 0:
         return None
-    return cv2.bitwise_or(around.body, flanks)
+    grown = around.body.copy()
+    grown[y0:y1, x0:x1] |= flanks
+    return grown
 
 
 def _round_body(
