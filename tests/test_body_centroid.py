@@ -200,10 +200,64 @@ def test_hundreds_of_trimmed_parts_are_each_judged():
     candidates[20:30, 100] = 1  # a 10 px line down from the bottom edge (reach 5): too long
     locator = BodyCentroid(FrameFilters(), 10)
     grown = body.copy()
-    locator._put_back_trimmed(grown, candidates)
+    locator._put_back_trimmed(grown, candidates, candidates * 30)
     np.testing.assert_array_equal(grown[9], candidates[9])
     assert not grown[20:30, 100].any()
     np.testing.assert_array_equal(grown[10:20], body[10:20])
+
+
+def snout_tip_parts(tip_height=20):
+    """A body (30 mm, the tail filter's object, 80 px long and 40 wide) and what the filter
+    trimmed beyond its east end: a part 8 px wide where it leaves the body tapering to a point
+    9 px out on the body's axis (a snout's tip, ``tip_height`` mm), a 2 px wide part 9 px long
+    (a tail) and an 8 px wide part 12 px long; ``(body, candidates, heights)``."""
+    body = np.zeros((60, 110), dtype=np.uint8)
+    body[10:50, 10:90] = 1
+    heights = body * 30
+    tip = np.array([[90, 26], [90, 33], [98, 30], [98, 29]], dtype=np.int32)
+    cv2.fillPoly(heights, [tip], tip_height)
+    heights[14:16, 90:99] = 15
+    heights[38:46, 90:102] = 20
+    return body, (heights > 0).astype(np.uint8), heights
+
+
+def put_back(body, candidates, heights):
+    grown = body.copy()
+    BodyCentroid(FrameFilters(), 10)._put_back_trimmed(grown, candidates, heights)
+    return grown
+
+
+def test_a_snout_tip_the_tail_filter_cut_off_beyond_its_reach_comes_back():
+    """Where the snout is narrower than the tail filter's disc for longer than the filter's
+    reach (5 px), its tip comes back when it is as wide as most of the disc where it leaves the
+    body, reaches no farther than twice the reach, is no taller than the back and lies off the
+    end of the body's axis; a tail's narrow stub and a part reaching farther stay out."""
+    body, candidates, heights = snout_tip_parts()
+    grown = put_back(body, candidates, heights)
+    tip = heights == 20
+    tip[38:46] = False
+    assert tip[:, 96:].any()  # farther than the reach
+    np.testing.assert_array_equal(grown[tip], 1)
+    assert not grown[14:16, 90:].any()
+    assert not grown[38:46, 90:].any()
+    np.testing.assert_array_equal(grown[:, :90], body[:, :90])
+
+
+def test_a_snout_shaped_part_taller_than_the_back_stays_out():
+    """A part of a snout tip's shape taller than the body's back is a cable's stub."""
+    body, candidates, heights = snout_tip_parts(tip_height=45)
+    np.testing.assert_array_equal(put_back(body, candidates, heights), body)
+
+
+def test_a_snout_shaped_part_leaving_the_body_s_side_stays_out():
+    """A part of a snout tip's shape leaving the middle of the body's long side (a cable, a
+    limb) is no snout."""
+    body, _, _ = snout_tip_parts()
+    heights = body * 30
+    tip = np.array([[46, 50], [53, 50], [50, 58], [49, 58]], dtype=np.int32)
+    cv2.fillPoly(heights, [tip], 20)
+    candidates = (heights > 0).astype(np.uint8)
+    np.testing.assert_array_equal(put_back(body, candidates, heights), body)
 
 
 def wide_animal(stub_width=11, stub_length=26, head=False):

@@ -23,6 +23,11 @@ bases:
    above that threshold that the object lacks is added when it touches the object and none of
    its pixels lies farther from the object than the tail filter's radius (plus one pixel).
    The tail and cables reach farther and stay out; the snout tip and flank pixels come back.
+   Where the snout is narrower than the filter's disc for longer than that (coarse pixels, a
+   rat's long head), its tip reaches farther: a part reaching no farther than
+   :data:`SNOUT_REACH` times the reach comes back too when it is as wide as
+   :data:`SNOUT_WIDTH_SHARE` of the disc where it leaves the object and no taller than the
+   object's back (tails and cables are narrower, cables taller) (:meth:`BodyCentroid._snout_tips`).
    The pixels examined hold that reach round all of the object, which can be larger than
    the tracker's mask (``EMTracker``'s leaves out what its model finds unlikely);
 3. thick cables taken out: a cable as wide as the tail filter's disc or wider (a bundle,
@@ -70,6 +75,9 @@ from .tracking import TrackedObject
 
 __all__ = ["BodyCentroid"]
 
+#: The eight neighbours of a pixel (and itself).
+_SQUARE = np.ones((3, 3), dtype=np.uint8)
+
 #: A cable is narrower than an opening by a disc of this share of the body's widest keeps (the
 #: widest: twice its deepest pixel's distance to the outline). A thick bundle is about half a
 #: mouse's width; the snout, the flanks and the tail's base are narrow too, but low.
@@ -85,6 +93,20 @@ CABLE_MIN_TALL_PIXELS = 2
 #: ... and in at least this share of its pixels out there: a cable lying along a rat's long,
 #: narrow head is tall out there too, but the head round it is not.
 CABLE_TALL_SHARE = 0.5
+#: A part the tail filter trimmed that reaches farther from the object than the filter's radius
+#: (and a pixel) is still the snout's tip when it reaches no farther than this many times that
+#: reach (the tip of a snout narrower than the filter's disc, seen at coarse pixels or on a
+#: rat's long head) ...
+SNOUT_REACH = 2.0
+#: ... is at least this share of the filter's disc wide where it leaves the object (it was cut
+#: off where the snout became narrower than the disc; a tail or a cable is narrower), and is
+#: nowhere taller than the object's 95th-percentile height (a snout slopes down from the back;
+#: a cable's stub rises to its anchor).
+SNOUT_WIDTH_SHARE = 0.75
+#: ... and points along the object's long axis: the direction from where it leaves the object
+#: (its pixels touching it) to its centroid is within this angle of the axis, degrees (a cable
+#: or a limb leaves the body sideways, at its end too).
+SNOUT_AXIS_ANGLE = 30.0
 #: A tail is narrower than an opening by a disc of this share of the body's widest keeps (a
 #: tail's base is 0.15-0.2 of the body's width, a mouse's or rat's head about half of it) ...
 TAIL_WIDTH_SHARE = 0.3
@@ -118,12 +140,16 @@ class BodyCentroid:
     def __init__(self, filters: FrameFilters, min_height: float) -> None:
         self.threshold = max(1, math.ceil(float(min_height)))
         self.reach = max(filters.tail_size) // 2 + 1 if filters.tail_iterations > 0 else 0
-        # Everything within the reach of the object, and the pixels just past it, which are far.
-        self.margin = self.reach + 2
+        self._snout_reach = math.floor(SNOUT_REACH * self.reach)
+        # Everything within a snout's reach of the object, and the pixels just past it, which
+        # are far.
+        self.margin = self._snout_reach + 2
         # Only a disc larger than the tail filter's removes what that filter left.
         self._tail_radius = max(filters.tail_size) // 2 if filters.tail_iterations > 0 else None
-        # Whole-pixel distances to the body: 0 touching it, 1 within reach, 2 beyond.
-        self._distance_kinds = np.full(256, 2, dtype=np.uint8)
+        # Whole-pixel distances to the body: 0 touching it, 1 within reach, 2 within a snout's
+        # reach, 3 beyond.
+        self._distance_kinds = np.full(256, 3, dtype=np.uint8)
+        self._distance_kinds[: self._snout_reach + 1] = 2
         self._distance_kinds[: self.reach + 1] = 1
         self._distance_kinds[:2] = 0
         self._before_tail = replace(filters, tail_iterations=0, tether_size=0, temporal_size=0)
@@ -196,7 +222,7 @@ class BodyCentroid:
         else:
             smoothed = box_window(*smoothed, x0, y0, x1, y1)
         if self.reach:
-            self._put_back_trimmed(body, at_least(smoothed, self.threshold))
+            self._put_back_trimmed(body, at_least(smoothed, self.threshold), smoothed)
         inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
         without = _without_cables(body, smoothed, inside)
         if without is not body:
@@ -264,26 +290,37 @@ class BodyCentroid:
         x0, y0, x1, y1 = window
         bx, by, bw, bh = cv2.boundingRect(body)
         needed = grown_box(
-            (x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh), self.reach + 1, box_shape
+            (x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh), self._snout_reach + 1, box_shape
         )
         nx0, ny0 = min(x0, needed[0]), min(y0, needed[1])
         nx1, ny1 = max(x1, needed[2]), max(y1, needed[3])
         return nx0, ny0, nx1, ny1, box_window(body, x0, y0, nx0, ny0, nx1, ny1)
 
-    def _put_back_trimmed(self, body: np.ndarray, candidates: np.ndarray) -> None:
-        """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach."""
+    def _put_back_trimmed(
+        self, body: np.ndarray, candidates: np.ndarray, smoothed: np.ndarray
+    ) -> None:
+        """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach,
+        and those that are the snout's tip (:meth:`_snout_tips`)."""
         trimmed = cv2.subtract(candidates, body)
         count, labels = cv2.connectedComponents(trimmed, connectivity=8, ltype=cv2.CV_16U)
         if count < 2:
             return
         # Each trimmed part's distances to the body (OpenCV's 3x3 chamfer approximation),
-        # rounded to whole pixels and sorted into touching (0-1), within reach and beyond it:
-        # one histogram of three bins per part.
+        # rounded to whole pixels and sorted into touching (0-1), within reach, within a
+        # snout's reach and beyond: one histogram of four bins per part.
         outside = cv2.threshold(body, 0, 1, cv2.THRESH_BINARY_INV)[1]
         distance = cv2.convertScaleAbs(cv2.distanceTransform(outside, cv2.DIST_L2, 3))
         kind = cv2.LUT(distance, self._distance_kinds).astype(np.uint16)
-        histogram = cv2.calcHist([labels, kind], [0, 1], trimmed, [count, 3], [0, count, 0, 3])
-        back = ((histogram[:, 0] > 0) & (histogram[:, 2] == 0)).astype(np.uint8)
+        histogram = cv2.calcHist([labels, kind], [0, 1], trimmed, [count, 4], [0, count, 0, 4])
+        touching = histogram[:, 0] > 0
+        beyond_reach = histogram[:, 2] > 0
+        within_snout = histogram[:, 3] == 0
+        back = touching & ~beyond_reach & within_snout
+        tips = touching & beyond_reach & within_snout
+        tips[0] = False
+        if tips.any():
+            back |= self._snout_tips(body, labels, tips, smoothed)
+        back = back.astype(np.uint8)
         back[0] = 0
         if count <= 256:
             table = np.zeros(256, dtype=np.uint8)
@@ -292,6 +329,53 @@ class BodyCentroid:
         else:
             put_back = back[labels]
         cv2.bitwise_or(body, put_back, dst=body)
+
+    def _snout_tips(
+        self, body: np.ndarray, labels: np.ndarray, tips: np.ndarray, smoothed: np.ndarray
+    ) -> np.ndarray:
+        """Which of the trimmed parts ``tips`` (by label; each touching ``body`` and reaching
+        beyond the reach but within :data:`SNOUT_REACH` times it) are a snout's tip: at least
+        :data:`SNOUT_WIDTH_SHARE` of the tail filter's disc wide (the deepest of their pixels
+        within the body and them together lies that share of the disc's radius from the
+        outline), nowhere taller than the body's 95th-percentile height, and pointing along
+        the body's long axis (within :data:`SNOUT_AXIS_ANGLE` of it, from its pixels touching
+        the body to its centroid)."""
+        pixels = tips[labels]
+        width = cv2.distanceTransform(cv2.bitwise_or(body, pixels.view(np.uint8)), cv2.DIST_L2, 5)
+        rows, cols = np.nonzero(pixels)
+        owner = labels[rows, cols]
+        widest = np.zeros(tips.size, dtype=np.float32)
+        np.maximum.at(widest, owner, width[rows, cols])
+        snout = tips & (widest >= SNOUT_WIDTH_SHARE * self._tail_radius)
+        if not snout.any():
+            return snout
+        tallest = np.zeros(tips.size, dtype=np.float32)
+        np.maximum.at(tallest, owner, smoothed[rows, cols])
+        values = smoothed[body > 0]
+        rank = int(0.95 * (values.size - 1))
+        snout &= tallest <= float(np.partition(values, rank)[rank])
+        if not snout.any():
+            return snout
+        moments = cv2.moments(body, binaryImage=True)
+        axis = 0.5 * math.atan2(2.0 * moments["mu11"], moments["mu20"] - moments["mu02"])
+        dx, dy = _mean_position(owner, cols, rows, tips.size)
+        touching = cv2.dilate(body, _SQUARE)[rows, cols] > 0
+        start_x, start_y = _mean_position(
+            owner[touching], cols[touching], rows[touching], tips.size
+        )
+        dx, dy = dx - start_x, dy - start_y
+        along = np.abs(dx * math.cos(axis) + dy * math.sin(axis))
+        return snout & (along >= math.cos(math.radians(SNOUT_AXIS_ANGLE)) * np.hypot(dx, dy))
+
+
+def _mean_position(
+    owner: np.ndarray, cols: np.ndarray, rows: np.ndarray, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)``: the mean column and row of the pixels of each label below ``count`` (0
+    where a label has none)."""
+    pixels = np.maximum(np.bincount(owner, minlength=count), 1)
+    x = np.bincount(owner, cols, minlength=count) / pixels
+    return x, np.bincount(owner, rows, minlength=count) / pixels
 
 
 def _without_cables(body: np.ndarray, smoothed: np.ndarray, inside: np.ndarray) -> np.ndarray:
