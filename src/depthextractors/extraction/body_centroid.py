@@ -47,7 +47,8 @@ bases:
    invalid patch, a hand or a cable over the animal) the heights are 0, as on the floor, and the
    body loses what lies under them, or the part of it beyond them when they cross it (the tracker
    follows one side). A part at the threshold as wide as a body that such pixels cut off from it
-   joins it; then each hidden pixel that lies nearer the body than any pixel seen to be something
+   joins it, and so do the flanks either side of a hidden strip along it (a cable lying along
+   the back); then each hidden pixel that lies nearer the body than any pixel seen to be something
    else, and within the body's deepest distance to its outline, is taken to be body
    (:func:`~.body_hidden.with_hidden`); the extraction passes where the depth is hidden, from the
    raw depth round the animal;
