@@ -204,11 +204,12 @@ class BodyCentroid:
         Notes
         -----
         Only the pixels within ``margin`` of the tracked object's bounding box are examined.
-        About 150-200 microseconds of CPU a frame for a Kinect v2 mouse on the 2-core
-        development machine (``benchmarks/bench_stages.py``), 20-60 of them to look at the
-        hidden pixels round it (2026-12-06); most steps are one OpenCV call, as the numpy
-        equivalents (boolean indexing, gathers by label) cost several times more on such
-        small images.
+        About 215-250 microseconds of CPU a frame for a Kinect v2 mouse on the 2-core
+        development machine (2026-12-06, a timer round it on ``benchmarks/bench_extract.py``'s
+        session), 20-60 of them to look at the hidden pixels round it and about 40 for the
+        window's holding twice the tail filter's reach (for the snout's tip); most steps are
+        one OpenCV call, as the numpy equivalents (boolean indexing, gathers by label) cost
+        several times more on such small images.
         """
         mx, my = found.mask_origin
         mh, mw = found.mask.shape
