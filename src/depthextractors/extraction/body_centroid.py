@@ -26,10 +26,12 @@ bases:
    Where the snout is narrower than the filter's disc for longer than that (coarse pixels, a
    rat's long head), its tip reaches farther: a part reaching no farther than
    :data:`SNOUT_REACH` times the reach comes back too when it is as wide as
-   :data:`SNOUT_WIDTH_SHARE` of the disc where it leaves the object and no taller than the
-   object's back (tails and cables are narrower, cables taller) (:meth:`BodyCentroid._snout_tips`).
-   The pixels examined hold that reach round all of the object, which can be larger than
-   the tracker's mask (``EMTracker``'s leaves out what its model finds unlikely);
+   :data:`SNOUT_WIDTH_SHARE` of the disc where it leaves the object, no taller than the
+   object's back and pointing along its axis (tails and cables are narrower, cables taller,
+   and they leave the body sideways too) (:meth:`BodyCentroid._snout_tips`). The pixels
+   examined hold the reach round all of the object, which can be larger than the tracker's
+   mask (``EMTracker``'s leaves out what its model finds unlikely), and twice the reach
+   where a trimmed part may be the snout's tip (the body is looked for again over them);
 3. thick cables taken out: a cable as wide as the tail filter's disc or wider (a bundle,
    about half a mouse's width) survives the tail and cable filters and pulls the centroid out
    along it. A narrow part of the result (what an opening by a disc of 0.7 times the body's
@@ -135,16 +137,18 @@ class BodyCentroid:
     reach : int
         Pixels from the object within which trimmed parts are put back (0: no tail filter).
     margin : int
-        Pixels round the tracked object's bounding box that are examined.
+        Pixels round the tracked object's bounding box that are examined (the reach and two
+        pixels; twice the reach and two where a trimmed part may be the snout's tip).
     """
 
     def __init__(self, filters: FrameFilters, min_height: float) -> None:
         self.threshold = max(1, math.ceil(float(min_height)))
         self.reach = max(filters.tail_size) // 2 + 1 if filters.tail_iterations > 0 else 0
         self._snout_reach = math.floor(SNOUT_REACH * self.reach)
-        # Everything within a snout's reach of the object, and the pixels just past it, which
-        # are far.
-        self.margin = self._snout_reach + 2
+        # Everything within the reach of the object, and the pixels just past it, which are far;
+        # a snout's reach where a trimmed part may be the snout's tip.
+        self.margin = self.reach + 2
+        self._snout_margin = self._snout_reach + 2
         # Only a disc larger than the tail filter's removes what that filter left.
         self._tail_radius = max(filters.tail_size) // 2 if filters.tail_iterations > 0 else None
         # Whole-pixel distances to the body: 0 touching it, 1 within reach, 2 within a snout's
@@ -203,28 +207,26 @@ class BodyCentroid:
 
         Notes
         -----
-        Only the pixels within ``margin`` of the tracked object's bounding box are examined.
-        About 215-250 microseconds of CPU a frame for a Kinect v2 mouse on the 2-core
-        development machine (2026-12-06, a timer round it on ``benchmarks/bench_extract.py``'s
-        session), 20-60 of them to look at the hidden pixels round it and about 40 for the
-        window's holding twice the tail filter's reach (for the snout's tip); most steps are
-        one OpenCV call, as the numpy equivalents (boolean indexing, gathers by label) cost
-        several times more on such small images.
+        Only the pixels within ``margin`` of the tracked object's bounding box are examined,
+        and where a trimmed part may be the snout's tip, those within twice the reach (and
+        two pixels), from the start. About 200 microseconds of CPU a frame for a Kinect v2
+        mouse on the 2-core development machine (2026-12-06, a timer round it on
+        ``benchmarks/bench_extract.py``'s session), 20-60 of them to look at the hidden pixels
+        round it and about 25 to look for the snout's tip; most steps are one OpenCV call, as
+        the numpy equivalents (boolean indexing, gathers by label) cost several times more on
+        such small images.
         """
-        mx, my = found.mask_origin
-        mh, mw = found.mask.shape
-        x0, y0, x1, y1 = grown_box((mx, my, mx + mw, my + mh), self.margin, box_shape)
-        body = self._object(found, x0, y0, x1, y1)
-        if body is None:
+        window = self._trimmed_back(found, heights, box_shape, smoothed, self.margin)
+        if window is None:
             return math.nan, math.nan, math.nan
-        if self.reach:
-            x0, y0, x1, y1, body = self._holding_the_reach(body, (x0, y0, x1, y1), box_shape)
-        if smoothed is None:
-            smoothed = self._smoothed(heights, box_shape, x0, y0, x1, y1)
-        else:
-            smoothed = box_window(*smoothed, x0, y0, x1, y1)
-        if self.reach:
-            self._put_back_trimmed(body, at_least(smoothed, self.threshold), smoothed)
+        x0, y0, body, smoothed_window, complete = window
+        if not complete:
+            # A trimmed part may be the snout's tip; how far it reaches is told over a window
+            # holding twice the reach, which most frames do not need (it costs about 40 us).
+            x0, y0, body, smoothed_window, _ = self._trimmed_back(
+                found, heights, box_shape, smoothed, self._snout_margin
+            )
+        smoothed = smoothed_window
         inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
         without = _without_cables(body, smoothed, inside)
         if without is not body:
@@ -239,6 +241,41 @@ class BodyCentroid:
         moments = cv2.moments(body, binaryImage=True)
         axis = -0.5 * math.atan2(2.0 * moments["mu11"], moments["mu20"] - moments["mu02"])
         return moments["m10"] / moments["m00"] + x0, moments["m01"] / moments["m00"] + y0, axis
+
+    def _trimmed_back(
+        self,
+        found: TrackedObject,
+        heights: Callable[[int, int, int, int], np.ndarray],
+        box_shape: tuple[int, int],
+        smoothed: tuple[np.ndarray, int, int] | None,
+        margin: int,
+    ) -> tuple[int, int, np.ndarray, np.ndarray, bool] | None:
+        """The object with what the tail filter trimmed put back, over the pixels within
+        ``margin`` of the tracked object's bounding box and holding ``margin - 1`` round the
+        object: ``(x0, y0, body, smoothed heights, complete)``, or ``None`` when the object
+        has no pixel at the threshold. ``complete`` is false when a trimmed part may be the
+        snout's tip and ``margin`` is not the snout's (nothing of the kind is put back then).
+        """
+        mx, my = found.mask_origin
+        mh, mw = found.mask.shape
+        x0, y0, x1, y1 = grown_box((mx, my, mx + mw, my + mh), margin, box_shape)
+        body = self._object(found, x0, y0, x1, y1)
+        if body is None:
+            return None
+        if self.reach:
+            x0, y0, x1, y1, body = self._holding_the_reach(
+                body, (x0, y0, x1, y1), box_shape, margin - 1
+            )
+        if smoothed is None:
+            window = self._smoothed(heights, box_shape, x0, y0, x1, y1)
+        else:
+            window = box_window(*smoothed, x0, y0, x1, y1)
+        complete = True
+        if self.reach:
+            complete = self._put_back_trimmed(
+                body, at_least(window, self.threshold), window, margin >= self._snout_margin
+            )
+        return x0, y0, body, window, complete
 
     def _object(
         self, found: TrackedObject, x0: int, y0: int, x1: int, y1: int
@@ -278,10 +315,14 @@ class BodyCentroid:
         return smoothed[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
 
     def _holding_the_reach(
-        self, body: np.ndarray, window: tuple[int, int, int, int], box_shape: tuple[int, int]
+        self,
+        body: np.ndarray,
+        window: tuple[int, int, int, int],
+        box_shape: tuple[int, int],
+        hold: int,
     ) -> tuple[int, int, int, int, np.ndarray]:
-        """The window ``(x0, y0, x1, y1)`` grown to hold the reach (and a pixel) round all of
-        ``body``, and ``body`` over it.
+        """The window ``(x0, y0, x1, y1)`` grown to hold ``hold`` pixels (the reach and a
+        pixel, or a snout's) round all of ``body``, and ``body`` over it.
 
         The pixels examined are those round the tracker's mask, but the object flooded from
         it can be larger: ``EMTracker``'s mask leaves out what its model finds unlikely, such
@@ -291,22 +332,26 @@ class BodyCentroid:
         """
         x0, y0, x1, y1 = window
         bx, by, bw, bh = cv2.boundingRect(body)
-        needed = grown_box(
-            (x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh), self._snout_reach + 1, box_shape
-        )
+        needed = grown_box((x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh), hold, box_shape)
         nx0, ny0 = min(x0, needed[0]), min(y0, needed[1])
         nx1, ny1 = max(x1, needed[2]), max(y1, needed[3])
         return nx0, ny0, nx1, ny1, box_window(body, x0, y0, nx0, ny0, nx1, ny1)
 
     def _put_back_trimmed(
-        self, body: np.ndarray, candidates: np.ndarray, smoothed: np.ndarray
-    ) -> None:
+        self,
+        body: np.ndarray,
+        candidates: np.ndarray,
+        smoothed: np.ndarray,
+        tips_judged: bool = True,
+    ) -> bool:
         """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach,
-        and those that are the snout's tip (:meth:`_snout_tips`)."""
+        and those that are the snout's tip (:meth:`_snout_tips`); ``False``, adding nothing,
+        when ``tips_judged`` is false and a part may be the snout's tip (how far it reaches is
+        told only over pixels holding twice the reach round the body)."""
         trimmed = cv2.subtract(candidates, body)
         count, labels = cv2.connectedComponents(trimmed, connectivity=8, ltype=cv2.CV_16U)
         if count < 2:
-            return
+            return True
         # Each trimmed part's distances to the body (OpenCV's 3x3 chamfer approximation),
         # rounded to whole pixels and sorted into touching (0-1), within reach, within a
         # snout's reach and beyond: one histogram of four bins per part.
@@ -321,16 +366,13 @@ class BodyCentroid:
         tips = touching & beyond_reach & within_snout
         tips[0] = False
         if tips.any():
-            back |= self._snout_tips(body, labels, tips, smoothed)
-        back = back.astype(np.uint8)
-        back[0] = 0
-        if count <= 256:
-            table = np.zeros(256, dtype=np.uint8)
-            table[:count] = back
-            put_back = cv2.LUT(labels.astype(np.uint8), table)
-        else:
-            put_back = back[labels]
-        cv2.bitwise_or(body, put_back, dst=body)
+            snout = self._snout_tips(body, labels, tips, smoothed)
+            if not tips_judged and snout.any():
+                return False
+            back |= snout
+        back[0] = False
+        cv2.bitwise_or(body, _of_labels(labels, back), dst=body)
+        return True
 
     def _snout_tips(
         self, body: np.ndarray, labels: np.ndarray, tips: np.ndarray, smoothed: np.ndarray
@@ -342,8 +384,12 @@ class BodyCentroid:
         outline), nowhere taller than the body's 95th-percentile height, and pointing along
         the body's long axis (within :data:`SNOUT_AXIS_ANGLE` of it, from its pixels touching
         the body to its centroid)."""
-        pixels = tips[labels]
-        width = cv2.distanceTransform(cv2.bitwise_or(body, pixels.view(np.uint8)), cv2.DIST_L2, 5)
+        pixels = _of_labels(labels, tips)
+        width = cv2.distanceTransform(cv2.bitwise_or(body, pixels), cv2.DIST_L2, 5)
+        # Most frames' candidates are a tail, narrow everywhere: one test over the image.
+        deep = cv2.compare(width, SNOUT_WIDTH_SHARE * self._tail_radius, cv2.CMP_GE)
+        if cv2.countNonZero(cv2.bitwise_and(deep, pixels)) == 0:
+            return np.zeros_like(tips)
         rows, cols = np.nonzero(pixels)
         owner = labels[rows, cols]
         widest = np.zeros(tips.size, dtype=np.float32)
@@ -368,6 +414,16 @@ class BodyCentroid:
         dx, dy = dx - start_x, dy - start_y
         along = np.abs(dx * math.cos(axis) + dy * math.sin(axis))
         return snout & (along >= math.cos(math.radians(SNOUT_AXIS_ANGLE)) * np.hypot(dx, dy))
+
+
+def _of_labels(labels: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """uint8 (0/1): ``flags`` (bool, one per label) over the uint16 label image ``labels``."""
+    if flags.size <= 256:
+        # A table lookup costs a fraction of numpy's gather on these small images.
+        table = np.zeros(256, dtype=np.uint8)
+        table[: flags.size] = flags
+        return cv2.LUT(labels.astype(np.uint8), table)
+    return flags[labels].view(np.uint8)
 
 
 def _mean_position(
