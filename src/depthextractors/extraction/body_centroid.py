@@ -207,10 +207,10 @@ class BodyCentroid:
 
         Notes
         -----
-        Only the pixels within ``margin`` of the tracked object's bounding box are examined,
-        and where a trimmed part may be the snout's tip, those within twice the reach (and
-        two pixels), from the start. About 200 microseconds of CPU a frame for a Kinect v2
-        mouse on the 2-core development machine (2026-12-06, a timer round it on
+        Only the pixels within ``margin`` of the tracked object's bounding box are examined;
+        where a trimmed part may be the snout's tip, the body is looked for again over those
+        within twice the reach (and two pixels). About 200 microseconds of CPU a frame for a
+        Kinect v2 mouse on the 2-core development machine (2026-12-06, a timer round it on
         ``benchmarks/bench_extract.py``'s session), 20-60 of them to look at the hidden pixels
         round it and about 25 to look for the snout's tip; most steps are one OpenCV call, as
         the numpy equivalents (boolean indexing, gathers by label) cost several times more on
