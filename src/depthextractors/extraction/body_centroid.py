@@ -72,7 +72,7 @@ import cv2
 import numpy as np
 
 from .body_hidden import with_hidden
-from .box_windows import at_least, box_window, grown_box
+from .box_windows import at_least, box_window, grown_box, labels_under, opened_by_disc
 from .filters import FrameFilters
 from .tracking import TrackedObject
 
@@ -462,9 +462,8 @@ def _without_cables(body: np.ndarray, smoothed: np.ndarray, inside: np.ndarray) 
     numpy.ndarray
         ``body`` itself when it has no such part, else a new uint8 (0/1) array.
     """
-    # The opening from two distance transforms (Euclidean within a few per cent): the pixels
-    # farther than the disc's radius from the outline, and those within the radius of them.
-    # An opening by OpenCV's elliptic element of 20 px costs ten times as much.
+    # The opening as box_windows.opened_by_disc makes it, written out: the distances from the
+    # wide part tell below how far each narrow part reaches out of it.
     radius = CABLE_WIDTH_SHARE * cv2.minMaxLoc(inside)[1]
     if radius < 1.5:
         return body
@@ -497,9 +496,7 @@ def _without_cables(body: np.ndarray, smoothed: np.ndarray, inside: np.ndarray) 
     # A cable can hold narrow parts of the body beyond it apart from the wide part: only what
     # stays joined to the wide part is body.
     count, labels = cv2.connectedComponents(kept, connectivity=8)
-    joined = np.zeros(count, dtype=bool)
-    joined[labels[wide]] = True
-    joined[0] = False
+    joined = labels_under(labels, count, wide)
     return joined[labels].astype(np.uint8)
 
 
@@ -531,12 +528,8 @@ def _without_tail(body: np.ndarray, inside: np.ndarray, tail_radius: int) -> np.
     radius = TAIL_WIDTH_SHARE * cv2.minMaxLoc(inside)[1]
     if radius <= tail_radius:
         return body
-    # The opening from two distance transforms, as in _without_cables.
-    outside_core = cv2.threshold(inside, radius, 1, cv2.THRESH_BINARY_INV)[1].astype(np.uint8)
-    from_core = cv2.distanceTransform(outside_core, cv2.DIST_L2, 5)
-    pixels = body > 0
-    kept = pixels & (from_core <= radius)
-    removed = pixels & ~kept
+    kept = opened_by_disc(body, inside, radius) > 0
+    removed = (body > 0) & ~kept
     if not removed.any():
         return body
     from_kept = cv2.distanceTransform((~kept).view(np.uint8), cv2.DIST_L2, 5)
@@ -547,8 +540,7 @@ def _without_tail(body: np.ndarray, inside: np.ndarray, tail_radius: int) -> np.
     count, labels = cv2.connectedComponentsWithAlgorithm(
         removed.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_SAUF
     )
-    tails = np.zeros(count, dtype=bool)
-    tails[labels[far]] = True
+    tails = labels_under(labels, count, far)
     without = body.copy()
     without[tails[labels]] = 0
     return without

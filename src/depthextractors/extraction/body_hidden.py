@@ -17,7 +17,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from .box_windows import at_least, box_window, grown_box
+from .box_windows import at_least, box_window, grown_box, labels_under, opened_by_disc
 
 __all__ = ["JOIN_WIDTH_SHARE", "with_hidden"]
 
@@ -167,8 +167,7 @@ def _around_hidden(
     near_body = cv2.dilate(grown, _SQUARE)
     # Wu's SAUF, as filters.label_regions explains (this runs on the worker threads).
     count, regions = cv2.connectedComponentsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_SAUF)
-    on_body = np.zeros(count, dtype=bool)
-    on_body[regions[cv2.bitwise_and(near_body, mask) > 0]] = True
+    on_body = labels_under(regions, count, cv2.bitwise_and(near_body, mask))
     if not on_body.any():
         return None
     hidden_on_body = on_body[regions].view(np.uint8)
@@ -176,9 +175,7 @@ def _around_hidden(
     above = at_least(heights(gy0, gy0 + grown.shape[0], gx0, gx0 + grown.shape[1]), threshold)
     above[cv2.bitwise_or(grown, mask) > 0] = 0
     count, parts = cv2.connectedComponentsWithAlgorithm(above, 8, cv2.CV_32S, cv2.CCL_SAUF)
-    touching = np.zeros(count, dtype=bool)
-    touching[parts[cv2.bitwise_and(beside, above) > 0]] = True
-    touching[0] = False
+    touching = labels_under(parts, count, cv2.bitwise_and(beside, above))
     if not touching.any():
         return None
     return _AroundHidden(gx0, gy0, grown, near_body, hidden_on_body, above, parts, count, touching)
@@ -196,9 +193,8 @@ def _joined_across_hidden(around: _AroundHidden, half_width: float) -> np.ndarra
     """
     # The parts as wide as a body hold a pixel that deep inside them.
     depth = cv2.distanceTransform(around.above, cv2.DIST_L2, 5)
-    joined = np.zeros(around.count, dtype=bool)
-    joined[around.parts[depth >= JOIN_WIDTH_SHARE * half_width]] = True
-    joined &= around.touching
+    deep = cv2.compare(depth, JOIN_WIDTH_SHARE * half_width, cv2.CMP_GE)
+    joined = labels_under(around.parts, around.count, deep) & around.touching
     if not joined.any():
         return None
     return cv2.bitwise_or(around.body, joined[around.parts].view(np.uint8))
@@ -217,9 +213,8 @@ def _flanks_beside_hidden(around: _AroundHidden, half_width: float) -> np.ndarra
     ``half_width`` keeps them, joined to the body. A tail, or a cable beside the body, is as
     narrow in the union as without it.
     """
-    flank = np.zeros(around.count, dtype=bool)
-    flank[around.parts[cv2.bitwise_and(around.near_body, around.above) > 0]] = True
-    flank &= around.touching
+    near = cv2.bitwise_and(around.near_body, around.above)
+    flank = labels_under(around.parts, around.count, near) & around.touching
     if not flank.any():
         return None
     candidates = flank[around.parts].view(np.uint8)
@@ -230,19 +225,10 @@ def _flanks_beside_hidden(around: _AroundHidden, half_width: float) -> np.ndarra
     x0, y0 = max(x - 1, 0), max(y - 1, 0)
     x1, y1 = min(x + cols + 1, union.shape[1]), min(y + rows + 1, union.shape[0])
     union, body = union[y0:y1, x0:x1], around.body[y0:y1, x0:x1]
-    # The opening from two distance transforms, as in body_centroid._without_cables: the
-    # pixels farther than the radius from the outline, and those within the radius of them.
     radius = max(1.0, JOIN_WIDTH_SHARE * half_width)
-    inside = cv2.distanceTransform(union, cv2.DIST_L2, 5)
-    outside_core = cv2.threshold(inside, radius, 1, cv2.THRESH_BINARY_INV)[1].astype(np.uint8)
-    from_core = cv2.distanceTransform(outside_core, cv2.DIST_L2, 5)
-    opened = cv2.bitwise_and(
-        cv2.threshold(from_core, radius, 1, cv2.THRESH_BINARY_INV)[1].astype(np.uint8), union
-    )
+    opened = opened_by_disc(union, cv2.distanceTransform(union, cv2.DIST_L2, 5), radius)
     count, kept = cv2.connectedComponentsWithAlgorithm(opened, 8, cv2.CV_32S, cv2.CCL_SAUF)
-    with_body = np.zeros(count, dtype=bool)
-    with_body[kept[cv2.bitwise_and(opened, body) > 0]] = True
-    with_body[0] = False
+    with_body = labels_under(kept, count, cv2.bitwise_and(opened, body))
     flanks = cv2.bitwise_and(with_body[kept].view(np.uint8), candidates[y0:y1, x0:x1])
     if cv2.countNonZero(flanks) == 0:
         return None
