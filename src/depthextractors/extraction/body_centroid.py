@@ -38,13 +38,17 @@ bases:
    widest removes) that reaches out of the body's wide part farther than the disc's radius,
    and is mostly taller out there than 1.15 times the wide part's 95th-percentile height, is
    a cable leaving the animal above its back: the snout, flanks and tail base are narrow too,
-   but low (:func:`_without_cables`);
+   but low. A shorter stretch of cable, from the body to where it rises above ``max_height``
+   (hidden) or narrows to what the tail filter trimmed, is a stub: its pixels that tall beside
+   those are taken out (:func:`~.body_cables.without_cables`);
 4. a thick tail base taken out: the tail filter's disc is a fixed number of pixels, and the
    base of a tail wider than it (a mouse seen at under about 0.6 mm a pixel) survives it and
    pulls the centroid back by pixels. When a disc of :data:`TAIL_WIDTH_SHARE` times the
    body's widest is larger than the tail filter's, what an opening by that disc removes and
    reaches farther than :data:`TAIL_REACH` times its radius from the opened body is left out
-   (:func:`_without_tail`). The head and the snout are wider or shorter and stay;
+   (:func:`_without_tail`). The head and the snout are wider or shorter and stay. The tail
+   is told by the body's shape before the cables are taken out: what a cable covers is body
+   underneath;
 5. hidden pixels given to the body: where the depth is invalid or taller than ``max_height`` (an
    invalid patch, a hand or a cable over the animal) the heights are 0, as on the floor, and the
    body loses what lies under them, or the part of it beyond them when they cross it (the tracker
@@ -52,8 +56,10 @@ bases:
    joins it, and so do the flanks either side of a hidden strip along it (a cable lying along
    the back); then each hidden pixel that lies nearer the body than any pixel seen to be something
    else, and within the body's deepest distance to its outline, is taken to be body
-   (:func:`~.body_hidden.with_hidden`); the extraction passes where the depth is hidden, from the
-   raw depth round the animal;
+   (:func:`~.body_hidden.with_hidden`); a cable taken out hides what lies under it too, body
+   where it crosses the animal, and its pixels are shared out the same way (its stretch beyond
+   them is not joined). The extraction passes where the depth is hidden, from the raw depth
+   round the animal;
 6. the mean of the pixel centres of the result (the filled pixel set, not a polygon), and the
    orientation of its second moments (``-0.5 * arctan2(2 mu11, mu20 - mu02)``, as the
    tracker's angle, but of the body's pixels rather than the trimmed contour's): the body axis
@@ -67,12 +73,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
+from .body_cables import without_cables
 from .body_hidden import with_hidden
-from .box_windows import at_least, box_window, grown_box, labels_under, opened_by_disc
+from .box_windows import at_least, box_window, grown_box, labels_under, of_labels, opened_by_disc
 from .filters import FrameFilters
 from .tracking import TrackedObject
 
@@ -81,21 +89,6 @@ __all__ = ["BodyCentroid"]
 #: The eight neighbours of a pixel (and itself).
 _SQUARE = np.ones((3, 3), dtype=np.uint8)
 
-#: A cable is narrower than an opening by a disc of this share of the body's widest keeps (the
-#: widest: twice its deepest pixel's distance to the outline). A thick bundle is about half a
-#: mouse's width; the snout, the flanks and the tail's base are narrow too, but low.
-CABLE_WIDTH_SHARE = 0.7
-#: ... and, where it reaches farther from the body's wide part than that disc's radius, taller
-#: than this share of the wide part's 95th-percentile height: a cable leaves the animal above
-#: its back and rises to its anchor, while the body's narrow parts slope to the floor, and a
-#: piece of a rat's back that a cable lying on it cuts off from the rest is no taller than
-#: the back.
-CABLE_HEIGHT_SHARE = 1.15
-#: ... in at least this many pixels (one may be noise) ...
-CABLE_MIN_TALL_PIXELS = 2
-#: ... and in at least this share of its pixels out there: a cable lying along a rat's long,
-#: narrow head is tall out there too, but the head round it is not.
-CABLE_TALL_SHARE = 0.5
 #: A part the tail filter trimmed that reaches farther from the object than the filter's radius
 #: (and a pixel) is still the snout's tip when it reaches no farther than this many times that
 #: reach (the tip of a snout narrower than the filter's disc, seen at coarse pixels or on a
@@ -116,6 +109,22 @@ TAIL_WIDTH_SHARE = 0.3
 #: ... and reaches farther from what the opening keeps than this many of the disc's radii
 #: (where a snout tapers to a point, what the disc cannot reach stays within them).
 TAIL_REACH = 2.0
+
+
+class _Trimmed(NamedTuple):
+    """The tracked object with what the tail filter trimmed put back (``BodyCentroid``'s
+    first step), over a window of the ROI box whose top-left pixel is ``(x0, y0)``."""
+
+    x0: int
+    y0: int
+    #: uint8 (0/1) body pixels.
+    body: np.ndarray
+    #: The heights after the filters before the tail filter, mm.
+    smoothed: np.ndarray
+    #: False when a trimmed part may be the snout's tip and the window is too small to tell.
+    complete: bool
+    #: uint8 (0/1): the trimmed parts left out, when one rises above the body (else ``None``).
+    rising: np.ndarray | None
 
 
 class BodyCentroid:
@@ -216,26 +225,30 @@ class BodyCentroid:
         the numpy equivalents (boolean indexing, gathers by label) cost several times more on
         such small images.
         """
-        window = self._trimmed_back(found, heights, box_shape, smoothed, self.margin)
-        if window is None:
+        trimmed = self._trimmed_back(found, heights, box_shape, smoothed, self.margin)
+        if trimmed is None:
             return math.nan, math.nan, math.nan
-        x0, y0, body, smoothed_window, complete = window
-        if not complete:
+        if not trimmed.complete:
             # A trimmed part may be the snout's tip; how far it reaches is told over a window
             # holding twice the reach, which most frames do not need (it costs about 40 us).
-            x0, y0, body, smoothed_window, _ = self._trimmed_back(
-                found, heights, box_shape, smoothed, self._snout_margin
-            )
-        smoothed = smoothed_window
+            trimmed = self._trimmed_back(found, heights, box_shape, smoothed, self._snout_margin)
+        x0, y0, body, smoothed, _, rising = trimmed
         inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
-        without = _without_cables(body, smoothed, inside)
-        if without is not body:
-            body, inside = without, cv2.distanceTransform(without, cv2.DIST_L2, 5)
-        if self._tail_radius is not None:
-            body = _without_tail(body, inside, self._tail_radius)
+        hidden_window = None
         if hidden is not None:
+            hidden_window, hidden = _read_once(hidden, body, x0, y0, inside, box_shape)
+        without, cables = without_cables(body, smoothed, inside, hidden_window, rising)
+        if self._tail_radius is not None:
+            # The tail is told by the body's shape, of which what a cable covers is part: a
+            # cable lying along a rat's head leaves two slivers of it, as narrow as a tail.
+            body = _without_tail(body, inside, self._tail_radius)
+        if cables is not None:
+            body = cv2.bitwise_and(body, without)
+            inside = cv2.distanceTransform(without, cv2.DIST_L2, 5)
+        if hidden is not None:
+            half_width = cv2.minMaxLoc(inside)[1]
             body, x0, y0 = with_hidden(
-                body, (x0, y0), cv2.minMaxLoc(inside)[1], hidden, heights, self.threshold, box_shape
+                body, (x0, y0), half_width, hidden, heights, self.threshold, box_shape, cables
             )
         # The body holds at least the seed pixel its flood started from.
         moments = cv2.moments(body, binaryImage=True)
@@ -249,13 +262,10 @@ class BodyCentroid:
         box_shape: tuple[int, int],
         smoothed: tuple[np.ndarray, int, int] | None,
         margin: int,
-    ) -> tuple[int, int, np.ndarray, np.ndarray, bool] | None:
+    ) -> _Trimmed | None:
         """The object with what the tail filter trimmed put back, over the pixels within
         ``margin`` of the tracked object's bounding box and holding ``margin - 1`` round the
-        object: ``(x0, y0, body, smoothed heights, complete)``, or ``None`` when the object
-        has no pixel at the threshold. ``complete`` is false when a trimmed part may be the
-        snout's tip and ``margin`` is not the snout's (nothing of the kind is put back then).
-        """
+        object, or ``None`` when the object has no pixel at the threshold."""
         mx, my = found.mask_origin
         mh, mw = found.mask.shape
         x0, y0, x1, y1 = grown_box((mx, my, mx + mw, my + mh), margin, box_shape)
@@ -270,12 +280,12 @@ class BodyCentroid:
             window = self._smoothed(heights, box_shape, x0, y0, x1, y1)
         else:
             window = box_window(*smoothed, x0, y0, x1, y1)
-        complete = True
-        if self.reach:
-            complete = self._put_back_trimmed(
-                body, at_least(window, self.threshold), window, margin >= self._snout_margin
-            )
-        return x0, y0, body, window, complete
+        if not self.reach:
+            return _Trimmed(x0, y0, body, window, True, None)
+        complete, rising = self._put_back_trimmed(
+            body, at_least(window, self.threshold), window, margin >= self._snout_margin
+        )
+        return _Trimmed(x0, y0, body, window, complete, rising)
 
     def _object(
         self, found: TrackedObject, x0: int, y0: int, x1: int, y1: int
@@ -343,15 +353,18 @@ class BodyCentroid:
         candidates: np.ndarray,
         smoothed: np.ndarray,
         tips_judged: bool = True,
-    ) -> bool:
+    ) -> tuple[bool, np.ndarray | None]:
         """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach,
-        and those that are the snout's tip (:meth:`_snout_tips`); ``False``, adding nothing,
-        when ``tips_judged`` is false and a part may be the snout's tip (how far it reaches is
-        told only over pixels holding twice the reach round the body)."""
+        and those that are the snout's tip (:meth:`_snout_tips`): ``(complete, rising)``.
+        ``complete`` is false, and nothing is added, when ``tips_judged`` is false and a part
+        may be the snout's tip (how far it reaches is told only over pixels holding twice the
+        reach round the body). ``rising``: uint8 (0/1), the parts touching the body that were
+        left out, when one of them rises above the body's tallest pixel (a cable's stretch;
+        a tail lies lower), else ``None``."""
         trimmed = cv2.subtract(candidates, body)
         count, labels = cv2.connectedComponents(trimmed, connectivity=8, ltype=cv2.CV_16U)
         if count < 2:
-            return True
+            return True, None
         # Each trimmed part's distances to the body (OpenCV's 3x3 chamfer approximation),
         # rounded to whole pixels and sorted into touching (0-1), within reach, within a
         # snout's reach and beyond: one histogram of four bins per part.
@@ -368,11 +381,14 @@ class BodyCentroid:
         if tips.any():
             snout = self._snout_tips(body, labels, tips, smoothed)
             if not tips_judged and snout.any():
-                return False
+                return False, None
             back |= snout
         back[0] = False
-        cv2.bitwise_or(body, _of_labels(labels, back), dst=body)
-        return True
+        cv2.bitwise_or(body, of_labels(labels, back), dst=body)
+        # What is put back is body now: a trimmed pixel taller than all of it was left out.
+        if cv2.minMaxLoc(smoothed, trimmed)[1] <= cv2.minMaxLoc(smoothed, body)[1]:
+            return True, None
+        return True, of_labels(labels, touching & ~back)
 
     def _snout_tips(
         self, body: np.ndarray, labels: np.ndarray, tips: np.ndarray, smoothed: np.ndarray
@@ -384,7 +400,7 @@ class BodyCentroid:
         outline), nowhere taller than the body's 95th-percentile height, and pointing along
         the body's long axis (within :data:`SNOUT_AXIS_ANGLE` of it, from its pixels touching
         the body to its centroid)."""
-        pixels = _of_labels(labels, tips)
+        pixels = of_labels(labels, tips)
         width = cv2.distanceTransform(cv2.bitwise_or(body, pixels), cv2.DIST_L2, 5)
         # Most frames' candidates are a tail, narrow everywhere: one test over the image.
         deep = cv2.compare(width, SNOUT_WIDTH_SHARE * self._tail_radius, cv2.CMP_GE)
@@ -416,14 +432,39 @@ class BodyCentroid:
         return snout & (along >= math.cos(math.radians(SNOUT_AXIS_ANGLE)) * np.hypot(dx, dy))
 
 
-def _of_labels(labels: np.ndarray, flags: np.ndarray) -> np.ndarray:
-    """uint8 (0/1): ``flags`` (bool, one per label) over the uint16 label image ``labels``."""
-    if flags.size <= 256:
-        # A table lookup costs a fraction of numpy's gather on these small images.
-        table = np.zeros(256, dtype=np.uint8)
-        table[: flags.size] = flags
-        return cv2.LUT(labels.astype(np.uint8), table)
-    return flags[labels].view(np.uint8)
+def _read_once(
+    hidden: Callable[[int, int, int, int], np.ndarray | None],
+    body: np.ndarray,
+    x0: int,
+    y0: int,
+    inside: np.ndarray,
+    box_shape: tuple[int, int],
+) -> tuple[np.ndarray | None, Callable[[int, int, int, int], np.ndarray | None]]:
+    """The hidden pixels over ``body``'s window (whose top-left pixel is ``(x0, y0)``), and
+    ``hidden`` cut from the same read for windows within it.
+
+    It is read once over the window and the pixels within the body's deepest distance to its
+    outline and a pixel of its bounding box, where
+    :func:`~.body_hidden.with_hidden` first looks (the body then is no larger).
+    """
+    rows, cols = body.shape
+    bx, by, bw, bh = cv2.boundingRect(body)
+    margin = math.ceil(cv2.minMaxLoc(inside)[1]) + 1
+    gx0, gy0, gx1, gy1 = grown_box(
+        (x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh), margin, box_shape
+    )
+    rx0, ry0 = min(gx0, x0), min(gy0, y0)
+    rx1, ry1 = max(gx1, x0 + cols), max(gy1, y0 + rows)
+    read = hidden(ry0, ry1, rx0, rx1)
+    if read is None:
+        return None, hidden
+
+    def within(wy0: int, wy1: int, wx0: int, wx1: int) -> np.ndarray | None:
+        if rx0 <= wx0 and ry0 <= wy0 and wx1 <= rx1 and wy1 <= ry1:
+            return read[wy0 - ry0 : wy1 - ry0, wx0 - rx0 : wx1 - rx0]
+        return hidden(wy0, wy1, wx0, wx1)
+
+    return read[y0 - ry0 : y0 - ry0 + rows, x0 - rx0 : x0 - rx0 + cols], within
 
 
 def _mean_position(
@@ -434,70 +475,6 @@ def _mean_position(
     pixels = np.maximum(np.bincount(owner, minlength=count), 1)
     x = np.bincount(owner, cols, minlength=count) / pixels
     return x, np.bincount(owner, rows, minlength=count) / pixels
-
-
-def _without_cables(body: np.ndarray, smoothed: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """uint8 (0/1): ``body`` without the narrow, tall parts that leave it (a thick cable or
-    bundle, which the tail and cable filters keep), and what they held apart from its wide
-    part.
-
-    The wide part is ``body`` opened by a disc of :data:`CABLE_WIDTH_SHARE` times the body's
-    widest; each 8-connected part of the rest is a cable when, of its pixels farther from the
-    wide part than the disc's radius, at least :data:`CABLE_MIN_TALL_PIXELS` and
-    :data:`CABLE_TALL_SHARE` of them are taller than :data:`CABLE_HEIGHT_SHARE` times the wide
-    part's 95th-percentile height. What a cable covers of the body itself is wide and stays.
-
-    Parameters
-    ----------
-    body : numpy.ndarray
-        uint8 (0/1) body pixels.
-    smoothed : numpy.ndarray
-        Heights over the same pixels (mm), after the filters before the tail filter.
-    inside : numpy.ndarray
-        float32 distances of ``body``'s pixels to its outline (``cv2.distanceTransform(body,
-        cv2.DIST_L2, 5)``), px.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``body`` itself when it has no such part, else a new uint8 (0/1) array.
-    """
-    # The opening as box_windows.opened_by_disc makes it, written out: the distances from the
-    # wide part tell below how far each narrow part reaches out of it.
-    radius = CABLE_WIDTH_SHARE * cv2.minMaxLoc(inside)[1]
-    if radius < 1.5:
-        return body
-    outside_core = cv2.threshold(inside, radius, 1, cv2.THRESH_BINARY_INV)[1].astype(np.uint8)
-    # The ends of a body flatter than a mouse's are narrow too, but the opening shaves them by
-    # a pixel or two; a cable reaches out of the body by more than the radius. Most frames
-    # have no such part, which the city-block distance (never shorter) shows at a third of
-    # the cost.
-    if cv2.minMaxLoc(cv2.distanceTransform(outside_core, cv2.DIST_L1, 3), body)[1] <= 2 * radius:
-        return body
-    from_core = cv2.distanceTransform(outside_core, cv2.DIST_L2, 5)
-    pixels = body > 0
-    far = pixels & (from_core > 2.0 * radius)
-    if not far.any():
-        return body
-    wide = pixels & (from_core <= radius)
-    narrow = pixels & ~wide
-    count, labels = cv2.connectedComponents(narrow.astype(np.uint8), connectivity=8)
-    values = smoothed[wide]
-    rank = int(0.95 * (values.size - 1))
-    level = CABLE_HEIGHT_SHARE * float(np.partition(values, rank)[rank])
-    tall = np.bincount(labels[far & (smoothed > level)], minlength=count)
-    out_there = np.bincount(labels[far], minlength=count)
-    cables = (tall >= CABLE_MIN_TALL_PIXELS) & (tall >= CABLE_TALL_SHARE * out_there)
-    cables[0] = False
-    if not cables.any():
-        return body
-    kept = body.copy()
-    kept[cables[labels]] = 0
-    # A cable can hold narrow parts of the body beyond it apart from the wide part: only what
-    # stays joined to the wide part is body.
-    count, labels = cv2.connectedComponents(kept, connectivity=8)
-    joined = labels_under(labels, count, wide)
-    return joined[labels].astype(np.uint8)
 
 
 def _without_tail(body: np.ndarray, inside: np.ndarray, tail_radius: int) -> np.ndarray:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from .body_cables import cable_beyond
 from .box_windows import at_least, box_window, grown_box, labels_under, opened_by_disc
 
 __all__ = ["JOIN_WIDTH_SHARE", "with_hidden"]
@@ -39,6 +40,7 @@ def with_hidden(
     heights: Callable[[int, int, int, int], np.ndarray],
     threshold: int,
     box_shape: tuple[int, int],
+    cables: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int, int]:
     """``body`` with what the hidden pixels cut off from it and the hidden pixels that belong
     to it, and its origin in the ROI box.
@@ -63,6 +65,12 @@ def with_hidden(
         As :meth:`~.body_centroid.BodyCentroid.locate`'s.
     threshold : int
         Whole millimetres from which a height counts as above ``min_height``.
+    cables : numpy.ndarray, optional
+        uint8 (0/1) over the same pixels as ``body``: a cable taken out of it. The cable hides
+        what lies under it, body where it crosses the animal and floor where it leaves it, so
+        its pixels are shared out by nearness like hidden ones; they are never joined as a part
+        of the animal, and a part that only they cut off from the body (the cable's stretch
+        beyond them) stays out.
 
     Returns
     -------
@@ -71,19 +79,21 @@ def with_hidden(
         new uint8 (0/1) array over a larger window and its origin.
     """
     x0, y0 = origin
-    seen = _hidden_round(body, x0, y0, half_width, hidden, box_shape)
+    covered = None if cables is None else (cables, x0, y0)
+    hidden_or_cable = hidden if cables is None else _with_cables(hidden, cables, x0, y0)
+    seen = _hidden_round(body, x0, y0, half_width, hidden_or_cable, box_shape)
     if seen is None:
         return body, x0, y0
-    around = _around_hidden(body, x0, y0, hidden, heights, threshold, box_shape)
+    around = _around_hidden(body, x0, y0, hidden, heights, threshold, box_shape, covered)
     joined = None if around is None else _joined_across_hidden(around, half_width)
     if joined is not None:
         body, x0, y0 = joined, around.x0, around.y0
-        around = _around_hidden(body, x0, y0, hidden, heights, threshold, box_shape)
+        around = _around_hidden(body, x0, y0, hidden, heights, threshold, box_shape, covered)
     flanks = None if around is None else _flanks_beside_hidden(around, half_width)
     if flanks is not None:
         body, x0, y0 = flanks, around.x0, around.y0
     if joined is not None or flanks is not None:
-        seen = _hidden_round(body, x0, y0, half_width, hidden, box_shape)
+        seen = _hidden_round(body, x0, y0, half_width, hidden_or_cable, box_shape)
         if seen is None:
             return body, x0, y0
     (gx0, gy0), grown, unseen_or_body, deep = seen
@@ -145,6 +155,8 @@ class _AroundHidden(NamedTuple):
     count: int
     #: ... and which of them touch a hidden region that touches the body.
     touching: np.ndarray
+    #: A cable taken out of the body (``with_hidden``'s ``cables``), or ``None``.
+    cables: np.ndarray | None
 
 
 def _around_hidden(
@@ -155,10 +167,12 @@ def _around_hidden(
     heights: Callable[[int, int, int, int], np.ndarray],
     threshold: int,
     box_shape: tuple[int, int],
+    cables: tuple[np.ndarray, int, int] | None = None,
 ) -> _AroundHidden | None:
     """What lies round the hidden regions that touch ``body`` (whose top-left pixel is
     ``(x0, y0)`` in the box), or ``None`` when no part of the heights at ``threshold`` touches
-    such a region."""
+    such a region. ``cables``: ``(pixels, x0, y0)``, uint8 (0/1), a cable taken out of the
+    body, whose top-left pixel is ``(x0, y0)``; none of its pixels is among the parts."""
     _, _, cols, rows = cv2.boundingRect(body)
     window = _round_body(body, x0, y0, max(cols, rows), hidden, box_shape)
     if window is None:
@@ -172,13 +186,23 @@ def _around_hidden(
         return None
     hidden_on_body = on_body[regions].view(np.uint8)
     beside = cv2.dilate(hidden_on_body, _SQUARE)
-    above = at_least(heights(gy0, gy0 + grown.shape[0], gx0, gx0 + grown.shape[1]), threshold)
+    window_heights = heights(gy0, gy0 + grown.shape[0], gx0, gx0 + grown.shape[1])
+    above = at_least(window_heights, threshold)
     above[cv2.bitwise_or(grown, mask) > 0] = 0
+    cable = None
+    if cables is not None:
+        gx1, gy1 = gx0 + grown.shape[1], gy0 + grown.shape[0]
+        cable = box_window(cables[0], cables[1], cables[2], gx0, gy0, gx1, gy1)
+        above[cable > 0] = 0
     count, parts = cv2.connectedComponentsWithAlgorithm(above, 8, cv2.CV_32S, cv2.CCL_SAUF)
     touching = labels_under(parts, count, cv2.bitwise_and(beside, above))
+    if cable is not None and touching.any():
+        touching &= ~cable_beyond(parts, count, cable, window_heights, grown)
     if not touching.any():
         return None
-    return _AroundHidden(gx0, gy0, grown, near_body, hidden_on_body, above, parts, count, touching)
+    return _AroundHidden(
+        gx0, gy0, grown, near_body, hidden_on_body, above, parts, count, touching, cable
+    )
 
 
 def _joined_across_hidden(around: _AroundHidden, half_width: float) -> np.ndarray | None:
@@ -219,6 +243,9 @@ def _flanks_beside_hidden(around: _AroundHidden, half_width: float) -> np.ndarra
         return None
     candidates = flank[around.parts].view(np.uint8)
     union = cv2.bitwise_or(cv2.bitwise_or(around.body, candidates), around.hidden)
+    if around.cables is not None:
+        # A cable taken out where it crosses the body hides body too.
+        cv2.bitwise_or(union, around.cables, dst=union)
     # The window is the body's length round it; the rest is examined over the union's
     # bounding box (and a pixel of background round it), a ninth of that or less.
     x, y, cols, rows = cv2.boundingRect(union)
@@ -235,6 +262,24 @@ def _flanks_beside_hidden(around: _AroundHidden, half_width: float) -> np.ndarra
     grown = around.body.copy()
     grown[y0:y1, x0:x1] |= flanks
     return grown
+
+
+def _with_cables(
+    hidden: Callable[[int, int, int, int], np.ndarray | None],
+    cables: np.ndarray,
+    x0: int,
+    y0: int,
+) -> Callable[[int, int, int, int], np.ndarray | None]:
+    """``hidden`` with the pixels of ``cables`` (uint8 0/1, whose top-left pixel is ``(x0, y0)``
+    in the box) hidden too."""
+
+    def hidden_or_cable(wy0: int, wy1: int, wx0: int, wx1: int) -> np.ndarray | None:
+        mask = hidden(wy0, wy1, wx0, wx1)
+        if mask is None:
+            return None
+        return cv2.bitwise_or(mask, box_window(cables, x0, y0, wx0, wy0, wx1, wy1))
+
+    return hidden_or_cable
 
 
 def _round_body(

@@ -1,0 +1,201 @@
+"""Thick cables taken out of the body: :func:`without_cables`, a step of
+:class:`~depthextractors.extraction.body_centroid.BodyCentroid`, and :func:`cable_beyond`, which
+keeps :func:`~depthextractors.extraction.body_hidden.with_hidden` from joining a cable's
+stretch beyond what was taken out.
+
+A cable as wide as the tail filter's disc or wider (a bundle, about half a mouse's width)
+survives the tail and cable filters, and the tracker's contour holds it. Its stretch beyond the
+body is narrow and rises to its anchor, where it passes ``max_height`` and is hidden; the
+body's own narrow parts (snout, flanks, tail base) slope down to the floor.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .box_windows import labels_under, of_labels
+
+__all__ = [
+    "CABLE_HEIGHT_SHARE",
+    "CABLE_HIDDEN_AREA",
+    "CABLE_MIN_TALL_PIXELS",
+    "CABLE_TALL_SHARE",
+    "CABLE_WIDTH_SHARE",
+    "cable_beyond",
+    "without_cables",
+]
+
+#: The eight neighbours of a pixel (and itself).
+_SQUARE = np.ones((3, 3), dtype=np.uint8)
+
+#: A cable is narrower than an opening by a disc of this share of the body's widest keeps (the
+#: widest: twice its deepest pixel's distance to the outline). A thick bundle is about half a
+#: mouse's width; the snout, the flanks and the tail's base are narrow too, but low.
+CABLE_WIDTH_SHARE = 0.7
+#: ... and, where it reaches farther from the body's wide part than that disc's radius, taller
+#: than this share of the wide part's 95th-percentile height: a cable leaves the animal above
+#: its back and rises to its anchor, while the body's narrow parts slope to the floor, and a
+#: piece of a rat's back that a cable lying on it cuts off from the rest is no taller than
+#: the back.
+CABLE_HEIGHT_SHARE = 1.15
+#: ... in at least this many pixels (one may be noise) ...
+CABLE_MIN_TALL_PIXELS = 2
+#: ... and in at least this share of its pixels out there: a cable lying along a rat's long,
+#: narrow head is tall out there too, but the head round it is not.
+CABLE_TALL_SHARE = 0.5
+#: A narrow part is also a cable's stub when that many of its pixels beside a hidden region
+#: (a cable above ``max_height``) are that tall, and the region holds at least this many times
+#: the disc's radius in pixels, within the pixels examined (scattered invalid pixels at a
+#: body's edge are fewer; a cable's hidden stretch is about as wide as the disc).
+CABLE_HIDDEN_AREA = 1.0
+
+
+def without_cables(
+    body: np.ndarray,
+    smoothed: np.ndarray,
+    inside: np.ndarray,
+    hidden: np.ndarray | None = None,
+    rising: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``body`` without the narrow, tall parts that leave it (a thick cable or bundle, which the
+    tail and cable filters keep), and the pixels taken out.
+
+    The wide part is ``body`` opened by a disc of :data:`CABLE_WIDTH_SHARE` times the body's
+    widest; an 8-connected part of the rest is a cable when, of its pixels farther from the
+    wide part than the disc's radius, at least :data:`CABLE_MIN_TALL_PIXELS` and
+    :data:`CABLE_TALL_SHARE` of them are taller than :data:`CABLE_HEIGHT_SHARE` times the wide
+    part's 95th-percentile height; it is taken out with what it holds apart from the wide
+    part. A part is a cable's stub when at least :data:`CABLE_MIN_TALL_PIXELS` of its pixels
+    that are that tall lie beside what carries a cable on outwards: a hidden region of at
+    least :data:`CABLE_HIDDEN_AREA` times the disc's radius in pixels (the cable rising above
+    ``max_height``) or the parts the tail filter trimmed that were left out, when one rises
+    above the body's tallest pixel (the cable's stretch narrower than its disc). A stub can
+    be shorter than the disc's radius; only its tall pixels are taken out, as it can hold
+    body beside the cable (a cable along a rat's narrow head). What a cable covers of the
+    body's wide part stays.
+
+    Parameters
+    ----------
+    body : numpy.ndarray
+        uint8 (0/1) body pixels.
+    smoothed : numpy.ndarray
+        Heights over the same pixels (mm), after the filters before the tail filter.
+    inside : numpy.ndarray
+        float32 distances of ``body``'s pixels to its outline (``cv2.distanceTransform(body,
+        cv2.DIST_L2, 5)``), px.
+    hidden : numpy.ndarray, optional
+        uint8 (0/1) over the same pixels: where the depth hides what lies below it (invalid,
+        or taller than ``max_height``).
+    rising : numpy.ndarray, optional
+        uint8 (0/1) over the same pixels: the trimmed parts touching the body that were left
+        out, when one of them rises above the body's tallest pixel.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray or None)
+        ``(body, None)`` when it has no such part, else a new uint8 (0/1) body and the uint8
+        (0/1) pixels taken out.
+    """
+    # The opening as box_windows.opened_by_disc makes it, written out: the distances from the
+    # wide part tell below how far each narrow part reaches out of it.
+    radius = CABLE_WIDTH_SHARE * cv2.minMaxLoc(inside)[1]
+    if radius < 1.5:
+        return body, None
+    outside_core = cv2.threshold(inside, radius, 1, cv2.THRESH_BINARY_INV)[1].astype(np.uint8)
+    # The ends of a body flatter than a mouse's are narrow too, but the opening shaves them by
+    # a pixel or two; a cable reaches out of the body by more than the radius. Most frames
+    # have no such part, which the city-block distance (never shorter) shows at a third of
+    # the cost.
+    reach = cv2.minMaxLoc(cv2.distanceTransform(outside_core, cv2.DIST_L1, 3), body)[1]
+    beside_outward = _beside_outward(body, radius, hidden, rising)
+    if reach <= 2 * radius and beside_outward is None:
+        return body, None
+    from_core = cv2.distanceTransform(outside_core, cv2.DIST_L2, 5)
+    pixels = body > 0
+    far = pixels & (from_core > 2.0 * radius)
+    if not far.any() and beside_outward is None:
+        return body, None
+    wide = pixels & (from_core <= radius)
+    count, labels = cv2.connectedComponents((pixels & ~wide).view(np.uint8), connectivity=8)
+    values = smoothed[wide]
+    rank = int(0.95 * (values.size - 1))
+    taller = smoothed > CABLE_HEIGHT_SHARE * float(np.partition(values, rank)[rank])
+    far_cables = _far_cables(labels, count, far, taller)
+    cables = far_cables.copy()
+    if beside_outward is not None:
+        stubs = np.bincount(labels[beside_outward & taller], minlength=count)
+        cables |= stubs >= CABLE_MIN_TALL_PIXELS
+        cables[0] = False
+    if not cables.any():
+        return body, None
+    kept = body.copy()
+    kept[_rising(cables[labels] & taller, taller & pixels)] = 0
+    if far_cables.any():
+        kept[far_cables[labels]] = 0
+        # A cable can hold narrow parts of the body beyond it apart from the wide part: only
+        # what stays joined to the wide part is body.
+        count, labels = cv2.connectedComponents(kept, connectivity=8)
+        kept = labels_under(labels, count, wide)[labels].astype(np.uint8)
+    return kept, cv2.subtract(body, kept)
+
+
+def _far_cables(labels: np.ndarray, count: int, far: np.ndarray, taller: np.ndarray) -> np.ndarray:
+    """bool, one per label of the narrow parts ``labels``: which are mostly taller than the
+    level (``taller``) where they reach far out of the wide part (``far``)."""
+    tall = np.bincount(labels[far & taller], minlength=count)
+    out_there = np.bincount(labels[far], minlength=count)
+    cables = (tall >= CABLE_MIN_TALL_PIXELS) & (tall >= CABLE_TALL_SHARE * out_there)
+    cables[0] = False
+    return cables
+
+
+def _rising(seeds: np.ndarray, tall: np.ndarray) -> np.ndarray:
+    """bool: the 8-connected parts of ``tall`` that hold a pixel of ``seeds``: a cable's tall
+    pixels from where it leaves the body back to where it rose from the back."""
+    count, parts = cv2.connectedComponents(tall.view(np.uint8), connectivity=8)
+    return labels_under(parts, count, seeds)[parts]
+
+
+def _beside_outward(
+    body: np.ndarray, radius: float, hidden: np.ndarray | None, rising: np.ndarray | None
+) -> np.ndarray | None:
+    """bool: the pixels of ``body`` beside (8-connected) what may carry a cable on outwards: a
+    hidden region of at least :data:`CABLE_HIDDEN_AREA` times ``radius`` pixels (scattered
+    invalid pixels at the body's edge are fewer), or the trimmed parts left out
+    when one of them rises above the body's tallest pixel (a tail lies lower); ``None`` when
+    there are none."""
+    outward = rising
+    smallest = CABLE_HIDDEN_AREA * radius
+    if hidden is not None and cv2.countNonZero(hidden) >= smallest:
+        _, regions, stats, _ = cv2.connectedComponentsWithStats(hidden, connectivity=8)
+        large = stats[:, cv2.CC_STAT_AREA] >= smallest
+        large[0] = False
+        if large.any():
+            regions = of_labels(regions, large)
+            outward = regions if outward is None else cv2.bitwise_or(outward, regions)
+    if outward is None:
+        return None
+    beside = cv2.bitwise_and(cv2.dilate(outward, _SQUARE), body)
+    if cv2.countNonZero(beside) == 0:
+        return None
+    return beside > 0
+
+
+def cable_beyond(
+    parts: np.ndarray, count: int, cable: np.ndarray, heights: np.ndarray, body: np.ndarray
+) -> np.ndarray:
+    """bool, one per label of ``parts`` (below ``count``): which parts touch ``cable`` and have
+    at least :data:`CABLE_TALL_SHARE` of their pixels taller than :data:`CABLE_HEIGHT_SHARE`
+    times the 95th-percentile height of ``body`` (``heights``, mm, over the same pixels):
+    a cable's stretch beyond what was taken out of the body, rising to its anchor. The body
+    beyond a cable that crosses it is no taller than the body."""
+    near = labels_under(parts, count, cv2.dilate(cable, _SQUARE))
+    if not near.any():
+        return near
+    values = heights[body > 0]
+    rank = int(0.95 * (values.size - 1))
+    level = CABLE_HEIGHT_SHARE * float(np.partition(values, rank)[rank])
+    taller = np.bincount(parts[heights > level], minlength=count)
+    sizes = np.bincount(parts.ravel(), minlength=count)
+    return near & (taller >= CABLE_TALL_SHARE * sizes)

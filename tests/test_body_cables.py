@@ -1,0 +1,130 @@
+"""Thick cables the body centroid takes out: a bundle's stretch too short to reach far out of
+the body's wide part before it rises above max_height (hidden) or narrows below the tail
+filter's disc (trimmed), without losing the body a cable crosses."""
+
+import math
+
+import cv2
+import numpy as np
+
+from depthextractors import MomentsTracker
+from depthextractors.extraction.body_centroid import BodyCentroid
+from depthextractors.extraction.filters import FrameFilters
+
+ROWS, COLS = 130, 190
+MAX_HEIGHT = 120
+
+
+def body_heights(axes=(27, 14), centre=(90, 65)):
+    """uint16 heights (mm): an elliptic body 30 mm tall with a 1 px rim of 12 mm; and the
+    body's pixels (what the median leaves at 10 mm and above)."""
+    heights = np.zeros((ROWS, COLS), dtype=np.uint16)
+    cv2.ellipse(heights, centre, axes, 0, 0, 360, 12, thickness=cv2.FILLED)
+    cv2.ellipse(heights, centre, (axes[0] - 1, axes[1] - 1), 0, 0, 360, 30, thickness=cv2.FILLED)
+    return heights, cv2.medianBlur(heights.astype(np.uint8), 3) >= 10
+
+
+def add_cable(heights, start, direction, length, width_at, height_at):
+    """Draw a cable from ``start`` (x, y) along ``direction`` (degrees, y down) over the
+    heights, as discs of ``width_at(step)`` px at ``height_at(step)`` mm, step by half a pixel;
+    heights above MAX_HEIGHT are hidden (0 in the heights). Returns the hidden pixels."""
+    hidden = np.zeros(heights.shape, dtype=np.uint8)
+    dx, dy = math.cos(math.radians(direction)), math.sin(math.radians(direction))
+    for step in np.arange(0.0, length, 0.5):
+        centre = (round(start[0] + step * dx), round(start[1] + step * dy))
+        radius = int(width_at(step)) // 2
+        value = height_at(step)
+        if value > MAX_HEIGHT:
+            cv2.circle(hidden, centre, radius, 1, thickness=cv2.FILLED)
+        else:
+            cv2.circle(heights, centre, radius, int(value), thickness=cv2.FILLED)
+    heights[hidden > 0] = 0
+    return hidden
+
+
+def locate(heights, hidden=None):
+    """The body centroid (x, y) with the default filters, and moseq2-extract's centroid."""
+    filters = FrameFilters()
+    filtered = filters.apply_spatial(heights)
+    found = MomentsTracker(10.0, MAX_HEIGHT).track(filtered)
+    found.image, found.image_origin = filtered, (0, 0)
+
+    def read(y0, y1, x0, x1):
+        return heights[y0:y1, x0:x1]
+
+    def hidden_at(y0, y1, x0, x1):
+        return hidden[y0:y1, x0:x1]
+
+    x, y, _ = BodyCentroid(filters, 10.0).locate(
+        found, read, heights.shape, None, None if hidden is None else hidden_at
+    )
+    return (x, y), (found.x, found.y)
+
+
+def pixel_centroid(mask):
+    ys, xs = np.nonzero(mask)
+    return xs.mean(), ys.mean()
+
+
+def distance(a, b):
+    return math.hypot(a[0] - b[0], a[1] - b[1])
+
+
+def test_a_bundle_s_stub_rising_into_hidden_pixels_is_left_out():
+    """A bundle (11 px, wider than the tail filter's disc) leaves the body's east end and
+    passes max_height 9 px out: too short to reach twice the cable opening's radius out of
+    the body's wide part, so only the hidden pixels beyond it tell it is a cable."""
+    heights, body = body_heights()
+    hidden = add_cable(
+        heights, (107, 65), 0.0, 40, lambda step: 11, lambda step: 45 + 8.5 * max(0, step - 9)
+    )
+    truth = pixel_centroid(body)
+    found, moseq2 = locate(heights, hidden)
+    assert distance(found, truth) < 0.35
+    # Without knowing the hidden pixels, the stub stays and pulls the centroid east.
+    assert distance(locate(heights)[0], truth) > 1.0
+    assert distance(moseq2, truth) > 0.5
+
+
+def test_a_bundle_s_stub_narrowing_beyond_the_tail_filter_s_disc_is_left_out():
+    """The same bundle narrows to 5 px 4 px out of the body (a sleeve's end) and rises on:
+    the tail filter trims the narrow stretch, which rises above the body's tallest pixel,
+    and the stub beside it is taken out; the stub alone is too short to tell."""
+    heights, body = body_heights()
+    add_cable(
+        heights,
+        (107, 65),
+        0.0,
+        40,
+        lambda step: 11 if step < 14 else 5,
+        lambda step: min(45 + 4.0 * max(0, step - 9), MAX_HEIGHT),
+    )
+    truth = pixel_centroid(body)
+    found, moseq2 = locate(heights, np.zeros_like(heights, dtype=np.uint8))
+    assert distance(found, truth) < 0.5
+    assert distance(moseq2, truth) > 1.0
+
+
+def test_a_tail_left_out_is_no_cable():
+    """A tail (3 px, 15 mm) leaves the body: it is lower than the body, so the narrow pixels
+    beside it stay, whatever their height."""
+    heights, body = body_heights()
+    heights[64:67, 20:63] = 15
+    without_tail = heights.copy()
+    without_tail[64:67, 20:63] = 0
+    found, _ = locate(heights, np.zeros_like(heights, dtype=np.uint8))
+    assert distance(found, locate(without_tail)[0]) < 0.1
+
+
+def test_a_bundle_rising_from_over_the_body_keeps_the_body_beyond():
+    """A bundle rises from the middle of the back to the north and passes max_height over the
+    body: its visible stretch (taller than the back) and the hidden pixels cross the body, the
+    tracker keeps one side, and what the stub covers is body underneath: taking the stub out
+    loses none of it."""
+    heights, body = body_heights()
+    hidden = add_cable(
+        heights, (95, 72), -90.0, 60, lambda step: 11, lambda step: 40 + 12.0 * step
+    )
+    truth = pixel_centroid(body)
+    found, _ = locate(heights, hidden)
+    assert distance(found, truth) < 0.5
