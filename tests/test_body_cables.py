@@ -106,9 +106,9 @@ def test_a_bundle_s_stub_narrowing_beyond_the_tail_filter_s_disc_is_left_out():
 
 
 def test_a_tail_left_out_is_no_cable():
-    """A tail (3 px, 15 mm) leaves the body: it is lower than the body, so the narrow pixels
-    beside it stay, whatever their height."""
-    heights, body = body_heights()
+    """A tail (3 px, 15 mm) the tail filter trims is left out, but lies lower than the body:
+    nothing beside it is taken for a cable's stub."""
+    heights, _ = body_heights()
     heights[64:67, 20:63] = 15
     without_tail = heights.copy()
     without_tail[64:67, 20:63] = 0
@@ -122,9 +122,7 @@ def test_a_bundle_rising_from_over_the_body_keeps_the_body_beyond():
     tracker keeps one side, and what the stub covers is body underneath: taking the stub out
     loses none of it."""
     heights, body = body_heights()
-    hidden = add_cable(
-        heights, (95, 72), -90.0, 60, lambda step: 11, lambda step: 40 + 12.0 * step
-    )
+    hidden = add_cable(heights, (95, 72), -90.0, 60, lambda step: 11, lambda step: 40 + 12.0 * step)
     truth = pixel_centroid(body)
     found, _ = locate(heights, hidden)
     assert distance(found, truth) < 0.5
