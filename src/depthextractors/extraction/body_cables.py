@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .box_windows import labels_under, of_labels
+from .box_windows import SQUARE, labels_under, of_labels
 
 __all__ = [
     "CABLE_HEIGHT_SHARE",
@@ -25,9 +25,6 @@ __all__ = [
     "cable_beyond",
     "without_cables",
 ]
-
-#: The eight neighbours of a pixel (and itself).
-_SQUARE = np.ones((3, 3), dtype=np.uint8)
 
 #: A cable is narrower than an opening by a disc of this share of the body's widest keeps (the
 #: widest: twice its deepest pixel's distance to the outline). A thick bundle is about half a
@@ -176,7 +173,7 @@ def _beside_outward(
             outward = regions if outward is None else cv2.bitwise_or(outward, regions)
     if outward is None:
         return None
-    beside = cv2.bitwise_and(cv2.dilate(outward, _SQUARE), body)
+    beside = cv2.bitwise_and(cv2.dilate(outward, SQUARE), body)
     if cv2.countNonZero(beside) == 0:
         return None
     return beside > 0
@@ -190,7 +187,7 @@ def cable_beyond(
     times the 95th-percentile height of ``body`` (``heights``, mm, over the same pixels):
     a cable's stretch beyond what was taken out of the body, rising to its anchor. The body
     beyond a cable that crosses it is no taller than the body."""
-    near = labels_under(parts, count, cv2.dilate(cable, _SQUARE))
+    near = labels_under(parts, count, cv2.dilate(cable, SQUARE))
     if not near.any():
         return near
     values = heights[body > 0]

@@ -80,14 +80,19 @@ import numpy as np
 
 from .body_cables import without_cables
 from .body_hidden import with_hidden
-from .box_windows import at_least, box_window, grown_box, labels_under, of_labels, opened_by_disc
+from .box_windows import (
+    SQUARE,
+    at_least,
+    box_window,
+    grown_box,
+    labels_under,
+    of_labels,
+    opened_by_disc,
+)
 from .filters import FrameFilters
 from .tracking import TrackedObject
 
 __all__ = ["BodyCentroid"]
-
-#: The eight neighbours of a pixel (and itself).
-_SQUARE = np.ones((3, 3), dtype=np.uint8)
 
 #: A part the tail filter trimmed that reaches farther from the object than the filter's radius
 #: (and a pixel) is still the snout's tip when it reaches no farther than this many times that
@@ -423,7 +428,7 @@ class BodyCentroid:
         moments = cv2.moments(body, binaryImage=True)
         axis = 0.5 * math.atan2(2.0 * moments["mu11"], moments["mu20"] - moments["mu02"])
         dx, dy = _mean_position(owner, cols, rows, tips.size)
-        touching = cv2.dilate(body, _SQUARE)[rows, cols] > 0
+        touching = cv2.dilate(body, SQUARE)[rows, cols] > 0
         start_x, start_y = _mean_position(
             owner[touching], cols[touching], rows[touching], tips.size
         )

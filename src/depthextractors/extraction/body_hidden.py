@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from .body_cables import cable_beyond
-from .box_windows import at_least, box_window, grown_box, labels_under, opened_by_disc
+from .box_windows import SQUARE, at_least, box_window, grown_box, labels_under, opened_by_disc
 
 __all__ = ["JOIN_WIDTH_SHARE", "with_hidden"]
 
@@ -28,8 +28,6 @@ __all__ = ["JOIN_WIDTH_SHARE", "with_hidden"]
 JOIN_WIDTH_SHARE = 0.5
 #: The four neighbours of a pixel (and itself), for the hidden pixels' test.
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-#: The eight neighbours of a pixel (and itself).
-_SQUARE = np.ones((3, 3), dtype=np.uint8)
 
 
 def with_hidden(
@@ -178,14 +176,14 @@ def _around_hidden(
     if window is None:
         return None
     gx0, gy0, grown, mask = window
-    near_body = cv2.dilate(grown, _SQUARE)
+    near_body = cv2.dilate(grown, SQUARE)
     # Wu's SAUF, as filters.label_regions explains (this runs on the worker threads).
     count, regions = cv2.connectedComponentsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_SAUF)
     on_body = labels_under(regions, count, cv2.bitwise_and(near_body, mask))
     if not on_body.any():
         return None
     hidden_on_body = on_body[regions].view(np.uint8)
-    beside = cv2.dilate(hidden_on_body, _SQUARE)
+    beside = cv2.dilate(hidden_on_body, SQUARE)
     window_heights = heights(gy0, gy0 + grown.shape[0], gx0, gx0 + grown.shape[1])
     above = at_least(window_heights, threshold)
     above[cv2.bitwise_or(grown, mask) > 0] = 0

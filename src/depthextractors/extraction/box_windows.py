@@ -1,13 +1,25 @@
 """Windows of the ROI box round an animal, for the body centroid's steps: grown, cut out and
 thresholded; and the small image operations those steps share (an opening by a disc, the
-labels under a mask)."""
+labels under a mask, flags per label over a label image, the eight-neighbour element)."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-__all__ = ["at_least", "box_window", "grown_box", "labels_under", "of_labels", "opened_by_disc"]
+__all__ = [
+    "SQUARE",
+    "at_least",
+    "box_window",
+    "grown_box",
+    "labels_under",
+    "of_labels",
+    "opened_by_disc",
+]
+
+
+#: The eight neighbours of a pixel (and itself), for dilations by one pixel.
+SQUARE = np.ones((3, 3), dtype=np.uint8)
 
 
 def grown_box(
