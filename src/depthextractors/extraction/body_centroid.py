@@ -226,9 +226,10 @@ class BodyCentroid:
         within twice the reach (and two pixels). About 200 microseconds of CPU a frame for a
         Kinect v2 mouse on the 2-core development machine (2026-12-06, a timer round it on
         ``benchmarks/bench_extract.py``'s session), 20-60 of them to look at the hidden pixels
-        round it and about 25 to look for the snout's tip; most steps are one OpenCV call, as
-        the numpy equivalents (boolean indexing, gathers by label) cost several times more on
-        such small images.
+        round it, about 25 to look for the snout's tip and about 25 for a cable's stub (on a
+        slower day for the machine: 311-350 against 268-352 without the stub); most steps are
+        one OpenCV call, as the numpy equivalents (boolean indexing, gathers by label) cost
+        several times more on such small images.
         """
         trimmed = self._trimmed_back(found, heights, box_shape, smoothed, self.margin)
         if trimmed is None:

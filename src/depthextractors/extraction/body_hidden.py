@@ -66,9 +66,9 @@ def with_hidden(
     cables : numpy.ndarray, optional
         uint8 (0/1) over the same pixels as ``body``: a cable taken out of it. The cable hides
         what lies under it, body where it crosses the animal and floor where it leaves it, so
-        its pixels are shared out by nearness like hidden ones; they are never joined as a part
-        of the animal, and a part that only they cut off from the body (the cable's stretch
-        beyond them) stays out.
+        its pixels are shared out by nearness like hidden ones. They are never joined as a
+        part of the animal, and nor is a part beside them that is mostly taller than the body
+        (the cable's stretch beyond them, :func:`~.body_cables.cable_beyond`).
 
     Returns
     -------
