@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .box_windows import SQUARE, labels_under, of_labels
+from .box_windows import SQUARE, high_level, labels_under, of_labels
 
 __all__ = [
     "CABLE_HEIGHT_SHARE",
@@ -115,9 +115,7 @@ def without_cables(
         return body, None
     wide = pixels & (from_core <= radius)
     count, labels = cv2.connectedComponents((pixels & ~wide).view(np.uint8), connectivity=8)
-    values = smoothed[wide]
-    rank = int(0.95 * (values.size - 1))
-    taller = smoothed > CABLE_HEIGHT_SHARE * float(np.partition(values, rank)[rank])
+    taller = smoothed > CABLE_HEIGHT_SHARE * high_level(smoothed, wide)
     far_cables = _far_cables(labels, count, far, taller)
     cables = far_cables.copy()
     if beside_outward is not None:
@@ -159,8 +157,8 @@ def _beside_outward(
 ) -> np.ndarray | None:
     """bool: the pixels of ``body`` beside (8-connected) what may carry a cable on outwards: a
     hidden region of at least :data:`CABLE_HIDDEN_AREA` times ``radius`` pixels (scattered
-    invalid pixels at the body's edge are fewer), or the trimmed parts left out
-    when one of them rises above the body's tallest pixel (a tail lies lower); ``None`` when
+    invalid pixels at the body's edge are fewer), or the trimmed parts left out when one of
+    them rises above the body's tallest pixel (``rising``; a tail lies lower); ``None`` when
     there are none."""
     outward = rising
     smallest = CABLE_HIDDEN_AREA * radius
@@ -190,9 +188,7 @@ def cable_beyond(
     near = labels_under(parts, count, cv2.dilate(cable, SQUARE))
     if not near.any():
         return near
-    values = heights[body > 0]
-    rank = int(0.95 * (values.size - 1))
-    level = CABLE_HEIGHT_SHARE * float(np.partition(values, rank)[rank])
+    level = CABLE_HEIGHT_SHARE * high_level(heights, body)
     taller = np.bincount(parts[heights > level], minlength=count)
     sizes = np.bincount(parts.ravel(), minlength=count)
     return near & (taller >= CABLE_TALL_SHARE * sizes)

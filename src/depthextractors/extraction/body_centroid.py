@@ -85,6 +85,7 @@ from .box_windows import (
     at_least,
     box_window,
     grown_box,
+    high_level,
     labels_under,
     of_labels,
     opened_by_disc,
@@ -240,9 +241,10 @@ class BodyCentroid:
             trimmed = self._trimmed_back(found, heights, box_shape, smoothed, self._snout_margin)
         x0, y0, body, smoothed, _, rising = trimmed
         inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
+        half_width = cv2.minMaxLoc(inside)[1]
         hidden_window = None
         if hidden is not None:
-            hidden_window, hidden = _read_once(hidden, body, x0, y0, inside, box_shape)
+            hidden_window, hidden = _read_once(hidden, body, x0, y0, half_width, box_shape)
         without, cables = without_cables(body, smoothed, inside, hidden_window, rising)
         if self._tail_radius is not None:
             # The tail is told by the body's shape, of which what a cable covers is part: a
@@ -250,9 +252,8 @@ class BodyCentroid:
             body = _without_tail(body, inside, self._tail_radius)
         if cables is not None:
             body = cv2.bitwise_and(body, without)
-            inside = cv2.distanceTransform(without, cv2.DIST_L2, 5)
+            half_width = cv2.minMaxLoc(cv2.distanceTransform(without, cv2.DIST_L2, 5))[1]
         if hidden is not None:
-            half_width = cv2.minMaxLoc(inside)[1]
             body, x0, y0 = with_hidden(
                 body, (x0, y0), half_width, hidden, heights, self.threshold, box_shape, cables
             )
@@ -421,9 +422,7 @@ class BodyCentroid:
             return snout
         tallest = np.zeros(tips.size, dtype=np.float32)
         np.maximum.at(tallest, owner, smoothed[rows, cols])
-        values = smoothed[body > 0]
-        rank = int(0.95 * (values.size - 1))
-        snout &= tallest <= float(np.partition(values, rank)[rank])
+        snout &= tallest <= high_level(smoothed, body)
         if not snout.any():
             return snout
         moments = cv2.moments(body, binaryImage=True)
@@ -443,19 +442,19 @@ def _read_once(
     body: np.ndarray,
     x0: int,
     y0: int,
-    inside: np.ndarray,
+    half_width: float,
     box_shape: tuple[int, int],
 ) -> tuple[np.ndarray | None, Callable[[int, int, int, int], np.ndarray | None]]:
     """The hidden pixels over ``body``'s window (whose top-left pixel is ``(x0, y0)``), and
     ``hidden`` cut from the same read for windows within it.
 
-    It is read once over the window and the pixels within the body's deepest distance to its
-    outline and a pixel of its bounding box, where
+    It is read once over the window and the pixels within ``half_width`` (the body's deepest
+    distance to its outline) and a pixel of its bounding box, where
     :func:`~.body_hidden.with_hidden` first looks (the body then is no larger).
     """
     rows, cols = body.shape
     bx, by, bw, bh = cv2.boundingRect(body)
-    margin = math.ceil(cv2.minMaxLoc(inside)[1]) + 1
+    margin = math.ceil(half_width) + 1
     gx0, gy0, gx1, gy1 = grown_box(
         (x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh), margin, box_shape
     )

@@ -1,6 +1,7 @@
 """Windows of the ROI box round an animal, for the body centroid's steps: grown, cut out and
 thresholded; and the small image operations those steps share (an opening by a disc, the
-labels under a mask, flags per label over a label image, the eight-neighbour element)."""
+labels under a mask, flags per label over a label image, the eight-neighbour element, a
+body's 95th-percentile height)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ __all__ = [
     "at_least",
     "box_window",
     "grown_box",
+    "high_level",
     "labels_under",
     "of_labels",
     "opened_by_disc",
@@ -84,3 +86,12 @@ def of_labels(labels: np.ndarray, flags: np.ndarray) -> np.ndarray:
         table[: flags.size] = flags
         return cv2.LUT(labels.astype(np.uint8), table)
     return flags[labels].view(np.uint8)
+
+
+def high_level(heights: np.ndarray, where: np.ndarray) -> float:
+    """The 95th percentile of ``heights`` where ``where`` is non-zero (the lower of the two
+    values it falls between), by a partial sort: how tall a body's back is, without its
+    few tallest pixels."""
+    values = heights[where > 0]
+    rank = int(0.95 * (values.size - 1))
+    return float(np.partition(values, rank)[rank])
