@@ -77,16 +77,16 @@ def with_hidden(
         new uint8 (0/1) array over a larger window and its origin.
     """
     x0, y0 = origin
-    covered = None if cables is None else (cables, x0, y0)
+    cables_at = None if cables is None else (cables, x0, y0)
     hidden_or_cable = hidden if cables is None else _with_cables(hidden, cables, x0, y0)
     seen = _hidden_round(body, x0, y0, half_width, hidden_or_cable, box_shape)
     if seen is None:
         return body, x0, y0
-    around = _around_hidden(body, x0, y0, hidden, heights, threshold, box_shape, covered)
+    around = _around_hidden(body, x0, y0, hidden, heights, threshold, box_shape, cables_at)
     joined = None if around is None else _joined_across_hidden(around, half_width)
     if joined is not None:
         body, x0, y0 = joined, around.x0, around.y0
-        around = _around_hidden(body, x0, y0, hidden, heights, threshold, box_shape, covered)
+        around = _around_hidden(body, x0, y0, hidden, heights, threshold, box_shape, cables_at)
     flanks = None if around is None else _flanks_beside_hidden(around, half_width)
     if flanks is not None:
         body, x0, y0 = flanks, around.x0, around.y0
