@@ -851,3 +851,32 @@ def test_read_blocks_follow_the_frame_size_and_do_not_change_results(clip, monke
     reference = extract()
     monkeypatch.setattr(executor, "READ_BLOCK_BYTES", 1)  # one frame a block
     _all_outputs_equal(reference, extract(), "one frame per read block")
+
+
+class _ThreadCountROI(ROIStrategy):
+    """The manual arena, recording OpenCV's thread count while the arena step runs."""
+
+    def __init__(self, mask):
+        self.inner = ManualROI(mask)
+        self.opencv_threads = None
+
+    def find(self, background, camera=None):
+        import cv2
+
+        self.opencv_threads = cv2.getNumThreads()
+        return self.inner.find(background, camera)
+
+
+def test_the_arena_step_runs_with_opencv_s_threads_limited_as_the_extraction_does(clip):
+    """OpenCV's thread count is process-wide, and changing it while another thread is inside
+    one of its parallel calls can kill the process: a batch's threads died of a floating point
+    exception when one session's extraction set it while another's arena step labelled
+    regions. The arena step runs under the same limits, and the count is restored after."""
+    import cv2
+
+    extractor, truth = clip
+    before = cv2.getNumThreads()
+    roi = _ThreadCountROI(truth.arena_mask)
+    _extraction(extractor, truth, roi=roi).find_roi()
+    assert roi.opencv_threads == 1
+    assert cv2.getNumThreads() == before

@@ -37,6 +37,7 @@ __all__ = [
     "default_processes",
     "default_threads",
     "plan_windows",
+    "worker_thread_limits",
 ]
 
 #: Frames read from the recording at a time, at most (and the frames a sequential tracker
@@ -375,7 +376,7 @@ class ChunkExecutor:
         bar = tqdm(total=total, disable=not self.options.progress, desc="Extracting", unit="frame")
         pending: Future | None = None
         with (
-            _worker_thread_limits(),
+            worker_thread_limits(),
             ThreadPoolExecutor(self.threads, thread_name_prefix="depthextractors") as pool,
             ThreadPoolExecutor(1, thread_name_prefix="depthextractors-writer") as write_pool,
         ):
@@ -407,14 +408,18 @@ _blas_limits = None
 
 
 @contextlib.contextmanager
-def _worker_thread_limits() -> Iterator[None]:
+def worker_thread_limits() -> Iterator[None]:
     """OpenCV and BLAS without thread pools of their own while extractions run.
 
     The executor already spreads frames over its threads; OpenCV's pool on top of them only
     competes for the same cores (measured: 12% more CPU time, 5-8% slower on 2 cores), and the
     BLAS calls of the extraction are on 3x3 matrices, where threads cost more than they give.
     Both settings are process-wide: counted, so concurrent extractions in one process set them
-    when the first starts and restore them when the last ends.
+    when the first starts and restore them when the last ends. Changing OpenCV's thread count
+    while another thread is inside one of its parallel calls can kill the process (a batch's
+    threads, one session's arena step labelling regions while another's extraction started,
+    died of a floating point exception), so every step of a session that calls OpenCV on a
+    worker thread runs inside this context: the extraction and the arena step.
     """
     global _limits_users, _opencv_threads_before, _blas_limits
     from threadpoolctl import threadpool_limits

@@ -49,7 +49,7 @@ from .chunk_stages import (
     UnwrapStage,
 )
 from .crop import crop_reach
-from .executor import JobOptions
+from .executor import JobOptions, worker_thread_limits
 from .filters import FrameFilters, HampelFilter
 from .flips import FlipCorrector, MotionFlipCorrector
 from .frame_processes import start_worker_server
@@ -322,6 +322,14 @@ class SessionExtraction:
             return self.arena
         if self.extractor.get_num_frames() < 1:
             raise ValueError("the recording has no frames; there is nothing to extract")
+        # OpenCV's thread count must not change under the arena step's calls (see
+        # executor.worker_thread_limits); the step runs inside the same limits.
+        with worker_thread_limits():
+            self.arena = self._arena_step()
+        return self.arena
+
+    def _arena_step(self) -> ArenaResult:
+        """The background, the arena and the animal's size (``find_roi``'s work)."""
         background = np.asarray(self.background.compute(self.extractor), dtype=np.float32)
         expected = self.extractor.get_image_size()
         if background.shape != tuple(expected):
@@ -347,8 +355,7 @@ class SessionExtraction:
             self.extractor, background, mask, arena.true_depth, self.tracker.min_height,
             self.tracker.max_height, self.frame_range(),
         )  # fmt: skip
-        self.arena = ArenaResult(background, arena, first_frame, animal)
-        return self.arena
+        return ArenaResult(background, arena, first_frame, animal)
 
     # ------------------------------------------------------------------ the pipeline
     def frame_stages(self, converter: ArenaHeights, arena_heights_step: int | None) -> list:
