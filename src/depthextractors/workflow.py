@@ -254,6 +254,12 @@ def _finish_outputs(
             log.warning("the report could not be written: %s", error, exc_info=True)
             if report.is_file():
                 outputs["report"] = report
+    from .io.report import cautions
+
+    # The report puts these at its top; the log and the terminal say them too, for whoever
+    # does not open it.
+    for caution in cautions(results):
+        log.warning("accuracy at risk: %s", caution)
     if config.compress and input_file.suffix.lower() == ".dat":
         avi = input_file.with_suffix(".avi")
         if avi.exists():

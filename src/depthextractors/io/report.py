@@ -142,6 +142,15 @@ _LOW_CONFIDENCE = 0.75
 _LOW_CONFIDENCE_SHARE = 0.05
 
 
+# The tracked position moving further than the animal's median length between two frames at
+# most this far apart (seconds) is a jump: at 30 frames/s a mouse would run 2-3 m/s ...
+_JUMP_GAP_S = 0.1
+# ... and jumps in more than this share of such pairs of frames, and at least _JUMP_COUNT of
+# them, are a caution (one glitch in a short session is not).
+_JUMP_SHARE = 0.02
+_JUMP_COUNT = 3
+
+
 def cautions(results: ExtractionResults) -> list[str]:
     """Conditions that put the extraction's accuracy at risk, one sentence each.
 
@@ -149,9 +158,13 @@ def cautions(results: ExtractionResults) -> list[str]:
     frame rate (``timestamps_source``), the animal's body is longer than the crop in more
     than 5% of the frames with the animal (it is cut off: give a larger ``crop_size``), a
     tether or cable reached beyond the animal in at least 15% of the frames its size was
-    measured on (``animal_size``), the animal is hardly wider than the tail filter, or the
+    measured on (``animal_size``), the animal is hardly wider than the tail filter, the
     flip corrector was unsure of the heading (confidence below 0.75) in more than 5% of the
-    frames with the animal.
+    frames with the animal, or the tracked position jumped by more than the animal's median
+    length between consecutive frames (at most 0.1 s apart) in more than 2% of them (and
+    at least 3 times; the
+    tracker lost the animal or followed something else, such as a reflection or an object
+    larger than the animal, in those frames).
 
     Parameters
     ----------
@@ -190,7 +203,47 @@ def cautions(results: ExtractionResults) -> list[str]:
                 "cut off. Extract again with a larger crop_size."
             )
     found.extend(_animal_cautions(results))
+    jumps = _jump_caution(results)
+    if jumps:
+        found.append(jumps)
     return found
+
+
+def _jump_caution(results: ExtractionResults) -> str | None:
+    """The caution when the tracked position jumps further than the animal is long between
+    consecutive frames in more than :data:`_JUMP_SHARE` of them and at least
+    :data:`_JUMP_COUNT` times, or None."""
+    scalars = results.scalars
+    if not scalars or "centroid_x_px" not in scalars or "length_px" not in scalars:
+        return None
+    valid = np.asarray(results.valid, dtype=bool)
+    length = np.asarray(scalars["length_px"][:], dtype=np.float64)[valid]
+    length = length[np.isfinite(length)]
+    if valid.size < 2 or length.size == 0:
+        return None
+    x = np.asarray(scalars["centroid_x_px"][:], dtype=np.float64)
+    y = np.asarray(scalars["centroid_y_px"][:], dtype=np.float64)
+    pairs = valid[1:] & valid[:-1]
+    if results.timestamps.size == valid.size:
+        pairs &= np.diff(results.timestamps) <= _JUMP_GAP_S
+    if not pairs.any():
+        return None
+    with np.errstate(invalid="ignore"):
+        jumped = pairs & (np.hypot(np.diff(x), np.diff(y)) > np.median(length))
+    share = float(jumped.sum() / pairs.sum())
+    if share <= _JUMP_SHARE or jumped.sum() < _JUMP_COUNT:
+        return None
+    first = ", ".join(str(int(k) + 1) for k in np.flatnonzero(jumped)[:5])
+    return (
+        f"The animal's position jumps by more than its median length ({np.median(length):.0f}"
+        f" px) from one frame to the next in {100 * share:.1f}% of the pairs of frames with it"
+        f" (first at frames {first}): the tracker most likely lost the animal there or "
+        "followed something else larger than it (a reflection, an object, a hand; or the "
+        "animal stayed still so long that the background holds it: see the background "
+        "picture). Check those frames in the movie. Where it followed something else, "
+        "extracting again with use_tracking_model: true (--use-tracking-model), whose tracker "
+        "follows the animal from frame to frame, may avoid it."
+    )
 
 
 def _animal_cautions(results: ExtractionResults) -> list[str]:
