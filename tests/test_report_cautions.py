@@ -2,6 +2,8 @@
 risk: an implausible arena, frame times made up from the frame rate, an animal longer than the
 crop, a tether, a flip corrector unsure of the heading, a tracked position that jumps."""
 
+import shutil
+
 import numpy as np
 import yaml
 
@@ -149,3 +151,38 @@ def test_reflections_larger_than_a_small_animal_are_a_caution_the_em_tracker_avo
             assert len(jumps) == 1
             # Said in the log too, for whoever does not open the report.
             assert f"accuracy at risk: {jumps[0]}" in (out / "extract.log").read_text()
+
+
+def test_an_animal_resting_in_the_background_is_a_caution_a_plane_background_avoids(tmp_path):
+    moving = tmp_path / "moving"
+    session = generate_synthetic_session(moving, 60, seed=7)
+    columns, rows = session.metadata["DepthResolution"]
+    frames = np.fromfile(moving / "depth.dat", dtype="<u2").reshape(-1, rows, columns)
+    # The animal rests where the first frame shows it for 170 frames, then walks away: the
+    # floor under it shows in too few frames for the background to leave it out.
+    order = np.r_[np.zeros(170, dtype=int), np.arange(30)]
+    resting = tmp_path / "resting"
+    resting.mkdir()
+    frames[order].tofile(resting / "depth.dat")
+    shutil.copy(moving / "metadata.json", resting)
+    times_ms = 1e6 + np.arange(order.size) * 1000 / 30
+    np.savetxt(resting / "depth_ts.txt", np.column_stack([times_ms, 0 * order]), fmt="%.4f %d")
+    truth = session.truth.centroid_px[order]
+    for plane in (False, True):
+        out = tmp_path / f"plane_{plane}"
+        extract_session(resting, out, ExtractionConfig(**QUICK, use_plane_bground=plane))
+        results = read_results(out)
+        found = [text for text in cautions(results) if "deeper than the background" in text]
+        rows_in, cols_in = np.nonzero(results.metadata["roi"])
+        error = np.hypot(
+            results.scalars["centroid_x_px"][:] + cols_in.min() - truth[:, 0],
+            results.scalars["centroid_y_px"][:] + rows_in.min() - truth[:, 1],
+        )
+        at_rest = np.where(results.valid, error, np.inf)[:170]
+        if plane:
+            assert found == []
+            assert np.all(at_rest < 2)
+        else:
+            assert len(found) == 1
+            assert "--use-plane-bground" in found[0]
+            assert np.mean(at_rest < 2) < 0.5  # lost where it rests

@@ -86,6 +86,9 @@ TETHER_SHARE = 0.15
 _TETHER_FILTER_WIDTH = 0.6
 # A body at least this wide (mm) is a rat's (an adult mouse's is under 35 mm).
 _RAT_WIDTH_MM = 45.0
+# A pixel reading deeper than the background in at least this share of the sampled frames
+# (and at least 2 of them) holds something the background has and the frames often lack.
+_LEFT_SHARE = 0.1
 # The crop grows when the animal's median length passes this share of it, to hold the animal
 # with moseq2's margin (its 80-pixel crop and a Kinect mouse about 50 px long).
 _CROP_FILL = 0.75
@@ -123,6 +126,12 @@ class AnimalSize:
     tether_share : float
         Share of those frames in which something thin reaches well beyond the body (a tether
         or cable); NaN for presets.
+    left_background_px : int
+        Pixels of the arena's largest 8-connected region that reads more than ``min_height``
+        deeper than the background in at least 10% of the sampled frames: something the
+        background holds that was often elsewhere, most likely the animal where it rested
+        through most of the recording (the background's median frame holds it; where it rests
+        its heights are then about 0). 0 for presets.
     """
 
     source: str
@@ -133,6 +142,7 @@ class AnimalSize:
     mm_per_px: float
     frames_found: int = 0
     tether_share: float = float("nan")
+    left_background_px: int = 0
 
     @property
     def scale(self) -> float:
@@ -223,6 +233,13 @@ def measure_animal(
     -------
     AnimalSize or None
         None when fewer than 5 sampled frames show an animal.
+
+    Notes
+    -----
+    The same frames tell whether the background holds the animal
+    (:attr:`AnimalSize.left_background_px`): where pixels read more than ``min_height``
+    deeper than the background in many of them, the background has something there that the
+    frames often lack.
     """
     first, last = frame_range if frame_range is not None else (0, extractor.get_num_frames())
     indices = np.unique(np.linspace(first, last - 1, min(sample_frames, last - first)).astype(int))
@@ -234,11 +251,14 @@ def measure_animal(
     outside = ~roi[box]
     invalid = tuple(extractor.camera.invalid_depths)
     bodies = []
+    deeper = np.zeros(floor.shape, dtype=np.uint8)
     # One read of every sampled frame, as the background takes its frames.
     for frame in extractor.get_frames(indices):
         depth = frame[box]
         heights = floor - depth.astype(np.float32)
         heights[outside | np.isin(depth, invalid)] = 0
+        below = cv2.medianBlur(np.clip(-heights, 0, 255).astype(np.uint8), 3) > min_height
+        deeper += below.view(np.uint8)
         # The median blur sees every height, as the extraction's spatial filter does, before
         # the height range is applied.
         blurred = cv2.medianBlur(np.clip(heights, 0, 255).astype(np.uint8), 3)
@@ -261,7 +281,14 @@ def measure_animal(
         mm_per_px=round(mm_per_px, 4),
         frames_found=len(bodies),
         tether_share=round(float(np.mean(tethered)), 3),
+        left_background_px=_largest_area(deeper >= max(2, math.ceil(_LEFT_SHARE * len(indices)))),
     )
+
+
+def _largest_area(binary: np.ndarray) -> int:
+    """Pixels of the largest 8-connected region of a binary image (0 when empty)."""
+    count, _, stats = label_regions(binary.view(np.uint8))
+    return int(stats[1:, cv2.CC_STAT_AREA].max()) if count > 1 else 0
 
 
 def _body(heights: np.ndarray) -> tuple[float, float, float, bool] | None:

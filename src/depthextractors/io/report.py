@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _datetime
 import html
+import math
 import os
 from pathlib import Path
 
@@ -142,6 +143,11 @@ _LOW_CONFIDENCE = 0.75
 _LOW_CONFIDENCE_SHARE = 0.05
 
 
+# A region deeper than the background in many sampled frames is a caution from this share of
+# the measured body's area (flickering reflections and noise make a few pixels).
+_LEFT_BODY_SHARE = 0.5
+
+
 # The tracked position moving further than the animal's median length between two frames at
 # most this far apart (seconds) is a jump: at 30 frames/s a mouse would run 2-3 m/s ...
 _JUMP_GAP_S = 0.1
@@ -158,13 +164,14 @@ def cautions(results: ExtractionResults) -> list[str]:
     frame rate (``timestamps_source``), the animal's body is longer than the crop in more
     than 5% of the frames with the animal (it is cut off: give a larger ``crop_size``), a
     tether or cable reached beyond the animal in at least 15% of the frames its size was
-    measured on (``animal_size``), the animal is hardly wider than the tail filter, the
-    flip corrector was unsure of the heading (confidence below 0.75) in more than 5% of the
-    frames with the animal, or the tracked position jumped by more than the animal's median
-    length between consecutive frames (at most 0.1 s apart) in more than 2% of them (and
-    at least 3 times; the
-    tracker lost the animal or followed something else, such as a reflection or an object
-    larger than the animal, in those frames).
+    measured on (``animal_size``), a region at least half the animal's size read deeper than
+    the background in at least 10% of the frames sampled to measure it (the background holds
+    the animal: use ``use_plane_bground``), the animal is hardly wider than the tail filter,
+    the flip corrector was unsure of the heading (confidence below 0.75) in more than 5% of
+    the frames with the animal, or the tracked position jumped by more than the animal's
+    median length between consecutive frames (at most 0.1 s apart) in more than 2% of them
+    and at least 3 times (the tracker lost the animal or followed something else, such as a
+    reflection or an object larger than the animal, in those frames).
 
     Parameters
     ----------
@@ -207,6 +214,11 @@ def cautions(results: ExtractionResults) -> list[str]:
     if jumps:
         found.append(jumps)
     return found
+
+
+def _body_area(size: dict) -> float:
+    """The measured body's area, pixels (the ellipse of its width and length)."""
+    return math.pi / 4 * float(size.get("width_px", 0)) * float(size.get("length_px", 0))
 
 
 def _jump_caution(results: ExtractionResults) -> str | None:
@@ -257,6 +269,16 @@ def _animal_cautions(results: ExtractionResults) -> list[str]:
             f"{100 * share:.0f}% of the frames its size was measured on: check in the crops "
             "below that it is not counted as the animal; if it is, extract with animal: auto "
             "(its tether filter removes thin parts that reach out of the body)."
+        )
+    left = size.get("left_background_px", 0)
+    if left and left >= _LEFT_BODY_SHARE * _body_area(size):
+        found.append(
+            f"A region of {left:,} pixels of the arena reads deeper than the background in at "
+            "least 10% of the frames sampled to measure the animal: the background holds "
+            "something that was often elsewhere, most likely the animal resting there through "
+            "most of the recording, which then is invisible where it rests. Check the "
+            "background picture below; extract again with use_plane_bground: true "
+            "(--use-plane-bground), which takes a plane fitted to the floor as the background."
         )
     tail = results.parameters.get("tail_filter_size")
     width = size.get("width_px")
