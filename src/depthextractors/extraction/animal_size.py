@@ -251,14 +251,14 @@ def measure_animal(
     outside = ~roi[box]
     invalid = tuple(extractor.camera.invalid_depths)
     bodies = []
-    deeper = np.zeros(floor.shape, dtype=np.uint8)
+    deeper = np.zeros(floor.shape, dtype=np.uint16)
     # One read of every sampled frame, as the background takes its frames.
     for frame in extractor.get_frames(indices):
         depth = frame[box]
         heights = floor - depth.astype(np.float32)
         heights[outside | np.isin(depth, invalid)] = 0
         below = cv2.medianBlur(np.clip(-heights, 0, 255).astype(np.uint8), 3) > min_height
-        deeper += below.view(np.uint8)
+        deeper += below
         # The median blur sees every height, as the extraction's spatial filter does, before
         # the height range is applied.
         blurred = cv2.medianBlur(np.clip(heights, 0, 255).astype(np.uint8), 3)
