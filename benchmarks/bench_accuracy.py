@@ -213,6 +213,7 @@ def _measure_auto(out: dict, video, arena, truth) -> dict:
     from depthextractors.config import ExtractionConfig
     from depthextractors.extraction.animal_size import size_changes
     from depthextractors.io import InMemoryResultsWriter
+    from depthextractors.io.report import cautions
 
     changes = {} if arena.animal is None else size_changes(ExtractionConfig(), arena.animal)
     out["sized"] = {key: np.ravel(value).tolist() for key, value in changes.items()}
@@ -221,7 +222,27 @@ def _measure_auto(out: dict, video, arena, truth) -> dict:
         extraction.arena = arena
         results = extraction.run(InMemoryResultsWriter(), progress=False, n_jobs=1)
         _measure_both(out, name, results, truth, arena.roi.bbox)
+        if not em:
+            out["cautions"] = [caution_kind(text) for text in cautions(results)]
     return changes
+
+
+# What each of the report's cautions is about, told by words only it has (the first match).
+CAUTION_KINDS = (
+    ("arena looks implausible", "arena"),
+    ("frame times", "frame times"),
+    ("position jumps", "jumps"),
+    ("deeper than the background", "background"),
+    ("tether", "tether"),
+    ("crop", "crop"),
+    ("tail filter", "tail filter"),
+    ("unsure of the heading", "heading"),
+)
+
+
+def caution_kind(text: str) -> str:
+    """A short name for one of the report's cautions."""
+    return next((kind for words, kind in CAUTION_KINDS if words in text), text[:40])
 
 
 # ------------------------------------------------------------------------------ tables
@@ -377,8 +398,9 @@ def print_bars(sessions: list[dict], tracker: str = "moments", em_tracker: str =
 def print_worst(sessions: list[dict], tracker: str) -> None:
     """The worst decile of sessions (by centroid p95) and what they were."""
     ranked = sorted(sessions, key=lambda s: -p95(s["trackers"][tracker]["error"]))
+    decile = max(1, math.ceil(len(sessions) / 10))
     print(f"\nworst decile of sessions for {tracker} (by centroid p95):")
-    for item in ranked[: max(1, math.ceil(len(sessions) / 10))]:
+    for item in ranked[:decile]:
         m = item["trackers"][tracker]
         c = item["conditions"]
         print(
@@ -386,6 +408,14 @@ def print_worst(sessions: list[dict], tracker: str) -> None:
             f"{p95(m['error']):.2f} px, found {100 * np.mean(m['found']):.0f}%, "
             f"arena IoU {item.get('arena_iou', float('nan')):.3f}; "
             + ", ".join(f"{k}={v}" for k, v in c.items())
+            + f"; report cautions: {', '.join(item.get('cautions', [])) or 'none'}"
+        )
+    if all("cautions" in item for item in sessions):
+        named = [bool(item["cautions"]) for item in ranked]
+        print(
+            f"sessions with a caution in the report (animal: auto, {AUTO[0]}'s run): "
+            f"{sum(named[:decile])} of the worst decile's {decile}, "
+            f"{sum(named[decile:])} of the other {len(ranked) - decile}"
         )
 
 
