@@ -259,7 +259,7 @@ def _finish_outputs(
     # The report puts these at its top; the log and the terminal say them too, for whoever
     # does not open it.
     for caution in cautions(results):
-        log.warning("accuracy at risk: %s", caution)
+        log.warning("accuracy at risk: %s", caution, extra={"names_keys": True})
     if config.compress and input_file.suffix.lower() == ".dat":
         avi = input_file.with_suffix(".avi")
         if avi.exists():

@@ -2,7 +2,8 @@
 line per warning or log message; ``--debug`` shows tracebacks and debug messages instead.
 
 Warnings that name configuration keys (:class:`~depthextractors.extraction.ArenaWarning`:
-``bg_roi_gradient_filter``, ``bg_roi_retry_implausible: false``) are shown in the command
+``bg_roi_gradient_filter``, ``bg_roi_retry_implausible: false``), and log messages that do
+(logged with ``extra={"names_keys": True}``: the report's cautions), are shown in the command
 line's words (``--bg-roi-gradient-filter``, ``--bg-roi-retry-implausible false``).
 
 Bad input (a missing file, an unknown file type, malformed YAML, a value out of range) is
@@ -261,7 +262,9 @@ class _CliLogFormatter(logging.Formatter):
             category, text = match.groups() if match else (None, first)
             return f"Warning: {_warning_words(text, self._categories.get(category, Warning))}"
         if record.levelno >= logging.WARNING:
-            return f"Warning: {in_cli_words(message)}"
+            text = in_cli_words(message)
+            # A record logged with extra={"names_keys": True} names configuration keys.
+            return f"Warning: {cli_words(text) if getattr(record, 'names_keys', False) else text}"
         return message
 
 

@@ -253,8 +253,8 @@ def _jump_caution(results: ExtractionResults) -> str | None:
         "followed something else larger than it (a reflection, an object, a hand; or the "
         "animal stayed still so long that the background holds it: see the background "
         "picture). Check those frames in the movie. Where it followed something else, "
-        "extracting again with use_tracking_model: true (--use-tracking-model), whose tracker "
-        "follows the animal from frame to frame, may avoid it."
+        "extracting again with use_tracking_model: true, whose tracker follows the animal "
+        "from frame to frame, may avoid it."
     )
 
 
@@ -277,8 +277,8 @@ def _animal_cautions(results: ExtractionResults) -> list[str]:
             "least 10% of the frames sampled to measure the animal: the background holds "
             "something that was often elsewhere, most likely the animal resting there through "
             "most of the recording, which then is invisible where it rests. Check the "
-            "background picture below; extract again with use_plane_bground: true "
-            "(--use-plane-bground), which takes a plane fitted to the floor as the background."
+            "background picture below; extract again with use_plane_bground, which takes a "
+            "plane fitted to the floor as the background."
         )
     tail = results.parameters.get("tail_filter_size")
     width = size.get("width_px")
