@@ -411,11 +411,14 @@ def print_worst(sessions: list[dict], tracker: str) -> None:
             + f"; report cautions: {', '.join(item.get('cautions', [])) or 'none'}"
         )
     if all("cautions" in item for item in sessions):
-        named = [bool(item["cautions"]) for item in ranked]
+        counts = [
+            f"{kind} {sum(kind in item['cautions'] for item in ranked[:decile])}/"
+            f"{sum(kind in item['cautions'] for item in ranked[decile:])}"
+            for kind in dict.fromkeys(kind for _, kind in CAUTION_KINDS)
+        ]
         print(
-            f"sessions with a caution in the report (animal: auto, {AUTO[0]}'s run): "
-            f"{sum(named[:decile])} of the worst decile's {decile}, "
-            f"{sum(named[decile:])} of the other {len(ranked) - decile}"
+            f"sessions whose report gives each caution (the {AUTO[0]} run), in the worst "
+            f"decile's {decile} / the other {len(ranked) - decile}: " + ", ".join(counts)
         )
 
 

@@ -80,6 +80,12 @@ def test_a_tether_and_an_unsure_heading_are_cautions(tmp_path):
     assert len(found) == 1
     assert "tether" in found[0]
     assert "animal: auto" in found[0]
+    # With the tether filter on, the report says it was, not to turn it on.
+    results.metadata["parameters"]["tether_filter_size"] = 13
+    found = cautions(results)
+    assert "animal: auto" not in found[0]
+    assert "tether_filter_size: 13" in found[0]
+    results.metadata["parameters"]["tether_filter_size"] = 0
     results.metadata["animal_size"]["tether_share"] = 0.0
     confidence = np.array(results.flip_confidence[:], dtype=np.float32)
     confidence[: len(confidence) // 4] = 0.6

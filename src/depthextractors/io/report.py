@@ -264,11 +264,18 @@ def _animal_cautions(results: ExtractionResults) -> list[str]:
     size = results.metadata.get("animal_size") or {}
     share = float(size.get("tether_share", float("nan")))
     if share >= TETHER_SHARE:
+        filtered = int(results.parameters.get("tether_filter_size") or 0)
+        remedy = (
+            f"the tether filter (tether_filter_size: {filtered}) removed the thin parts it "
+            "found reaching out of the body"
+            if filtered
+            else "if it is, extract with animal: auto (its tether filter removes thin parts "
+            "that reach out of the body)"
+        )
         found.append(
             f"Something thin (a tether or cable) reaches well beyond the animal in "
             f"{100 * share:.0f}% of the frames its size was measured on: check in the crops "
-            "below that it is not counted as the animal; if it is, extract with animal: auto "
-            "(its tether filter removes thin parts that reach out of the body)."
+            f"below that it is not counted as the animal; {remedy}."
         )
     left = size.get("left_background_px", 0)
     if left and left >= _LEFT_BODY_SHARE * _body_area(size):
