@@ -128,8 +128,9 @@ class AnimalSize:
         or cable); NaN for presets.
     left_background_px : int
         Pixels of the arena's largest 8-connected region that reads more than ``min_height``
-        deeper than the background in at least 10% of the sampled frames: something the
-        background holds that was often elsewhere, most likely the animal where it rested
+        deeper than the background in at least 10% of the sampled frames, of what holds
+        discs half the body's width across: something as thick as an animal that the
+        background holds and that was often elsewhere, most likely the animal where it rested
         through most of the recording (the background's median frame holds it; where it rests
         its heights are then about 0). 0 for presets.
     """
@@ -281,13 +282,19 @@ def measure_animal(
         mm_per_px=round(mm_per_px, 4),
         frames_found=len(bodies),
         tether_share=round(float(np.mean(tethered)), 3),
-        left_background_px=_largest_area(deeper >= max(2, math.ceil(_LEFT_SHARE * len(indices)))),
+        left_background_px=_left_background(
+            deeper >= max(2, math.ceil(_LEFT_SHARE * len(indices))), width
+        ),
     )
 
 
-def _largest_area(binary: np.ndarray) -> int:
-    """Pixels of the largest 8-connected region of a binary image (0 when empty)."""
-    count, _, stats = label_regions(binary.view(np.uint8))
+def _left_background(often_deeper: np.ndarray, width: float) -> int:
+    """Pixels of the largest 8-connected region of ``often_deeper`` that holds discs half the
+    body's ``width`` (pixels) across: what the background holds and the frames often lack,
+    as thick as an animal (a cable swinging under the commutator leaves a thin band)."""
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(width / 2),) * 2)
+    thick = cv2.morphologyEx(often_deeper.view(np.uint8), cv2.MORPH_OPEN, disc)
+    count, _, stats = label_regions(thick)
     return int(stats[1:, cv2.CC_STAT_AREA].max()) if count > 1 else 0
 
 
