@@ -5,10 +5,11 @@ mouse settings lose (issue 15, items 4 and 5)."""
 import math
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 
-from depthextractors import SessionExtraction, read_results
+from depthextractors import SessionExtraction, open_depth_video, read_results
 from depthextractors.config import ExtractionConfig
 from depthextractors.extraction.animal_size import (
     REFERENCE_HEIGHT_MM,
@@ -17,6 +18,7 @@ from depthextractors.extraction.animal_size import (
     SIZED_KEYS,
     TETHER_SHARE,
     AnimalSize,
+    measure_animal,
     preset_size,
     size_changes,
     size_settings,
@@ -249,3 +251,32 @@ def test_a_bundle_rising_to_a_commutator_above_is_a_tether(commutator_offset):
             shares[name] = SessionExtraction(video).find_roi().animal.tether_share
     assert shares["bundle"] >= TETHER_SHARE, shares
     assert shares["none"] < TETHER_SHARE, shares
+
+
+def test_what_the_background_holds_counts_when_it_is_as_thick_as_the_animal(tmp_path):
+    session = generate_synthetic_session(tmp_path / "session", 40, seed=3)
+    extraction = SessionExtraction(open_depth_video(session.directory))
+    arena = extraction.find_roi()
+    assert arena.animal.left_background_px == 0  # the background holds nothing of it
+    # Two things the background holds and no frame shows, 30 mm over the floor, in the part
+    # of the arena farthest from where the animal goes: a band 3 pixels wide (a cable hanging
+    # from the commutator) and an ellipse of the animal's size.
+    inside = cv2.distanceTransform(arena.roi.mask.astype(np.uint8), cv2.DIST_L2, 5) > 35
+    rows, cols = np.nonzero(inside)
+    visited = session.truth.centroid_px
+    away = [np.min(np.hypot(*(visited - (c, r)).T)) for r, c in zip(rows, cols, strict=True)]
+    y, x = int(rows[np.argmax(away)]), int(cols[np.argmax(away)])
+    assert max(away) > 60
+    band = arena.background.copy()
+    band[y - 30 : y + 30, x - 1 : x + 2] -= 30
+    width, length = arena.animal.width_px, arena.animal.length_px
+    ellipse = np.zeros(arena.background.shape, dtype=np.uint8)
+    cv2.ellipse(ellipse, (x, y), (round(length / 2), round(width / 2)), 0, 0, 360, 1, -1)
+    blob = arena.background - 30 * ellipse
+    found = {}
+    for name, background in (("band", band), ("blob", blob)):
+        found[name] = measure_animal(
+            extraction.extractor, background, arena.roi.mask, arena.roi.true_depth
+        ).left_background_px
+    assert found["band"] == 0
+    assert 0.7 * ellipse.sum() < found["blob"] <= ellipse.sum()
