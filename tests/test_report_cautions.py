@@ -200,3 +200,18 @@ def test_an_animal_resting_in_the_background_is_a_caution_a_plane_background_avo
             assert len(found) == 1
             assert "use_plane_bground" in found[0]
             assert np.mean(at_rest < 2) < 0.5  # lost where it rests
+
+
+def test_cautions_that_cannot_be_checked_do_not_fail_the_extraction(tmp_path, monkeypatch):
+    import depthextractors.io.report as report
+
+    def broken(results):
+        raise RuntimeError("a scalar is missing")
+
+    monkeypatch.setattr(report, "cautions", broken)
+    session = tmp_path / "session"
+    generate_synthetic_session(session, 60, seed=4)
+    extract_session(session, session / "proc", ExtractionConfig(**QUICK))
+    assert read_results(session / "proc").valid.all()
+    log = (session / "proc" / "extract.log").read_text()
+    assert "the cautions could not be checked: a scalar is missing" in log

@@ -254,11 +254,16 @@ def _finish_outputs(
             log.warning("the report could not be written: %s", error, exc_info=True)
             if report.is_file():
                 outputs["report"] = report
-    from .io.report import cautions
-
     # The report puts these at its top; the log and the terminal say them too, for whoever
-    # does not open it.
-    for caution in cautions(results):
+    # does not open it. Like the report, they never fail the extraction that is written.
+    try:
+        from .io.report import cautions
+
+        found = cautions(results)
+    except Exception as error:
+        log.warning("the cautions could not be checked: %s", error, exc_info=True)
+        found = []
+    for caution in found:
         log.warning("accuracy at risk: %s", caution, extra={"names_keys": True})
     if config.compress and input_file.suffix.lower() == ".dat":
         avi = input_file.with_suffix(".avi")
