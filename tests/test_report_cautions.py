@@ -111,7 +111,7 @@ def test_a_position_jumping_further_than_the_animal_is_long_is_a_caution(tmp_pat
     assert len(found) == 1
     assert "jumps by more than its median length" in found[0]
     assert "6.8% of the pairs" in found[0]
-    assert "first at frames 20, 23, 40, 42" in found[0]
+    assert "first at frames 20, 23, 40, 42 of the results" in found[0]
     assert "use_tracking_model: true" in found[0]
     # One spell (two jumps) is a glitch, not a caution.
     results.scalars["centroid_x_px"][40:42] += 3 * length

@@ -249,7 +249,8 @@ def _jump_caution(results: ExtractionResults) -> str | None:
     return (
         f"The animal's position jumps by more than its median length ({np.median(length):.0f}"
         f" px) from one frame to the next in {100 * share:.1f}% of the pairs of frames with it"
-        f" (first at frames {first}): the tracker most likely lost the animal there or "
+        f" (first at frames {first} of the results, counted from 0): the tracker most likely"
+        " lost the animal there or "
         "followed something else larger than it (a reflection, an object, a hand; or the "
         "animal stayed still so long that the background holds it: see the background "
         "picture). Check those frames in the movie. Where it followed something else, "
