@@ -146,7 +146,8 @@ class CropStage(ChunkStage):
     heights the tracker saw (``work.filtered_crops``: moseq2-extract's area and mean height are
     counted on them), the written masks (``work.masks``: the pixels of the cropped filtered
     frame above ``min_height``, moseq2's ``frames_mask``; log-likelihoods for a tracker with a
-    model) and, for the flip corrector, the animal's own pixels (``work.animal``).
+    model) and, for the flip corrector, the animal's own pixels (``work.animal``: the tracked
+    object's mask, or with a model the cropped filtered frame's pixels above ``min_height``).
 
     Parameters
     ----------
@@ -201,8 +202,6 @@ class CropStage(ChunkStage):
                 self._crop(work, j, first + j)
 
         work.executor.map_ranges(crop_range, count)
-        if work.animal is not None and self.ll_clip is not None:
-            work.animal[...] = self.tracker.animal_pixels(work.masks, work.crops)
 
     def _crop(self, work: WindowWork, j: int, k: int) -> None:
         found = work.objects[k]
@@ -215,6 +214,12 @@ class CropStage(ChunkStage):
             work.filtered_crops[j] = crop_and_rotate(
                 found.image, x, y, angle, self.crop_size, origin=found.image_origin
             )
+        if work.animal is not None and self.ll_clip is not None and found.image is not None:
+            # A model's own mask (log-likelihood above its threshold) can leave out an end of
+            # the body, whose heights then turn the heading round where the animal stops
+            # (drawn session 98: every frame after it was still), so the corrector reads the
+            # filtered heights at min_height, as moseq2-extract's frames_mask.
+            work.animal[j] = work.filtered_crops[j] >= self.above_min
         if self.ll_clip is None:
             work.masks[j] = work.filtered_crops[j] >= self.above_min
             if work.animal is not None:
@@ -269,7 +274,7 @@ class FlipStage(ChunkStage):
     corrector : FlipCorrector
         Decides which frames to turn round.
     tracker : Tracker
-        Says which pixels of a mask are the animal (:meth:`Tracker.animal_pixels`).
+        Whether its masks are log-likelihoods (turned round with their clip value).
     camera : CameraModel
         The recording's camera (handed to the corrector).
     true_depth : float

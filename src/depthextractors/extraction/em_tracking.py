@@ -194,23 +194,6 @@ class EMTracker(SequentialTracker):
         """``frames_mask`` holds log-likelihoods clipped below at ``ll_clip``."""
         return self.ll_clip
 
-    def animal_pixels(self, masks: np.ndarray, crops: np.ndarray) -> np.ndarray:
-        """Pixels above ``mask_threshold`` and at least ``min_height`` tall.
-
-        Parameters
-        ----------
-        masks : numpy.ndarray
-            ``(n, rows, cols)`` cropped log-likelihoods.
-        crops : numpy.ndarray
-            ``(n, rows, cols)`` cropped heights, millimetres.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(n, rows, cols)`` bool.
-        """
-        return (masks > self.mask_threshold) & (crops >= self._low)
-
     # ------------------------------------------------------------------ state
     @property
     def state(self) -> tuple[np.ndarray, np.ndarray] | None:

@@ -173,23 +173,6 @@ class Tracker(Strategy, ABC):
         """Masks are float32 log-likelihoods clipped below at this value; None: bool masks."""
         return None
 
-    def animal_pixels(self, masks: np.ndarray, crops: np.ndarray) -> np.ndarray:
-        """The animal's pixels of cropped masks (what flip correctors see), bool.
-
-        Parameters
-        ----------
-        masks : numpy.ndarray
-            ``(n, rows, cols)`` cropped masks as this tracker writes them.
-        crops : numpy.ndarray
-            ``(n, rows, cols)`` the cropped heights, millimetres.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(n, rows, cols)`` bool.
-        """
-        return masks.astype(bool, copy=False)
-
     def reset(self) -> None:
         """Forget everything before a new run (stateless trackers have nothing to forget)."""
 

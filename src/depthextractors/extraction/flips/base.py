@@ -41,7 +41,8 @@ class FlipContext:
         angle points at the head, west when it points at the tail).
     masks : numpy.ndarray
         ``(n, crop_rows, crop_cols)`` bool animal masks, rotated the same way (with the EM
-        tracker: log-likelihood above its ``mask_threshold`` and at least ``min_height``).
+        tracker: the cropped filtered heights at ``min_height`` and above, not its model's
+        mask, which can leave out an end of the body).
     angle : numpy.ndarray
         ``(n,)`` body angle, radians, y up (NaN where no animal).
     centroid_px : numpy.ndarray
