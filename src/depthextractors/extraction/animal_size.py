@@ -86,9 +86,9 @@ TETHER_SHARE = 0.15
 _TETHER_FILTER_WIDTH = 0.6
 # A body at least this wide (mm) is a rat's (an adult mouse's is under 35 mm).
 _RAT_WIDTH_MM = 45.0
-# A pixel reading deeper than the background in at least this share of the sampled frames
-# (and at least 2 of them) holds something the background has and the frames often lack.
-_LEFT_SHARE = 0.1
+#: A pixel reading deeper than the background in at least this share of the sampled frames
+#: (and at least 2 of them) holds something the background has and the frames often lack.
+LEFT_SHARE = 0.1
 # The crop grows when the animal's median length passes this share of it, to hold the animal
 # with moseq2's margin (its 80-pixel crop and a Kinect mouse about 50 px long).
 _CROP_FILL = 0.75
@@ -283,7 +283,7 @@ def measure_animal(
         frames_found=len(bodies),
         tether_share=round(float(np.mean(tethered)), 3),
         left_background_px=_left_background(
-            deeper >= max(2, math.ceil(_LEFT_SHARE * len(indices))), width
+            deeper >= max(2, math.ceil(LEFT_SHARE * len(indices))), width
         ),
     )
 

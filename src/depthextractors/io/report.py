@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..extraction.animal_size import TETHER_SHARE, filter_may_erase
+from ..extraction.animal_size import LEFT_SHARE, TETHER_SHARE, filter_may_erase
 from .output_dir import format_bytes, output_error, partial_path
 from .report_figures import (
     LOW_FLIP_CONFIDENCE,
@@ -197,11 +197,9 @@ def cautions(results: ExtractionResults) -> list[str]:
             "so dropped frames cannot be seen and speeds assume a steady rate."
         )
     crop = results.parameters.get("crop_size")
-    lengths = results.scalars.get("length_px") if results.scalars else None
-    if crop is not None and lengths is not None and len(results):
+    body = _body_lengths(results)
+    if crop is not None and body is not None:
         width = float(np.max(np.atleast_1d(crop)))
-        body = np.asarray(lengths[:], dtype=np.float64)[results.valid]
-        body = body[np.isfinite(body)]
         too_long = float(np.mean(body > _CROP_FILL * width)) if body.size else 0.0
         if too_long > _TOO_LONG_SHARE:
             found.append(
@@ -210,10 +208,20 @@ def cautions(results: ExtractionResults) -> list[str]:
                 "cut off. Extract again with a larger crop_size."
             )
     found.extend(_animal_cautions(results))
-    jumps = _jump_caution(results)
-    if jumps:
-        found.append(jumps)
+    if body is not None and body.size:
+        jumps = _jump_caution(results, float(np.median(body)))
+        if jumps:
+            found.append(jumps)
     return found
+
+
+def _body_lengths(results: ExtractionResults) -> np.ndarray | None:
+    """``length_px`` of the frames with the animal (finite only), or None without it."""
+    lengths = results.scalars.get("length_px") if results.scalars else None
+    if lengths is None or not len(results):
+        return None
+    body = np.asarray(lengths[:], dtype=np.float64)[results.valid]
+    return body[np.isfinite(body)]
 
 
 def _body_area(size: dict) -> float:
@@ -221,41 +229,36 @@ def _body_area(size: dict) -> float:
     return math.pi / 4 * float(size.get("width_px", 0)) * float(size.get("length_px", 0))
 
 
-def _jump_caution(results: ExtractionResults) -> str | None:
-    """The caution when the tracked position jumps further than the animal is long between
-    consecutive frames in more than :data:`_JUMP_SHARE` of them and at least
-    :data:`_JUMP_COUNT` times, or None."""
-    scalars = results.scalars
-    if not scalars or "centroid_x_px" not in scalars or "length_px" not in scalars:
+def _jump_caution(results: ExtractionResults, length: float) -> str | None:
+    """The caution when the tracked position moves further than ``length`` (the animal's
+    median length, pixels) between consecutive frames in more than :data:`_JUMP_SHARE` of
+    them and at least :data:`_JUMP_COUNT` times, or None."""
+    if "centroid_x_px" not in results.scalars:
         return None
     valid = np.asarray(results.valid, dtype=bool)
-    length = np.asarray(scalars["length_px"][:], dtype=np.float64)[valid]
-    length = length[np.isfinite(length)]
-    if valid.size < 2 or length.size == 0:
-        return None
-    x = np.asarray(scalars["centroid_x_px"][:], dtype=np.float64)
-    y = np.asarray(scalars["centroid_y_px"][:], dtype=np.float64)
     pairs = valid[1:] & valid[:-1]
     if results.timestamps.size == valid.size:
         pairs &= np.diff(results.timestamps) <= _JUMP_GAP_S
     if not pairs.any():
         return None
+    x = np.asarray(results.scalars["centroid_x_px"][:], dtype=np.float64)
+    y = np.asarray(results.scalars["centroid_y_px"][:], dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        jumped = pairs & (np.hypot(np.diff(x), np.diff(y)) > np.median(length))
-    share = float(jumped.sum() / pairs.sum())
-    if share <= _JUMP_SHARE or jumped.sum() < _JUMP_COUNT:
+        jumped = pairs & (np.hypot(np.diff(x), np.diff(y)) > length)
+    count = int(jumped.sum())
+    share = count / int(pairs.sum())
+    if share <= _JUMP_SHARE or count < _JUMP_COUNT:
         return None
     first = ", ".join(str(int(k) + 1) for k in np.flatnonzero(jumped)[:5])
     return (
-        f"The animal's position jumps by more than its median length ({np.median(length):.0f}"
-        f" px) from one frame to the next in {100 * share:.1f}% of the pairs of frames with it"
-        f" (first at frames {first} of the results, counted from 0): the tracker most likely"
-        " lost the animal there or "
-        "followed something else larger than it (a reflection, an object, a hand; or the "
-        "animal stayed still so long that the background holds it: see the background "
-        "picture). Check those frames in the movie. Where it followed something else, "
-        "extracting again with use_tracking_model: true, whose tracker follows the animal "
-        "from frame to frame, may avoid it."
+        f"The animal's position jumps by more than its median length ({length:.0f} px) from "
+        f"one frame to the next in {100 * share:.1f}% of the pairs of frames with it (first at "
+        f"frames {first} of the results, counted from 0): the tracker most likely lost the "
+        "animal there or followed something else larger than it (a reflection, an object, a "
+        "hand; or the animal stayed still so long that the background holds it: see the "
+        "background picture). Check those frames in the movie. Where it followed something "
+        "else, extracting again with use_tracking_model: true, whose tracker follows the "
+        "animal from frame to frame, may avoid it."
     )
 
 
@@ -282,7 +285,8 @@ def _animal_cautions(results: ExtractionResults) -> list[str]:
     if left and left >= _LEFT_BODY_SHARE * _body_area(size):
         found.append(
             f"A region of {left:,} pixels of the arena reads deeper than the background in at "
-            "least 10% of the frames sampled to measure the animal: the background holds "
+            f"least {100 * LEFT_SHARE:.0f}% of the frames sampled to measure the animal: the "
+            "background holds "
             "something that was often elsewhere, most likely the animal resting there through "
             "most of the recording, which then is invisible where it rests. Check the "
             "background picture below; extract again with use_plane_bground, which takes a "
