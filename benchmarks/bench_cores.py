@@ -19,9 +19,10 @@ node) as well as on the 2-core development machine:
 3. **A batch**: ``--batch-sessions`` folders (default: one per CPU, at least 2), each holding
    a hard link to the same recording (no extra disk), extracted by ``depthextractors
    batch-extract --num-frames <--batch-frames>`` without movies and reports, with ``--n-jobs``
-   1, 2, 4, ... sessions at a time (each session's extraction then gets the CPUs over the
-   sessions at a time, in threads: a batch's sessions run in worker processes, which cannot
-   start their own).
+   1, 2, 4, ... sessions at a time (one at a time, each session has the machine and its
+   defaults; K at a time, each runs in a worker process of the batch with ``n_jobs`` of
+   ``default_threads`` for its share of the CPUs, the CPUs over K: one thread on a share of 2
+   or fewer, else worker processes or threads as ``--workers auto`` chooses).
 4. Prints a table per part: wall seconds, frames/s, speed-up over one job, parallel efficiency
    (speed-up over jobs), CPU seconds and peak PSS (the batch's frames/s: all its sessions'
    frames over its wall time); ``--save`` writes every run as JSON.
