@@ -1,13 +1,16 @@
 """Thick cables the body centroid takes out: a bundle's stretch too short to reach far out of
 the body's wide part before it rises above max_height (hidden) or narrows below the tail
-filter's disc (trimmed), without losing the body a cable crosses."""
+filter's disc (trimmed), without losing the body a cable crosses; and a slack bundle's stub
+lying at the body's height, without losing the head a bundle leaves."""
 
 import math
 
 import cv2
 import numpy as np
+import pytest
 
 from depthextractors import MomentsTracker
+from depthextractors.extraction.body_cables import body_length
 from depthextractors.extraction.body_centroid import BodyCentroid
 from depthextractors.extraction.filters import FrameFilters
 
@@ -42,7 +45,7 @@ def add_cable(heights, start, direction, length, width_at, height_at):
     return hidden
 
 
-def locate(heights, hidden=None):
+def locate(heights, hidden=None, animal_length=None):
     """The body centroid (x, y) with the default filters, and moseq2-extract's centroid."""
     filters = FrameFilters()
     filtered = filters.apply_spatial(heights)
@@ -55,7 +58,7 @@ def locate(heights, hidden=None):
     def hidden_at(y0, y1, x0, x1):
         return hidden[y0:y1, x0:x1]
 
-    x, y, _ = BodyCentroid(filters, 10.0).locate(
+    x, y, _ = BodyCentroid(filters, 10.0, animal_length).locate(
         found, read, heights.shape, None, None if hidden is None else hidden_at
     )
     return (x, y), (found.x, found.y)
@@ -126,3 +129,58 @@ def test_a_bundle_rising_from_over_the_body_keeps_the_body_beyond():
     truth = pixel_centroid(body)
     found, _ = locate(heights, hidden)
     assert distance(found, truth) < 0.5
+
+
+@pytest.mark.parametrize("direction", [90.0, 110.0])
+@pytest.mark.parametrize("along", [8, 14, 18])
+def test_a_slack_bundle_s_stub_at_the_body_s_height_is_cut_off(along, direction):
+    """A bundle 7 px wide (narrower than the tail filter's disc, about a third of the body's
+    width) hangs from the back over a flank, ``along`` px behind the middle, and lies on as
+    high as the body (28 mm): the tail filter trims it beyond a stub, which no height tells
+    from the body. Given the animal's length, the stub is cut off; without it, nothing."""
+    heights, body = body_heights(axes=(22, 9))
+    length = body_length(body.astype(np.uint8))
+    add_cable(heights, (90 + along, 65), direction, 45, lambda step: 7, lambda step: 28)
+    truth = pixel_centroid(body)
+    none = np.zeros(heights.shape, dtype=np.uint8)
+    before = distance(locate(heights, none)[0], truth)
+    after = distance(locate(heights, none, length)[0], truth)
+    assert after < 0.4
+    assert after < before - 0.08
+
+
+@pytest.mark.parametrize(("head_at", "direction"), [(20, -20.0), (22, 0.0), (24, 0.0)])
+def test_a_bundle_leaving_the_head_at_its_height_keeps_the_head(head_at, direction):
+    """The same bundle leaves the tip of a head (an ellipse of 18 x 12 px at 25 mm) at the
+    head's height: the head is the narrow part beside it, and the body without it would be
+    shorter than the animal, so it stays; were the animal half as long, it would go."""
+    heights, _ = body_heights(axes=(22, 9))
+    cv2.ellipse(heights, (90 + head_at, 65), (9, 6), 0, 0, 360, 25, thickness=cv2.FILLED)
+    body = cv2.medianBlur(heights.astype(np.uint8), 3) >= 10
+    length = body_length(body.astype(np.uint8))
+    add_cable(heights, (96 + head_at, 65), direction, 45, lambda step: 7, lambda step: 24)
+    truth = pixel_centroid(body)
+    none = np.zeros(heights.shape, dtype=np.uint8)
+    kept = locate(heights, none, length)[0]
+    assert distance(kept, locate(heights, none)[0]) < 0.01
+    assert distance(kept, truth) < 0.6
+    assert distance(locate(heights, none, 0.5 * length)[0], truth) > 2.0
+
+
+def test_the_extraction_gives_the_body_centroid_the_animal_s_measured_length(tmp_path):
+    """The session's body centroid gets the length the arena step measured of the animal."""
+    from depthextractors import open_depth_video
+    from depthextractors.config import ExtractionConfig
+    from depthextractors.extraction.frame_stages import BodyCentroidStage
+    from depthextractors.extraction.heights import ArenaHeights
+    from depthextractors.testing import generate_synthetic_session
+
+    session = generate_synthetic_session(tmp_path, 60, seed=3)
+    extraction = ExtractionConfig().build_extraction(open_depth_video(session.directory))
+    arena = extraction.find_roi()
+    converter = ArenaHeights(arena.background, arena.roi.mask, 10.0, MAX_HEIGHT)
+    stages = extraction.frame_stages(converter, None)
+    (stage,) = [stage for stage in stages if isinstance(stage, BodyCentroidStage)]
+    assert arena.animal is not None
+    assert stage.locator.animal_length == pytest.approx(arena.animal.length_px)
+    assert 20 < stage.locator.animal_length < 80

@@ -7,9 +7,15 @@ A cable as wide as the tail filter's disc or wider (a bundle, about half a mouse
 survives the tail and cable filters, and the tracker's contour holds it. Its stretch beyond the
 body is narrow and rises to its anchor, where it passes ``max_height`` and is hidden; the
 body's own narrow parts (snout, flanks, tail base) slope down to the floor.
+
+A slack cable can also lie at the height of the body beside it (hanging from the back over the
+rump or a flank) and go on, as low, beyond what the tail filter left of it: its stub holds no
+taller pixel, and :func:`without_low_stubs` takes it out by where it lies instead.
 """
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
@@ -22,8 +28,14 @@ __all__ = [
     "CABLE_MIN_TALL_PIXELS",
     "CABLE_TALL_SHARE",
     "CABLE_WIDTH_SHARE",
+    "STUB_HEIGHT_SHARES",
+    "STUB_LENGTH_SHARE",
+    "STUB_REACH",
+    "STUB_WIDTH_SHARE",
+    "body_length",
     "cable_beyond",
     "without_cables",
+    "without_low_stubs",
 ]
 
 #: A cable is narrower than an opening by a disc of this share of the body's widest keeps (the
@@ -46,6 +58,22 @@ CABLE_TALL_SHARE = 0.5
 #: the disc's radius in pixels, within the pixels examined (scattered invalid pixels at a
 #: body's edge are fewer; a cable's hidden stretch is about as wide as the disc).
 CABLE_HIDDEN_AREA = 1.0
+#: A trimmed part left out beside the body goes on as a cable lying at the body's height when
+#: it is at least this share of the body's widest as wide (its deepest pixel at least this
+#: share of the body's deepest from its outline: a bundle is about a third of a mouse's
+#: width, a tail's base a sixth) ...
+STUB_WIDTH_SHARE = 0.35
+#: ... and its mean height lies between these shares of the body's 95th-percentile height (a
+#: tail lies lower; a taller cable is :func:`without_cables`' to take out).
+STUB_HEIGHT_SHARES = (0.6, CABLE_HEIGHT_SHARE)
+#: The narrow parts of the body beside such a part (what an opening by the disc of
+#: :data:`CABLE_WIDTH_SHARE` removes) are its stub from this many of the disc's radii out of
+#: the body's wide part on ...
+STUB_REACH = 1.0
+#: ... unless the body without them would be shorter than this share of the animal's measured
+#: length (:attr:`AnimalSize.length_px <depthextractors.extraction.animal_size.AnimalSize>`):
+#: then the narrow part is the animal's head, with a cable leaving it at its height.
+STUB_LENGTH_SHARE = 0.95
 
 
 def without_cables(
@@ -192,3 +220,108 @@ def cable_beyond(
     taller = np.bincount(parts[heights > level], minlength=count)
     sizes = np.bincount(parts.ravel(), minlength=count)
     return near & (taller >= CABLE_TALL_SHARE * sizes)
+
+
+def without_low_stubs(
+    body: np.ndarray,
+    smoothed: np.ndarray,
+    inside: np.ndarray,
+    left_out: np.ndarray | None,
+    animal_length: float | None,
+) -> np.ndarray | None:
+    """``body`` without the stub of a cable that goes on beside it at its height, or ``None``
+    when it has none.
+
+    A part the tail filter trimmed that touches the body and was left out (``left_out``) goes
+    on as such a cable when it is at least :data:`STUB_WIDTH_SHARE` of the body's widest as
+    wide and its mean height is within :data:`STUB_HEIGHT_SHARES` of the body's
+    95th-percentile height (a tail is narrower and lower; the thin cables the tail filter
+    takes out are narrower). The narrow parts of the body (what an opening by a disc of
+    :data:`CABLE_WIDTH_SHARE` times its widest removes) with at least
+    :data:`CABLE_MIN_TALL_PIXELS` pixels beside it are the cable's stub from
+    :data:`STUB_REACH` of the disc's radii out of the wide part on; what stays joined to the
+    wide part is the body, unless it is shorter than :data:`STUB_LENGTH_SHARE` of the
+    animal's length (the cable leaves the head, which is body). Without the animal's length
+    nothing is taken out.
+
+    Parameters
+    ----------
+    body : numpy.ndarray
+        uint8 (0/1) body pixels.
+    smoothed : numpy.ndarray
+        Heights over the same pixels (mm), after the filters before the tail filter.
+    inside : numpy.ndarray
+        float32 distances of ``body``'s pixels to its outline (``cv2.distanceTransform(body,
+        cv2.DIST_L2, 5)``), px.
+    left_out : numpy.ndarray or None
+        uint8 (0/1) over the same pixels: the trimmed parts touching the body that were not
+        put back.
+    animal_length : float or None
+        The animal's measured length, px (four standard deviations along its axis).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        A new uint8 (0/1) body, or ``None`` when nothing is taken out.
+    """
+    if left_out is None or not animal_length:
+        return None
+    deepest = cv2.minMaxLoc(inside)[1]
+    radius = CABLE_WIDTH_SHARE * deepest
+    if radius < 1.5:
+        return None
+    going_on = _going_on(left_out, smoothed, STUB_WIDTH_SHARE * deepest, body)
+    if going_on is None:
+        return None
+    beside = cv2.bitwise_and(cv2.dilate(going_on, SQUARE), body) > 0
+    outside_core = cv2.threshold(inside, radius, 1, cv2.THRESH_BINARY_INV)[1].astype(np.uint8)
+    from_core = cv2.distanceTransform(outside_core, cv2.DIST_L2, 5)
+    pixels = body > 0
+    wide = pixels & (from_core <= radius)
+    count, labels = cv2.connectedComponents((pixels & ~wide).view(np.uint8), connectivity=8)
+    stubs = np.bincount(labels[beside & ~wide], minlength=count) >= CABLE_MIN_TALL_PIXELS
+    stubs[0] = False
+    cut = stubs[labels] & (from_core > STUB_REACH * radius)
+    if not cut.any():
+        return None
+    kept = body.copy()
+    kept[cut] = 0
+    count, labels = cv2.connectedComponents(kept, connectivity=8)
+    kept = labels_under(labels, count, wide)[labels].astype(np.uint8)
+    if body_length(kept) < STUB_LENGTH_SHARE * animal_length:
+        return None
+    return kept
+
+
+def _going_on(
+    left_out: np.ndarray, smoothed: np.ndarray, least_depth: float, body: np.ndarray
+) -> np.ndarray | None:
+    """uint8 (0/1): the parts of ``left_out`` at least ``least_depth`` deep (from their own
+    outline) whose mean height is within :data:`STUB_HEIGHT_SHARES` of ``body``'s
+    95th-percentile height; ``None`` when there are none."""
+    depth = cv2.distanceTransform(left_out, cv2.DIST_L2, 3)
+    # Most frames' only such part is a tail, too narrow: one test over the image.
+    if cv2.minMaxLoc(depth)[1] < least_depth:
+        return None
+    count, parts = cv2.connectedComponents(left_out, connectivity=8)
+    deep = labels_under(parts, count, depth >= least_depth)
+    if not deep.any():
+        return None
+    sizes = np.maximum(np.bincount(parts.ravel(), minlength=count), 1)
+    mean_height = np.bincount(parts.ravel(), smoothed.ravel(), minlength=count) / sizes
+    low, high = (share * high_level(smoothed, body) for share in STUB_HEIGHT_SHARES)
+    going_on = deep & (mean_height >= low) & (mean_height <= high)
+    going_on[0] = False
+    return of_labels(parts, going_on) if going_on.any() else None
+
+
+def body_length(body: np.ndarray) -> float:
+    """Four standard deviations of ``body``'s pixels along their long axis, px (as
+    :attr:`AnimalSize.length_px <depthextractors.extraction.animal_size.AnimalSize>` and the
+    ``length_px`` scalar measure a body); 0 for no pixels."""
+    moments = cv2.moments(body, binaryImage=True)
+    if moments["m00"] == 0:
+        return 0.0
+    mu20, mu02, mu11 = (moments[key] / moments["m00"] for key in ("mu20", "mu02", "mu11"))
+    largest = (mu20 + mu02) / 2 + math.sqrt(((mu20 - mu02) / 2) ** 2 + mu11**2)
+    return 4.0 * math.sqrt(max(largest, 0.0))

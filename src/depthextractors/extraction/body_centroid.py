@@ -40,7 +40,12 @@ bases:
    a cable leaving the animal above its back: the snout, flanks and tail base are narrow too,
    but low. A shorter stretch of cable, from the body to where it rises above ``max_height``
    (hidden) or narrows to what the tail filter trimmed, is a stub: its pixels that tall beside
-   those are taken out (:func:`~.body_cables.without_cables`);
+   those are taken out (:func:`~.body_cables.without_cables`). A slack bundle can lie as high
+   as the body beside it (hanging from the back over the rump or a flank) and go on beyond
+   what the tail filter trimmed: the narrow parts beside such a trimmed part, as wide as a
+   third of the body and as high as it, are its stub from the disc's radius out of the wide
+   part on, unless the body without them would be shorter than the animal the arena step
+   measured (then the cable leaves the head) (:func:`~.body_cables.without_low_stubs`);
 4. a thick tail base taken out: the tail filter's disc is a fixed number of pixels, and the
    base of a tail wider than it (a mouse seen at under about 0.6 mm a pixel) survives it and
    pulls the centroid back by pixels. When a disc of :data:`TAIL_WIDTH_SHARE` times the
@@ -78,7 +83,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from .body_cables import without_cables
+from .body_cables import without_cables, without_low_stubs
 from .body_hidden import with_hidden
 from .box_windows import (
     SQUARE,
@@ -131,6 +136,8 @@ class _Trimmed(NamedTuple):
     complete: bool
     #: uint8 (0/1): the trimmed parts left out, when one rises above the body (else ``None``).
     rising: np.ndarray | None
+    #: uint8 (0/1): the trimmed parts touching the body that were left out (else ``None``).
+    left_out: np.ndarray | None
 
 
 class BodyCentroid:
@@ -144,6 +151,11 @@ class BodyCentroid:
         the object a trimmed part may reach and still be put back.
     min_height : float
         The tracker's ``min_height``, mm.
+    animal_length : float, optional
+        The animal's measured length, px (:attr:`AnimalSize.length_px
+        <depthextractors.extraction.animal_size.AnimalSize>`): a cable's stub lying at the
+        body's height is taken out only where the body stays about that long
+        (:func:`~.body_cables.without_low_stubs`). Without it, it is not.
 
     Attributes
     ----------
@@ -156,8 +168,11 @@ class BodyCentroid:
         pixels; twice the reach and two where a trimmed part may be the snout's tip).
     """
 
-    def __init__(self, filters: FrameFilters, min_height: float) -> None:
+    def __init__(
+        self, filters: FrameFilters, min_height: float, animal_length: float | None = None
+    ) -> None:
         self.threshold = max(1, math.ceil(float(min_height)))
+        self.animal_length = None if animal_length is None else float(animal_length)
         self.reach = max(filters.tail_size) // 2 + 1 if filters.tail_iterations > 0 else 0
         self._snout_reach = math.floor(SNOUT_REACH * self.reach)
         # Everything within the reach of the object, and the pixels just past it, which are far;
@@ -239,18 +254,22 @@ class BodyCentroid:
             # A trimmed part may be the snout's tip; how far it reaches is told over a window
             # holding twice the reach, which most frames do not need (it costs about 40 us).
             trimmed = self._trimmed_back(found, heights, box_shape, smoothed, self._snout_margin)
-        x0, y0, body, smoothed, _, rising = trimmed
+        x0, y0, body, smoothed, _, rising, left_out = trimmed
         inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
         half_width = cv2.minMaxLoc(inside)[1]
         hidden_window = None
         if hidden is not None:
             hidden_window, hidden = _read_once(hidden, body, x0, y0, half_width, box_shape)
         without, cables = without_cables(body, smoothed, inside, hidden_window, rising)
+        stubless = without_low_stubs(body, smoothed, inside, left_out, self.animal_length)
         if self._tail_radius is not None:
             # The tail is told by the body's shape, of which what a cable covers is part: a
             # cable lying along a rat's head leaves two slivers of it, as narrow as a tail.
             body = _without_tail(body, inside, self._tail_radius)
-        if cables is not None:
+        if stubless is not None:
+            # Seen, not hidden: a low stub's pixels are not given back below.
+            without = stubless if cables is None else cv2.bitwise_and(without, stubless)
+        if cables is not None or stubless is not None:
             body = cv2.bitwise_and(body, without)
             half_width = cv2.minMaxLoc(cv2.distanceTransform(without, cv2.DIST_L2, 5))[1]
         if hidden is not None:
@@ -288,11 +307,11 @@ class BodyCentroid:
         else:
             window = box_window(*smoothed, x0, y0, x1, y1)
         if not self.reach:
-            return _Trimmed(x0, y0, body, window, True, None)
-        complete, rising = self._put_back_trimmed(
+            return _Trimmed(x0, y0, body, window, True, None, None)
+        complete, rising, left_out = self._put_back_trimmed(
             body, at_least(window, self.threshold), window, margin >= self._snout_margin
         )
-        return _Trimmed(x0, y0, body, window, complete, rising)
+        return _Trimmed(x0, y0, body, window, complete, rising, left_out)
 
     def _object(
         self, found: TrackedObject, x0: int, y0: int, x1: int, y1: int
@@ -360,18 +379,20 @@ class BodyCentroid:
         candidates: np.ndarray,
         smoothed: np.ndarray,
         tips_judged: bool = True,
-    ) -> tuple[bool, np.ndarray | None]:
+    ) -> tuple[bool, np.ndarray | None, np.ndarray | None]:
         """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach,
-        and those that are the snout's tip (:meth:`_snout_tips`): ``(complete, rising)``.
+        and those that are the snout's tip (:meth:`_snout_tips`): ``(complete, rising,
+        left_out)``.
         ``complete`` is false, and nothing is added, when ``tips_judged`` is false and a part
         may be the snout's tip (how far it reaches is told only over pixels holding twice the
-        reach round the body). ``rising``: uint8 (0/1), the parts touching the body that were
-        left out, when one of them rises above the body's tallest pixel (a cable's stretch;
-        a tail lies lower), else ``None``."""
+        reach round the body). ``left_out``: uint8 (0/1), the parts touching the body that
+        were left out (a tail, a cable going on), or ``None``; ``rising``: the same, when one of
+        them rises above the body's tallest pixel (a cable's stretch; a tail lies lower), else
+        ``None``."""
         trimmed = cv2.subtract(candidates, body)
         count, labels = cv2.connectedComponents(trimmed, connectivity=8, ltype=cv2.CV_16U)
         if count < 2:
-            return True, None
+            return True, None, None
         # Each trimmed part's distances to the body (OpenCV's 3x3 chamfer approximation),
         # rounded to whole pixels and sorted into touching (0-1), within reach, within a
         # snout's reach and beyond: one histogram of four bins per part.
@@ -388,14 +409,18 @@ class BodyCentroid:
         if tips.any():
             snout = self._snout_tips(body, labels, tips, smoothed)
             if not tips_judged and snout.any():
-                return False, None
+                return False, None, None
             back |= snout
         back[0] = False
         cv2.bitwise_or(body, of_labels(labels, back), dst=body)
+        left = touching & ~back
+        if not left.any():
+            return True, None, None
+        left_out = of_labels(labels, left)
         # What is put back is body now: a trimmed pixel taller than all of it was left out.
         if cv2.minMaxLoc(smoothed, trimmed)[1] <= cv2.minMaxLoc(smoothed, body)[1]:
-            return True, None
-        return True, of_labels(labels, touching & ~back)
+            return True, None, left_out
+        return True, left_out, left_out
 
     def _snout_tips(
         self, body: np.ndarray, labels: np.ndarray, tips: np.ndarray, smoothed: np.ndarray

@@ -390,7 +390,11 @@ class SessionExtraction:
         # only the heights round the animal are kept (see HeightsPatchStage).
         patches = not keep
         reach = crop_reach(self.crop_size)
-        body = BodyCentroidStage(BodyCentroid(self.filters, self.tracker.min_height), converter)
+        animal = None if self.arena is None else self.arena.animal
+        locator = BodyCentroid(
+            self.filters, self.tracker.min_height, None if animal is None else animal.length_px
+        )
+        body = BodyCentroidStage(locator, converter)
         if sequential:
             if patches:
                 stages.append(HeightsPatchStage(reach, around="input", converter=converter))
