@@ -30,7 +30,6 @@ __all__ = [
     "CABLE_WIDTH_SHARE",
     "STUB_HEIGHT_SHARES",
     "STUB_LENGTH_SHARE",
-    "STUB_REACH",
     "STUB_WIDTH_SHARE",
     "body_length",
     "cable_beyond",
@@ -67,12 +66,10 @@ STUB_WIDTH_SHARE = 0.35
 #: tail lies lower; a taller cable is :func:`without_cables`' to take out).
 STUB_HEIGHT_SHARES = (0.6, CABLE_HEIGHT_SHARE)
 #: The narrow parts of the body beside such a part (what an opening by the disc of
-#: :data:`CABLE_WIDTH_SHARE` removes) are its stub from this many of the disc's radii out of
-#: the body's wide part on ...
-STUB_REACH = 1.0
-#: ... unless the body without them would be shorter than this share of the animal's measured
-#: length (:attr:`AnimalSize.length_px <depthextractors.extraction.animal_size.AnimalSize>`):
-#: then the narrow part is the animal's head, with a cable leaving it at its height.
+#: :data:`CABLE_WIDTH_SHARE` removes) are its stub, unless the body without them would be
+#: shorter than this share of the animal's measured length (:attr:`AnimalSize.length_px
+#: <depthextractors.extraction.animal_size.AnimalSize>`): then the narrow part is the
+#: animal's head, with a cable leaving it at its height.
 STUB_LENGTH_SHARE = 0.95
 
 
@@ -238,11 +235,11 @@ def without_low_stubs(
     95th-percentile height (a tail is narrower and lower; the thin cables the tail filter
     takes out are narrower). The narrow parts of the body (what an opening by a disc of
     :data:`CABLE_WIDTH_SHARE` times its widest removes) with at least
-    :data:`CABLE_MIN_TALL_PIXELS` pixels beside it are the cable's stub from
-    :data:`STUB_REACH` of the disc's radii out of the wide part on; what stays joined to the
-    wide part is the body, unless it is shorter than :data:`STUB_LENGTH_SHARE` of the
-    animal's length (the cable leaves the head, which is body). Without the animal's length
-    nothing is taken out.
+    :data:`CABLE_MIN_TALL_PIXELS` pixels beside it are the cable's stub (cutting only what lies
+    beyond 1.5 of the disc's radii out of the wide part gained half as much on drawn
+    sessions); what stays joined to the wide part is the body, unless it is shorter than
+    :data:`STUB_LENGTH_SHARE` of the animal's length (the cable leaves the head, which is
+    body). Without the animal's length nothing is taken out.
 
     Parameters
     ----------
@@ -281,7 +278,7 @@ def without_low_stubs(
     count, labels = cv2.connectedComponents((pixels & ~wide).view(np.uint8), connectivity=8)
     stubs = np.bincount(labels[beside & ~wide], minlength=count) >= CABLE_MIN_TALL_PIXELS
     stubs[0] = False
-    cut = stubs[labels] & (from_core > STUB_REACH * radius)
+    cut = stubs[labels]
     if not cut.any():
         return None
     kept = body.copy()
@@ -309,7 +306,8 @@ def _going_on(
         return None
     sizes = np.maximum(np.bincount(parts.ravel(), minlength=count), 1)
     mean_height = np.bincount(parts.ravel(), smoothed.ravel(), minlength=count) / sizes
-    low, high = (share * high_level(smoothed, body) for share in STUB_HEIGHT_SHARES)
+    back = high_level(smoothed, body)
+    low, high = (share * back for share in STUB_HEIGHT_SHARES)
     going_on = deep & (mean_height >= low) & (mean_height <= high)
     going_on[0] = False
     return of_labels(parts, going_on) if going_on.any() else None

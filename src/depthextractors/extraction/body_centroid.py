@@ -43,9 +43,9 @@ bases:
    those are taken out (:func:`~.body_cables.without_cables`). A slack bundle can lie as high
    as the body beside it (hanging from the back over the rump or a flank) and go on beyond
    what the tail filter trimmed: the narrow parts beside such a trimmed part, as wide as a
-   third of the body and as high as it, are its stub from the disc's radius out of the wide
-   part on, unless the body without them would be shorter than the animal the arena step
-   measured (then the cable leaves the head) (:func:`~.body_cables.without_low_stubs`);
+   third of the body and as high as it, are its stub, unless the body without them would be
+   shorter than the animal the arena step measured (then the cable leaves the head)
+   (:func:`~.body_cables.without_low_stubs`);
 4. a thick tail base taken out: the tail filter's disc is a fixed number of pixels, and the
    base of a tail wider than it (a mouse seen at under about 0.6 mm a pixel) survives it and
    pulls the centroid back by pixels. When a disc of :data:`TAIL_WIDTH_SHARE` times the
