@@ -134,10 +134,10 @@ class _Trimmed(NamedTuple):
     smoothed: np.ndarray
     #: False when a trimmed part may be the snout's tip and the window is too small to tell.
     complete: bool
-    #: uint8 (0/1): the trimmed parts left out, when one rises above the body (else ``None``).
-    rising: np.ndarray | None
     #: uint8 (0/1): the trimmed parts touching the body that were left out (else ``None``).
     left_out: np.ndarray | None
+    #: Whether a trimmed pixel left out rises above the body's tallest (a cable's stretch).
+    rises: bool
 
 
 class BodyCentroid:
@@ -255,12 +255,13 @@ class BodyCentroid:
             # A trimmed part may be the snout's tip; how far it reaches is told over a window
             # holding twice the reach, which most frames do not need (it costs about 40 us).
             trimmed = self._trimmed_back(found, heights, box_shape, smoothed, self._snout_margin)
-        x0, y0, body, smoothed, _, rising, left_out = trimmed
+        x0, y0, body, smoothed, _, left_out, rises = trimmed
         inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
         half_width = cv2.minMaxLoc(inside)[1]
         hidden_window = None
         if hidden is not None:
             hidden_window, hidden = _read_once(hidden, body, x0, y0, half_width, box_shape)
+        rising = left_out if rises else None
         without, cables = without_cables(body, smoothed, inside, hidden_window, rising)
         stubless = without_low_stubs(body, smoothed, inside, left_out, self.animal_length)
         if self._tail_radius is not None:
@@ -308,11 +309,11 @@ class BodyCentroid:
         else:
             window = box_window(*smoothed, x0, y0, x1, y1)
         if not self.reach:
-            return _Trimmed(x0, y0, body, window, True, None, None)
-        complete, rising, left_out = self._put_back_trimmed(
+            return _Trimmed(x0, y0, body, window, True, None, False)
+        complete, left_out, rises = self._put_back_trimmed(
             body, at_least(window, self.threshold), window, margin >= self._snout_margin
         )
-        return _Trimmed(x0, y0, body, window, complete, rising, left_out)
+        return _Trimmed(x0, y0, body, window, complete, left_out, rises)
 
     def _object(
         self, found: TrackedObject, x0: int, y0: int, x1: int, y1: int
@@ -380,20 +381,19 @@ class BodyCentroid:
         candidates: np.ndarray,
         smoothed: np.ndarray,
         tips_judged: bool = True,
-    ) -> tuple[bool, np.ndarray | None, np.ndarray | None]:
+    ) -> tuple[bool, np.ndarray | None, bool]:
         """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach,
-        and those that are the snout's tip (:meth:`_snout_tips`): ``(complete, rising,
-        left_out)``.
+        and those that are the snout's tip (:meth:`_snout_tips`): ``(complete, left_out,
+        rises)``.
         ``complete`` is false, and nothing is added, when ``tips_judged`` is false and a part
         may be the snout's tip (how far it reaches is told only over pixels holding twice the
         reach round the body). ``left_out``: uint8 (0/1), the parts touching the body that
-        were left out (a tail, a cable going on), or ``None``; ``rising``: the same, when one of
-        them rises above the body's tallest pixel (a cable's stretch; a tail lies lower), else
-        ``None``."""
+        were left out (a tail, a cable going on), or ``None``; ``rises``: whether a trimmed
+        pixel left out rises above the body's tallest (a cable's stretch; a tail lies lower)."""
         trimmed = cv2.subtract(candidates, body)
         count, labels = cv2.connectedComponents(trimmed, connectivity=8, ltype=cv2.CV_16U)
         if count < 2:
-            return True, None, None
+            return True, None, False
         # Each trimmed part's distances to the body (OpenCV's 3x3 chamfer approximation),
         # rounded to whole pixels and sorted into touching (0-1), within reach, within a
         # snout's reach and beyond: one histogram of four bins per part.
@@ -410,18 +410,16 @@ class BodyCentroid:
         if tips.any():
             snout = self._snout_tips(body, labels, tips, smoothed)
             if not tips_judged and snout.any():
-                return False, None, None
+                return False, None, False
             back |= snout
         back[0] = False
         cv2.bitwise_or(body, of_labels(labels, back), dst=body)
         left = touching & ~back
         if not left.any():
-            return True, None, None
-        left_out = of_labels(labels, left)
+            return True, None, False
         # What is put back is body now: a trimmed pixel taller than all of it was left out.
-        if cv2.minMaxLoc(smoothed, trimmed)[1] <= cv2.minMaxLoc(smoothed, body)[1]:
-            return True, None, left_out
-        return True, left_out, left_out
+        rises = cv2.minMaxLoc(smoothed, trimmed)[1] > cv2.minMaxLoc(smoothed, body)[1]
+        return True, of_labels(labels, left), rises
 
     def _snout_tips(
         self, body: np.ndarray, labels: np.ndarray, tips: np.ndarray, smoothed: np.ndarray
