@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from depthextractors import MomentsTracker
+from depthextractors.extraction.body_cables import body_length
 from depthextractors.extraction.body_centroid import BodyCentroid
 from depthextractors.extraction.filters import FrameFilters
 from depthextractors.extraction.heights import ArenaHeights, HiddenPixels
@@ -31,9 +32,10 @@ def pixel_centroid(mask):
     return xs.mean(), ys.mean()
 
 
-def locate(heights, hidden_mask=None):
+def locate(heights, hidden_mask=None, animal_length=None):
     """The body centroid of ``heights`` (tracked with the default filters), with
-    ``hidden_mask`` (bool, whole box) as the hidden pixels when given."""
+    ``hidden_mask`` (bool, whole box) as the hidden pixels and ``animal_length`` (px) as the
+    animal's measured length when given."""
     filters = FrameFilters()
     filtered = filters.apply_spatial(heights)
     found = MomentsTracker(10.0, 120).track(filtered)
@@ -48,7 +50,8 @@ def locate(heights, hidden_mask=None):
         def hidden(y0, y1, x0, x1):
             return hidden_mask[y0:y1, x0:x1].astype(np.uint8)
 
-    return BodyCentroid(filters, 10.0).locate(found, read, heights.shape, None, hidden)[:2]
+    centroid = BodyCentroid(filters, 10.0, animal_length)
+    return centroid.locate(found, read, heights.shape, None, hidden)[:2]
 
 
 def distance(a, b):
@@ -284,10 +287,75 @@ def test_a_narrow_part_beyond_a_hidden_strip_stays_out():
     with_cable = heights.copy()
     with_cable[57:64, 125:150] = 40  # then visible again, 7 px wide
     assert locate(with_cable, hidden) == pytest.approx(locate(heights, hidden), abs=1e-9)
-    # As wide as the body there, it would join (and pull the centroid east by pixels).
+    # As wide as the body there and as high, it would join (and pull the centroid east by
+    # pixels).
     wide = heights.copy()
-    wide[47:74, 125:150] = 40
+    wide[47:74, 125:150] = 30
     assert locate(wide, hidden)[0] > locate(heights, hidden)[0] + 5.0
+
+
+@pytest.mark.parametrize("height", [40, 60])
+def test_a_wide_part_beyond_a_hidden_strip_taller_than_the_body_stays_out(height):
+    """A bundle rising from the body to its anchor, hidden where it passes max_height and
+    visible again beyond, can be as wide as a body's half there; it is taller than the body
+    (30 mm), which the body beyond a cable crossing it is not, so it does not join."""
+    heights, body = body_heights()
+    hidden = np.zeros_like(body)
+    hidden[56:65, 111:125] = True
+    tall = heights.copy()
+    tall[47:74, 125:150] = height
+    assert locate(tall, hidden) == pytest.approx(locate(heights, hidden), abs=1e-9)
+
+
+def test_a_part_that_would_make_the_body_longer_than_the_animal_stays_out():
+    """With the animal's measured length known, a part as wide and as high as a body beyond a
+    hidden strip (a slack bundle's low stretch beyond where it rose above max_height) does
+    not join when the body with it would be longer than 1.25 times the animal; the half of
+    the body a cable across it cuts off still joins."""
+    heights, body = body_heights()
+    length = body_length(body.view(np.uint8))
+    hidden = np.zeros_like(body)
+    hidden[56:65, 111:125] = True
+    beyond = heights.copy()
+    beyond[47:74, 125:150] = 30
+    assert locate(beyond, hidden)[0] > locate(heights, hidden)[0] + 5.0
+    assert locate(beyond, hidden, length) == pytest.approx(locate(heights, hidden), abs=1e-9)
+    strip = np.zeros_like(body)
+    strip[:, 83:89] = True
+    assert distance(locate(hide(heights, strip), strip, length), locate(heights)) < 0.3
+
+
+def test_flanks_that_would_make_the_body_longer_than_the_animal_stay_out():
+    """A bundle leaving the body's east end lies low along a hidden stretch of itself (where it
+    rises above max_height): narrower than the tail filter's disc, it is trimmed from the
+    body, and beside the hidden stretch it is as wide as a body, like the flanks beside a
+    cable along the back. With the animal's measured length known it stays out, as the body
+    with it would be far longer than the animal (measured: 11 px east without the length,
+    0.4 px off with it)."""
+    heights, body = body_heights()
+    length = body_length(body.view(np.uint8))
+    hidden = np.zeros_like(body)
+    hidden[49:57, 100:150] = True
+    covered = hide(heights, hidden)
+    bundle = covered.copy()
+    bundle[57:64, 100:150][~body[57:64, 100:150]] = 30  # 7 px wide, along the hidden stretch
+    without_bundle = locate(covered, hidden, length)
+    assert locate(bundle, hidden)[0] > without_bundle[0] + 5.0
+    assert distance(locate(bundle, hidden, length), without_bundle) < 0.5
+
+
+def test_a_body_cut_in_three_joins_whole():
+    """Two cables above max_height across a long body cut it in three; the tracker follows the
+    largest part, and the far one joins once the middle one has brought its hidden strip next
+    to the body (measured: 5.0 px off with one round of joining)."""
+    heights = np.zeros((ROWS, COLS), dtype=np.uint8)
+    cv2.ellipse(heights, CENTRE, (40, 13), 0, 0, 360, 30, thickness=cv2.FILLED)
+    strips = np.zeros((ROWS, COLS), dtype=bool)
+    strips[:, 90:94] = strips[:, 108:112] = True
+    covered = hide(heights, strips)
+    whole = locate(heights)
+    assert distance(locate(covered), whole) > 10.0
+    assert distance(locate(covered, strips), whole) < 0.3
 
 
 def test_the_flanks_beside_a_hidden_cable_along_the_back_stay_body():

@@ -1,7 +1,7 @@
 """Thick cables taken out of the body: :func:`without_cables`, a step of
-:class:`~depthextractors.extraction.body_centroid.BodyCentroid`, and :func:`cable_beyond`, which
+:class:`~depthextractors.extraction.body_centroid.BodyCentroid`, and :func:`taller_parts`, which
 keeps :func:`~depthextractors.extraction.body_hidden.with_hidden` from joining a cable's
-stretch beyond what was taken out.
+stretch beyond what was taken out or hidden.
 
 A cable as wide as the tail filter's disc or wider (a bundle, about half a mouse's width)
 survives the tail and cable filters, and the tracker's contour holds it. Its stretch beyond the
@@ -32,7 +32,7 @@ __all__ = [
     "STUB_LENGTH_SHARE",
     "STUB_WIDTH_SHARE",
     "body_length",
-    "cable_beyond",
+    "taller_parts",
     "without_cables",
     "without_low_stubs",
 ]
@@ -202,21 +202,18 @@ def _beside_outward(
     return beside > 0
 
 
-def cable_beyond(
-    parts: np.ndarray, count: int, cable: np.ndarray, heights: np.ndarray, body: np.ndarray
+def taller_parts(
+    parts: np.ndarray, count: int, heights: np.ndarray, body: np.ndarray
 ) -> np.ndarray:
-    """bool, one per label of ``parts`` (below ``count``): which parts touch ``cable`` and have
-    at least :data:`CABLE_TALL_SHARE` of their pixels taller than :data:`CABLE_HEIGHT_SHARE`
-    times the 95th-percentile height of ``body`` (``heights``, mm, over the same pixels):
-    a cable's stretch beyond what was taken out of the body, rising to its anchor. The body
-    beyond a cable that crosses it is no taller than the body."""
-    near = labels_under(parts, count, cv2.dilate(cable, SQUARE))
-    if not near.any():
-        return near
+    """bool, one per label of ``parts`` (below ``count``): which parts have at least
+    :data:`CABLE_TALL_SHARE` of their pixels taller than :data:`CABLE_HEIGHT_SHARE` times the
+    95th-percentile height of ``body`` (``heights``, mm, over the same pixels): a cable's
+    stretch rising to its anchor. A part of the animal beyond a cable or hand that crosses it
+    is no taller than the body."""
     level = CABLE_HEIGHT_SHARE * high_level(heights, body)
     taller = np.bincount(parts[heights > level], minlength=count)
     sizes = np.bincount(parts.ravel(), minlength=count)
-    return near & (taller >= CABLE_TALL_SHARE * sizes)
+    return taller >= CABLE_TALL_SHARE * sizes
 
 
 def without_low_stubs(

@@ -58,9 +58,12 @@ bases:
    invalid patch, a hand or a cable over the animal) the heights are 0, as on the floor, and the
    body loses what lies under them, or the part of it beyond them when they cross it (the tracker
    follows one side). A part at the threshold as wide as a body that such pixels cut off from it
-   joins it, and so do the flanks either side of a hidden strip along it (a cable lying along
-   the back); then each hidden pixel that lies nearer the body than any pixel seen to be something
-   else, and within the body's deepest distance to its outline, is taken to be body
+   joins it unless it is mostly taller than the body (a bundle's stretch rising to its anchor),
+   and so do the flanks either side of a hidden strip along it (a cable lying along the back);
+   neither is added where the body would then be longer than 1.25 times the animal's measured
+   length (a bundle's low stretch beyond where it rises above ``max_height``); then each hidden
+   pixel that lies nearer the body than any pixel seen to be something else, and within the
+   body's deepest distance to its outline, is taken to be body
    (:func:`~.body_hidden.with_hidden`); a cable taken out hides what lies under it too, body
    where it crosses the animal, and its pixels are shared out the same way (its stretch beyond
    them is not joined). The extraction passes where the depth is hidden, from the raw depth
@@ -155,7 +158,9 @@ class BodyCentroid:
         The animal's measured length, px (:attr:`AnimalSize.length_px
         <depthextractors.extraction.animal_size.AnimalSize>`): a cable's stub lying at the
         body's height is taken out only where the body stays about that long
-        (:func:`~.body_cables.without_low_stubs`). Without it, it is not.
+        (:func:`~.body_cables.without_low_stubs`), and what the hidden pixels cut off joins
+        the body only where it stays no longer than 1.25 times that
+        (:func:`~.body_hidden.with_hidden`). Without it, neither is checked.
 
     Attributes
     ----------
@@ -276,7 +281,15 @@ class BodyCentroid:
             half_width = cv2.minMaxLoc(cv2.distanceTransform(without, cv2.DIST_L2, 5))[1]
         if hidden is not None:
             body, x0, y0 = with_hidden(
-                body, (x0, y0), half_width, hidden, heights, self.threshold, box_shape, cables
+                body,
+                (x0, y0),
+                half_width,
+                hidden,
+                heights,
+                self.threshold,
+                box_shape,
+                cables,
+                self.animal_length,
             )
         # The body holds at least the seed pixel its flood started from.
         moments = cv2.moments(body, binaryImage=True)

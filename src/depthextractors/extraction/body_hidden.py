@@ -17,15 +17,24 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from .body_cables import cable_beyond
+from .body_cables import body_length, taller_parts
 from .box_windows import SQUARE, at_least, box_window, grown_box, labels_under, opened_by_disc
 
-__all__ = ["JOIN_WIDTH_SHARE", "with_hidden"]
+__all__ = ["JOIN_LENGTH_SHARE", "JOIN_ROUNDS", "JOIN_WIDTH_SHARE", "with_hidden"]
 
 #: A part of the heights at the threshold that hidden pixels cut off from the body joins it when
 #: its deepest pixel lies at least this share of the body's half-width from its outline (a
 #: body's other half; a cable's visible stretch is narrower).
 JOIN_WIDTH_SHARE = 0.5
+#: ... and when the body with it is no longer than this many times the animal's measured length
+#: (a cable lying across the animal cuts it in two; a bundle going on beyond one hidden where it
+#: leaves the head is as wide as a small body's half, and lengthens the body past the animal).
+#: On untethered drawn sessions the body is at most 1.10-1.18 times the measured length in
+#: 99.9% of frames (by kind of animal, mouse to rat; 1.33 at most).
+JOIN_LENGTH_SHARE = 1.25
+#: Rounds of joining: a part joined brings the hidden regions beside it next to the body (a
+#: cable and a hand, or a cable crossing twice, cut the animal in more than two parts).
+JOIN_ROUNDS = 3
 #: The four neighbours of a pixel (and itself), for the hidden pixels' test.
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
@@ -39,6 +48,7 @@ def with_hidden(
     threshold: int,
     box_shape: tuple[int, int],
     cables: np.ndarray | None = None,
+    animal_length: float | None = None,
 ) -> tuple[np.ndarray, int, int]:
     """``body`` with what the hidden pixels cut off from it and the hidden pixels that belong
     to it, and its origin in the ROI box.
@@ -50,8 +60,11 @@ def with_hidden(
     course, and a hand or cable beside the animal adds nothing past what a half-width of body could
     be. The pixels examined are those within ``half_width`` (and a pixel) of the body's bounding
     box. Before that, a part of the animal that hidden pixels cut off from the body (a cable above
-    ``max_height`` lying across it) joins it (:func:`_joined_across_hidden`), and so do the
-    flanks either side of a hidden strip along it (:func:`_flanks_beside_hidden`).
+    ``max_height`` lying across it) joins it (:func:`_joined_across_hidden`, up to
+    :data:`JOIN_ROUNDS` times: each part joined can bring another next to the body), and so do
+    the flanks either side of a hidden strip along it (:func:`_flanks_beside_hidden`); neither
+    is added where it would make the body longer than :data:`JOIN_LENGTH_SHARE` times the
+    animal's length (a bundle's low stretch beyond where it rises above ``max_height``).
 
     Parameters
     ----------
@@ -68,7 +81,11 @@ def with_hidden(
         what lies under it, body where it crosses the animal and floor where it leaves it, so
         its pixels are shared out by nearness like hidden ones. They are never joined as a
         part of the animal, and nor is a part beside them that is mostly taller than the body
-        (the cable's stretch beyond them, :func:`~.body_cables.cable_beyond`).
+        (the cable's stretch beyond them, :func:`~.body_cables.taller_parts`).
+    animal_length : float, optional
+        The animal's measured length, px (:attr:`AnimalSize.length_px
+        <depthextractors.extraction.animal_size.AnimalSize>`); without it, the body's length
+        bounds nothing.
 
     Returns
     -------
@@ -82,15 +99,13 @@ def with_hidden(
     seen = _hidden_round(body, x0, y0, half_width, hidden_or_cable, box_shape)
     if seen is None:
         return body, x0, y0
-    around = _around_hidden(body, x0, y0, hidden, heights, threshold, box_shape, cables_at)
-    joined = None if around is None else _joined_across_hidden(around, half_width)
-    if joined is not None:
-        body, x0, y0 = joined, around.x0, around.y0
-        around = _around_hidden(body, x0, y0, hidden, heights, threshold, box_shape, cables_at)
-    flanks = None if around is None else _flanks_beside_hidden(around, half_width)
-    if flanks is not None:
-        body, x0, y0 = flanks, around.x0, around.y0
-    if joined is not None or flanks is not None:
+
+    def around_body(body: np.ndarray, x0: int, y0: int) -> _AroundHidden | None:
+        return _around_hidden(body, x0, y0, hidden, heights, threshold, box_shape, cables_at)
+
+    grown = _with_cut_off_parts(body, x0, y0, half_width, animal_length, around_body)
+    if grown is not None:
+        body, x0, y0 = grown
         seen = _hidden_round(body, x0, y0, half_width, hidden_or_cable, box_shape)
         if seen is None:
             return body, x0, y0
@@ -105,6 +120,31 @@ def with_hidden(
     if cv2.countNonZero(added) == 0:
         return body, x0, y0
     return cv2.bitwise_or(grown, added), gx0, gy0
+
+
+def _with_cut_off_parts(
+    body: np.ndarray,
+    x0: int,
+    y0: int,
+    half_width: float,
+    animal_length: float | None,
+    around_body: Callable[[np.ndarray, int, int], _AroundHidden | None],
+) -> tuple[np.ndarray, int, int] | None:
+    """``(body, x0, y0)`` with the parts hidden pixels cut off from it joined (up to
+    :data:`JOIN_ROUNDS` times) and the flanks beside a hidden strip along it, over a larger
+    window whose top-left pixel is ``(x0, y0)``; ``None`` when nothing is added.
+    ``around_body(body, x0, y0)`` is :func:`_around_hidden` of a body."""
+    around, grown = around_body(body, x0, y0), None
+    for _ in range(JOIN_ROUNDS):
+        part = None if around is None else _joined_across_hidden(around, half_width, animal_length)
+        if part is None:
+            break
+        grown = part, around.x0, around.y0
+        around = around_body(*grown)
+    flanks = None if around is None else _flanks_beside_hidden(around, half_width)
+    if flanks is None or _longer(flanks, animal_length):
+        return grown
+    return flanks, around.x0, around.y0
 
 
 def _hidden_round(
@@ -148,6 +188,8 @@ class _AroundHidden(NamedTuple):
     hidden: np.ndarray
     #: The heights at the threshold and above that are neither body nor hidden ...
     above: np.ndarray
+    #: The heights over these pixels, mm.
+    heights: np.ndarray
     #: ... their 8-connected parts (labels 1 to ``count - 1``; 0 elsewhere) ...
     parts: np.ndarray
     count: int
@@ -195,31 +237,49 @@ def _around_hidden(
     count, parts = cv2.connectedComponentsWithAlgorithm(above, 8, cv2.CV_32S, cv2.CCL_SAUF)
     touching = labels_under(parts, count, cv2.bitwise_and(beside, above))
     if cable is not None and touching.any():
-        touching &= ~cable_beyond(parts, count, cable, window_heights, grown)
+        # The cable's stretch beyond the pixels taken out rises to its anchor.
+        near_cable = labels_under(parts, count, cv2.dilate(cable, SQUARE))
+        touching &= ~(near_cable & taller_parts(parts, count, window_heights, grown))
     if not touching.any():
         return None
     return _AroundHidden(
-        gx0, gy0, grown, near_body, hidden_on_body, above, parts, count, touching, cable
-    )
+        gx0, gy0, grown, near_body, hidden_on_body, above, window_heights, parts, count,
+        touching, cable,
+    )  # fmt: skip
 
 
-def _joined_across_hidden(around: _AroundHidden, half_width: float) -> np.ndarray | None:
+def _joined_across_hidden(
+    around: _AroundHidden, half_width: float, animal_length: float | None = None
+) -> np.ndarray | None:
     """The body joined with the parts of the animal that hidden pixels cut off from it (over
     ``around``'s pixels), or ``None`` when there are none.
 
     A cable or hand above ``max_height`` lying across the animal hides a strip of it, and
     the tracker follows one side. Each part of ``around.above`` that touches a hidden region
-    touching the body, and is as wide as a body (its deepest pixel at least
+    touching the body, is as wide as a body (its deepest pixel at least
     :data:`JOIN_WIDTH_SHARE` times ``half_width`` from its outline; a cable's visible stretch
-    or a speck of noise is narrower), is joined.
+    or a speck of noise is narrower) and is not mostly taller than it
+    (:func:`~.body_cables.taller_parts`: a bundle's stretch rising to its anchor, which the
+    tail filter cut from the body where it leaves it, can be as wide), is joined; nothing is
+    when the body with them would be longer than :data:`JOIN_LENGTH_SHARE` times
+    ``animal_length`` (px, when given).
     """
     # The parts as wide as a body hold a pixel that deep inside them.
     depth = cv2.distanceTransform(around.above, cv2.DIST_L2, 5)
     deep = cv2.compare(depth, JOIN_WIDTH_SHARE * half_width, cv2.CMP_GE)
     joined = labels_under(around.parts, around.count, deep) & around.touching
+    if joined.any():
+        joined &= ~taller_parts(around.parts, around.count, around.heights, around.body)
     if not joined.any():
         return None
-    return cv2.bitwise_or(around.body, joined[around.parts].view(np.uint8))
+    body = cv2.bitwise_or(around.body, joined[around.parts].view(np.uint8))
+    return None if _longer(body, animal_length) else body
+
+
+def _longer(body: np.ndarray, animal_length: float | None) -> bool:
+    """Whether ``body`` is longer than :data:`JOIN_LENGTH_SHARE` times ``animal_length`` (px;
+    never when that is not known)."""
+    return bool(animal_length) and body_length(body) > JOIN_LENGTH_SHARE * animal_length
 
 
 def _flanks_beside_hidden(around: _AroundHidden, half_width: float) -> np.ndarray | None:
