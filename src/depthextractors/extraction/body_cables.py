@@ -15,12 +15,11 @@ taller pixel, and :func:`without_low_stubs` takes it out by where it lies instea
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 
 from .box_windows import SQUARE, high_level, labels_under, of_labels
+from .tracking import ellipse_axes
 
 __all__ = [
     "CABLE_HEIGHT_SHARE",
@@ -240,13 +239,8 @@ def without_low_stubs(
 
     Parameters
     ----------
-    body : numpy.ndarray
-        uint8 (0/1) body pixels.
-    smoothed : numpy.ndarray
-        Heights over the same pixels (mm), after the filters before the tail filter.
-    inside : numpy.ndarray
-        float32 distances of ``body``'s pixels to its outline (``cv2.distanceTransform(body,
-        cv2.DIST_L2, 5)``), px.
+    body, smoothed, inside
+        As :func:`without_cables`'.
     left_out : numpy.ndarray or None
         uint8 (0/1) over the same pixels: the trimmed parts touching the body that were not
         put back.
@@ -311,12 +305,9 @@ def _going_on(
 
 
 def body_length(body: np.ndarray) -> float:
-    """Four standard deviations of ``body``'s pixels along their long axis, px (as
-    :attr:`AnimalSize.length_px <depthextractors.extraction.animal_size.AnimalSize>` and the
-    ``length_px`` scalar measure a body); 0 for no pixels."""
+    """The long axis of ``body``'s pixels (four standard deviations along it, as the tracker's
+    :func:`~.tracking.ellipse_axes`, :attr:`AnimalSize.length_px
+    <depthextractors.extraction.animal_size.AnimalSize>` and the ``body_length_px`` scalar
+    measure a body), px; 0 for no pixels."""
     moments = cv2.moments(body, binaryImage=True)
-    if moments["m00"] == 0:
-        return 0.0
-    mu20, mu02, mu11 = (moments[key] / moments["m00"] for key in ("mu20", "mu02", "mu11"))
-    largest = (mu20 + mu02) / 2 + math.sqrt(((mu20 - mu02) / 2) ** 2 + mu11**2)
-    return 4.0 * math.sqrt(max(largest, 0.0))
+    return ellipse_axes(moments)[0] if moments["m00"] else 0.0

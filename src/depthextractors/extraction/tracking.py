@@ -312,8 +312,8 @@ class MomentsTracker(Tracker):
         polygon = cv2.moments(contour)
         if polygon["m00"] <= 0:
             return None
-        length, width, orientation = _axes(polygon)
-        body_length, body_width, _ = _axes(cv2.moments(mask, binaryImage=True))
+        length, width, orientation = ellipse_axes(polygon)
+        body_length, body_width, _ = ellipse_axes(cv2.moments(mask, binaryImage=True))
         h, w = mask.shape
         area, height_sum = self._body_area_and_sum(mask, filtered[y0 : y0 + h, x0 : x0 + w])
         return TrackedObject(
@@ -374,7 +374,7 @@ def _largest_contour(contours) -> np.ndarray:
     return max(contours, key=lambda c: (cv2.contourArea(c), len(c)))
 
 
-def _axes(moments: dict) -> tuple[float, float, float]:
+def ellipse_axes(moments: dict) -> tuple[float, float, float]:
     """``(length, width, orientation)`` of the ellipse with these second moments."""
     m00, mu20, mu02, mu11 = moments["m00"], moments["mu20"], moments["mu02"], moments["mu11"]
     common = math.sqrt(4.0 * mu11 * mu11 + (mu20 - mu02) ** 2)
