@@ -234,6 +234,53 @@ def test_a_noisy_camera_floor_is_not_taken_for_transients():
     )
 
 
+def _resting_with_rim(noise_mm: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A floor stack with an animal resting in 11 of 15 samples: a 35 mm tall back and an 8 mm
+    rim (head, flanks) around it, under the 10 mm threshold. Returns the stack, the rim and the
+    whole body."""
+    stack = _floor_stack(15, noise_mm, seed=seed)
+    rows, cols = np.mgrid[0:40, 0:50]
+    body = ((rows - 20) / 9.0) ** 2 + ((cols - 25) / 14.0) ** 2 <= 1
+    back = ((rows - 20) / 6.0) ** 2 + ((cols - 25) / 10.0) ** 2 <= 1
+    stack[:11][:, body] -= 8
+    stack[:11][:, back] -= 28
+    return stack, body & ~back, body
+
+
+def test_the_low_rim_of_a_resting_animal_is_left_out_too():
+    stack, rim, body = _resting_with_rim(1.0, seed=6)
+    floor = median_ignoring_zeros(_floor_stack(15, 1.0, seed=6))
+    alone = median_without_transients(stack, 10.0, rim_share=1.0)
+    repaired = median_without_transients(stack, 10.0)
+    # The tall back alone leaves the 8 mm rim in the background; the rim rule takes it out.
+    assert np.median(floor[rim] - alone[rim]) > 5
+    # Left to the floor, but for the few pixels where the noise brings the rim's median within
+    # 5 mm of the floor's, which stay as they were.
+    off = np.abs(repaired[rim] - floor[rim])
+    assert np.median(off) <= 1.0
+    assert np.mean(off < 3.0) > 0.75  # none without the rim rule
+    around = ndimage.binary_dilation(body, iterations=2)
+    np.testing.assert_array_equal(repaired[~around], median_ignoring_zeros(stack)[~around])
+
+
+def test_a_low_object_apart_from_any_transient_stays():
+    stack = _floor_stack(15, 1.0, seed=7)
+    stack[:11, 5:12, 5:15] -= 8  # low, in most samples, touching nothing taller
+    stack[:11, 25:35, 30:45] -= 30  # a resting animal elsewhere
+    repaired = median_without_transients(stack, 10.0)
+    np.testing.assert_array_equal(repaired[5:12, 5:15], median_ignoring_zeros(stack)[5:12, 5:15])
+    assert np.all(repaired[25:35, 30:45] - median_ignoring_zeros(stack)[25:35, 30:45] > 20)
+
+
+def test_a_noisy_floor_does_not_spread_a_rim():
+    # At 3 mm of noise the floor's own scatter reaches half the threshold: no rim is grown, and
+    # only the tall back (the 10 mm rule) leaves the background.
+    stack, _, _ = _resting_with_rim(3.0, seed=8)
+    np.testing.assert_array_equal(
+        median_without_transients(stack, 10.0), median_without_transients(stack, 10.0, 0.2, 1.0)
+    )
+
+
 @pytest.mark.parametrize(
     ("height", "share", "error"),
     [(-1.0, 0.2, ValueError), (10.0, 0.0, ValueError), (10.0, 1.5, ValueError)],
@@ -241,6 +288,12 @@ def test_a_noisy_camera_floor_is_not_taken_for_transients():
 def test_without_transients_rejects_bad_arguments(height, share, error):
     with pytest.raises(error):
         median_without_transients(_floor_stack(3, 1.0, seed=0), height, share)
+
+
+@pytest.mark.parametrize("rim_share", [0.0, -0.5, 1.5, float("nan")])
+def test_without_transients_rejects_a_bad_rim_share(rim_share):
+    with pytest.raises(ValueError, match="rim_share"):
+        median_without_transients(_floor_stack(3, 1.0, seed=0), 10.0, rim_share=rim_share)
 
 
 @pytest.mark.parametrize(

@@ -77,17 +77,22 @@ def test_saturated_pixels_do_not_move_the_background(session, layout):
     assert np.abs(found - clean)[flat & truth.arena_mask].max() <= 8.0
     assert np.mean(shift > 20) < 0.001
     # With the defaults (the animal rests through the first samples and is left out as a
-    # transient) no further from the floor than the clean background, but for a few pixels at
-    # the edge of where it rested: saturated pixels filled from their neighbours there can
-    # leave the floor in under a fifth of the samples, so the edge stays.
+    # transient, with its low rim) no further from the floor than the clean background, but for
+    # a few pixels at the edge of where it rested: saturated pixels filled from their
+    # neighbours there can leave the floor in under a fifth of the samples, or the rim's
+    # median within 5 mm of the floor's, so the edge stays. The clean background keeps a few
+    # such pixels of its own: as many stay off the floor, and none further than its worst.
     default = StridedMedianBackground(frame_stride=5)
     errors = [
-        np.abs(default.compute(NumpyDepthExtractor(v, 30.0)) - truth.floor_depth_mm)
+        np.abs(default.compute(NumpyDepthExtractor(v, 30.0)) - truth.floor_depth_mm)[
+            flat & truth.arena_mask
+        ]
         for v in (video, saturated)
     ]
-    worse = (errors[1] - errors[0])[flat & truth.arena_mask]
-    assert np.mean(worse > 8.0) < 0.0002
-    assert worse.max() < 15.0
+    assert np.mean(errors[1] - errors[0] > 8.0) < 0.0002
+    off_floor = [np.count_nonzero(error > 8.0) for error in errors]
+    assert off_floor[1] <= 1.1 * off_floor[0]
+    assert errors[1].max() <= errors[0].max() + 1.0
     # Taken as depths, as they used to be, they move it far (what the test guards).
     frames = saturated[strategy.frame_indices(len(saturated))]
     naive = median_ignoring_zeros(np.stack([cv2.medianBlur(f, 5) for f in frames]))

@@ -42,10 +42,16 @@ _MEDIAN_BLOCK_BYTES = 16 * 1024 * 1024
 
 #: Share of a pixel's valid samples the floor must show for a transient over it to be left out.
 FLOOR_SHARE = 0.2
+#: Share of the transient threshold that the low rim joined to a transient must stand over the
+#: floor to be left out with it (a resting animal's head, flanks and tail base; 1: no rim).
+RIM_SHARE = 0.5
 #: A pixel's transient threshold is at least this many times the typical spread of the noise
 #: (the median over pixels of the far depth's distance above the median): a camera noisier than
 #: the threshold allows does not have its noisy floor taken for transients.
 _NOISE_MARGIN = 4.0
+#: The rim's threshold is at least this many times the noise spread: below it, the floor's own
+#: scatter joins up from pixel to pixel and a rim would spread over the floor.
+_RIM_NOISE_MARGIN = 6.0
 
 
 def _check_positive_int(value: int, name: str) -> int:
@@ -143,7 +149,10 @@ def _middle_of_top(ordered: np.ndarray, count: np.ndarray) -> np.ndarray:
 
 
 def median_without_transients(
-    stack: np.ndarray, transient_height: float, floor_share: float = FLOOR_SHARE
+    stack: np.ndarray,
+    transient_height: float,
+    floor_share: float = FLOOR_SHARE,
+    rim_share: float = RIM_SHARE,
 ) -> np.ndarray:
     """Per-pixel median over the first axis, leaving out zeros and transient objects.
 
@@ -151,8 +160,12 @@ def median_without_transients(
     its valid samples (the floor, when it was seen that often). Where the median is more
     than the threshold nearer the camera than the far depth, something stood over the floor in
     most samples but not in all (an animal resting through most of a short session, a hand):
-    the median is taken over the samples within the threshold of the far depth instead. Every
-    other pixel keeps the plain median (:func:`median_ignoring_zeros`), to the bit.
+    the median is taken over the samples within the threshold of the far depth instead. The
+    low rim joined to such pixels (8-connected pixels whose median is more than ``rim_share``
+    of the threshold nearer than their far depth: a resting animal's head, flanks and tail
+    base, lower than the threshold) is left out too, its median taken over the samples within
+    that lower threshold of the far depth. Every other pixel keeps the plain median
+    (:func:`median_ignoring_zeros`), to the bit.
 
     Parameters
     ----------
@@ -164,6 +177,10 @@ def median_without_transients(
     floor_share : float, default 0.2
         Share of a pixel's valid samples (at least two) the floor must show; an object present
         in more of them is kept (a fixed object in the arena, an animal that never moved).
+    rim_share : float, default 0.5
+        Share of the threshold, in (0, 1], that the rim must stand over the floor; 1 leaves
+        no rim out. The rim's threshold is at least six times the noise spread, and no rim is
+        grown where that reaches the threshold (a noisy floor would join up into one).
 
     Returns
     -------
@@ -175,6 +192,8 @@ def median_without_transients(
         raise ValueError(f"transient_height must be at least 0 mm, got {transient_height:g}")
     if not 0 < floor_share <= 1:
         raise ValueError(f"floor_share must be in (0, 1], got {floor_share:g}")
+    if not 0 < rim_share <= 1:
+        raise ValueError(f"rim_share must be in (0, 1], got {rim_share:g}")
     if transient_height == 0:
         return median_ignoring_zeros(stack)
     frames = stack.shape[0]
@@ -194,8 +213,14 @@ def median_without_transients(
     transient = sampled & (median < far - threshold)
     if not transient.any():
         return median
+    floor_from = far - np.float32(threshold)  # the samples the floor's median is taken over
+    rim_threshold = max(rim_share * threshold, _RIM_NOISE_MARGIN * spread)
+    if rim_threshold < threshold:
+        rim = _joined(transient, sampled & (median < far - rim_threshold)) & ~transient
+        floor_from[rim] = far[rim] - np.float32(rim_threshold)
+        transient |= rim
     ordered = np.sort(stack[:, transient], axis=0)
-    kept = np.count_nonzero(ordered >= (far[transient] - threshold)[None], axis=0)
+    kept = np.count_nonzero(ordered >= floor_from[transient][None], axis=0)
     median[transient] = _middle_of_top(ordered, kept)
     logger.debug(
         "background: %d pixels covered in most samples left to the floor (threshold %.1f mm)",
@@ -203,6 +228,15 @@ def median_without_transients(
         threshold,
     )
     return median
+
+
+def _joined(seed: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The 8-connected parts of the bool ``region`` that hold a pixel of the bool ``seed``."""
+    count, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
+    holds_seed = np.zeros(count, dtype=bool)
+    holds_seed[labels[seed & region]] = True
+    holds_seed[0] = False  # the background label
+    return holds_seed[labels]
 
 
 def _median_blur(frame: np.ndarray, size: int) -> np.ndarray:
