@@ -345,8 +345,10 @@ class StridedMedianBackground(BackgroundStrategy):
         Millimetres: at a pixel where the median is this much nearer the camera than the depth
         at least a fifth of the sampled frames show there, the object over it is transient (an
         animal resting through most of a short session, a hand) and the background is the
-        median of the frames that show the floor (:func:`median_without_transients`). 0 gives
-        moseq2-extract's plain median everywhere; every other pixel has that median anyway.
+        median of the frames that show the floor (:func:`median_without_transients`), as it is
+        over the object's low rim joined to such pixels (its head and flanks, half as tall). 0
+        gives moseq2-extract's plain median everywhere; every other pixel has that median
+        anyway.
 
     Notes
     -----

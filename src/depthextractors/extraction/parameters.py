@@ -218,8 +218,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
        "background", "min_frames", group=ROI, minimum=1, moseq2=False),
     _p("bg_transient_height", "float", "Leave out of the background what stands more than "
        "this (mm) over the floor a pixel shows in a fifth of the sampled frames (a resting "
-       "animal, a hand); 0: the plain median", "background", "transient_height", group=ROI,
-       minimum=0, moseq2=False),
+       "animal, a hand), with its low rim; 0: the plain median", "background",
+       "transient_height", group=ROI, minimum=0, moseq2=False),
     # ------------------------------------------------------------------ extraction
     _p("crop_size", "pair_int", "Width and height of cropped mouse image (pixels)", "session",
        "crop_size", short="-c", minimum=2),
