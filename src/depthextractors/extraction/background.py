@@ -9,8 +9,9 @@ evaluated at every pixel, for animals that stand still so long that the median s
 
 Both leave out of the median what stands over the floor in most of the sampled frames but not
 in all of them (``transient_height``, :func:`median_without_transients`): an animal that rested
-in one place through more than half of a short session stays out of the background, which
-moseq2-extract's median keeps (the animal is then lost there for the whole session).
+in one place through more than half of a short session stays out of the background, its low
+head and flanks too, which moseq2-extract's median keeps (the animal is then lost there for the
+whole session).
 """
 
 from __future__ import annotations
@@ -346,9 +347,9 @@ class StridedMedianBackground(BackgroundStrategy):
         at least a fifth of the sampled frames show there, the object over it is transient (an
         animal resting through most of a short session, a hand) and the background is the
         median of the frames that show the floor (:func:`median_without_transients`), as it is
-        over the object's low rim joined to such pixels (its head and flanks, half as tall). 0
-        gives moseq2-extract's plain median everywhere; every other pixel has that median
-        anyway.
+        over the object's low rim joined to such pixels (its head and flanks: what stands
+        over half this height). 0 gives moseq2-extract's plain median everywhere; every other
+        pixel has that median anyway.
 
     Notes
     -----
