@@ -24,6 +24,8 @@ import numpy as np
 
 from ..extractors.base import DepthVideoExtractor
 from .arena import ROIStrategy
+from .box_windows import labels_under
+from .filters import label_regions
 from .roi import PlaneROI, plane_depth
 from .strategy import Strategy
 
@@ -233,11 +235,9 @@ def median_without_transients(
 
 def _joined(seed: np.ndarray, region: np.ndarray) -> np.ndarray:
     """The 8-connected parts of the bool ``region`` that hold a pixel of the bool ``seed``."""
-    count, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
-    holds_seed = np.zeros(count, dtype=bool)
-    holds_seed[labels[seed & region]] = True
-    holds_seed[0] = False  # the background label
-    return holds_seed[labels]
+    # label_regions: the labelling that is safe in a batch's threads on whole frames.
+    count, labels, _ = label_regions(region)
+    return labels_under(labels, count, seed & region)[labels]
 
 
 def _median_blur(frame: np.ndarray, size: int) -> np.ndarray:
