@@ -36,7 +36,9 @@ bases:
    about half a mouse's width) survives the tail and cable filters and pulls the centroid out
    along it. A narrow part of the result (what an opening by a disc of 0.7 times the body's
    widest removes) that reaches out of the body's wide part farther than the disc's radius,
-   and is mostly taller out there than 1.15 times the wide part's 95th-percentile height, is
+   and is mostly taller out there than 1.15 times the wide part's back height (the 95th
+   percentile of its heights up to 1.4 times their median: a bundle lying along the back is
+   no part of it, :func:`~.body_cables.back_height`), is
    a cable leaving the animal above its back: the snout, flanks and tail base are narrow too,
    but low. A shorter stretch of cable, from the body to where it rises above ``max_height``
    (hidden) or narrows to what the tail filter trimmed, is a stub: its pixels that tall beside
@@ -279,6 +281,10 @@ class BodyCentroid:
         if cables is not None or stubless is not None:
             body = cv2.bitwise_and(body, without)
             half_width = cv2.minMaxLoc(cv2.distanceTransform(without, cv2.DIST_L2, 5))[1]
+        if cables is not None:
+            # What a cable taken out covered is shared out by nearness (its tall pixels over
+            # the back go with it) even where the frame's hidden pixels are not known.
+            hidden = _none_hidden_where_unknown(hidden)
         if hidden is not None:
             body, x0, y0 = with_hidden(
                 body,
@@ -507,6 +513,19 @@ def _read_once(
         return hidden(wy0, wy1, wx0, wx1)
 
     return read[y0 - ry0 : y0 - ry0 + rows, x0 - rx0 : x0 - rx0 + cols], within
+
+
+def _none_hidden_where_unknown(
+    hidden: Callable[[int, int, int, int], np.ndarray | None] | None,
+) -> Callable[[int, int, int, int], np.ndarray]:
+    """``hidden`` (as :meth:`BodyCentroid.locate` takes it, or ``None``) answering "no pixel
+    hidden" (zeros) where it answers ``None`` (not known)."""
+
+    def known(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        mask = None if hidden is None else hidden(y0, y1, x0, x1)
+        return np.zeros((y1 - y0, x1 - x0), np.uint8) if mask is None else mask
+
+    return known
 
 
 def _mean_position(
