@@ -146,6 +146,9 @@ def test_the_back_s_height_leaves_out_a_bundle_lying_over_it():
     heights[60:71, 70:118][heights[60:71, 70:118] > 0] = 45
     assert high_level(heights, pixels) == 45
     assert back_height(heights, pixels) == 30
+    # A body mostly hidden (no heights) keeps the plain 95th percentile.
+    heights[:, :95] = 0
+    assert back_height(heights, pixels) == high_level(heights, pixels) == 45
 
 
 def test_a_tail_left_out_is_no_cable():

@@ -322,7 +322,10 @@ def back_height(heights: np.ndarray, body: np.ndarray) -> float:
     than the back. A body's own 95th percentile is 1.26 times its median in the median frame
     of untethered drawn sessions (1.16-1.38 in nine frames of ten)."""
     values = heights[body > 0]
-    return high_level(values, values <= BACK_MEDIAN_SHARE * float(np.median(values)))
+    level = BACK_MEDIAN_SHARE * float(np.median(values))
+    # Hidden pixels given back to the body have no height: where they are most of it, its
+    # median says nothing of the back.
+    return high_level(values, values <= level if level > 0 else values >= 0)
 
 
 def body_length(body: np.ndarray) -> float:
