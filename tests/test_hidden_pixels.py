@@ -372,3 +372,71 @@ def test_the_flanks_beside_a_hidden_cable_along_the_back_stay_body():
     whole = locate(heights)
     assert distance(locate(covered), whole) > 10.0
     assert distance(locate(covered, strip), whole) < 1.0
+
+
+def _without_the_outline(monkeypatch):
+    """The body centroid with hidden pixels shared out by nearness alone (no ellipse)."""
+    from depthextractors.extraction import body_hidden
+
+    monkeypatch.setattr(
+        body_hidden, "_within_seen_outline", lambda body, x0, y0, hidden, length: (body, x0, y0)
+    )
+
+
+def _cable_along_the_back_leaving_the_east_end(body):
+    """A cable above max_height, 7 px wide, from the body's middle along its axis and on past
+    its east end (column 111)."""
+    cable = np.zeros_like(body)
+    cable[57:64, 85:160] = True
+    return cable
+
+
+def test_the_end_under_a_cable_leaving_it_follows_the_seen_outline(monkeypatch):
+    """A cable lying along the back and leaving over the east end hides the end's cap: shared
+    out by nearness alone the floor either side of the cable takes part of it and the end is
+    flattened (measured: 0.27 px west of the whole body's centroid); the hidden pixels inside
+    the ellipse fitted to the seen outline give it back (0.05 px), and nothing of the cable
+    beyond the end is added (the centroid is not pulled east)."""
+    heights, body = body_heights()
+    whole = pixel_centroid(body)
+    cable = _cable_along_the_back_leaving_the_east_end(body)
+    covered = hide(heights, cable)
+    length = body_length(body.view(np.uint8))
+    found = locate(covered, cable, length)
+    assert distance(found, whole) < 0.12
+    assert found[0] < whole[0] + 0.12
+    _without_the_outline(monkeypatch)
+    assert distance(locate(covered, cable, length), whole) > 0.2
+
+
+def test_an_outline_longer_than_the_animal_adds_nothing(monkeypatch):
+    """The ellipse is not the body's outline where it would be longer than 1.25 times the
+    animal's measured length: nothing is added then."""
+    heights, body = body_heights()
+    cable = _cable_along_the_back_leaving_the_east_end(body)
+    covered = hide(heights, cable)
+    short = 0.5 * body_length(body.view(np.uint8))
+    found = locate(covered, cable, short)
+    assert distance(found, locate(covered, cable)) > 0.1
+    _without_the_outline(monkeypatch)
+    assert found == pytest.approx(locate(covered, cable, short), abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "region",
+    [
+        np.s_[20:48, 70:100],  # a hand over the north flank's edge
+        np.s_[:, :85],  # the whole west half: too little of the outline is seen
+    ],
+)
+def test_the_outline_adds_nothing_outside_the_body_or_from_too_little_of_it(monkeypatch, region):
+    """Hidden pixels beside the body lie outside the ellipse of its seen outline, and where
+    they cover half the outline no ellipse is fitted: the outline adds nothing to what
+    nearness gives."""
+    heights, body = body_heights()
+    hidden = np.zeros_like(body)
+    hidden[region] = True
+    covered = hide(heights, hidden)
+    found = locate(covered, hidden)
+    _without_the_outline(monkeypatch)
+    assert found == pytest.approx(locate(covered, hidden), abs=1e-9)

@@ -5,7 +5,8 @@ Where the depth is invalid or taller than ``max_height`` (an invalid patch, an e
 hand, a cable over the animal) the heights are 0, as on the floor
 (:meth:`~depthextractors.extraction.heights.ArenaHeights.hidden` says which pixels), and the
 body centroid loses what lies under them, or, where a cable above ``max_height`` lies across
-the animal, the part beyond it: the tracker follows one side.
+the animal, the part beyond it: the tracker follows one side. Those pixels are given back
+by nearness, and where they cover the body's end, by the body's outline where it is seen.
 """
 
 from __future__ import annotations
@@ -18,9 +19,27 @@ import cv2
 import numpy as np
 
 from .body_cables import body_length, taller_parts
-from .box_windows import SQUARE, at_least, box_window, grown_box, labels_under, opened_by_disc
+from .box_windows import (
+    SQUARE,
+    at_least,
+    box_window,
+    grown_box,
+    labels_under,
+    of_labels,
+    opened_by_disc,
+)
 
-__all__ = ["JOIN_LENGTH_SHARE", "JOIN_ROUNDS", "JOIN_WIDTH_SHARE", "with_hidden"]
+__all__ = [
+    "JOIN_LENGTH_SHARE",
+    "JOIN_ROUNDS",
+    "JOIN_WIDTH_SHARE",
+    "OUTLINE_AREA_SHARE",
+    "OUTLINE_INSET",
+    "OUTLINE_MIN_HIDDEN",
+    "OUTLINE_MIN_POINTS",
+    "OUTLINE_SEEN_SHARE",
+    "with_hidden",
+]
 
 #: A part of the heights at the threshold that hidden pixels cut off from the body joins it when
 #: its deepest pixel lies at least this share of the body's half-width from its outline (a
@@ -35,6 +54,22 @@ JOIN_LENGTH_SHARE = 1.25
 #: Rounds of joining: a part joined brings the hidden regions beside it next to the body (a
 #: cable and a hand, or a cable crossing twice, cut the animal in more than two parts).
 JOIN_ROUNDS = 3
+#: Where hidden pixels cover the body's end, an ellipse fitted to its seen outline says where
+#: the outline runs under them when the seen part (boundary pixels with no hidden neighbour) is
+#: at least this share of the boundary ...
+OUTLINE_SEEN_SHARE = 0.6
+#: ... and at least this many pixels (an ellipse needs five; a few pixels say nothing of one).
+OUTLINE_MIN_POINTS = 20
+#: Fewer boundary pixels than this next to hidden ones are specks (a flying pixel, a single
+#: invalid one), which hide no end of the body: nearness has given back what lies under them.
+OUTLINE_MIN_HIDDEN = 3
+#: An ellipse larger than this many times the body's area is not its outline (the body lies
+#: inside its own outline; a stub or a flank kept pulls a fit outwards).
+OUTLINE_AREA_SHARE = 1.5
+#: The hidden pixels given to the body are those whose centres lie this far (px) inside the
+#: ellipse through the centres of its boundary pixels: rather half a pixel too little body
+#: than a rim of cable or floor.
+OUTLINE_INSET = 0.5
 #: The four neighbours of a pixel (and itself), for the hidden pixels' test.
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
@@ -65,6 +100,10 @@ def with_hidden(
     the flanks either side of a hidden strip along it (:func:`_flanks_beside_hidden`); neither
     is added where it would make the body longer than :data:`JOIN_LENGTH_SHARE` times the
     animal's length (a bundle's low stretch beyond where it rises above ``max_height``).
+    Last, where hidden pixels cover the body's end (a cable lying along the back and leaving
+    over the head or rump), nearness flattens it, as the floor either side of the cable is as
+    near: the hidden pixels inside the ellipse fitted to the body's seen outline are body too
+    (:func:`_within_seen_outline`).
 
     Parameters
     ----------
@@ -94,8 +133,30 @@ def with_hidden(
         new uint8 (0/1) array over a larger window and its origin.
     """
     x0, y0 = origin
-    cables_at = None if cables is None else (cables, x0, y0)
     hidden_or_cable = hidden if cables is None else _with_cables(hidden, cables, x0, y0)
+    body, x0, y0 = _joined_and_shared(
+        body, x0, y0, half_width, hidden, hidden_or_cable, heights, threshold, box_shape,
+        cables, animal_length,
+    )  # fmt: skip
+    return _within_seen_outline(body, x0, y0, hidden_or_cable, animal_length)
+
+
+def _joined_and_shared(
+    body: np.ndarray,
+    x0: int,
+    y0: int,
+    half_width: float,
+    hidden: Callable[[int, int, int, int], np.ndarray | None],
+    hidden_or_cable: Callable[[int, int, int, int], np.ndarray | None],
+    heights: Callable[[int, int, int, int], np.ndarray],
+    threshold: int,
+    box_shape: tuple[int, int],
+    cables: np.ndarray | None,
+    animal_length: float | None,
+) -> tuple[np.ndarray, int, int]:
+    """:func:`with_hidden`'s first two steps: the parts cut off joined and the hidden pixels
+    shared out by nearness (``hidden_or_cable``: ``hidden`` with ``cables`` in it)."""
+    cables_at = None if cables is None else (cables, x0, y0)
     seen = _hidden_round(body, x0, y0, half_width, hidden_or_cable, box_shape)
     if seen is None:
         return body, x0, y0
@@ -120,6 +181,64 @@ def with_hidden(
     if cv2.countNonZero(added) == 0:
         return body, x0, y0
     return cv2.bitwise_or(grown, added), gx0, gy0
+
+
+def _within_seen_outline(
+    body: np.ndarray,
+    x0: int,
+    y0: int,
+    hidden: Callable[[int, int, int, int], np.ndarray | None],
+    animal_length: float | None,
+) -> tuple[np.ndarray, int, int]:
+    """``(body, x0, y0)`` with the hidden pixels next to it that lie inside the ellipse fitted
+    to its seen outline.
+
+    Sharing hidden pixels out by nearness flattens the body where they cover its end (a cable
+    lying along the back and leaving over the head or rump): the floor seen either side of the
+    cable is as near as the body. The outline where it is seen says where it runs under them:
+    the boundary pixels of ``body`` none of whose eight neighbours is hidden are the seen
+    outline and, where they are at least :data:`OUTLINE_SEEN_SHARE` of its boundary, an
+    ellipse is fitted to their centres (a mouse or rat seen from above is close to one, as
+    moseq2's own ellipse scalars take it). The hidden pixels inside it (their centres
+    :data:`OUTLINE_INSET` px inside the ellipse through the boundary pixels' centres) that
+    join the body are body. Nothing is added where the ellipse is not the body's: larger than
+    :data:`OUTLINE_AREA_SHARE` times its area, or longer than :data:`JOIN_LENGTH_SHARE` times
+    ``animal_length`` (px, when given), as a stub or a cable kept beside the body makes it.
+    ``hidden(y0, y1, x0, x1)``: the hidden pixels (a cable taken out among them), uint8 (0/1),
+    or ``None`` where not known (nothing is added).
+    """
+    rows, cols = body.shape
+    covered = hidden(y0, y0 + rows, x0, x0 + cols)
+    if covered is None:
+        return body, x0, y0
+    covered = cv2.subtract(covered, body)
+    next_to_covered = cv2.dilate(covered, SQUARE)
+    if cv2.countNonZero(cv2.bitwise_and(next_to_covered, body)) == 0:
+        return body, x0, y0
+    contours, _ = cv2.findContours(body, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    outline = np.concatenate(contours)[:, 0, :]
+    seen = outline[next_to_covered[outline[:, 1], outline[:, 0]] == 0]
+    if len(outline) - len(seen) < OUTLINE_MIN_HIDDEN:
+        # Specks, or what is hidden lies inside the outline: nearness has shared it out.
+        return body, x0, y0
+    if len(seen) < max(OUTLINE_MIN_POINTS, OUTLINE_SEEN_SHARE * len(outline)):
+        return body, x0, y0
+    centre, axes, angle = cv2.fitEllipseDirect(seen.astype(np.float32))
+    area = math.pi * axes[0] * axes[1] / 4.0
+    if not (math.isfinite(area) and area <= OUTLINE_AREA_SHARE * cv2.countNonZero(body)):
+        return body, x0, y0
+    if animal_length and max(axes) > JOIN_LENGTH_SHARE * animal_length:
+        return body, x0, y0
+    inside = np.zeros_like(body)
+    inset = (max(axes[0] - 2 * OUTLINE_INSET, 1.0), max(axes[1] - 2 * OUTLINE_INSET, 1.0))
+    cv2.ellipse(inside, (centre, inset, angle), 1, cv2.FILLED)
+    candidates = cv2.bitwise_or(body, cv2.bitwise_and(inside, covered))
+    # Wu's SAUF, as filters.label_regions explains (it runs on the worker threads).
+    count, parts = cv2.connectedComponentsWithAlgorithm(candidates, 8, cv2.CV_32S, cv2.CCL_SAUF)
+    joined = of_labels(parts, labels_under(parts, count, body))
+    if cv2.countNonZero(joined) == cv2.countNonZero(body):
+        return body, x0, y0
+    return joined, x0, y0
 
 
 def _with_cut_off_parts(
