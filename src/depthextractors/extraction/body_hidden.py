@@ -130,7 +130,8 @@ def with_hidden(
     -------
     (numpy.ndarray, int, int)
         ``(body, x0, y0)``: ``body`` and ``origin`` themselves when nothing is added, else a
-        new uint8 (0/1) array over a larger window and its origin.
+        new uint8 (0/1) array and its origin (a larger window where parts are joined or hidden
+        pixels shared out by nearness).
     """
     x0, y0 = origin
     hidden_or_cable = hidden if cables is None else _with_cables(hidden, cables, x0, y0)
@@ -197,8 +198,9 @@ def _within_seen_outline(
     lying along the back and leaving over the head or rump): the floor seen either side of the
     cable is as near as the body. The outline where it is seen says where it runs under them:
     the boundary pixels of ``body`` none of whose eight neighbours is hidden are the seen
-    outline and, where they are at least :data:`OUTLINE_SEEN_SHARE` of its boundary, an
-    ellipse is fitted to their centres (a mouse or rat seen from above is close to one, as
+    outline and, where they are at least :data:`OUTLINE_SEEN_SHARE` of its boundary and at
+    least :data:`OUTLINE_MIN_HIDDEN` boundary pixels are not, an ellipse is fitted to their
+    centres (:func:`cv2.fitEllipseDirect`) (a mouse or rat seen from above is close to one, as
     moseq2's own ellipse scalars take it). The hidden pixels inside it (their centres
     :data:`OUTLINE_INSET` px inside the ellipse through the boundary pixels' centres) that
     join the body are body. Nothing is added where the ellipse is not the body's: larger than
