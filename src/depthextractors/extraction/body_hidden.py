@@ -227,18 +227,23 @@ def _within_seen_outline(
         return body, x0, y0
     centre, axes, angle = cv2.fitEllipseDirect(seen.astype(np.float32))
     area = math.pi * axes[0] * axes[1] / 4.0
-    if not (math.isfinite(area) and area <= OUTLINE_AREA_SHARE * cv2.countNonZero(body)):
+    body_area = cv2.countNonZero(body)
+    if not (math.isfinite(area) and area <= OUTLINE_AREA_SHARE * body_area):
         return body, x0, y0
     if animal_length and max(axes) > JOIN_LENGTH_SHARE * animal_length:
         return body, x0, y0
     inside = np.zeros_like(body)
     inset = (max(axes[0] - 2 * OUTLINE_INSET, 1.0), max(axes[1] - 2 * OUTLINE_INSET, 1.0))
     cv2.ellipse(inside, (centre, inset, angle), 1, cv2.FILLED)
-    candidates = cv2.bitwise_or(body, cv2.bitwise_and(inside, covered))
+    added = cv2.bitwise_and(inside, covered)
+    if cv2.countNonZero(added) == 0:
+        return body, x0, y0
     # Wu's SAUF, as filters.label_regions explains (it runs on the worker threads).
-    count, parts = cv2.connectedComponentsWithAlgorithm(candidates, 8, cv2.CV_32S, cv2.CCL_SAUF)
+    count, parts = cv2.connectedComponentsWithAlgorithm(
+        cv2.bitwise_or(body, added), 8, cv2.CV_32S, cv2.CCL_SAUF
+    )
     joined = of_labels(parts, labels_under(parts, count, body))
-    if cv2.countNonZero(joined) == cv2.countNonZero(body):
+    if cv2.countNonZero(joined) == body_area:
         return body, x0, y0
     return joined, x0, y0
 
