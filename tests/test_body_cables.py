@@ -192,6 +192,43 @@ def test_a_slack_bundle_s_stub_at_the_body_s_height_is_cut_off(along, direction)
     assert after < before - 0.08
 
 
+@pytest.mark.parametrize("along", [8, 14, 18])
+def test_a_slack_bundle_s_stub_is_cut_off_where_the_bundle_rises_beyond_it(along):
+    """The same bundle lies as high as the body (28 mm) for 13 px from where it leaves the
+    back, then rises 5 mm a pixel towards its anchor: what the tail filter trimmed beyond the
+    stub is taller than the back (its first pixels, up to 1.9 times the back's 30 mm), and
+    the stub is still cut off."""
+    heights, body = body_heights(axes=(22, 9))
+    length = body_length(body.astype(np.uint8))
+    add_cable(
+        heights, (90 + along, 65), 90.0, 45, lambda step: 7, lambda step: 28 + 5 * max(0, step - 13)
+    )
+    truth = pixel_centroid(body)
+    none = np.zeros(heights.shape, dtype=np.uint8)
+    before = distance(locate(heights, none)[0], truth)
+    after = distance(locate(heights, none, length)[0], truth)
+    assert after < 0.3
+    assert after < before - 0.08
+
+
+def test_a_bundle_rising_steeply_beyond_a_narrow_part_is_no_low_stub():
+    """Rising 12 mm a pixel from 13 px out, what the tail filter trimmed beyond the narrow
+    part is on average more than twice the back's height (``body_cables.STUB_HEIGHT_SHARES``): most
+    often a taut cable leaving the head, so the narrow part beside it is not cut as a stub."""
+    heights, body = body_heights(axes=(22, 9))
+    length = body_length(body.astype(np.uint8))
+    add_cable(
+        heights,
+        (98, 65),
+        90.0,
+        45,
+        lambda step: 7,
+        lambda step: min(115, 28 + 12 * max(0, step - 13)),
+    )
+    none = np.zeros(heights.shape, dtype=np.uint8)
+    assert distance(locate(heights, none, length)[0], locate(heights, none)[0]) < 0.01
+
+
 @pytest.mark.parametrize(("head_at", "direction"), [(20, -20.0), (22, 0.0), (24, 0.0)])
 def test_a_bundle_leaving_the_head_at_its_height_keeps_the_head(head_at, direction):
     """The same bundle leaves the tip of a head (an ellipse of 18 x 12 px at 25 mm) at the

@@ -9,8 +9,9 @@ body is narrow and rises to its anchor, where it passes ``max_height`` and is hi
 body's own narrow parts (snout, flanks, tail base) slope down to the floor.
 
 A slack cable can also lie at the height of the body beside it (hanging from the back over the
-rump or a flank) and go on, as low, beyond what the tail filter left of it: its stub holds no
-taller pixel, and :func:`without_low_stubs` takes it out by where it lies instead.
+rump or a flank) and go on beyond what the tail filter left of it, as low or rising towards its
+anchor: its stub holds no taller pixel, and :func:`without_low_stubs` takes it out by where it
+lies instead.
 """
 
 from __future__ import annotations
@@ -68,9 +69,13 @@ CABLE_HIDDEN_AREA = 1.0
 #: share of the body's deepest from its outline: a bundle is about a third of a mouse's
 #: width, a tail's base a sixth) ...
 STUB_WIDTH_SHARE = 0.35
-#: ... and its mean height lies between these shares of the body's back height (a
-#: tail lies lower; a taller cable is :func:`without_cables`' to take out).
-STUB_HEIGHT_SHARES = (0.6, CABLE_HEIGHT_SHARE)
+#: ... and its mean height lies between these shares of the body's back height: a tail lies
+#: lower, and a slack bundle lying beside the body at its height often rises on beyond it
+#: towards its anchor (only its first pixels beyond the body are examined). A part rising more
+#: steeply than twice the back was, on the calibration sessions, most often a taut cable
+#: leaving the head, the narrow part beside it the head (bounding the share at 1.15, the
+#: cable's, left most slack bundles' stubs in; without a bound, rats' heads were cut).
+STUB_HEIGHT_SHARES = (0.6, 2.0)
 #: The narrow parts of the body beside such a part (what an opening by the disc of
 #: :data:`CABLE_WIDTH_SHARE` removes) are its stub, unless the body without them would be
 #: shorter than this share of the animal's measured length (:attr:`AnimalSize.length_px
@@ -230,14 +235,15 @@ def without_low_stubs(
     left_out: np.ndarray | None,
     animal_length: float | None,
 ) -> np.ndarray | None:
-    """``body`` without the stub of a cable that goes on beside it at its height, or ``None``
-    when it has none.
+    """``body`` without the stub of a cable that lies beside it at its height and goes on
+    beyond it, or ``None`` when it has none.
 
     A part the tail filter trimmed that touches the body and was left out (``left_out``) goes
     on as such a cable when it is at least :data:`STUB_WIDTH_SHARE` of the body's widest as
     wide and its mean height is within :data:`STUB_HEIGHT_SHARES` of the body's
     back height (a tail is narrower and lower; the thin cables the tail filter
-    takes out are narrower). The narrow parts of the body (what an opening by a disc of
+    takes out are narrower; a cable rising more steeply is most often one leaving the head).
+    The narrow parts of the body (what an opening by a disc of
     :data:`CABLE_WIDTH_SHARE` times its widest removes) with at least
     :data:`CABLE_MIN_TALL_PIXELS` pixels beside it are the cable's stub (cutting only what lies
     beyond 1.5 of the disc's radii out of the wide part gained half as much on drawn
