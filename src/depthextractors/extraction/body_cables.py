@@ -95,19 +95,21 @@ def without_cables(
     tail and cable filters keep), and the pixels taken out.
 
     The wide part is ``body`` opened by a disc of :data:`CABLE_WIDTH_SHARE` times the body's
-    widest; an 8-connected part of the rest is a cable when, of its pixels farther from the
-    wide part than the disc's radius, at least :data:`CABLE_MIN_TALL_PIXELS` and
+    widest; an 8-connected part of the rest is a cable when, of its pixels farther from the wide
+    part than the disc's radius, at least :data:`CABLE_MIN_TALL_PIXELS` and
     :data:`CABLE_TALL_SHARE` of them are taller than :data:`CABLE_HEIGHT_SHARE` times the wide
-    part's back height (:func:`back_height`); it is taken out with what it holds apart from
-    the wide part. A part is a cable's stub when at least :data:`CABLE_MIN_TALL_PIXELS` of
-    its pixels that are that tall lie beside what carries a cable on outwards: a hidden
-    region of at least :data:`CABLE_HIDDEN_AREA` times the disc's radius in pixels (the
-    cable rising above ``max_height``) or the parts the tail filter trimmed that were left
-    out, when one rises above the body's tallest pixel (the cable's stretch narrower than its
-    disc). A stub can be shorter than the disc's radius; only its tall pixels are taken out,
-    as it can hold body beside the cable (a cable along a rat's narrow head). The tall pixels
-    a cable's own rise from over the body go with it: they hide the body under them, which
-    :func:`~.body_hidden.with_hidden` gives back where it is nearer the body.
+    part's back height (:func:`back_height`); it is taken out from its pixel that tall nearest
+    the wide part outwards (its pixels at least as far from the wide part), with what it then
+    holds apart from the wide part: the narrow part of the body it leaves stays (a head a cable
+    leaves from its tip, rising). A part is a cable's stub when at least
+    :data:`CABLE_MIN_TALL_PIXELS` of its pixels that are that tall lie beside what carries a
+    cable on outwards: a hidden region of at least :data:`CABLE_HIDDEN_AREA` times the disc's
+    radius in pixels (the cable rising above ``max_height``) or the parts the tail filter
+    trimmed that were left out, when one rises above the body's tallest pixel (the cable's
+    stretch narrower than its disc). A stub can be shorter than the disc's radius; only its tall
+    pixels are taken out, as it can hold body beside the cable (a cable along a rat's narrow
+    head). The tall pixels a cable's own rise from over the body go with it: they hide the body
+    under them, which :func:`~.body_hidden.with_hidden` gives back where it is nearer the body.
 
     Parameters
     ----------
@@ -164,7 +166,11 @@ def without_cables(
     kept = body.copy()
     kept[_rising(cables[labels] & taller, taller & pixels)] = 0
     if far_cables.any():
-        kept[far_cables[labels]] = 0
+        # A far cable runs outwards from its tall pixel nearest the wide part: the narrow
+        # part nearer than that is body (a head the cable leaves from its tip).
+        in_far = far_cables[labels]
+        first_tall = _first_tall(labels, count, in_far & taller, from_core)
+        kept[in_far & (from_core >= first_tall[labels])] = 0
         # A cable can hold narrow parts of the body beyond it apart from the wide part: only
         # what stays joined to the wide part is body.
         count, labels = cv2.connectedComponents(kept, connectivity=8)
@@ -180,6 +186,16 @@ def _far_cables(labels: np.ndarray, count: int, far: np.ndarray, taller: np.ndar
     cables = (tall >= CABLE_MIN_TALL_PIXELS) & (tall >= CABLE_TALL_SHARE * out_there)
     cables[0] = False
     return cables
+
+
+def _first_tall(
+    labels: np.ndarray, count: int, tall: np.ndarray, from_core: np.ndarray
+) -> np.ndarray:
+    """float32, one per label below ``count``: the least distance from the wide part
+    (``from_core``, px) of the label's pixels in ``tall``; infinite where it has none."""
+    nearest = np.full(count, np.inf, dtype=np.float32)
+    np.minimum.at(nearest, labels[tall], from_core[tall])
+    return nearest
 
 
 def _rising(seeds: np.ndarray, tall: np.ndarray) -> np.ndarray:
