@@ -75,8 +75,9 @@ def _timed(table: dict, label: str, function):
 #: The body centroid's steps ``--body-steps`` times: methods of ``BodyCentroid`` and the
 #: functions ``body_centroid`` calls by their module names.
 BODY_METHODS = ("_trimmed_back", "_object", "_smoothed", "_put_back_trimmed", "_snout_tips")
-BODY_FUNCTIONS = ("_read_once", "without_cables", "without_low_stubs", "_without_tail")
-BODY_FUNCTIONS += ("with_hidden",)
+BODY_FUNCTIONS = (
+    "_read_once", "without_cables", "without_low_stubs", "_without_tail", "with_hidden",
+)  # fmt: skip
 
 
 def _install_body_steps(table: dict) -> None:

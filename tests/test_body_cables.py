@@ -48,6 +48,15 @@ def add_cable(heights, start, direction, length, width_at, height_at):
     return hidden
 
 
+def body_with_head(head_at):
+    """A narrow body (44 x 18 px) with a head (an ellipse of 18 x 12 px at 25 mm) centred
+    ``head_at`` px east of its middle: its heights, its pixels and its length (px)."""
+    heights, _ = body_heights(axes=(22, 9))
+    cv2.ellipse(heights, (90 + head_at, 65), (9, 6), 0, 0, 360, 25, thickness=cv2.FILLED)
+    body = cv2.medianBlur(heights.astype(np.uint8), 3) >= 10
+    return heights, body, body_length(body.astype(np.uint8))
+
+
 def locate(heights, hidden=None, animal_length=None):
     """The body centroid (x, y) with the default filters, and moseq2-extract's centroid."""
     filters = FrameFilters()
@@ -229,10 +238,7 @@ def test_a_bundle_leaving_the_head_at_its_height_keeps_the_head(head_at, directi
     """The same bundle leaves the tip of a head (an ellipse of 18 x 12 px at 25 mm) at the
     head's height: the head is the narrow part beside it, and the body without it would be
     shorter than the animal, so it stays; were the animal half as long, it would go."""
-    heights, _ = body_heights(axes=(22, 9))
-    cv2.ellipse(heights, (90 + head_at, 65), (9, 6), 0, 0, 360, 25, thickness=cv2.FILLED)
-    body = cv2.medianBlur(heights.astype(np.uint8), 3) >= 10
-    length = body_length(body.astype(np.uint8))
+    heights, body, length = body_with_head(head_at)
     add_cable(heights, (96 + head_at, 65), direction, 45, lambda step: 7, lambda step: 24)
     truth = pixel_centroid(body)
     none = np.zeros(heights.shape, dtype=np.uint8)
@@ -250,10 +256,7 @@ def test_a_bundle_rising_from_the_head_s_tip_keeps_the_head(head_at, direction, 
     taller out there than the back, a cable. It is cut from its first pixel that tall
     outwards, so the head nearer the body stays (taking the whole narrow part out lost the
     head: 1.8 and 2.7 px off for the first two heads)."""
-    heights, _ = body_heights(axes=(22, 9))
-    cv2.ellipse(heights, (90 + head_at, 65), (9, 6), 0, 0, 360, 25, thickness=cv2.FILLED)
-    body = cv2.medianBlur(heights.astype(np.uint8), 3) >= 10
-    length = body_length(body.astype(np.uint8))
+    heights, body, length = body_with_head(head_at)
     add_cable(
         heights,
         (96 + head_at, 65),
