@@ -26,6 +26,7 @@ __all__ = [
     "BACK_MEDIAN_SHARE",
     "CABLE_HEIGHT_SHARE",
     "CABLE_HIDDEN_AREA",
+    "CABLE_LOW_REACH_SHARE",
     "CABLE_MIN_TALL_PIXELS",
     "CABLE_TALL_SHARE",
     "CABLE_WIDTH_SHARE",
@@ -59,6 +60,13 @@ CABLE_MIN_TALL_PIXELS = 2
 #: ... and in at least this share of its pixels out there: a cable lying along a rat's long,
 #: narrow head is tall out there too, but the head round it is not.
 CABLE_TALL_SHARE = 0.5
+#: A far cable is cut from its tall pixel nearest the wide part outwards (the narrow part
+#: before it can be a head the cable leaves from its tip) only where that pixel lies within
+#: this share of the animal's measured length of the wide part; farther, the whole narrow
+#: part goes: a body's ends reach out of its wide part by 0.26 of the animal's length in the
+#: median frame of untethered drawn sessions (0.40 in 99 frames of 100), while a slack bundle
+#: can lie at the body's height for longer than the animal before it rises.
+CABLE_LOW_REACH_SHARE = 0.5
 #: A narrow part is also a cable's stub when that many of its pixels beside a hidden region
 #: (a cable above ``max_height``) are that tall, and the region holds at least this many times
 #: the disc's radius in pixels, within the pixels examined (scattered invalid pixels at a
@@ -90,6 +98,7 @@ def without_cables(
     inside: np.ndarray,
     hidden: np.ndarray | None = None,
     rising: np.ndarray | None = None,
+    animal_length: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``body`` without the narrow, tall parts that leave it (a thick cable or bundle, which the
     tail and cable filters keep), and the pixels taken out.
@@ -101,7 +110,9 @@ def without_cables(
     part's back height (:func:`back_height`); it is taken out from its pixel that tall nearest
     the wide part outwards (its pixels at least as far from the wide part), with what it then
     holds apart from the wide part: the narrow part of the body it leaves stays (a head a cable
-    leaves from its tip, rising). A part is a cable's stub when at least
+    leaves from its tip, rising), unless that pixel lies farther from the wide part than
+    :data:`CABLE_LOW_REACH_SHARE` times ``animal_length`` (a slack bundle lying low before it
+    rises; then the whole part goes). A part is a cable's stub when at least
     :data:`CABLE_MIN_TALL_PIXELS` of its pixels that are that tall lie beside what carries a
     cable on outwards: a hidden region of at least :data:`CABLE_HIDDEN_AREA` times the disc's
     radius in pixels (the cable rising above ``max_height``) or the parts the tail filter
@@ -126,6 +137,10 @@ def without_cables(
     rising : numpy.ndarray, optional
         uint8 (0/1) over the same pixels: the trimmed parts touching the body that were left
         out, when one of them rises above the body's tallest pixel.
+    animal_length : float, optional
+        The animal's measured length, px (:attr:`AnimalSize.length_px
+        <depthextractors.extraction.animal_size.AnimalSize>`); without it, every far cable is
+        cut from its first tall pixel.
 
     Returns
     -------
@@ -167,9 +182,12 @@ def without_cables(
     kept[_rising(cables[labels] & taller, taller & pixels)] = 0
     if far_cables.any():
         # A far cable runs outwards from its tall pixel nearest the wide part: the narrow
-        # part nearer than that is body (a head the cable leaves from its tip).
+        # part nearer than that is body (a head the cable leaves from its tip), unless it
+        # reaches farther than a body's end does.
         in_far = far_cables[labels]
         first_tall = _first_tall(labels, count, in_far & taller, from_core)
+        if animal_length:
+            first_tall[first_tall > CABLE_LOW_REACH_SHARE * animal_length] = 0.0
         kept[in_far & (from_core >= first_tall[labels])] = 0
         # A cable can hold narrow parts of the body beyond it apart from the wide part: only
         # what stays joined to the wide part is body.

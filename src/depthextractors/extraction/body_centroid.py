@@ -271,7 +271,9 @@ class BodyCentroid:
         if hidden is not None:
             hidden_window, hidden = _read_once(hidden, body, x0, y0, half_width, box_shape)
         rising = left_out if rises else None
-        without, cables = without_cables(body, smoothed, inside, hidden_window, rising)
+        without, cables = without_cables(
+            body, smoothed, inside, hidden_window, rising, self.animal_length
+        )
         stubless = without_low_stubs(body, smoothed, inside, left_out, self.animal_length)
         if self._tail_radius is not None:
             # The tail is told by the body's shape, of which what a cable covers is part: a
