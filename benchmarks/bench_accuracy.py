@@ -4,7 +4,7 @@ Run as::
 
     python benchmarks/bench_accuracy.py [--n 200] [--frames 200] [--first-seed 0]
                                         [--workers 1] [--save per_session.json]
-                                        [--rows all|auto]
+                                        [--rows all|auto] [--only FACTOR=LEVEL ...]
     python benchmarks/bench_accuracy.py --load per_session.json     # tables again, no extraction
     python benchmarks/bench_accuracy.py --load part1.json part2.json  # parts run apart, as one
 
@@ -47,6 +47,11 @@ trackers, on the arena found; their "..., body centroid" rows too): the rows the
 are read from, with the same figures, in three quarters of the time (200 sessions with
 ``--workers 2``: 451 s against 584 s on the 2-core machine; ``EMTracker`` takes most of it),
 for trying a change out; README's figures come from ``--rows all``.
+
+``--only tether=bundle`` (factor and level as the tables name them; several may be given)
+keeps the seeds from ``--first-seed`` on whose drawn conditions match, until ``--n`` sessions:
+a condition drawn in one session of six has about 33 sessions in 200, too few for a stable
+p95 of its own.
 """
 
 from __future__ import annotations
@@ -446,6 +451,44 @@ def _numpy(item: dict) -> dict:
     return item
 
 
+def _condition(text: str) -> tuple[str, str]:
+    """``"FACTOR=LEVEL"`` as ``(factor, level)``, the factor checked against the drawn ones."""
+    from depthextractors.testing import draw_session_parameters
+
+    factor, equals, level = text.partition("=")
+    factors = draw_session_parameters(0).conditions()
+    if not equals or factor not in factors:
+        raise ValueError(
+            f"--only takes FACTOR=LEVEL with a factor the tables name ({', '.join(factors)}); "
+            f"got {text!r}"
+        )
+    return factor, level
+
+
+def drawn_seeds(first: int, count: int, only: dict[str, str]) -> list[int]:
+    """The first ``count`` seeds from ``first`` on whose drawn conditions hold ``only``'s
+    levels (every seed when ``only`` is empty)."""
+    from depthextractors.testing import draw_session_parameters
+
+    seeds: list[int] = []
+    seed = first
+    # A level no seed draws (a misspelt one) would never end the search: every level is drawn
+    # in more than one session of 50 (about 9 ms a draw).
+    last = first + 50 * count + 1000
+    while len(seeds) < count and seed < last:
+        conditions = draw_session_parameters(seed).conditions()
+        if all(conditions.get(factor) == level for factor, level in only.items()):
+            seeds.append(seed)
+        seed += 1
+    if len(seeds) < count:
+        raise SystemExit(
+            f"--only {' '.join(f'{k}={v}' for k, v in only.items())}: {len(seeds)} of the seeds "
+            f"{first}-{last - 1} draw it, where --n asks for {count}; check the level's "
+            "spelling in the tables (python benchmarks/bench_accuracy.py --n 10)"
+        )
+    return seeds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -467,16 +510,27 @@ def main(argv: list[str] | None = None) -> int:
         help="'auto': only the animal: auto extractions (default: all rows)",
     )
     parser.add_argument(
+        "--only",
+        nargs="+",
+        default=(),
+        metavar="FACTOR=LEVEL",
+        help="draw only sessions of these conditions, e.g. 'tether=bundle' 'animal=rat'",
+    )
+    parser.add_argument(
         "--load", type=Path, nargs="+", help="JSON files --save wrote (parts of one run)"
     )
     args = parser.parse_args(argv)
+    try:
+        only = dict(_condition(text) for text in args.only)
+    except ValueError as error:
+        parser.error(str(error))
     from depthextractors._version import __version__
     from depthextractors.testing import GENERATOR_VERSION
 
     if args.load:
         sessions = [_numpy(s) for path in args.load for s in json.loads(path.read_text())]
     else:
-        seeds = range(args.first_seed, args.first_seed + args.sessions)
+        seeds = drawn_seeds(args.first_seed, args.sessions, only)
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as workdir:
             if args.workers > 1:
