@@ -289,20 +289,21 @@ def test_the_extraction_gives_the_body_centroid_the_animal_s_measured_length(tmp
     assert 20 < stage.locator.animal_length < 80
 
 
-@pytest.mark.parametrize("low", [20, 30, 40])
-def test_a_bundle_lying_low_before_it_rises_is_cut_whole(low, monkeypatch):
+@pytest.mark.parametrize(("low", "rise"), [(20, 3), (30, 3), (40, 3), (30, 6), (40, 10)])
+def test_a_bundle_lying_low_before_it_rises_is_cut_whole(low, rise, monkeypatch):
     """A bundle 11 px wide (it passes the tail filter) leaves the body's east end and lies as
-    high as the body (28 mm) for ``low`` px, then rises 3 mm a pixel: mostly taller than the
-    back far out, a cable, whose first tall pixel lies farther from the body's wide part than a
-    body's end reaches (``body_cables.CABLE_LOW_REACH_SHARE`` of the animal's length). It goes
-    whole; cut only from that pixel, its low stretch stayed, 5-12 px off."""
+    high as the body (28 mm) for ``low`` px, then rises ``rise`` mm a pixel (above max_height
+    it is hidden). Out there it reaches farther from the body's wide part than a body's end
+    does (``body_cables.BODY_END_REACH_SHARE`` of the animal's length) and holds tall pixels:
+    a cable, mostly taller than the back or not, and its first tall pixel lies beyond a body's
+    end too, so it goes whole. Without that share, its low stretch stayed, 5-16 px off."""
     heights, body = body_heights()
     length = body_length(body.astype(np.uint8))
     add_cable(
-        heights, (115, 65), 0.0, 70, lambda step: 11, lambda step: 28 + 3 * max(0, step - low)
+        heights, (115, 65), 0.0, 70, lambda step: 11, lambda step: 28 + rise * max(0, step - low)
     )
     truth = pixel_centroid(body)
     none = np.zeros(heights.shape, dtype=np.uint8)
     assert distance(locate(heights, none, length)[0], truth) < 0.5
-    monkeypatch.setattr(body_cables, "CABLE_LOW_REACH_SHARE", 100.0)
+    monkeypatch.setattr(body_cables, "BODY_END_REACH_SHARE", 100.0)
     assert distance(locate(heights, none, length)[0], truth) > 4.0

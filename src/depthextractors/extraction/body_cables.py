@@ -24,9 +24,9 @@ from .tracking import ellipse_axes
 
 __all__ = [
     "BACK_MEDIAN_SHARE",
+    "BODY_END_REACH_SHARE",
     "CABLE_HEIGHT_SHARE",
     "CABLE_HIDDEN_AREA",
-    "CABLE_LOW_REACH_SHARE",
     "CABLE_MIN_TALL_PIXELS",
     "CABLE_TALL_SHARE",
     "CABLE_WIDTH_SHARE",
@@ -60,13 +60,13 @@ CABLE_MIN_TALL_PIXELS = 2
 #: ... and in at least this share of its pixels out there: a cable lying along a rat's long,
 #: narrow head is tall out there too, but the head round it is not.
 CABLE_TALL_SHARE = 0.5
-#: A far cable is cut from its tall pixel nearest the wide part outwards (the narrow part
-#: before it can be a head the cable leaves from its tip) only where that pixel lies within
-#: this share of the animal's measured length of the wide part; farther, the whole narrow
-#: part goes: a body's ends reach out of its wide part by 0.26 of the animal's length in the
-#: median frame of untethered drawn sessions (0.40 in 99 frames of 100), while a slack bundle
-#: can lie at the body's height for longer than the animal before it rises.
-CABLE_LOW_REACH_SHARE = 0.5
+#: A body's ends reach out of its wide part by at most this share of the animal's measured
+#: length (0.26 in the median frame of untethered drawn sessions, 0.40 in 99 frames of 100); a
+#: slack bundle can lie at the body's height for most of the animal's length before it rises.
+#: A narrow part reaching farther, with at least :data:`CABLE_MIN_TALL_PIXELS` tall pixels out
+#: there, is a cable whatever their share, and a far cable whose tall pixel nearest the wide
+#: part lies farther is cut whole (nearer, the narrow part before it can be a head).
+BODY_END_REACH_SHARE = 0.5
 #: A narrow part is also a cable's stub when that many of its pixels beside a hidden region
 #: (a cable above ``max_height``) are that tall, and the region holds at least this many times
 #: the disc's radius in pixels, within the pixels examined (scattered invalid pixels at a
@@ -107,12 +107,14 @@ def without_cables(
     widest; an 8-connected part of the rest is a cable when, of its pixels farther from the wide
     part than the disc's radius, at least :data:`CABLE_MIN_TALL_PIXELS` and
     :data:`CABLE_TALL_SHARE` of them are taller than :data:`CABLE_HEIGHT_SHARE` times the wide
-    part's back height (:func:`back_height`); it is taken out from its pixel that tall nearest
+    part's back height (:func:`back_height`), or at least :data:`CABLE_MIN_TALL_PIXELS` where
+    it reaches farther than a body's end (:data:`BODY_END_REACH_SHARE` times
+    ``animal_length``); it is taken out from its pixel that tall nearest
     the wide part outwards (its pixels at least as far from the wide part), with what it then
     holds apart from the wide part: the narrow part of the body it leaves stays (a head a cable
-    leaves from its tip, rising), unless that pixel lies farther from the wide part than
-    :data:`CABLE_LOW_REACH_SHARE` times ``animal_length`` (a slack bundle lying low before it
-    rises; then the whole part goes). A part is a cable's stub when at least
+    leaves from its tip, rising), unless that pixel lies farther from the wide part than a
+    body's end reaches (a slack bundle lying low before it rises; then the whole part goes). A
+    part is a cable's stub when at least
     :data:`CABLE_MIN_TALL_PIXELS` of its pixels that are that tall lie beside what carries a
     cable on outwards: a hidden region of at least :data:`CABLE_HIDDEN_AREA` times the disc's
     radius in pixels (the cable rising above ``max_height``) or the parts the tail filter
@@ -139,8 +141,8 @@ def without_cables(
         out, when one of them rises above the body's tallest pixel.
     animal_length : float, optional
         The animal's measured length, px (:attr:`AnimalSize.length_px
-        <depthextractors.extraction.animal_size.AnimalSize>`); without it, every far cable is
-        cut from its first tall pixel.
+        <depthextractors.extraction.animal_size.AnimalSize>`); without it, no part is told by
+        how far it reaches, and every far cable is cut from its first tall pixel.
 
     Returns
     -------
@@ -171,6 +173,9 @@ def without_cables(
     count, labels = cv2.connectedComponents((pixels & ~wide).view(np.uint8), connectivity=8)
     taller = smoothed > CABLE_HEIGHT_SHARE * back_height(smoothed, wide)
     far_cables = _far_cables(labels, count, far, taller)
+    end_reach = None if not animal_length else BODY_END_REACH_SHARE * animal_length
+    if end_reach is not None:
+        far_cables |= _past_a_body_end(labels, count, far & taller, from_core, end_reach)
     cables = far_cables.copy()
     if beside_outward is not None:
         stubs = np.bincount(labels[beside_outward & taller], minlength=count)
@@ -186,8 +191,8 @@ def without_cables(
         # reaches farther than a body's end does.
         in_far = far_cables[labels]
         first_tall = _first_tall(labels, count, in_far & taller, from_core)
-        if animal_length:
-            first_tall[first_tall > CABLE_LOW_REACH_SHARE * animal_length] = 0.0
+        if end_reach is not None:
+            first_tall[first_tall > end_reach] = 0.0
         kept[in_far & (from_core >= first_tall[labels])] = 0
         # A cable can hold narrow parts of the body beyond it apart from the wide part: only
         # what stays joined to the wide part is body.
@@ -203,6 +208,21 @@ def _far_cables(labels: np.ndarray, count: int, far: np.ndarray, taller: np.ndar
     out_there = np.bincount(labels[far], minlength=count)
     cables = (tall >= CABLE_MIN_TALL_PIXELS) & (tall >= CABLE_TALL_SHARE * out_there)
     cables[0] = False
+    return cables
+
+
+def _past_a_body_end(
+    labels: np.ndarray, count: int, tall_far: np.ndarray, from_core: np.ndarray, end_reach: float
+) -> np.ndarray:
+    """bool, one per label of the narrow parts ``labels``: which hold at least
+    :data:`CABLE_MIN_TALL_PIXELS` pixels of ``tall_far`` and reach farther from the wide part
+    (``from_core``, px) than ``end_reach``."""
+    tall = np.bincount(labels[tall_far], minlength=count)
+    tall[0] = 0
+    cables = np.zeros(count, dtype=bool)
+    # Few parts hold tall pixels far out: each is looked at alone.
+    for label in np.flatnonzero(tall >= CABLE_MIN_TALL_PIXELS):
+        cables[label] = from_core[labels == label].max() > end_reach
     return cables
 
 
