@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from depthextractors import MomentsTracker
-from depthextractors.extraction import body_cables
+from depthextractors.extraction import body_cables, body_centroid
 from depthextractors.extraction.body_cables import back_height, body_length
 from depthextractors.extraction.body_centroid import BodyCentroid
 from depthextractors.extraction.box_windows import high_level
@@ -307,3 +307,47 @@ def test_a_bundle_lying_low_before_it_rises_is_cut_whole(low, rise, monkeypatch)
     assert distance(locate(heights, none, length)[0], truth) < 0.5
     monkeypatch.setattr(body_cables, "BODY_END_REACH_SHARE", 100.0)
     assert distance(locate(heights, none, length)[0], truth) > 4.0
+
+
+def locate_with_mask_to(heights, animal_length, east_end):
+    """The body centroid (x, y) when the tracker's mask holds the object only west of column
+    ``east_end`` (as ``EMTracker``'s mask leaves out a cable's base it finds unlikely)."""
+    filters = FrameFilters()
+    filtered = filters.apply_spatial(heights)
+    found = MomentsTracker(10.0, MAX_HEIGHT).track(filtered)
+    found.image, found.image_origin = filtered, (0, 0)
+    found.mask = found.mask[:, : max(1, east_end - found.mask_origin[0])].copy()
+    none = np.zeros(heights.shape, dtype=np.uint8)
+
+    def read(y0, y1, x0, x1):
+        return heights[y0:y1, x0:x1]
+
+    def hidden_at(y0, y1, x0, x1):
+        return none[y0:y1, x0:x1]
+
+    x, y, _ = BodyCentroid(filters, 10.0, animal_length).locate(
+        found, read, heights.shape, None, hidden_at
+    )
+    return x, y
+
+
+@pytest.mark.parametrize(("low", "rise"), [(40, 3), (40, 6), (20, 6), (10, 3)])
+def test_the_body_centroid_does_not_follow_how_much_of_the_object_the_mask_holds(
+    low, rise, monkeypatch
+):
+    """The same bundle lying low for ``low`` px and rising ``rise`` mm a pixel: whether the
+    tracker's mask ends at the body's east end or holds part of the bundle, the object is
+    flooded again wherever it reaches the edge of the pixels examined, and the body centroid
+    is that of the whole mask (within 0.7 px). Flooded once, a bundle lying low for 20 px then
+    rising was cut short at the window's edge, and the body centroid moved 4.8 px."""
+    heights, body = body_heights()
+    length = body_length(body.astype(np.uint8))
+    add_cable(
+        heights, (115, 65), 0.0, 70, lambda step: 11, lambda step: 28 + rise * max(0, step - low)
+    )
+    whole = locate_with_mask_to(heights, length, COLS)
+    for east_end in (110, 118, 125, 135, 145):
+        assert distance(locate_with_mask_to(heights, length, east_end), whole) < 0.7
+    if (low, rise) == (20, 6):
+        monkeypatch.setattr(body_centroid, "FLOOD_ROUNDS", 0)
+        assert distance(locate_with_mask_to(heights, length, 118), whole) > 4.0

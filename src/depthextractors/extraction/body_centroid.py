@@ -127,6 +127,10 @@ TAIL_WIDTH_SHARE = 0.3
 #: ... and reaches farther from what the opening keeps than this many of the disc's radii
 #: (where a snout tapers to a point, what the disc cannot reach stays within them).
 TAIL_REACH = 2.0
+#: The object is flooded again over the window grown to hold its reach round it at most this
+#: many times (each flood can reach the grown window's edge in turn, along a cable lying at the
+#: body's height); past them, the window is grown once more round what was flooded.
+FLOOD_ROUNDS = 3
 
 
 class _Trimmed(NamedTuple):
@@ -324,8 +328,8 @@ class BodyCentroid:
         if body is None:
             return None
         if self.reach:
-            x0, y0, x1, y1, body = self._holding_the_reach(
-                body, (x0, y0, x1, y1), box_shape, margin - 1
+            x0, y0, x1, y1, body = self._flooded_holding_the_reach(
+                found, body, (x0, y0, x1, y1), box_shape, margin - 1
             )
         if smoothed is None:
             window = self._smoothed(heights, box_shape, x0, y0, x1, y1)
@@ -375,28 +379,54 @@ class BodyCentroid:
         smoothed = self._before_tail.apply_spatial(heights(ry0, ry1, rx0, rx1), self._kernels)
         return smoothed[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
 
-    def _holding_the_reach(
+    def _flooded_holding_the_reach(
         self,
+        found: TrackedObject,
         body: np.ndarray,
         window: tuple[int, int, int, int],
         box_shape: tuple[int, int],
         hold: int,
     ) -> tuple[int, int, int, int, np.ndarray]:
         """The window ``(x0, y0, x1, y1)`` grown to hold ``hold`` pixels (the reach and a
-        pixel, or a snout's) round all of ``body``, and ``body`` over it.
+        pixel, or a snout's) round all of the object, and the object flooded over it.
 
         The pixels examined are those round the tracker's mask, but the object flooded from
         it can be larger: ``EMTracker``'s mask leaves out what its model finds unlikely, such
-        as a cable's base. Trimmed parts are judged by how far they reach from the body; one
-        cut short by the window's edge would look short enough to put back, and one that
-        would be put back could reach past it.
+        as a cable's base. Trimmed parts are judged by how far they reach from the body, and
+        cables by how far they reach from its wide part; one cut short by the window's edge
+        would look short enough to put back, or to be body (a slack bundle lying at the
+        body's height, which ``MomentsTracker``'s mask holds and ``EMTracker``'s does not),
+        so the object is flooded again over the grown window, up to :data:`FLOOD_ROUNDS`
+        times.
         """
+        for _ in range(FLOOD_ROUNDS):
+            grown = self._holding_the_reach(body, window, box_shape, hold)
+            if grown == window:
+                return (*window, body)
+            window = grown
+            # The same seed pixel: never None.
+            body = self._object(found, *window)
+        grown = self._holding_the_reach(body, window, box_shape, hold)
+        return (*grown, box_window(body, *window[:2], *grown))
+
+    @staticmethod
+    def _holding_the_reach(
+        body: np.ndarray,
+        window: tuple[int, int, int, int],
+        box_shape: tuple[int, int],
+        hold: int,
+    ) -> tuple[int, int, int, int]:
+        """The window ``(x0, y0, x1, y1)`` of ``body``, grown where needed to hold ``hold``
+        pixels round all of it (within the box)."""
         x0, y0, x1, y1 = window
         bx, by, bw, bh = cv2.boundingRect(body)
         needed = grown_box((x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh), hold, box_shape)
-        nx0, ny0 = min(x0, needed[0]), min(y0, needed[1])
-        nx1, ny1 = max(x1, needed[2]), max(y1, needed[3])
-        return nx0, ny0, nx1, ny1, box_window(body, x0, y0, nx0, ny0, nx1, ny1)
+        return (
+            min(x0, needed[0]),
+            min(y0, needed[1]),
+            max(x1, needed[2]),
+            max(y1, needed[3]),
+        )
 
     def _put_back_trimmed(
         self,
