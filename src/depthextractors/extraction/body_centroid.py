@@ -32,21 +32,25 @@ bases:
    examined hold the reach round all of the object, which can be larger than the tracker's
    mask (``EMTracker``'s leaves out what its model finds unlikely), and twice the reach
    where a trimmed part may be the snout's tip (the body is looked for again over them);
-3. thick cables taken out: a cable as wide as the tail filter's disc or wider (a bundle,
-   about half a mouse's width) survives the tail and cable filters and pulls the centroid out
-   along it. A narrow part of the result (what an opening by a disc of 0.7 times the body's
-   widest removes) that reaches out of the body's wide part farther than the disc's radius,
-   and is mostly taller out there than 1.15 times the wide part's back height (the 95th
-   percentile of its heights up to 1.4 times their median: a bundle lying along the back is
-   no part of it, :func:`~.body_cables.back_height`), is
-   a cable leaving the animal above its back: the snout, flanks and tail base are narrow too,
-   but low. A shorter stretch of cable, from the body to where it rises above ``max_height``
-   (hidden) or narrows to what the tail filter trimmed, is a stub: its pixels that tall beside
-   those are taken out (:func:`~.body_cables.without_cables`). A slack bundle can lie as high
-   as the body beside it (hanging from the back over the rump or a flank) and go on beyond
-   what the tail filter trimmed: the narrow parts beside such a trimmed part, as wide as a
-   third of the body and as high as it, are its stub, unless the body without them would be
-   shorter than the animal the arena step measured (then the cable leaves the head)
+3. thick cables taken out: a cable as wide as the tail filter's disc or wider (a bundle, about
+   half a mouse's width) survives the tail and cable filters and pulls the centroid out along
+   it. A narrow part of the result (what an opening by a disc of 0.7 times the body's widest
+   removes) that reaches out of the body's wide part farther than the disc's radius, and is
+   mostly taller out there than 1.15 times the wide part's back height (the 95th percentile of
+   its heights up to 1.4 times their median: a bundle lying along the back is no part of it,
+   :func:`~.body_cables.back_height`), is a cable leaving the animal above its back: the snout,
+   flanks and tail base are narrow too, but low. It is taken out from its tall pixel nearest
+   the wide part outwards (a head a rising bundle leaves from its tip stays), and whole where
+   it reaches farther out of the wide part than half the animal's measured length, as no body's
+   end does (a slack bundle lying at the body's height before it rises; then two tall pixels
+   out there suffice, :data:`~.body_cables.BODY_END_REACH_SHARE`). A shorter stretch of cable,
+   from the body to where it rises above ``max_height`` (hidden) or narrows to what the tail
+   filter trimmed, is a stub: its pixels that tall beside those are taken out
+   (:func:`~.body_cables.without_cables`). A slack bundle can lie as high as the body beside it
+   (hanging from the back over the rump or a flank) and go on beyond what the tail filter
+   trimmed: the narrow parts beside such a trimmed part, as wide as a third of the body and as
+   high as it, are its stub, unless the body without them would be shorter than the animal the
+   arena step measured (then the cable leaves the head)
    (:func:`~.body_cables.without_low_stubs`);
 4. a thick tail base taken out: the tail filter's disc is a fixed number of pixels, and the
    base of a tail wider than it (a mouse seen at under about 0.6 mm a pixel) survives it and
@@ -91,7 +95,7 @@ import cv2
 import numpy as np
 
 from .body_cables import without_cables, without_low_stubs
-from .body_hidden import with_hidden
+from .body_hidden import none_hidden_where_unknown, read_once, with_hidden
 from .box_windows import (
     SQUARE,
     at_least,
@@ -273,7 +277,7 @@ class BodyCentroid:
         half_width = cv2.minMaxLoc(inside)[1]
         hidden_window = None
         if hidden is not None:
-            hidden_window, hidden = _read_once(hidden, body, x0, y0, half_width, box_shape)
+            hidden_window, hidden = read_once(hidden, body, x0, y0, half_width, box_shape)
         rising = left_out if rises else None
         without, cables = without_cables(
             body, smoothed, inside, hidden_window, rising, self.animal_length
@@ -292,7 +296,7 @@ class BodyCentroid:
         if cables is not None:
             # What a cable taken out covered is shared out by nearness (its tall pixels over
             # the back go with it) even where the frame's hidden pixels are not known.
-            hidden = _none_hidden_where_unknown(hidden)
+            hidden = none_hidden_where_unknown(hidden)
         if hidden is not None:
             body, x0, y0 = with_hidden(
                 body,
@@ -512,54 +516,6 @@ class BodyCentroid:
         dx, dy = dx - start_x, dy - start_y
         along = np.abs(dx * math.cos(axis) + dy * math.sin(axis))
         return snout & (along >= math.cos(math.radians(SNOUT_AXIS_ANGLE)) * np.hypot(dx, dy))
-
-
-def _read_once(
-    hidden: Callable[[int, int, int, int], np.ndarray | None],
-    body: np.ndarray,
-    x0: int,
-    y0: int,
-    half_width: float,
-    box_shape: tuple[int, int],
-) -> tuple[np.ndarray | None, Callable[[int, int, int, int], np.ndarray | None]]:
-    """The hidden pixels over ``body``'s window (whose top-left pixel is ``(x0, y0)``), and
-    ``hidden`` cut from the same read for windows within it.
-
-    It is read once over the window and the pixels within ``half_width`` (the body's deepest
-    distance to its outline) and a pixel of its bounding box, where
-    :func:`~.body_hidden.with_hidden` first looks (the body then is no larger).
-    """
-    rows, cols = body.shape
-    bx, by, bw, bh = cv2.boundingRect(body)
-    margin = math.ceil(half_width) + 1
-    gx0, gy0, gx1, gy1 = grown_box(
-        (x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh), margin, box_shape
-    )
-    rx0, ry0 = min(gx0, x0), min(gy0, y0)
-    rx1, ry1 = max(gx1, x0 + cols), max(gy1, y0 + rows)
-    read = hidden(ry0, ry1, rx0, rx1)
-    if read is None:
-        return None, hidden
-
-    def within(wy0: int, wy1: int, wx0: int, wx1: int) -> np.ndarray | None:
-        if rx0 <= wx0 and ry0 <= wy0 and wx1 <= rx1 and wy1 <= ry1:
-            return read[wy0 - ry0 : wy1 - ry0, wx0 - rx0 : wx1 - rx0]
-        return hidden(wy0, wy1, wx0, wx1)
-
-    return read[y0 - ry0 : y0 - ry0 + rows, x0 - rx0 : x0 - rx0 + cols], within
-
-
-def _none_hidden_where_unknown(
-    hidden: Callable[[int, int, int, int], np.ndarray | None] | None,
-) -> Callable[[int, int, int, int], np.ndarray]:
-    """``hidden`` (as :meth:`BodyCentroid.locate` takes it, or ``None``) answering "no pixel
-    hidden" (zeros) where it answers ``None`` (not known)."""
-
-    def known(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-        mask = None if hidden is None else hidden(y0, y1, x0, x1)
-        return np.zeros((y1 - y0, x1 - x0), np.uint8) if mask is None else mask
-
-    return known
 
 
 def _mean_position(

@@ -38,6 +38,8 @@ __all__ = [
     "OUTLINE_MIN_HIDDEN",
     "OUTLINE_MIN_POINTS",
     "OUTLINE_SEEN_SHARE",
+    "none_hidden_where_unknown",
+    "read_once",
     "with_hidden",
 ]
 
@@ -483,3 +485,51 @@ def _round_body(
     if mask is None:
         return None
     return gx0, gy0, box_window(body, x0, y0, gx0, gy0, gx1, gy1), mask
+
+
+def read_once(
+    hidden: Callable[[int, int, int, int], np.ndarray | None],
+    body: np.ndarray,
+    x0: int,
+    y0: int,
+    half_width: float,
+    box_shape: tuple[int, int],
+) -> tuple[np.ndarray | None, Callable[[int, int, int, int], np.ndarray | None]]:
+    """The hidden pixels over ``body``'s window (whose top-left pixel is ``(x0, y0)``), and
+    ``hidden`` cut from the same read for windows within it.
+
+    It is read once over the window and the pixels within ``half_width`` (the body's deepest
+    distance to its outline) and a pixel of its bounding box, where
+    :func:`with_hidden` first looks (the body then is no larger).
+    """
+    rows, cols = body.shape
+    bx, by, bw, bh = cv2.boundingRect(body)
+    margin = math.ceil(half_width) + 1
+    gx0, gy0, gx1, gy1 = grown_box(
+        (x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bh), margin, box_shape
+    )
+    rx0, ry0 = min(gx0, x0), min(gy0, y0)
+    rx1, ry1 = max(gx1, x0 + cols), max(gy1, y0 + rows)
+    read = hidden(ry0, ry1, rx0, rx1)
+    if read is None:
+        return None, hidden
+
+    def within(wy0: int, wy1: int, wx0: int, wx1: int) -> np.ndarray | None:
+        if rx0 <= wx0 and ry0 <= wy0 and wx1 <= rx1 and wy1 <= ry1:
+            return read[wy0 - ry0 : wy1 - ry0, wx0 - rx0 : wx1 - rx0]
+        return hidden(wy0, wy1, wx0, wx1)
+
+    return read[y0 - ry0 : y0 - ry0 + rows, x0 - rx0 : x0 - rx0 + cols], within
+
+
+def none_hidden_where_unknown(
+    hidden: Callable[[int, int, int, int], np.ndarray | None] | None,
+) -> Callable[[int, int, int, int], np.ndarray]:
+    """``hidden`` (as :meth:`BodyCentroid.locate` takes it, or ``None``) answering "no pixel
+    hidden" (zeros) where it answers ``None`` (not known)."""
+
+    def known(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        mask = None if hidden is None else hidden(y0, y1, x0, x1)
+        return np.zeros((y1 - y0, x1 - x0), np.uint8) if mask is None else mask
+
+    return known
