@@ -26,7 +26,7 @@ Run as::
      the window's object with what the tail filter trimmed put back (``_trimmed_back``,
      which holds the flood ``_object``, the filtering ``_smoothed`` where the spatial filter
      kept no image, and ``_put_back_trimmed``, which holds the snout-tip test
-     ``_snout_tips``), reading the hidden pixels (``_read_once``), the cable steps
+     ``_snout_tips``), reading the hidden pixels (``read_once``), the cable steps
      (``without_cables``, ``without_low_stubs``), the tail base (``_without_tail``) and the
      hidden-pixel step (``with_hidden``). The steps nest as listed; their timers add about
      4 us a call, some 40 us a frame, to the body centroid's own row.
@@ -76,7 +76,7 @@ def _timed(table: dict, label: str, function):
 #: functions ``body_centroid`` calls by their module names.
 BODY_METHODS = ("_trimmed_back", "_object", "_smoothed", "_put_back_trimmed", "_snout_tips")
 BODY_FUNCTIONS = (
-    "_read_once", "without_cables", "without_low_stubs", "_without_tail", "with_hidden",
+    "read_once", "without_cables", "without_low_stubs", "_without_tail", "with_hidden",
 )  # fmt: skip
 
 
