@@ -309,6 +309,28 @@ def test_a_bundle_lying_low_before_it_rises_is_cut_whole(low, rise, monkeypatch)
     assert distance(locate(heights, none, length)[0], truth) > 4.0
 
 
+@pytest.mark.parametrize(("front", "cable_end"), [(40, 110), (40, 125), (36, 120), (44, 130)])
+def test_a_long_narrow_front_holding_a_cable_near_the_rump_stays(front, cable_end):
+    """A rat-like body: a rump 32 px wide and a front half 16 px wide and ``2 * front`` px long,
+    narrower than the cable opening's disc, so the whole front is one narrow part reaching
+    farther out of the wide part than a body's end does (with its low snout). A bundle lies
+    along the back (45 mm, over the 30 mm back) from the rump into the front as far as column
+    ``cable_end``: the front holds tall pixels far out of the wide part, but none farther than
+    a body's end, and too few for a cable by their share. The front stays; when any two tall
+    pixels made such a part a cable, it was cut whole, 18-22 px off."""
+    heights = np.zeros((ROWS, COLS), dtype=np.uint16)
+    for centre, axes, height in (((70, 65), (25, 16), 30), ((95 + front // 2, 65), (front, 8), 28)):
+        cv2.ellipse(heights, centre, axes, 0, 0, 360, 12, thickness=cv2.FILLED)
+        inner = (axes[0] - 1, axes[1] - 1)
+        cv2.ellipse(heights, centre, inner, 0, 0, 360, height, thickness=cv2.FILLED)
+    body = cv2.medianBlur(heights.astype(np.uint8), 3) >= 10
+    length = body_length(body.astype(np.uint8))
+    along = heights[63:68, 75:cable_end]
+    along[along > 0] = 45
+    none = np.zeros(heights.shape, dtype=np.uint8)
+    assert distance(locate(heights, none, length)[0], pixel_centroid(body)) < 0.3
+
+
 def locate_with_mask_to(heights, animal_length, east_end):
     """The body centroid (x, y) when the tracker's mask holds the object only west of column
     ``east_end`` (as ``EMTracker``'s mask leaves out a cable's base it finds unlikely)."""

@@ -63,9 +63,9 @@ CABLE_TALL_SHARE = 0.5
 #: A body's ends reach out of its wide part by at most this share of the animal's measured
 #: length (0.26 in the median frame of untethered drawn sessions, 0.40 in 99 frames of 100); a
 #: slack bundle can lie at the body's height for most of the animal's length before it rises.
-#: A narrow part reaching farther, with at least :data:`CABLE_MIN_TALL_PIXELS` tall pixels out
-#: there, is a cable whatever their share, and a far cable whose tall pixel nearest the wide
-#: part lies farther is cut whole (nearer, the narrow part before it can be a head).
+#: A narrow part with at least :data:`CABLE_MIN_TALL_PIXELS` tall pixels farther out than that
+#: is a cable whatever their share, and a far cable whose tall pixel nearest the wide part lies
+#: that far is cut whole (nearer, the narrow part before it can be a head).
 BODY_END_REACH_SHARE = 0.5
 #: A narrow part is also a cable's stub when that many of its pixels beside a hidden region
 #: (a cable above ``max_height``) are that tall, and the region holds at least this many times
@@ -107,8 +107,8 @@ def without_cables(
     widest; an 8-connected part of the rest is a cable when, of its pixels farther from the wide
     part than the disc's radius, at least :data:`CABLE_MIN_TALL_PIXELS` and
     :data:`CABLE_TALL_SHARE` of them are taller than :data:`CABLE_HEIGHT_SHARE` times the wide
-    part's back height (:func:`back_height`), or at least :data:`CABLE_MIN_TALL_PIXELS` where
-    it reaches farther than a body's end (:data:`BODY_END_REACH_SHARE` times
+    part's back height (:func:`back_height`), or at least :data:`CABLE_MIN_TALL_PIXELS` farther
+    from it than a body's end reaches (:data:`BODY_END_REACH_SHARE` times
     ``animal_length``); it is taken out from its pixel that tall nearest
     the wide part outwards (its pixels at least as far from the wide part), with what it then
     holds apart from the wide part: the narrow part of the body it leaves stays (a head a cable
@@ -215,14 +215,13 @@ def _past_a_body_end(
     labels: np.ndarray, count: int, tall_far: np.ndarray, from_core: np.ndarray, end_reach: float
 ) -> np.ndarray:
     """bool, one per label of the narrow parts ``labels``: which hold at least
-    :data:`CABLE_MIN_TALL_PIXELS` pixels of ``tall_far`` and reach farther from the wide part
-    (``from_core``, px) than ``end_reach``."""
-    tall = np.bincount(labels[tall_far], minlength=count)
-    tall[0] = 0
-    cables = np.zeros(count, dtype=bool)
-    # Few parts hold tall pixels far out: each is looked at alone.
-    for label in np.flatnonzero(tall >= CABLE_MIN_TALL_PIXELS):
-        cables[label] = from_core[labels == label].max() > end_reach
+    :data:`CABLE_MIN_TALL_PIXELS` pixels of ``tall_far`` farther from the wide part
+    (``from_core``, px) than ``end_reach``: tall where no body's end reaches (a rat's narrow
+    front half, cut off from its rump by a cable lying along the back, holds the cable's
+    tall pixels near the rump, and reaches that far only with its low snout)."""
+    tall = np.bincount(labels[tall_far & (from_core > end_reach)], minlength=count)
+    cables = tall >= CABLE_MIN_TALL_PIXELS
+    cables[0] = False
     return cables
 
 
