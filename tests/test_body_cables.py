@@ -57,12 +57,16 @@ def body_with_head(head_at):
     return heights, body, body_length(body.astype(np.uint8))
 
 
-def locate(heights, hidden=None, animal_length=None):
-    """The body centroid (x, y) with the default filters, and moseq2-extract's centroid."""
+def locate(heights, hidden=None, animal_length=None, mask_east_end=None):
+    """The body centroid (x, y) with the default filters, and moseq2-extract's centroid; with
+    ``mask_east_end``, the tracker's mask holds the object only west of that column (as
+    ``EMTracker``'s mask leaves out a cable's base it finds unlikely)."""
     filters = FrameFilters()
     filtered = filters.apply_spatial(heights)
     found = MomentsTracker(10.0, MAX_HEIGHT).track(filtered)
     found.image, found.image_origin = filtered, (0, 0)
+    if mask_east_end is not None:
+        found.mask = found.mask[:, : max(1, mask_east_end - found.mask_origin[0])].copy()
 
     def read(y0, y1, x0, x1):
         return heights[y0:y1, x0:x1]
@@ -331,28 +335,6 @@ def test_a_long_narrow_front_holding_a_cable_near_the_rump_stays(front, cable_en
     assert distance(locate(heights, none, length)[0], pixel_centroid(body)) < 0.3
 
 
-def locate_with_mask_to(heights, animal_length, east_end):
-    """The body centroid (x, y) when the tracker's mask holds the object only west of column
-    ``east_end`` (as ``EMTracker``'s mask leaves out a cable's base it finds unlikely)."""
-    filters = FrameFilters()
-    filtered = filters.apply_spatial(heights)
-    found = MomentsTracker(10.0, MAX_HEIGHT).track(filtered)
-    found.image, found.image_origin = filtered, (0, 0)
-    found.mask = found.mask[:, : max(1, east_end - found.mask_origin[0])].copy()
-    none = np.zeros(heights.shape, dtype=np.uint8)
-
-    def read(y0, y1, x0, x1):
-        return heights[y0:y1, x0:x1]
-
-    def hidden_at(y0, y1, x0, x1):
-        return none[y0:y1, x0:x1]
-
-    x, y, _ = BodyCentroid(filters, 10.0, animal_length).locate(
-        found, read, heights.shape, None, hidden_at
-    )
-    return x, y
-
-
 @pytest.mark.parametrize(("low", "rise"), [(40, 3), (40, 6), (20, 6), (10, 3)])
 def test_the_body_centroid_does_not_follow_how_much_of_the_object_the_mask_holds(
     low, rise, monkeypatch
@@ -367,9 +349,10 @@ def test_the_body_centroid_does_not_follow_how_much_of_the_object_the_mask_holds
     add_cable(
         heights, (115, 65), 0.0, 70, lambda step: 11, lambda step: 28 + rise * max(0, step - low)
     )
-    whole = locate_with_mask_to(heights, length, COLS)
+    none = np.zeros(heights.shape, dtype=np.uint8)
+    whole = locate(heights, none, length)[0]
     for east_end in (110, 118, 125, 135, 145):
-        assert distance(locate_with_mask_to(heights, length, east_end), whole) < 0.7
+        assert distance(locate(heights, none, length, east_end)[0], whole) < 0.7
     if (low, rise) == (20, 6):
         monkeypatch.setattr(body_centroid, "FLOOD_ROUNDS", 0)
-        assert distance(locate_with_mask_to(heights, length, 118), whole) > 4.0
+        assert distance(locate(heights, none, length, 118)[0], whole) > 4.0

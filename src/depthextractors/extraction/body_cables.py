@@ -216,9 +216,9 @@ def _past_a_body_end(
 ) -> np.ndarray:
     """bool, one per label of the narrow parts ``labels``: which hold at least
     :data:`CABLE_MIN_TALL_PIXELS` pixels of ``tall_far`` farther from the wide part
-    (``from_core``, px) than ``end_reach``: tall where no body's end reaches (a rat's narrow
-    front half, cut off from its rump by a cable lying along the back, holds the cable's
-    tall pixels near the rump, and reaches that far only with its low snout)."""
+    (``from_core``, px) than ``end_reach``: tall where no body's end reaches. A rat's front
+    half, narrower than the opening's disc, is one narrow part that reaches that far with its
+    low snout, and a bundle lying along the back gives it tall pixels only near the rump."""
     tall = np.bincount(labels[tall_far & (from_core > end_reach)], minlength=count)
     cables = tall >= CABLE_MIN_TALL_PIXELS
     cables[0] = False
