@@ -63,6 +63,7 @@ from .frame_stages import (
     TrackStage,
 )
 from .heights import ArenaHeights
+from .jumps import log_retracked, retracking
 from .recorded_parameters import moseq2_parameters
 from .results import (
     ExtractionSetup,
@@ -415,7 +416,11 @@ class SessionExtraction:
         return self.filters.temporal_size > 1
 
     def chunk_stages(
-        self, setup: ExtractionSetup, arena: ArenaResult, box_origin: tuple[int, int]
+        self,
+        setup: ExtractionSetup,
+        arena: ArenaResult,
+        box_origin: tuple[int, int],
+        frame_stages: list[FrameStage] | None = None,
     ) -> list[ChunkStage]:
         """The per-chunk stages, in order (see :mod:`.chunk_stages`).
 
@@ -427,13 +432,20 @@ class SessionExtraction:
             The arena (floor depth).
         box_origin : (int, int)
             ``(x, y)`` of the ROI box's top-left pixel in the frame.
+        frame_stages : list of FrameStage, optional
+            The run's frame stages (:meth:`frame_stages`): with a stateless tracker in their
+            first pass and the animal's length measured, the chunk stages begin by tracking
+            again the frames whose object jumped away from their neighbours'
+            (:class:`~depthextractors.extraction.jumps.RetrackJumpsStage`).
 
         Returns
         -------
         list of ChunkStage
         """
         camera = self.extractor.camera
-        stages: list[ChunkStage] = [
+        animal = arena.animal
+        stages = retracking(frame_stages or [], None if animal is None else animal.length_px)
+        stages += [
             UnwrapStage(),
             HampelStage(self.centroid_hampel, self.angle_hampel),
             ModelSmoothingStage(self.tracker),
@@ -507,7 +519,7 @@ class SessionExtraction:
             # Writers declare the products they want once they have begun.
             step = declared_arena_heights_step(writer)
             frame_stages = self.frame_stages(converter, step)
-            chunk_stages = self.chunk_stages(setup, arena, (col0, row0))
+            chunk_stages = self.chunk_stages(setup, arena, (col0, row0), frame_stages)
             for stage in (*frame_stages, *chunk_stages):
                 stage.reset()
             valid = run_windows(
@@ -516,6 +528,7 @@ class SessionExtraction:
             )  # fmt: skip
             if self.flip_corrector is not None:
                 self.flip_corrector.finalize()
+            log_retracked(chunk_stages, setup.num_frames)
         except BaseException as error:
             writer.abort(error)
             raise
@@ -583,3 +596,4 @@ def _flip_corrector(value: Any) -> FlipCorrector | None:
     if value is None:
         return None
     return checked(value, FlipCorrector, "flip_corrector")
+

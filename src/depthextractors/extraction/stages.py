@@ -108,6 +108,9 @@ class WindowWork:
     reread_heights : callable or None
         ``reread_heights(k)``: frame ``k``'s heights made again from the recording, for a crop
         that reaches past its patch (a Hampel filter moved the centroid).
+    reread_depth : callable or None
+        ``reread_depth(k)``: frame ``k``'s raw depth read again from the recording, for a
+        frame tracked again (:class:`~depthextractors.extraction.jumps.RetrackJumpsStage`).
     """
 
     window: ChunkWindow
@@ -119,6 +122,7 @@ class WindowWork:
     arena_heights: np.ndarray | None = None
     ahead: int = 0
     reread_heights: Callable[[int], np.ndarray] | None = None
+    reread_depth: Callable[[int], np.ndarray] | None = None
     depth: list = field(init=False)
     images: list = field(init=False)
     full: list = field(init=False)
@@ -511,6 +515,7 @@ def run_windows(
             filtered=None if filtered is None else filtered[: window.size],
             ahead=min(lookahead, window.read_end - window.end),
             reread_heights=lambda k: converter(extractor.get_frames([window.read_start + k]))[0],
+            reread_depth=lambda k: extractor.get_frames([window.read_start + k])[0],
         )
         run_frame_passes(work, passes, extractor, None if pool is None else pool.first_pass)
         for stage in chunk_stages:
