@@ -3,7 +3,9 @@ scalars.
 
 Each is a :class:`~depthextractors.extraction.stages.ChunkStage`; the session composes them
 (:meth:`SessionExtraction.chunk_stages`) in this order, after the frame stages have tracked
-every frame of the window:
+every frame of the window (and, with a stateless tracker, after
+:class:`~depthextractors.extraction.jumps.RetrackJumpsStage` has tracked again the frames whose
+object jumped away from their neighbours'):
 
 1. :class:`UnwrapStage` — centroid and body angle per frame; the angle (known modulo pi)
    unwrapped continuously over the session;

@@ -56,7 +56,8 @@ def far_from_neighbours(
 
     A frame's expected place is where most of the ``neighbours`` frames on each side put the
     animal: of the neighbours with a position, the one with the most others within
-    ``jump_px / 2`` of it, and those others; the median (per coordinate) of their positions.
+    ``jump_px / 2`` of it (the nearest in time of those with as many), and those others; the
+    median (per coordinate) of their positions.
     It is judged only where at least ``neighbours`` of them (half) agree so: a minority of
     the neighbours may have jumped too, each to a place of its own.
 
@@ -80,7 +81,9 @@ def far_from_neighbours(
     count = x.size
     padded_x = np.pad(x, neighbours, constant_values=np.nan)
     padded_y = np.pad(y, neighbours, constant_values=np.nan)
-    offsets = [o for o in range(-neighbours, neighbours + 1) if o != 0]
+    # Nearest in time first, so that of neighbours agreeing with as many others the nearest
+    # is taken (argmax takes the first): the animal moves between frames.
+    offsets = [side * step for step in range(1, neighbours + 1) for side in (-1, 1)]
     around_x = np.stack([padded_x[neighbours + o : neighbours + o + count] for o in offsets])
     around_y = np.stack([padded_y[neighbours + o : neighbours + o + count] for o in offsets])
     known = np.isfinite(around_x) & np.isfinite(around_y)
