@@ -9,7 +9,6 @@ import pytest
 
 from depthextractors import EMTracker, MomentsTracker, SessionExtraction, open_depth_video
 from depthextractors.config import ExtractionConfig
-from depthextractors.extraction import session as session_module
 from depthextractors.extraction.animal_size import size_changes
 from depthextractors.extraction.heights import ArenaHeights
 from depthextractors.extraction.jumps import RetrackJumpsStage, far_from_neighbours, retracking
@@ -69,9 +68,12 @@ def test_a_frame_is_judged_only_where_half_its_neighbours_agree():
     assert far_from_neighbours(x, y, 10.0)[0].size == 0
 
 
-def test_the_stage_wants_a_positive_distance():
+def test_the_stage_wants_a_positive_distance_and_the_switch_a_boolean(reflective_session):
     with pytest.raises(ValueError, match="jump_px must be a positive distance"):
         RetrackJumpsStage([], 0.0)
+    video = open_depth_video(reflective_session.directory)
+    with pytest.raises(TypeError, match="retrack_jumps must be True or False, got 'no'"):
+        SessionExtraction(video, retrack_jumps="no")
 
 
 @pytest.fixture(scope="module")
@@ -89,14 +91,12 @@ def reflective_session(tmp_path_factory):
     return parameters.generate(tmp_path_factory.mktemp("jumps") / "session", 150)
 
 
-def _extract(session, without_retracking=False, monkeypatch=None, **job):
+def _extract(session, retrack_jumps=True, **job):
     video = open_depth_video(session.directory)
     arena = SessionExtraction(video).find_roi()
-    config = ExtractionConfig(**size_changes(ExtractionConfig(), arena.animal))
-    extraction = config.build_extraction(video)
+    sized = size_changes(ExtractionConfig(), arena.animal)
+    extraction = ExtractionConfig(**sized, retrack_jumps=retrack_jumps).build_extraction(video)
     extraction.arena = arena
-    if without_retracking:
-        monkeypatch.setattr(session_module, "retracking", lambda *arguments: [])
     job = {"n_jobs": 1, "workers": "threads", **job}
     return arena, extraction.run(InMemoryResultsWriter(), progress=False, **job)
 
@@ -110,16 +110,15 @@ def _errors(session, arena, results):
     return error[truth.visible]
 
 
-def test_spurious_depth_as_large_as_the_animal_no_longer_takes_its_place(
-    reflective_session, monkeypatch
-):
-    arena, before = _extract(reflective_session, without_retracking=True, monkeypatch=monkeypatch)
+def test_spurious_depth_as_large_as_the_animal_no_longer_takes_its_place(reflective_session):
+    arena, before = _extract(reflective_session, retrack_jumps=False)
+    assert before.parameters["retrack_jumps"] is False
     length = arena.animal.length_px
-    # The session does what it is meant to: without the stage the tracker often takes the
-    # spurious depth, far from the mouse.
+    # The session does what it is meant to: without tracking again (moseq2-extract's choice)
+    # the tracker often takes the spurious depth, far from the mouse.
     assert np.count_nonzero(_errors(reflective_session, arena, before) > length) >= 10
-    monkeypatch.undo()
     arena, after = _extract(reflective_session)
+    assert after.parameters["retrack_jumps"] is True
     error = _errors(reflective_session, arena, after)
     assert np.all(error <= length)
     assert np.median(error) <= 0.3

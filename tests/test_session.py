@@ -365,10 +365,14 @@ def test_hampel_filters_repair_isolated_tracking_outliers(clip):
         video[index, 280:360, 140:180] = background_depth - 40
     corrupt = NumpyDepthExtractor(video, 30.0)
     hampel = HampelFilter(span=5, sig=3)
-    raw = _extraction(corrupt, truth).run(InMemoryResultsWriter(), progress=False)
-    fixed = _extraction(corrupt, truth, centroid_hampel=hampel, angle_hampel=hampel).run(
+    # As moseq2-extract: the largest object of every frame, not tracked again near the
+    # neighbours' place (which finds the mouse itself: see the end).
+    raw = _extraction(corrupt, truth, retrack_jumps=False).run(
         InMemoryResultsWriter(), progress=False
     )
+    fixed = _extraction(
+        corrupt, truth, centroid_hampel=hampel, angle_hampel=hampel, retrack_jumps=False
+    ).run(InMemoryResultsWriter(), progress=False)
     clean = _extraction(extractor, truth).run(InMemoryResultsWriter(), progress=False)
 
     def distance(results, frames):
@@ -396,6 +400,11 @@ def test_hampel_filters_repair_isolated_tracking_outliers(clip):
         )
     others = np.setdiff1d(np.arange(150), corrupted)
     assert np.median(distance(fixed, others)) < 0.05
+    # Tracked again (the default), the frames hold the mouse as if the box were not there.
+    retracked = _extraction(corrupt, truth).run(InMemoryResultsWriter(), progress=False)
+    assert retracked.parameters["retrack_jumps"] is True
+    assert (distance(retracked, corrupted) < 0.01).all()
+    assert angle_error(retracked).max() < 0.1
 
 
 class _TruthFlips(FlipCorrector):

@@ -159,7 +159,10 @@ def _setting_pattern() -> re.Pattern:
     return re.compile(rf"(?<![\w.-])({keys}): ")
 
 
-_IDENTIFIER = re.compile(r"(?<![\w.-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w.=(])")
+# Not a configuration's "key: value" ("retrack_jumps: true"), which cli_words writes whole.
+_IDENTIFIER = re.compile(
+    r"(?<![\w.-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w.=(])(?!: (?:true|false|[-+\d]))"
+)
 
 
 def in_cli_words(text: str) -> str:

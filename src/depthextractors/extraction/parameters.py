@@ -327,6 +327,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     _p("angle_hampel_sig", "float", "Angle filter sig", "angle_hampel", "sig", minimum=1e-9),
     _p("frame_trim", "pair_int", "Frames to trim from beginning and end of data", "session",
        "frame_trim", minimum=0),
+    _p("retrack_jumps", "bool", "Track a frame again near where the frames round it put the "
+       "animal when its largest object lies more than 1.5 animal lengths from there (a "
+       "stateless tracker; moseq2-extract keeps the far object)", "session", "retrack_jumps",
+       moseq2=False),
     _p("flip_corrector", "choice",
        "Flip correction without a classifier: 'motion' (heading from movement and body shape) "
        "or 'none' ('classifier': the one flip_classifier names)", default="motion",

@@ -150,6 +150,12 @@ class SessionExtraction:
         beyond the recording, the whole recording is extracted with a warning saying so.
     frame_dtype : {"uint8", "uint16"}, default "uint8"
         dtype of the written crops (``frame_dtype``).
+    retrack_jumps : bool, default True
+        Track a frame again near where the frames round it put the animal when its object
+        lies more than 1.5 animal lengths from there (``retrack_jumps``;
+        :class:`~depthextractors.extraction.jumps.RetrackJumpsStage`): with a stateless
+        tracker and the animal's length measured. ``False`` keeps the largest object of every
+        frame, as moseq2-extract does.
 
     Raises
     ------
@@ -174,6 +180,7 @@ class SessionExtraction:
         frame_trim: tuple[int, int] = (0, 0),
         num_frames: int | None = None,
         frame_dtype: str = "uint8",
+        retrack_jumps: bool = True,
     ) -> None:
         self.extractor = checked(
             extractor, DepthVideoExtractor, "extractor", hint="open_depth_video"
@@ -198,6 +205,9 @@ class SessionExtraction:
         if frame_dtype not in ("uint8", "uint16"):
             raise ValueError(f"frame_dtype must be 'uint8' or 'uint16', got {frame_dtype!r}")
         self.frame_dtype = np.dtype(frame_dtype)
+        if not isinstance(retrack_jumps, (bool, np.bool_)):
+            raise TypeError(f"retrack_jumps must be True or False, got {retrack_jumps!r}")
+        self.retrack_jumps = bool(retrack_jumps)
         if self.frame_dtype == np.uint8 and self.tracker.max_height > 255:
             raise ValueError(
                 f"max_height={self.tracker.max_height:g} mm does not fit 8-bit frames; use "
@@ -237,7 +247,8 @@ class SessionExtraction:
         }
 
     def session_params(self) -> dict[str, Any]:
-        """The session's own science parameters (crop size, trimming, overlap, dtype).
+        """The session's own science parameters (crop size, trimming, overlap, dtype, tracking
+        again).
 
         Returns
         -------
@@ -249,6 +260,7 @@ class SessionExtraction:
             "frame_trim": self.frame_trim,
             "num_frames": self.num_frames,
             "frame_dtype": str(self.frame_dtype),
+            "retrack_jumps": self.retrack_jumps,
         }
 
     def describe(self) -> dict[str, Any]:
@@ -433,18 +445,18 @@ class SessionExtraction:
         box_origin : (int, int)
             ``(x, y)`` of the ROI box's top-left pixel in the frame.
         frame_stages : list of FrameStage, optional
-            The run's frame stages (:meth:`frame_stages`): with a stateless tracker in their
-            first pass and the animal's length measured, the chunk stages begin by tracking
-            again the frames whose object jumped away from their neighbours'
-            (:class:`~depthextractors.extraction.jumps.RetrackJumpsStage`).
+            The run's frame stages (:meth:`frame_stages`): with ``retrack_jumps``, a
+            stateless tracker in their first pass and the animal's length measured, the chunk
+            stages begin by tracking again the frames whose object jumped away from their
+            neighbours' (:class:`~depthextractors.extraction.jumps.RetrackJumpsStage`).
 
         Returns
         -------
         list of ChunkStage
         """
         camera = self.extractor.camera
-        animal = arena.animal
-        stages = retracking(frame_stages or [], None if animal is None else animal.length_px)
+        length = None if arena.animal is None else arena.animal.length_px
+        stages = retracking(frame_stages or [], length) if self.retrack_jumps else []
         stages += [
             UnwrapStage(),
             HampelStage(self.centroid_hampel, self.angle_hampel),

@@ -250,6 +250,14 @@ def _jump_caution(results: ExtractionResults, length: float) -> str | None:
     if share <= _JUMP_SHARE or count < _JUMP_COUNT:
         return None
     first = ", ".join(str(int(k) + 1) for k in np.flatnonzero(jumped)[:5])
+    # Results of before the parameter existed were not tracked again either.
+    retracked = bool(results.parameters.get("retrack_jumps", False))
+    remedy = (
+        "use_tracking_model: true, whose tracker follows the animal from frame to frame,"
+        if retracked
+        else "retrack_jumps: true, which tracks such frames again near where the frames round "
+        "them put the animal, or use_tracking_model: true,"
+    )
     return (
         f"The animal's position jumps by more than its median length ({length:.0f} px) from "
         f"one frame to the next in {100 * share:.1f}% of the pairs of frames with it (first at "
@@ -257,8 +265,7 @@ def _jump_caution(results: ExtractionResults, length: float) -> str | None:
         "animal there or followed something else larger than it (a reflection, an object, a "
         "hand; or the animal stayed still so long that the background holds it: see the "
         "background picture). Check those frames in the movie. Where it followed something "
-        "else, extracting again with use_tracking_model: true, whose tracker follows the "
-        "animal from frame to frame, may avoid it."
+        f"else, extracting again with {remedy} may avoid it."
     )
 
 
