@@ -96,7 +96,8 @@ import cv2
 import numpy as np
 
 from .body_cables import without_cables, without_low_stubs
-from .body_hidden import none_hidden_where_unknown, read_once, with_hidden
+from .body_hidden import hidden_with, none_hidden_where_unknown, read_once, with_hidden
+from .body_occluders import occluders
 from .box_windows import (
     SQUARE,
     at_least,
@@ -107,7 +108,7 @@ from .box_windows import (
     of_labels,
     opened_by_disc,
 )
-from .filters import FrameFilters
+from .filters import FrameFilters, largest_region
 from .tracking import TrackedObject
 
 __all__ = ["BodyCentroid"]
@@ -276,6 +277,16 @@ class BodyCentroid:
         x0, y0, body, smoothed, _, left_out, rises = trimmed
         inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
         half_width = cv2.minMaxLoc(inside)[1]
+        standing = occluders(smoothed, body, half_width)
+        if standing is not None:
+            # A hand over a rat, within its height range: hidden depth, as over a mouse,
+            # where it stands above max_height and the flood does not reach it.
+            body = largest_region(cv2.subtract(body, standing))
+            if body is None:
+                return math.nan, math.nan, math.nan
+            hidden = hidden_with(none_hidden_where_unknown(hidden), standing, x0, y0)
+            inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
+            half_width = cv2.minMaxLoc(inside)[1]
         hidden_window = None
         if hidden is not None:
             hidden_window, hidden = read_once(hidden, body, x0, y0, half_width, box_shape)

@@ -38,6 +38,7 @@ __all__ = [
     "OUTLINE_MIN_HIDDEN",
     "OUTLINE_MIN_POINTS",
     "OUTLINE_SEEN_SHARE",
+    "hidden_with",
     "none_hidden_where_unknown",
     "read_once",
     "with_hidden",
@@ -136,7 +137,7 @@ def with_hidden(
         pixels shared out by nearness).
     """
     x0, y0 = origin
-    hidden_or_cable = hidden if cables is None else _with_cables(hidden, cables, x0, y0)
+    hidden_or_cable = hidden if cables is None else hidden_with(hidden, cables, x0, y0)
     body, x0, y0 = _joined_and_shared(
         body, x0, y0, half_width, hidden, hidden_or_cable, heights, threshold, box_shape,
         cables, animal_length,
@@ -450,22 +451,22 @@ def _flanks_beside_hidden(around: _AroundHidden, half_width: float) -> np.ndarra
     return grown
 
 
-def _with_cables(
+def hidden_with(
     hidden: Callable[[int, int, int, int], np.ndarray | None],
-    cables: np.ndarray,
+    pixels: np.ndarray,
     x0: int,
     y0: int,
 ) -> Callable[[int, int, int, int], np.ndarray | None]:
-    """``hidden`` with the pixels of ``cables`` (uint8 0/1, whose top-left pixel is ``(x0, y0)``
-    in the box) hidden too."""
+    """``hidden`` with ``pixels`` (uint8 0/1, whose top-left pixel is ``(x0, y0)`` in the box:
+    a cable taken out of the body, a hand over it) hidden too."""
 
-    def hidden_or_cable(wy0: int, wy1: int, wx0: int, wx1: int) -> np.ndarray | None:
+    def hidden_or_pixels(wy0: int, wy1: int, wx0: int, wx1: int) -> np.ndarray | None:
         mask = hidden(wy0, wy1, wx0, wx1)
         if mask is None:
             return None
-        return cv2.bitwise_or(mask, box_window(cables, x0, y0, wx0, wy0, wx1, wy1))
+        return cv2.bitwise_or(mask, box_window(pixels, x0, y0, wx0, wy0, wx1, wy1))
 
-    return hidden_or_cable
+    return hidden_or_pixels
 
 
 def _round_body(
