@@ -77,6 +77,20 @@ def test_a_patch_over_the_rear_of_the_body_is_given_back():
     assert distance(locate(covered, hidden), truth) < 0.5
 
 
+def test_a_hand_past_the_body_end_gives_no_more_body_than_the_animal_is_long():
+    """A hand hiding the body's west tip and the floor far past it: nearness gives the body
+    the hidden pixels up to its half-width past its seen end, 4 px of centroid too far west;
+    with the animal's measured length, nothing past that length from the east end."""
+    heights, body = body_heights()
+    truth = pixel_centroid(body)
+    hidden = np.zeros_like(body)
+    hidden[20:100, 20:62] = True
+    covered = hide(heights, hidden)
+    assert distance(locate(covered, hidden), truth) > 3.0
+    length = body_length(body.view(np.uint8))
+    assert distance(locate(covered, hidden, length), truth) < 0.6
+
+
 def test_a_hole_in_the_body_is_filled():
     """An invalid patch inside the body (farther from its outline than the tail filter's
     disc, which would trim the thin rim beside it) is filled: the centroid is the whole
@@ -319,7 +333,11 @@ def test_a_part_that_would_make_the_body_longer_than_the_animal_stays_out():
     beyond = heights.copy()
     beyond[47:74, 125:150] = 30
     assert locate(beyond, hidden)[0] > locate(heights, hidden)[0] + 5.0
-    assert locate(beyond, hidden, length) == pytest.approx(locate(heights, hidden), abs=1e-9)
+    # (With the length known, the hidden strip is given to the body only up to the animal's
+    # length from its west end, with the part beyond or without it.)
+    assert locate(beyond, hidden, length) == pytest.approx(
+        locate(heights, hidden, length), abs=1e-9
+    )
     strip = np.zeros_like(body)
     strip[:, 83:89] = True
     assert distance(locate(hide(heights, strip), strip, length), locate(heights)) < 0.3

@@ -106,7 +106,9 @@ def with_hidden(
     Last, where hidden pixels cover the body's end (a cable lying along the back and leaving
     over the head or rump), nearness flattens it, as the floor either side of the cable is as
     near: the hidden pixels inside the ellipse fitted to the body's seen outline are body too
-    (:func:`_within_seen_outline`).
+    (:func:`_within_seen_outline`). Of the pixels given, none lies farther along the body's
+    axis than ``animal_length`` from the far end of the body as it was seen, where the body
+    became longer than the animal (:func:`_no_longer_than_the_animal`: a hand over one end).
 
     Parameters
     ----------
@@ -137,12 +139,58 @@ def with_hidden(
         pixels shared out by nearness).
     """
     x0, y0 = origin
+    seen = (body, x0, y0)
     hidden_or_cable = hidden if cables is None else hidden_with(hidden, cables, x0, y0)
     body, x0, y0 = _joined_and_shared(
         body, x0, y0, half_width, hidden, hidden_or_cable, heights, threshold, box_shape,
         cables, animal_length,
     )  # fmt: skip
-    return _within_seen_outline(body, x0, y0, hidden_or_cable, animal_length)
+    body, x0, y0 = _within_seen_outline(body, x0, y0, hidden_or_cable, animal_length)
+    return _no_longer_than_the_animal(seen, body, x0, y0, animal_length)
+
+
+def _no_longer_than_the_animal(
+    seen: tuple[np.ndarray, int, int],
+    body: np.ndarray,
+    x0: int,
+    y0: int,
+    animal_length: float | None,
+) -> tuple[np.ndarray, int, int]:
+    """``(body, x0, y0)`` without the pixels it was given beyond ``animal_length`` along its
+    axis from the far end of what was seen of it (``seen``: ``(body, x0, y0)`` before).
+
+    A hand over one end of the body hides how far it goes on; nearness gives it the hidden
+    pixels up to half its width beyond where it was seen on every side, which makes it
+    longer than the animal (drawn sessions with a hand: the body centroid 2-4 px off towards
+    the hand). Only given pixels go, and none within the seen body's own extent along the
+    axis; nothing changes where the body is no longer than the animal.
+    """
+    seen_body, sx0, sy0 = seen
+    if not animal_length or body is seen_body:
+        return body, x0, y0
+    rows, cols = body.shape
+    before = box_window(seen_body, sx0, sy0, x0, y0, x0 + cols, y0 + rows)
+    given = cv2.subtract(body, before)
+    if cv2.countNonZero(given) == 0 or body_length(body) <= animal_length:
+        return body, x0, y0
+    moments = cv2.moments(body, binaryImage=True)
+    angle = 0.5 * math.atan2(2.0 * moments["mu11"], moments["mu20"] - moments["mu02"])
+    ux, uy = math.cos(angle), math.sin(angle)
+    rows_seen, cols_seen = np.nonzero(before)
+    along_seen = cols_seen * ux + rows_seen * uy
+    low, high = float(along_seen.min()), float(along_seen.max())
+    rows_given, cols_given = np.nonzero(given)
+    along = cols_given * ux + rows_given * uy
+    # The body goes on under the hidden pixels on the side most given pixels reach past.
+    if np.count_nonzero(along > high) >= np.count_nonzero(along < low):
+        beyond = along > max(high, low + animal_length)
+    else:
+        beyond = along < min(low, high - animal_length)
+    if not beyond.any():
+        return body, x0, y0
+    trimmed = body.copy()
+    trimmed[rows_given[beyond], cols_given[beyond]] = 0
+    return trimmed, x0, y0
 
 
 def _joined_and_shared(
