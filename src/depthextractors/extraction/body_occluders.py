@@ -23,9 +23,10 @@ OCCLUDER_HEIGHT_SHARE = 2.0
 #: ... and stands this many times the back's height above the body round it: the median of its
 #: edge's heights against the median of the body's pixels just outside it.
 OCCLUDER_STEP_SHARE = 1.0
-#: ... and is as wide as a body part, not a cable: it holds a disc of this share of the body's
-#: half-width in radius (a hand is about half as wide as a rat).
-OCCLUDER_WIDTH_SHARE = 0.3
+#: ... and is as wide as a hand, not a bundle: it holds a disc of this share of the body's
+#: half-width in radius (drawn sessions: a hand over a rat 0.6-0.9; bundles lying over a
+#: mouse's back, 2-3 times as tall as it, 0.34-0.39).
+OCCLUDER_WIDTH_SHARE = 0.5
 _SQUARE = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
 
 
