@@ -38,6 +38,7 @@ __all__ = [
     "OUTLINE_MIN_HIDDEN",
     "OUTLINE_MIN_POINTS",
     "OUTLINE_SEEN_SHARE",
+    "WIDE_HIDDEN_SHARE",
     "hidden_with",
     "none_hidden_where_unknown",
     "read_once",
@@ -73,6 +74,9 @@ OUTLINE_AREA_SHARE = 1.5
 #: ellipse through the centres of its boundary pixels: rather half a pixel too little body
 #: than a rim of cable or floor.
 OUTLINE_INSET = 0.5
+#: Hidden pixels given to the body past the animal's length are taken back only in hidden
+#: regions that hold a disc of this share of the body's half-width in radius (a hand).
+WIDE_HIDDEN_SHARE = 0.5
 #: The four neighbours of a pixel (and itself), for the hidden pixels' test.
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
@@ -146,7 +150,9 @@ def with_hidden(
         cables, animal_length,
     )  # fmt: skip
     body, x0, y0 = _within_seen_outline(body, x0, y0, hidden_or_cable, animal_length)
-    return _no_longer_than_the_animal(seen, body, x0, y0, animal_length)
+    return _no_longer_than_the_animal(
+        seen, body, x0, y0, hidden_or_cable, half_width, animal_length
+    )
 
 
 def _no_longer_than_the_animal(
@@ -154,16 +160,22 @@ def _no_longer_than_the_animal(
     body: np.ndarray,
     x0: int,
     y0: int,
+    hidden: Callable[[int, int, int, int], np.ndarray | None],
+    half_width: float,
     animal_length: float | None,
 ) -> tuple[np.ndarray, int, int]:
-    """``(body, x0, y0)`` without the pixels it was given beyond ``animal_length`` along its
-    axis from the far end of what was seen of it (``seen``: ``(body, x0, y0)`` before).
+    """``(body, x0, y0)`` without the hidden pixels of a wide hidden region it was given
+    beyond ``animal_length`` along its axis from the far end of what was seen of it
+    (``seen``: ``(body, x0, y0)`` before).
 
     A hand over one end of the body hides how far it goes on; nearness gives it the hidden
     pixels up to half its width beyond where it was seen on every side, which makes it
     longer than the animal (drawn sessions with a hand: the body centroid 2-4 px off towards
-    the hand). Only given pixels go, and none within the seen body's own extent along the
-    axis; nothing changes where the body is no longer than the animal.
+    the hand). Only given pixels of hidden regions that hold a disc of
+    :data:`WIDE_HIDDEN_SHARE` of ``half_width`` in radius go (a hand, not a cable: under a
+    bundle the body is not cut short where a stretched animal is longer than its median
+    length), and none within the seen body's own extent along the axis; nothing changes
+    where the body is no longer than the animal.
     """
     seen_body, sx0, sy0 = seen
     if not animal_length or body is seen_body:
@@ -172,6 +184,14 @@ def _no_longer_than_the_animal(
     before = box_window(seen_body, sx0, sy0, x0, y0, x0 + cols, y0 + rows)
     given = cv2.subtract(body, before)
     if cv2.countNonZero(given) == 0 or body_length(body) <= animal_length:
+        return body, x0, y0
+    covered = hidden(y0, y0 + rows, x0, x0 + cols)
+    if covered is None:
+        return body, x0, y0
+    side = 2 * math.ceil(WIDE_HIDDEN_SHARE * half_width) + 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    given = cv2.bitwise_and(given, cv2.morphologyEx(covered, cv2.MORPH_OPEN, disc))
+    if cv2.countNonZero(given) == 0:
         return body, x0, y0
     moments = cv2.moments(body, binaryImage=True)
     angle = 0.5 * math.atan2(2.0 * moments["mu11"], moments["mu20"] - moments["mu02"])
