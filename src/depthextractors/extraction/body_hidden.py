@@ -164,18 +164,15 @@ def _no_longer_than_the_animal(
     half_width: float,
     animal_length: float | None,
 ) -> tuple[np.ndarray, int, int]:
-    """``(body, x0, y0)`` without the hidden pixels of a wide hidden region it was given
-    beyond ``animal_length`` along its axis from the far end of what was seen of it
-    (``seen``: ``(body, x0, y0)`` before).
+    """``(body, x0, y0)`` without the pixels of wide hidden regions it was given farther
+    along its axis than ``animal_length`` from the far end of what was seen of it (``seen``).
 
-    A hand over one end of the body hides how far it goes on; nearness gives it the hidden
-    pixels up to half its width beyond where it was seen on every side, which makes it
-    longer than the animal (drawn sessions with a hand: the body centroid 2-4 px off towards
-    the hand). Only given pixels of hidden regions that hold a disc of
-    :data:`WIDE_HIDDEN_SHARE` of ``half_width`` in radius go (a hand, not a cable: under a
-    bundle the body is not cut short where a stretched animal is longer than its median
-    length), and none within the seen body's own extent along the axis; nothing changes
-    where the body is no longer than the animal.
+    Nearness gives a body whose end a hand hides up to half its width past that end, longer
+    than the animal (drawn sessions: the centroid 2-4 px towards the hand). Only pixels of
+    hidden regions holding a disc of :data:`WIDE_HIDDEN_SHARE` of ``half_width`` in radius
+    go (a hand; under a bundle a stretched animal stays longer than its median length), none
+    within the seen body's extent along the axis, and only where the body is longer than the
+    animal.
     """
     seen_body, sx0, sy0 = seen
     if not animal_length or body is seen_body:
