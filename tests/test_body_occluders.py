@@ -40,7 +40,8 @@ def test_a_hand_hovering_over_the_body_is_found_and_nothing_else():
     # The hand joins the object where it hovers past the body's outline too.
     body = cv2.bitwise_or(body, hand)
     heights[hand > 0] = 190.0
-    found = occluders(heights, body, _half_width(body))
+    # At 1.2 mm a pixel a hand holds a disc of 10 px.
+    found = occluders(heights, body, _half_width(body), 10.0)
     assert found is not None
     np.testing.assert_array_equal(found, hand)
 
@@ -49,7 +50,7 @@ def test_a_hand_hovering_over_the_body_is_found_and_nothing_else():
 def test_a_body_rising_without_a_break_has_nothing_over_it(rise_to):
     # A rearing rat: its head four times as tall as its back, reached without a step.
     body, heights = _rat(rise_to)
-    assert occluders(heights, body, _half_width(body)) is None
+    assert occluders(heights, body, _half_width(body), 10.0) is None
 
 
 def test_a_cable_hovering_over_the_back_is_too_narrow_to_be_a_hand():
@@ -58,7 +59,25 @@ def test_a_cable_hovering_over_the_back_is_too_narrow_to_be_a_hand():
     cv2.line(cable, (20, 35), (110, 30), 1, 3)
     body = cv2.bitwise_or(body, cable)
     heights[cable > 0] = 160.0
-    assert occluders(heights, body, _half_width(body)) is None
+    assert occluders(heights, body, _half_width(body), 10.0) is None
+
+
+def test_a_bundle_as_wide_as_half_a_small_body_is_no_hand():
+    # Over a small mouse (half-width 10 px) a bundle about 11 mm thick at 1.2 mm a pixel
+    # holds a disc of 6 px, over half the body's half-width, standing 3 times as tall as the
+    # back; a hand holds one of 10.
+    body = np.zeros((40, 70), np.uint8)
+    cv2.ellipse(body, (30, 20), (22, 9), 0, 0, 360, 1, -1)
+    heights = np.where(body > 0, 25.0, 0.0).astype(np.float32)
+    bundle = np.zeros_like(body)
+    cv2.line(bundle, (38, 19), (60, 15), 1, 9)
+    body = cv2.bitwise_or(body, bundle)
+    heights[bundle > 0] = 75.0
+    half_width = _half_width(body)
+    assert cv2.distanceTransform(bundle, cv2.DIST_L2, 5).max() >= 0.5 * half_width
+    assert occluders(heights, body, half_width, 12.0 / 1.2) is None
+    # Were a hand's width not asked for, it would be taken for one.
+    assert occluders(heights, body, half_width, 0.0) is not None
 
 
 @pytest.mark.parametrize("seed", [61, 62])

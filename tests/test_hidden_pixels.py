@@ -32,10 +32,10 @@ def pixel_centroid(mask):
     return xs.mean(), ys.mean()
 
 
-def locate(heights, hidden_mask=None, animal_length=None):
+def locate(heights, hidden_mask=None, animal_length=None, mm_per_px=None):
     """The body centroid of ``heights`` (tracked with the default filters), with
-    ``hidden_mask`` (bool, whole box) as the hidden pixels and ``animal_length`` (px) as the
-    animal's measured length when given."""
+    ``hidden_mask`` (bool, whole box) as the hidden pixels, and ``animal_length`` (px) and
+    ``mm_per_px`` as the animal's measured length and pixel size when given."""
     filters = FrameFilters()
     filtered = filters.apply_spatial(heights)
     found = MomentsTracker(10.0, 120).track(filtered)
@@ -50,7 +50,7 @@ def locate(heights, hidden_mask=None, animal_length=None):
         def hidden(y0, y1, x0, x1):
             return hidden_mask[y0:y1, x0:x1].astype(np.uint8)
 
-    centroid = BodyCentroid(filters, 10.0, animal_length)
+    centroid = BodyCentroid(filters, 10.0, animal_length, mm_per_px)
     return centroid.locate(found, read, heights.shape, None, hidden)[:2]
 
 
@@ -88,7 +88,10 @@ def test_a_hand_past_the_body_end_gives_no_more_body_than_the_animal_is_long():
     covered = hide(heights, hidden)
     assert distance(locate(covered, hidden), truth) > 3.0
     length = body_length(body.view(np.uint8))
-    assert distance(locate(covered, hidden, length), truth) < 0.6
+    # At 1 mm a pixel the hidden region (42 px wide) holds a hand's disc (12 mm).
+    assert distance(locate(covered, hidden, length, 1.0), truth) < 0.6
+    # At 0.25 mm a pixel it is 10.5 mm wide, a cable's width: nothing is taken back.
+    assert distance(locate(covered, hidden, length, 0.25), truth) > 3.0
 
 
 def test_a_hole_in_the_body_is_filled():

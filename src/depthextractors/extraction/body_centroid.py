@@ -97,7 +97,7 @@ import numpy as np
 
 from .body_cables import without_cables, without_low_stubs
 from .body_hidden import hidden_with, none_hidden_where_unknown, read_once, with_hidden
-from .body_occluders import occluders
+from .body_occluders import HAND_MIN_RADIUS_MM, occluders
 from .box_windows import (
     SQUARE,
     at_least,
@@ -175,6 +175,12 @@ class BodyCentroid:
         (:func:`~.body_cables.without_low_stubs`), and what the hidden pixels cut off joins
         the body only where it stays no longer than 1.25 times that
         (:func:`~.body_hidden.with_hidden`). Without it, neither is checked.
+    mm_per_px : float, optional
+        The pixel size at the floor, mm (:attr:`AnimalSize.mm_per_px
+        <depthextractors.extraction.animal_size.AnimalSize>`): a part standing over the animal
+        or a hidden region is a hand only where it holds a disc
+        :data:`~.body_occluders.HAND_MIN_RADIUS_MM` in radius. Without it (or without
+        ``animal_length``), nothing is taken for a hand.
 
     Attributes
     ----------
@@ -188,10 +194,16 @@ class BodyCentroid:
     """
 
     def __init__(
-        self, filters: FrameFilters, min_height: float, animal_length: float | None = None
+        self,
+        filters: FrameFilters,
+        min_height: float,
+        animal_length: float | None = None,
+        mm_per_px: float | None = None,
     ) -> None:
         self.threshold = max(1, math.ceil(float(min_height)))
         self.animal_length = None if animal_length is None else float(animal_length)
+        known = mm_per_px is not None and mm_per_px > 0 and self.animal_length is not None
+        self._hand_radius = HAND_MIN_RADIUS_MM / float(mm_per_px) if known else None
         self.reach = max(filters.tail_size) // 2 + 1 if filters.tail_iterations > 0 else 0
         self._snout_reach = math.floor(SNOUT_REACH * self.reach)
         # Everything within the reach of the object, and the pixels just past it, which are far;
@@ -277,7 +289,9 @@ class BodyCentroid:
         x0, y0, body, smoothed, _, left_out, rises = trimmed
         inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
         half_width = cv2.minMaxLoc(inside)[1]
-        standing = occluders(smoothed, body, half_width)
+        standing = None
+        if self._hand_radius is not None:
+            standing = occluders(smoothed, body, half_width, self._hand_radius)
         if standing is not None:
             # A hand over a rat, within its height range: hidden depth, as over a mouse,
             # where it stands above max_height and the flood does not reach it.
@@ -320,6 +334,7 @@ class BodyCentroid:
                 box_shape,
                 cables,
                 self.animal_length,
+                self._hand_radius,
             )
         # The body holds at least the seed pixel its flood started from.
         moments = cv2.moments(body, binaryImage=True)

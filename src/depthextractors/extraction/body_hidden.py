@@ -91,6 +91,7 @@ def with_hidden(
     box_shape: tuple[int, int],
     cables: np.ndarray | None = None,
     animal_length: float | None = None,
+    hand_radius: float | None = None,
 ) -> tuple[np.ndarray, int, int]:
     """``body`` with what the hidden pixels cut off from it and the hidden pixels that belong
     to it, and its origin in the ROI box.
@@ -134,6 +135,10 @@ def with_hidden(
         The animal's measured length, px (:attr:`AnimalSize.length_px
         <depthextractors.extraction.animal_size.AnimalSize>`); without it, the body's length
         bounds nothing.
+    hand_radius : float, optional
+        The radius of a disc a hand holds, px (:data:`~.body_occluders.HAND_MIN_RADIUS_MM` at
+        the floor's pixel size): only hidden regions that wide are a hand past the body's
+        end; without it, none is.
 
     Returns
     -------
@@ -150,9 +155,10 @@ def with_hidden(
         cables, animal_length,
     )  # fmt: skip
     body, x0, y0 = _within_seen_outline(body, x0, y0, hidden_or_cable, animal_length)
-    return _no_longer_than_the_animal(
-        seen, body, x0, y0, hidden_or_cable, half_width, animal_length
-    )
+    if hand_radius is None:
+        return body, x0, y0
+    hand = max(WIDE_HIDDEN_SHARE * half_width, hand_radius)
+    return _no_longer_than_the_animal(seen, body, x0, y0, hidden_or_cable, hand, animal_length)
 
 
 def _no_longer_than_the_animal(
@@ -161,7 +167,7 @@ def _no_longer_than_the_animal(
     x0: int,
     y0: int,
     hidden: Callable[[int, int, int, int], np.ndarray | None],
-    half_width: float,
+    hand: float,
     animal_length: float | None,
 ) -> tuple[np.ndarray, int, int]:
     """``(body, x0, y0)`` without the pixels of wide hidden regions it was given farther
@@ -169,10 +175,9 @@ def _no_longer_than_the_animal(
 
     Nearness gives a body whose end a hand hides up to half its width past that end, longer
     than the animal (drawn sessions: the centroid 2-4 px towards the hand). Only pixels of
-    hidden regions holding a disc of :data:`WIDE_HIDDEN_SHARE` of ``half_width`` in radius
-    go (a hand; under a bundle a stretched animal stays longer than its median length), none
-    within the seen body's extent along the axis, and only where the body is longer than the
-    animal.
+    hidden regions holding a disc of radius ``hand`` (px) go (a hand; under a bundle a
+    stretched animal stays longer than its median length), none within the seen body's
+    extent along the axis, and only where the body is longer than the animal.
     """
     seen_body, sx0, sy0 = seen
     if not animal_length or body is seen_body:
@@ -185,7 +190,7 @@ def _no_longer_than_the_animal(
     covered = hidden(y0, y0 + rows, x0, x0 + cols)
     if covered is None:
         return body, x0, y0
-    side = 2 * math.ceil(WIDE_HIDDEN_SHARE * half_width) + 1
+    side = 2 * math.ceil(hand) + 1
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     given = cv2.bitwise_and(given, cv2.morphologyEx(covered, cv2.MORPH_OPEN, disc))
     if cv2.countNonZero(given) == 0:

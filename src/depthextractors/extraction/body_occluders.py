@@ -16,7 +16,13 @@ import numpy as np
 
 from .body_cables import back_height
 
-__all__ = ["OCCLUDER_HEIGHT_SHARE", "OCCLUDER_STEP_SHARE", "OCCLUDER_WIDTH_SHARE", "occluders"]
+__all__ = [
+    "HAND_MIN_RADIUS_MM",
+    "OCCLUDER_HEIGHT_SHARE",
+    "OCCLUDER_STEP_SHARE",
+    "OCCLUDER_WIDTH_SHARE",
+    "occluders",
+]
 
 #: A part standing over the animal is at least this many times as tall as its back.
 OCCLUDER_HEIGHT_SHARE = 2.0
@@ -25,17 +31,23 @@ OCCLUDER_HEIGHT_SHARE = 2.0
 OCCLUDER_STEP_SHARE = 1.0
 #: ... and is as wide as a hand, not a bundle: it holds a disc of this share of the body's
 #: half-width in radius (drawn sessions: a hand over a rat 0.6-0.9; bundles lying over a
-#: mouse's back, 2-3 times as tall as it, 0.34-0.39).
+#: mouse's back, 2-3 times as tall as it, 0.34-0.39) ...
 OCCLUDER_WIDTH_SHARE = 0.5
+#: ... and of this radius, mm: a palm is 50 mm or more across; the thickest tether bundles
+#: about 15 (over a juvenile mouse they are as wide as half its body).
+HAND_MIN_RADIUS_MM = 12.0
 _SQUARE = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
 
 
-def occluders(smoothed: np.ndarray, body: np.ndarray, half_width: float) -> np.ndarray | None:
+def occluders(
+    smoothed: np.ndarray, body: np.ndarray, half_width: float, hand_radius: float
+) -> np.ndarray | None:
     """The parts of ``body`` that stand over the animal rather than being it, or ``None``.
 
     A part is 8-connected pixels of ``body`` taller than :data:`OCCLUDER_HEIGHT_SHARE` times
     the back (:func:`~.body_cables.back_height`), at least :data:`OCCLUDER_WIDTH_SHARE` of
-    ``half_width`` deep (distance to their outline), whose edge stands more than
+    ``half_width`` and ``hand_radius`` deep (distance to their outline), whose edge stands
+    more than
     :data:`OCCLUDER_STEP_SHARE` times the back above the body pixels touching it (medians of
     each).
 
@@ -47,6 +59,8 @@ def occluders(smoothed: np.ndarray, body: np.ndarray, half_width: float) -> np.n
         uint8 (0/1) body pixels.
     half_width : float
         The body's deepest distance to its outline, px.
+    hand_radius : float
+        :data:`HAND_MIN_RADIUS_MM` in pixels at the floor.
 
     Returns
     -------
@@ -79,7 +93,7 @@ def occluders(smoothed: np.ndarray, body: np.ndarray, half_width: float) -> np.n
     found = np.zeros(body.shape, dtype=np.uint8)
     for label in range(1, count):
         part = labels == label
-        if inside[part].max() < OCCLUDER_WIDTH_SHARE * half_width:
+        if inside[part].max() < max(OCCLUDER_WIDTH_SHARE * half_width, hand_radius):
             continue
         below = smoothed[around == label]
         if below.size == 0:

@@ -405,7 +405,10 @@ class SessionExtraction:
         reach = crop_reach(self.crop_size)
         animal = None if self.arena is None else self.arena.animal
         locator = BodyCentroid(
-            self.filters, self.tracker.min_height, None if animal is None else animal.length_px
+            self.filters,
+            self.tracker.min_height,
+            None if animal is None else animal.length_px,
+            None if animal is None else animal.mm_per_px,
         )
         body = BodyCentroidStage(locator, converter)
         if sequential:
