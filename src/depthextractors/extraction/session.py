@@ -152,10 +152,8 @@ class SessionExtraction:
         dtype of the written crops (``frame_dtype``).
     retrack_jumps : bool, default True
         Track a frame again near where the frames round it put the animal when its object
-        lies more than 1.5 animal lengths from there (``retrack_jumps``;
-        :class:`~depthextractors.extraction.jumps.RetrackJumpsStage`): with a stateless
-        tracker and the animal's length measured. ``False`` keeps the largest object of every
-        frame, as moseq2-extract does.
+        lies far from there (``retrack_jumps``; :class:`~.jumps.RetrackJumpsStage`, with a
+        stateless tracker); ``False`` keeps every frame's largest object, as moseq2-extract.
 
     Raises
     ------
@@ -404,12 +402,8 @@ class SessionExtraction:
         patches = not keep
         reach = crop_reach(self.crop_size)
         animal = None if self.arena is None else self.arena.animal
-        locator = BodyCentroid(
-            self.filters,
-            self.tracker.min_height,
-            None if animal is None else animal.length_px,
-            None if animal is None else animal.mm_per_px,
-        )
+        size = (None, None) if animal is None else (animal.length_px, animal.mm_per_px)
+        locator = BodyCentroid(self.filters, self.tracker.min_height, *size)
         body = BodyCentroidStage(locator, converter)
         if sequential:
             if patches:
@@ -448,10 +442,8 @@ class SessionExtraction:
         box_origin : (int, int)
             ``(x, y)`` of the ROI box's top-left pixel in the frame.
         frame_stages : list of FrameStage, optional
-            The run's frame stages (:meth:`frame_stages`): with ``retrack_jumps``, a
-            stateless tracker in their first pass and the animal's length measured, the chunk
-            stages begin by tracking again the frames whose object jumped away from their
-            neighbours' (:class:`~depthextractors.extraction.jumps.RetrackJumpsStage`).
+            The run's frame stages: with ``retrack_jumps``, the chunk stages begin with
+            :class:`~.jumps.RetrackJumpsStage` where :func:`~.jumps.retracking` allows it.
 
         Returns
         -------
