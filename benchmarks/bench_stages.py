@@ -94,7 +94,7 @@ def _install_body_steps(table: dict) -> None:
 
 def _install(table: dict) -> None:
     """Wrap the steps of an extraction (classes patched in place, in this process only)."""
-    from depthextractors.extraction import chunk_stages, frame_stages, session
+    from depthextractors.extraction import chunk_stages, frame_stages, jumps, session
     from depthextractors.extraction.executor import ChunkExecutor
     from depthextractors.extractors.raw import RawDepthExtractor
     from depthextractors.io import movie, movie_writer, report, results_h5_writer
@@ -108,7 +108,9 @@ def _install(table: dict) -> None:
     wrap(movie_writer.PreviewMovieWriter, "finish", "phase: finish the movie")
     wrap(report, "write_report", "phase: report")
     wrap(RawDepthExtractor, "get_video", "stage: reading the recording")
-    for module in (frame_stages, chunk_stages):
+    # A frame tracked again goes through the first pass's stages again inside
+    # RetrackJumpsStage: counted in their rows too.
+    for module in (frame_stages, chunk_stages, jumps):
         for name in module.__all__:
             stage = getattr(module, name)
             if isinstance(stage, type) and "process" in stage.__dict__:
