@@ -13,8 +13,7 @@ from depthextractors.extraction.animal_size import size_changes
 from depthextractors.extraction.heights import ArenaHeights
 from depthextractors.extraction.jumps import RetrackJumpsStage, far_from_neighbours, retracking
 from depthextractors.io import InMemoryResultsWriter
-from depthextractors.testing import MouseShape
-from depthextractors.testing.variety import SessionParameters
+from reflective_sessions import small_mouse_by_reflective_walls
 
 
 def _walk(rng, count, step):
@@ -78,17 +77,7 @@ def test_the_stage_wants_a_positive_distance_and_the_switch_a_boolean(reflective
 
 @pytest.fixture(scope="module")
 def reflective_session(tmp_path_factory):
-    """A small mouse (0.7 of the default adult) at about 4 mm a pixel in a sloped arena with
-    reflective walls, whose spurious depth is often larger than the mouse."""
-    parameters = SessionParameters(
-        camera="azure_wfov_binned",
-        floor_depth_mm=1000.0,
-        mouse=MouseShape().scaled(0.7),
-        walls="sloped",
-        reflective_walls=True,
-        seed=31,
-    )
-    return parameters.generate(tmp_path_factory.mktemp("jumps") / "session", 150)
+    return small_mouse_by_reflective_walls(tmp_path_factory.mktemp("jumps") / "session", 31, 150)
 
 
 def _extract(session, retrack_jumps=True, **job):

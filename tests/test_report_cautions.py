@@ -12,12 +12,9 @@ from depthextractors import read_results
 from depthextractors.cli import main
 from depthextractors.config import ExtractionConfig
 from depthextractors.io.report import cautions, render_html
-from depthextractors.testing import (
-    MouseShape,
-    generate_synthetic_session,
-)
-from depthextractors.testing.variety import SessionParameters
+from depthextractors.testing import generate_synthetic_session
 from depthextractors.workflow import extract_session
+from reflective_sessions import small_mouse_by_reflective_walls
 
 QUICK = {"write_movie": False, "write_report": False}
 
@@ -130,20 +127,10 @@ def test_a_position_jumping_further_than_the_animal_is_long_is_a_caution(tmp_pat
 
 
 def test_reflections_larger_than_a_small_animal_are_a_caution_tracking_again_avoids(tmp_path):
-    # A small mouse (0.7 of the default adult, about 6 x 8 pixels at an Azure Kinect's binned
-    # wide view 1 m away) in an arena with reflective walls, beside which spurious depth
-    # flickers in squares up to 7 x 7 pixels: the largest object is often a square. (The
-    # caution's 2% was chosen on sessions drawn from the generator, seeds 2000-2199; tracking
-    # again was developed on drawn seeds 194 and 3011, not this session.)
-    parameters = SessionParameters(
-        camera="azure_wfov_binned",
-        floor_depth_mm=1000.0,
-        mouse=MouseShape().scaled(0.7),
-        walls="sloped",
-        reflective_walls=True,
-        seed=47,
-    )
-    session = parameters.generate(tmp_path / "drawn", 120)
+    # Beside the reflective walls the largest object is often a square of spurious depth.
+    # (The caution's 2% was chosen on sessions drawn from the generator, seeds 2000-2199;
+    # tracking again was developed on drawn seeds 194 and 3011, not this session.)
+    session = small_mouse_by_reflective_walls(tmp_path / "drawn", 47, 120)
     truth = session.truth
     runs = {
         "moseq2's choice": ["--retrack-jumps", "false"],
