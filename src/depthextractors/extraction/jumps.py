@@ -122,8 +122,8 @@ class RetrackJumpsStage(ChunkStage):
     neighbours on each side put the animal (:func:`far_from_neighbours`) is made again from
     the recording: the first frame pass's stages run on it once more, with the tracker's input
     cut to its objects that reach within ``jump_px / 2`` of that place, of which the tracker
-    takes the largest as ever. The new object replaces the old
-    where it lies within ``jump_px`` of that place; elsewhere the frame is left as tracked.
+    takes the largest as ever. The new object replaces the old where it lies within
+    ``jump_px`` of that place; elsewhere the frame is left as tracked.
     This is done in up to :data:`ROUNDS` rounds, each on the positions the round before left,
     so that frames whose neighbours had mostly jumped too are judged once those are put
     right; a frame is tracked again once at most. Frames of the window's context are judged
