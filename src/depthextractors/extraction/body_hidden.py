@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from .body_cables import body_length, taller_parts
+from .body_occluders import no_longer_than_the_animal
 from .box_windows import (
     SQUARE,
     at_least,
@@ -38,7 +39,6 @@ __all__ = [
     "OUTLINE_MIN_HIDDEN",
     "OUTLINE_MIN_POINTS",
     "OUTLINE_SEEN_SHARE",
-    "WIDE_HIDDEN_SHARE",
     "hidden_with",
     "none_hidden_where_unknown",
     "read_once",
@@ -74,9 +74,6 @@ OUTLINE_AREA_SHARE = 1.5
 #: ellipse through the centres of its boundary pixels: rather half a pixel too little body
 #: than a rim of cable or floor.
 OUTLINE_INSET = 0.5
-#: Hidden pixels given to the body past the animal's length are taken back only in hidden
-#: regions that hold a disc of this share of the body's half-width in radius (a hand).
-WIDE_HIDDEN_SHARE = 0.5
 #: The four neighbours of a pixel (and itself), for the hidden pixels' test.
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
@@ -113,7 +110,8 @@ def with_hidden(
     near: the hidden pixels inside the ellipse fitted to the body's seen outline are body too
     (:func:`_within_seen_outline`). Of the pixels given, none lies farther along the body's
     axis than ``animal_length`` from the far end of the body as it was seen, where the body
-    became longer than the animal (:func:`_no_longer_than_the_animal`: a hand over one end).
+    became longer than the animal (:func:`~.body_occluders.no_longer_than_the_animal`: a
+    hand over one end).
 
     Parameters
     ----------
@@ -155,64 +153,11 @@ def with_hidden(
         cables, animal_length,
     )  # fmt: skip
     body, x0, y0 = _within_seen_outline(body, x0, y0, hidden_or_cable, animal_length)
-    if hand_radius is None:
+    if hand_radius is None or not animal_length:
         return body, x0, y0
-    hand = max(WIDE_HIDDEN_SHARE * half_width, hand_radius)
-    return _no_longer_than_the_animal(seen, body, x0, y0, hidden_or_cable, hand, animal_length)
-
-
-def _no_longer_than_the_animal(
-    seen: tuple[np.ndarray, int, int],
-    body: np.ndarray,
-    x0: int,
-    y0: int,
-    hidden: Callable[[int, int, int, int], np.ndarray | None],
-    hand: float,
-    animal_length: float | None,
-) -> tuple[np.ndarray, int, int]:
-    """``(body, x0, y0)`` without the pixels of wide hidden regions it was given farther
-    along its axis than ``animal_length`` from the far end of what was seen of it (``seen``).
-
-    Nearness gives a body whose end a hand hides up to half its width past that end, longer
-    than the animal (drawn sessions: the centroid 2-4 px towards the hand). Only pixels of
-    hidden regions holding a disc of radius ``hand`` (px) go (a hand; under a bundle a
-    stretched animal stays longer than its median length), none within the seen body's
-    extent along the axis, and only where the body is longer than the animal.
-    """
-    seen_body, sx0, sy0 = seen
-    if not animal_length or body is seen_body:
-        return body, x0, y0
-    rows, cols = body.shape
-    before = box_window(seen_body, sx0, sy0, x0, y0, x0 + cols, y0 + rows)
-    given = cv2.subtract(body, before)
-    if cv2.countNonZero(given) == 0 or body_length(body) <= animal_length:
-        return body, x0, y0
-    covered = hidden(y0, y0 + rows, x0, x0 + cols)
-    if covered is None:
-        return body, x0, y0
-    side = 2 * math.ceil(hand) + 1
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
-    given = cv2.bitwise_and(given, cv2.morphologyEx(covered, cv2.MORPH_OPEN, disc))
-    if cv2.countNonZero(given) == 0:
-        return body, x0, y0
-    moments = cv2.moments(body, binaryImage=True)
-    angle = 0.5 * math.atan2(2.0 * moments["mu11"], moments["mu20"] - moments["mu02"])
-    ux, uy = math.cos(angle), math.sin(angle)
-    rows_seen, cols_seen = np.nonzero(before)
-    along_seen = cols_seen * ux + rows_seen * uy
-    low, high = float(along_seen.min()), float(along_seen.max())
-    rows_given, cols_given = np.nonzero(given)
-    along = cols_given * ux + rows_given * uy
-    # The body goes on under the hidden pixels on the side most given pixels reach past.
-    if np.count_nonzero(along > high) >= np.count_nonzero(along < low):
-        beyond = along > max(high, low + animal_length)
-    else:
-        beyond = along < min(low, high - animal_length)
-    if not beyond.any():
-        return body, x0, y0
-    trimmed = body.copy()
-    trimmed[rows_given[beyond], cols_given[beyond]] = 0
-    return trimmed, x0, y0
+    return no_longer_than_the_animal(
+        seen, (body, x0, y0), hidden_or_cable, half_width, hand_radius, animal_length
+    )
 
 
 def _joined_and_shared(

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from .box_windows import labels_under, of_labels
 from .frame_stages import TrackStage
 from .stages import ChunkStage, FrameStage, WindowWork, frame_passes
 
@@ -101,17 +102,12 @@ def far_from_neighbours(
         agree = apart <= jump_px / 2
     best = agree.sum(axis=1).argmax(axis=0)
     group = agree[best, :, np.arange(best.size)].T
-    size = group.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        median_x = np.where(group, around_x, np.nan)
-        median_y = np.where(group, around_y, np.nan)
-    frames = np.flatnonzero(judged)
-    keep = size >= neighbours
-    frames, median_x, median_y = frames[keep], median_x[:, keep], median_y[:, keep]
-    median_x = np.nanmedian(median_x, axis=0)
-    median_y = np.nanmedian(median_y, axis=0)
-    far = np.hypot(x[frames] - median_x, y[frames] - median_y) > jump_px
-    return frames[far], median_x[far], median_y[far]
+    enough = group.sum(axis=0) >= neighbours
+    frames, group = np.flatnonzero(judged)[enough], group[:, enough]
+    expected_x = np.nanmedian(np.where(group, around_x[:, enough], np.nan), axis=0)
+    expected_y = np.nanmedian(np.where(group, around_y[:, enough], np.nan), axis=0)
+    far = np.hypot(x[frames] - expected_x, y[frames] - expected_y) > jump_px
+    return frames[far], expected_x[far], expected_y[far]
 
 
 class RetrackJumpsStage(ChunkStage):
@@ -216,9 +212,8 @@ class RetrackJumpsStage(ChunkStage):
         count, labels = cv2.connectedComponents((pixels > 0).view(np.uint8), connectivity=8)
         rows, cols = np.ogrid[: pixels.shape[0], : pixels.shape[1]]
         near = np.hypot(cols + x0 - ex, rows + y0 - ey) <= self.jump_px / 2
-        kept = np.zeros(count, dtype=bool)
-        kept[labels[near & (labels > 0)]] = True
-        return np.where(kept[labels], pixels, 0).astype(pixels.dtype, copy=False), x0, y0
+        kept = of_labels(labels, labels_under(labels, count, near))
+        return np.where(kept > 0, pixels, 0).astype(pixels.dtype, copy=False), x0, y0
 
 
 def retracking(frame_stages: Sequence[FrameStage], animal_length_px: float | None) -> list:

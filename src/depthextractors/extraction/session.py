@@ -603,4 +603,3 @@ def _flip_corrector(value: Any) -> FlipCorrector | None:
     if value is None:
         return None
     return checked(value, FlipCorrector, "flip_corrector")
-

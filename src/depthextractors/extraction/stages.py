@@ -506,6 +506,10 @@ def run_windows(
 
     def process(window: ChunkWindow) -> ResultChunk:
         nonlocal found
+
+        def reread_depth(k: int) -> np.ndarray:
+            return extractor.get_frames([window.read_start + k])[0]
+
         work = WindowWork(
             window=window,
             executor=executor,
@@ -514,8 +518,8 @@ def run_windows(
             frame_dtype=converter.dtype,
             filtered=None if filtered is None else filtered[: window.size],
             ahead=min(lookahead, window.read_end - window.end),
-            reread_heights=lambda k: converter(extractor.get_frames([window.read_start + k]))[0],
-            reread_depth=lambda k: extractor.get_frames([window.read_start + k])[0],
+            reread_heights=lambda k: converter(reread_depth(k)[None])[0],
+            reread_depth=reread_depth,
         )
         run_frame_passes(work, passes, extractor, None if pool is None else pool.first_pass)
         for stage in chunk_stages:
