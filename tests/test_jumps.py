@@ -12,7 +12,9 @@ from depthextractors.config import ExtractionConfig
 from depthextractors.extraction.animal_size import size_changes
 from depthextractors.extraction.heights import ArenaHeights
 from depthextractors.extraction.jumps import RetrackJumpsStage, far_from_neighbours, retracking
-from depthextractors.io import InMemoryResultsWriter
+from depthextractors.io import ExtractionResults, H5ResultsWriter, InMemoryResultsWriter
+from depthextractors.io.report import render_html
+from depthextractors.io.results_h5 import read_results
 from reflective_sessions import small_mouse_by_reflective_walls
 
 
@@ -80,14 +82,15 @@ def reflective_session(tmp_path_factory):
     return small_mouse_by_reflective_walls(tmp_path_factory.mktemp("jumps") / "session", 31, 150)
 
 
-def _extract(session, retrack_jumps=True, **job):
+def _extract(session, retrack_jumps=True, writer=None, **job):
     video = open_depth_video(session.directory)
     arena = SessionExtraction(video).find_roi()
     sized = size_changes(ExtractionConfig(), arena.animal)
     extraction = ExtractionConfig(**sized, retrack_jumps=retrack_jumps).build_extraction(video)
     extraction.arena = arena
     job = {"n_jobs": 1, "workers": "threads", **job}
-    return arena, extraction.run(InMemoryResultsWriter(), progress=False, **job)
+    writer = InMemoryResultsWriter() if writer is None else writer
+    return arena, extraction.run(writer, progress=False, **job)
 
 
 def _errors(session, arena, results):
@@ -114,6 +117,36 @@ def test_spurious_depth_as_large_as_the_animal_no_longer_takes_its_place(reflect
     assert np.percentile(error, 95) <= 1.0
 
 
+def test_the_frames_tracked_again_are_recorded_and_reported(reflective_session, tmp_path):
+    arena, before = _extract(reflective_session, retrack_jumps=False)
+    assert before.tracked_again is None
+    _, after = _extract(reflective_session)
+    again = np.asarray(after.tracked_again)
+    assert again.dtype == bool and again.shape == (len(after),)
+    # Every frame the largest object took far from the mouse was tracked again, and only
+    # frames tracked again moved (the other frames' positions are the largest object's).
+    far = np.zeros(len(after), dtype=bool)
+    far[reflective_session.truth.visible] = (
+        _errors(reflective_session, arena, before) > arena.animal.length_px
+    )
+    assert np.count_nonzero(far) >= 10
+    assert np.all(again[far])
+    moved = (before.scalars["centroid_x_px"] != after.scalars["centroid_x_px"]) | (
+        before.scalars["centroid_y_px"] != after.scalars["centroid_y_px"]
+    )
+    assert np.array_equal(moved, again)
+    # Kept in results_00.h5 and NWB, and said in the report with the first of them.
+    _, stored = _extract(reflective_session, writer=H5ResultsWriter(tmp_path / "h5"))
+    np.testing.assert_array_equal(read_results(tmp_path / "h5").tracked_again[:], again)
+    path = stored.to_nwb(tmp_path / "again.nwb", subject={"species": "Mus musculus", "age": "P12W", "sex": "M"})
+    np.testing.assert_array_equal(ExtractionResults.from_nwb(path).tracked_again, again)
+    first = ", ".join(str(k) for k in np.flatnonzero(again)[:5])
+    page = render_html(after, [])
+    assert f"{np.count_nonzero(again):,} frames (" in page
+    assert f"first at frames {first}, counted from 0" in page
+    assert "Tracked again" not in render_html(before, [])
+
+
 def test_tracking_again_does_not_depend_on_chunks_or_workers(reflective_session):
     _, whole = _extract(reflective_session)
     _, chunked = _extract(reflective_session, chunk_size=17)
@@ -122,6 +155,7 @@ def test_tracking_again_does_not_depend_on_chunks_or_workers(reflective_session)
         for name in ("centroid_x_px", "centroid_y_px", "angle"):
             np.testing.assert_array_equal(whole.scalars[name], other.scalars[name])
         np.testing.assert_array_equal(whole.frames, other.frames)
+        np.testing.assert_array_equal(whole.tracked_again, other.tracked_again)
 
 
 def test_a_sequential_tracker_is_not_tracked_again(reflective_session):

@@ -139,7 +139,8 @@ class RetrackJumpsStage(ChunkStage):
     Attributes
     ----------
     retracked : int
-        Finished frames whose object was replaced since the last :meth:`reset`.
+        Finished frames whose object was replaced since the last :meth:`reset` (each is
+        marked in the window's ``tracked_again``, which the results keep).
 
     Notes
     -----
@@ -179,9 +180,13 @@ class RetrackJumpsStage(ChunkStage):
             if not new:
                 return
             for k, ex, ey in new:
-                replaced = self._retrack(work, k, ex, ey)
                 tried.add(k)
-                self.retracked += replaced and work.own.start <= k < work.own.stop
+                if not self._retrack(work, k, ex, ey):
+                    continue
+                if work.tracked_again is None:
+                    work.tracked_again = np.zeros(work.window.size, dtype=bool)
+                work.tracked_again[k] = True
+                self.retracked += work.own.start <= k < work.own.stop
 
     def _retrack(self, work: WindowWork, k: int, ex: float, ey: float) -> bool:
         """Frame ``k`` again, its tracker input cut to the objects near ``(ex, ey)``: whether

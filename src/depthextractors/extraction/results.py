@@ -102,6 +102,9 @@ class ExtractionSetup:
         The animal measured before the extraction (:class:`~depthextractors.extraction.
         animal_size.AnimalSize` as a dict: width and length in pixels, heights in mm, the share
         of sampled frames showing a tether); None when too few frames showed one.
+    tracks_again : bool
+        Whether frames whose tracked object lay far from where the frames round them put the
+        animal are tracked again (``retrack_jumps``; ``tracked_again`` is written).
     """
 
     num_frames: int
@@ -131,6 +134,7 @@ class ExtractionSetup:
     roi_problems: tuple[str, ...] = ()
     timestamps_source: str = ""
     animal_size: dict[str, Any] | None = None
+    tracks_again: bool = False
 
 
 @dataclass
@@ -160,6 +164,10 @@ class ResultChunk:
         made for a writer that asks for them (see :class:`ResultsWriter`), such as the preview
         movie; None otherwise. Their memory is reused for later chunks once
         :meth:`ResultsWriter.write` has returned: a writer that keeps them past it copies them.
+    tracked_again : numpy.ndarray or None
+        ``(n,)`` bool, the frames tracked again near where the frames round them put the animal
+        (:class:`~depthextractors.extraction.jumps.RetrackJumpsStage`); None when no frame is
+        tracked again in this run.
     """
 
     start: int
@@ -169,6 +177,7 @@ class ResultChunk:
     flips: np.ndarray | None = None
     flip_confidence: np.ndarray | None = None
     arena_heights: np.ndarray | None = None
+    tracked_again: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])

@@ -51,7 +51,8 @@ from .chunk_stages import (
 from .crop import crop_reach
 from .executor import JobOptions, worker_thread_limits
 from .filters import FrameFilters, HampelFilter
-from .flips import FlipCorrector, MotionFlipCorrector
+from .flips import FlipCorrector
+from .flips.motion import flip_corrector_of
 from .frame_processes import start_worker_server
 from .frame_stages import (
     BodyCentroidStage,
@@ -188,7 +189,7 @@ class SessionExtraction:
             background, BackgroundStrategy, "background", StridedMedianBackground
         )
         self.tracker = checked(tracker, Tracker, "tracker", MomentsTracker)
-        self.flip_corrector = _flip_corrector(flip_corrector)
+        self.flip_corrector = flip_corrector_of(flip_corrector)
         self.filters = checked(filters, FrameFilters, "filters", FrameFilters)
         self.centroid_hampel = checked(
             centroid_hampel, HampelFilter, "centroid_hampel", HampelFilter
@@ -520,7 +521,7 @@ class SessionExtraction:
         row0, _, col0, _ = converter.bbox
         first_pass = frame_passes(self.frame_stages(converter, None))[0]
         plan = choose_workers(job, self.extractor, first_pass, last - first)
-        setup = self._setup(arena, job, plan)
+        setup = self._setup(arena, job, plan, first_pass)
         writer.begin(setup)
         try:
             # Writers declare the products they want once they have begun.
@@ -549,8 +550,11 @@ class SessionExtraction:
             )
         return writer.finish()
 
-    def _setup(self, arena: ArenaResult, job: JobOptions, plan: tuple[str, int]) -> ExtractionSetup:
+    def _setup(
+        self, arena: ArenaResult, job: JobOptions, plan: tuple[str, int], first_pass: list
+    ) -> ExtractionSetup:
         first, last = self.frame_range()
+        length = None if arena.animal is None else arena.animal.length_px
         timestamps = self.extractor.get_timestamps(first, last)
         dropped = detect_dropped_frames(timestamps)
         if dropped.count:
@@ -589,17 +593,5 @@ class SessionExtraction:
             roi_problems=tuple(arena.roi.problems),
             timestamps_source=self.extractor.timestamps_source,
             animal_size=None if arena.animal is None else arena.animal.to_dict(),
+            tracks_again=self.retrack_jumps and bool(retracking(first_pass, length)),
         )
-
-
-def _flip_corrector(value: Any) -> FlipCorrector | None:
-    if isinstance(value, str):
-        if value != "motion":
-            raise ValueError(
-                f"flip_corrector must be a FlipCorrector, 'motion' or None, got {value!r}"
-            )
-        # A new one per session: the corrector follows the session it corrects.
-        return MotionFlipCorrector()
-    if value is None:
-        return None
-    return checked(value, FlipCorrector, "flip_corrector")

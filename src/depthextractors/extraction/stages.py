@@ -111,6 +111,9 @@ class WindowWork:
     reread_depth : callable or None
         ``reread_depth(k)``: frame ``k``'s raw depth read again from the recording, for a
         frame tracked again (:class:`~depthextractors.extraction.jumps.RetrackJumpsStage`).
+    tracked_again : numpy.ndarray or None
+        ``(window.size,)`` bool: the frames that stage tracked again (``None`` until it
+        tracks one).
     """
 
     window: ChunkWindow
@@ -140,6 +143,7 @@ class WindowWork:
     flips: np.ndarray | None = None
     flip_confidence: np.ndarray | None = None
     scalars: dict[str, np.ndarray] | None = None
+    tracked_again: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         count = self.window.size
@@ -561,6 +565,7 @@ def _result_chunk(work: WindowWork, setup: ExtractionSetup) -> ResultChunk:
         flips=work.flips,
         flip_confidence=work.flip_confidence,
         arena_heights=work.arena_heights,
+        tracked_again=None if work.tracked_again is None else work.tracked_again[work.own],
     )
 
 

@@ -54,6 +54,8 @@ def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
         rows.append(("Frame times from", str(results.metadata["timestamps_source"])))
     for note in results.metadata.get("roi_notes") or ():
         rows.append(("Arena step", str(note)))
+    if results.tracked_again is not None and n:
+        rows.append(("Tracked again", _tracked_again_summary(results, valid)))
     rows.append(("Heading (nose end)", _heading_summary(results, valid, duration)))
     if results.flip_confidence is not None and n:
         confidence = np.asarray(results.flip_confidence[:], dtype=np.float64)
@@ -83,6 +85,20 @@ def _summary(results: ExtractionResults) -> list[tuple[str, str]]:
         ("Extraction uuid", str(results.uuid)),
     ]
     return rows
+
+
+def _tracked_again_summary(results: ExtractionResults, valid: np.ndarray) -> str:
+    """How many frames ``retrack_jumps`` tracked again, and the first of them."""
+    again = np.flatnonzero(np.asarray(results.tracked_again[:], dtype=bool))
+    if not again.size:
+        return "no frame: every frame's largest object lay near where the frames round it put it"
+    first = ", ".join(str(int(k)) for k in again[:5])
+    return (
+        f"{again.size:,} frames ({100 * again.size / max(int(valid.sum()), 1):.1f}% of valid "
+        "frames), whose largest object lay far from where the frames round them put the "
+        f"animal, were tracked again near there (first at frames {first}, counted from 0; all "
+        "in metadata/extraction/tracked_again)"
+    )
 
 
 def _heading_summary(results: ExtractionResults, valid: np.ndarray, duration_s: float) -> str:

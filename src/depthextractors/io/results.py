@@ -59,6 +59,12 @@ class ExtractionResults:
         float32 per frame when a flip corrector ran: its probability that the orientation
         chosen is right (0.5 = a coin toss, 1 = certain; NaN where the animal was not found or
         the corrector gives no confidence).
+    tracked_again : array-like or None
+        bool per frame when frames far from where the frames round them put the animal were
+        tracked again (``retrack_jumps``): true where the frame's object was replaced. None
+        when the run did not track frames again (``retrack_jumps: false``, ``EMTracker``, a
+        temporal median, the animal's length not measured) and in files of earlier versions
+        and of moseq2-extract.
     """
 
     def __init__(
@@ -71,6 +77,7 @@ class ExtractionResults:
         flips: Any = None,
         path: Path | None = None,
         flip_confidence: Any = None,
+        tracked_again: Any = None,
     ) -> None:
         self.frames = frames
         self.frames_mask = frames_mask
@@ -79,6 +86,7 @@ class ExtractionResults:
         self.metadata = metadata
         self.flips = flips
         self.flip_confidence = flip_confidence
+        self.tracked_again = tracked_again
         self.path = path
 
     def __len__(self) -> int:
@@ -239,6 +247,7 @@ class InMemoryResultsWriter(ResultsWriter):
         self._scalars: dict[str, np.ndarray] = {}
         self._flips = np.zeros(n, dtype=bool) if setup.has_flips else None
         self._confidence = np.full(n, np.nan, dtype=np.float32) if setup.has_flips else None
+        self._tracked_again = np.zeros(n, dtype=bool) if setup.tracks_again else None
 
     def write(self, chunk: ResultChunk) -> None:
         """Copy one block of frames, masks, scalars and flips into the arrays.
@@ -260,6 +269,8 @@ class InMemoryResultsWriter(ResultsWriter):
             self._flips[chunk.start : stop] = chunk.flips
         if self._confidence is not None and chunk.flip_confidence is not None:
             self._confidence[chunk.start : stop] = chunk.flip_confidence
+        if self._tracked_again is not None and chunk.tracked_again is not None:
+            self._tracked_again[chunk.start : stop] = chunk.tracked_again
 
     def finish(self) -> ExtractionResults:
         """Return the results held in memory.
@@ -303,6 +314,7 @@ class InMemoryResultsWriter(ResultsWriter):
             metadata,
             flips=self._flips,
             flip_confidence=self._confidence,
+            tracked_again=self._tracked_again,
         )
 
     def abort(self, error: BaseException) -> None:

@@ -21,6 +21,9 @@ Layout written (what moseq2-pca and other downstream tools read)::
                         flips (N,) bool and flip_confidence (N,) float32 (when a flip
                         corrector ran: probability that the orientation is right, NaN
                         where the animal was not found or the corrector gives none),
+                        tracked_again (N,) bool (when frames far from where the
+                        frames round them put the animal are tracked again:
+                        retrack_jumps),
                         dropped_frame_count (), dropped_after (k,) int64,
                         roi_notes (k,) str, roi_problems (k,) str (arena step),
                         timestamps_source () str (where the frame times come from),
@@ -200,6 +203,7 @@ def read_results(path: str | os.PathLike) -> ExtractionResults:
             scalar_names = list(handle["scalars"].keys())
             has_flips = "flips" in extraction
             has_confidence = "flip_confidence" in extraction
+            has_tracked_again = "tracked_again" in extraction
     except (OSError, KeyError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ResultsFileError(
@@ -222,6 +226,9 @@ def read_results(path: str | os.PathLike) -> ExtractionResults:
         path=path,
         flip_confidence=(
             LazyH5Array(path, "metadata/extraction/flip_confidence") if has_confidence else None
+        ),
+        tracked_again=(
+            LazyH5Array(path, "metadata/extraction/tracked_again") if has_tracked_again else None
         ),
     )
 

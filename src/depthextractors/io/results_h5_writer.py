@@ -69,6 +69,10 @@ _DESCRIPTIONS = {
         "Flip corrector's probability that the orientation chosen is right (0.5 = chance, "
         "1 = certain; NaN where the animal was not found or the corrector gives none)"
     ),
+    "metadata/extraction/tracked_again": (
+        "Frames whose tracked object lay far from where the frames round them put the animal, "
+        "tracked again near there (retrack_jumps): false=as first tracked, true=tracked again"
+    ),
     "metadata/extraction/true_depth": "Detected true depth of arena floor in mm",
     "metadata/extraction/roi": "ROI mask",
     "metadata/extraction/first_frame": "First frame of depth dataset",
@@ -236,7 +240,8 @@ class H5ResultsWriter(ResultsWriter):
             self._write_extraction_metadata(self._file.create_group("metadata/extraction"), setup)
             # Held open until the file is closed, so that they are written then, at one place.
             names = ("frames", "frames_mask", "metadata/extraction/flips",
-                     "metadata/extraction/flip_confidence")  # fmt: skip
+                     "metadata/extraction/flip_confidence",
+                     "metadata/extraction/tracked_again")  # fmt: skip
             self._datasets = {
                 name.rpartition("/")[2]: self._file[name] for name in names if name in self._file
             }
@@ -326,6 +331,8 @@ class H5ResultsWriter(ResultsWriter):
         if setup.has_flips:
             put("flips", np.zeros(setup.num_frames, dtype=bool))
             put("flip_confidence", np.full(setup.num_frames, np.nan, dtype=np.float32))
+        if setup.tracks_again:
+            put("tracked_again", np.zeros(setup.num_frames, dtype=bool))
         parameters = extraction.create_group("parameters")
         for key, value in self._parameters().items():
             write_value(parameters, key, value, PARAMETER_DESCRIPTIONS.get(key, ""))
@@ -353,7 +360,7 @@ class H5ResultsWriter(ResultsWriter):
         stop = chunk.start + len(chunk)
         values = {
             "frames": chunk.frames, "frames_mask": chunk.masks, "flips": chunk.flips,
-            "flip_confidence": chunk.flip_confidence,
+            "flip_confidence": chunk.flip_confidence, "tracked_again": chunk.tracked_again,
             **{f"scalars/{name}": v for name, v in chunk.scalars.items()},
         }  # fmt: skip
         try:

@@ -30,13 +30,15 @@ algorithm, chunk by chunk over the whole session:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import cv2
 import numpy as np
 
+from ..arguments import checked
 from .base import FlipContext, FlipCorrector, FlipDecision
 
-__all__ = ["MotionFlipCorrector", "upper_quartile_heights"]
+__all__ = ["MotionFlipCorrector", "flip_corrector_of", "upper_quartile_heights"]
 
 #: Half-width of the band of height ratios over which the shape evidence turns round.
 _REARING_BLEND = 0.1
@@ -451,3 +453,34 @@ def _stack(context: FlipContext, history: tuple | None) -> tuple[np.ndarray, ...
         times = np.concatenate([history[1], times])
         valid = np.concatenate([history[2], valid])
     return np.asarray(centroids, dtype=np.float64), np.asarray(times, np.float64), valid
+
+
+def flip_corrector_of(value: Any) -> FlipCorrector | None:
+    """The flip corrector a ``flip_corrector`` argument names.
+
+    Parameters
+    ----------
+    value : FlipCorrector, "motion" or None
+        A corrector; ``"motion"`` for a new :class:`MotionFlipCorrector` (a new one per
+        session: the corrector follows the session it corrects); None for none.
+
+    Returns
+    -------
+    FlipCorrector or None
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is another string.
+    TypeError
+        If ``value`` is not a :class:`FlipCorrector`.
+    """
+    if isinstance(value, str):
+        if value != "motion":
+            raise ValueError(
+                f"flip_corrector must be a FlipCorrector, 'motion' or None, got {value!r}"
+            )
+        return MotionFlipCorrector()
+    if value is None:
+        return None
+    return checked(value, FlipCorrector, "flip_corrector")

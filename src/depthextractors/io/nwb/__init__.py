@@ -30,6 +30,8 @@ catalystneuro's converter), this project's series beside them::
         body/<scalar>                            body_length_px ... body_area_mm2 (this project's)
         valid                                    TimeSeries, 1 where the animal was found
         flipped_series, flip_confidence          what the flip corrector did (when one ran)
+        tracked_again                            1 where a frame was tracked again
+                                                 (retrack_jumps; when frames were)
         other_scalars/<name>                     any scalar not above, under its own name
         extraction_images/{background, roi, first_frame}     Images / GrayscaleImage
         extraction_parameters                    DynamicTable: key, value (JSON), meaning

@@ -46,7 +46,7 @@ def _add_behavior(
         _add_frames(module, results, clock, device)
         mask_dtype = _add_masks(module, results, clock, device)
     _add_scalars(module, _checked_scalars(results), clock)
-    _add_flips(module, results, clock)
+    _add_frame_decisions(module, results, clock)
     _add_arena_images(module, results.metadata)
     _add_tables(module, results, mask_dtype, clock_offset)
     return clock
@@ -137,8 +137,9 @@ def _add_masks(
     return mask_dtype
 
 
-def _add_flips(module: Any, results: ExtractionResults, clock: _SharedClock) -> None:
-    """What the flip corrector decided, and its confidence (when one ran)."""
+def _add_frame_decisions(module: Any, results: ExtractionResults, clock: _SharedClock) -> None:
+    """What the flip corrector decided, and its confidence (when one ran); the frames
+    tracked again (when the extraction tracked frames again)."""
     from pynwb import TimeSeries
 
     if results.flips is not None:
@@ -167,6 +168,20 @@ def _add_flips(module: Any, results: ExtractionResults, clock: _SharedClock) -> 
                     "right (0.5 = chance, 1 = certain), unitless; NaN where the animal was not "
                     "found or the corrector gives no confidence (depthextractors "
                     "metadata/extraction/flip_confidence)"
+                ),
+            )
+        )
+    if results.tracked_again is not None:
+        module.add(
+            clock.series(
+                TimeSeries,
+                name="tracked_again",
+                data=_compressed(np.asarray(results.tracked_again[:], dtype=np.uint8)),
+                unit="n.a.",
+                description=(
+                    "1 where the frame's tracked object lay far from where the frames round it "
+                    "put the animal and the frame was tracked again near there (retrack_jumps), "
+                    "0 elsewhere (depthextractors metadata/extraction/tracked_again)"
                 ),
             )
         )

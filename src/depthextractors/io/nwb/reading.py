@@ -75,6 +75,7 @@ def read_nwb(path: str | os.PathLike) -> ExtractionResults:
         masks = interfaces.get(MASK_NAME)
         flips = _series(interfaces, "flipped_series", bool)
         flip_confidence = _series(interfaces, "flip_confidence", np.float32)
+        tracked_again = _series(interfaces, "tracked_again", bool)
         metadata = _read_metadata(info, parameters, _read_images(interfaces))
         if METADATA_NAME not in interfaces:
             metadata["acquisition"] = _session_of(nwbfile)
@@ -98,6 +99,7 @@ def read_nwb(path: str | os.PathLike) -> ExtractionResults:
         flips=flips,
         path=path,
         flip_confidence=flip_confidence,
+        tracked_again=tracked_again,
     )
 
 
