@@ -25,8 +25,8 @@ Run as::
      frame stage since issue 15), each a method of ``BodyCentroid`` or a function it calls:
      the window's object with what the tail filter trimmed put back (``_trimmed_back``,
      which holds the flood ``_object``, the filtering ``_smoothed`` where the spatial filter
-     kept no image, and ``_put_back_trimmed``, which holds the snout-tip test
-     ``_snout_tips``), reading the hidden pixels (``read_once``), the cable steps
+     kept no image, and ``TrimmedParts.put_back``, which holds the snout-tip test
+     ``snout_tips``), reading the hidden pixels (``read_once``), the cable steps
      (``without_cables``, ``without_low_stubs``), the tail base (``_without_tail``) and the
      hidden-pixel step (``with_hidden``). The steps nest as listed; their timers add about
      4 us a call, some 40 us a frame, to the body centroid's own row.
@@ -72,9 +72,11 @@ def _timed(table: dict, label: str, function):
     return wrapper
 
 
-#: The body centroid's steps ``--body-steps`` times: methods of ``BodyCentroid`` and the
-#: functions ``body_centroid`` calls by their module names.
-BODY_METHODS = ("_trimmed_back", "_object", "_smoothed", "_put_back_trimmed", "_snout_tips")
+#: The body centroid's steps ``--body-steps`` times: methods of ``BodyCentroid`` ...
+BODY_METHODS = ("_trimmed_back", "_object", "_smoothed")
+#: ... and of ``TrimmedParts``, which ``_trimmed_back`` calls.
+TRIMMED_METHODS = ("put_back", "snout_tips")
+#: ... and the functions ``body_centroid`` calls, by their module names.
 BODY_FUNCTIONS = (
     "read_once", "without_cables", "without_low_stubs", "_without_tail", "with_hidden",
 )  # fmt: skip
@@ -82,10 +84,13 @@ BODY_FUNCTIONS = (
 
 def _install_body_steps(table: dict) -> None:
     """Wrap the body centroid's steps (``body step: <name>``)."""
-    from depthextractors.extraction import body_centroid
+    from depthextractors.extraction import body_centroid, body_trimmed
 
     for name in BODY_METHODS:
         owner = body_centroid.BodyCentroid
+        setattr(owner, name, _timed(table, f"body step: {name}", getattr(owner, name)))
+    for name in TRIMMED_METHODS:
+        owner = body_trimmed.TrimmedParts
         setattr(owner, name, _timed(table, f"body step: {name}", getattr(owner, name)))
     for name in BODY_FUNCTIONS:
         function = getattr(body_centroid, name)

@@ -10,6 +10,7 @@ import pytest
 
 from depthextractors import MomentsTracker
 from depthextractors.extraction.body_centroid import BodyCentroid
+from depthextractors.extraction.body_trimmed import TrimmedParts
 from depthextractors.extraction.filters import FrameFilters
 
 ROWS, COLS = 120, 170
@@ -198,9 +199,8 @@ def test_hundreds_of_trimmed_parts_are_each_judged():
     candidates = body.copy()
     candidates[9, 21:679:2] = 1  # 329 one-pixel parts along the top edge, apart from each other
     candidates[20:30, 100] = 1  # a 10 px line down from the bottom edge (reach 5): too long
-    locator = BodyCentroid(FrameFilters(), 10)
     grown = body.copy()
-    locator._put_back_trimmed(grown, candidates, candidates * 30)
+    TrimmedParts(FrameFilters()).put_back(grown, candidates, candidates * 30)
     np.testing.assert_array_equal(grown[9], candidates[9])
     assert not grown[20:30, 100].any()
     np.testing.assert_array_equal(grown[10:20], body[10:20])
@@ -223,7 +223,7 @@ def snout_tip_parts(tip_height=20):
 
 def put_back(body, candidates, heights):
     grown = body.copy()
-    BodyCentroid(FrameFilters(), 10)._put_back_trimmed(grown, candidates, heights)
+    TrimmedParts(FrameFilters()).put_back(grown, candidates, heights)
     return grown
 
 

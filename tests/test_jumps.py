@@ -122,7 +122,8 @@ def test_the_frames_tracked_again_are_recorded_and_reported(reflective_session, 
     assert before.tracked_again is None
     _, after = _extract(reflective_session)
     again = np.asarray(after.tracked_again)
-    assert again.dtype == bool and again.shape == (len(after),)
+    assert again.dtype == bool
+    assert again.shape == (len(after),)
     # Every frame the largest object took far from the mouse was tracked again, and only
     # frames tracked again moved (the other frames' positions are the largest object's).
     far = np.zeros(len(after), dtype=bool)
@@ -138,7 +139,8 @@ def test_the_frames_tracked_again_are_recorded_and_reported(reflective_session, 
     # Kept in results_00.h5 and NWB, and said in the report with the first of them.
     _, stored = _extract(reflective_session, writer=H5ResultsWriter(tmp_path / "h5"))
     np.testing.assert_array_equal(read_results(tmp_path / "h5").tracked_again[:], again)
-    path = stored.to_nwb(tmp_path / "again.nwb", subject={"species": "Mus musculus", "age": "P12W", "sex": "M"})
+    subject = {"species": "Mus musculus", "age": "P12W", "sex": "M"}
+    path = stored.to_nwb(tmp_path / "again.nwb", subject=subject)
     np.testing.assert_array_equal(ExtractionResults.from_nwb(path).tracked_again, again)
     first = ", ".join(str(k) for k in np.flatnonzero(again)[:5])
     page = render_html(after, [])

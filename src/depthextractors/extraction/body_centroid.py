@@ -25,13 +25,13 @@ bases:
    The tail and cables reach farther and stay out; the snout tip and flank pixels come back.
    Where the snout is narrower than the filter's disc for longer than that (coarse pixels, a
    rat's long head), its tip reaches farther: a part reaching no farther than
-   :data:`SNOUT_REACH` times the reach comes back too when it is as wide as
-   :data:`SNOUT_WIDTH_SHARE` of the disc where it leaves the object, no taller than the
-   object's back and pointing along its axis (tails and cables are narrower, cables taller,
-   and they leave the body sideways too) (:meth:`BodyCentroid._snout_tips`). The pixels
-   examined hold the reach round all of the object, which can be larger than the tracker's
-   mask (``EMTracker``'s leaves out what its model finds unlikely), and twice the reach
-   where a trimmed part may be the snout's tip (the body is looked for again over them);
+   :data:`~.body_trimmed.SNOUT_REACH` times the reach comes back too when it is as wide as
+   :data:`~.body_trimmed.SNOUT_WIDTH_SHARE` of the disc where it leaves the object, no taller
+   than the object's back and pointing along its axis (tails and cables are narrower, cables
+   taller, and they leave the body sideways too) (:class:`~.body_trimmed.TrimmedParts`). The
+   pixels examined hold the reach round all of the object, which can be larger than the
+   tracker's mask (``EMTracker``'s leaves out what its model finds unlikely), and twice the
+   reach where a trimmed part may be the snout's tip (the body is looked for again over them);
 3. thick cables taken out: a cable as wide as the tail filter's disc or wider (a bundle, about
    half a mouse's width) survives the tail and cable filters and pulls the centroid out along
    it. A narrow part of the result (what an opening by a disc of 0.7 times the body's widest
@@ -98,14 +98,12 @@ import numpy as np
 from .body_cables import without_cables, without_low_stubs
 from .body_hidden import hidden_with, none_hidden_where_unknown, read_once, with_hidden
 from .body_occluders import HAND_MIN_RADIUS_MM, occluders
+from .body_trimmed import TrimmedParts
 from .box_windows import (
-    SQUARE,
     at_least,
     box_window,
     grown_box,
-    high_level,
     labels_under,
-    of_labels,
     opened_by_disc,
 )
 from .filters import FrameFilters, largest_region
@@ -113,20 +111,6 @@ from .tracking import TrackedObject
 
 __all__ = ["BodyCentroid"]
 
-#: A part the tail filter trimmed that reaches farther from the object than the filter's radius
-#: (and a pixel) is still the snout's tip when it reaches no farther than this many times that
-#: reach (the tip of a snout narrower than the filter's disc, seen at coarse pixels or on a
-#: rat's long head) ...
-SNOUT_REACH = 2.0
-#: ... is at least this share of the filter's disc wide where it leaves the object (it was cut
-#: off where the snout became narrower than the disc; a tail or a cable is narrower), and is
-#: nowhere taller than the object's 95th-percentile height (a snout slopes down from the back;
-#: a cable's stub rises to its anchor).
-SNOUT_WIDTH_SHARE = 0.75
-#: ... and points along the object's long axis: the direction from where it leaves the object
-#: (its pixels touching it) to its centroid is within this angle of the axis, degrees (a cable
-#: or a limb leaves the body sideways, at its end too).
-SNOUT_AXIS_ANGLE = 30.0
 #: A tail is narrower than an opening by a disc of this share of the body's widest keeps (a
 #: tail's base is 0.15-0.2 of the body's width, a mouse's or rat's head about half of it) ...
 TAIL_WIDTH_SHARE = 0.3
@@ -204,20 +188,14 @@ class BodyCentroid:
         self.animal_length = None if animal_length is None else float(animal_length)
         known = mm_per_px is not None and mm_per_px > 0 and self.animal_length is not None
         self._hand_radius = HAND_MIN_RADIUS_MM / float(mm_per_px) if known else None
-        self.reach = max(filters.tail_size) // 2 + 1 if filters.tail_iterations > 0 else 0
-        self._snout_reach = math.floor(SNOUT_REACH * self.reach)
+        self._trimmed = TrimmedParts(filters)
+        self.reach = self._trimmed.reach
         # Everything within the reach of the object, and the pixels just past it, which are far;
         # a snout's reach where a trimmed part may be the snout's tip.
-        self.margin = self.reach + 2
-        self._snout_margin = self._snout_reach + 2
+        self.margin = self._trimmed.margin
+        self._snout_margin = self._trimmed.tip_margin
         # Only a disc larger than the tail filter's removes what that filter left.
-        self._tail_radius = max(filters.tail_size) // 2 if filters.tail_iterations > 0 else None
-        # Whole-pixel distances to the body: 0 touching it, 1 within reach, 2 within a snout's
-        # reach, 3 beyond.
-        self._distance_kinds = np.full(256, 3, dtype=np.uint8)
-        self._distance_kinds[: self._snout_reach + 1] = 2
-        self._distance_kinds[: self.reach + 1] = 1
-        self._distance_kinds[:2] = 0
+        self._tail_radius = self._trimmed.tail_radius
         self._before_tail = replace(filters, tail_iterations=0, tether_size=0, temporal_size=0)
         self._kernels = self._before_tail.kernels()
         self._border = self._before_tail.reach()
@@ -368,7 +346,7 @@ class BodyCentroid:
             window = box_window(*smoothed, x0, y0, x1, y1)
         if not self.reach:
             return _Trimmed(x0, y0, body, window, True, None, False)
-        complete, left_out, rises = self._put_back_trimmed(
+        complete, left_out, rises = self._trimmed.put_back(
             body, at_least(window, self.threshold), window, margin >= self._snout_margin
         )
         return _Trimmed(x0, y0, body, window, complete, left_out, rises)
@@ -458,101 +436,6 @@ class BodyCentroid:
             max(x1, needed[2]),
             max(y1, needed[3]),
         )
-
-    def _put_back_trimmed(
-        self,
-        body: np.ndarray,
-        candidates: np.ndarray,
-        smoothed: np.ndarray,
-        tips_judged: bool = True,
-    ) -> tuple[bool, np.ndarray | None, bool]:
-        """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach,
-        and those that are the snout's tip (:meth:`_snout_tips`): ``(complete, left_out,
-        rises)``.
-        ``complete`` is false, and nothing is added, when ``tips_judged`` is false and a part
-        may be the snout's tip (how far it reaches is told only over pixels holding twice the
-        reach round the body). ``left_out``: uint8 (0/1), the parts touching the body that
-        were left out (a tail, a cable going on), or ``None``; ``rises``: whether a trimmed
-        pixel left out rises above the body's tallest (a cable's stretch; a tail lies lower)."""
-        trimmed = cv2.subtract(candidates, body)
-        count, labels = cv2.connectedComponents(trimmed, connectivity=8, ltype=cv2.CV_16U)
-        if count < 2:
-            return True, None, False
-        # Each trimmed part's distances to the body (OpenCV's 3x3 chamfer approximation),
-        # rounded to whole pixels and sorted into touching (0-1), within reach, within a
-        # snout's reach and beyond: one histogram of four bins per part.
-        outside = cv2.threshold(body, 0, 1, cv2.THRESH_BINARY_INV)[1]
-        distance = cv2.convertScaleAbs(cv2.distanceTransform(outside, cv2.DIST_L2, 3))
-        kind = cv2.LUT(distance, self._distance_kinds).astype(np.uint16)
-        histogram = cv2.calcHist([labels, kind], [0, 1], trimmed, [count, 4], [0, count, 0, 4])
-        touching = histogram[:, 0] > 0
-        beyond_reach = histogram[:, 2] > 0
-        within_snout = histogram[:, 3] == 0
-        back = touching & ~beyond_reach & within_snout
-        tips = touching & beyond_reach & within_snout
-        tips[0] = False
-        if tips.any():
-            snout = self._snout_tips(body, labels, tips, smoothed)
-            if not tips_judged and snout.any():
-                return False, None, False
-            back |= snout
-        back[0] = False
-        cv2.bitwise_or(body, of_labels(labels, back), dst=body)
-        left = touching & ~back
-        if not left.any():
-            return True, None, False
-        # What is put back is body now: a trimmed pixel taller than all of it was left out.
-        rises = cv2.minMaxLoc(smoothed, trimmed)[1] > cv2.minMaxLoc(smoothed, body)[1]
-        return True, of_labels(labels, left), rises
-
-    def _snout_tips(
-        self, body: np.ndarray, labels: np.ndarray, tips: np.ndarray, smoothed: np.ndarray
-    ) -> np.ndarray:
-        """Which of the trimmed parts ``tips`` (by label; each touching ``body`` and reaching
-        beyond the reach but within :data:`SNOUT_REACH` times it) are a snout's tip: at least
-        :data:`SNOUT_WIDTH_SHARE` of the tail filter's disc wide (the deepest of their pixels
-        within the body and them together lies that share of the disc's radius from the
-        outline), nowhere taller than the body's 95th-percentile height, and pointing along
-        the body's long axis (within :data:`SNOUT_AXIS_ANGLE` of it, from its pixels touching
-        the body to its centroid)."""
-        pixels = of_labels(labels, tips)
-        width = cv2.distanceTransform(cv2.bitwise_or(body, pixels), cv2.DIST_L2, 5)
-        # Most frames' candidates are a tail, narrow everywhere: one test over the image.
-        deep = cv2.compare(width, SNOUT_WIDTH_SHARE * self._tail_radius, cv2.CMP_GE)
-        if cv2.countNonZero(cv2.bitwise_and(deep, pixels)) == 0:
-            return np.zeros_like(tips)
-        rows, cols = np.nonzero(pixels)
-        owner = labels[rows, cols]
-        widest = np.zeros(tips.size, dtype=np.float32)
-        np.maximum.at(widest, owner, width[rows, cols])
-        snout = tips & (widest >= SNOUT_WIDTH_SHARE * self._tail_radius)
-        if not snout.any():
-            return snout
-        tallest = np.zeros(tips.size, dtype=np.float32)
-        np.maximum.at(tallest, owner, smoothed[rows, cols])
-        snout &= tallest <= high_level(smoothed, body)
-        if not snout.any():
-            return snout
-        moments = cv2.moments(body, binaryImage=True)
-        axis = 0.5 * math.atan2(2.0 * moments["mu11"], moments["mu20"] - moments["mu02"])
-        dx, dy = _mean_position(owner, cols, rows, tips.size)
-        touching = cv2.dilate(body, SQUARE)[rows, cols] > 0
-        start_x, start_y = _mean_position(
-            owner[touching], cols[touching], rows[touching], tips.size
-        )
-        dx, dy = dx - start_x, dy - start_y
-        along = np.abs(dx * math.cos(axis) + dy * math.sin(axis))
-        return snout & (along >= math.cos(math.radians(SNOUT_AXIS_ANGLE)) * np.hypot(dx, dy))
-
-
-def _mean_position(
-    owner: np.ndarray, cols: np.ndarray, rows: np.ndarray, count: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)``: the mean column and row of the pixels of each label below ``count`` (0
-    where a label has none)."""
-    pixels = np.maximum(np.bincount(owner, minlength=count), 1)
-    x = np.bincount(owner, cols, minlength=count) / pixels
-    return x, np.bincount(owner, rows, minlength=count) / pixels
 
 
 def _without_tail(body: np.ndarray, inside: np.ndarray, tail_radius: int) -> np.ndarray:
