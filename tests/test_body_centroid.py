@@ -570,7 +570,8 @@ def test_a_tethered_rat_at_fine_pixels_keeps_its_head(tmp_path):
     session = SessionParameters(
         camera="realsense_d435_1280x720", arena="square", floor_depth_mm=1200.0,
         floor_tilt_deg=(-0.6, 0.45), noise_mm=7.5, mouse=rat, tether=bundle, seed=71,
-        arena_size_mm=752.8, walls="sloped", behaviour=Behaviour(bending=1.45, walking_speed_mm_s=240.0),
+        arena_size_mm=752.8, walls="sloped",
+        behaviour=Behaviour(bending=1.45, walking_speed_mm_s=240.0),
     ).generate(tmp_path / "rat", 60)  # fmt: skip
     video = open_depth_video(session.directory)
     arena = SessionExtraction(video).find_roi()
