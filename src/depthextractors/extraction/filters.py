@@ -279,7 +279,15 @@ def remove_tethers(heights: np.ndarray, size: int, reach: float = 1.25) -> np.nd
     numpy.ndarray
         ``heights``, or a copy with the tethers' pixels set to 0.
     """
-    mask = (heights > 0).astype(np.uint8)
+    whole = (heights > 0).astype(np.uint8)
+    x, y, w, h = cv2.boundingRect(whole)
+    if w == 0:
+        return heights
+    # Worked on round the non-zero pixels only (the filter's region holds a cable's far
+    # stretch and noise): a disc's width of zeros round them keeps the opening as over the
+    # whole image, where the erosion takes what lies past the image's edge as set.
+    y0, x0 = max(y - size, 0), max(x - size, 0)
+    mask = whole[y0 : y + h + size, x0 : x + w + size]
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
     opened = cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc)
     largest = largest_region(opened)
@@ -289,26 +297,36 @@ def remove_tethers(heights: np.ndarray, size: int, reach: float = 1.25) -> np.nd
     # opening cuts a body in two where it narrows (a waist, or a hole where a cable standing
     # on the back rises above max_height), and both halves are body. Only what the opening
     # removed can be a tether.
-    _, objects, _ = label_regions(mask)
     row, col = np.unravel_index(int(np.argmax(largest)), largest.shape)
-    body = opened.astype(bool) & (objects == objects[row, col])
+    # The object holding it: flooded from that pixel (8-connected), not the image labelled.
+    filled = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), dtype=np.uint8)
+    cv2.floodFill(mask, filled, (int(col), int(row)), 0, 0, 0, 8 | cv2.FLOODFILL_MASK_ONLY)
+    body = opened.astype(bool) & (filled[1:-1, 1:-1] > 0)
     ys, xs = np.nonzero(body)
     if xs.size < 3:
         return heights
+    # In the whole image's pixel coordinates.
+    ys, xs = ys + y0, xs + x0
     centre = np.array([xs.mean(), ys.mean()])
     inverse = np.linalg.pinv(np.cov(np.vstack([xs, ys])) * 4.0 * reach**2)
     rest = mask & ~opened
     count, labels, _ = label_regions(rest)
-    out = heights
-    for label in range(1, count):
-        part_ys, part_xs = np.nonzero(labels == label)
-        offsets = np.vstack([part_xs, part_ys]).T - centre
-        # Mahalanobis distance 1 under 4 * covariance is the body's ellipse (semi-axes
-        # 2 sqrt(eigenvalues), the body's half-length and half-width).
-        if np.einsum("ij,jk,ik->i", offsets, inverse, offsets).max() > 1.0:
-            if out is heights:
-                out = heights.copy()
-            out[part_ys, part_xs] = 0
+    if count < 2:
+        return heights
+    # All the parts' pixels at once (a pass over the image per part cost most of the filter).
+    part_ys, part_xs = np.nonzero(labels)
+    owner = labels[part_ys, part_xs]
+    part_ys, part_xs = part_ys + y0, part_xs + x0
+    offsets = np.vstack([part_xs, part_ys]).T - centre
+    # Mahalanobis distance 1 under 4 * covariance is the body's ellipse (semi-axes
+    # 2 sqrt(eigenvalues), the body's half-length and half-width).
+    reached = np.zeros(count, dtype=np.float64)
+    np.maximum.at(reached, owner, np.einsum("ij,jk,ik->i", offsets, inverse, offsets))
+    tether = (reached > 1.0)[owner]
+    if not tether.any():
+        return heights
+    out = heights.copy()
+    out[part_ys[tether], part_xs[tether]] = 0
     return out
 
 
