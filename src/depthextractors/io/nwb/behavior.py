@@ -137,52 +137,45 @@ def _add_masks(
     return mask_dtype
 
 
+#: The per-frame decisions exported (when the results hold them): series name, the results'
+#: attribute, dtype, description.
+_FRAME_DECISIONS = (
+    (
+        "flipped_series", "flips", np.uint8,
+        "1 where the flip corrector turned the animal round (angle + pi, crop rotated 180 "
+        "degrees), 0 elsewhere (moseq2 metadata/extraction/flips)",
+    ),
+    (
+        "flip_confidence", "flip_confidence", np.float32,
+        "The flip corrector's probability that the heading chosen for the frame is right (0.5 "
+        "= chance, 1 = certain), unitless; NaN where the animal was not found or the corrector "
+        "gives no confidence (depthextractors metadata/extraction/flip_confidence)",
+    ),
+    (
+        "tracked_again", "tracked_again", np.uint8,
+        "1 where the frame's tracked object lay far from where the frames round it put the "
+        "animal and the frame was tracked again near there (retrack_jumps), 0 elsewhere "
+        "(depthextractors metadata/extraction/tracked_again)",
+    ),
+)  # fmt: skip
+
+
 def _add_frame_decisions(module: Any, results: ExtractionResults, clock: _SharedClock) -> None:
     """What the flip corrector decided, and its confidence (when one ran); the frames
     tracked again (when the extraction tracked frames again)."""
     from pynwb import TimeSeries
 
-    if results.flips is not None:
-        flips = np.asarray(results.flips[:], dtype=np.uint8)
+    for name, attribute, dtype, description in _FRAME_DECISIONS:
+        values = getattr(results, attribute)
+        if values is None:
+            continue
         module.add(
             clock.series(
                 TimeSeries,
-                name="flipped_series",
-                data=_compressed(flips),
+                name=name,
+                data=_compressed(np.asarray(values[:], dtype=dtype)),
                 unit="n.a.",
-                description=(
-                    "1 where the flip corrector turned the animal round (angle + pi, crop rotated "
-                    "180 degrees), 0 elsewhere (moseq2 metadata/extraction/flips)"
-                ),
-            )
-        )
-    if results.flip_confidence is not None:
-        module.add(
-            clock.series(
-                TimeSeries,
-                name="flip_confidence",
-                data=_compressed(np.asarray(results.flip_confidence[:], dtype=np.float32)),
-                unit="n.a.",
-                description=(
-                    "The flip corrector's probability that the heading chosen for the frame is "
-                    "right (0.5 = chance, 1 = certain), unitless; NaN where the animal was not "
-                    "found or the corrector gives no confidence (depthextractors "
-                    "metadata/extraction/flip_confidence)"
-                ),
-            )
-        )
-    if results.tracked_again is not None:
-        module.add(
-            clock.series(
-                TimeSeries,
-                name="tracked_again",
-                data=_compressed(np.asarray(results.tracked_again[:], dtype=np.uint8)),
-                unit="n.a.",
-                description=(
-                    "1 where the frame's tracked object lay far from where the frames round it "
-                    "put the animal and the frame was tracked again near there (retrack_jumps), "
-                    "0 elsewhere (depthextractors metadata/extraction/tracked_again)"
-                ),
+                description=description,
             )
         )
 
