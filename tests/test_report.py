@@ -26,6 +26,7 @@ from depthextractors.io.report_figures import (
     TIMELINE_BAND,
     TIMELINE_GAP,
     TIMELINE_LEFT,
+    TRACKED_AGAIN_COLOUR,
     VALID_COLOUR,
     build_figures,
 )
@@ -325,6 +326,39 @@ def test_quality_timeline_marks_low_flip_confidence(report):
     band = _decode(figure.png)[LOW_CONFIDENCE_ROW, TIMELINE_LEFT : TIMELINE_LEFT + width]
     assert np.all(band == 236)
     assert "no flip confidence recorded" in figure.note
+
+
+TRACKED_AGAIN_ROW = TIMELINE_GAP * 5 + TIMELINE_BAND * 4 + TIMELINE_BAND // 2
+
+
+def test_quality_timeline_marks_the_frames_tracked_again(report):
+    results = report[0]
+    n = len(results)
+    again = np.zeros(n, dtype=bool)
+    again[40:43] = True
+    again[110] = True
+    marked = ExtractionResults(
+        results.frames, results.frames_mask, results.scalars, results.timestamps,
+        results.metadata, results.flips, flip_confidence=results.flip_confidence,
+        tracked_again=again,
+    )  # fmt: skip
+    figure = next(f for f in build_figures(marked, num_crops=4) if f.key == "quality")
+    picture = _decode(figure.png)
+    width = picture.shape[1] - TIMELINE_LEFT - 10
+    band = picture[TRACKED_AGAIN_ROW, TIMELINE_LEFT : TIMELINE_LEFT + width]
+    blue = np.all(band == TRACKED_AGAIN_COLOUR, axis=-1)
+    np.testing.assert_array_equal(blue, _expected_columns(again, width))
+    np.testing.assert_array_equal(np.all(band == 236, axis=-1), ~blue)
+    assert "blue (4 frames)" in figure.note
+    # A run that does not track frames again records nothing: a grey band, and the note says so.
+    none = ExtractionResults(
+        results.frames, results.frames_mask, results.scalars, results.timestamps,
+        results.metadata, results.flips, flip_confidence=results.flip_confidence,
+    )  # fmt: skip
+    figure = next(f for f in build_figures(none, num_crops=4) if f.key == "quality")
+    band = _decode(figure.png)[TRACKED_AGAIN_ROW, TIMELINE_LEFT : TIMELINE_LEFT + width]
+    assert np.all(band == 236)
+    assert "this run does not track frames again" in figure.note
 
 
 def test_summary_table_figures(report):

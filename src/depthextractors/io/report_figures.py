@@ -5,7 +5,7 @@
 - a grid of sample crops spread over the session (what moseq2-pca will see);
 - the centroid path in millimetres, and speed, height and heading traces over time;
 - a quality timeline: frames without the animal, dropped frames, nose switches, frames whose
-  heading the flip corrector was unsure of.
+  heading the flip corrector was unsure of, frames tracked again (``retrack_jumps``).
 
 The images of the camera frame are made with OpenCV and shown at one SVG unit per camera pixel
 with a millimetre scale bar (and a colour bar where colour means height); the plots are SVG
@@ -51,6 +51,8 @@ DROPPED_COLOUR = (0, 0, 0)
 FLIP_COLOUR = (148, 103, 189)
 #: Timeline colour (R, G, B) of frames whose flip confidence is below LOW_FLIP_CONFIDENCE.
 LOW_CONFIDENCE_COLOUR = (255, 127, 14)
+#: Frames tracked again near where the frames round them put the animal (``retrack_jumps``).
+TRACKED_AGAIN_COLOUR = (31, 119, 180)
 #: Flip confidence (probability that the heading is right, 0.5 to 1) below which a frame is
 #: marked in the quality timeline: below 0.9 about one such frame in ten or more is turned wrong.
 LOW_FLIP_CONFIDENCE = 0.9
@@ -70,7 +72,7 @@ REPORT_IMAGES: dict[str, str] = {
     "height": "Mean height of the animal (mm)",
     "angle": "Heading angle (degrees)",
     "quality": "Quality timeline: animal found, dropped frames, nose switches, low flip "
-    "confidence",
+    "confidence, frames tracked again",
 }
 
 
@@ -220,24 +222,30 @@ def _quality_timeline(
     duration_s: float,
     width: int = 1000,
     flip_confidence: np.ndarray | None = None,
+    tracked_again: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Four labelled bands over time: animal found, dropped frames, nose switches, low flip
-    confidence.
+    """Five labelled bands over time: animal found, dropped frames, nose switches, low flip
+    confidence, frames tracked again.
 
     Animal found is green (red where not), dropped frames black, frames where the flip
     corrector switched the nose to the body axis's other end purple (:func:`nose_switches`:
-    not the frames it left turned, whose share depends on the first frame), and frames with
+    not the frames it left turned, whose share depends on the first frame), frames with
     the animal whose flip confidence (a probability, 0.5 to 1) is below
-    :data:`LOW_FLIP_CONFIDENCE` orange.
+    :data:`LOW_FLIP_CONFIDENCE` orange, and frames tracked again near where the frames round
+    them put the animal (``retrack_jumps``) blue.
 
     The bands are ``TIMELINE_BAND`` pixels high, start at column ``TIMELINE_LEFT`` and are
     ``width`` columns wide; column ``c`` stands for frames ``c * n // width`` onwards. A band
-    with nothing to show (no flip corrector, no confidence) stays grey.
+    with nothing to show (no flip corrector, no confidence, no frames tracked again recorded)
+    stays grey.
     """
     n = valid.size
     band, gap, left = TIMELINE_BAND, TIMELINE_GAP, TIMELINE_LEFT
-    out = np.full((4 * band + 4 * gap + 22, left + width + 10, 3), 255, dtype=np.uint8)
-    labels = ("animal found", "dropped frames", "nose switched", "low flip conf.")
+    labels = (
+        "animal found", "dropped frames", "nose switched", "low flip conf.", "tracked again",
+    )  # fmt: skip
+    rows = len(labels)
+    out = np.full((rows * band + rows * gap + 22, left + width + 10, 3), 255, dtype=np.uint8)
     for row, label in enumerate(labels):
         top = gap + row * (band + gap)
         cv2.putText(
@@ -245,7 +253,7 @@ def _quality_timeline(
             cv2.LINE_AA,
         )  # fmt: skip
         out[top : top + band, left : left + width] = (236, 236, 236)
-    bottom = gap + 4 * (band + gap)
+    bottom = gap + rows * (band + gap)
     for x, text in ((left, "0 s"), (left + width - 60, f"{duration_s:.1f} s")):
         cv2.putText(
             out, text, (x, bottom + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (60, 60, 60), 1,
@@ -277,6 +285,10 @@ def _quality_timeline(
     if flip_confidence is not None:
         low = low_confidence(flip_confidence, valid)
         out[top : top + band, left + np.flatnonzero(per_column(low))] = LOW_CONFIDENCE_COLOUR
+    top += band + gap
+    if tracked_again is not None:
+        again = np.flatnonzero(per_column(tracked_again))
+        out[top : top + band, left + again] = TRACKED_AGAIN_COLOUR
     return out
 
 
@@ -567,9 +579,17 @@ def _quality_figure(
     else:
         low = int(low_confidence(confidence, valid).sum())
         note += f" ({low:,} frames)"
+    again = None
+    note += "; tracked again near where the frames round them put the animal: blue"
+    if results.tracked_again is None:
+        note += " (not recorded: this run does not track frames again)"
+    else:
+        again = np.asarray(results.tracked_again[:], dtype=bool)
+        note += f" ({int(again.sum()):,} frames)"
     timeline = _quality_timeline(
-        valid, results.dropped_after, flips, duration, flip_confidence=confidence
-    )
+        valid, results.dropped_after, flips, duration, flip_confidence=confidence,
+        tracked_again=again,
+    )  # fmt: skip
     png = _png(timeline)
     svg = image_panel(png, timeline.shape[:2], "quality")
     return ReportFigure("quality", REPORT_IMAGES["quality"], svg, png, note)
