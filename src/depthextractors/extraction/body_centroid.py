@@ -28,10 +28,14 @@ bases:
    :data:`~.body_trimmed.SNOUT_REACH` times the reach comes back too when it is as wide as
    :data:`~.body_trimmed.SNOUT_WIDTH_SHARE` of the disc where it leaves the object, no taller
    than the object's back and pointing along its axis (tails and cables are narrower, cables
-   taller, and they leave the body sideways too) (:class:`~.body_trimmed.TrimmedParts`). The
-   pixels examined hold the reach round all of the object, which can be larger than the
-   tracker's mask (``EMTracker``'s leaves out what its model finds unlikely), and twice the
-   reach where a trimmed part may be the snout's tip (the body is looked for again over them);
+   taller, and they leave the body sideways too) (:class:`~.body_trimmed.TrimmedParts`). With
+   the tether filter on, a head it took for a tether (narrower than its disc, reaching out of
+   the body's ellipse: a rat's tapering head at fine pixels) comes back the same way when it
+   reaches no farther than the disc is wide and is half its radius wide where it leaves the
+   object. The pixels examined hold the reach round all of the object, which can be larger
+   than the tracker's mask (``EMTracker``'s leaves out what its model finds unlikely), and a
+   snout's (or a head's) reach where a trimmed part may be one (the body is looked for again
+   over them);
 3. thick cables taken out: a cable as wide as the tail filter's disc or wider (a bundle, about
    half a mouse's width) survives the tail and cable filters and pulls the centroid out along
    it. A narrow part of the result (what an opening by a disc of 0.7 times the body's widest
@@ -174,7 +178,7 @@ class BodyCentroid:
         Pixels from the object within which trimmed parts are put back (0: no tail filter).
     margin : int
         Pixels round the tracked object's bounding box that are examined (the reach and two
-        pixels; twice the reach and two where a trimmed part may be the snout's tip).
+        pixels; a snout's or a head's reach and two where a trimmed part may be one).
     """
 
     def __init__(
@@ -247,8 +251,8 @@ class BodyCentroid:
         Notes
         -----
         Only the pixels within ``margin`` of the tracked object's bounding box are examined;
-        where a trimmed part may be the snout's tip, the body is looked for again over those
-        within twice the reach (and two pixels). About 200 microseconds of CPU a frame for a
+        where a trimmed part may be the snout's tip (or a head the tether filter took), the
+        body is looked for again over those within its reach (and two pixels). About 200 microseconds of CPU a frame for a
         Kinect v2 mouse on the 2-core development machine (2026-12-06, a timer round it on
         ``benchmarks/bench_extract.py``'s session), 20-60 of them to look at the hidden pixels
         round it, about 25 to look for the snout's tip and about 25 for a cable's stub (on a
@@ -262,7 +266,7 @@ class BodyCentroid:
             return math.nan, math.nan, math.nan
         if not trimmed.complete:
             # A trimmed part may be the snout's tip; how far it reaches is told over a window
-            # holding twice the reach, which most frames do not need (it costs about 40 us).
+            # holding a snout's reach, which most frames do not need (it costs about 40 us).
             trimmed = self._trimmed_back(found, heights, box_shape, smoothed, self._snout_margin)
         x0, y0, body, smoothed, _, left_out, rises = trimmed
         inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
