@@ -251,15 +251,15 @@ class BodyCentroid:
         Notes
         -----
         Only the pixels within ``margin`` of the tracked object's bounding box are examined;
-        where a trimmed part may be the snout's tip (or a head the tether filter took), the
-        body is looked for again over those within its reach (and two pixels). About 200 microseconds of CPU a frame for a
-        Kinect v2 mouse on the 2-core development machine (2026-12-06, a timer round it on
-        ``benchmarks/bench_extract.py``'s session), 20-60 of them to look at the hidden pixels
-        round it, about 25 to look for the snout's tip and about 25 for a cable's stub (on a
-        slower day for the machine: 311-350 against 268-352 without the stub), about 19 for a
-        stub lying as high as the body (the tail left out is looked at in nearly every frame);
-        most steps are one OpenCV call, as the numpy equivalents (boolean indexing, gathers by
-        label) cost several times more on such small images.
+        where a trimmed part may be the snout's tip (or a head the tether filter took), the body
+        is looked for again over those within its reach (and two pixels). About 200 microseconds
+        of CPU a frame for a Kinect v2 mouse on the 2-core development machine (2026-12-06, a
+        timer round it on ``benchmarks/bench_extract.py``'s session), 20-60 of them to look at
+        the hidden pixels round it, about 25 to look for the snout's tip and about 25 for a
+        cable's stub (on a slower day for the machine: 311-350 against 268-352 without the
+        stub), about 19 for a stub lying as high as the body (the tail left out is looked at in
+        nearly every frame); most steps are one OpenCV call, as the numpy equivalents (boolean
+        indexing, gathers by label) cost several times more on such small images.
         """
         trimmed = self._trimmed_back(found, heights, box_shape, smoothed, self.margin)
         if trimmed is None:
