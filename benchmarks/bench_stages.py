@@ -228,7 +228,7 @@ def _report(runs: list[dict]) -> None:
     steps = {k.split(": ", 1)[1]: v for k, v in table.items() if k.startswith("body step:")}
     if steps:
         print("\n| body centroid step (nested as listed) | CPU us/frame | calls |\n|---|---|---|")
-        for name in BODY_METHODS + BODY_FUNCTIONS:
+        for name in BODY_METHODS + TRIMMED_METHODS + BODY_FUNCTIONS:
             entry = steps.get(name, {"cpu": 0.0, "calls": 0})
             print(f"| {name} | {1e6 * entry['cpu'] / frames:.1f} | {entry['calls']:,} |")
 
