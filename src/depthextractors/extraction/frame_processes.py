@@ -15,6 +15,8 @@ fork of a process running threads can deadlock), or spawn where there is none. E
 worker imports the program's main script, as Python's worker processes do: a script that runs
 an extraction at its top level, not under ``if __name__ == "__main__":``, would run it again in
 every worker, so for such a script the first pass stays in threads (:func:`main_script_guarded`).
+:func:`choose_workers` decides where the first pass runs (:func:`why_not_processes` says what
+keeps it in threads).
 """
 
 from __future__ import annotations
@@ -39,14 +41,16 @@ from typing import Any
 import numpy as np
 
 from ..extractors.base import DepthVideoExtractor
-from .executor import ChunkWindow, read_block_frames
+from .executor import ChunkWindow, JobOptions, read_block_frames
 from .stages import FrameStage, WindowWork
 
 __all__ = [
     "FramePassProcesses",
+    "choose_workers",
     "main_script_guarded",
     "start_worker_server",
     "why_no_workers",
+    "why_not_processes",
 ]
 
 #: What the workers import before they are forked: everything a frame stage runs.
@@ -72,6 +76,75 @@ def why_no_workers() -> str | None:
             "worker process would run it again"
         )
     return None
+
+
+def why_not_processes(extractor: DepthVideoExtractor, first_pass: list[FrameStage]) -> str | None:
+    """Why the first pass cannot run in worker processes that read their own frames, or
+    ``None`` when it can: the recording must read at any frame from a copy of its extractor,
+    this process must be able to start workers (:func:`why_no_workers`),
+    and no stage of the pass may need the frames in order, their neighbours or a buffer of
+    the whole window.
+
+    Parameters
+    ----------
+    extractor : DepthVideoExtractor
+        The recording.
+    first_pass : list of FrameStage
+        The first pass, from :func:`frame_passes`.
+
+    Returns
+    -------
+    str or None
+    """
+    if not extractor.reads_anywhere:
+        return f"{type(extractor).__name__} recordings are read in order, in this process"
+    if any(stage.sequential or stage.writes_filtered or stage.margin for stage in first_pass) or (
+        not any(stage.keeps_patches for stage in first_pass)
+    ):
+        return "the first frame pass keeps the window's frames whole (a temporal median)"
+    obstacle = why_no_workers()
+    if obstacle is not None:
+        return obstacle
+    try:
+        pickle.dumps(first_pass)
+    except Exception as error:  # a strategy defined where a worker cannot import it
+        return f"a stage of the first frame pass cannot be sent to a worker process ({error})"
+    return None
+
+
+def choose_workers(
+    job: JobOptions,
+    extractor: DepthVideoExtractor,
+    first_pass: list[FrameStage],
+    frames: int | None = None,
+) -> tuple[str, int]:
+    """Where the first frame pass runs, ``"processes"`` or ``"threads"``, and on how many
+    workers (:meth:`JobOptions.plan`), warning when processes were asked for but cannot be
+    used (:func:`why_not_processes`).
+
+    Parameters
+    ----------
+    job : JobOptions
+        The job options.
+    extractor : DepthVideoExtractor
+        The recording.
+    first_pass : list of FrameStage
+        The first pass, from :func:`frame_passes`.
+    frames : int, optional
+        Frames to extract.
+
+    Returns
+    -------
+    (str, int)
+    """
+    obstacle = None if job.workers == "threads" else why_not_processes(extractor, first_pass)
+    if job.workers == "processes" and obstacle is not None:
+        warnings.warn(
+            f"workers='processes' was asked for, but the frames are worked on in threads: "
+            f"{obstacle}",
+            stacklevel=3,
+        )
+    return job.plan(job.workers != "threads" and obstacle is None, frames)
 
 
 def start_worker_server() -> None:

@@ -53,7 +53,7 @@ from .executor import JobOptions, worker_thread_limits
 from .filters import FrameFilters, HampelFilter
 from .flips import FlipCorrector
 from .flips.motion import flip_corrector_of
-from .frame_processes import start_worker_server
+from .frame_processes import choose_workers, start_worker_server
 from .frame_stages import (
     BodyCentroidStage,
     HeightsPatchStage,
@@ -80,7 +80,7 @@ from .scalars import (
     ScalarComputer,
     detect_dropped_frames,
 )
-from .stages import ChunkStage, FrameStage, choose_workers, frame_passes, run_windows
+from .stages import ChunkStage, FrameStage, frame_passes, run_windows
 from .tracking import MomentsTracker, Tracker
 
 __all__ = ["ArenaResult", "SessionExtraction"]

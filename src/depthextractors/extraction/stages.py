@@ -23,9 +23,7 @@ over a window.
 from __future__ import annotations
 
 import contextlib
-import pickle
 import threading
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -46,12 +44,10 @@ __all__ = [
     "ChunkStage",
     "FrameStage",
     "WindowWork",
-    "choose_workers",
     "frame_passes",
     "nonzero_region",
     "run_frame_passes",
     "run_windows",
-    "why_not_processes",
 ]
 
 
@@ -375,77 +371,6 @@ def run_frame_passes(
             work.executor.map_ranges(frames, work.count)
         for stage in stages:
             stage.end(work)
-
-
-def why_not_processes(extractor: DepthVideoExtractor, first_pass: list[FrameStage]) -> str | None:
-    """Why the first pass cannot run in worker processes that read their own frames, or
-    ``None`` when it can: the recording must read at any frame from a copy of its extractor,
-    this process must be able to start workers (:func:`~.frame_processes.why_no_workers`),
-    and no stage of the pass may need the frames in order, their neighbours or a buffer of
-    the whole window.
-
-    Parameters
-    ----------
-    extractor : DepthVideoExtractor
-        The recording.
-    first_pass : list of FrameStage
-        The first pass, from :func:`frame_passes`.
-
-    Returns
-    -------
-    str or None
-    """
-    from .frame_processes import why_no_workers
-
-    if not extractor.reads_anywhere:
-        return f"{type(extractor).__name__} recordings are read in order, in this process"
-    if any(stage.sequential or stage.writes_filtered or stage.margin for stage in first_pass) or (
-        not any(stage.keeps_patches for stage in first_pass)
-    ):
-        return "the first frame pass keeps the window's frames whole (a temporal median)"
-    obstacle = why_no_workers()
-    if obstacle is not None:
-        return obstacle
-    try:
-        pickle.dumps(first_pass)
-    except Exception as error:  # a strategy defined where a worker cannot import it
-        return f"a stage of the first frame pass cannot be sent to a worker process ({error})"
-    return None
-
-
-def choose_workers(
-    job: JobOptions,
-    extractor: DepthVideoExtractor,
-    first_pass: list[FrameStage],
-    frames: int | None = None,
-) -> tuple[str, int]:
-    """Where the first frame pass runs, ``"processes"`` or ``"threads"``, and on how many
-    workers (:meth:`JobOptions.plan`), warning when processes were asked for but cannot be
-    used (:func:`why_not_processes`).
-
-    Parameters
-    ----------
-    job : JobOptions
-        The job options.
-    extractor : DepthVideoExtractor
-        The recording.
-    first_pass : list of FrameStage
-        The first pass, from :func:`frame_passes`.
-    frames : int, optional
-        Frames to extract.
-
-    Returns
-    -------
-    (str, int)
-    """
-    obstacle = None if job.workers == "threads" else why_not_processes(extractor, first_pass)
-    if job.workers == "processes" and obstacle is not None:
-        warnings.warn(
-            f"workers='processes' was asked for, but the frames are worked on in threads: "
-            f"{obstacle}",
-            stacklevel=3,
-        )
-    return job.plan(job.workers != "threads" and obstacle is None, frames)
 
 
 def run_windows(
