@@ -174,11 +174,6 @@ class BodyCentroid:
     ----------
     threshold : int
         Whole millimetres from which a rounded-down height counts as above ``min_height``.
-    reach : int
-        Pixels from the object within which trimmed parts are put back (0: no tail filter).
-    margin : int
-        Pixels round the tracked object's bounding box that are examined (the reach and two
-        pixels; a snout's or a head's reach and two where a trimmed part may be one).
     """
 
     def __init__(
@@ -193,16 +188,21 @@ class BodyCentroid:
         known = mm_per_px is not None and mm_per_px > 0 and self.animal_length is not None
         self._hand_radius = HAND_MIN_RADIUS_MM / float(mm_per_px) if known else None
         self._trimmed = TrimmedParts(filters)
-        self.reach = self._trimmed.reach
-        # Everything within the reach of the object, and the pixels just past it, which are far;
-        # a snout's reach where a trimmed part may be the snout's tip.
-        self.margin = self._trimmed.margin
-        self._snout_margin = self._trimmed.tip_margin
-        # Only a disc larger than the tail filter's removes what that filter left.
-        self._tail_radius = self._trimmed.tail_radius
         self._before_tail = replace(filters, tail_iterations=0, tether_size=0, temporal_size=0)
         self._kernels = self._before_tail.kernels()
         self._border = self._before_tail.reach()
+
+    @property
+    def reach(self) -> int:
+        """Pixels from the object within which trimmed parts are put back (0: no tail
+        filter)."""
+        return self._trimmed.reach
+
+    @property
+    def margin(self) -> int:
+        """Pixels round the tracked object's bounding box that are examined: the reach and
+        two pixels (a snout's or a head's reach and two where a trimmed part may be one)."""
+        return self._trimmed.margin
 
     def __repr__(self) -> str:
         return f"BodyCentroid(threshold={self.threshold} mm, reach={self.reach} px)"
@@ -267,7 +267,9 @@ class BodyCentroid:
         if not trimmed.complete:
             # A trimmed part may be the snout's tip; how far it reaches is told over a window
             # holding a snout's reach, which most frames do not need (it costs about 40 us).
-            trimmed = self._trimmed_back(found, heights, box_shape, smoothed, self._snout_margin)
+            trimmed = self._trimmed_back(
+                found, heights, box_shape, smoothed, self._trimmed.tip_margin
+            )
         x0, y0, body, smoothed, _, left_out, rises = trimmed
         inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
         half_width = cv2.minMaxLoc(inside)[1]
@@ -291,10 +293,10 @@ class BodyCentroid:
             body, smoothed, inside, hidden_window, rising, self.animal_length
         )
         stubless = without_low_stubs(body, smoothed, inside, left_out, self.animal_length)
-        if self._tail_radius is not None:
+        if self._trimmed.tail_radius is not None:
             # The tail is told by the body's shape, of which what a cable covers is part: a
             # cable lying along a rat's head leaves two slivers of it, as narrow as a tail.
-            body = _without_tail(body, inside, self._tail_radius)
+            body = _without_tail(body, inside, self._trimmed.tail_radius)
         if stubless is not None:
             # Seen, not hidden: a low stub's pixels are not given back below.
             without = stubless if cables is None else cv2.bitwise_and(without, stubless)
@@ -351,7 +353,7 @@ class BodyCentroid:
         if not self.reach:
             return _Trimmed(x0, y0, body, window, True, None, False)
         complete, left_out, rises = self._trimmed.put_back(
-            body, at_least(window, self.threshold), window, margin >= self._snout_margin
+            body, at_least(window, self.threshold), window, margin >= self._trimmed.tip_margin
         )
         return _Trimmed(x0, y0, body, window, complete, left_out, rises)
 

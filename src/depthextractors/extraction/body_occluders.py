@@ -81,17 +81,17 @@ def occluders(
     numpy.ndarray or None
         uint8 (0/1) over the window, or ``None`` where no part stands over the animal.
     """
-    count = cv2.countNonZero(body)
-    if count == 0:
+    pixels = cv2.countNonZero(body)
+    if pixels == 0:
         return None
     tallest = cv2.minMaxLoc(smoothed, body)[1]
     # Most frames end here: nothing is twice as tall as the body's median (its upper middle
-    # value, count // 2 from the lowest), and the back is at least as tall as that. The
-    # median reaches the whole millimetres from ceil(tallest / 2) when no more than count // 2
-    # heights lie below them: counted, not sorted.
+    # value, pixels // 2 from the lowest), and the back is at least as tall as that. The
+    # median reaches the whole millimetres from ceil(tallest / 2) when no more than
+    # pixels // 2 heights lie below them: counted, not sorted.
     lowest_half = math.ceil(tallest / OCCLUDER_HEIGHT_SHARE)
     below = cv2.bitwise_and(cv2.compare(smoothed, lowest_half, cv2.CMP_LT), body)
-    if cv2.countNonZero(below) <= count // 2:
+    if cv2.countNonZero(below) <= pixels // 2:
         return None
     back = back_height(smoothed, body)
     if back <= 0 or tallest <= OCCLUDER_HEIGHT_SHARE * back:
