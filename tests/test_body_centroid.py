@@ -307,12 +307,12 @@ def test_a_head_the_tether_filter_took_comes_back_with_it_on():
     tail = heights == 15
     trimmed = TrimmedParts(FrameFilters(tether_size=35))
     grown = body.copy()
-    assert trimmed.put_back(grown, candidates, heights, tips_judged=False)[0] is False
-    complete, left_out, _ = trimmed.put_back(grown, candidates, heights)
-    assert complete
+    assert trimmed.put_back(grown, candidates, heights, tips_judged=False).complete is False
+    found = trimmed.put_back(grown, candidates, heights)
+    assert found.complete
     np.testing.assert_array_equal(grown[head], 1)
     assert not grown[tail].any()
-    np.testing.assert_array_equal(left_out > 0, tail)
+    np.testing.assert_array_equal(found.left_out > 0, tail)
     without = body.copy()
     TrimmedParts(FrameFilters()).put_back(without, candidates, heights)
     np.testing.assert_array_equal(without, body)
@@ -398,6 +398,23 @@ def test_no_tail_is_looked_for_on_a_body_the_tail_filter_s_disc_covers():
     inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
     assert _without_tail(body, inside, 4) is body
     assert not np.array_equal(_without_tail(body, inside, 2), body)
+
+
+def test_a_snout_tip_the_tail_base_test_keeps():
+    """What the cable steps found to be a snout's tip beside a cable (``keep``) stays, however
+    narrow and far the rest of the head under the cable leaves it."""
+    from depthextractors.extraction.body_centroid import _without_tail
+
+    body = np.zeros((40, 60), dtype=np.uint8)
+    ellipse(body, (30, 20), (18, 9), 1)
+    body[19:22, 2:14] = 1
+    inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
+    keep = np.zeros_like(body)
+    keep[19:22, 2:14] = 1
+    taken = (body > 0) & (_without_tail(body, inside, 2) == 0)
+    assert taken.any()
+    assert not (taken & (keep == 0)).any()
+    np.testing.assert_array_equal(_without_tail(body, inside, 2, keep), body)
 
 
 @pytest.mark.parametrize("degrees", [0.0, 25.0, 70.0, 115.0, 160.0])

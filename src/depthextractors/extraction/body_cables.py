@@ -99,6 +99,7 @@ def without_cables(
     hidden: np.ndarray | None = None,
     rising: np.ndarray | None = None,
     animal_length: float | None = None,
+    keep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``body`` without the narrow, tall parts that leave it (a thick cable or bundle, which the
     tail and cable filters keep), and the pixels taken out.
@@ -143,6 +144,10 @@ def without_cables(
         The animal's measured length, px (:attr:`AnimalSize.length_px
         <depthextractors.extraction.animal_size.AnimalSize>`); without it, no part is told by
         how far it reaches, and every far cable is cut from its first tall pixel.
+    keep : numpy.ndarray, optional
+        uint8 (0/1) over the same pixels: body that a far cable's cut leaves, as it leaves the
+        wide part (a snout's tip beside a cable rising from the head,
+        :attr:`~.body_trimmed.PutBack.beside_cable`, which lies as far out as the cable).
 
     Returns
     -------
@@ -193,11 +198,16 @@ def without_cables(
         first_tall = _first_tall(labels, count, in_far & taller, from_core)
         if end_reach is not None:
             first_tall[first_tall > end_reach] = 0.0
-        kept[in_far & (from_core >= first_tall[labels])] = 0
+        cut = in_far & (from_core >= first_tall[labels])
+        body_part = wide
+        if keep is not None:
+            cut &= keep == 0
+            body_part = wide | (keep > 0)
+        kept[cut] = 0
         # A cable can hold narrow parts of the body beyond it apart from the wide part: only
-        # what stays joined to the wide part is body.
+        # what stays joined to the wide part (or is kept) is body.
         count, labels = cv2.connectedComponents(kept, connectivity=8)
-        kept = labels_under(labels, count, wide)[labels].astype(np.uint8)
+        kept = labels_under(labels, count, body_part)[labels].astype(np.uint8)
     return kept, cv2.subtract(body, kept)
 
 

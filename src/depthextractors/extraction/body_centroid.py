@@ -32,10 +32,16 @@ bases:
    the tether filter on, a head it took for a tether (narrower than its disc, reaching out of
    the body's ellipse: a rat's tapering head at fine pixels) comes back the same way when it
    reaches no farther than the disc is wide and is half its radius wide where it leaves the
-   object. The pixels examined hold the reach round all of the object, which can be larger
-   than the tracker's mask (``EMTracker``'s leaves out what its model finds unlikely), and a
-   snout's (or a head's) reach where a trimmed part may be one (the body is looked for again
-   over them);
+   object. A cable rising from the head joins the head's tip to its own stretch in one
+   trimmed part that reaches far and stands tall: where a part left out rises above the
+   body's 95th-percentile height from pixels touching it, its pixels no taller than the
+   body's median height come back when they pass the snout's tests (within reach too), the
+   cable's pixels counted into the width of a head's; the cable and tail steps below keep them, and
+   the cable's pixels are shared out as a cable's taken out
+   (:attr:`~.body_trimmed.PutBack.beside_cable`). The pixels examined hold the reach round
+   all of the object, which can be larger than the tracker's mask (``EMTracker``'s leaves
+   out what its model finds unlikely), and a snout's (or a head's) reach where a trimmed part
+   may be one (the body is looked for again over them);
 3. thick cables taken out: a cable as wide as the tail filter's disc or wider (a bundle, about
    half a mouse's width) survives the tail and cable filters and pulls the centroid out along
    it. A narrow part of the result (what an opening by a disc of 0.7 times the body's widest
@@ -143,6 +149,11 @@ class _Trimmed(NamedTuple):
     left_out: np.ndarray | None
     #: Whether a trimmed pixel left out rises above the body's tallest (a cable's stretch).
     rises: bool
+    #: uint8 (0/1): a snout's tip put back from beside a cable rising from the head, which the
+    #: cable and tail steps keep (else ``None``; :attr:`~.body_trimmed.PutBack.beside_cable`).
+    beside_cable: np.ndarray | None = None
+    #: uint8 (0/1): that cable's pixels, shared out as a cable taken out (else ``None``).
+    cable: np.ndarray | None = None
 
 
 class BodyCentroid:
@@ -270,7 +281,7 @@ class BodyCentroid:
             trimmed = self._trimmed_back(
                 found, heights, box_shape, smoothed, self._trimmed.tip_margin
             )
-        x0, y0, body, smoothed, _, left_out, rises = trimmed
+        x0, y0, body, smoothed, _, left_out, rises, beside_cable, cable = trimmed
         inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
         half_width = cv2.minMaxLoc(inside)[1]
         standing = None
@@ -290,19 +301,22 @@ class BodyCentroid:
             hidden_window, hidden = read_once(hidden, body, x0, y0, half_width, box_shape)
         rising = left_out if rises else None
         without, cables = without_cables(
-            body, smoothed, inside, hidden_window, rising, self.animal_length
+            body, smoothed, inside, hidden_window, rising, self.animal_length, beside_cable
         )
         stubless = without_low_stubs(body, smoothed, inside, left_out, self.animal_length)
         if self._trimmed.tail_radius is not None:
             # The tail is told by the body's shape, of which what a cable covers is part: a
             # cable lying along a rat's head leaves two slivers of it, as narrow as a tail.
-            body = _without_tail(body, inside, self._trimmed.tail_radius)
+            body = _without_tail(body, inside, self._trimmed.tail_radius, beside_cable)
         if stubless is not None:
             # Seen, not hidden: a low stub's pixels are not given back below.
             without = stubless if cables is None else cv2.bitwise_and(without, stubless)
         if cables is not None or stubless is not None:
             body = cv2.bitwise_and(body, without)
             half_width = cv2.minMaxLoc(cv2.distanceTransform(without, cv2.DIST_L2, 5))[1]
+        if cable is not None:
+            # The cable rising from the head beside the snout's tip hides the head under it.
+            cables = cable if cables is None else cv2.bitwise_or(cables, cable)
         if cables is not None:
             # What a cable taken out covered is shared out by nearness (its tall pixels over
             # the back go with it) even where the frame's hidden pixels are not known.
@@ -352,10 +366,10 @@ class BodyCentroid:
             window = box_window(*smoothed, x0, y0, x1, y1)
         if not self.reach:
             return _Trimmed(x0, y0, body, window, True, None, False)
-        complete, left_out, rises = self._trimmed.put_back(
+        found_back = self._trimmed.put_back(
             body, at_least(window, self.threshold), window, margin >= self._trimmed.tip_margin
         )
-        return _Trimmed(x0, y0, body, window, complete, left_out, rises)
+        return _Trimmed(x0, y0, body, window, *found_back)
 
     def _object(
         self, found: TrackedObject, x0: int, y0: int, x1: int, y1: int
@@ -444,7 +458,9 @@ class BodyCentroid:
         )
 
 
-def _without_tail(body: np.ndarray, inside: np.ndarray, tail_radius: int) -> np.ndarray:
+def _without_tail(
+    body: np.ndarray, inside: np.ndarray, tail_radius: int, keep: np.ndarray | None = None
+) -> np.ndarray:
     """uint8 (0/1): ``body`` without a tail base wider than the tail filter's disc.
 
     The body is opened by a disc of :data:`TAIL_WIDTH_SHARE` times its widest (twice its
@@ -463,6 +479,9 @@ def _without_tail(body: np.ndarray, inside: np.ndarray, tail_radius: int) -> np.
         cv2.DIST_L2, 5)``), px.
     tail_radius : int
         The tail filter's radius, px.
+    keep : numpy.ndarray, optional
+        uint8 (0/1) pixels that stay whatever their shape (a snout's tip beside a cable that
+        hides the rest of the head, which leaves the tip as narrow as a tail).
 
     Returns
     -------
@@ -484,7 +503,9 @@ def _without_tail(body: np.ndarray, inside: np.ndarray, tail_radius: int) -> np.
     count, labels = cv2.connectedComponentsWithAlgorithm(
         removed.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_SAUF
     )
-    tails = labels_under(labels, count, far)
+    tails = labels_under(labels, count, far)[labels]
+    if keep is not None:
+        tails &= keep == 0
     without = body.copy()
-    without[tails[labels]] = 0
+    without[tails] = 0
     return without

@@ -10,11 +10,23 @@ head), its tip reaches farther: a part reaching no farther than :data:`SNOUT_REA
 reach comes back too when it is as wide as :data:`SNOUT_WIDTH_SHARE` of the disc where it
 leaves the object, no taller than the object's back and pointing along its axis (tails and
 cables are narrower, cables taller, and they leave the body sideways too).
+
+A cable rising from the head joins the snout's tip to its own stretch: one trimmed part that
+reaches far and stands tall. Where a part left out rises above the object's 95th-percentile
+height from pixels touching the object (the cable leaves over the head, not beyond a low
+stretch of its own), its pixels no taller than the object's median height are judged again as
+parts of their own, each by the snout's tests (within reach too: a slack cable's low stretch
+lies as near), the cable's pixels counted into the width of those reaching beyond a snout's
+reach (the cable hides part of the head; counted for all, they let a flank's sliver beside a
+cable from the back pass for a snout). What passes is put back and kept by the cable steps
+that follow (:attr:`PutBack.beside_cable`), and the cable's pixels are shared out between body
+and floor as those of a cable taken out are (:attr:`PutBack.cable`).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -27,6 +39,7 @@ __all__ = [
     "SNOUT_AXIS_ANGLE",
     "SNOUT_REACH",
     "SNOUT_WIDTH_SHARE",
+    "PutBack",
     "TrimmedParts",
 ]
 
@@ -52,6 +65,25 @@ SNOUT_AXIS_ANGLE = 30.0
 #: object (a head is about half as wide as the body, the disc three quarters of it; a tail's
 #: base is at most a fifth of it, a bundle's stretch rises above the back).
 HEAD_WIDTH_SHARE = 0.5
+
+
+class PutBack(NamedTuple):
+    """What :meth:`TrimmedParts.put_back` found, over the pixels it was given."""
+
+    #: False, and nothing was put back, when a part may be the snout's tip and the pixels
+    #: given were too few to tell (``tips_judged`` false).
+    complete: bool
+    #: uint8 (0/1): the trimmed parts touching the body that were left out (a tail, a cable
+    #: going on), or ``None``.
+    left_out: np.ndarray | None
+    #: Whether a trimmed pixel left out rises above the body's tallest (a cable's stretch; a
+    #: tail lies lower).
+    rises: bool
+    #: uint8 (0/1): the snout's tip put back from beside a cable rising from the head, which
+    #: the cable steps keep (they would take it for the cable's or a tail's), or ``None``.
+    beside_cable: np.ndarray | None = None
+    #: uint8 (0/1): that cable's pixels, which hide the head under them, or ``None``.
+    cable: np.ndarray | None = None
 
 
 class TrimmedParts:
@@ -110,47 +142,155 @@ class TrimmedParts:
         candidates: np.ndarray,
         smoothed: np.ndarray,
         tips_judged: bool = True,
-    ) -> tuple[bool, np.ndarray | None, bool]:
+    ) -> PutBack:
         """Add to ``body`` (in place) the trimmed parts that touch it and stay within reach,
-        and those that are the snout's tip (:meth:`snout_tips`): ``(complete, left_out,
-        rises)``.
-        ``complete`` is false, and nothing is added, when ``tips_judged`` is false and a part
-        may be the snout's tip (how far it reaches is told only over pixels holding
-        :attr:`tip_margin` round the body). ``left_out``: uint8 (0/1), the parts touching the
-        body that were left out (a tail, a cable going on), or ``None``; ``rises``: whether a
-        trimmed pixel left out rises above the body's tallest (a cable's stretch; a tail lies
-        lower)."""
+        those that are the snout's tip (:meth:`snout_tips`), and a snout's tip beside a cable
+        rising from the head (the module's notes).
+
+        Parameters
+        ----------
+        body : numpy.ndarray
+            uint8 (0/1) body pixels; what is put back is added to it.
+        candidates : numpy.ndarray
+            uint8 (0/1): the heights at the threshold over the same pixels.
+        smoothed : numpy.ndarray
+            The heights after the filters before the tail filter over the same pixels, mm.
+        tips_judged : bool, default True
+            False where the pixels do not hold :attr:`tip_margin` round the body: then
+            nothing is added, and the result is not complete, when a part may be the snout's
+            tip (how far it reaches is told only over such pixels).
+
+        Returns
+        -------
+        PutBack
+        """
         trimmed = cv2.subtract(candidates, body)
         count, labels = cv2.connectedComponents(trimmed, connectivity=8, ltype=cv2.CV_16U)
         if count < 2:
-            return True, None, False
-        # Each trimmed part's distances to the body (OpenCV's 3x3 chamfer approximation),
+            return PutBack(True, None, False)
+        # Each trimmed pixel's distance to the body (OpenCV's 3x3 chamfer approximation),
         # rounded to whole pixels and sorted into touching (0-1), within reach, within a
-        # snout's reach, within a head's and beyond: one histogram of five bins per part.
+        # snout's reach, within a head's and beyond.
         outside = cv2.threshold(body, 0, 1, cv2.THRESH_BINARY_INV)[1]
         distance = cv2.convertScaleAbs(cv2.distanceTransform(outside, cv2.DIST_L2, 3))
         kind = cv2.LUT(distance, self._distance_kinds).astype(np.uint16)
-        histogram = cv2.calcHist([labels, kind], [0, 1], trimmed, [count, 5], [0, count, 0, 5])
+        verdict = self._verdict(body, labels, count, trimmed, kind, smoothed)
+        if verdict is None:
+            return PutBack(True, None, False)
+        back, left, maybe_tips = verdict
+        if maybe_tips and not tips_judged:
+            return PutBack(False, None, False)
+        beside = cable = None
+        if left.any():
+            found = self._beside_cable(body, labels, left, trimmed, kind, smoothed)
+            if found is not None:
+                beside, cable, reaching = found
+                if reaching and not tips_judged:
+                    return PutBack(False, None, False)
+        cv2.bitwise_or(body, of_labels(labels, back), dst=body)
+        if beside is not None:
+            cv2.bitwise_or(body, beside, dst=body)
+        if not left.any():
+            return PutBack(True, None, False)
+        left_out = of_labels(labels, left)
+        if beside is not None:
+            left_out = cv2.subtract(left_out, beside)
+        # What is put back is body now: a trimmed pixel taller than all of it was left out.
+        rises = cv2.minMaxLoc(smoothed, trimmed)[1] > cv2.minMaxLoc(smoothed, body)[1]
+        return PutBack(True, left_out, rises, beside, cable)
+
+    def _verdict(
+        self,
+        body: np.ndarray,
+        labels: np.ndarray,
+        count: int,
+        parts: np.ndarray,
+        kind: np.ndarray,
+        smoothed: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, bool] | None:
+        """``(back, left, maybe_tips)`` for the trimmed parts ``labels`` (``count`` labels
+        over the uint8 pixels ``parts``): bool by label, the parts that touch ``body`` and
+        are body (within reach, or a snout's tip) and those that touch it and are not, and
+        whether a snout's tip is among them; ``None`` when none touches the body. ``kind``:
+        each pixel's distance to the body sorted into touching, within reach, a snout's
+        reach, a head's and beyond (uint16)."""
+        # One histogram of five bins per part.
+        histogram = cv2.calcHist([labels, kind], [0, 1], parts, [count, 5], [0, count, 0, 5])
         reached = histogram > 0
         touching = reached[:, 0]
+        touching[0] = False
+        if not touching.any():
+            return None
         beyond_reach = reached[:, 2] | reached[:, 3]
         within = ~reached[:, 4]
         back = touching & ~beyond_reach & within
         tips = touching & beyond_reach & within
-        tips[0] = False
+        maybe_tips = False
         if tips.any():
             snout = self.snout_tips(body, labels, tips, smoothed, reached[:, 3])
-            if not tips_judged and snout.any():
-                return False, None, False
+            maybe_tips = bool(snout.any())
             back |= snout
-        back[0] = False
-        cv2.bitwise_or(body, of_labels(labels, back), dst=body)
-        left = touching & ~back
-        if not left.any():
-            return True, None, False
-        # What is put back is body now: a trimmed pixel taller than all of it was left out.
-        rises = cv2.minMaxLoc(smoothed, trimmed)[1] > cv2.minMaxLoc(smoothed, body)[1]
-        return True, of_labels(labels, left), rises
+        return back, touching & ~back, maybe_tips
+
+    def _beside_cable(
+        self,
+        body: np.ndarray,
+        labels: np.ndarray,
+        left: np.ndarray,
+        trimmed: np.ndarray,
+        kind: np.ndarray,
+        smoothed: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, bool] | None:
+        """A snout's tip among the trimmed parts ``left`` (bool by label) that were left
+        out, beside a cable rising from the head (the module's notes): ``(tip, cable,
+        reaching)``, uint8 (0/1) pixels of the tip and of the cable's parts it was told from,
+        and whether the tip reaches beyond the reach (a window holding less than
+        :attr:`tip_margin` round the body cannot tell how far); ``None`` where there is
+        none."""
+        # Most frames' parts left out are a tail, lower than the back: the tallest of them is
+        # no taller than the body's 95th percentile when that many of the body's pixels are
+        # as tall (high_level's rank), which counting tells at a fraction of the sort's cost.
+        tallest = cv2.minMaxLoc(smoothed, trimmed)[1]
+        pixels = cv2.countNonZero(body)
+        as_tall = cv2.bitwise_and(body, cv2.compare(smoothed, tallest, cv2.CMP_GE))
+        if cv2.countNonZero(as_tall) >= pixels - int(0.95 * (pixels - 1)):
+            return None
+        level = high_level(smoothed, body)
+        tall = cv2.bitwise_and(trimmed, cv2.compare(smoothed, level, cv2.CMP_GT))
+        # The cable rises from the body itself (over the head), not beyond a low stretch of
+        # its own.
+        rising_there = (tall > 0) & (kind == 0)
+        rising = left & (np.bincount(labels[rising_there], minlength=left.size) > 0)
+        if not rising.any():
+            return None
+        # A snout is lower than most of the back; a slack cable beside it can lie as high.
+        median = float(np.median(smoothed[body > 0]))
+        rising_parts = of_labels(labels, rising)
+        low = cv2.bitwise_and(rising_parts, cv2.compare(smoothed, median, cv2.CMP_LE))
+        count, parts = cv2.connectedComponents(low, connectivity=8, ltype=cv2.CV_16U)
+        if count < 2:
+            return None
+        histogram = cv2.calcHist([parts, kind], [0, 1], low, [count, 5], [0, count, 0, 5])
+        reached = histogram > 0
+        # Each must pass the snout's tests, within reach too: a slack cable's low stretch
+        # beside its rise lies as near.
+        tips = reached[:, 0] & ~reached[:, 4]
+        tips[0] = False
+        if not tips.any():
+            return None
+        # The cable's pixels hide part of a head's width (of a part reaching beyond a
+        # snout's reach; nearer, a flank's sliver beside the cable would pass for a snout).
+        cable = cv2.subtract(rising_parts, low)
+        heads = reached[:, 3]
+        snout = np.zeros_like(tips)
+        if (tips & ~heads).any():
+            snout |= self.snout_tips(body, parts, tips & ~heads, smoothed, heads)
+        if (tips & heads).any():
+            snout |= self.snout_tips(body, parts, tips & heads, smoothed, heads, cable)
+        if not snout.any():
+            return None
+        reaching = bool((snout & (reached[:, 2] | reached[:, 3])).any())
+        return of_labels(parts, snout), cable, reaching
 
     def snout_tips(
         self,
@@ -159,6 +299,7 @@ class TrimmedParts:
         tips: np.ndarray,
         smoothed: np.ndarray,
         heads: np.ndarray | None = None,
+        hiding: np.ndarray | None = None,
     ) -> np.ndarray:
         """Which of the trimmed parts ``tips`` (by label; each touching ``body`` and reaching
         beyond the reach but within :data:`SNOUT_REACH` times it, or a head's reach) are a
@@ -168,9 +309,13 @@ class TrimmedParts:
         height, and pointing along the body's long axis (within :data:`SNOUT_AXIS_ANGLE` of
         it, from its pixels touching the body to its centroid). ``heads`` (bool by label):
         the parts reaching beyond a snout's reach, which must be :data:`HEAD_WIDTH_SHARE` of
-        the tether filter's disc wide instead."""
+        the tether filter's disc wide instead. ``hiding``: uint8 (0/1) pixels counted as the
+        parts' own in the width test (a cable lying over them)."""
         pixels = of_labels(labels, tips)
-        width = cv2.distanceTransform(cv2.bitwise_or(body, pixels), cv2.DIST_L2, 5)
+        whole = cv2.bitwise_or(body, pixels)
+        if hiding is not None:
+            whole = cv2.bitwise_or(whole, hiding)
+        width = cv2.distanceTransform(whole, cv2.DIST_L2, 5)
         # Most frames' candidates are a tail, narrow everywhere: one test over the image.
         deep = cv2.compare(width, SNOUT_WIDTH_SHARE * self.tail_radius, cv2.CMP_GE)
         if cv2.countNonZero(cv2.bitwise_and(deep, pixels)) == 0:
