@@ -174,15 +174,14 @@ class TrimmedParts:
         outside = cv2.threshold(body, 0, 1, cv2.THRESH_BINARY_INV)[1]
         distance = cv2.convertScaleAbs(cv2.distanceTransform(outside, cv2.DIST_L2, 3))
         kind = cv2.LUT(distance, self._distance_kinds).astype(np.uint16)
-        verdict = self._verdict(body, labels, count, trimmed, kind, smoothed)
-        if verdict is None:
-            return PutBack(True, None, False)
-        back, left, maybe_tips = verdict
+        back, left, maybe_tips = self._verdict(body, labels, count, trimmed, kind, smoothed)
         if maybe_tips and not tips_judged:
             return PutBack(False, None, False)
         beside = cable = None
-        if left.any():
-            found = self._beside_cable(body, labels, left, trimmed, kind, smoothed)
+        any_left = bool(left.any())
+        if any_left:
+            tallest = cv2.minMaxLoc(smoothed, trimmed)[1]
+            found = self._beside_cable(body, labels, left, trimmed, kind, smoothed, tallest)
             if found is not None:
                 beside, cable, reaching = found
                 if reaching and not tips_judged:
@@ -190,13 +189,13 @@ class TrimmedParts:
         cv2.bitwise_or(body, of_labels(labels, back), dst=body)
         if beside is not None:
             cv2.bitwise_or(body, beside, dst=body)
-        if not left.any():
+        if not any_left:
             return PutBack(True, None, False)
         left_out = of_labels(labels, left)
         if beside is not None:
             left_out = cv2.subtract(left_out, beside)
         # What is put back is body now: a trimmed pixel taller than all of it was left out.
-        rises = cv2.minMaxLoc(smoothed, trimmed)[1] > cv2.minMaxLoc(smoothed, body)[1]
+        rises = tallest > cv2.minMaxLoc(smoothed, body)[1]
         return PutBack(True, left_out, rises, beside, cable)
 
     def _verdict(
@@ -207,11 +206,11 @@ class TrimmedParts:
         parts: np.ndarray,
         kind: np.ndarray,
         smoothed: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, bool] | None:
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
         """``(back, left, maybe_tips)`` for the trimmed parts ``labels`` (``count`` labels
         over the uint8 pixels ``parts``): bool by label, the parts that touch ``body`` and
         are body (within reach, or a snout's tip) and those that touch it and are not, and
-        whether a snout's tip is among them; ``None`` when none touches the body. ``kind``:
+        whether a snout's tip is among them. ``kind``:
         each pixel's distance to the body sorted into touching, within reach, a snout's
         reach, a head's and beyond (uint16)."""
         # One histogram of five bins per part.
@@ -219,8 +218,6 @@ class TrimmedParts:
         reached = histogram > 0
         touching = reached[:, 0]
         touching[0] = False
-        if not touching.any():
-            return None
         beyond_reach = reached[:, 2] | reached[:, 3]
         within = ~reached[:, 4]
         back = touching & ~beyond_reach & within
@@ -240,20 +237,20 @@ class TrimmedParts:
         trimmed: np.ndarray,
         kind: np.ndarray,
         smoothed: np.ndarray,
+        tallest: float,
     ) -> tuple[np.ndarray, np.ndarray, bool] | None:
         """A snout's tip among the trimmed parts ``left`` (bool by label) that were left
         out, beside a cable rising from the head (the module's notes): ``(tip, cable,
         reaching)``, uint8 (0/1) pixels of the tip and of the cable's parts it was told from,
         and whether the tip reaches beyond the reach (a window holding less than
         :attr:`tip_margin` round the body cannot tell how far); ``None`` where there is
-        none."""
+        none. ``tallest``: the tallest trimmed pixel, mm."""
         # Most frames' parts left out are a tail, lower than the back: the tallest of them is
         # no taller than the body's 95th percentile when that many of the body's pixels are
         # as tall (high_level's rank), which counting tells at a fraction of the sort's cost.
-        tallest = cv2.minMaxLoc(smoothed, trimmed)[1]
         pixels = cv2.countNonZero(body)
-        as_tall = cv2.bitwise_and(body, cv2.compare(smoothed, tallest, cv2.CMP_GE))
-        if cv2.countNonZero(as_tall) >= pixels - int(0.95 * (pixels - 1)):
+        as_tall = cv2.mean(cv2.compare(smoothed, tallest, cv2.CMP_GE), body)[0] / 255.0
+        if round(as_tall * pixels) >= pixels - int(0.95 * (pixels - 1)):
             return None
         level = high_level(smoothed, body)
         tall = cv2.bitwise_and(trimmed, cv2.compare(smoothed, level, cv2.CMP_GT))
