@@ -108,7 +108,7 @@ import numpy as np
 from .body_cables import without_cables, without_low_stubs
 from .body_hidden import hidden_with, none_hidden_where_unknown, read_once, with_hidden
 from .body_occluders import HAND_MIN_RADIUS_MM, occluders
-from .body_trimmed import TrimmedParts
+from .body_trimmed import PutBack, TrimmedParts
 from .box_windows import (
     at_least,
     box_window,
@@ -143,17 +143,9 @@ class _Trimmed(NamedTuple):
     body: np.ndarray
     #: The heights after the filters before the tail filter, mm.
     smoothed: np.ndarray
-    #: False when a trimmed part may be the snout's tip and the window is too small to tell.
-    complete: bool
-    #: uint8 (0/1): the trimmed parts touching the body that were left out (else ``None``).
-    left_out: np.ndarray | None
-    #: Whether a trimmed pixel left out rises above the body's tallest (a cable's stretch).
-    rises: bool
-    #: uint8 (0/1): a snout's tip put back from beside a cable rising from the head, which the
-    #: cable and tail steps keep (else ``None``; :attr:`~.body_trimmed.PutBack.beside_cable`).
-    beside_cable: np.ndarray | None = None
-    #: uint8 (0/1): that cable's pixels, shared out as a cable taken out (else ``None``).
-    cable: np.ndarray | None = None
+    #: What the put-back found: whether it is complete, the parts left out, whether one
+    #: rises, and a snout's tip beside a cable rising from the head with that cable.
+    found: PutBack
 
 
 class BodyCentroid:
@@ -275,13 +267,13 @@ class BodyCentroid:
         trimmed = self._trimmed_back(found, heights, box_shape, smoothed, self.margin)
         if trimmed is None:
             return math.nan, math.nan, math.nan
-        if not trimmed.complete:
+        if not trimmed.found.complete:
             # A trimmed part may be the snout's tip; how far it reaches is told over a window
             # holding a snout's reach, which most frames do not need (it costs about 40 us).
             trimmed = self._trimmed_back(
                 found, heights, box_shape, smoothed, self._trimmed.tip_margin
             )
-        x0, y0, body, smoothed, _, left_out, rises, beside_cable, cable = trimmed
+        x0, y0, body, smoothed, (_, left_out, rises, beside_cable, cable) = trimmed
         inside = cv2.distanceTransform(body, cv2.DIST_L2, 5)
         half_width = cv2.minMaxLoc(inside)[1]
         standing = None
@@ -365,11 +357,11 @@ class BodyCentroid:
         else:
             window = box_window(*smoothed, x0, y0, x1, y1)
         if not self.reach:
-            return _Trimmed(x0, y0, body, window, True, None, False)
+            return _Trimmed(x0, y0, body, window, PutBack(True, None, False))
         found_back = self._trimmed.put_back(
             body, at_least(window, self.threshold), window, margin >= self._trimmed.tip_margin
         )
-        return _Trimmed(x0, y0, body, window, *found_back)
+        return _Trimmed(x0, y0, body, window, found_back)
 
     def _object(
         self, found: TrackedObject, x0: int, y0: int, x1: int, y1: int
