@@ -280,3 +280,29 @@ def test_what_the_background_holds_counts_when_it_is_as_thick_as_the_animal(tmp_
         ).left_background_px
     assert found["band"] == 0
     assert 0.7 * ellipse.sum() < found["blob"] <= ellipse.sum()
+
+
+@pytest.mark.parametrize(
+    ("camera", "scale", "tether"),
+    [
+        ("kinect_v2", 1.0, Tether(12.0, 50.0, 300.0, attach_offset=-0.4, route="commutator")),
+        ("kinect_v2", 1.0, Tether(12.0, 50.0, 300.0, attach_offset=0.4, route="wall")),
+        ("azure_nfov_unbinned", 1.0, Tether(14.0, 55.0, 300.0, attach_offset=0.4, route="wall")),
+        ("azure_nfov_unbinned", 0.8, Tether(10.0, 45.0, 300.0, -0.35, route="commutator")),
+    ],
+)
+def test_a_bundle_over_the_body_does_not_raise_the_back_height(camera, scale, tether):
+    """A bundle 10-14 mm thick held 45-55 mm above the floor lies over much of a mouse whose
+    back is 22-28 mm high: the back's height is the same with and without it (it was 1.1-2.2
+    times as high with it, the bundle's pixels being a quarter of the body's or more)."""
+    heights = {}
+    for name, drawn in (("bundle", tether), ("none", None)):
+        parameters = SessionParameters(
+            camera=camera, floor_depth_mm=680.0, tether=drawn, seed=5,
+            mouse=MouseShape().scaled(scale),
+        )  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            animal = SessionExtraction(SyntheticDepthExtractor(200, parameters)).find_roi().animal
+        heights[name] = animal.height_mm
+    assert abs(heights["bundle"] - heights["none"]) <= 0.1 * heights["none"], heights
