@@ -14,7 +14,7 @@ from depthextractors import MomentsTracker
 from depthextractors.extraction import body_cables, body_centroid
 from depthextractors.extraction.body_cables import back_height, body_length
 from depthextractors.extraction.body_centroid import BodyCentroid
-from depthextractors.extraction.box_windows import high_level
+from depthextractors.extraction.box_windows import cable_ridges, high_level
 from depthextractors.extraction.filters import FrameFilters
 
 ROWS, COLS = 130, 190
@@ -146,7 +146,9 @@ def test_a_bundle_lying_along_the_back_before_it_leaves_is_left_out(on_back, wid
     truth = pixel_centroid(body)
     found = locate(heights, hidden)[0]
     assert distance(found, truth) < 0.35
+    # Without either of the back height's rules (the bundle 70 mm high is a ridge too).
     monkeypatch.setattr(body_cables, "BACK_MEDIAN_SHARE", math.inf)
+    monkeypatch.setattr(body_cables, "cable_ridges", lambda heights, body: np.zeros_like(body))
     assert distance(locate(heights, hidden)[0], truth) > distance(found, truth) + 0.15
 
 
@@ -163,6 +165,44 @@ def test_the_back_s_height_leaves_out_a_bundle_lying_over_it():
     # A body mostly hidden (no heights) keeps the plain 95th percentile.
     heights[:, :95] = 0
     assert back_height(heights, pixels) == high_level(heights, pixels) == 45
+
+
+def round_body(scale):
+    """float32 heights (mm) of a half-ellipsoid body 30 mm high, 54 x 28 px times ``scale``,
+    in a window with a margin of 10 px times ``scale``."""
+    half_length, half_width, margin = 27 * scale, 14 * scale, 10 * scale
+    rows, cols = np.mgrid[: 2 * (half_width + margin), : 2 * (half_length + margin)]
+    inside = 1.0 - ((cols - half_length - margin) / half_length) ** 2
+    inside -= ((rows - half_width - margin) / half_width) ** 2
+    return (30.0 * np.sqrt(np.clip(inside, 0.0, None))).astype(np.float32)
+
+
+@pytest.mark.parametrize("scale", [1, 3])
+def test_a_bundle_lying_along_a_round_back_is_a_ridge(scale):
+    """A round back 30 mm high under a bundle 55 mm high, 8 px wide (times ``scale``: a rat at
+    fine pixels is looked at every few pixels) from the body's middle to past its east end:
+    the bundle's pixels over the body are a ridge, the body's away from it are not, and the
+    back's height is what it is without the bundle (the body's 95th percentile is the
+    bundle's)."""
+    alone = round_body(scale)
+    body = (alone >= 10).astype(np.uint8)
+    assert not cable_ridges(alone, body).any()
+    heights = alone.copy()
+    rows, cols = heights.shape
+    bundle = np.zeros(heights.shape, dtype=bool)
+    bundle[rows // 2 - 4 * scale : rows // 2 + 4 * scale, cols // 2 :] = True
+    heights[bundle] = 55.0
+    with_bundle = np.maximum(body, bundle.view(np.uint8))
+    ridges = cable_ridges(heights, with_bundle)
+    over_body = bundle & (body > 0)
+    # The ridge is found on every few pixels at the coarser scale: it may take in the body's
+    # pixels beside the bundle, never any farther.
+    beside = cv2.dilate(bundle.view(np.uint8), np.ones((8 * scale + 1,) * 2, np.uint8)) > 0
+    assert not (ridges & ~beside).any()
+    assert np.count_nonzero(ridges & ~bundle) <= 0.2 * np.count_nonzero(ridges)
+    assert np.count_nonzero(ridges & over_body) >= 0.8 * np.count_nonzero(over_body)
+    assert back_height(heights, with_bundle) == pytest.approx(back_height(alone, body), abs=1.0)
+    assert high_level(heights, with_bundle) == 55.0
 
 
 def test_a_tail_left_out_is_no_cable():

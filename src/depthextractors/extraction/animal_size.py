@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from ..cameras import get_camera
+from .box_windows import cable_ridges
 from .filters import label_regions, largest_region
 from .parameters import default_value, parameter_spec
 
@@ -78,13 +79,6 @@ _TETHER_THICKNESS = 0.75
 # back height: a cable rising to a commutator leaves the height range (max_height) before it
 # reaches far, while tails lie low and a rearing head is body, not a thin part beside it.
 _TETHER_RISE = 1.5
-# The back's height leaves out ridges narrower than this share of the body's width (a cable or
-# bundle lying over the body: 7-14 mm against a mouse's 18-30 mm) ...
-_RIDGE_WIDTH = 0.7
-# ... standing above the back around them by more than this share of its height (the body's
-# own ridge stands at most a third above what a disc that wide fits under, and only its
-# pixels taller than the body's median are left out).
-_RIDGE_RISE = 0.6
 # Objects (by area) looked at for the thickest one.
 _CANDIDATES = 4
 #: A tether is seen when the measurement saw one in at least this share of the sampled frames.
@@ -327,7 +321,7 @@ def _body(heights: np.ndarray) -> tuple[float, float, float, bool] | None:
     eigen = np.linalg.eigvalsh(np.cov(np.vstack([xs, ys])))
     # A rodent's body is at most about four times as long as it is wide.
     length = min(4.0 * math.sqrt(max(float(eigen[-1]), 0.0)), 8.0 * radius)
-    back = _back_height(heights, body, radius)
+    back = _back_height(heights, body)
     rising = heights > _TETHER_RISE * back
     return (
         2.0 * radius,
@@ -337,25 +331,16 @@ def _body(heights: np.ndarray) -> tuple[float, float, float, bool] | None:
     )
 
 
-def _back_height(heights: np.ndarray, body: np.ndarray, radius: float) -> float:
+def _back_height(heights: np.ndarray, body: np.ndarray) -> float:
     """The back's height, mm: the 75th percentile of ``heights`` (mm) over ``body``, without
-    the pixels of a cable lying over it.
+    a cable lying over it (:func:`~.box_windows.cable_ridges`).
 
-    A bundle lying along the back can cover half the body's pixels, and its height is then
+    A bundle lying along the back can cover half the body's pixels, and its height was then
     the body's 75th percentile (1.3-2.6 times the back's peak in a quarter of drawn bundle
-    sessions). A grey opening by a disc :data:`_RIDGE_WIDTH` times the body's width
-    (``radius``: half of it, px) fits under the back but not under a cable, so a cable's
-    pixels stand above the opening by more than :data:`_RIDGE_RISE` times the opening's
-    height there; those taller than the body's median are left out.
-    """
+    sessions)."""
     inside = body > 0
-    values = heights[inside]
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(_RIDGE_WIDTH * 2.0 * radius),) * 2)
-    on_body = np.where(inside, heights, 0).astype(heights.dtype)
-    ground = cv2.morphologyEx(on_body, cv2.MORPH_OPEN, disc).astype(np.float32)
-    ridge = (on_body - ground > _RIDGE_RISE * ground) & (on_body > np.median(values))
-    kept = heights[inside & ~ridge]
-    return float(np.percentile(kept if kept.size else values, 75))
+    kept = heights[inside & ~cable_ridges(heights, body)]
+    return float(np.percentile(kept if kept.size else heights[inside], 75))
 
 
 def _thickest(binary: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None:

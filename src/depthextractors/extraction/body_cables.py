@@ -19,7 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .box_windows import SQUARE, labels_under, of_labels
+from .box_windows import SQUARE, cable_ridges, labels_under, of_labels
 from .tracking import ellipse_axes
 
 __all__ = [
@@ -384,15 +384,20 @@ def _going_on(
 def back_height(heights: np.ndarray, body: np.ndarray) -> float:
     """How tall the back is, without a cable lying over it: the 95th percentile
     (:func:`~.box_windows.high_level`) of ``heights`` (mm) over ``body``'s non-zero pixels, of
-    those no taller than :data:`BACK_MEDIAN_SHARE` times their median.
+    those off a cable's ridge (:func:`~.box_windows.cable_ridges`) and no taller than
+    :data:`BACK_MEDIAN_SHARE` times their median.
 
     The tallest twentieth of a body is its back's ridge, unless a bundle lies along the back:
     then it is the bundle, and a cable leaving the body at that height passes for no taller
     than the back. A body's own 95th percentile is 1.26 times its median in the median frame
-    of untethered drawn sessions (1.16-1.38 in nine frames of ten)."""
+    of untethered drawn sessions (1.16-1.38 in nine frames of ten); a bundle over half the
+    body is its median too, and only the ridge it makes tells it."""
     # One sort gives both: the pixels up to the level are its first ones. (numpy.median and
     # a second selection cost several times as much on a body's pixels.)
-    values = np.sort(heights[body > 0], axis=None)
+    inside = body > 0
+    values = np.sort(heights[inside & ~cable_ridges(heights, body)], axis=None)
+    if values.size == 0:
+        values = np.sort(heights[inside], axis=None)
     size = values.size
     level = BACK_MEDIAN_SHARE * (float(values[(size - 1) // 2]) + float(values[size // 2])) / 2
     # Hidden pixels given back to the body have no height: where they are most of it, its

@@ -47,13 +47,14 @@ bases:
    it. A narrow part of the result (what an opening by a disc of 0.7 times the body's widest
    removes) that reaches out of the body's wide part farther than the disc's radius, and is
    mostly taller out there than 1.15 times the wide part's back height (the 95th percentile of
-   its heights up to 1.4 times their median: a bundle lying along the back is no part of it,
-   :func:`~.body_cables.back_height`), is a cable leaving the animal above its back: the snout,
-   flanks and tail base are narrow too, but low. It is taken out from its tall pixel nearest
-   the wide part outwards (a head a rising bundle leaves from its tip stays), and whole where
-   that pixel lies farther out of the wide part than half the animal's measured length, as no
-   body's end reaches (a slack bundle lying at the body's height before it rises; two tall
-   pixels that far out make a narrow part a cable whatever their share,
+   its heights off a cable's ridge and up to 1.4 times their median: a bundle lying along the
+   back is no part of it, :func:`~.body_cables.back_height`), is a cable leaving the animal
+   above its back: the snout, flanks and tail base are narrow too, but low. It is taken out
+   from its tall pixel nearest the wide part outwards (a head a rising bundle leaves from its
+   tip stays), and whole where that pixel lies farther out of the wide part than half the
+   animal's measured length, as no body's end reaches (a slack bundle lying at the body's
+   height before it rises; two tall pixels that far out make a narrow part a cable whatever
+   their share,
    :data:`~.body_cables.BODY_END_REACH_SHARE`). A shorter stretch of cable, from the body to
    where it rises above ``max_height`` (hidden) or narrows to what the tail filter trimmed, is
    a stub: its pixels that tall beside those are taken out
