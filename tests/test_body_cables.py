@@ -209,6 +209,17 @@ def test_a_bundle_lying_along_a_round_back_is_a_ridge(scale):
     assert high_level(heights, with_bundle) == 55.0
 
 
+def test_a_body_every_sampled_pixel_misses_has_no_ridge():
+    """A large body is looked at every n-th pixel; a thin diagonal line of 800 pixels lies
+    wholly between the pixels looked at, and has no ridge (rather than no median)."""
+    heights = np.zeros((802, 802), dtype=np.uint8)
+    line = np.arange(0, 800, 2)
+    heights[line, line] = heights[line, line + 2] = 40
+    body = heights > 0
+    assert np.count_nonzero(body) == 800
+    assert not cable_ridges(heights, body).any()
+
+
 def test_a_tail_left_out_is_no_cable():
     """A tail (3 px, 15 mm) the tail filter trims is left out, but lies lower than the body:
     nothing beside it is taken for a cable's stub."""

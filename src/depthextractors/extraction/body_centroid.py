@@ -54,10 +54,9 @@ bases:
    tip stays), and whole where that pixel lies farther out of the wide part than half the
    animal's measured length, as no body's end reaches (a slack bundle lying at the body's
    height before it rises; two tall pixels that far out make a narrow part a cable whatever
-   their share,
-   :data:`~.body_cables.BODY_END_REACH_SHARE`). A shorter stretch of cable, from the body to
-   where it rises above ``max_height`` (hidden) or narrows to what the tail filter trimmed, is
-   a stub: its pixels that tall beside those are taken out
+   their share, :data:`~.body_cables.BODY_END_REACH_SHARE`). A shorter stretch of cable, from
+   the body to where it rises above ``max_height`` (hidden) or narrows to what the tail filter
+   trimmed, is a stub: its pixels that tall beside those are taken out
    (:func:`~.body_cables.without_cables`). A slack bundle can lie as high as the body beside it
    (hanging from the back over the rump or a flank) and go on beyond what the tail filter
    trimmed: the narrow parts beside such a trimmed part, as wide as a third of the body and as

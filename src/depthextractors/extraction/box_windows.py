@@ -148,6 +148,8 @@ def cable_ridges(heights: np.ndarray, body: np.ndarray) -> np.ndarray:
     small_inside = np.ascontiguousarray(inside[start::step, start::step])
     on_body = np.where(small_inside, heights[start::step, start::step], 0)
     values = on_body[small_inside]
+    if values.size == 0:
+        return ridges
     # A border of one pixel: the distance transform measures to the body's edge.
     edge = cv2.copyMakeBorder(small_inside.view(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT)
     radius = cv2.minMaxLoc(cv2.distanceTransform(edge, cv2.DIST_L2, 3))[1]
