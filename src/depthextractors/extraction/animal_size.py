@@ -338,9 +338,8 @@ def _back_height(heights: np.ndarray, body: np.ndarray) -> float:
     A bundle lying along the back can cover half the body's pixels, and its height was then
     the body's 75th percentile (1.3-2.6 times the back's peak in a quarter of drawn bundle
     sessions)."""
-    inside = body > 0
-    kept = heights[inside & ~cable_ridges(heights, body)]
-    return float(np.percentile(kept if kept.size else heights[inside], 75))
+    # A ridge's pixels are taller than the body's median: never all of them.
+    return float(np.percentile(heights[(body > 0) & ~cable_ridges(heights, body)], 75))
 
 
 def _thickest(binary: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None:

@@ -394,10 +394,8 @@ def back_height(heights: np.ndarray, body: np.ndarray) -> float:
     body is its median too, and only the ridge it makes tells it."""
     # One sort gives both: the pixels up to the level are its first ones. (numpy.median and
     # a second selection cost several times as much on a body's pixels.)
-    inside = body > 0
-    values = np.sort(heights[inside & ~cable_ridges(heights, body)], axis=None)
-    if values.size == 0:
-        values = np.sort(heights[inside], axis=None)
+    # A ridge's pixels are taller than the body's median: never all of them.
+    values = np.sort(heights[(body > 0) & ~cable_ridges(heights, body)], axis=None)
     size = values.size
     level = BACK_MEDIAN_SHARE * (float(values[(size - 1) // 2]) + float(values[size // 2])) / 2
     # Hidden pixels given back to the body have no height: where they are most of it, its

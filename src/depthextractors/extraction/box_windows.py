@@ -1,7 +1,8 @@
 """Windows of the ROI box round an animal, for the body centroid's steps: grown, cut out and
 thresholded; and the small image operations those steps share (an opening by a disc, the
 labels under a mask, flags per label over a label image, the eight-neighbour element, a
-body's 95th-percentile height, the ridges a cable lying over a body makes)."""
+body's 95th-percentile height, the ridges a cable lying over a body makes, which the arena
+step's back height leaves out too)."""
 
 from __future__ import annotations
 
