@@ -430,6 +430,30 @@ def test_the_end_under_a_cable_leaving_it_follows_the_seen_outline(monkeypatch):
     assert distance(locate(covered, cable, length), whole) > 0.2
 
 
+def test_an_end_whose_cap_a_cable_hides_is_given_back_up_to_the_animal_length(monkeypatch):
+    """A 20 px cable leaving over the head of a body whose head is narrower than its rump (a
+    mouse's, 62 px long) hides the head's whole front half: the seen outline closes short of
+    it, and its ellipse gives little back (measured: 3.5 px west of the whole body's
+    centroid). Lengthened to 0.9 times the animal's measured length towards the hidden end, it
+    gives the head back to there (1.9 px), and nothing of the cable past the body's end."""
+    from depthextractors.extraction import body_hidden
+
+    heights = np.zeros((ROWS, COLS), dtype=np.uint8)
+    cv2.ellipse(heights, (80, 60), (26, 13), 0, 0, 360, 30, thickness=cv2.FILLED)
+    cv2.ellipse(heights, (104, 60), (12, 8), 0, 0, 360, 24, thickness=cv2.FILLED)
+    body = heights > 0
+    whole = pixel_centroid(body)
+    length = body_length(body.view(np.uint8))
+    cable = np.zeros_like(body)
+    cable[50:70, 100:] = True
+    covered = hide(heights, cable)
+    found = locate(covered, cable, length)
+    assert distance(found, whole) < 2.2
+    assert found[0] < whole[0]
+    monkeypatch.setattr(body_hidden, "OUTLINE_LENGTH_SHARE", 0.0)
+    assert distance(locate(covered, cable, length), whole) > 3.0
+
+
 def test_an_outline_longer_than_the_animal_adds_nothing(monkeypatch):
     """The ellipse is not the body's outline where it would be longer than 1.25 times the
     animal's measured length: nothing is added then."""

@@ -85,7 +85,9 @@ bases:
    where it crosses the animal, and its pixels are shared out the same way (its stretch beyond
    them is not joined). Where they cover the body's end (a cable leaving over the head or
    rump: the floor either side of it is as near as the body), the hidden pixels inside the
-   ellipse fitted to the body's seen outline are body too. The extraction passes where the
+   ellipse fitted to the body's seen outline are body too, and where that ellipse closes short
+   of 0.9 times the animal's measured length (the cable hides the end's whole cap), inside it
+   lengthened to that towards the hidden end. The extraction passes where the
    depth is hidden, from the raw depth round the animal;
 6. the mean of the pixel centres of the result (the filled pixel set, not a polygon), and the
    orientation of its second moments (``-0.5 * arctan2(2 mu11, mu20 - mu02)``, as the
