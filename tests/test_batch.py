@@ -121,6 +121,33 @@ def test_batch_on_a_dask_local_cluster_with_one_corrupt_session(recordings, tmp_
         assert results_status(root / f"session_{k}" / "proc") == "complete"
 
 
+def test_the_report_is_written_under_the_extractions_opencv_thread_limits(
+    tmp_path, monkeypatch
+):
+    """A batch's threads set OpenCV's thread count as sessions enter and leave their
+    extraction, and one set while an OpenCV call runs on another thread can kill the process:
+    the report's PNG encoding died of a floating point exception while a second session's
+    arena step began. The report (and the cautions it holds) is written under the same
+    counted limits as the extraction and the arena step."""
+    from depthextractors.extraction import executor
+    from depthextractors.io import report
+    from depthextractors.workflow import extract_session
+
+    users_while_writing = []
+    write_report = report.write_report
+
+    def recording(*args, **kwargs):
+        users_while_writing.append(executor._limits_users)
+        return write_report(*args, **kwargs)
+
+    monkeypatch.setattr(report, "write_report", recording)
+    generate_synthetic_session(tmp_path / "session", 60, seed=3)
+    config = ExtractionConfig(write_movie=False)
+    assert extract_session(tmp_path / "session", tmp_path / "proc", config).status == "extracted"
+    assert users_while_writing == [1]
+    assert executor._limits_users == 0
+
+
 def test_a_session_killed_midway_is_completed_by_the_rerun(tmp_path):
     distributed = pytest.importorskip("distributed")
     session = tmp_path / "root" / "long_session"

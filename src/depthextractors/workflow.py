@@ -232,39 +232,45 @@ def _finish_outputs(
 ) -> None:
     """Preview movie (if missing and not just failed), report, and the optional .avi of a raw
     recording."""
+    from .extraction.executor import worker_thread_limits
     from .io.movie import MOVIE_NAME
     from .io.movie_writer import write_preview_movie
 
-    movie = output_dir / MOVIE_NAME
-    if config.write_movie and not movie.is_file() and not movie_failed:
-        log.info("making the preview movie from %s", output_dir / RESULTS_H5)
-        try:
-            outputs["movie"] = write_preview_movie(results, config.open_video(input_file), movie)
-        except Exception as error:
-            log.warning("the preview movie could not be written: %s", error)
-    elif movie.is_file():
-        outputs["movie"] = movie
-    if config.write_report:
-        report = output_dir / REPORT_NAME
-        try:
-            from .io.report import write_report
+    # The movie and the report call OpenCV on this thread: changing OpenCV's thread count
+    # (a batch's other session entering or leaving its extraction) while one of its parallel
+    # calls runs here kills the process, so they run under the same limits as the extraction.
+    with worker_thread_limits():
+        movie = output_dir / MOVIE_NAME
+        if config.write_movie and not movie.is_file() and not movie_failed:
+            log.info("making the preview movie from %s", output_dir / RESULTS_H5)
+            try:
+                video = config.open_video(input_file)
+                outputs["movie"] = write_preview_movie(results, video, movie)
+            except Exception as error:
+                log.warning("the preview movie could not be written: %s", error)
+        elif movie.is_file():
+            outputs["movie"] = movie
+        if config.write_report:
+            report = output_dir / REPORT_NAME
+            try:
+                from .io.report import write_report
 
-            outputs["report"] = write_report(results, output_dir)
-        except Exception as error:
-            log.warning("the report could not be written: %s", error, exc_info=True)
-            if report.is_file():
-                outputs["report"] = report
-    # The report puts these at its top; the log and the terminal say them too, for whoever
-    # does not open it. Like the report, they never fail the extraction that is written.
-    try:
-        from .io.report import cautions
+                outputs["report"] = write_report(results, output_dir)
+            except Exception as error:
+                log.warning("the report could not be written: %s", error, exc_info=True)
+                if report.is_file():
+                    outputs["report"] = report
+        # The report puts these at its top; the log and the terminal say them too, for whoever
+        # does not open it. Like the report, they never fail the extraction that is written.
+        try:
+            from .io.report import cautions
 
-        found = cautions(results)
-    except Exception as error:
-        log.warning("the cautions could not be checked: %s", error, exc_info=True)
-        found = []
-    for caution in found:
-        log.warning("accuracy at risk: %s", caution, extra={"names_keys": True})
+            found = cautions(results)
+        except Exception as error:
+            log.warning("the cautions could not be checked: %s", error, exc_info=True)
+            found = []
+        for caution in found:
+            log.warning("accuracy at risk: %s", caution, extra={"names_keys": True})
     if config.compress and input_file.suffix.lower() == ".dat":
         avi = input_file.with_suffix(".avi")
         if avi.exists():

@@ -418,8 +418,10 @@ def worker_thread_limits() -> Iterator[None]:
     when the first starts and restore them when the last ends. Changing OpenCV's thread count
     while another thread is inside one of its parallel calls can kill the process (a batch's
     threads, one session's arena step labelling regions while another's extraction started,
-    died of a floating point exception), so every step of a session that calls OpenCV on a
-    worker thread runs inside this context: the extraction and the arena step.
+    died of a floating point exception, and so did one's report encoding a PNG while another
+    session's arena step began), so every step of a session that calls OpenCV on a worker
+    thread runs inside this context: the extraction, the arena step, and the preview movie
+    and report written after it (``workflow``).
     """
     global _limits_users, _opencv_threads_before, _blas_limits
     from threadpoolctl import threadpool_limits
