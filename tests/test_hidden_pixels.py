@@ -32,10 +32,11 @@ def pixel_centroid(mask):
     return xs.mean(), ys.mean()
 
 
-def locate(heights, hidden_mask=None, animal_length=None, mm_per_px=None):
+def locate(heights, hidden_mask=None, animal_length=None, mm_per_px=None, back_height=None):
     """The body centroid of ``heights`` (tracked with the default filters), with
-    ``hidden_mask`` (bool, whole box) as the hidden pixels, and ``animal_length`` (px) and
-    ``mm_per_px`` as the animal's measured length and pixel size when given."""
+    ``hidden_mask`` (bool, whole box) as the hidden pixels, and ``animal_length`` (px),
+    ``mm_per_px`` and ``back_height`` (mm) as the animal's measured length, pixel size and
+    back height when given."""
     filters = FrameFilters()
     filtered = filters.apply_spatial(heights)
     found = MomentsTracker(10.0, 120).track(filtered)
@@ -50,7 +51,7 @@ def locate(heights, hidden_mask=None, animal_length=None, mm_per_px=None):
         def hidden(y0, y1, x0, x1):
             return hidden_mask[y0:y1, x0:x1].astype(np.uint8)
 
-    centroid = BodyCentroid(filters, 10.0, animal_length, mm_per_px)
+    centroid = BodyCentroid(filters, 10.0, animal_length, mm_per_px, back_height)
     return centroid.locate(found, read, heights.shape, None, hidden)[:2]
 
 
@@ -400,7 +401,7 @@ def _without_the_outline(monkeypatch):
     from depthextractors.extraction import body_hidden
 
     monkeypatch.setattr(
-        body_hidden, "_within_seen_outline", lambda body, x0, y0, hidden, length: (body, x0, y0)
+        body_hidden, "within_seen_outline", lambda body, x0, y0, *rest: (body, x0, y0)
     )
 
 
@@ -436,7 +437,7 @@ def test_an_end_whose_cap_a_cable_hides_is_given_back_up_to_the_animal_length(mo
     it, and its ellipse gives little back (measured: 3.5 px west of the whole body's
     centroid). Lengthened to 0.9 times the animal's measured length towards the hidden end, it
     gives the head back to there (1.9 px), and nothing of the cable past the body's end."""
-    from depthextractors.extraction import body_hidden
+    from depthextractors.extraction import body_outline
 
     heights = np.zeros((ROWS, COLS), dtype=np.uint8)
     cv2.ellipse(heights, (80, 60), (26, 13), 0, 0, 360, 30, thickness=cv2.FILLED)
@@ -450,8 +451,42 @@ def test_an_end_whose_cap_a_cable_hides_is_given_back_up_to_the_animal_length(mo
     found = locate(covered, cable, length)
     assert distance(found, whole) < 2.2
     assert found[0] < whole[0]
-    monkeypatch.setattr(body_hidden, "OUTLINE_LENGTH_SHARE", 0.0)
+    monkeypatch.setattr(body_outline, "OUTLINE_LENGTH_SHARE", 0.0)
     assert distance(locate(covered, cable, length), whole) > 3.0
+
+
+def test_an_end_standing_far_above_the_back_is_not_lengthened():
+    """A rearing front projects shorter than the animal is long: where the body's pixels in
+    the hidden end's quarter of the seen outline's ellipse stand, at their median, over 1.6
+    times the measured back height, the ellipse is not lengthened. The body of the test above
+    with its front at 60 mm: over a 30 mm back nothing past the seen ellipse is given; over a
+    60 mm back (or with no back height known) the end comes back as for a body lying flat."""
+    from depthextractors.extraction.body_outline import within_seen_outline
+
+    heights = np.zeros((ROWS, COLS), dtype=np.uint8)
+    cv2.ellipse(heights, (80, 60), (26, 13), 0, 0, 360, 30, thickness=cv2.FILLED)
+    cv2.ellipse(heights, (104, 60), (12, 8), 0, 0, 360, 24, thickness=cv2.FILLED)
+    front = heights[:, 85:]
+    front[front > 0] = 60
+    whole = heights > 0
+    length = body_length(whole.view(np.uint8))
+    cable = np.zeros_like(whole)
+    cable[50:70, 100:] = True
+    body = (whole & ~cable).view(np.uint8)
+
+    def hidden(y0, y1, x0, x1):
+        return cable[y0:y1, x0:x1].view(np.uint8)
+
+    def read(y0, y1, x0, x1):
+        return heights[y0:y1, x0:x1]
+
+    def given(back_height):
+        grown = within_seen_outline(body, 0, 0, hidden, None, length, read, back_height)[0]
+        return int(cv2.countNonZero(grown)) - int(cv2.countNonZero(body))
+
+    standing, lying, unknown = given(30.0), given(60.0), given(None)
+    assert lying == unknown
+    assert lying > standing + 40
 
 
 def test_an_outline_longer_than_the_animal_adds_nothing(monkeypatch):

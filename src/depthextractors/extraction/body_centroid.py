@@ -87,8 +87,9 @@ bases:
    rump: the floor either side of it is as near as the body), the hidden pixels inside the
    ellipse fitted to the body's seen outline are body too, and where that ellipse closes short
    of 0.9 times the animal's measured length (the cable hides the end's whole cap), inside it
-   lengthened to that towards the hidden end. The extraction passes where the
-   depth is hidden, from the raw depth round the animal;
+   lengthened to that towards the hidden end, unless the body beside that end stands more
+   than 1.6 times the measured back height (a rearing front projects shorter). The
+   extraction passes where the depth is hidden, from the raw depth round the animal;
 6. the mean of the pixel centres of the result (the filled pixel set, not a polygon), and the
    orientation of its second moments (``-0.5 * arctan2(2 mu11, mu20 - mu02)``, as the
    tracker's angle, but of the body's pixels rather than the trimmed contour's): the body axis
@@ -174,6 +175,12 @@ class BodyCentroid:
         or a hidden region is a hand only where it holds a disc
         :data:`~.body_occluders.HAND_MIN_RADIUS_MM` in radius. Without it (or without
         ``animal_length``), nothing is taken for a hand.
+    back_height : float, optional
+        The animal's measured back height, mm (:attr:`AnimalSize.height_mm
+        <depthextractors.extraction.animal_size.AnimalSize>`): an end a cable hides is given
+        back to the animal's length only where the body beside it stands no taller than
+        :data:`~.body_outline.OUTLINE_REAR_SHARE` times it (a rearing front projects shorter
+        than the animal is long). Without it, that is not checked.
 
     Attributes
     ----------
@@ -187,9 +194,11 @@ class BodyCentroid:
         min_height: float,
         animal_length: float | None = None,
         mm_per_px: float | None = None,
+        back_height: float | None = None,
     ) -> None:
         self.threshold = max(1, math.ceil(float(min_height)))
         self.animal_length = None if animal_length is None else float(animal_length)
+        self.back_height = None if back_height is None else float(back_height)
         known = mm_per_px is not None and mm_per_px > 0 and self.animal_length is not None
         self._hand_radius = HAND_MIN_RADIUS_MM / float(mm_per_px) if known else None
         self._trimmed = TrimmedParts(filters)
@@ -327,6 +336,7 @@ class BodyCentroid:
                 cables,
                 self.animal_length,
                 self._hand_radius,
+                self.back_height,
             )
         # The body holds at least the seed pixel its flood started from.
         moments = cv2.moments(body, binaryImage=True)

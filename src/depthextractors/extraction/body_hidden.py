@@ -20,13 +20,13 @@ import numpy as np
 
 from .body_cables import body_length, taller_parts
 from .body_occluders import no_longer_than_the_animal
+from .body_outline import within_seen_outline
 from .box_windows import (
     SQUARE,
     at_least,
     box_window,
     grown_box,
     labels_under,
-    of_labels,
     opened_by_disc,
 )
 
@@ -34,13 +34,6 @@ __all__ = [
     "JOIN_LENGTH_SHARE",
     "JOIN_ROUNDS",
     "JOIN_WIDTH_SHARE",
-    "OUTLINE_AREA_SHARE",
-    "OUTLINE_END_SHARE",
-    "OUTLINE_INSET",
-    "OUTLINE_LENGTH_SHARE",
-    "OUTLINE_MIN_HIDDEN",
-    "OUTLINE_MIN_POINTS",
-    "OUTLINE_SEEN_SHARE",
     "hidden_with",
     "none_hidden_where_unknown",
     "read_once",
@@ -60,29 +53,6 @@ JOIN_LENGTH_SHARE = 1.25
 #: Rounds of joining: a part joined brings the hidden regions beside it next to the body (a
 #: cable and a hand, or a cable crossing twice, cut the animal in more than two parts).
 JOIN_ROUNDS = 3
-#: Where hidden pixels cover the body's end, an ellipse fitted to its seen outline says where
-#: the outline runs under them when the seen part (boundary pixels with no hidden neighbour) is
-#: at least this share of the boundary ...
-OUTLINE_SEEN_SHARE = 0.6
-#: ... and at least this many pixels (an ellipse needs five; a few pixels say nothing of one).
-OUTLINE_MIN_POINTS = 20
-#: Fewer boundary pixels than this next to hidden ones are specks (a flying pixel, a single
-#: invalid one), which hide no end of the body: nearness has given back what lies under them.
-OUTLINE_MIN_HIDDEN = 3
-#: An ellipse larger than this many times the body's area is not its outline (the body lies
-#: inside its own outline; a stub or a flank kept pulls a fit outwards).
-OUTLINE_AREA_SHARE = 1.5
-#: Hidden pixels cover an end where those touching the body lie, on average, this share of
-#: the ellipse's length from its centre along its axis (a cable across the middle, nearer).
-OUTLINE_END_SHARE = 0.25
-#: There, an ellipse shorter than this many times the animal's measured length is lengthened
-#: to it: the body is that long in over 90% of the frames of untethered drawn sessions (0.88
-#: times in 95%, 0.92 in 90%; 41 sessions, 4,764 frames): its end nearly always reaches there.
-OUTLINE_LENGTH_SHARE = 0.9
-#: The hidden pixels given to the body are those whose centres lie this far (px) inside the
-#: ellipse through the centres of its boundary pixels: rather half a pixel too little body
-#: than a rim of cable or floor.
-OUTLINE_INSET = 0.5
 #: The four neighbours of a pixel (and itself), for the hidden pixels' test.
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
@@ -98,6 +68,7 @@ def with_hidden(
     cables: np.ndarray | None = None,
     animal_length: float | None = None,
     hand_radius: float | None = None,
+    back_height: float | None = None,
 ) -> tuple[np.ndarray, int, int]:
     """``body`` with what the hidden pixels cut off from it and the hidden pixels that belong
     to it, and its origin in the ROI box.
@@ -118,10 +89,11 @@ def with_hidden(
     over the head or rump), nearness flattens it, as the floor either side of the cable is as
     near: the hidden pixels inside the ellipse fitted to the body's seen outline are body too,
     the ellipse lengthened towards a hidden end to 0.9 times ``animal_length`` where it is
-    shorter (:func:`_within_seen_outline`). Of the pixels given, none lies farther along the body's
-    axis than ``animal_length`` from the far end of the body as it was seen, where the body
-    became longer than the animal (:func:`~.body_occluders.no_longer_than_the_animal`: a
-    hand over one end).
+    shorter and the body beside that end does not stand over 1.6 times ``back_height``
+    (:func:`~.body_outline.within_seen_outline`). Of the pixels given, none lies farther
+    along the body's axis than ``animal_length`` from the far end of the body as it was
+    seen, where the body became longer than the animal
+    (:func:`~.body_occluders.no_longer_than_the_animal`: a hand over one end).
 
     Parameters
     ----------
@@ -147,6 +119,10 @@ def with_hidden(
         The radius of a disc a hand holds, px (:data:`~.body_occluders.HAND_MIN_RADIUS_MM` at
         the floor's pixel size): only hidden regions that wide are a hand past the body's
         end; without it, none is.
+    back_height : float, optional
+        The animal's measured back height, mm (:attr:`AnimalSize.height_mm
+        <depthextractors.extraction.animal_size.AnimalSize>`); without it, a hidden end is
+        lengthened whatever the body beside it stands.
 
     Returns
     -------
@@ -162,7 +138,10 @@ def with_hidden(
         body, x0, y0, half_width, hidden, hidden_or_cable, heights, threshold, box_shape,
         cables, animal_length,
     )  # fmt: skip
-    body, x0, y0 = _within_seen_outline(body, x0, y0, hidden_or_cable, animal_length)
+    longest = None if not animal_length else JOIN_LENGTH_SHARE * animal_length
+    body, x0, y0 = within_seen_outline(
+        body, x0, y0, hidden_or_cable, longest, animal_length, heights, back_height
+    )
     if hand_radius is None or not animal_length:
         return body, x0, y0
     return no_longer_than_the_animal(
@@ -210,113 +189,6 @@ def _joined_and_shared(
     if cv2.countNonZero(added) == 0:
         return body, x0, y0
     return cv2.bitwise_or(grown, added), gx0, gy0
-
-
-def _within_seen_outline(
-    body: np.ndarray,
-    x0: int,
-    y0: int,
-    hidden: Callable[[int, int, int, int], np.ndarray | None],
-    animal_length: float | None,
-) -> tuple[np.ndarray, int, int]:
-    """``(body, x0, y0)`` with the hidden pixels next to it that lie inside the ellipse fitted
-    to its seen outline.
-
-    Sharing hidden pixels out by nearness flattens the body where they cover its end (a cable
-    lying along the back and leaving over the head or rump): the floor seen either side of the
-    cable is as near as the body. The outline where it is seen says where it runs under them:
-    the boundary pixels of ``body`` none of whose eight neighbours is hidden are the seen
-    outline and, where they are at least :data:`OUTLINE_SEEN_SHARE` of its boundary and at
-    least :data:`OUTLINE_MIN_HIDDEN` boundary pixels are not, an ellipse is fitted to their
-    centres (:func:`cv2.fitEllipseDirect`) (a mouse or rat seen from above is close to one, as
-    moseq2's own ellipse scalars take it). The hidden pixels inside it (their centres
-    :data:`OUTLINE_INSET` px inside the ellipse through the boundary pixels' centres) that
-    join the body are body. Where they cover the whole cap of one end (a cable over the head
-    or rump), the seen outline closes short of it: an ellipse shorter than
-    :data:`OUTLINE_LENGTH_SHARE` times ``animal_length`` is lengthened to that towards the end
-    they cover, and the hidden pixels inside either ellipse are body. Nothing is added where
-    the ellipse is not the body's: larger than :data:`OUTLINE_AREA_SHARE` times its area, or
-    longer than :data:`JOIN_LENGTH_SHARE` times ``animal_length`` (px, when given), as a stub
-    or a cable kept beside the body makes it. ``hidden(y0, y1, x0, x1)``: the hidden pixels
-    (a cable taken out among them), uint8 (0/1), or ``None`` where not known (nothing is
-    added).
-    """
-    rows, cols = body.shape
-    covered = hidden(y0, y0 + rows, x0, x0 + cols)
-    if covered is None:
-        return body, x0, y0
-    covered = cv2.subtract(covered, body)
-    next_to_covered = cv2.dilate(covered, SQUARE)
-    if cv2.countNonZero(cv2.bitwise_and(next_to_covered, body)) == 0:
-        return body, x0, y0
-    contours, _ = cv2.findContours(body, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    outline = np.concatenate(contours)[:, 0, :]
-    seen = outline[next_to_covered[outline[:, 1], outline[:, 0]] == 0]
-    if len(outline) - len(seen) < OUTLINE_MIN_HIDDEN:
-        # Specks, or what is hidden lies inside the outline: nearness has shared it out.
-        return body, x0, y0
-    if len(seen) < max(OUTLINE_MIN_POINTS, OUTLINE_SEEN_SHARE * len(outline)):
-        return body, x0, y0
-    centre, axes, angle = cv2.fitEllipseDirect(seen.astype(np.float32))
-    area = math.pi * axes[0] * axes[1] / 4.0
-    body_area = cv2.countNonZero(body)
-    if not (math.isfinite(area) and area <= OUTLINE_AREA_SHARE * body_area):
-        return body, x0, y0
-    if animal_length and max(axes) > JOIN_LENGTH_SHARE * animal_length:
-        return body, x0, y0
-    inside = np.zeros_like(body)
-    cv2.ellipse(inside, _inset((centre, axes, angle)), 1, cv2.FILLED)
-    touching = cv2.bitwise_and(covered, cv2.dilate(body, SQUARE))
-    lengthened = _lengthened_to_the_animal((centre, axes, angle), touching, animal_length)
-    if lengthened is not None:
-        cv2.ellipse(inside, _inset(lengthened), 1, cv2.FILLED)
-    added = cv2.bitwise_and(inside, covered)
-    if cv2.countNonZero(added) == 0:
-        return body, x0, y0
-    # Wu's SAUF, as filters.label_regions explains (it runs on the worker threads).
-    count, parts = cv2.connectedComponentsWithAlgorithm(
-        cv2.bitwise_or(body, added), 8, cv2.CV_32S, cv2.CCL_SAUF
-    )
-    joined = of_labels(parts, labels_under(parts, count, body))
-    if cv2.countNonZero(joined) == body_area:
-        return body, x0, y0
-    return joined, x0, y0
-
-
-def _inset(ellipse: tuple) -> tuple:
-    """``(centre, axes, angle)`` with both axes :data:`OUTLINE_INSET` px shorter at each end
-    (at least 1 px)."""
-    centre, axes, angle = ellipse
-    inset = (max(axes[0] - 2 * OUTLINE_INSET, 1.0), max(axes[1] - 2 * OUTLINE_INSET, 1.0))
-    return centre, inset, angle
-
-
-def _lengthened_to_the_animal(
-    ellipse: tuple, touching: np.ndarray, animal_length: float | None
-) -> tuple | None:
-    """The ellipse of the body's seen outline (``(centre, axes, angle)``, as
-    :func:`cv2.fitEllipseDirect` gives it) lengthened to :data:`OUTLINE_LENGTH_SHARE` times
-    ``animal_length`` (px) towards the end the hidden pixels cover, its other end and width
-    kept; ``None`` where it is that long already, the length is not known, or the hidden
-    pixels touching the body (``touching``, uint8 0/1) do not lie at one end
-    (:data:`OUTLINE_END_SHARE`)."""
-    if not animal_length:
-        return None
-    (cx, cy), axes, angle = ellipse
-    length, width = max(axes), min(axes)
-    wanted = OUTLINE_LENGTH_SHARE * animal_length
-    if length >= wanted:
-        return None
-    # cv2's first axis runs at ``angle`` degrees (clockwise on the image, y down).
-    theta = math.radians(angle if axes[0] >= axes[1] else angle + 90.0)
-    ux, uy = math.cos(theta), math.sin(theta)
-    m = cv2.moments(touching, binaryImage=True)
-    along = (m["m10"] / m["m00"] - cx) * ux + (m["m01"] / m["m00"] - cy) * uy
-    if abs(along) < OUTLINE_END_SHARE * length:
-        return None
-    shift = math.copysign(0.5 * (wanted - length), along)
-    axes = (wanted, width) if axes[0] >= axes[1] else (width, wanted)
-    return (cx + shift * ux, cy + shift * uy), axes, angle
 
 
 def _with_cut_off_parts(

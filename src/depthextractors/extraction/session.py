@@ -403,7 +403,9 @@ class SessionExtraction:
         patches = not keep
         reach = crop_reach(self.crop_size)
         animal = None if self.arena is None else self.arena.animal
-        size = (None, None) if animal is None else (animal.length_px, animal.mm_per_px)
+        size = (None,) * 3
+        if animal is not None:
+            size = (animal.length_px, animal.mm_per_px, animal.height_mm)
         locator = BodyCentroid(self.filters, self.tracker.min_height, *size)
         body = BodyCentroidStage(locator, converter)
         if sequential:
