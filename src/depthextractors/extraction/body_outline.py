@@ -121,12 +121,11 @@ def within_seen_outline(
         return body, x0, y0
     inside = np.zeros_like(body)
     cv2.ellipse(inside, _inset((centre, axes, angle)), 1, cv2.FILLED)
-    touching = cv2.bitwise_and(covered, cv2.dilate(body, SQUARE))
-    lengthened = _lengthened_to_the_animal((centre, axes, angle), touching, animal_length)
-    if lengthened is not None and not _stands_at_the_end(
-        body, lengthened, (x0, y0), heights, back_height
-    ):
-        cv2.ellipse(inside, _inset(lengthened[0]), 1, cv2.FILLED)
+    lengthened = _lengthened_to_the_animal(
+        (centre, axes, angle), body, covered, (x0, y0), animal_length, heights, back_height
+    )
+    if lengthened is not None:
+        cv2.ellipse(inside, _inset(lengthened), 1, cv2.FILLED)
     added = cv2.bitwise_and(inside, covered)
     if cv2.countNonZero(added) == 0:
         return body, x0, y0
@@ -149,15 +148,21 @@ def _inset(ellipse: tuple) -> tuple:
 
 
 def _lengthened_to_the_animal(
-    ellipse: tuple, touching: np.ndarray, animal_length: float | None
-) -> tuple[tuple, tuple[float, float]] | None:
+    ellipse: tuple,
+    body: np.ndarray,
+    covered: np.ndarray,
+    origin: tuple[int, int],
+    animal_length: float | None,
+    heights: Callable[[int, int, int, int], np.ndarray] | None,
+    back_height: float | None,
+) -> tuple | None:
     """The ellipse of the body's seen outline (``(centre, axes, angle)``, as
     :func:`cv2.fitEllipseDirect` gives it) lengthened to :data:`OUTLINE_LENGTH_SHARE` times
-    ``animal_length`` (px) towards the end the hidden pixels cover, its other end and width
-    kept, and the seen ellipse's quarter at that end (``(the length along the axis towards
-    it, past which it lies, the unit vector)``: ``((cx, cy, start), (ux, uy))``); ``None``
-    where it is that long already, the length is not known, or the hidden pixels touching the
-    body (``touching``, uint8 0/1) do not lie at one end (:data:`OUTLINE_END_SHARE`)."""
+    ``animal_length`` (px) towards the end the hidden pixels ``covered`` (uint8 0/1, none of
+    them body) cover, its other end and width kept; ``None`` where it is that long already,
+    the length is not known, the hidden pixels touching ``body`` do not lie at one end
+    (:data:`OUTLINE_END_SHARE`), or the body stands at that end
+    (:func:`_stands_at_the_end`). ``origin``: ``body``'s top-left pixel in the box."""
     if not animal_length:
         return None
     (cx, cy), axes, angle = ellipse
@@ -168,33 +173,37 @@ def _lengthened_to_the_animal(
     # cv2's first axis runs at ``angle`` degrees (clockwise on the image, y down).
     theta = math.radians(angle if axes[0] >= axes[1] else angle + 90.0)
     ux, uy = math.cos(theta), math.sin(theta)
-    m = cv2.moments(touching, binaryImage=True)
+    m = cv2.moments(cv2.bitwise_and(covered, cv2.dilate(body, SQUARE)), binaryImage=True)
     along = (m["m10"] / m["m00"] - cx) * ux + (m["m01"] / m["m00"] - cy) * uy
     if abs(along) < OUTLINE_END_SHARE * length:
         return None
     side = math.copysign(1.0, along)
-    shift = side * 0.5 * (wanted - length)
+    ux, uy = side * ux, side * uy
+    if _stands_at_the_end(body, origin, (cx, cy), (ux, uy), OUTLINE_END_SHARE * length,
+                          heights, back_height):  # fmt: skip
+        return None
+    shift = 0.5 * (wanted - length)
     axes = (wanted, width) if axes[0] >= axes[1] else (width, wanted)
-    end_quarter = (cx, cy, OUTLINE_END_SHARE * length), (side * ux, side * uy)
-    return ((cx + shift * ux, cy + shift * uy), axes, angle), end_quarter
+    return (cx + shift * ux, cy + shift * uy), axes, angle
 
 
 def _stands_at_the_end(
     body: np.ndarray,
-    lengthened: tuple,
     origin: tuple[int, int],
+    centre: tuple[float, float],
+    towards: tuple[float, float],
+    start: float,
     heights: Callable[[int, int, int, int], np.ndarray] | None,
     back_height: float | None,
 ) -> bool:
-    """Whether ``body``'s pixels in the seen ellipse's quarter at the hidden end (what
-    :func:`_lengthened_to_the_animal` returned, ``lengthened``) stand, at their median, over
-    :data:`OUTLINE_REAR_SHARE` times ``back_height`` (mm); never when either is not known or
-    the quarter holds no body pixel. ``origin``: ``body``'s top-left pixel in the box."""
+    """Whether ``body``'s pixels lying more than ``start`` px from ``centre`` along the unit
+    vector ``towards`` (the seen ellipse's quarter at the hidden end) stand, at their median,
+    over :data:`OUTLINE_REAR_SHARE` times ``back_height`` (mm); never when either is not known
+    or no body pixel lies there. ``origin``: ``body``'s top-left pixel in the box."""
     if heights is None or not back_height:
         return False
-    (cx, cy, start), (ux, uy) = lengthened[1]
     ys, xs = np.nonzero(body)
-    at_the_end = (xs - cx) * ux + (ys - cy) * uy > start
+    at_the_end = (xs - centre[0]) * towards[0] + (ys - centre[1]) * towards[1] > start
     if not at_the_end.any():
         return False
     x0, y0 = origin
